@@ -1,0 +1,27 @@
+"""Errors a user can cause and fix: each carries a message meant for people, not a traceback."""
+
+from __future__ import annotations
+
+
+class OncallOptError(Exception):
+    """Base class for every error the package reports to users."""
+
+
+class InputError(OncallOptError):
+    """The input document is malformed: `problems` lists `(json_path, message)` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {message}" for path, message in problems))
+
+
+class InfeasibleError(OncallOptError):
+    """No roster satisfies every hard rule; `reasons` says why in a team lead's words."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("no roster satisfies every rule:\n" + "\n".join(f"- {r}" for r in reasons))
+
+
+class NoSolutionInTimeError(OncallOptError):
+    """The time limit ran out before any roster was found (the problem may still be feasible)."""

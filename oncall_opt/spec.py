@@ -1,0 +1,201 @@
+"""The input document (`input.json`) as typed, immutable pydantic models.
+
+The Nextmv pager-duty template's format is read unchanged; every extension is an optional field
+whose absence gives the template's behaviour. Unknown fields are refused, so a typo such as
+`"prefrences"` is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+)
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamp has no UTC offset (add Z or +hh:mm)")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an RFC 3339 timestamp string, got {json_type(value)}")
+    match = _RFC3339.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not an RFC 3339 timestamp (like 2024-03-01T09:00:00Z)")
+    if not match.group("offset"):
+        raise ValueError(f"timestamp '{value}' has no UTC offset (add Z or +hh:mm)")
+    try:
+        return datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not a valid timestamp: {exc}") from None
+
+
+def _parse_moment(value: Any) -> datetime | date:
+    """A timestamp with offset, or a bare calendar date (`2024-03-01`)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a valid date: {exc}") from None
+    return _parse_timestamp(value)
+
+
+def _format_moment(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value.isoformat()
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 as Go writes it: `Z` for UTC, no fractional part when it is zero."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a Python value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+Timestamp = Annotated[
+    datetime, BeforeValidator(_parse_timestamp), PlainSerializer(format_timestamp)
+]
+Moment = Annotated[datetime | date, BeforeValidator(_parse_moment), PlainSerializer(_format_moment)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DateRange(_Strict):
+    """A span of unavailability. `end` is exclusive for a timestamp and inclusive for a date."""
+
+    start: Moment
+    end: Moment
+
+
+def _entry_kind(value: Any) -> str:
+    return "range" if isinstance(value, dict | DateRange) else "moment"
+
+
+UnavailableEntry = Annotated[
+    Annotated[Moment, Tag("moment")] | Annotated[DateRange, Tag("range")],
+    Discriminator(_entry_kind),
+]
+
+
+class Preferences(_Strict):
+    days: list[Moment] | None = None
+    avoid_days: list[Moment] | None = None
+
+
+class User(_Strict):
+    id: str = Field(min_length=1)
+    name: str = ""
+    type: str | None = None
+    unavailable: list[UnavailableEntry] | None = None
+    preferences: Preferences | None = None
+    max_shifts: int | None = Field(default=None, ge=0)
+    min_shifts: int | None = Field(default=None, ge=0)
+    weight: float = Field(default=1.0, gt=0)
+    max_consecutive_shifts: int | None = Field(default=None, ge=1)
+    min_rest_shifts: int | None = Field(default=None, ge=0)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class Shift(_Strict):
+    length: str = "P1D"
+    time_zone: str | None = None
+
+
+class Pin(_Strict):
+    user: str = Field(min_length=1)
+    start: Timestamp
+    layer: Literal[1, 2] = 1
+
+
+class History(_Strict):
+    shifts: int = Field(ge=0)
+    weekend_shifts: int = Field(default=0, ge=0)
+
+
+class _Lenient(BaseModel):
+    """Parts of an earlier output.json: extra fields (statistics, ...) are not ours to police."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class OverrideUser(_Lenient):
+    id: str
+    name: str = ""
+    type: str | None = None
+
+
+class Override(_Lenient):
+    start: Timestamp
+    end: Timestamp
+    user: OverrideUser
+    time_zone: str = "UTC"
+
+
+class Previous(_Lenient):
+    overrides: list[Override]
+    secondary_overrides: list[Override] = []
+
+
+class ObjectiveWeights(_Strict):
+    balance: float = Field(default=1.0, ge=0)
+    happiness: float = Field(default=1.0, ge=0)
+    avoid: float = Field(default=1.0, ge=0)
+    stability: float = Field(default=10.0, ge=0)
+
+
+class InputDocument(_Strict):
+    schedule_start: Timestamp
+    schedule_end: Timestamp
+    users: list[User]
+    shift: Shift | None = None
+    max_consecutive_shifts: int | None = Field(default=None, ge=1)
+    min_rest_shifts: int | None = Field(default=None, ge=0)
+    fixed: list[Pin] | None = None
+    history: dict[str, Annotated[int, Field(ge=0)] | History] | None = None
+    weekend_balance: bool = False
+    previous: Previous | None = None
+    layers: Literal[1, 2] = 1
+    objective: ObjectiveWeights | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The document as input.json would hold it (absent optional fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
