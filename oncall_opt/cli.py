@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         roster = solve(problem, time_limit=args.time_limit, gap=args.gap, threads=args.threads)
     except InputError as exc:
-        print(f"error: invalid input in {args.input}:", file=sys.stderr)
+        source = "standard input" if args.input == "-" else args.input
+        print(f"error: invalid input in {source}:", file=sys.stderr)
         for path, message in exc.problems:
             print(f"  {path}: {message}", file=sys.stderr)
         return EXIT_INPUT

@@ -16,6 +16,10 @@ from .problem import Problem
 LAYER_NAMES = {1: "primary", 2: "secondary"}
 
 
+def _layer(problem: Problem, layer: int) -> str:
+    return f" ({LAYER_NAMES[layer]})" if len(problem.layers) > 1 else ""
+
+
 def slot_label(problem: Problem, t: int) -> str:
     start = problem.grid.local(problem.grid.starts[t])
     if start.hour == 0 and start.minute == 0:
@@ -41,7 +45,7 @@ def precheck(problem: Problem) -> list[str]:
     for (t, layer), u in sorted(problem.pins.items()):
         if t not in problem.available[u]:
             reasons.append(
-                f"{users[u].label} is pinned to {slot_label(problem, t)} ({LAYER_NAMES[layer]}) "
+                f"{users[u].label} is pinned to {slot_label(problem, t)}{_layer(problem, layer)} "
                 "but is unavailable then"
             )
     if len(layers) > 1:
@@ -94,7 +98,7 @@ def precheck(problem: Problem) -> list[str]:
         if empty:
             for span in _spans(problem, empty):
                 reasons.append(
-                    f"nobody can take {span} ({LAYER_NAMES[layer]}): everyone is unavailable"
+                    f"nobody can take {span}{_layer(problem, layer)}: everyone is unavailable"
                 )
     if len(layers) > 1:
         short = [t for t in range(n) if sum(t in a for a in problem.available) == 1]

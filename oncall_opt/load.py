@@ -3,13 +3,14 @@ whose every problem names its JSON path (`users[2].preferences.days[0]`) in plai
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import InputError
 from .problem import Problem, build_problem
@@ -35,14 +36,15 @@ def read_json(source: str | os.PathLike) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        name = "standard input" if str(source) == "-" else str(source)
         raise InputError(
-            [(str(source), f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
+            [(name, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
         ) from None
 
 
 def validate_document(raw: Any) -> InputDocument:
     if not isinstance(raw, dict):
-        raise InputError([("$", f"expected a JSON object, got {json_type(raw)}")])
+        raise InputError([("top level", f"expected a JSON object, got {json_type(raw)}")])
     try:
         return InputDocument.model_validate(raw)
     except ValidationError as exc:
@@ -56,7 +58,7 @@ def _explain(exc: ValidationError) -> list[tuple[str, str]]:
         kind, value = error["type"], error.get("input")
         if kind == "extra_forbidden":
             field = loc.pop()
-            problems.append((_path(loc), f"unknown field '{field}' (a typo?)"))
+            problems.append((_path(loc), f"unknown field '{field}'{_did_you_mean(field, loc)}"))
             continue
         if kind == "missing":
             message = "required field is missing"
@@ -69,6 +71,30 @@ def _explain(exc: ValidationError) -> list[tuple[str, str]]:
             message = error["msg"].replace("Input should be", "should be")
         problems.append((_path(loc), message))
     return problems
+
+
+def _did_you_mean(field: str, loc: list[Any]) -> str:
+    """Suggest the known field a typo was meant to be, from the model at that place."""
+    model: Any = InputDocument
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        annotation = model.model_fields.get(part)
+        model = _model_in(annotation.annotation) if annotation else None
+    names = list(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(field, names, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else " (a typo?)"
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside an annotation such as `list[User] | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 _EXPECTED = {
@@ -87,4 +113,4 @@ def _path(loc: list[Any]) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "$"
+    return text or "top level"

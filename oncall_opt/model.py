@@ -155,11 +155,17 @@ def build_model(
     def on_call(m, u, t):
         return pyo.quicksum(m.x[c] for c in by_person_slot.get((u, t), ()))
 
+    def can_work(u, t):
+        return (u, t) in by_person_slot
+
+    # Only windows and runs that could actually break a rule get a constraint.
     consecutive = [
         (u, t)
         for u in users
         if problem.max_consecutive[u] is not None
         for t in range(problem.n_slots - problem.max_consecutive[u])
+        if sum(can_work(u, s) for s in range(t, t + problem.max_consecutive[u] + 1))
+        > problem.max_consecutive[u]
     ]
     if consecutive:
 
@@ -174,8 +180,9 @@ def build_model(
         (u, t, j)
         for u in users
         for t in range(problem.n_slots - 2)
+        if can_work(u, t)
         for j in range(2, problem.min_rest[u] + 1)
-        if t + j < problem.n_slots
+        if t + j < problem.n_slots and can_work(u, t + j)
     ]
     if rest:
 

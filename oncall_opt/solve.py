@@ -95,7 +95,7 @@ def _solve_network(problem: Problem, clock: _Clock, threads: int | None) -> Rost
         search = _LevelSearch(problem, m, solver, clock)
         build_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
-        _level, assignment = search.run()
+        assignment = search.run()
         solve_seconds += time.perf_counter() - t0
         binding = _binding_caps(problem, m, steps, assignment)
         if not binding:
@@ -151,10 +151,26 @@ def _binding_caps(problem, m, steps, assignment) -> list[tuple[int, int]]:
 
 
 class _LevelSearch:
-    """Minimise the convex g(L) over integer happiness levels with one LP per level tried."""
+    """Minimise the convex g(L) over integer happiness levels with one warm-started LP each.
+
+    The level enters the LP as a mutable parameter and nothing else changes between solves,
+    so Pyomo's change detection is switched off and each re-solve costs only HiGHS's time.
+    """
 
     def __init__(self, problem: Problem, m, solver: Highs, clock: _Clock):
         self.problem, self.m, self.solver, self.clock = problem, m, solver, clock
+        m.happiness_level = pyo.Param(mutable=True, initialize=0)
+        m.min_happiness.setlb(m.happiness_level)
+        m.min_happiness.setub(m.happiness_level)
+        solver.set_instance(m)
+        changes = solver.update_config
+        changes.check_for_new_or_removed_constraints = False
+        changes.check_for_new_or_removed_vars = False
+        changes.check_for_new_or_removed_params = False
+        changes.update_constraints = False
+        changes.update_vars = False
+        changes.update_named_expressions = False
+        changes.update_objective = False
         self.values: dict[int, float] = {}
         self.solutions: dict[int, Assignment | None] = {}
         self.solves = 0
@@ -166,7 +182,7 @@ class _LevelSearch:
         return self.values[level]
 
     def _solve_at(self, level: int) -> tuple[float, Assignment | None]:
-        self.m.min_happiness.fix(level)
+        self.m.happiness_level.set_value(level)
         self.solver.config.time_limit = max(self.clock.left(), 0.01)
         self.solves += 1
         result = self.solver.solve(self.m)
@@ -183,28 +199,37 @@ class _LevelSearch:
                 return math.inf, None
         return evaluate(self.problem, assignment).total, assignment
 
-    def run(self) -> tuple[int | None, Assignment | None]:
+    def run(self) -> Assignment | None:
         if math.isinf(self.g(0)):
-            return None, None
-        # Levels up to the happiness the unconstrained optimum already grants cost nothing more.
+            return None
+        # Up to the happiness the level-0 optimum already grants, raising L costs nothing.
         low = evaluate(self.problem, self.solutions[0]).min_happiness
         self.values[low], self.solutions[low] = self.values[0], self.solutions[0]
+        p = self.problem
         high = min(
-            min(
-                len(self.problem.preferred[u] & self.problem.available[u]),
-                self.problem.max_shifts(u),
-            )
-            for u in range(self.problem.n_users)
+            (p.n_slots * len(p.layers)) // p.n_users,  # everyone needs L preferred shifts
+            *(min(len(p.preferred[u] & p.available[u]), p.max_shifts(u)) for u in range(p.n_users)),
         )
-        # g is convex: binary search for the first level whose next level is no better.
-        while low < high and not self.timed_out:
-            mid = (low + high) // 2
-            if self.g(mid + 1) < self.g(mid):
-                low = mid + 1
+
+        def improving(level: int) -> bool:
+            """g falls from `level` to `level + 1`: true below the minimiser, false from it on."""
+            return level < high and not self.timed_out and self.g(level + 1) < self.g(level)
+
+        # Gallop up from `low` until g stops falling, then bisect the last step.
+        lo, step = low, 1
+        hi = low
+        while improving(hi):
+            lo = hi + 1
+            hi = min(hi + step, high)
+            step *= 2
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if improving(mid):
+                lo = mid + 1
             else:
-                high = mid
+                hi = mid
         best = min(self.values, key=lambda level: (self.values[level], level))
-        return best, self.solutions[best]
+        return self.solutions[best]
 
 
 def _read_assignment(m) -> Assignment | None:
