@@ -21,9 +21,9 @@ _DISCRIMINATOR_TAGS = {"moment", "range"}
 
 def load_problem(source: str | os.PathLike | dict[str, Any]) -> Problem:
     """A problem from a path to input.json (`-` reads standard input) or an already-parsed dict."""
-    if isinstance(source, dict):
-        return build_problem(validate_document(source))
-    return build_problem(validate_document(read_json(source)))
+    if isinstance(source, str | os.PathLike):
+        source = read_json(source)
+    return build_problem(validate_document(source))
 
 
 def read_json(source: str | os.PathLike) -> Any:

@@ -169,14 +169,14 @@ def build_problem(doc: InputDocument) -> Problem:
                 (f"users[{u}].id", f"duplicate id '{user.id}' (also users[{seen[user.id]}])")
             )
         seen.setdefault(user.id, u)
-        if user.min_shifts is not None and user.max_shifts is not None:
-            if user.min_shifts > user.max_shifts:
-                problems.append(
-                    (
-                        f"users[{u}].min_shifts",
-                        f"{user.min_shifts} is above max_shifts {user.max_shifts}",
-                    )
+        limits = (user.min_shifts, user.max_shifts)
+        if None not in limits and limits[0] > limits[1]:
+            problems.append(
+                (
+                    f"users[{u}].min_shifts",
+                    f"{user.min_shifts} is above max_shifts {user.max_shifts}",
                 )
+            )
 
     shift = doc.shift
     length_text = shift.length if shift else "P1D"
@@ -253,7 +253,8 @@ def build_problem(doc: InputDocument) -> Problem:
                 [
                     (
                         f"fixed[{i}]",
-                        f"slot {format_timestamp(grid.starts[t])} layer {pin.layer} is already pinned to '{other}'",
+                        f"slot {format_timestamp(grid.local(grid.starts[t]))} layer {pin.layer} "
+                        f"is already pinned to '{other}'",
                     )
                 ]
             )

@@ -113,7 +113,7 @@ class Roster:
 
     @cached_property
     def per_user(self) -> pd.DataFrame:
-        """One row per person: shifts against their fair share, preferences granted, avoids given."""
+        """One row per person: shifts against the fair share, preferences granted, avoids given."""
         p = self.problem
         total_weight = sum(user.weight for user in p.users)
         total_slots = p.n_slots * len(p.layers)
