@@ -63,6 +63,11 @@ def group_capacity(problem: Problem, u: int, g: int) -> int:
     return min(slots, problem.max_shifts(u))
 
 
+def _rule(index, rule) -> pyo.Constraint:
+    """A constraint family whose documentation is its rule's sentence."""
+    return pyo.Constraint(index, rule=rule, doc=rule.__doc__)
+
+
 def build_model(
     problem: Problem, relax: bool = False, steps: dict[tuple[int, int], int] | None = None
 ) -> pyo.ConcreteModel:
@@ -116,8 +121,8 @@ def build_model(
         """Every slot has exactly one person on call in each layer."""
         return pyo.quicksum(m.x[c] for c in by_slot[t, l]) == 1
 
-    m.one_person_per_slot = pyo.Constraint(
-        [(t, l) for t in range(problem.n_slots) for l in layers], rule=one_person_per_slot
+    m.one_person_per_slot = _rule(
+        [(t, l) for t in range(problem.n_slots) for l in layers], one_person_per_slot
     )
 
     def steps_count_shifts(m, u, g):
@@ -125,8 +130,8 @@ def build_model(
         worked = pyo.quicksum(m.x[c] for c in by_group[u, g])
         return worked == pyo.quicksum(m.step[u, g, k] for k in range(1, steps[u, g] + 1))
 
-    m.steps_count_shifts = pyo.Constraint(
-        [(u, g) for u in users for g in range(len(groups))], rule=steps_count_shifts
+    m.steps_count_shifts = _rule(
+        [(u, g) for u in users for g in range(len(groups))], steps_count_shifts
     )
 
     def shift_limits(m, u):
@@ -134,14 +139,14 @@ def build_model(
         worked = pyo.quicksum(m.x[c] for c in by_person[u])
         return (problem.min_shifts(u), worked, problem.max_shifts(u))
 
-    m.shift_limits = pyo.Constraint(users, rule=shift_limits)
+    m.shift_limits = _rule(users, shift_limits)
 
     def happiness_floor(m, u):
         """The least-happy level is at most the preferred slots each person is granted."""
         granted = pyo.quicksum(m.x[c] for c in by_person[u] if c[1] in problem.preferred[u])
         return m.min_happiness <= granted
 
-    m.happiness_floor = pyo.Constraint(users, rule=happiness_floor)
+    m.happiness_floor = _rule(users, happiness_floor)
 
     if len(layers) > 1:
 
@@ -150,7 +155,7 @@ def build_model(
             return pyo.quicksum(m.x[c] for c in by_person_slot[u, t]) <= 1
 
         pairs = [key for key, cs in by_person_slot.items() if len(cs) > 1]
-        m.one_layer_at_a_time = pyo.Constraint(pairs, rule=one_layer_at_a_time)
+        m.one_layer_at_a_time = _rule(pairs, one_layer_at_a_time)
 
     def on_call(m, u, t):
         return pyo.quicksum(m.x[c] for c in by_person_slot.get((u, t), ()))
@@ -174,7 +179,7 @@ def build_model(
             limit = problem.max_consecutive[u]
             return pyo.quicksum(on_call(m, u, s) for s in range(t, t + limit + 1)) <= limit
 
-        m.at_most_consecutive = pyo.Constraint(consecutive, rule=at_most_consecutive)
+        m.at_most_consecutive = _rule(consecutive, at_most_consecutive)
 
     rest = [
         (u, t, j)
@@ -190,7 +195,7 @@ def build_model(
             """After a run ends, a person has min_rest_shifts free slots before the next."""
             return on_call(m, u, t) - on_call(m, u, t + 1) + on_call(m, u, t + j) <= 1
 
-        m.rest_after_a_run = pyo.Constraint(rest, rule=rest_after_a_run)
+        m.rest_after_a_run = _rule(rest, rest_after_a_run)
 
     # ----- objective -------------------------------------------------------------------------
     def step_cost(u, g, k):

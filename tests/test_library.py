@@ -1,0 +1,168 @@
+"""The library as a notebook uses it: rosters as DataFrames, what-ifs, and reasons for failure."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, team
+
+import oncall_opt as oo
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    problem = oo.load_problem(ROOT / "data" / "input.json")
+    return problem, oo.solve(problem)
+
+
+def test_roster_dataframes(baseline):
+    problem, roster = baseline
+    frame = roster.assignments
+    assert len(frame) == problem.n_slots
+    assert list(frame["slot"]) == list(range(problem.n_slots))
+    assert frame["start"].iloc[1] == frame["end"].iloc[0]
+    per_user = roster.per_user
+    assert per_user["shifts"].sum() == problem.n_slots
+    assert per_user["fair_share"].sum() == pytest.approx(problem.n_slots, abs=0.05)
+    counted = frame.groupby("user_id")["preferred"].sum()
+    for row in per_user.itertuples():
+        assert row.preferred_granted == counted.get(row.user_id, 0)
+    stats = roster.statistics
+    assert stats["status"] == "optimal" and stats["gap"] == 0
+    assert stats["objective"] == stats["terms"]["balance"] - stats["terms"]["min_happiness"]
+    assert stats["terms"]["balance"] == (per_user["shifts"] ** 2).sum()
+
+
+def test_what_ifs_return_new_problems_and_leave_the_original(baseline):
+    problem, roster = baseline
+    before = problem.to_input_json()
+    ana = problem.users[0].id
+    away = problem.with_unavailable(ana, "2026-12-07", "2026-12-18")
+    assert problem.to_input_json() == before
+    assert away.available[0] == problem.available[0] - set(range(6, 18))
+    fresh = oo.solve(away)
+    days_off = fresh.assignments.query("user_id == @ana and slot >= 6 and slot < 18")
+    assert days_off.empty
+
+    grown = problem.with_user("PZ9", name="Zoe New")
+    assert grown.n_users == problem.n_users + 1
+    assert oo.solve(grown).per_user["shifts"].max() <= roster.per_user["shifts"].max()
+
+    smaller = problem.without_user(problem.users[1].id)
+    assert [u.id for u in smaller.users] == [
+        u.id for u in problem.users if u.id != problem.users[1].id
+    ]
+
+
+def test_half_time_weight_carries_about_half():
+    problem = oo.load_problem(team(days=28, people=4))
+    roster = oo.solve(problem.with_weight("u0", 0.5))
+    shifts = dict(zip(roster.per_user["user_id"], roster.per_user["shifts"], strict=True))
+    assert shifts["u0"] == 4 and all(shifts[u] == 8 for u in ("u1", "u2", "u3"))
+
+
+def test_without_user_drops_their_pins_and_history():
+    doc = team(days=5, people=3)
+    doc["fixed"] = [{"user": "u1", "start": "2027-01-05T00:00:00Z"}]
+    doc["history"] = {"u1": 3}
+    smaller = oo.load_problem(doc).without_user("u1")
+    assert smaller.pins == {} and smaller.document.history == {}
+
+
+def test_stable_replan_changes_fewer_slots_than_a_fresh_solve(baseline):
+    problem, roster = baseline
+    sick = problem.users[2].id
+    ill = problem.with_unavailable(sick, "2026-12-14", "2026-12-16")
+    fresh = oo.solve(ill)
+    stable = oo.solve(ill.with_previous(roster.to_output(), stability=10))
+
+    def changed(other):
+        return sum(other.assignment[key] != roster.assignment[key] for key in roster.assignment)
+
+    sick_slots = sum(1 for t in (13, 14, 15) if roster.assignment[t, 1] == problem.user_index(sick))
+    assert sick_slots <= changed(stable) < changed(fresh)
+    assert stable.statistics["terms"]["changed"] == changed(stable)
+
+
+def test_model_reads_like_its_specification():
+    model = oo.build_model(oo.load_problem(team(days=3, people=2, max_consecutive_shifts=2)))
+    for rule in ("one_person_per_slot", "shift_limits", "happiness_floor", "at_most_consecutive"):
+        component = getattr(model, rule)
+        assert component.doc  # each rule carries its sentence
+    assert "exactly one person" in model.one_person_per_slot.doc
+
+
+# ----- infeasibility in words ------------------------------------------------------------------
+def reasons_for(doc) -> list[str]:
+    with pytest.raises(oo.InfeasibleError) as caught:
+        oo.solve(oo.load_problem(doc))
+    return caught.value.reasons
+
+
+def test_pin_on_an_unavailable_day():
+    doc = team(days=3, people=2)
+    doc["users"][0]["unavailable"] = ["2027-01-05T00:00:00Z"]
+    doc["fixed"] = [{"user": "u0", "start": "2027-01-05T00:00:00Z"}]
+    assert reasons_for(doc) == ["User 0 is pinned to Tue 2027-01-05 but is unavailable then"]
+
+
+def test_pins_breaking_limits():
+    doc = team(days=6, people=2, max_consecutive_shifts=2, min_rest_shifts=2)
+    doc["users"][0]["max_shifts"] = 2
+    doc["fixed"] = [{"user": "u0", "start": f"2027-01-0{d}T00:00:00Z"} for d in (4, 5, 6)] + [
+        {"user": "u1", "start": "2027-01-07T00:00:00Z"},
+        {"user": "u1", "start": "2027-01-09T00:00:00Z"},
+    ]
+    reasons = reasons_for(doc)
+    assert "User 0 is pinned to 3 slots but max_shifts is 2" in reasons
+    assert (
+        "User 0 is pinned to 3 slots in a row from Mon 2027-01-04, more than "
+        "max_consecutive_shifts 2" in reasons
+    )
+    assert (
+        "User 1 is pinned to Thu 2027-01-07 and Sat 2027-01-09 with only 1 free slot(s) "
+        "between, less than min_rest_shifts 2" in reasons
+    )
+
+
+def test_slots_nobody_can_take_are_folded_into_spans():
+    doc = team(days=7, people=2)
+    for user in doc["users"]:
+        user["unavailable"] = [{"start": "2027-01-05", "end": "2027-01-07"}, "2027-01-10"]
+    assert reasons_for(doc) == [
+        "nobody can take Tue 2027-01-05 to Thu 2027-01-07: everyone is unavailable",
+        "nobody can take Sun 2027-01-10: everyone is unavailable",
+    ]
+
+
+def test_shift_limits_that_cannot_add_up():
+    capped = team(days=28, people=3)
+    for user in capped["users"]:
+        user["max_shifts"] = 5
+    capped["users"][1]["unavailable"] = ["2027-01-04T00:00:00Z"] * 2
+    assert reasons_for(capped) == [
+        "max_shifts (capped by availability) add up to 15 but there are 28 slots to fill"
+    ]
+    floored = team(days=28, people=3)
+    floored["users"][0]["min_shifts"] = 30
+    floored["users"][0]["unavailable"] = ["2027-01-04T00:00:00Z"]
+    assert reasons_for(floored) == [
+        "User 0 must work at least 30 slots (min_shifts) but is available for only 27",
+        "min_shifts add up to 30 but there are only 28 slots",
+    ]
+
+
+def test_two_layers_need_two_people():
+    doc = team(days=3, people=2, layers=2)
+    doc["users"][1]["unavailable"] = ["2027-01-05T00:00:00Z"]
+    assert reasons_for(doc) == [
+        "only one person is available on Tue 2027-01-05, but primary and secondary must be two "
+        "different people"
+    ]
+
+
+def test_clashing_rule_families_are_named():
+    doc = team(days=4, people=2, max_consecutive_shifts=1, min_rest_shifts=2)
+    assert reasons_for(doc) == [
+        "max_consecutive_shifts, min_rest_shifts cannot all hold with this availability; a "
+        "roster exists without max_consecutive_shifts or without min_rest_shifts"
+    ]
