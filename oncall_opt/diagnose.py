@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import groupby, pairwise
 
+from .model import candidates
 from .problem import Problem
 
 LAYER_NAMES = {1: "primary", 2: "secondary"}
@@ -80,13 +81,16 @@ def precheck(problem: Problem) -> list[str]:
                     f"{slot_label(problem, after[0])} with only {gap} free slot(s) between, "
                     f"less than min_rest_shifts {problem.min_rest[u]}"
                 )
-        if problem.min_shifts(u) > len(problem.available[u]):
+        takeable = sum(
+            1
+            for t in problem.available[u]
+            if any(problem.pins.get((t, layer), u) == u for layer in layers)
+        )
+        if problem.min_shifts(u) > takeable:
             reasons.append(
                 f"{user.label} must work at least {problem.min_shifts(u)} slots (min_shifts) "
-                f"but is available for only {len(problem.available[u])}"
+                f"but can take only {takeable} (available and not pinned to someone else)"
             )
-
-    from .model import candidates
 
     for layer in layers:
         # A pinned slot with nobody is reported above as the pin's fault.

@@ -131,7 +131,10 @@ def build_model(
         return worked == pyo.quicksum(m.step[u, g, k] for k in range(1, steps[u, g] + 1))
 
     m.steps_count_shifts = _rule(
-        [(u, g) for u in users for g in range(len(groups))], steps_count_shifts
+        # A person with no slot in a group (all pinned to others, no weekend in the window)
+        # has nothing to count there.
+        [(u, g) for u in users for g in range(len(groups)) if by_group[u, g]],
+        steps_count_shifts,
     )
 
     def shift_limits(m, u):
@@ -139,7 +142,8 @@ def build_model(
         worked = pyo.quicksum(m.x[c] for c in by_person[u])
         return (problem.min_shifts(u), worked, problem.max_shifts(u))
 
-    m.shift_limits = _rule(users, shift_limits)
+    # The precheck has already refused a min_shifts above the slots a person can take.
+    m.shift_limits = _rule([u for u in users if by_person[u]], shift_limits)
 
     def happiness_floor(m, u):
         """The least-happy level is at most the preferred slots each person is granted."""

@@ -193,9 +193,11 @@ def build_problem(doc: InputDocument) -> Problem:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(("shift.time_zone", f"unknown IANA time zone '{shift.time_zone}'"))
 
-    for key in doc.history or {}:
+    for key, worked in (doc.history or {}).items():
         if key not in seen:
             problems.append((f"history.{key}", f"no user has id '{key}'"))
+        if isinstance(worked, History) and worked.weekend_shifts > worked.shifts:
+            problems.append((f"history.{key}.weekend_shifts", "is more than shifts in all"))
     for i, pin in enumerate(doc.fixed or []):
         if pin.user not in seen:
             problems.append((f"fixed[{i}].user", f"no user has id '{pin.user}'"))

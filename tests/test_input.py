@@ -155,6 +155,11 @@ def test_preferences_may_be_absent_or_null():
         ),
         (lambda d: d.update(history={"ghost": 3}), "history.ghost", "no user has id"),
         (
+            lambda d: d.update(history={"u0": {"shifts": 1, "weekend_shifts": 2}}),
+            "history.u0.weekend_shifts",
+            "more than shifts",
+        ),
+        (
             lambda d: d["users"][0].update(min_shifts=4, max_shifts=2),
             "users[0].min_shifts",
             "above max_shifts",

@@ -146,7 +146,8 @@ def test_shift_limits_that_cannot_add_up():
     floored["users"][0]["min_shifts"] = 30
     floored["users"][0]["unavailable"] = ["2027-01-04T00:00:00Z"]
     assert reasons_for(floored) == [
-        "User 0 must work at least 30 slots (min_shifts) but is available for only 27",
+        "User 0 must work at least 30 slots (min_shifts) but can take only 27 (available and "
+        "not pinned to someone else)",
         "min_shifts add up to 30 but there are only 28 slots",
     ]
 
