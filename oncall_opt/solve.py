@@ -84,6 +84,20 @@ def _solver(clock: _Clock, threads: int | None, **options) -> Highs:
     return solver
 
 
+def _hand_over(solver: Highs, m) -> None:
+    """Give HiGHS the model once. Only mutable parameters change afterwards, so Pyomo's
+    change detection (a walk over every variable and constraint per solve) is switched off."""
+    solver.set_instance(m)
+    changes = solver.update_config
+    changes.check_for_new_or_removed_constraints = False
+    changes.check_for_new_or_removed_vars = False
+    changes.check_for_new_or_removed_params = False
+    changes.update_constraints = False
+    changes.update_vars = False
+    changes.update_named_expressions = False
+    changes.update_objective = False
+
+
 # ----- network method ------------------------------------------------------------------------
 def _solve_network(problem: Problem, clock: _Clock, threads: int | None) -> Roster:
     build_seconds = solve_seconds = 0.0
@@ -162,15 +176,7 @@ class _LevelSearch:
         m.happiness_level = pyo.Param(mutable=True, initialize=0)
         m.min_happiness.setlb(m.happiness_level)
         m.min_happiness.setub(m.happiness_level)
-        solver.set_instance(m)
-        changes = solver.update_config
-        changes.check_for_new_or_removed_constraints = False
-        changes.check_for_new_or_removed_vars = False
-        changes.check_for_new_or_removed_params = False
-        changes.update_constraints = False
-        changes.update_vars = False
-        changes.update_named_expressions = False
-        changes.update_objective = False
+        _hand_over(solver, m)
         self.values: dict[int, float] = {}
         self.solutions: dict[int, Assignment | None] = {}
         self.solves = 0
@@ -269,8 +275,10 @@ def _solve_mip(problem: Problem, clock: _Clock, gap: float, threads: int | None)
     if start is not None:
         _load_start(m, problem, start)
         solver.config.warmstart = True
+    _hand_over(solver, m)
     build_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
+    solver.config.time_limit = max(clock.left(), 0.01)
     result = solver.solve(m)
     solve_seconds = time.perf_counter() - t0
 
