@@ -211,6 +211,7 @@ class Roster:
             f"{self.problem.n_slots} slots x {len(self.problem.layers)} layer(s), "
             f"{self.problem.n_users} people: {s['status']}, objective {s['objective']}"
             + (f", gap {s['gap']:.2%}" if s["gap"] else "")
+            + (", gap unknown (stopped before a bound)" if s["gap"] is None else "")
             + f" ({s['method']}; build {s['build_seconds']:.2f}s, solve {s['solve_seconds']:.2f}s)",
         ]
         table = self.per_user

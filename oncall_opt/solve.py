@@ -293,6 +293,8 @@ def _solve_mip(problem: Problem, clock: _Clock, gap: float, threads: int | None)
     if assignment is None:
         raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug, not user error
     bound = result.best_objective_bound
+    if bound is not None and not math.isfinite(bound):
+        bound = None  # stopped before HiGHS had any bound
     optimal = result.termination_condition == TerminationCondition.optimal
     if integral and bound is not None:
         bound = math.ceil(bound - 1e-6)
