@@ -52,7 +52,7 @@ def _worker() -> None:
     load_seconds = time.perf_counter() - t0
     out: dict = {"load_seconds": load_seconds, "import_seconds": import_seconds}
     try:
-        roster = oo.solve(problem, time_limit=job["time_limit"])
+        roster = oo.solve(problem, time_limit=job["time_limit"], method=job.get("method", "auto"))
     except oo.OncallOptError as exc:
         out.update(status=type(exc).__name__, error=str(exc).splitlines()[0])
     else:
@@ -85,8 +85,8 @@ def _child(command: list[str], timeout: float) -> dict:
     return {"status": f"crashed (exit {done.returncode})", "error": tail}
 
 
-def run_ours(case: str, time_limit: float) -> dict:
-    job = json.dumps({"case": case, "time_limit": time_limit})
+def run_ours(case: str, time_limit: float, method: str = "auto") -> dict:
+    job = json.dumps({"case": case, "time_limit": time_limit, "method": method})
     code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import run; run._worker()"
     return _child([sys.executable, "-c", code, job], timeout=2 * time_limit + 120)
 
@@ -211,6 +211,18 @@ def table(rows: list[Row], ours_by_case: dict[str, Row]) -> str:
             target = "same optimum as ours"
             result = comparison(row, ours_by_case.get(row.case))
             method = f"{run.get('num_workers', 2)} workers"
+        elif row.solver.endswith("(MIP only)"):
+            target, method = (
+                "reference: same model without the network method",
+                run.get("method", ""),
+            )
+            ours = ours_by_case.get(row.case)
+            result = (
+                f"{row.median('solve_seconds') / max(ours.median('solve_seconds'), 1e-9):.1f}× "
+                "our solve time"
+                if ours and row.median("solve_seconds") is not None
+                else ""
+            )
         else:
             target, result = TARGETS.get(row.case, ""), target_result(row)
             method = run.get("method", "")
@@ -324,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"cases for CP-SAT (default {' '.join(ORTOOLS_CASES)}; 100x365 is worth adding)",
     )  # fmt: skip
     parser.add_argument("--ortools-repeat", type=int, default=1, help="CP-SAT runs (default 1)")
+    parser.add_argument(
+        "--mip-cases", nargs="+", choices=list(CASES), default=[], metavar="NAME",
+        help="also solve these cases with method='mip' (the plain MIP, no network structure)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.ortools_repeat < 1:
         parser.error("--repeat and --ortools-repeat must be at least 1")
@@ -340,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         row = Row(case, "oncall_opt", runs, limit)
         rows.append(row)
         ours_by_case[case] = row
+        if case in args.mip_cases:
+            mip_runs = []
+            for i in range(args.repeat):
+                print(f"{case}: MIP only run {i + 1}/{args.repeat} ...", file=sys.stderr)
+                mip_runs.append(run_ours(case, limit, method="mip"))
+            rows.append(Row(case, "oncall_opt (MIP only)", mip_runs, limit))
         if args.ortools and case in args.ortools_cases:
             cpsat_runs = []
             for i in range(args.ortools_repeat):
