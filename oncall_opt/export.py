@@ -67,6 +67,7 @@ def to_ics(roster: Roster, now: datetime | None = None) -> str:
 def write_atomic(path: str | os.PathLike, text: str) -> None:
     """Write the whole file or nothing: a temporary file beside it, then an atomic rename."""
     target = Path(path)
+    mode = target.stat().st_mode & 0o777 if target.exists() else _default_file_mode()
     handle, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
@@ -75,7 +76,14 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temporary, mode)  # mkstemp makes it private; keep what a plain write would
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

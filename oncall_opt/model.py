@@ -71,8 +71,12 @@ def _rule(index, rule) -> pyo.Constraint:
 def build_model(
     problem: Problem, relax: bool = False, steps: dict[tuple[int, int], int] | None = None
 ) -> pyo.ConcreteModel:
-    """The roster model. `relax` makes assignments continuous (for the network LP); `steps`
-    caps the balance steps per (person, group), by default at what the person could take."""
+    """The roster model. `relax` makes assignments continuous (for the network LP).
+
+    `steps` limits the balance steps per (person, group), by default to what the person could
+    take. Below that, the last step absorbs any further shifts at its own cost: the convex
+    cost's tangent, a lower bound on it. So a limited model never cuts a roster off, and its
+    cost is exact for any roster that stays within the steps."""
     m = pyo.ConcreteModel(name="oncall_roster")
     users, layers = range(problem.n_users), problem.layers
     groups = balance_groups(problem)
@@ -91,7 +95,6 @@ def build_model(
         ordered=True,
         doc="(person, group, k): the k-th shift of a person in a balance group",
     )
-    m.steps_available = steps
 
     by_slot: dict[tuple[int, int], list] = defaultdict(list)
     by_person: dict[int, list] = defaultdict(list)
@@ -110,7 +113,12 @@ def build_model(
         domain=pyo.UnitInterval if relax else pyo.Binary,
         doc="1 when the person is on call in that slot and layer",
     )
-    m.step = pyo.Var(m.STEPS, bounds=(0, 1), doc="1 when the person works their k-th shift")
+
+    def step_bounds(m, u, g, k):
+        last_of_fewer = k == steps[u, g] and k < group_capacity(problem, u, g)
+        return (0, group_capacity(problem, u, g) - k + 1 if last_of_fewer else 1)
+
+    m.step = pyo.Var(m.STEPS, bounds=step_bounds, doc="1 when the person works their k-th shift")
     m.min_happiness = pyo.Var(
         domain=pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers,
         doc="preferred slots granted to the least-happy person",

@@ -6,9 +6,11 @@ Two methods, chosen automatically:
   flow, so its LP relaxation has an integral optimal vertex. The optimal cost f(L) is convex and
   non-decreasing in L (an LP's value as a function of a right-hand side), hence the objective
   g(L) = balance weight x f(L) - happiness weight x L is convex in L too, and a short search over
-  L with warm-started LPs proves the optimum. Balance steps are capped near the fair share to
-  keep the LPs small; a cap that binds at the optimum is lifted and the level re-solved (an LP
-  optimum where the cap does not bind is optimal without it, by convexity).
+  L with warm-started LPs proves the optimum. To keep the LPs small, balance steps stop near
+  the fair share and the last step extends at its own slope: a convex cost's tangent, so each
+  LP is a relaxation whose value is still convex in L and exact for rosters within the steps.
+  If the best roster found works beyond someone's steps, they get more and the search reruns;
+  otherwise its exact cost equals the relaxed minimum over all levels, which proves it optimal.
 * **mip**: side rules (layers, consecutive limits, rest, weekend balance). The full MIP, with
   HiGHS handed a starting roster from a greedy pass when one is found.
 """
@@ -111,10 +113,10 @@ def _solve_network(problem: Problem, clock: _Clock, threads: int | None) -> Rost
         t0 = time.perf_counter()
         assignment = search.run()
         solve_seconds += time.perf_counter() - t0
-        binding = _binding_caps(problem, m, steps, assignment)
-        if not binding:
+        beyond = [] if assignment is None else _beyond_steps(problem, steps, assignment)
+        if not beyond:
             break
-        for key in binding:
+        for key in beyond:
             steps[key] = min(2 * steps[key] + 1, group_capacity(problem, *key))
 
     if assignment is None and search.timed_out:
@@ -149,19 +151,14 @@ def _initial_steps(problem: Problem) -> dict[tuple[int, int], int]:
     return steps
 
 
-def _binding_caps(problem, m, steps, assignment) -> list[tuple[int, int]]:
-    if assignment is None:
-        # Caps may be what made it infeasible: lift them all once before saying so.
-        return [k for k, n in steps.items() if n < group_capacity(problem, *k)]
+def _beyond_steps(problem: Problem, steps, assignment: Assignment) -> list[tuple[int, int]]:
+    """(person, group) pairs working more shifts than their steps, where the model's cost was
+    only a lower bound: those need more steps and a new solve."""
     worked: dict[tuple[int, int], int] = {}
     for (t, layer), u in assignment.items():
         key = (u, group_of(problem, t, layer))
         worked[key] = worked.get(key, 0) + 1
-    return [
-        key
-        for key, n in steps.items()
-        if worked.get(key, 0) >= n and n < group_capacity(problem, *key)
-    ]
+    return [key for key, n in steps.items() if worked.get(key, 0) > n]
 
 
 class _LevelSearch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,12 @@ from conftest import ROOT, team
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from instances import instance
+
+
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None):
@@ -32,6 +39,7 @@ def test_solves_the_bundled_input_into_output_json(tmp_path, bundled_input):
     result = run("solve", str(bundled_input), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
     output = json.loads(out.read_text(encoding="utf-8"))
     assert len(output["overrides"]) == 31
     assert output["statistics"]["status"] == "optimal"

@@ -167,3 +167,22 @@ def test_clashing_rule_families_are_named():
         "max_consecutive_shifts, min_rest_shifts cannot all hold with this availability; a "
         "roster exists without max_consecutive_shifts or without min_rest_shifts"
     ]
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.1])
+def test_network_method_is_exact_when_someone_carries_far_more_than_a_fair_share(weight):
+    # u0 is the only one available on most days: far beyond the steps first offered near the
+    # fair share (and, with a small weight, beyond a small fair share).
+    doc = team(days=40, people=4)
+    mostly_away = [{"start": "2027-01-04", "end": "2027-02-06"}]
+    for user in doc["users"][1:]:
+        user["unavailable"] = mostly_away
+        user["preferences"] = {"days": ["2027-02-08"]}
+    doc["users"][0]["weight"] = weight
+    doc["users"][0]["preferences"] = {"days": ["2027-01-05", "2027-01-06"]}
+    problem = oo.load_problem(doc)
+    network = oo.solve(problem, method="network")
+    mip = oo.solve(problem, method="mip")
+    assert network.status == mip.status == "optimal"
+    assert network.objective == pytest.approx(mip.objective)
+    assert network.per_user["shifts"].iloc[0] >= 34
