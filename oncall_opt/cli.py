@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="relative optimality gap to stop at (default 0: prove optimality)",
     )
-    run.add_argument("--threads", type=int, default=None, help="solver threads")
+    run.add_argument("--threads", type=_count, default=None, help="solver threads")
     run.add_argument(
         "--merge",
         action="store_true",
@@ -53,6 +53,16 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
     return value
 
 

@@ -65,6 +65,10 @@ def solve(
     """
     if method not in ("auto", "network", "mip"):
         raise ValueError(f"method must be auto, network or mip, not {method!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    if not time_limit > 0 or not 0 <= gap < 1:
+        raise ValueError("time_limit must be positive and gap a fraction from 0 up to 1")
     reasons = precheck(problem)
     if reasons:
         raise InfeasibleError(reasons)

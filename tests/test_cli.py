@@ -128,10 +128,19 @@ def test_missing_input_file_exit_2(tmp_path):
     assert "cannot read the file" in result.stderr
 
 
-def test_bad_option_exit_2():
-    result = run("solve", "-", "--time-limit", "-3", stdin="{}")
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--time-limit", "-3", "must be a positive number"),
+        ("--gap", "2", "must be a fraction"),
+        ("--threads", "0", "at least 1"),
+        ("--format", "pdf", "invalid choice"),
+    ],
+)
+def test_bad_option_exit_2(option, value, words):
+    result = run("solve", "-", option, value, stdin="{}")
     assert result.returncode == 2
-    assert "must be a positive number" in result.stderr
+    assert words in result.stderr
 
 
 def test_infeasible_exit_3_with_reasons(tmp_path):
