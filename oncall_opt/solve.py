@@ -300,9 +300,9 @@ def _solve_mip(problem: Problem, clock: _Clock, gap: float, threads: int | None)
     if integral and bound is not None:
         bound = math.ceil(bound - 1e-6)
     objective = evaluate(problem, assignment).total
-    if optimal and (gap == 0 or bound is None or objective - bound < 1e-9):
-        bound = objective
-    status = "optimal" if optimal and (bound is None or objective - bound < 1e-9) else "feasible"
+    if optimal and gap == 0:
+        bound = objective  # proven: the absolute gap set above leaves no better roster
+    status = "optimal" if bound is not None and objective - bound < 1e-9 else "feasible"
     return Roster(
         problem=problem,
         assignment=assignment,
