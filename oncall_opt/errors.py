@@ -25,3 +25,19 @@ class InfeasibleError(OncallOptError):
 
 class NoSolutionInTimeError(OncallOptError):
     """The time limit ran out before any roster was found (the problem may still be feasible)."""
+
+
+class NotFoundError(OncallOptError):
+    """What was asked for does not exist (HTTP 404)."""
+
+
+class ConflictError(OncallOptError):
+    """The request clashes with the current state, e.g. an overlapping shift (HTTP 409)."""
+
+
+class InvalidRequestError(OncallOptError):
+    """A field of a request is wrong: `field` names it (HTTP 422)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
