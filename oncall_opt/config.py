@@ -87,7 +87,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         try:
             port = int(port_text)
         except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}BIND: expected HOST:PORT, got '{values['BIND']}'") from None
+            raise ConfigError(
+                f"{ENV_PREFIX}BIND: expected HOST:PORT, got '{values['BIND']}'"
+            ) from None
         host = host or "127.0.0.1"
 
     def secret(name: str) -> SecretStr | None:

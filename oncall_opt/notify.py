@@ -27,7 +27,9 @@ def who(user: User | None) -> str:
 def created(incident: Incident) -> str:
     if incident.assignee is None:
         return f"Incident #{incident.id} created and unassigned\n{incident.body}"
-    return f"Incident #{incident.id} created and assigned to {who(incident.assignee)}\n{incident.body}"
+    return (
+        f"Incident #{incident.id} created and assigned to {who(incident.assignee)}\n{incident.body}"
+    )
 
 
 def acknowledged(incident: Incident) -> str:

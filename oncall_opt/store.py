@@ -8,6 +8,7 @@ SQL here is kept portable to PostgreSQL: sequences for ids, TIMESTAMPTZ in UTC, 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -170,7 +171,9 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        done = {row[0] for row in cursor.execute("SELECT version FROM schema_migrations").fetchall()}
+        done = {
+            row[0] for row in cursor.execute("SELECT version FROM schema_migrations").fetchall()
+        }
         applied = []
         for version, sql in MIGRATIONS:
             if version in done:
@@ -224,10 +227,8 @@ def _utc(value: Any) -> Any:
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
-    try:
+    with contextlib.suppress(duckdb.Error):  # DuckDB may have rolled back already
         cursor.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # already rolled back by DuckDB after the failure
 
 
 def _connect(path: str, api_url: str) -> duckdb.DuckDBPyConnection:
