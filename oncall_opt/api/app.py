@@ -28,8 +28,15 @@ from ..store import Store
 
 log = logging.getLogger("oncall_opt.api")
 
-STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 404: "not_found", 405: "method_not_allowed",
-                409: "conflict", 422: "invalid_argument", 500: "internal"}  # fmt: skip
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid_argument",
+    500: "internal",
+}
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -113,8 +120,9 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error; the daemon's log has the details")
 
-    from . import routes_incidents, routes_schedules, routes_users
+    from . import routes_incidents, routes_messages, routes_roster, routes_schedules, routes_users
 
-    for module in (routes_users, routes_schedules, routes_incidents):
+    routers = (routes_users, routes_schedules, routes_incidents, routes_roster, routes_messages)
+    for module in routers:
         app.include_router(module.router)
     return app

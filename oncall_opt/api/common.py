@@ -1,0 +1,245 @@
+"""What the routers share: the JSON-whatever-the-content-type route class, RFC 3339 timestamps,
+id parameters, the response models in the Encore tutorial's field names, and request helpers.
+
+Routers are built as `APIRouter(route_class=JSONBodyRoute)` and use plain `def` handlers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Path, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from ..clock import Clock
+from ..incidents import Incident
+from ..schedules import Schedule
+from ..store import Store
+from ..users import User
+
+ID_MAX = 2**63 - 1  # BIGINT: a larger id cannot exist, and would not fit a query parameter
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class JSONBodyRoute(APIRoute):
+    """Reads request bodies as JSON whatever their Content-Type: the tutorial's
+    `curl -d '{...}'` sends `application/x-www-form-urlencoded`. An empty body stays empty, so
+    `curl -X PUT` works where every field is optional."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            if request.method in _BODY_METHODS:
+                headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+                headers.append((b"content-type", b"application/json"))
+                request = Request({**request.scope, "headers": headers}, request.receive)
+            return await handler(request)
+
+        return handle
+
+
+# ----- timestamps -------------------------------------------------------------------------------
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
+)
+EXAMPLE_TIME = "2022-09-28T10:00:00Z"
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 timestamp WITH an offset (`Z` or `+hh:mm`); anything else is a ValueError
+    saying what is wrong. A `+` that a query string turned into a space is put back."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp has no UTC offset (add Z or +hh:mm, e.g. {EXAMPLE_TIME})")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an RFC 3339 timestamp string such as {EXAMPLE_TIME}")
+    text = value.strip()
+    text = re.sub(r"(:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$", r"\1+\2", text)
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ValueError(f"'{shown}' is not an RFC 3339 timestamp such as {EXAMPLE_TIME}")
+    if match["offset"] is None:
+        raise ValueError(f"timestamp has no UTC offset (add Z or +hh:mm, e.g. {EXAMPLE_TIME})")
+    offset = "+00:00" if match["offset"] in "Zz" else match["offset"]
+    fraction = f".{(match['fraction'] + '00000')[:6]}" if match["fraction"] else ""
+    try:
+        return datetime.fromisoformat(f"{match['date']}T{match['time']}{fraction}{offset}")
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not a valid date and time: {exc}") from None
+
+
+def _validate_timestamp(value: Any) -> datetime:
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:  # reported without pydantic's "Value error, " prefix
+        raise PydanticCustomError("timestamp", str(exc)) from None
+
+
+def iso_utc(value: datetime) -> str:
+    """`2022-09-28T10:00:00Z`: UTC, RFC 3339."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_validate_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+]
+"""An input timestamp: RFC 3339 with an offset."""
+
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(iso_utc, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+]
+"""An output timestamp: UTC with `Z`."""
+
+IdPath = Annotated[int, Path(ge=1, le=ID_MAX, description="numeric id")]
+
+
+# ----- request plumbing -------------------------------------------------------------------------
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+def now_of(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----- responses --------------------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    """Every error answer: `code` is bad_request, unauthenticated, not_found, conflict,
+    invalid_argument or internal; `message` says what is wrong (422s name the field)."""
+
+    code: str
+    message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "malformed JSON"),
+        (401, "a write without the API token (when one is set)"),
+        (404, "no such user, shift or incident"),
+        (409, "clashes with the current state (overlapping shift, already acknowledged...)"),
+        (422, "a field is missing or wrong; the message names it"),
+    )
+}
+"""For `APIRouter(responses=ERROR_RESPONSES)`: documents the error JSON in OpenAPI."""
+
+
+class UserOut(BaseModel):
+    Id: int
+    FirstName: str
+    LastName: str
+    SlackHandle: str
+    TimeZone: str | None = None
+
+    @classmethod
+    def of(cls, user: User | None) -> UserOut | None:
+        if user is None:
+            return None
+        return cls(
+            Id=user.id,
+            FirstName=user.first_name,
+            LastName=user.last_name,
+            SlackHandle=user.slack_handle,
+            TimeZone=user.time_zone,
+        )
+
+
+class UserList(BaseModel):
+    Items: list[UserOut]
+
+
+class TimeRangeOut(BaseModel):
+    Start: UtcTime
+    End: UtcTime
+
+
+class ScheduleOut(BaseModel):
+    Id: int
+    User: UserOut
+    Time: TimeRangeOut
+    Layer: int = 1
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleOut:
+        return cls(
+            Id=schedule.id,
+            User=UserOut.of(schedule.user),
+            Time=TimeRangeOut(Start=schedule.start, End=schedule.end),
+            Layer=schedule.layer,
+        )
+
+
+class ScheduleList(BaseModel):
+    Items: list[ScheduleOut]
+
+
+class IncidentOut(BaseModel):
+    """The tutorial's Incident (Id .. Assignee) and this project's extensions."""
+
+    Id: int
+    Body: str
+    CreatedAt: UtcTime
+    Acknowledged: bool
+    AcknowledgedAt: UtcTime | None
+    Assignee: UserOut | None
+    Status: str
+    AcknowledgedBy: UserOut | None
+    ResolvedAt: UtcTime | None
+    ResolvedBy: UserOut | None
+    DedupKey: str | None
+    Count: int
+    LastTriggeredAt: UtcTime
+    EscalatedAt: UtcTime | None
+    EscalatedTo: UserOut | None
+
+    @classmethod
+    def fields_of(cls, incident: Incident) -> dict[str, Any]:
+        return {
+            "Id": incident.id,
+            "Body": incident.body,
+            "CreatedAt": incident.created_at,
+            "Acknowledged": incident.acknowledged,
+            "AcknowledgedAt": incident.acknowledged_at,
+            "Assignee": UserOut.of(incident.assignee),
+            "Status": incident.status,
+            "AcknowledgedBy": UserOut.of(incident.acknowledged_by),
+            "ResolvedAt": incident.resolved_at,
+            "ResolvedBy": UserOut.of(incident.resolved_by),
+            "DedupKey": incident.dedup_key,
+            "Count": incident.trigger_count,
+            "LastTriggeredAt": incident.last_triggered_at,
+            "EscalatedAt": incident.escalated_at,
+            "EscalatedTo": UserOut.of(incident.escalated_to),
+        }
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentOut:
+        return cls(**cls.fields_of(incident))
+
+
+class IncidentCreated(IncidentOut):
+    Created: bool  # false when the trigger was counted against an open incident (DedupKey)
+
+
+class IncidentList(BaseModel):
+    Items: list[IncidentOut]

@@ -1,0 +1,214 @@
+"""A small client for the daemon's HTTP API (the one `python runner.py` serves).
+
+    from oncall_opt.client import Client
+    with Client() as api:                      # http://127.0.0.1:8080, or Client.from_settings()
+        katy = api.create_user("Katy", "Smith", "katy")
+        api.create_schedule(katy["Id"], "2022-09-28T10:00:00Z", "2022-09-29T10:00:00Z")
+        incident = api.trigger_incident("Checkout is down")
+        api.acknowledge(incident["Id"], user_id=katy["Id"])
+
+Methods return the JSON the API sends, as plain dicts (lists for the `{"Items": [...]}` answers),
+with the API's field names (`Id`, `FirstName`, `Time.Start`, ...). Timestamps may be given as
+aware datetimes or RFC 3339 strings. An error answer raises `ApiError(status, code, message)`;
+a daemon that cannot be reached raises `DaemonUnavailable` (a subclass, status 503).
+
+To add an endpoint, write a method over `self.request(method, path, json=..., params=...)`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ApiError(Exception):
+    """The API answered with an error: HTTP `status`, `code` (`not_found`, `conflict`,
+    `invalid_argument`, ...) and a `message` for people."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+        super().__init__(f"{status} {code}: {message}")
+
+
+class DaemonUnavailable(ApiError):
+    """The daemon could not be reached (not running, wrong address, or not answering)."""
+
+    def __init__(self, message: str):
+        super().__init__(503, "unavailable", message)
+
+
+def _time(value: datetime | str) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone; the API needs an offset")
+        return value.isoformat()
+    return value
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+class Client:
+    """Typed access to the daemon. `token` is sent as `Authorization: Bearer <token>` (needed
+    for writes when the daemon has ONCALL_API_TOKEN). `transport` is handed to httpx.Client as it
+    is (tests pass `httpx.MockTransport`, or point `base_url` at a real server)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10,
+    ):
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> Client:
+        """A client for the daemon `settings` (oncall_opt.config.Settings) describe."""
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        return cls(settings.api_url, token=token, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- plumbing -----------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """Send one request; returns the decoded JSON, raises ApiError / DaemonUnavailable."""
+        try:
+            response = self._http.request(
+                method, path, json=json, params=_drop_none(params or {}) or None
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise DaemonUnavailable(
+                f"cannot reach the oncall daemon at {self.base_url} ({exc}). Start it with "
+                f"`python runner.py` (ONCALL_BIND=host:port sets its address)."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise DaemonUnavailable(
+                f"the oncall daemon at {self.base_url} did not answer {method} {path}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            payload = response.json()
+            code, message = str(payload["code"]), str(payload["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = "error", response.text[:500] or response.reason_phrase
+        raise ApiError(response.status_code, code, message)
+
+    # ----- users --------------------------------------------------------------------------------
+    def create_user(
+        self, first_name: str, last_name: str, slack_handle: str, time_zone: str | None = None
+    ) -> dict:
+        body = {"FirstName": first_name, "LastName": last_name, "SlackHandle": slack_handle}
+        return self.request("POST", "/users", json=_drop_none({**body, "TimeZone": time_zone}))
+
+    def get_user(self, user_id: int) -> dict:
+        return self.request("GET", f"/users/{int(user_id)}")
+
+    def list_users(self) -> list[dict]:
+        return self.request("GET", "/users")["Items"]
+
+    def update_user(
+        self,
+        user_id: int,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        slack_handle: str | None = None,
+        time_zone: str | None = None,
+    ) -> dict:
+        """Change the fields given (None leaves a field as it is; time_zone="" clears it)."""
+        body = {
+            "FirstName": first_name,
+            "LastName": last_name,
+            "SlackHandle": slack_handle,
+            "TimeZone": time_zone,
+        }
+        return self.request("PUT", f"/users/{int(user_id)}", json=_drop_none(body))
+
+    # ----- schedules ----------------------------------------------------------------------------
+    def create_schedule(
+        self, user_id: int, start: datetime | str, end: datetime | str, layer: int = 1
+    ) -> dict:
+        body = {"Start": _time(start), "End": _time(end), "Layer": layer}
+        return self.request("POST", f"/users/{int(user_id)}/schedules", json=body)
+
+    def scheduled(self, at: datetime | str | None = None, layer: int = 1) -> dict | None:
+        """The shift on call at `at` (default: now), or None when nobody is."""
+        path = "/scheduled" if at is None else f"/scheduled/{_time(at)}"
+        try:
+            return self.request("GET", path.replace("+", "%2B"), params={"Layer": layer})
+        except ApiError as exc:
+            if exc.status == 404 and exc.code == "not_found":
+                return None
+            raise
+
+    def list_schedules(
+        self, start: datetime | str, end: datetime | str, layer: int | None = None
+    ) -> list[dict]:
+        """Every shift overlapping [start, end)."""
+        params = {"Start": _time(start), "End": _time(end), "Layer": layer}
+        return self.request("GET", "/schedules", params=params)["Items"]
+
+    def delete_schedules(
+        self, start: datetime | str, end: datetime | str, layer: int | None = None
+    ) -> list[dict]:
+        """Delete every shift overlapping [start, end); returns the deleted shifts."""
+        params = {"Start": _time(start), "End": _time(end), "Layer": layer}
+        return self.request("DELETE", "/schedules", params=params)["Items"]
+
+    def delete_schedule(self, schedule_id: int) -> dict:
+        return self.request("DELETE", f"/schedules/{int(schedule_id)}")
+
+    # ----- incidents ----------------------------------------------------------------------------
+    def trigger_incident(self, body: str, dedup_key: str | None = None) -> dict:
+        """Open an incident; the answer's `Created` is False when `dedup_key` matched an open
+        incident and the trigger was counted against it."""
+        return self.request(
+            "POST", "/incidents", json=_drop_none({"Body": body, "DedupKey": dedup_key})
+        )
+
+    def list_incidents(
+        self, status: str = "unacknowledged", assignee_id: int | None = None
+    ) -> list[dict]:
+        """status: unacknowledged (default), triggered, acknowledged, resolved, open or all."""
+        params = {"Status": status, "AssigneeId": assignee_id}
+        return self.request("GET", "/incidents", params=params)["Items"]
+
+    def get_incident(self, incident_id: int) -> dict:
+        return self.request("GET", f"/incidents/{int(incident_id)}")
+
+    def acknowledge(self, incident_id: int, user_id: int | None = None) -> dict:
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("PUT", f"/incidents/{int(incident_id)}/acknowledge", json=body)
+
+    def assign(self, incident_id: int, user_id: int) -> dict:
+        body = {"UserId": user_id}
+        return self.request("PUT", f"/incidents/{int(incident_id)}/assign", json=body)
+
+    def resolve(self, incident_id: int, user_id: int | None = None) -> dict:
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("PUT", f"/incidents/{int(incident_id)}/resolve", json=body)
