@@ -6,6 +6,7 @@
     roster.assignments, roster.per_user               # pandas DataFrames
     roster.statistics, roster.to_output()             # output.json as a dict
     away = problem.with_unavailable("ana", "2024-03-04", "2024-03-15")   # what-ifs: new problems
+    oo.compare(roster, oo.solve(away)), oo.sweep(problem, [0, 1, 5])    # and their analysis
 
 Errors a user can cause are `InputError` (with JSON paths), `InfeasibleError` (with reasons in
 words) and `NoSolutionInTimeError`.
@@ -18,6 +19,16 @@ from .model import build_model
 from .problem import Problem
 from .roster import Roster, evaluate
 from .solve import solve
+from .whatif import (
+    TeamSize,
+    calendar_frame,
+    compare,
+    compare_people,
+    keep_past,
+    smallest_team,
+    sweep,
+    team_of_size,
+)
 
 __all__ = [
     "InfeasibleError",
@@ -26,10 +37,18 @@ __all__ = [
     "OncallOptError",
     "Problem",
     "Roster",
+    "TeamSize",
     "build_model",
+    "calendar_frame",
+    "compare",
+    "compare_people",
     "evaluate",
+    "keep_past",
     "load_problem",
     "render",
+    "smallest_team",
     "solve",
+    "sweep",
+    "team_of_size",
     "write_atomic",
 ]

@@ -120,6 +120,27 @@ class Problem:
         u = self.user_index(user_id)
         return self.revise(lambda raw: raw["users"][u].update(fields))
 
+    def with_preferences(
+        self,
+        user_id: str,
+        days: Iterable[date | datetime | str] = (),
+        avoid_days: Iterable[date | datetime | str] = (),
+    ) -> Problem:
+        """`user_id` also asks for `days` and would also rather not take `avoid_days`.
+
+        Entries are added to what the person already asked, read as in input.json: a date
+        points at the slot on call at its local noon, a timestamp at the slot on call then."""
+        u = self.user_index(user_id)
+        wished = {"days": list(days), "avoid_days": list(avoid_days)}
+
+        def change(raw):
+            preferences = raw["users"][u].setdefault("preferences", {})
+            for key, entries in wished.items():
+                if entries:
+                    preferences[key] = [*preferences.get(key, []), *entries]
+
+        return self.revise(change)
+
     def with_weight(self, user_id: str, weight: float) -> Problem:
         """`user_id` carries `weight` times a full share of the load (0.5 = half-time)."""
         return self.with_user_fields(user_id, weight=weight)
