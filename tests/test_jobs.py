@@ -1,0 +1,611 @@
+"""The daemon's jobs, one cycle at a time with a fake clock, and the job loop; Slack is a real
+HTTP server on 127.0.0.1 (tests/fake_slack.py) that fails the test on any message it did not
+expect."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from fake_slack import FakeSlack
+from pydantic import SecretStr
+
+from oncall_opt import incidents, notify
+from oncall_opt.clock import FakeClock
+from oncall_opt.config import ConfigError, Settings
+from oncall_opt.daemon import JobLoop
+from oncall_opt.jobs import JobState, autoassign, delivery, escalation, reminders
+from oncall_opt.schedules import PRIMARY, SECONDARY, create_schedule
+from oncall_opt.slack import SendResult, SlackWebhook, retry_after
+from oncall_opt.store import Store
+from oncall_opt.users import create_user
+
+SECRET_TIMEOUT = 0.5  # the client's timeout in these tests: a hang lasts longer
+
+
+@pytest.fixture
+def slack():
+    fake = FakeSlack()
+    try:
+        yield fake
+        fake.check()
+    finally:
+        fake.close()
+
+
+@pytest.fixture
+def store():
+    db = Store(":memory:")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(fake: FakeSlack | None = None, **overrides) -> Settings:
+    values = dict(slack_webhook_url=fake.url if fake else None, slack_timeout=SECRET_TIMEOUT)
+    values.update(overrides)
+    return Settings(**values)
+
+
+def no_sleep(seconds: float) -> None:
+    pass
+
+
+class Delivery:
+    """delivery.run with the test's store, clock, fake Slack and a recording no-op sleep."""
+
+    def __init__(self, store: Store, clock: FakeClock, fake: FakeSlack | None, **settings):
+        self.store, self.clock = store, clock
+        self.settings = make_settings(fake, **settings)
+        self.sender = SlackWebhook(fake.url, SECRET_TIMEOUT) if fake else None
+        self.state = JobState()
+        self.sleeps: list[float] = []
+
+    def __call__(self, **kwargs) -> dict[str, int]:
+        return delivery.run(
+            self.store, self.clock.now(), self.sender, self.settings,
+            sleep=self.sleeps.append, state=self.state, **kwargs,
+        )  # fmt: skip
+
+
+def outbox(store: Store, kind: str | None = None) -> list[dict]:
+    sql = "SELECT * FROM outbox" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+    return store.rows(sql, [kind] if kind else [])
+
+
+def people(store: Store, clock: FakeClock):
+    ana = create_user(store, "Ana", "Silva", "ana", clock.now())
+    ben = create_user(store, "Ben", "Okafor", "ben", clock.now())
+    return ana, ben
+
+
+def on_call(store, user, clock, hours=24.0, layer=PRIMARY, start_hours=0.0):
+    start = clock.now() + timedelta(hours=start_hours)
+    return create_schedule(store, user.id, start, start + timedelta(hours=hours), layer)
+
+
+# ----- reminders ----------------------------------------------------------------------------
+def test_reminder_timing_every_ten_minutes_until_acknowledged(store, clock, slack):
+    ana, _ = people(store, clock)
+    on_call(store, ana, clock)
+    settings = make_settings(slack)
+    deliver = Delivery(store, clock, slack)
+    incident, _ = incidents.trigger(store, "Checkout is down", clock.now())
+    deliver()
+    assert slack.take(1) == [f"Incident #{incident.id} created and assigned to Ana Silva <@ana>\n"
+                             "Checkout is down"]  # fmt: skip
+
+    clock.advance(seconds=1)
+    assert reminders.run(store, clock.now(), settings) == 0  # a 1-second-old incident
+    clock.advance(minutes=9, seconds=58)
+    assert reminders.run(store, clock.now(), settings) == 0  # 9:59
+    clock.advance(seconds=1)
+    assert reminders.run(store, clock.now(), settings) == 1  # 10:00
+    assert reminders.run(store, clock.now(), settings) == 0  # twice in a row: once
+    deliver()
+    [text] = slack.take(1)
+    assert (
+        text == f"{notify.REMINDER_HEADER}\n[Ana Silva (<@ana>)] [#{incident.id}] Checkout is down"
+    )
+
+    clock.advance(minutes=9)
+    assert reminders.run(store, clock.now(), settings) == 0  # 19:00
+    clock.advance(minutes=1)
+    assert reminders.run(store, clock.now(), settings) == 1  # 20:00
+    deliver()
+    assert slack.take(1) == [text]
+
+    clock.advance(minutes=1)
+    incidents.acknowledge(store, incident.id, clock.now())
+    deliver()
+    assert "has been acknowledged" in slack.take(1)[0]
+    for _ in range(3):
+        clock.advance(minutes=10)
+        assert reminders.run(store, clock.now(), settings) == 0
+        deliver()
+    assert [m["kind"] for m in outbox(store)] == ["created", "reminder", "reminder", "acknowledged"]
+
+
+def test_acknowledged_between_enqueue_and_delivery_is_never_reminded(store, clock, slack):
+    settings = make_settings(slack)
+    deliver = Delivery(store, clock, slack)
+    first, _ = incidents.trigger(store, "Disk full", clock.now())
+    second, _ = incidents.trigger(store, "CPU hot", clock.now())
+    clock.advance(minutes=10)
+    assert reminders.run(store, clock.now(), settings) == 2
+    [message] = outbox(store, "reminder")
+    assert json.loads(message["incident_ids"]) == [first.id, second.id]
+    incidents.acknowledge(store, first.id, clock.now())
+    deliver()
+    texts = slack.take(4)
+    assert texts[:2] == [f"Incident #{first.id} created and unassigned\nDisk full",
+                         f"Incident #{second.id} created and unassigned\nCPU hot"]  # fmt: skip
+    assert texts[2] == f"{notify.REMINDER_HEADER}\n[Unassigned] [#{second.id}] CPU hot"
+    assert "Disk full" in texts[3] and "acknowledged" in texts[3]
+    [message] = outbox(store, "reminder")
+    assert message["status"] == "sent" and json.loads(message["incident_ids"]) == [second.id]
+
+    # Both acknowledged (one resolved) before delivery: the reminder is skipped, not posted.
+    clock.advance(minutes=10)
+    third, _ = incidents.trigger(store, "Queue backlog", clock.now())
+    clock.advance(minutes=10)
+    assert reminders.run(store, clock.now(), settings) == 2
+    incidents.resolve(store, second.id, clock.now())
+    incidents.acknowledge(store, third.id, clock.now())
+    deliver()
+    assert len(slack.take(3)) == 3  # created, resolved, acknowledged
+    assert [m["status"] for m in outbox(store, "reminder")] == ["sent", "skipped"]
+
+
+def test_a_reminder_superseded_by_a_newer_one_is_skipped(store, clock, slack):
+    """After Slack was unreachable for an hour, one reminder goes out, not six."""
+    settings = make_settings(slack)
+    deliver = Delivery(store, clock, slack)
+    incident, _ = incidents.trigger(store, "Disk full", clock.now())
+    for _ in range(6):
+        clock.advance(minutes=10)
+        assert reminders.run(store, clock.now(), settings) == 1
+    deliver()
+    texts = slack.take(2)
+    assert texts[1].endswith(f"[#{incident.id}] Disk full")
+    assert [m["status"] for m in outbox(store, "reminder")] == ["skipped"] * 5 + ["sent"]
+
+
+def test_long_reminders_are_split_and_every_incident_is_listed_once(store, clock, slack):
+    settings = make_settings(slack)
+    body = "Payment provider times out on checkout; customers see error 502. " * 3
+    created = [incidents.trigger(store, f"{i}: {body}", clock.now())[0] for i in range(150)]
+    store.write(lambda tx: tx.execute("UPDATE outbox SET status = 'sent'"))  # not under test
+    clock.advance(minutes=10)
+    assert reminders.run(store, clock.now(), settings) == 150
+    messages = outbox(store, "reminder")
+    assert len(messages) > 2
+    assert all(len(m["text"]) <= notify.MAX_MESSAGE_CHARS for m in messages)
+    ids = [i for m in messages for i in json.loads(m["incident_ids"])]
+    assert ids == [incident.id for incident in created]
+    deliver = Delivery(store, clock, slack)
+    deliver(limit=100)
+    texts = slack.take(len(messages))
+    assert texts[0].startswith(notify.REMINDER_HEADER + "\n")
+    assert all(t.startswith(notify.REMINDER_HEADER + " (continued)\n") for t in texts[1:])
+    assert sum(t.count("[Unassigned]") for t in texts) == 150
+    assert len(deliver.sleeps) == len(messages) - 1  # paced
+
+
+def test_ten_thousand_due_incidents_are_reminded_fast(store, clock):
+    ana, _ = people(store, clock)
+    now = clock.now()
+    store.write(
+        lambda tx: tx.execute(
+            "INSERT INTO incidents (body, created_at, last_triggered_at, assigned_user_id) "
+            "SELECT 'Host ' || i || ' is unreachable from the load balancer', ?, ?, "
+            "CASE WHEN i % 2 = 0 THEN ? END FROM range(10000) t(i)",
+            [now, now, ana.id],
+        )
+    )
+    clock.advance(minutes=10)
+    started = time.perf_counter()
+    assert reminders.run(store, clock.now(), make_settings()) == 10_000
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.5, f"{elapsed:.3f}s"
+    ids = [i for m in outbox(store, "reminder") for i in json.loads(m["incident_ids"])]
+    assert len(ids) == len(set(ids)) == 10_000
+
+
+# ----- auto-assign ----------------------------------------------------------------------------
+def test_autoassign_never_overwrites_a_manual_assignment(store, clock, slack, caplog):
+    caplog.set_level(logging.INFO, logger="oncall_opt")
+    ana, ben = people(store, clock)
+    state = JobState()
+    deliver = Delivery(store, clock, slack)
+    for _ in range(2):  # a gap with nothing waiting: noted once, at INFO
+        assert autoassign.run(store, clock.now(), state) == 0
+    first, _ = incidents.trigger(store, "Disk full", clock.now())
+    second, _ = incidents.trigger(store, "CPU hot", clock.now())
+    for _ in range(3):
+        assert autoassign.run(store, clock.now(), state) == 0
+        clock.advance(minutes=1)
+    gaps = [r for r in caplog.records if "nobody is on call" in r.getMessage()]
+    assert [g.levelno for g in gaps] == [logging.INFO, logging.WARNING]
+    assert "2 unassigned incident(s)" in gaps[1].getMessage()
+
+    incidents.assign(store, first.id, ben.id, clock.now())  # by hand
+    on_call(store, ana, clock, hours=1)
+    assert autoassign.run(store, clock.now(), state) == 1
+    assert autoassign.run(store, clock.now(), state) == 0  # nothing left: idempotent
+    assert incidents.get_incident(store, first.id).assignee == ben
+    assert incidents.get_incident(store, second.id).assignee == ana
+    deliver(limit=100)
+    texts = slack.take(4)
+    assert texts[2] == f"Incident #{first.id} is re-assigned to Ben Okafor <@ben>\nDisk full"
+    assert texts[3] == f"Incident #{second.id} is re-assigned to Ana Silva <@ana>\nCPU hot"
+
+    # A new gap after Ana's shift: warned once again, not every minute.
+    clock.advance(hours=1)
+    incidents.trigger(store, "Queue backlog", clock.now())
+    for _ in range(3):
+        assert autoassign.run(store, clock.now(), state) == 0
+        clock.advance(minutes=1)
+    gaps = [r for r in caplog.records if "nobody is on call" in r.getMessage()]
+    assert [g.levelno for g in gaps] == [logging.INFO, logging.WARNING, logging.WARNING]
+    deliver()
+    assert "created and unassigned" in slack.take(1)[0]
+
+
+def test_autoassign_sends_one_summary_for_many_incidents(store, clock, slack):
+    ana, _ = people(store, clock)
+    made = [incidents.trigger(store, f"Alert {i}", clock.now())[0] for i in range(7)]
+    incidents.resolve(store, made[0].id, clock.now())  # resolved ones are never assigned
+    store.write(lambda tx: tx.execute("UPDATE outbox SET status = 'sent'"))
+    on_call(store, ana, clock)
+    assert autoassign.run(store, clock.now(), JobState()) == 6
+    [message] = outbox(store, "assigned")
+    assert json.loads(message["incident_ids"]) == [i.id for i in made[1:]]
+    Delivery(store, clock, slack)()
+    [text] = slack.take(1)
+    assert text.startswith("6 incidents are re-assigned to Ana Silva <@ana>:\n")
+    assert f"[#{made[6].id}] Alert 6" in text and "Alert 0" not in text
+    assert incidents.get_incident(store, made[0].id).assignee is None
+
+
+# ----- escalation -----------------------------------------------------------------------------
+def test_escalation_happens_once_to_the_secondary(store, clock, slack, caplog):
+    caplog.set_level(logging.INFO, logger="oncall_opt")
+    ana, ben = people(store, clock)
+    settings = make_settings(slack)
+    state = JobState()
+    on_call(store, ana, clock, layer=PRIMARY)
+    late, _ = incidents.trigger(store, "Checkout is down", clock.now())
+    acked, _ = incidents.trigger(store, "Disk full", clock.now())
+    incidents.acknowledge(store, acked.id, clock.now())
+    clock.advance(minutes=14, seconds=59)
+    assert escalation.run(store, clock.now(), settings, state) == 0
+
+    # Nobody on the secondary layer: left for later, warned once.
+    clock.advance(seconds=1)
+    for _ in range(3):
+        assert escalation.run(store, clock.now(), settings, state) == 0
+        clock.advance(minutes=1)
+    gaps = [r for r in caplog.records if "secondary layer" in r.getMessage()]
+    assert len(gaps) == 1 and gaps[0].levelno == logging.WARNING
+
+    on_call(store, ben, clock, layer=SECONDARY)
+    assert escalation.run(store, clock.now(), settings, state) == 1
+    for _ in range(3):
+        clock.advance(minutes=1)
+        assert escalation.run(store, clock.now(), settings, state) == 0
+    incident = incidents.get_incident(store, late.id)
+    assert incident.escalated_to == ben and incident.escalated_at is not None
+    assert incident.assignee == ana
+    assert incidents.get_incident(store, acked.id).escalated_at is None
+    Delivery(store, clock, slack)(limit=100)
+    texts = slack.take(4)  # 2 created, 1 acknowledged, 1 escalated
+    assert texts[3] == (
+        f"Incident #{late.id} has not been acknowledged for 18 minutes: escalated to "
+        "Ben Okafor <@ben> (secondary on call)\nCheckout is down"
+    )
+
+
+# ----- delivery -------------------------------------------------------------------------------
+def queue(store: Store, clock: FakeClock, *texts: str) -> None:
+    def work(tx):
+        for text in texts:
+            notify.enqueue(tx, "test", text, clock.now())
+
+    store.write(work)
+
+
+def test_delivery_retries_on_500_timeout_and_429_and_loses_nothing(store, clock, slack, caplog):
+    caplog.set_level(logging.WARNING, logger="oncall_opt")
+    deliver = Delivery(store, clock, slack)
+    queue(store, clock, "one", "two", "three")
+    slack.reply(500, "internal_error")
+    slack.hang(3.0)
+    slack.reply(429, "rate_limited", retry_after=30)
+
+    assert deliver()["retry"] == 1  # 500: the run ends, the rest waits in order
+    [row] = [r for r in outbox(store) if r["text"] == "one"]
+    assert row["status"] == "pending" and row["attempts"] == 1 and row["claimed_at"] is None
+    assert row["last_error"] == "HTTP 500: internal_error"
+    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=2)
+    assert deliver() == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}  # holding off
+
+    clock.advance(seconds=2)
+    assert deliver()["retry"] == 1  # the hang: a timeout
+    row = outbox(store)[0]
+    assert row["attempts"] == 2 and row["last_error"].startswith("timeout (")
+    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=4)
+
+    clock.advance(seconds=4)
+    assert deliver()["retry"] == 1  # 429 with Retry-After: 30
+    row = outbox(store)[0]
+    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=30)
+    clock.advance(seconds=29)
+    assert deliver()["sent"] == 0  # Retry-After honoured
+    clock.advance(seconds=1)
+    assert deliver()["sent"] == 3
+    assert slack.take(3) == ["one", "two", "three"]  # none lost, none twice, in order
+    assert [r.text for r in slack.received] == ["one", "one", "one", "one", "two", "three"]
+    assert [(r["status"], r["attempts"]) for r in outbox(store)] == [
+        ("sent", 4), ("sent", 1), ("sent", 1)
+    ]  # fmt: skip
+    assert deliver()["sent"] == 0
+    assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 3
+
+
+def test_backoff_doubles_up_to_five_minutes():
+    assert [delivery.backoff(n) for n in (1, 2, 3, 8, 9, 30)] == [2, 4, 8, 256, 300, 300]
+
+
+def test_4xx_marks_the_message_failed_without_retrying(store, clock, slack, caplog):
+    deliver = Delivery(store, clock, slack)
+    queue(store, clock, "bad", "good")
+    slack.reply(400, "invalid_payload")
+    assert deliver() == {"sent": 1, "skipped": 0, "failed": 1, "retry": 0}
+    assert slack.take(1) == ["good"]
+    bad, good = outbox(store)
+    assert (bad["status"], bad["attempts"], bad["last_error"]) == (
+        "failed", 1, "HTTP 400: invalid_payload"
+    )  # fmt: skip
+    assert good["status"] == "sent"
+    clock.advance(hours=1)
+    assert deliver()["sent"] == 0
+    assert [r.text for r in slack.received] == ["bad", "good"]  # never retried
+    assert any("marked failed" in r.getMessage() for r in caplog.records)
+
+
+def test_delivery_is_paced_and_bounded(store, clock, slack):
+    deliver = Delivery(store, clock, slack, slack_min_interval=1.0)
+    queue(store, clock, *[f"m{i}" for i in range(5)])
+    assert deliver(limit=3)["sent"] == 3  # bounded per run
+    assert len(deliver.sleeps) == 2  # between sends, not before the first or after the last
+    assert all(0.5 < s <= 1.0 for s in deliver.sleeps)
+    assert deliver(limit=3)["sent"] == 2
+    assert len(deliver.sleeps) == 4  # the next run waits for the interval too
+    assert slack.take(5) == [f"m{i}" for i in range(5)]
+
+
+def test_without_a_webhook_messages_stay_recorded_and_it_is_logged_once(store, clock, caplog):
+    caplog.set_level(logging.INFO, logger="oncall_opt")
+    loop = JobLoop(store, make_settings(), clock, sleep=no_sleep)
+    assert loop.sender is None
+    incidents.trigger(store, "Disk full", clock.now())
+    for _ in range(3):
+        loop.run_once()
+        clock.advance(minutes=10)
+    assert [(m["kind"], m["status"]) for m in outbox(store)] == [
+        ("created", "pending"), ("reminder", "pending"), ("reminder", "pending")
+    ]  # fmt: skip
+    off = [r for r in caplog.records if "delivery is off" in r.getMessage()]
+    assert len(off) == 1
+
+
+def test_nothing_is_lost_across_a_crash_between_slack_and_the_sent_commit(tmp_path, clock, slack):
+    """At least once: the process dies after Slack accepted a message, before it was marked
+    sent; after a restart it is posted again (the one case of a duplicate), and the rest too."""
+    path = tmp_path / "oncall.duckdb"
+    store = Store(path)
+    queue(store, clock, "first", "second")
+
+    class Crash(BaseException):
+        pass
+
+    class DiesAfterPosting:
+        def __init__(self):
+            self.webhook = SlackWebhook(slack.url, SECRET_TIMEOUT)
+
+        def send(self, text):
+            self.webhook.send(text)
+            raise Crash
+
+    with pytest.raises(Crash):
+        delivery.run(store, clock.now(), DiesAfterPosting(), make_settings(slack), no_sleep)
+    row = outbox(store)[0]
+    assert row["status"] == "pending" and row["claimed_at"] is not None  # claim was committed
+    store.close()
+
+    store = Store(path)  # the daemon restarts
+    try:
+        assert Delivery(store, clock, slack)()["sent"] == 2
+        assert slack.take(3) == ["first", "first", "second"]
+        assert [r["status"] for r in outbox(store)] == ["sent", "sent"]
+    finally:
+        store.close()
+
+
+# ----- Slack client ---------------------------------------------------------------------------
+def test_slack_webhook_results_and_retry_after():
+    assert retry_after("30") == 30
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past
+    assert retry_after("soon") is None
+    assert retry_after("99999") == 3600
+    with pytest.raises(ConfigError) as info:
+        SlackWebhook(SecretStr("hooks.slack.com/services/T/B/sekrit-token"))
+    assert "sekrit" not in str(info.value)
+    assert "sekrit" not in repr(SlackWebhook(SecretStr("https://hooks.example/sekrit")))
+
+
+def test_the_webhook_url_never_reaches_the_logs(store, clock, slack, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+    deliver = Delivery(store, clock, slack)
+    queue(store, clock, "a", "b", "c", "d", "e")
+    slack.reply(500, f"oops {slack.url.get_secret_value()}")  # even when Slack echoes it
+    slack.hang(3.0)
+    slack.reply(429, retry_after=1)
+    slack.reply(404, f"no_service {slack.path}")
+    for _ in range(5):
+        deliver()
+        clock.advance(seconds=60)
+    assert slack.take(4) == ["b", "c", "d", "e"]
+    # A webhook nobody listens on: connection refused.
+    closed = FakeSlack()
+    closed.close()
+    refused = SlackWebhook(closed.url, SECRET_TIMEOUT)
+    result = refused.send("x")
+    assert result.retryable and result.error.startswith("network error (")
+    loop = JobLoop(store, make_settings(closed), clock, sleep=no_sleep)
+    loop.run_once()
+    stored = " ".join(str(r["last_error"]) for r in outbox(store))
+    logs = caplog.text + " ".join(str(r.args) for r in caplog.records)
+    for secret in (slack.token, closed.token):
+        assert secret not in logs
+        assert secret not in stored
+    assert "HTTP Request: POST" in caplog.text  # httpx did log its requests, masked
+    assert "<redacted>" in caplog.text
+
+
+# ----- the job loop ---------------------------------------------------------------------------
+def test_run_once_runs_each_job_in_order(store, clock, slack):
+    ana, ben = people(store, clock)
+    settings = make_settings(slack)
+    incident, _ = incidents.trigger(store, "Disk full", clock.now())
+    on_call(store, ana, clock)
+    on_call(store, ben, clock, layer=SECONDARY)
+    clock.advance(minutes=15)
+    loop = JobLoop(store, settings, clock, sleep=no_sleep)
+    results = loop.run_once()
+    assert list(results) == ["autoassign", "escalation", "reminders", "delivery"]
+    assert results["autoassign"] == 1 and results["escalation"] == 1
+    assert results["reminders"] == 1 and results["delivery"]["sent"] == 4
+    texts = slack.take(4)
+    assert [t.split("\n")[0] for t in texts] == [
+        f"Incident #{incident.id} created and unassigned",
+        f"Incident #{incident.id} is re-assigned to Ana Silva <@ana>",
+        f"Incident #{incident.id} has not been acknowledged for 15 minutes: escalated to "
+        "Ben Okafor <@ben> (secondary on call)",
+        notify.REMINDER_HEADER,
+    ]
+    assert texts[3].endswith(f"[Ana Silva (<@ana>)] [#{incident.id}] Disk full")
+    loop.stop()
+
+
+def test_a_job_that_raises_is_logged_and_keeps_its_schedule(store, clock, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="oncall_opt")
+    calls = {"autoassign": 0, "reminders": 0}
+
+    def broken(*args, **kwargs):
+        calls["autoassign"] += 1
+        raise RuntimeError("boom")
+
+    def counting(*args, **kwargs):
+        calls["reminders"] += 1
+        return 0
+
+    monkeypatch.setattr(autoassign, "run", broken)
+    monkeypatch.setattr(reminders, "run", counting)
+    settings = make_settings(assign_every=0.05, remind_every=0.5, escalate_every=0.05,
+                             deliver_every=0.05)  # fmt: skip
+    loop = JobLoop(store, settings, clock, sleep=no_sleep)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 5
+        while (calls["autoassign"] < 4 or calls["reminders"] < 4) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert loop.running
+    finally:
+        started = time.monotonic()
+        assert loop.stop()
+        assert time.monotonic() - started < 2
+    assert calls["autoassign"] >= 4 and calls["reminders"] >= 4
+    failures = [r for r in caplog.records if "job autoassign failed" in r.getMessage()]
+    assert len(failures) >= 4 and failures[0].exc_info is not None
+    assert not loop.running
+
+
+def test_stop_returns_within_two_seconds_while_delivery_waits(store, clock, slack):
+    # Pacing at one message per 30 s: the loop thread sits in the wait that stop() cuts short.
+    settings = make_settings(slack, slack_min_interval=30.0, deliver_every=0.05)
+    queue(store, clock, "one", "two", "three")
+    loop = JobLoop(store, settings, clock)
+    loop.start()
+    slack.take(1, timeout=5)
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert loop.stop()
+    assert time.monotonic() - started < 1.0
+    assert [r["status"] for r in outbox(store)] == ["sent", "pending", "pending"]
+
+
+def test_stop_does_not_wait_for_a_hanging_slack(store, clock, slack):
+    settings = make_settings(slack, slack_timeout=10.0, deliver_every=0.05)
+    queue(store, clock, "one", "two")
+    slack.hang(8.0)
+    loop = JobLoop(store, settings, clock)
+    loop.start()
+    deadline = time.monotonic() + 5
+    while not slack.received and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    assert loop.stop()  # the post is abandoned, not waited for
+    assert time.monotonic() - started < 1.0
+    one, two = outbox(store)
+    assert one["status"] == "pending" and one["claimed_at"] is not None
+    assert two["status"] == "pending" and two["claimed_at"] is None
+    slack.release()  # Slack took it after all (the documented duplicate case)...
+
+    # ...and after a restart both are posted: nothing lost, "one" possibly twice.
+    assert Delivery(store, clock, slack)()["sent"] == 2
+    assert slack.take(2) == ["one", "two"]
+    assert [r.text for r in slack.received] == ["one", "one", "two"]
+
+
+def test_a_sender_that_raises_does_not_lose_the_message(store, clock, caplog):
+    class Broken:
+        def send(self, text):
+            raise ValueError("bug")
+
+    queue(store, clock, "one")
+    counts = delivery.run(store, clock.now(), Broken(), make_settings(), no_sleep)
+    assert counts["retry"] == 1
+    row = outbox(store)[0]
+    assert row["status"] == "pending" and row["last_error"] == "sender raised ValueError"
+
+    class Fine:
+        def send(self, text):
+            return SendResult.success()
+
+    clock.advance(seconds=2)
+    assert delivery.run(store, clock.now(), Fine(), make_settings(), no_sleep)["sent"] == 1
+
+
+def test_jobs_can_run_concurrently_with_run_once(store, clock, slack):
+    """run_once from another thread while the loop runs: jobs never overlap, nothing twice."""
+    settings = make_settings(slack, deliver_every=0.05, assign_every=0.05)
+    queue(store, clock, *[f"m{i}" for i in range(6)])
+    loop = JobLoop(store, settings, clock, sleep=no_sleep)
+    loop.start()
+    threads = [threading.Thread(target=loop.run_once) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert slack.take(6, timeout=5) == [f"m{i}" for i in range(6)]
+    loop.stop()
