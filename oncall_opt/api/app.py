@@ -120,9 +120,9 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error; the daemon's log has the details")
 
-    from . import routes_incidents, routes_schedules, routes_users
+    from . import routes_incidents, routes_messages, routes_roster, routes_schedules, routes_users
 
-    routers = (routes_users, routes_schedules, routes_incidents)
+    routers = (routes_users, routes_schedules, routes_incidents, routes_roster, routes_messages)
     for module in routers:
         app.include_router(module.router)
     return app
