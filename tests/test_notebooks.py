@@ -21,7 +21,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = ROOT / "notebooks"
-OFFLINE = ["what_if_roster.ipynb"]  # run against the bundled data alone
+OFFLINE = ["what_if_roster.ipynb"]  # run against the bundled data alone; live_team has its own
 CELL_TIMEOUT = 120  # seconds; the bundled problems solve in well under one
 
 
@@ -78,3 +78,45 @@ def test_stored_notebook_has_no_outputs(path):
 
 def test_every_offline_notebook_exists():
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= set(OFFLINE)
+
+
+def test_live_notebook_reads_the_daemon_and_writes_nothing(kernel_specs, tmp_path, monkeypatch):
+    from datetime import date, timedelta
+
+    from live_server import serve
+
+    from oncall_opt.api import create_app
+    from oncall_opt.client import Client
+    from oncall_opt.config import Settings
+    from oncall_opt.store import Store
+
+    store = Store(tmp_path / "live.duckdb")
+    with serve(create_app(store, Settings(), run_jobs=False)) as url:
+        client = Client(url)
+        today = date.today()
+        start = today + timedelta(days=7 - today.weekday())
+        for first, last in [
+            ("Ana", "Silva"),
+            ("Ben", "Okafor"),
+            ("Chloé", "Martin"),
+            ("Dev", "Patel"),
+        ]:
+            user = client.create_user(first, last, first.lower())
+            client.set_availability(
+                user["Id"],
+                start,
+                start + timedelta(days=27),
+                {
+                    start + timedelta(days=user["Id"]): "unavailable",
+                    start + timedelta(days=10 + user["Id"]): "preferred",
+                },
+            )
+        tables = ("users", "schedules", "incidents", "outbox", "availability")
+        before = {t: store.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+        monkeypatch.setenv("ONCALL_API_URL", url)
+        notebook = execute(NOTEBOOKS / "live_team.ipynb", kernel_specs)
+        after = {t: store.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    store.close()
+    assert after == before  # reading, solving and what-ifs wrote nothing
+    printed = "".join(out.get("text", "") for out in outputs(notebook))
+    assert "optimal" in printed and "not published" in printed
