@@ -17,7 +17,7 @@ To add an endpoint, write a method over `self.request(method, path, json=..., pa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -47,6 +47,12 @@ def _time(value: datetime | str) -> str:
             raise ValueError(f"{value!r} has no time zone; the API needs an offset")
         return value.isoformat()
     return value
+
+
+def _day(value: date | str | None) -> str | None:
+    if isinstance(value, datetime):
+        raise ValueError(f"{value!r}: give a calendar day (a date or YYYY-MM-DD), not a time")
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -212,3 +218,88 @@ class Client:
     def resolve(self, incident_id: int, user_id: int | None = None) -> dict:
         body = {"UserId": user_id} if user_id is not None else None
         return self.request("PUT", f"/incidents/{int(incident_id)}/resolve", json=body)
+
+    # ----- availability -------------------------------------------------------------------------
+    def get_availability(self, user_id: int, start: date | str, end: date | str) -> dict:
+        """User `user_id`'s days from `start` to `end` (both included): `{UserId, Start, End,
+        Days: {"2026-12-01": "unavailable" | "preferred" | "avoid"}}`."""
+        params = {"Start": _day(start), "End": _day(end)}
+        return self.request("GET", f"/users/{int(user_id)}/availability", params=params)
+
+    def set_availability(
+        self, user_id: int, start: date | str, end: date | str, days: dict[Any, str | None]
+    ) -> dict:
+        """Replace the user's days from `start` to `end`: the days given get their kind, every
+        other day of the range is cleared."""
+        body = {
+            "Start": _day(start),
+            "End": _day(end),
+            "Days": {_day(day): kind for day, kind in days.items()},
+        }
+        return self.request("PUT", f"/users/{int(user_id)}/availability", json=body)
+
+    def team_availability(self, start: date | str, end: date | str) -> dict:
+        """Everyone's days: `{Start, End, Items: [{UserId, FirstName, LastName, Days}]}`."""
+        params = {"Start": _day(start), "End": _day(end)}
+        return self.request("GET", "/availability", params=params)
+
+    # ----- roster -------------------------------------------------------------------------------
+    def roster_input(self, start: date | str, end: date | str, **options: Any) -> dict:
+        """The input.json for the window; `options` are the API's (ShiftLength="P7D",
+        TimeZone="Europe/Berlin", Handoff="09:00", Layers=2, MaxConsecutiveShifts=...)."""
+        params = {"Start": _day(start), "End": _day(end), **options}
+        if isinstance(params.get("UserIds"), list | tuple):
+            params["UserIds"] = list(params["UserIds"])
+        return self.request("GET", "/roster/input", params=params)
+
+    def start_solve(
+        self,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        *,
+        input: dict | None = None,
+        time_limit: float = 30.0,
+        gap: float | None = None,
+        **options: Any,
+    ) -> dict:
+        """Start solving a window (`start`, `end`, options) or an input.json (`input`); answers
+        at once with `{JobId, Status, ...}`. Poll with `solve_job`."""
+        body: dict[str, Any] = {"TimeLimit": time_limit, "Gap": gap}
+        if input is not None:
+            body["Input"] = input
+        else:
+            body.update({"Start": _day(start), "End": _day(end), **options})
+        return self.request("POST", "/roster/solve", json=_drop_none(body))
+
+    def solve_job(self, job_id: str) -> dict:
+        """A solve job: `Status` queued, running, done (`Output`) or failed (`Error`,
+        `Reasons`)."""
+        return self.request("GET", f"/roster/solve/{job_id}")
+
+    def publish_roster(
+        self,
+        output: dict | None = None,
+        *,
+        job_id: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> list[dict]:
+        """Publish an output.json (or a finished job's) as the window's schedules; returns
+        the shifts now published in it."""
+        body = {
+            "Output": output,
+            "JobId": job_id,
+            "Start": _time(start) if start is not None else None,
+            "End": _time(end) if end is not None else None,
+        }
+        return self.request("POST", "/roster/publish", json=_drop_none(body))["Items"]
+
+    # ----- Slack messages -----------------------------------------------------------------------
+    def list_messages(self, status: str = "all", limit: int = 100) -> list[dict]:
+        """Outbox messages, newest first: status pending, sent, failed, skipped or all."""
+        params = {"Status": status, "Limit": limit}
+        return self.request("GET", "/messages", params=params)["Items"]
+
+    def send_test_message(self, text: str | None = None) -> dict:
+        """Queue a test Slack message; the daemon's delivery job posts it."""
+        return self.request("POST", "/messages/test", json=_drop_none({"Text": text}))

@@ -1,0 +1,327 @@
+"""One command for the whole system: `python -m oncall_opt.up`.
+
+Starts the daemon (`runner.py`: the API, the jobs, the DuckDB file, by default
+`data/oncall.duckdb`) and the Streamlit console (`app_streamlit.py`, headless, no usage
+statistics) as child processes, seeds a demo team on first run (when the database has no users:
+six people with Slack handles and time zones, their availability, a published two-layer roster
+for the coming three weeks and incidents in every state), prints the addresses, and on Ctrl-C or
+SIGTERM stops both cleanly (console first, then the daemon) and exits 0.
+
+    python -m oncall_opt.up [--db PATH] [--api HOST:PORT] [--port N] [--address HOST]
+                            [--no-seed] [--verbose]
+
+Environment: ONCALL_DB and ONCALL_BIND as for `runner.py` (flags win); every other ONCALL_*
+setting (Slack webhook, API token, ...) reaches the daemon as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .client import ApiError, Client, DaemonUnavailable
+from .config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
+PACKAGED_APP = Path(__file__).resolve().parent / "ui" / "app.py"
+RUNNER = ROOT / "runner.py"
+DEFAULT_API = "127.0.0.1:8080"
+DEFAULT_PORT = 8501
+
+DEMO_TEAM = [
+    ("Ana", "Silva", "ana", "Europe/Lisbon"),
+    ("Ben", "Okafor", "ben", "Africa/Lagos"),
+    ("Chloé", "Martin", "chloe", "Europe/Paris"),
+    ("Dev", "Patel", "dev", "Asia/Kolkata"),
+    ("Emma", "Johansson", "emma", "Europe/Stockholm"),
+    ("Felipe", "Rocha", "felipe", "America/Sao_Paulo"),
+]
+# Days relative to today: (person index, first offset, last offset, kind)
+DEMO_DAYS = [
+    (0, 9, 13, "unavailable"),  # Ana's long weekend
+    (0, 3, 3, "preferred"),
+    (1, 2, 2, "avoid"),
+    (1, 6, 6, "preferred"),
+    (1, 16, 20, "unavailable"),
+    (2, 5, 6, "preferred"),
+    (2, 22, 29, "unavailable"),  # Chloé's holiday
+    (3, 1, 1, "unavailable"),
+    (3, 7, 8, "preferred"),
+    (4, 4, 4, "avoid"),
+    (4, 11, 12, "preferred"),
+    (5, 14, 15, "unavailable"),
+    (5, 18, 18, "preferred"),
+]
+DEMO_ROSTER = {
+    "TimeZone": "Europe/Berlin",
+    "Handoff": "09:00",
+    "Layers": 2,
+    "MaxConsecutiveShifts": 2,
+}
+DEMO_WEEKS = 3
+
+
+# ----- seeding -----------------------------------------------------------------------------------
+def seed_demo(
+    api: Client,
+    today: date | None = None,
+    solve: bool = True,
+    say: Callable[[str], object] = print,
+) -> dict[str, Any]:
+    """Create the demo team, their days, a published roster (with `solve`) and incidents in
+    every state through the API. Returns what it made: users, incidents, published shifts."""
+    today = today or date.today()
+    people = [api.create_user(*person) for person in DEMO_TEAM]
+    window = (today - timedelta(days=1), today + timedelta(days=6 * 7))
+    for index, person in enumerate(people):
+        days: dict[str, str] = {}
+        for who, first, last, kind in DEMO_DAYS:
+            if who == index:
+                for offset in range(first, last + 1):
+                    days[(today + timedelta(days=offset)).isoformat()] = kind
+        api.set_availability(person["Id"], *window, days)
+    say(f"seeded {len(people)} people with their availability")
+
+    published: list[dict] = []
+    if solve:
+        start, end = today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7 - 1)
+        job = api.start_solve(start, end, time_limit=20, **DEMO_ROSTER)
+        deadline = time.monotonic() + 60
+        while job["Status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = api.solve_job(job["JobId"])
+        if job["Status"] == "done":
+            published = api.publish_roster(job_id=job["JobId"])
+            status = job.get("Statistics", {}).get("status", "done")
+            say(f"published the roster ({status}): {len(published)} shifts, {start} to {end}")
+        else:
+            say(f"the demo roster was not published: {job.get('Error') or job['Status']}")
+
+    ana, ben, chloe, dev, emma, _ = (p["Id"] for p in people)
+    incidents = []
+    for _ in range(3):
+        latency = api.trigger_incident(
+            "Checkout API p99 latency above 2 s in eu-west-1", dedup_key="checkout-latency"
+        )
+    incidents.append(latency)
+    incidents.append(api.trigger_incident("Disk 91% full on db-replica-2"))
+    webhook = api.trigger_incident("Payment webhooks failing: 12% of calls return 502")
+    api.assign(webhook["Id"], ben)
+    incidents.append(api.acknowledge(webhook["Id"], user_id=ben))
+    tls = api.trigger_incident("TLS certificate for status.example.com expires in 7 days")
+    api.assign(tls["Id"], chloe)
+    incidents.append(api.acknowledge(tls["Id"], user_id=chloe))
+    backup = api.trigger_incident("Nightly backup of pg-main failed (exit 137)")
+    api.assign(backup["Id"], dev)
+    incidents.append(api.resolve(backup["Id"], user_id=dev))
+    queue = api.trigger_incident("Queue depth above 10k on orders-worker", dedup_key="orders-q")
+    api.assign(queue["Id"], emma)
+    incidents.append(api.resolve(queue["Id"], user_id=ana))
+    say(f"seeded {len(incidents)} incidents (triggered, acknowledged and resolved)")
+    return {"users": people, "incidents": incidents, "schedules": published}
+
+
+# ----- processes ---------------------------------------------------------------------------------
+def _split(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def daemon_command(db: str, bind: str, verbose: bool) -> list[str]:
+    flags = ["--db", db, "--bind", bind, "--log-level", "INFO" if verbose else "WARNING"]
+    if RUNNER.is_file():
+        return [sys.executable, str(RUNNER), *flags]
+    code = "import sys; from oncall_opt.daemon import main; sys.exit(main())"
+    return [sys.executable, "-c", code, *flags]
+
+
+def app_command(address: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP if APP.is_file() else PACKAGED_APP),
+        "--server.address", address,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.showErrorDetails", "none",
+        "--client.toolbarMode", "minimal",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
+def wait_until(
+    check: Callable[[], bool],
+    proc: subprocess.Popen,
+    timeout: float,
+    stopping: threading.Event | None = None,
+) -> bool:
+    """Poll `check` until it is true, `proc` exits, `stopping` is set or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None or (stopping is not None and stopping.is_set()):
+            return False
+        try:
+            if check():
+                return True
+        except (httpx.HTTPError, OSError, ApiError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def stop(proc: subprocess.Popen | None, name: str, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop within {timeout:g} s; killing it", file=sys.stderr)
+        proc.kill()
+        proc.wait()
+
+
+def _token(env: dict[str, str]) -> str | None:
+    """The API token the daemon will want for writes (environment or secrets file), if any."""
+    try:
+        settings = load_settings(env)
+    except ConfigError:
+        return None  # the daemon reports it
+    return settings.api_token.get_secret_value() if settings.api_token else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m oncall_opt.up",
+        description="Start the on-call daemon and the Streamlit console together; Ctrl-C stops "
+        "both. The first run seeds a demo team.",
+    )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("ONCALL_DB") or "data/oncall.duckdb",
+        help="DuckDB file (default: ONCALL_DB or data/oncall.duckdb)",
+    )
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("ONCALL_BIND") or DEFAULT_API,
+        metavar="HOST:PORT",
+        help=f"the daemon's address (default: ONCALL_BIND or {DEFAULT_API})",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the console's port")
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="the console's address (0.0.0.0: all)"
+    )
+    parser.add_argument("--no-seed", action="store_true", help="do not seed a demo team")
+    parser.add_argument("--verbose", action="store_true", help="the daemon logs at INFO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        api_host, api_port = _split(args.api)
+    except ValueError:
+        print(f"error: --api: expected HOST:PORT, got {args.api!r}", file=sys.stderr)
+        return 2
+    for host, port, what in ((api_host, api_port, "--api"), (args.address, args.port, "--port")):
+        if not port_free(host, port):
+            print(
+                f"error: {host}:{port} is already in use (is the system already running?). "
+                f"Stop what holds it, or choose another with {what}.",
+                file=sys.stderr,
+            )
+            return 1
+    Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{_connect_host(api_host)}:{api_port}"
+    app_url = f"http://{_connect_host(args.address)}:{args.port}"
+    env = {**os.environ, "ONCALL_API_URL": api_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    daemon = app = None
+    try:
+        # Own sessions: Ctrl-C reaches this process only, which stops the children in order.
+        daemon = subprocess.Popen(
+            daemon_command(args.db, args.api, args.verbose), env=env, start_new_session=True
+        )
+        with Client(api_url, token=_token(env)) as api:
+            if not wait_until(lambda: api.list_users() is not None, daemon, 30, stopping):
+                if stopping.is_set():
+                    return 0
+                print(f"error: the daemon did not start on {args.api} (see above)", file=sys.stderr)
+                return 1
+            if not args.no_seed and not stopping.is_set():
+                try:
+                    if not api.list_users():
+                        print("first run: seeding a demo team")
+                        seed_demo(api, say=lambda line: print(f"  {line}"))
+                except DaemonUnavailable as exc:
+                    print(f"error: {exc.message}", file=sys.stderr)
+                    return 1
+                except ApiError as exc:
+                    print(f"warning: the demo data is incomplete: {exc.message}", file=sys.stderr)
+        if stopping.is_set():
+            return 0
+        app = subprocess.Popen(
+            app_command(args.address, args.port), env=env, start_new_session=True
+        )
+        health = f"{app_url}/_stcore/health"
+        if not wait_until(lambda: httpx.get(health, timeout=2).is_success, app, 60, stopping):
+            if stopping.is_set():
+                return 0
+            print("error: the console did not start (see above)", file=sys.stderr)
+            return 1
+        print(
+            f"\n  On-call console  {app_url}\n"
+            f"  Daemon API       {api_url}   (OpenAPI docs: {api_url}/docs)\n"
+            f"  Database         {args.db}\n\n"
+            "  Ctrl-C stops both.\n",
+            flush=True,
+        )
+        while not stopping.wait(0.5):
+            for proc, name in ((daemon, "the daemon"), (app, "the console")):
+                if proc.poll() is not None:
+                    print(f"error: {name} exited (code {proc.returncode})", file=sys.stderr)
+                    return 1
+        print("stopping the console and the daemon...", flush=True)
+        return 0
+    finally:
+        stop(app, "the console")
+        stop(daemon, "the daemon")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,439 @@
+"""The Streamlit console with `streamlit.testing.v1.AppTest`, against a real daemon API served on
+a free port (`live_server.serve`): every page renders, buttons do what they say (checked through
+the API), data editor edits are saved, and the daemon-down banner shows when nothing answers."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from live_server import serve
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+from oncall_opt.api import create_app
+from oncall_opt.client import Client
+from oncall_opt.config import Settings
+from oncall_opt.store import Store
+from oncall_opt.up import DEMO_ROSTER, seed_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app_streamlit.py")
+ZONE = "Europe/Berlin"  # what the console shows when no browser tells it (AppTest)
+PAGES = {
+    "oncall": ("oncall_opt/ui/oncall.py", "On call now"),
+    "incidents": ("oncall_opt/ui/incidents.py", "Incidents"),
+    "availability": ("oncall_opt/ui/availability.py", "Availability & preferences"),
+    "planner": ("oncall_opt/ui/planner.py", "Roster planner"),
+    "people": ("oncall_opt/ui/people.py", "People"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _console_env(monkeypatch):
+    monkeypatch.setenv("ONCALL_UI_TIME_ZONE", ZONE)
+    monkeypatch.delenv("ONCALL_API_TOKEN", raising=False)
+
+
+def _daemon(path: Path) -> Iterator[Client]:
+    store = Store(path)
+    try:
+        with serve(create_app(store, Settings(), run_jobs=False)) as url, Client(url) as api:
+            yield api
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Iterator[Client]:
+    """A daemon with the demo team, a published roster and incidents (read-only tests)."""
+    for api in _daemon(tmp_path_factory.mktemp("seeded") / "demo.duckdb"):
+        seed_demo(api, say=lambda line: None)
+        yield api
+
+
+@pytest.fixture
+def api(tmp_path) -> Iterator[Client]:
+    """A daemon of its own with the demo team and incidents, no roster (tests that write)."""
+    for client in _daemon(tmp_path / "t.duckdb"):
+        seed_demo(client, solve=False, say=lambda line: None)
+        yield client
+
+
+def console(api: Client | str, monkeypatch, page: str | None = None, me: int | None = None):
+    """The app pointed at `api`, run once, switched to `page` and run again."""
+    url = api if isinstance(api, str) else api.base_url
+    monkeypatch.setenv("ONCALL_API_URL", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    if me is not None:
+        at.session_state["me"] = me
+    at.run()
+    if page is not None:
+        at.switch_page(PAGES[page][0]).run()
+    return at
+
+
+def no_errors(at: AppTest, expected: str = "nobody is on call") -> None:
+    """No exception and no error box but `expected` ones (the on-call page's gap notices)."""
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error if expected not in e.value]
+    assert not errors, errors
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [str(m.value) for m in at.metric] + [m.label for m in at.metric]
+    parts += [e.value for e in (*at.info, *at.warning, *at.success, *at.error)]
+    return "\n".join(parts)
+
+
+def tomorrow() -> date:
+    return datetime.now(ZoneInfo(ZONE)).date() + timedelta(days=1)
+
+
+def user_id(api: Client, first_name: str) -> int:
+    return next(u["Id"] for u in api.list_users() if u["FirstName"] == first_name)
+
+
+def incident(api: Client, words: str) -> dict:
+    return next(i for i in api.list_incidents("all") if words in i["Body"])
+
+
+# ----- every page --------------------------------------------------------------------------------
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_against_the_daemon(seeded, monkeypatch, page):
+    at = console(seeded, monkeypatch, page)
+    no_errors(at)
+    assert at.title[0].value == PAGES[page][1]
+    assert "connected" in at.sidebar.markdown[0].value
+
+
+def test_the_app_shows_navigation_and_the_on_call_page_by_default(seeded, monkeypatch):
+    at = console(seeded, monkeypatch)
+    no_errors(at)
+    assert at.title[0].value == "On call now"
+    body = texts(at)
+    now = datetime.now(UTC)
+    for layer in (1, 2):
+        on_call = seeded.scheduled(now, layer=layer)
+        assert on_call is not None
+        name = f"{on_call['User']['FirstName']} {on_call['User']['LastName']}"
+        assert name in body
+    assert "Hands off" in body and "Next:" in body
+    # The roster covers three weeks; the four-week timeline shows the hole after it.
+    assert any("nobody is on call" in e.value for e in at.error), "gap not flagged"
+
+
+def test_sidebar_picks_who_you_are_and_the_time_zone(seeded, monkeypatch):
+    at = console(seeded, monkeypatch)
+    ana = user_id(seeded, "Ana")
+    at.sidebar.selectbox(key="me").set_value(ana).run()
+    at.sidebar.selectbox(key="tz").set_value("Asia/Tokyo").run()
+    no_errors(at)
+    assert "Times in Asia/Tokyo" in texts(at)
+    assert at.session_state["me"] == ana
+
+
+# ----- the daemon is down ------------------------------------------------------------------------
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_daemon_down_banner_on_every_page(monkeypatch, page):
+    at = console(_closed_port(), monkeypatch, page)
+    assert not at.exception
+    banner = " ".join(e.value for e in at.error)
+    assert "The on-call daemon is not running" in banner
+    assert "python -m oncall_opt.up" in banner and "python runner.py" in banner
+    assert "Traceback" not in texts(at)
+    assert "daemon down" in at.sidebar.markdown[0].value
+
+
+# ----- incidents ---------------------------------------------------------------------------------
+def test_acknowledge_button_acknowledges_in_the_api(api, monkeypatch):
+    ben = user_id(api, "Ben")
+    disk = incident(api, "Disk 91%")
+    at = console(api, monkeypatch, "incidents", me=ben)
+    no_errors(at)
+    assert disk["Status"] == "triggered"
+    at.button(key=f"ack-{disk['Id']}").click().run()
+    no_errors(at)
+    after = api.get_incident(disk["Id"])
+    assert after["Status"] == "acknowledged"
+    assert after["AcknowledgedBy"]["Id"] == ben
+    assert any(f"#{disk['Id']} acknowledged" in t.value for t in at.toast)
+    assert f"ack-{disk['Id']}" not in [b.key for b in at.button]  # Resolve only, now
+
+
+def test_resolve_and_assign_from_the_row(api, monkeypatch):
+    emma = user_id(api, "Emma")
+    latency = incident(api, "Checkout API")
+    at = console(api, monkeypatch, "incidents")
+    at.selectbox(key=f"assign-{latency['Id']}").set_value(emma).run()
+    no_errors(at)
+    assert api.get_incident(latency["Id"])["Assignee"]["Id"] == emma
+    at.button(key=f"resolve-{latency['Id']}").click().run()
+    no_errors(at)
+    assert api.get_incident(latency["Id"])["Status"] == "resolved"
+
+
+def test_filters_and_the_open_first_order(api, monkeypatch):
+    at = console(api, monkeypatch, "incidents")
+    shown = [b.key for b in at.button if b.key and b.key.startswith("resolve-")]
+    open_ids = {i["Id"] for i in api.list_incidents("open")}
+    assert {int(k.split("-")[1]) for k in shown} == open_ids
+    ack_keys = [b.key for b in at.button if b.key and b.key.startswith("ack-")]
+    assert ack_keys and shown.index(f"resolve-{ack_keys[0].split('-')[1]}") == 0  # triggered first
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Needs acknowledgement"] == "2"
+
+    at.segmented_control(key="inc_status").set_value("resolved").run()
+    no_errors(at)
+    assert not [b for b in at.button if b.key and b.key.startswith(("ack-", "resolve-"))]
+    assert "2 incident(s) · resolved" in texts(at)
+
+    chloe = user_id(api, "Chloé")
+    at.segmented_control(key="inc_status").set_value("open").run()
+    at.selectbox(key="inc_assignee").set_value(chloe).run()
+    rows = [b.key for b in at.button if b.key and b.key.startswith("resolve-")]
+    assert rows == [f"resolve-{incident(api, 'TLS certificate')['Id']}"]
+    at.text_input(key="inc_search").input("nothing like this").run()
+    assert "No incidents match these filters." in texts(at)
+    assert at.segmented_control(key="inc_status").value == "open"  # filters kept
+
+
+def test_trigger_a_test_incident(api, monkeypatch):
+    at = console(api, monkeypatch, "incidents")
+    at.text_area(key="trigger_body").input("Search is returning 500s")
+    at.text_input(key="trigger_dedup").input("search-500")
+    [submit] = at.get("form_submit_button")
+    submit.click().run()
+    no_errors(at)
+    created = incident(api, "Search is returning 500s")
+    assert created["DedupKey"] == "search-500" and created["Status"] == "triggered"
+    assert any(f"Incident #{created['Id']} triggered" in s.value for s in at.success)
+
+
+# ----- availability ------------------------------------------------------------------------------
+def test_availability_editor_edit_is_saved(api, monkeypatch):
+    at = console(api, monkeypatch, "availability")
+    no_errors(at)
+    people = sorted(api.list_users(), key=lambda u: f"{u['FirstName']} {u['LastName']}".lower())
+    row, person = 1, people[1]
+    day = (tomorrow() + timedelta(days=3)).isoformat()
+    at.session_state["av_editor"] = {
+        "edited_rows": {row: {day: "unavailable"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    no_errors(at)
+    assert "1 row(s) with unsaved changes" in texts(at)
+    assert not at.button(key="av_save").disabled
+    at.button(key="av_save").click().run()
+    no_errors(at)
+    saved = api.get_availability(person["Id"], day, day)["Days"]
+    assert saved == {day: "unavailable"}
+    assert any("Saved the days of" in s.value for s in at.success)
+    assert at.button(key="av_save").disabled  # nothing pending any more
+
+
+def test_coverage_flags_days_when_nobody_is_available(api, monkeypatch):
+    day = tomorrow() + timedelta(days=5)
+    for person in api.list_users():
+        api.set_availability(person["Id"], day, day, {day: "unavailable"})
+    at = console(api, monkeypatch, "availability")
+    assert not at.exception
+    [red] = [e.value for e in at.error]
+    assert "Nobody is available on" in red and f"{day:%a} {day.day} {day:%b}" in red
+    assert {m.label: m.value for m in at.metric}["Days with nobody available"] == "1"
+
+
+def test_my_row_and_mark_a_stretch(api, monkeypatch):
+    dev = user_id(api, "Dev")
+    at = console(api, monkeypatch, "availability", me=dev)
+    at.segmented_control(key="av_mode").set_value("me").run()
+    no_errors(at)
+    [editor] = at.data_editor
+    assert list(editor.value["Person"]) == ["Dev Patel"]
+    first, last = tomorrow() + timedelta(days=10), tomorrow() + timedelta(days=12)
+    at.date_input(key="stretch_days").set_value((first, last))
+    at.selectbox(key="stretch_kind").set_value("preferred")
+    [submit] = [b for b in at.get("form_submit_button") if b.label == "Apply"]
+    submit.click().run()
+    no_errors(at)
+    days = api.get_availability(dev, first, last)["Days"]
+    assert days == {(first + timedelta(days=i)).isoformat(): "preferred" for i in range(3)}
+
+
+# ----- planner -----------------------------------------------------------------------------------
+def _plan_window(at: AppTest, days: int = 14) -> tuple[date, date]:
+    window = (tomorrow(), tomorrow() + timedelta(days=days - 1))
+    at.date_input(key="pl_window").set_value(window)
+    return window
+
+
+def test_planner_solves_shows_the_result_and_publishes(api, monkeypatch):
+    at = console(api, monkeypatch, "planner")
+    no_errors(at)
+    start, end = _plan_window(at)
+    at.selectbox(key="pl_zone").set_value(DEMO_ROSTER["TimeZone"])
+    at.button(key="pl_solve").click().run()
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "Optimal" and metrics["Gap"] == "0.00%"
+    assert metrics["Slots"] == "14 × 1"
+    assert "Nothing is published in this window yet" in texts(at)
+    assert {d.key for d in at.get("download_button")} >= {"dl_output", "dl_csv", "dl_ics"}
+    assert len(at.tabs) == 3
+
+    at.button(key="pl_publish").click().run()
+    assert any("Publish?" in w.value for w in at.warning)
+    assert not api.list_schedules(f"{start}T12:00:00Z", f"{end}T12:00:00Z")  # not yet
+    at.button(key="pl_publish_yes").click().run()
+    no_errors(at)
+    shifts = api.list_schedules(f"{start}T12:00:00Z", f"{end}T12:00:00Z")
+    assert shifts, "publish wrote no schedules"
+    covered = sum(
+        (datetime.fromisoformat(s["Time"]["End"]) - datetime.fromisoformat(s["Time"]["Start"]))
+        / timedelta(days=1)
+        for s in shifts
+    )
+    assert covered == 14
+    assert any("Published:" in s.value for s in at.success)
+
+    # Solving again now compares against what was just published.
+    at.button(key="pl_solve").click().run()
+    no_errors(at)
+    assert {m.label: m.value for m in at.metric}["Slots that change"] == "0 of 14"
+
+
+def test_planner_explains_an_infeasible_window(api, monkeypatch):
+    day = tomorrow() + timedelta(days=2)
+    for person in api.list_users():
+        api.set_availability(person["Id"], day, day, {day: "unavailable"})
+    at = console(api, monkeypatch, "planner")
+    _plan_window(at, days=7)
+    at.button(key="pl_solve").click().run()
+    assert not at.exception
+    [explanation] = [e.value for e in at.error]
+    assert "No roster satisfies every rule" in explanation
+    assert "nobody can take" in explanation and day.isoformat() in explanation
+    assert not [b for b in at.button if b.key == "pl_publish"]
+
+
+def test_planner_imports_an_input_json(api, monkeypatch):
+    window = (tomorrow(), tomorrow() + timedelta(days=6))
+    document = api.roster_input(*window, Layers=2)
+    at = console(api, monkeypatch, "planner")
+    at.file_uploader(key="pl_upload").set_value(
+        ("input.json", json.dumps(document).encode(), "application/json")
+    ).run()
+    no_errors(at)
+    at.button(key="pl_solve_import").click().run()
+    no_errors(at)
+    assert {m.label: m.value for m in at.metric}["Slots"] == "7 × 2"
+    assert "Planned from input.json" in texts(at)
+
+    broken = {**document, "schedule_end": "not a time"}
+    at.file_uploader(key="pl_upload").set_value(
+        ("broken.json", json.dumps(broken).encode(), "application/json")
+    ).run()
+    assert any("is not a valid input.json" in e.value for e in at.error)
+    assert not at.exception
+
+
+# ----- people ------------------------------------------------------------------------------------
+def test_people_editor_edit_is_saved(api, monkeypatch):
+    at = console(api, monkeypatch, "people")
+    no_errors(at)
+    [editor] = at.data_editor
+    row = list(editor.value["FirstName"]).index("Felipe")
+    felipe = user_id(api, "Felipe")
+    at.session_state["people_editor"] = {
+        "edited_rows": {row: {"SlackHandle": "felipe.rocha", "TimeZone": "America/Bogota"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="people_save").click().run()
+    no_errors(at)
+    user = api.get_user(felipe)
+    assert user["SlackHandle"] == "felipe.rocha" and user["TimeZone"] == "America/Bogota"
+
+
+def test_add_a_person_and_send_a_test_slack_message(api, monkeypatch):
+    at = console(api, monkeypatch, "people")
+    at.text_input(key="add_first").input("Grace")
+    at.text_input(key="add_last").input("Hopper")
+    at.text_input(key="add_slack").input("@grace")
+    at.selectbox(key="add_zone").set_value("America/New_York")
+    [add] = [b for b in at.get("form_submit_button") if b.label == "Add"]
+    add.click().run()
+    no_errors(at)
+    grace = next(u for u in api.list_users() if u["FirstName"] == "Grace")
+    assert grace["SlackHandle"] == "grace" and grace["TimeZone"] == "America/New_York"
+
+    at.text_input(key="slack_text").input("hello from the console test")
+    [send] = [b for b in at.get("form_submit_button") if b.label == "Send a test message"]
+    send.click().run()
+    no_errors(at)
+    [message] = [m for m in api.list_messages() if m["Kind"] == "test"]
+    assert message["Text"] == "hello from the console test"
+    assert any("Test message" in s.value for s in at.success)
+
+
+def test_a_refused_write_shows_the_daemons_message(api, monkeypatch):
+    at = console(api, monkeypatch, "people")
+    at.session_state["people_editor"] = {
+        "edited_rows": {0: {"TimeZone": "Mars/Olympus_Mons"}},  # the daemon refuses it
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="people_save").click().run()
+    assert not at.exception
+    assert any("TimeZone" in e.value and "Mars/Olympus_Mons" in e.value for e in at.error)
+
+
+# ----- the on-call page's arithmetic -------------------------------------------------------------
+def _shift(user: str, start: str, end: str, layer: int = 1) -> dict:
+    return {
+        "Id": 1,
+        "User": {"Id": 1, "FirstName": user, "LastName": "", "SlackHandle": user.lower()},
+        "Time": {"Start": start, "End": end},
+        "Layer": layer,
+    }
+
+
+def test_current_next_and_gaps():
+    from oncall_opt.ui.oncall import current_and_next, gaps
+
+    shifts = [
+        _shift("Ana", "2026-12-01T09:00:00Z", "2026-12-02T09:00:00Z"),
+        _shift("Ben", "2026-12-02T09:00:00Z", "2026-12-03T09:00:00Z"),
+        _shift("Chloe", "2026-12-04T09:00:00Z", "2026-12-05T09:00:00Z"),
+        _shift("Dev", "2026-12-01T00:00:00Z", "2026-12-09T00:00:00Z", layer=2),
+    ]
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    current, upcoming = current_and_next(shifts, 1, at)
+    assert current["User"]["FirstName"] == "Ana" and upcoming["User"]["FirstName"] == "Ben"
+    current, upcoming = current_and_next(shifts, 1, datetime(2026, 12, 3, 12, tzinfo=UTC))
+    assert current is None and upcoming["User"]["FirstName"] == "Chloe"
+    assert current_and_next(shifts, 2, at)[1] is None
+    holes = gaps(shifts, 1, at, datetime(2026, 12, 6, tzinfo=UTC))
+    assert holes == [
+        (datetime(2026, 12, 3, 9, tzinfo=UTC), datetime(2026, 12, 4, 9, tzinfo=UTC)),
+        (datetime(2026, 12, 5, 9, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)),
+    ]
+    assert gaps(shifts, 2, at, datetime(2026, 12, 6, tzinfo=UTC)) == []

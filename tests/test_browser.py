@@ -1,0 +1,249 @@
+"""End to end in a real browser: the one command (`python -m oncall_opt.up`) starts the daemon
+and `streamlit run` on free ports, headless Chromium (Debian's /usr/bin/chromium with
+chromium-driver, through Selenium) opens the Incidents page and clicks Acknowledge, and the API
+says the incident was acknowledged. Ctrl-C (SIGINT) then stops both processes, exit code 0.
+
+Screenshots go to pytest's temporary folder and are copied to ONCALL_SCREENSHOT_DIR (default
+/tmp/screens) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from oncall_opt.client import Client
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ROOT = Path(__file__).resolve().parent.parent
+BROWSER_ZONE = "Europe/Berlin"
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+    "chromium-driver); .ci/run installs them",
+)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (all held open while choosing, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError:
+            raise
+        except Exception as exc:  # not there yet: stale element, connection refused, ...
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last error: {last})")
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """`python -m oncall_opt.up` on free ports with a fresh database (the demo team seeded)."""
+    folder = tmp_path_factory.mktemp("system")
+    api_port, app_port = free_ports(2)
+    log = (folder / "up.log").open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "oncall_opt.up",
+            "--db", str(folder / "oncall.duckdb"),
+            "--api", f"127.0.0.1:{api_port}",
+            "--port", str(app_port),
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    app_url, api_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{api_port}"
+    info = {"app": app_url, "api": Client(api_url), "proc": proc, "log": folder / "up.log"}
+
+    def started() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"python -m oncall_opt.up exited with {proc.returncode}")
+        return "Ctrl-C stops both" in info["log"].read_text()
+
+    try:
+        try:
+            wait_for(started, 120, "the system to start")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its output:\n{info['log'].read_text()}") from None
+        yield info
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        info["api"].close()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1440,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    service = Service(str(CHROMEDRIVER), env={**os.environ, "TZ": BROWSER_ZONE})
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver, folder: Path, name: str) -> Path:
+    """The whole page (Streamlit scrolls inside its main section), into `folder`, and a copy in
+    ONCALL_SCREENSHOT_DIR (default /tmp/screens)."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]');"
+        "return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight);"
+    )
+    driver.set_window_size(1440, min(max(int(height) + 40, 900), 5000))
+    time.sleep(1.0)
+    path = folder / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1440, 1000)
+    copies = Path(os.environ.get("ONCALL_SCREENSHOT_DIR", "/tmp/screens"))
+    try:
+        copies.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copies / path.name)
+    except OSError:
+        pass
+    return path
+
+
+def page_text(driver) -> str:
+    return driver.find_element("css selector", "[data-testid='stMain']").text
+
+
+def open_page(driver, url: str, title: str) -> None:
+    driver.get(url)
+    wait_for(
+        lambda: any(h.text.strip() == title for h in driver.find_elements("css selector", "h1")),
+        60,
+        f"the page titled {title!r}",
+    )
+
+
+def test_acknowledge_an_incident_in_a_real_browser(system, browser, tmp_path):
+    api: Client = system["api"]
+    triggered = [i for i in api.list_incidents("triggered")]
+    assert triggered, "the demo data has no triggered incident"
+    target = min(triggered, key=lambda i: i["Id"])
+
+    open_page(browser, f"{system['app']}/incidents", "Incidents")
+    selector = f".st-key-ack-{target['Id']} button"
+    button = wait_for(
+        lambda: browser.find_element("css selector", selector), 30, "the Acknowledge button"
+    )
+    assert button.text.strip() == "Acknowledge"
+    screenshot(browser, tmp_path, "incidents-before-ack")
+
+    def click() -> bool:
+        browser.find_element("css selector", selector).click()  # re-found: the list refreshes
+        return True
+
+    wait_for(click, 15, "a click on Acknowledge")
+    after = wait_for(
+        lambda: (i := api.get_incident(target["Id"]))["Status"] == "acknowledged" and i,
+        20,
+        "the API to report the incident acknowledged",
+    )
+    assert after["AcknowledgedAt"] is not None
+    wait_for(
+        lambda: not browser.find_elements("css selector", selector),
+        20,
+        "the row to drop its Acknowledge button",
+    )
+    shot = screenshot(browser, tmp_path, "incidents-acknowledged")
+    assert shot.stat().st_size > 10_000
+    # Times are shown in the browser's zone.
+    assert f"{BROWSER_ZONE} (this browser)" in browser.page_source
+
+    # The list refreshes itself every few seconds and keeps its filters.
+    def status_line() -> str:
+        captions = browser.find_elements("css selector", "[data-testid='stCaptionContainer']")
+        return next(c.text for c in captions if "refreshed" in c.text)
+
+    browser.find_element(
+        "xpath", "//*[contains(@class, 'st-key-inc_status')]//button[contains(., 'Acknowledged')]"
+    ).click()
+    first = wait_for(lambda: "· acknowledged ·" in (line := status_line()) and line, 20, "filter")
+    later = wait_for(lambda: (line := status_line()) != first and line, 20, "a refresh")
+    assert "· acknowledged ·" in later
+
+
+def test_every_page_in_the_browser(system, browser, tmp_path):
+    """Each page renders without an error box or exception; screenshots for people to check."""
+    pages = [
+        ("", "On call now", "Hands off"),
+        ("availability", "Availability & preferences", "Coverage before solving"),
+        ("people", "People", "Add a person"),
+        ("planner", "Roster planner", "Solve"),
+    ]
+    for path, title, text in pages:
+        open_page(browser, f"{system['app']}/{path}", title)
+        wait_for(lambda text=text: text in page_text(browser), 30, f"{text!r} on {title}")
+        time.sleep(1.5)  # charts draw
+        assert not browser.find_elements("css selector", "[data-testid='stException']")
+        screenshot(browser, tmp_path, f"page-{path or 'oncall'}")
+
+    browser.find_element("css selector", ".st-key-pl_solve button").click()
+    wait_for(lambda: "Proven optimal" in page_text(browser), 60, "the solved roster")
+    time.sleep(2)
+    assert not browser.find_elements("css selector", "[data-testid='stException']")
+    screenshot(browser, tmp_path, "page-planner-solved")
+
+
+def test_ctrl_c_stops_both_cleanly(system):
+    """Last in this module: SIGINT to the one command stops the console and the daemon."""
+    proc = system["proc"]
+    api_url, app_url = system["api"].base_url, system["app"]
+    assert httpx.get(f"{app_url}/_stcore/health", timeout=5).is_success
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    for url in (f"{api_url}/users", f"{app_url}/_stcore/health"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)

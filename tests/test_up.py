@@ -1,0 +1,53 @@
+"""`python -m oncall_opt.up`: the demo seed and the start-up checks (the whole command, Ctrl-C
+included, runs in tests/test_browser.py)."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from datetime import date, timedelta
+
+from live_server import serve
+
+from oncall_opt import up
+from oncall_opt.api import create_app
+from oncall_opt.client import Client
+from oncall_opt.config import Settings
+from oncall_opt.store import Store
+
+
+def test_seed_demo_makes_a_team_and_incidents_in_every_state(tmp_path):
+    store = Store(tmp_path / "demo.duckdb")
+    try:
+        with serve(create_app(store, Settings(), run_jobs=False)) as url, Client(url) as api:
+            made = up.seed_demo(api, solve=False, say=lambda line: None)
+            people = api.list_users()
+            assert len(people) == len(up.DEMO_TEAM) and all(p["SlackHandle"] for p in people)
+            states = Counter(i["Status"] for i in api.list_incidents("all"))
+            assert states == {"triggered": 2, "acknowledged": 2, "resolved": 2}
+            latency = next(i for i in made["incidents"] if i["DedupKey"] == "checkout-latency")
+            assert latency["Count"] == 3
+            first = people[0]["Id"]
+            today = date.today()
+            days = api.get_availability(first, today, today + timedelta(days=60))["Days"]
+            assert "unavailable" in days.values() and "preferred" in days.values()
+    finally:
+        store.close()
+
+
+def test_a_port_in_use_is_refused_with_a_clear_message(capsys, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = up.main(["--db", str(tmp_path / "x.duckdb"), "--api", f"127.0.0.1:{port}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port} is already in use" in err and "--api" in err
+
+
+def test_the_console_runs_headless_without_usage_statistics():
+    command = up.app_command("127.0.0.1", 8501)
+    assert "streamlit" in command and str(up.APP) in command
+    assert command[command.index("--server.headless") + 1] == "true"
+    assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
