@@ -43,7 +43,7 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": STATUS_CODES.get(status, "error"), "message": message}, status)
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Writes need `Authorization: Bearer <token>` when ONCALL_API_TOKEN is set."""
     settings: Settings = request.app.state.settings
     if settings.api_token is None or request.method in ("GET", "HEAD", "OPTIONS"):

@@ -1,7 +1,9 @@
 """What the routers share: the JSON-whatever-the-content-type route class, RFC 3339 timestamps,
 id parameters, the response models in the Encore tutorial's field names, and request helpers.
 
-Routers are built as `APIRouter(route_class=JSONBodyRoute)` and use plain `def` handlers.
+Routers are built as `APIRouter(route_class=JSONBodyRoute)`. Handlers are plain `def` (run in
+the thread pool, each thread with its own store cursor), except `POST /incidents`, which awaits
+the trigger batcher's group commit.
 """
 
 from __future__ import annotations

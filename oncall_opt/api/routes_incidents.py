@@ -3,16 +3,25 @@
 
 A new incident goes to whoever is on call now (layer 1), or stays unassigned. A trigger with a
 `DedupKey` matching an open incident counts against it (`Count`, `Created: false`).
+
+Triggers are group-committed: concurrent `POST /incidents` go to the app's `TriggerBatcher`
+(created with the first one, stopped with the app's lifespan), which writes whatever is waiting
+in one transaction; each request awaits its own answer, the same as if triggered one by one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import Field
 
 from .. import incidents
+from ..batching import TriggerBatcher
 from .common import (
     ERROR_RESPONSES,
     ID_MAX,
@@ -26,7 +35,41 @@ from .common import (
     store_of,
 )
 
-router = APIRouter(route_class=JSONBodyRoute, tags=["incidents"], responses=ERROR_RESPONSES)
+_batcher_lock = threading.Lock()
+
+
+def batcher_of(app: FastAPI) -> TriggerBatcher:
+    """The app's trigger batcher, created on first use (again after a shutdown)."""
+    batcher: TriggerBatcher | None = getattr(app.state, "trigger_batcher", None)
+    if batcher is None or batcher.stopped:
+        with _batcher_lock:
+            batcher = getattr(app.state, "trigger_batcher", None)
+            if batcher is None or batcher.stopped:
+                batcher = TriggerBatcher(app.state.store, app.state.clock)
+                app.state.trigger_batcher = batcher
+    return batcher
+
+
+def stop_batcher(app: FastAPI, timeout: float = 2.0) -> bool:
+    """Stop the app's batcher, if any (what is queued is written first); whether it ended."""
+    with _batcher_lock:
+        batcher: TriggerBatcher | None = getattr(app.state, "trigger_batcher", None)
+        app.state.trigger_batcher = None
+    return batcher.stop(timeout) if batcher is not None else True
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Merged into the app's lifespan by include_router: the batcher ends with the app."""
+    try:
+        yield
+    finally:
+        stop_batcher(app)
+
+
+router = APIRouter(
+    route_class=JSONBodyRoute, tags=["incidents"], responses=ERROR_RESPONSES, lifespan=lifespan
+)
 
 StatusFilter = Literal["unacknowledged", "triggered", "acknowledged", "resolved", "open", "all"]
 UserIdField = Annotated[int, Field(ge=1, le=ID_MAX, description="a user's id")]
@@ -46,11 +89,11 @@ class Assignment(RequestBody):
 
 
 @router.post("/incidents", response_model=IncidentCreated)
-def trigger_incident(params: IncidentCreate, request: Request) -> IncidentCreated:
+async def trigger_incident(params: IncidentCreate, request: Request) -> IncidentCreated:
     """Open an incident (or count it against the open one with the same DedupKey)."""
-    incident, created = incidents.trigger(
-        store_of(request), params.Body, now_of(request), params.DedupKey
-    )
+    trigger = incidents.check_trigger(params.Body, params.DedupKey)
+    future = batcher_of(request.app).submit(trigger)
+    incident, created = await asyncio.wrap_future(future)
     return IncidentCreated(**IncidentOut.fields_of(incident), Created=created)
 
 
