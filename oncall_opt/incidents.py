@@ -289,69 +289,80 @@ def list_incidents(
     return incidents_from_rows(store, store.rows(sql + " ORDER BY id", params))
 
 
-def acknowledge(
-    store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
+def _transition(
+    store: Store,
+    incident_id: int,
+    now: datetime,
+    by_user_id: int | None,
+    change: str,
+    params: list[Any],
+    message: tuple[str, Any],
+    refused: str,
 ) -> Incident:
-    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who."""
+    """One state change of one incident: check who, apply `change` (an UPDATE ... RETURNING
+    whose WHERE clause says when the change is allowed), queue its Slack message. When the
+    incident exists but the change is not allowed, a ConflictError says `refused` (formatted
+    with the current status)."""
 
     def work(tx: Transaction) -> Incident:
         if by_user_id is not None:
             get_user(tx, by_user_id)
-        rows = tx.rows(
-            f"UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ? "
-            f"WHERE id = ? AND status = ? RETURNING {COLUMNS}",
-            [ACKNOWLEDGED, now, by_user_id, incident_id, TRIGGERED],
-        )
+        rows = tx.rows(f"{change} RETURNING {COLUMNS}", params)
         if not rows:
             current = _one(tx, incident_id)  # NotFoundError when it does not exist
-            raise ConflictError(f"incident {incident_id} is already {current.status}")
+            raise ConflictError(refused.format(id=incident_id, status=current.status))
         incident = incidents_from_rows(tx, rows)[0]
-        notify.enqueue(tx, "acknowledged", notify.acknowledged(incident), now, [incident.id])
+        kind, text = message
+        notify.enqueue(tx, kind, text(incident), now, [incident.id])
         return incident
 
     return store.write(work)
+
+
+def acknowledge(
+    store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
+) -> Incident:
+    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who."""
+    return _transition(
+        store,
+        incident_id,
+        now,
+        by_user_id,
+        "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ? "
+        "WHERE id = ? AND status = ?",
+        [ACKNOWLEDGED, now, by_user_id, incident_id, TRIGGERED],
+        ("acknowledged", notify.acknowledged),
+        "incident {id} is already {status}",
+    )
 
 
 def assign(store: Store, incident_id: int, user_id: int, now: datetime) -> Incident:
     """Hand an open incident to `user_id`; an unknown user changes nothing (NotFoundError)."""
-
-    def work(tx: Transaction) -> Incident:
-        get_user(tx, user_id)
-        rows = tx.rows(
-            f"UPDATE incidents SET assigned_user_id = ? WHERE id = ? AND status <> ? "
-            f"RETURNING {COLUMNS}",
-            [user_id, incident_id, RESOLVED],
-        )
-        if not rows:
-            _one(tx, incident_id)
-            raise ConflictError(f"incident {incident_id} is resolved")
-        incident = incidents_from_rows(tx, rows)[0]
-        notify.enqueue(tx, "assigned", notify.assigned(incident), now, [incident.id])
-        return incident
-
-    return store.write(work)
+    return _transition(
+        store,
+        incident_id,
+        now,
+        user_id,
+        "UPDATE incidents SET assigned_user_id = ? WHERE id = ? AND status <> ?",
+        [user_id, incident_id, RESOLVED],
+        ("assigned", notify.assigned),
+        "incident {id} is {status}",
+    )
 
 
 def resolve(
     store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
 ) -> Incident:
     """Resolve an open incident (acknowledging it too if it was not)."""
-
-    def work(tx: Transaction) -> Incident:
-        if by_user_id is not None:
-            get_user(tx, by_user_id)
-        rows = tx.rows(
-            f"UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, "
-            f"acknowledged_at = coalesce(acknowledged_at, ?), "
-            f"acknowledged_by = coalesce(acknowledged_by, ?) "
-            f"WHERE id = ? AND status <> ? RETURNING {COLUMNS}",
-            [RESOLVED, now, by_user_id, now, by_user_id, incident_id, RESOLVED],
-        )
-        if not rows:
-            _one(tx, incident_id)
-            raise ConflictError(f"incident {incident_id} is already resolved")
-        incident = incidents_from_rows(tx, rows)[0]
-        notify.enqueue(tx, "resolved", notify.resolved(incident), now, [incident.id])
-        return incident
-
-    return store.write(work)
+    return _transition(
+        store,
+        incident_id,
+        now,
+        by_user_id,
+        "UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, "
+        "acknowledged_at = coalesce(acknowledged_at, ?), "
+        "acknowledged_by = coalesce(acknowledged_by, ?) WHERE id = ? AND status <> ?",
+        [RESOLVED, now, by_user_id, now, by_user_id, incident_id, RESOLVED],
+        ("resolved", notify.resolved),
+        "incident {id} is already {status}",
+    )

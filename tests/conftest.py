@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +28,37 @@ def team(days: int = 7, people: int = 3, start: str = "2027-01-04T00:00:00Z", **
 @pytest.fixture
 def bundled_input() -> Path:
     return ROOT / "data" / "input.json"
+
+
+# ----- shared by the daemon's tests ------------------------------------------------------------
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh database file for one test."""
+    from oncall_opt.store import Store
+
+    store = Store(tmp_path / "t.duckdb")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock():
+    from oncall_opt.clock import FakeClock
+
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def slack():
+    """A fake Slack on 127.0.0.1 that fails the test on any message it did not expect."""
+    from fake_slack import FakeSlack
+
+    fake = FakeSlack()
+    try:
+        yield fake
+        fake.check()
+    finally:
+        fake.close()

@@ -15,7 +15,6 @@ from live_server import serve
 from pydantic import SecretStr
 
 from oncall_opt.api import create_app
-from oncall_opt.clock import FakeClock
 from oncall_opt.config import Settings
 from oncall_opt.store import Store
 
@@ -27,18 +26,6 @@ BODY = "An unexpected error happened on example-website.com on line 38. It needs
 
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "t.duckdb")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def clock():
-    return FakeClock(NOW)
 
 
 @pytest.fixture

@@ -12,23 +12,9 @@ from pydantic import SecretStr
 
 from oncall_opt.api import create_app
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
-from oncall_opt.clock import FakeClock
 from oncall_opt.config import Settings
-from oncall_opt.store import Store
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "t.duckdb")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def clock():
-    return FakeClock(NOW)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from fake_slack import FakeSlack
 
 from oncall_opt import notify
@@ -27,16 +26,6 @@ FAST = {
     "ONCALL_SLACK_MIN_INTERVAL": "0.05",
     "ONCALL_SLACK_TIMEOUT": "2",
 }
-
-
-@pytest.fixture
-def slack():
-    fake = FakeSlack()
-    try:
-        yield fake
-        fake.check()
-    finally:
-        fake.close()
 
 
 def free_port() -> int:

@@ -28,16 +28,6 @@ SECRET_TIMEOUT = 0.5  # the client's timeout in these tests: a hang lasts longer
 
 
 @pytest.fixture
-def slack():
-    fake = FakeSlack()
-    try:
-        yield fake
-        fake.check()
-    finally:
-        fake.close()
-
-
-@pytest.fixture
 def store():
     db = Store(":memory:")
     yield db
