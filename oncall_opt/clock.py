@@ -33,7 +33,3 @@ class FakeClock:
         with self._lock:
             self._now += timedelta(**delta)
             return self._now
-
-    def set(self, instant: datetime) -> None:
-        with self._lock:
-            self._now = instant

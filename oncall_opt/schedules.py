@@ -108,17 +108,6 @@ def scheduled_at(
     return found[0] if found else None
 
 
-def next_shift(source: Store | Transaction, instant: datetime, layer: int = PRIMARY):
-    """The first shift starting after `instant` in `layer`, if any."""
-    rows = source.rows(
-        f"SELECT {_COLUMNS} FROM schedules WHERE layer = ? AND start_time > ? "
-        "ORDER BY start_time LIMIT 1",
-        [layer, instant],
-    )
-    found = _schedules(source, rows)
-    return found[0] if found else None
-
-
 def list_schedules(
     store: Store, start: datetime, end: datetime, layer: int | None = None
 ) -> list[Schedule]:

@@ -12,8 +12,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,12 +245,3 @@ def _connect(path: str, api_url: str) -> duckdb.DuckDBPyConnection:
         ) from None
     connection.execute("SET TimeZone = 'UTC'")
     return connection
-
-
-@contextmanager
-def opened(path: str | Path) -> Iterator[Store]:
-    store = Store(path)
-    try:
-        yield store
-    finally:
-        store.close()

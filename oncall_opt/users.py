@@ -108,13 +108,6 @@ def get_user(source: Store | Transaction, user_id: int) -> User:
     return _from_row(row)
 
 
-def find_user(source: Store | Transaction, user_id: int | None) -> User | None:
-    if user_id is None:
-        return None
-    row = source.row(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id])
-    return _from_row(row) if row else None
-
-
 def list_users(store: Store) -> list[User]:
     return [_from_row(r) for r in store.rows(f"SELECT {_COLUMNS} FROM users ORDER BY id")]
 

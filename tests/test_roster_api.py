@@ -18,18 +18,10 @@ from oncall_opt.api.routes_roster import solve_jobs
 from oncall_opt.clock import FakeClock
 from oncall_opt.config import Settings
 from oncall_opt.rosterdata import SolveJobs
-from oncall_opt.store import Store
 from oncall_opt.users import create_user
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DECEMBER = {"Start": "2026-12-01", "End": "2026-12-31"}
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "x.duckdb")
-    yield store
-    store.close()
 
 
 @pytest.fixture

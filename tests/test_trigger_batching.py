@@ -68,13 +68,6 @@ def dump(store: Store) -> tuple[list, list]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "batch.duckdb")
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def reference(tmp_path):
     """The same team, triggered one by one."""
     store = Store(tmp_path / "one-by-one.duckdb")
