@@ -98,7 +98,7 @@ class Store:
     """The database behind the daemon. Reads use the calling thread's cursor; writes go through
     `write(fn)`, one at a time, in a transaction retried on DuckDB write conflicts."""
 
-    def __init__(self, path: str | Path, api_url: str = "http://127.0.0.1:8080"):
+    def __init__(self, path: str | Path, api_url: str | None = None):
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +230,7 @@ def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute("ROLLBACK")
 
 
-def _connect(path: str, api_url: str) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, api_url: str | None) -> duckdb.DuckDBPyConnection:
     try:
         connection = duckdb.connect(path)
     except duckdb.IOException as exc:
@@ -239,9 +239,20 @@ def _connect(path: str, api_url: str) -> duckdb.DuckDBPyConnection:
             raise
         holder = re.search(r"held in (?P<program>\S+) \(PID (?P<pid>\d+)\)", message)
         who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
+        api_url = api_url or _daemon_url()
         raise DatabaseLockedError(
             f"{path} is held by {who}. Only one process may open it: the daemon (runner.py). "
             f"Reach live data through its API at {api_url} with oncall_opt.client.Client."
         ) from None
     connection.execute("SET TimeZone = 'UTC'")
     return connection
+
+
+def _daemon_url() -> str:
+    """Where the daemon listens, from the same settings it reads (ONCALL_BIND)."""
+    from .config import ConfigError, Settings, load_settings
+
+    try:
+        return load_settings().api_url
+    except ConfigError:
+        return Settings().api_url

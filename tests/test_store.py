@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -123,11 +124,18 @@ def test_a_second_process_is_told_who_holds_the_file(tmp_path):
         "except DatabaseLockedError as exc:\n    print(exc); sys.exit(3)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ONCALL_BIND": "127.0.0.1:4000"},
+    )
     store.close()
     assert result.returncode == 3, result.stderr
     message = result.stdout
     assert "is held by process" in message
     assert "the daemon (runner.py)" in message and "http://127.0.0.1:8080" in message
+    assert "http://127.0.0.1:4000" in elsewhere.stdout  # the address the daemon was given
     assert DatabaseLockedError.__doc__
 
 
