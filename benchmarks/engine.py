@@ -3,7 +3,7 @@
 - `POST /incidents` sustained from one client process, each incident assigned to the person on
   call and its Slack message queued in the same transaction: with `--in-flight` requests
   going at once (`httpx.AsyncClient`, as many keep-alive connections; target 500 per second
-  or more: concurrent requests are group-committed, see `oncall_opt.batching`) and
+  or more: concurrent requests are group-committed, see `oncall_opt.engine.batching`) and
   sequentially over one keep-alive connection (each request its own transaction; reported,
   no target).
 - An alert storm: 10,000 triggers over 10 dedup keys from 4 concurrent clients must end as
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import httpx
 
-from oncall_opt.config import Settings
-from oncall_opt.jobs import autoassign, reminders
-from oncall_opt.schedules import create_schedule
-from oncall_opt.store import Store
-from oncall_opt.users import create_user
+from oncall_opt.engine.jobs import autoassign, reminders
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.shifts import create_schedule
+from oncall_opt.engine.store import Store
+from oncall_opt.engine.users import create_user
 
 START, END = "<!-- engine:start -->", "<!-- engine:end -->"
 BODY = "An unexpected error happened on example-website.com on line 38. It needs addressing now!"
@@ -50,8 +50,8 @@ SERVER = textwrap.dedent(
     """
     import sys, uvicorn
     from oncall_opt.api import create_app
-    from oncall_opt.config import Settings
-    from oncall_opt.store import Store
+    from oncall_opt.engine.settings import Settings
+    from oncall_opt.engine.store import Store
     store = Store(sys.argv[1])
     app = create_app(store, Settings(db_path=sys.argv[1]), run_jobs=False)
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1,
@@ -150,7 +150,7 @@ def get_rate(client: httpx.Client, path: str, n: int) -> float:
 
 def trigger_rate(directory: Path, n: int) -> float:
     """`incidents.trigger` called in-process (no HTTP), someone on call: calls per second."""
-    from oncall_opt.incidents import trigger
+    from oncall_opt.engine.incidents import trigger
 
     store = Store(directory / "trigger.duckdb")
     try:
@@ -168,7 +168,7 @@ def trigger_rate(directory: Path, n: int) -> float:
 
 def batch_rate(directory: Path, n: int, size: int) -> float:
     """`incidents.trigger_batch` in-process, `size` triggers a transaction: triggers per second."""
-    from oncall_opt.incidents import Trigger, trigger_batch
+    from oncall_opt.engine.incidents import Trigger, trigger_batch
 
     store = Store(directory / "batch.duckdb")
     try:

@@ -1,4 +1,4 @@
-"""Benchmark `oncall_opt.solve` on the instances of `instances.py`, each run in a fresh process.
+"""Benchmark `oncall_opt.roster.solve` on the instances of `instances.py`, each in a fresh process.
 
     python benchmarks/run.py [--repeat N] [--cases NAME ...] [--time-limit S]
                              [--output benchmarks/RESULTS.md] [--ortools]

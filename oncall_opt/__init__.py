@@ -10,45 +10,56 @@
 
 Errors a user can cause are `InputError` (with JSON paths), `InfeasibleError` (with reasons in
 words) and `NoSolutionInTimeError`.
+
+The names are loaded on first use, so that the daemon, the HTTP client and `oncall-opt --help`,
+which import this package too, never pay for pyomo or pandas.
 """
 
-from .errors import InfeasibleError, InputError, NoSolutionInTimeError, OncallOptError
-from .export import render, write_atomic
-from .load import load_problem
-from .model import build_model
-from .problem import Problem
-from .roster import Roster, evaluate
-from .solve import solve
-from .whatif import (
-    TeamSize,
-    calendar_frame,
-    compare,
-    compare_people,
-    keep_past,
-    smallest_team,
-    sweep,
-    team_of_size,
-)
+from __future__ import annotations
 
-__all__ = [
-    "InfeasibleError",
-    "InputError",
-    "NoSolutionInTimeError",
-    "OncallOptError",
-    "Problem",
-    "Roster",
-    "TeamSize",
-    "build_model",
-    "calendar_frame",
-    "compare",
-    "compare_people",
-    "evaluate",
-    "keep_past",
-    "load_problem",
-    "render",
-    "smallest_team",
-    "solve",
-    "sweep",
-    "team_of_size",
-    "write_atomic",
-]
+import importlib
+from typing import Any
+
+# name -> the module that defines it
+_EXPORTS = {
+    "InfeasibleError": "oncall_opt.errors",
+    "InputError": "oncall_opt.errors",
+    "NoSolutionInTimeError": "oncall_opt.errors",
+    "OncallOptError": "oncall_opt.errors",
+    "render": "oncall_opt.roster.export",
+    "write_atomic": "oncall_opt.roster.export",
+    "load_problem": "oncall_opt.roster.load",
+    "build_model": "oncall_opt.roster.model",
+    "Problem": "oncall_opt.roster.problem",
+    "Roster": "oncall_opt.roster.result",
+    "evaluate": "oncall_opt.roster.result",
+    "solve": "oncall_opt.roster.solve",
+    "TeamSize": "oncall_opt.roster.whatif",
+    "calendar_frame": "oncall_opt.roster.whatif",
+    "compare": "oncall_opt.roster.whatif",
+    "compare_people": "oncall_opt.roster.whatif",
+    "keep_past": "oncall_opt.roster.whatif",
+    "smallest_team": "oncall_opt.roster.whatif",
+    "sweep": "oncall_opt.roster.whatif",
+    "team_of_size": "oncall_opt.roster.whatif",
+}
+# `from oncall_opt import charts` in a notebook: the Altair charts module
+_MODULES = {"charts": "oncall_opt.roster.charts"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'oncall_opt' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, *_MODULES])
+

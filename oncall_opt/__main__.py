@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from oncall_opt.roster.cli import main
 
 sys.exit(main())

@@ -79,7 +79,7 @@ class Client:
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Client:
-        """A client for the daemon `settings` (oncall_opt.config.Settings) describe."""
+        """A client for the daemon `settings` (oncall_opt.engine.settings.Settings) describe."""
         token = settings.api_token.get_secret_value() if settings.api_token else None
         return cls(settings.api_url, token=token, **kwargs)
 

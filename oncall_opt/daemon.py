@@ -1,6 +1,6 @@
 """The daemon: the HTTP API and the periodic jobs, in one process that owns the database.
 
-`JobLoop` runs the jobs of `oncall_opt.jobs` in one background thread with its own
+`JobLoop` runs the jobs of `oncall_opt.engine.jobs` in one background thread with its own
 `schedule.Scheduler` (never the module-global one): auto-assign every `assign_every` seconds,
 escalation every `escalate_every`, the reminder check every `remind_every / 10` (at most every
 minute, so an incident is reminded at most that late after its 10 minutes), delivery every
@@ -27,11 +27,11 @@ from typing import Any
 
 import schedule
 
-from .clock import Clock, SystemClock
-from .config import ConfigError, Settings, load_settings
-from .jobs import JobState, autoassign, delivery, escalation, reminders
-from .slack import SlackWebhook
-from .store import DatabaseLockedError, Store
+from oncall_opt.engine.clock import Clock, SystemClock
+from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders
+from oncall_opt.engine.settings import ConfigError, Settings, load_settings
+from oncall_opt.engine.slack import SlackWebhook
+from oncall_opt.engine.store import DatabaseLockedError, Store
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def _once(store: Store, settings: Settings, sender: SlackWebhook | None) -> int:
 def _serve(store: Store, settings: Settings, level: str) -> int:
     import uvicorn
 
-    from .api import create_app
+    from oncall_opt.api import create_app
 
     app = create_app(store, settings, SystemClock())
     config = uvicorn.Config(

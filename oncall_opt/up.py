@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from .client import ApiError, Client, DaemonUnavailable
-from .config import ConfigError, load_settings
+from oncall_opt.client import ApiError, Client, DaemonUnavailable
+from oncall_opt.engine.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
-PACKAGED_APP = Path(__file__).resolve().parent / "ui" / "app.py"
+PACKAGED_APP = Path(__file__).resolve().parent / "console" / "app.py"
 RUNNER = ROOT / "runner.py"
 DEFAULT_API = "127.0.0.1:8080"
 DEFAULT_PORT = 8501

@@ -37,7 +37,7 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
 @pytest.fixture
 def store(tmp_path):
     """A fresh database file for one test."""
-    from oncall_opt.store import Store
+    from oncall_opt.engine.store import Store
 
     store = Store(tmp_path / "t.duckdb")
     yield store
@@ -46,7 +46,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def clock():
-    from oncall_opt.clock import FakeClock
+    from oncall_opt.engine.clock import FakeClock
 
     return FakeClock(NOW)
 

@@ -15,8 +15,8 @@ from live_server import serve
 from pydantic import SecretStr
 
 from oncall_opt.api import create_app
-from oncall_opt.config import Settings
-from oncall_opt.store import Store
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.store import Store
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends

@@ -19,19 +19,19 @@ from streamlit.testing.v1 import AppTest
 
 from oncall_opt.api import create_app
 from oncall_opt.client import Client
-from oncall_opt.config import Settings
-from oncall_opt.store import Store
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.store import Store
 from oncall_opt.up import DEMO_ROSTER, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app_streamlit.py")
 ZONE = "Europe/Berlin"  # what the console shows when no browser tells it (AppTest)
 PAGES = {
-    "oncall": ("oncall_opt/ui/oncall.py", "On call now"),
-    "incidents": ("oncall_opt/ui/incidents.py", "Incidents"),
-    "availability": ("oncall_opt/ui/availability.py", "Availability & preferences"),
-    "planner": ("oncall_opt/ui/planner.py", "Roster planner"),
-    "people": ("oncall_opt/ui/people.py", "People"),
+    "oncall": ("oncall_opt/console/pages/oncall.py", "On call now"),
+    "incidents": ("oncall_opt/console/pages/incidents.py", "Incidents"),
+    "availability": ("oncall_opt/console/pages/availability.py", "Availability & preferences"),
+    "planner": ("oncall_opt/console/pages/planner.py", "Roster planner"),
+    "people": ("oncall_opt/console/pages/people.py", "People"),
 }
 
 
@@ -417,7 +417,7 @@ def _shift(user: str, start: str, end: str, layer: int = 1) -> dict:
 
 
 def test_current_next_and_gaps():
-    from oncall_opt.ui.oncall import current_and_next, gaps
+    from oncall_opt.console.pages.oncall import current_and_next, gaps
 
     shifts = [
         _shift("Ana", "2026-12-01T09:00:00Z", "2026-12-02T09:00:00Z"),

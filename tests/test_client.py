@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from oncall_opt.api import create_app
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
-from oncall_opt.config import Settings
+from oncall_opt.engine.settings import Settings
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from fake_slack import FakeSlack
 
-from oncall_opt import notify
+from oncall_opt.engine import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "runner.py"
@@ -170,7 +170,7 @@ def test_runner_end_to_end(tmp_path, slack):
     once = run_once(tmp_path, slack, ONCALL_REMIND_EVERY="0.5")
     assert once.returncode == 0, once.stderr
     [reminder] = slack.take(1)
-    assert reminder == f"{notify.REMINDER_HEADER}\n[Katy Smith (<@katy>)] [#1] {body}"
+    assert reminder == f"{outbox.REMINDER_HEADER}\n[Katy Smith (<@katy>)] [#1] {body}"
 
     logs = first_log + again.log() + once.stderr + once.stdout
     assert slack.token not in logs and slack.path not in logs

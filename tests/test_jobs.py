@@ -14,15 +14,15 @@ import pytest
 from fake_slack import FakeSlack
 from pydantic import SecretStr
 
-from oncall_opt import incidents, notify
-from oncall_opt.clock import FakeClock
-from oncall_opt.config import ConfigError, Settings
 from oncall_opt.daemon import JobLoop
-from oncall_opt.jobs import JobState, autoassign, delivery, escalation, reminders
-from oncall_opt.schedules import PRIMARY, SECONDARY, create_schedule
-from oncall_opt.slack import SendResult, SlackWebhook, retry_after
-from oncall_opt.store import Store
-from oncall_opt.users import create_user
+from oncall_opt.engine import incidents, outbox
+from oncall_opt.engine.clock import FakeClock
+from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders
+from oncall_opt.engine.settings import ConfigError, Settings
+from oncall_opt.engine.shifts import PRIMARY, SECONDARY, create_schedule
+from oncall_opt.engine.slack import SendResult, SlackWebhook, retry_after
+from oncall_opt.engine.store import Store
+from oncall_opt.engine.users import create_user
 
 SECRET_TIMEOUT = 0.5  # the client's timeout in these tests: a hang lasts longer
 
@@ -66,7 +66,7 @@ class Delivery:
         )  # fmt: skip
 
 
-def outbox(store: Store, kind: str | None = None) -> list[dict]:
+def outbox_rows(store: Store, kind: str | None = None) -> list[dict]:
     sql = "SELECT * FROM outbox" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
     return store.rows(sql, [kind] if kind else [])
 
@@ -103,7 +103,7 @@ def test_reminder_timing_every_ten_minutes_until_acknowledged(store, clock, slac
     deliver()
     [text] = slack.take(1)
     assert (
-        text == f"{notify.REMINDER_HEADER}\n[Ana Silva (<@ana>)] [#{incident.id}] Checkout is down"
+        text == f"{outbox.REMINDER_HEADER}\n[Ana Silva (<@ana>)] [#{incident.id}] Checkout is down"
     )
 
     clock.advance(minutes=9)
@@ -121,7 +121,12 @@ def test_reminder_timing_every_ten_minutes_until_acknowledged(store, clock, slac
         clock.advance(minutes=10)
         assert reminders.run(store, clock.now(), settings) == 0
         deliver()
-    assert [m["kind"] for m in outbox(store)] == ["created", "reminder", "reminder", "acknowledged"]
+    assert [m["kind"] for m in outbox_rows(store)] == [
+        "created",
+        "reminder",
+        "reminder",
+        "acknowledged",
+    ]
 
 
 def test_acknowledged_between_enqueue_and_delivery_is_never_reminded(store, clock, slack):
@@ -131,16 +136,16 @@ def test_acknowledged_between_enqueue_and_delivery_is_never_reminded(store, cloc
     second, _ = incidents.trigger(store, "CPU hot", clock.now())
     clock.advance(minutes=10)
     assert reminders.run(store, clock.now(), settings) == 2
-    [message] = outbox(store, "reminder")
+    [message] = outbox_rows(store, "reminder")
     assert json.loads(message["incident_ids"]) == [first.id, second.id]
     incidents.acknowledge(store, first.id, clock.now())
     deliver()
     texts = slack.take(4)
     assert texts[:2] == [f"Incident #{first.id} created and unassigned\nDisk full",
                          f"Incident #{second.id} created and unassigned\nCPU hot"]  # fmt: skip
-    assert texts[2] == f"{notify.REMINDER_HEADER}\n[Unassigned] [#{second.id}] CPU hot"
+    assert texts[2] == f"{outbox.REMINDER_HEADER}\n[Unassigned] [#{second.id}] CPU hot"
     assert "Disk full" in texts[3] and "acknowledged" in texts[3]
-    [message] = outbox(store, "reminder")
+    [message] = outbox_rows(store, "reminder")
     assert message["status"] == "sent" and json.loads(message["incident_ids"]) == [second.id]
 
     # Both acknowledged (one resolved) before delivery: the reminder is skipped, not posted.
@@ -152,7 +157,7 @@ def test_acknowledged_between_enqueue_and_delivery_is_never_reminded(store, cloc
     incidents.acknowledge(store, third.id, clock.now())
     deliver()
     assert len(slack.take(3)) == 3  # created, resolved, acknowledged
-    assert [m["status"] for m in outbox(store, "reminder")] == ["sent", "skipped"]
+    assert [m["status"] for m in outbox_rows(store, "reminder")] == ["sent", "skipped"]
 
 
 def test_a_reminder_superseded_by_a_newer_one_is_skipped(store, clock, slack):
@@ -166,7 +171,7 @@ def test_a_reminder_superseded_by_a_newer_one_is_skipped(store, clock, slack):
     deliver()
     texts = slack.take(2)
     assert texts[1].endswith(f"[#{incident.id}] Disk full")
-    assert [m["status"] for m in outbox(store, "reminder")] == ["skipped"] * 5 + ["sent"]
+    assert [m["status"] for m in outbox_rows(store, "reminder")] == ["skipped"] * 5 + ["sent"]
 
 
 def test_long_reminders_are_split_and_every_incident_is_listed_once(store, clock, slack):
@@ -176,16 +181,16 @@ def test_long_reminders_are_split_and_every_incident_is_listed_once(store, clock
     store.write(lambda tx: tx.execute("UPDATE outbox SET status = 'sent'"))  # not under test
     clock.advance(minutes=10)
     assert reminders.run(store, clock.now(), settings) == 150
-    messages = outbox(store, "reminder")
+    messages = outbox_rows(store, "reminder")
     assert len(messages) > 2
-    assert all(len(m["text"]) <= notify.MAX_MESSAGE_CHARS for m in messages)
+    assert all(len(m["text"]) <= outbox.MAX_MESSAGE_CHARS for m in messages)
     ids = [i for m in messages for i in json.loads(m["incident_ids"])]
     assert ids == [incident.id for incident in created]
     deliver = Delivery(store, clock, slack)
     deliver(limit=100)
     texts = slack.take(len(messages))
-    assert texts[0].startswith(notify.REMINDER_HEADER + "\n")
-    assert all(t.startswith(notify.REMINDER_HEADER + " (continued)\n") for t in texts[1:])
+    assert texts[0].startswith(outbox.REMINDER_HEADER + "\n")
+    assert all(t.startswith(outbox.REMINDER_HEADER + " (continued)\n") for t in texts[1:])
     assert sum(t.count("[Unassigned]") for t in texts) == 150
     assert len(deliver.sleeps) == len(messages) - 1  # paced
 
@@ -206,7 +211,7 @@ def test_ten_thousand_due_incidents_are_reminded_fast(store, clock):
     assert reminders.run(store, clock.now(), make_settings()) == 10_000
     elapsed = time.perf_counter() - started
     assert elapsed < 0.5, f"{elapsed:.3f}s"
-    ids = [i for m in outbox(store, "reminder") for i in json.loads(m["incident_ids"])]
+    ids = [i for m in outbox_rows(store, "reminder") for i in json.loads(m["incident_ids"])]
     assert len(ids) == len(set(ids)) == 10_000
 
 
@@ -257,7 +262,7 @@ def test_autoassign_sends_one_summary_for_many_incidents(store, clock, slack):
     store.write(lambda tx: tx.execute("UPDATE outbox SET status = 'sent'"))
     on_call(store, ana, clock)
     assert autoassign.run(store, clock.now(), JobState()) == 6
-    [message] = outbox(store, "assigned")
+    [message] = outbox_rows(store, "assigned")
     assert json.loads(message["incident_ids"]) == [i.id for i in made[1:]]
     Delivery(store, clock, slack)()
     [text] = slack.take(1)
@@ -308,7 +313,7 @@ def test_escalation_happens_once_to_the_secondary(store, clock, slack, caplog):
 def queue(store: Store, clock: FakeClock, *texts: str) -> None:
     def work(tx):
         for text in texts:
-            notify.enqueue(tx, "test", text, clock.now())
+            outbox.enqueue(tx, "test", text, clock.now())
 
     store.write(work)
 
@@ -322,7 +327,7 @@ def test_delivery_retries_on_500_timeout_and_429_and_loses_nothing(store, clock,
     slack.reply(429, "rate_limited", retry_after=30)
 
     assert deliver()["retry"] == 1  # 500: the run ends, the rest waits in order
-    [row] = [r for r in outbox(store) if r["text"] == "one"]
+    [row] = [r for r in outbox_rows(store) if r["text"] == "one"]
     assert row["status"] == "pending" and row["attempts"] == 1 and row["claimed_at"] is None
     assert row["last_error"] == "HTTP 500: internal_error"
     assert row["next_attempt_at"] == clock.now() + timedelta(seconds=2)
@@ -330,13 +335,13 @@ def test_delivery_retries_on_500_timeout_and_429_and_loses_nothing(store, clock,
 
     clock.advance(seconds=2)
     assert deliver()["retry"] == 1  # the hang: a timeout
-    row = outbox(store)[0]
+    row = outbox_rows(store)[0]
     assert row["attempts"] == 2 and row["last_error"].startswith("timeout (")
     assert row["next_attempt_at"] == clock.now() + timedelta(seconds=4)
 
     clock.advance(seconds=4)
     assert deliver()["retry"] == 1  # 429 with Retry-After: 30
-    row = outbox(store)[0]
+    row = outbox_rows(store)[0]
     assert row["next_attempt_at"] == clock.now() + timedelta(seconds=30)
     clock.advance(seconds=29)
     assert deliver()["sent"] == 0  # Retry-After honoured
@@ -344,7 +349,7 @@ def test_delivery_retries_on_500_timeout_and_429_and_loses_nothing(store, clock,
     assert deliver()["sent"] == 3
     assert slack.take(3) == ["one", "two", "three"]  # none lost, none twice, in order
     assert [r.text for r in slack.received] == ["one", "one", "one", "one", "two", "three"]
-    assert [(r["status"], r["attempts"]) for r in outbox(store)] == [
+    assert [(r["status"], r["attempts"]) for r in outbox_rows(store)] == [
         ("sent", 4), ("sent", 1), ("sent", 1)
     ]  # fmt: skip
     assert deliver()["sent"] == 0
@@ -361,7 +366,7 @@ def test_4xx_marks_the_message_failed_without_retrying(store, clock, slack, capl
     slack.reply(400, "invalid_payload")
     assert deliver() == {"sent": 1, "skipped": 0, "failed": 1, "retry": 0}
     assert slack.take(1) == ["good"]
-    bad, good = outbox(store)
+    bad, good = outbox_rows(store)
     assert (bad["status"], bad["attempts"], bad["last_error"]) == (
         "failed", 1, "HTTP 400: invalid_payload"
     )  # fmt: skip
@@ -391,7 +396,7 @@ def test_without_a_webhook_messages_stay_recorded_and_it_is_logged_once(store, c
     for _ in range(3):
         loop.run_once()
         clock.advance(minutes=10)
-    assert [(m["kind"], m["status"]) for m in outbox(store)] == [
+    assert [(m["kind"], m["status"]) for m in outbox_rows(store)] == [
         ("created", "pending"), ("reminder", "pending"), ("reminder", "pending")
     ]  # fmt: skip
     off = [r for r in caplog.records if "delivery is off" in r.getMessage()]
@@ -418,7 +423,7 @@ def test_nothing_is_lost_across_a_crash_between_slack_and_the_sent_commit(tmp_pa
 
     with pytest.raises(Crash):
         delivery.run(store, clock.now(), DiesAfterPosting(), make_settings(slack), no_sleep)
-    row = outbox(store)[0]
+    row = outbox_rows(store)[0]
     assert row["status"] == "pending" and row["claimed_at"] is not None  # claim was committed
     store.close()
 
@@ -426,7 +431,7 @@ def test_nothing_is_lost_across_a_crash_between_slack_and_the_sent_commit(tmp_pa
     try:
         assert Delivery(store, clock, slack)()["sent"] == 2
         assert slack.take(3) == ["first", "first", "second"]
-        assert [r["status"] for r in outbox(store)] == ["sent", "sent"]
+        assert [r["status"] for r in outbox_rows(store)] == ["sent", "sent"]
     finally:
         store.close()
 
@@ -463,7 +468,7 @@ def test_the_webhook_url_never_reaches_the_logs(store, clock, slack, caplog):
     assert result.retryable and result.error.startswith("network error (")
     loop = JobLoop(store, make_settings(closed), clock, sleep=no_sleep)
     loop.run_once()
-    stored = " ".join(str(r["last_error"]) for r in outbox(store))
+    stored = " ".join(str(r["last_error"]) for r in outbox_rows(store))
     logs = caplog.text + " ".join(str(r.args) for r in caplog.records)
     for secret in (slack.token, closed.token):
         assert secret not in logs
@@ -491,7 +496,7 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
         f"Incident #{incident.id} is re-assigned to Ana Silva <@ana>",
         f"Incident #{incident.id} has not been acknowledged for 15 minutes: escalated to "
         "Ben Okafor <@ben> (secondary on call)",
-        notify.REMINDER_HEADER,
+        outbox.REMINDER_HEADER,
     ]
     assert texts[3].endswith(f"[Ana Silva (<@ana>)] [#{incident.id}] Disk full")
     loop.stop()
@@ -541,7 +546,7 @@ def test_stop_returns_within_two_seconds_while_delivery_waits(store, clock, slac
     started = time.monotonic()
     assert loop.stop()
     assert time.monotonic() - started < 1.0
-    assert [r["status"] for r in outbox(store)] == ["sent", "pending", "pending"]
+    assert [r["status"] for r in outbox_rows(store)] == ["sent", "pending", "pending"]
 
 
 def test_stop_does_not_wait_for_a_hanging_slack(store, clock, slack):
@@ -556,7 +561,7 @@ def test_stop_does_not_wait_for_a_hanging_slack(store, clock, slack):
     started = time.monotonic()
     assert loop.stop()  # the post is abandoned, not waited for
     assert time.monotonic() - started < 1.0
-    one, two = outbox(store)
+    one, two = outbox_rows(store)
     assert one["status"] == "pending" and one["claimed_at"] is not None
     assert two["status"] == "pending" and two["claimed_at"] is None
     slack.release()  # Slack took it after all (the documented duplicate case)...
@@ -575,7 +580,7 @@ def test_a_sender_that_raises_does_not_lose_the_message(store, clock, caplog):
     queue(store, clock, "one")
     counts = delivery.run(store, clock.now(), Broken(), make_settings(), no_sleep)
     assert counts["retry"] == 1
-    row = outbox(store)[0]
+    row = outbox_rows(store)[0]
     assert row["status"] == "pending" and row["last_error"] == "sender raised ValueError"
 
     class Fine:

@@ -87,8 +87,8 @@ def test_live_notebook_reads_the_daemon_and_writes_nothing(kernel_specs, tmp_pat
 
     from oncall_opt.api import create_app
     from oncall_opt.client import Client
-    from oncall_opt.config import Settings
-    from oncall_opt.store import Store
+    from oncall_opt.engine.settings import Settings
+    from oncall_opt.engine.store import Store
 
     store = Store(tmp_path / "live.duckdb")
     with serve(create_app(store, Settings(), run_jobs=False)) as url:

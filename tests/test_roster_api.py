@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import oncall_opt as oo
-from oncall_opt import schedules
 from oncall_opt.api import create_app
-from oncall_opt.api.routes_roster import solve_jobs
-from oncall_opt.clock import FakeClock
-from oncall_opt.config import Settings
-from oncall_opt.rosterdata import SolveJobs
-from oncall_opt.users import create_user
+from oncall_opt.api.routes.roster import solve_jobs
+from oncall_opt.engine import shifts
+from oncall_opt.engine.clock import FakeClock
+from oncall_opt.engine.planning import SolveJobs
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.users import create_user
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DECEMBER = {"Start": "2026-12-01", "End": "2026-12-31"}
@@ -395,10 +395,10 @@ def test_publish_replaces_the_window_atomically(api, team, store):
     def at(day: int) -> datetime:
         return datetime(2026, 12, day, tzinfo=UTC)
 
-    schedules.create_schedule(store, 1, at(1), at(4))  # straddles the window's start
-    schedules.create_schedule(store, 2, at(4), at(6))  # inside: replaced
-    schedules.create_schedule(store, 3, at(6), at(9))  # straddles the window's end
-    schedules.create_schedule(store, 1, at(2), at(8), layer=2)  # secondary: untouched
+    shifts.create_schedule(store, 1, at(1), at(4))  # straddles the window's start
+    shifts.create_schedule(store, 2, at(4), at(6))  # inside: replaced
+    shifts.create_schedule(store, 3, at(6), at(9))  # straddles the window's end
+    shifts.create_schedule(store, 1, at(2), at(8), layer=2)  # secondary: untouched
     output = {
         "overrides": [
             override(2, "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"),
@@ -574,9 +574,9 @@ def test_messages_listing_and_test_message(api, store):
 
 
 def test_availability_days_are_dates(store, team):
-    from oncall_opt import rosterdata
+    from oncall_opt.engine import planning
 
-    days = rosterdata.set_days(
+    days = planning.set_days(
         store,
         1,
         date(2026, 12, 1),
@@ -584,4 +584,4 @@ def test_availability_days_are_dates(store, team):
         {"2026-12-01": "avoid", date(2026, 12, 2): None},
     )
     assert days == {date(2026, 12, 1): "avoid"}
-    assert rosterdata.user_days(store, 1, date(2026, 12, 1), date(2026, 12, 31)) == days
+    assert planning.user_days(store, 1, date(2026, 12, 1), date(2026, 12, 31)) == days

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
-from oncall_opt.config import ConfigError, load_settings
-from oncall_opt.store import MIGRATIONS, DatabaseLockedError, Store
+from oncall_opt.engine.settings import ConfigError, load_settings
+from oncall_opt.engine.store import MIGRATIONS, DatabaseLockedError, Store
 
 
 def test_migrations_apply_once_and_survive_reopening(tmp_path):
@@ -119,7 +119,7 @@ def test_a_second_process_is_told_who_holds_the_file(tmp_path):
     store = Store(path)
     code = (
         "import sys\n"
-        "from oncall_opt.store import Store, DatabaseLockedError\n"
+        "from oncall_opt.engine.store import Store, DatabaseLockedError\n"
         f"try:\n    Store({str(path)!r})\n"
         "except DatabaseLockedError as exc:\n    print(exc); sys.exit(3)\n"
     )

@@ -18,16 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 from live_server import serve
 
-from oncall_opt import incidents
 from oncall_opt.api import create_app
-from oncall_opt.api.routes_incidents import batcher_of
-from oncall_opt.batching import BatcherStopped, TriggerBatcher
-from oncall_opt.clock import FakeClock
-from oncall_opt.config import Settings
-from oncall_opt.incidents import Trigger
-from oncall_opt.schedules import SECONDARY, create_schedule
-from oncall_opt.store import Store
-from oncall_opt.users import create_user
+from oncall_opt.api.routes.incidents import batcher_of
+from oncall_opt.engine import incidents
+from oncall_opt.engine.batching import BatcherStopped, TriggerBatcher
+from oncall_opt.engine.clock import FakeClock
+from oncall_opt.engine.incidents import Trigger
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.shifts import SECONDARY, create_schedule
+from oncall_opt.engine.store import Store
+from oncall_opt.engine.users import create_user
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

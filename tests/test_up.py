@@ -12,8 +12,8 @@ from live_server import serve
 from oncall_opt import up
 from oncall_opt.api import create_app
 from oncall_opt.client import Client
-from oncall_opt.config import Settings
-from oncall_opt.store import Store
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.store import Store
 
 
 def test_seed_demo_makes_a_team_and_incidents_in_every_state(tmp_path):

@@ -249,7 +249,7 @@ def test_keep_past_refuses_someone_who_is_no_longer_in_the_team(problem, baselin
 # ----- charts ------------------------------------------------------------------------------------
 def test_charts_build_valid_specs(problem, baseline, away):
     alt = pytest.importorskip("altair")
-    from oncall_opt import charts
+    from oncall_opt.roster import charts
 
     cal = charts.calendar(away, before=baseline)
     spec = cal.to_dict()  # validates against the Vega-Lite schema

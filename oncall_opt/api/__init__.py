@@ -1,5 +1,5 @@
 """The daemon's HTTP API (FastAPI): the Encore tutorial's paths and JSON field names."""
 
-from .app import create_app
+from oncall_opt.api.app import create_app
 
 __all__ = ["create_app"]

@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..clock import Clock, SystemClock
-from ..config import Settings
-from ..errors import (
+from oncall_opt.engine.clock import Clock, SystemClock
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.store import Store
+from oncall_opt.errors import (
     ConflictError,
     InfeasibleError,
     InputError,
@@ -24,7 +25,6 @@ from ..errors import (
     NotFoundError,
     OncallOptError,
 )
-from ..store import Store
 
 log = logging.getLogger("oncall_opt.api")
 
@@ -69,7 +69,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = None
         if run_jobs:
-            from ..daemon import JobLoop
+            from oncall_opt.daemon import JobLoop
 
             loop = JobLoop(store, settings, clock)
             loop.start()
@@ -120,9 +120,9 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error; the daemon's log has the details")
 
-    from . import routes_incidents, routes_messages, routes_roster, routes_schedules, routes_users
+    from oncall_opt.api.routes import incidents, messages, roster, schedules, users
 
-    routers = (routes_users, routes_schedules, routes_incidents, routes_roster, routes_messages)
+    routers = (users, schedules, incidents, roster, messages)
     for module in routers:
         app.include_router(module.router)
     return app

@@ -18,11 +18,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ..clock import Clock
-from ..incidents import Incident
-from ..schedules import Schedule
-from ..store import Store
-from ..users import User
+from oncall_opt.engine.clock import Clock
+from oncall_opt.engine.incidents import Incident
+from oncall_opt.engine.shifts import Schedule
+from oncall_opt.engine.store import Store
+from oncall_opt.engine.users import User
 
 ID_MAX = 2**63 - 1  # BIGINT: a larger id cannot exist, and would not fit a query parameter
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -1,0 +1,133 @@
+"""Incidents: `POST /incidents`, `GET /incidents`, `GET /incidents/{id}` and
+`PUT /incidents/{id}/acknowledge|assign|resolve`.
+
+A new incident goes to whoever is on call now (layer 1), or stays unassigned. A trigger with a
+`DedupKey` matching an open incident counts against it (`Count`, `Created: false`).
+
+Triggers are group-committed: concurrent `POST /incidents` go to the app's `TriggerBatcher`
+(created with the first one, stopped with the app's lifespan), which writes whatever is waiting
+in one transaction; each request awaits its own answer, the same as if triggered one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import Field
+
+from oncall_opt.api.common import (
+    ERROR_RESPONSES,
+    ID_MAX,
+    IdPath,
+    IncidentCreated,
+    IncidentList,
+    IncidentOut,
+    JSONBodyRoute,
+    RequestBody,
+    now_of,
+    store_of,
+)
+from oncall_opt.engine import incidents
+from oncall_opt.engine.batching import TriggerBatcher
+
+_batcher_lock = threading.Lock()
+
+
+def batcher_of(app: FastAPI) -> TriggerBatcher:
+    """The app's trigger batcher, created on first use (again after a shutdown)."""
+    batcher: TriggerBatcher | None = getattr(app.state, "trigger_batcher", None)
+    if batcher is None or batcher.stopped:
+        with _batcher_lock:
+            batcher = getattr(app.state, "trigger_batcher", None)
+            if batcher is None or batcher.stopped:
+                batcher = TriggerBatcher(app.state.store, app.state.clock)
+                app.state.trigger_batcher = batcher
+    return batcher
+
+
+def stop_batcher(app: FastAPI, timeout: float = 2.0) -> bool:
+    """Stop the app's batcher, if any (what is queued is written first); whether it ended."""
+    with _batcher_lock:
+        batcher: TriggerBatcher | None = getattr(app.state, "trigger_batcher", None)
+        app.state.trigger_batcher = None
+    return batcher.stop(timeout) if batcher is not None else True
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Merged into the app's lifespan by include_router: the batcher ends with the app."""
+    try:
+        yield
+    finally:
+        stop_batcher(app)
+
+
+router = APIRouter(
+    route_class=JSONBodyRoute, tags=["incidents"], responses=ERROR_RESPONSES, lifespan=lifespan
+)
+
+StatusFilter = Literal["unacknowledged", "triggered", "acknowledged", "resolved", "open", "all"]
+UserIdField = Annotated[int, Field(ge=1, le=ID_MAX, description="a user's id")]
+
+
+class IncidentCreate(RequestBody):
+    Body: str
+    DedupKey: str | None = Field(None, description="repeats of an open incident count against it")
+
+
+class Actor(RequestBody):
+    UserId: UserIdField | None = None  # who does it (optional)
+
+
+class Assignment(RequestBody):
+    UserId: UserIdField
+
+
+@router.post("/incidents", response_model=IncidentCreated)
+async def trigger_incident(params: IncidentCreate, request: Request) -> IncidentCreated:
+    """Open an incident (or count it against the open one with the same DedupKey)."""
+    trigger = incidents.check_trigger(params.Body, params.DedupKey)
+    future = batcher_of(request.app).submit(trigger)
+    incident, created = await asyncio.wrap_future(future)
+    return IncidentCreated(**IncidentOut.fields_of(incident), Created=created)
+
+
+@router.get("/incidents", response_model=IncidentList)
+def list_incidents(
+    request: Request,
+    status: Annotated[StatusFilter, Query(alias="Status")] = "unacknowledged",
+    assignee_id: Annotated[int | None, Query(alias="AssigneeId", ge=1, le=ID_MAX)] = None,
+) -> IncidentList:
+    """Incidents by status; by default the unacknowledged ones, as in the tutorial."""
+    found = incidents.list_incidents(store_of(request), status, assignee_id)
+    return IncidentList(Items=[IncidentOut.of(i) for i in found])
+
+
+@router.get("/incidents/{id}", response_model=IncidentOut)
+def get_incident(id: IdPath, request: Request) -> IncidentOut:
+    return IncidentOut.of(incidents.get_incident(store_of(request), id))
+
+
+@router.put("/incidents/{id}/acknowledge", response_model=IncidentOut)
+def acknowledge(id: IdPath, request: Request, params: Actor | None = None) -> IncidentOut:
+    """Acknowledge a triggered incident, assigned or not; 409 if it is not triggered."""
+    who = params.UserId if params else None
+    return IncidentOut.of(incidents.acknowledge(store_of(request), id, now_of(request), who))
+
+
+@router.put("/incidents/{id}/assign", response_model=IncidentOut)
+def assign(id: IdPath, params: Assignment, request: Request) -> IncidentOut:
+    """Hand an open incident to `UserId`; an unknown user is 404 and changes nothing."""
+    return IncidentOut.of(incidents.assign(store_of(request), id, params.UserId, now_of(request)))
+
+
+@router.put("/incidents/{id}/resolve", response_model=IncidentOut)
+def resolve(id: IdPath, request: Request, params: Actor | None = None) -> IncidentOut:
+    """Resolve an open incident (acknowledging it too if it was not)."""
+    who = params.UserId if params else None
+    return IncidentOut.of(incidents.resolve(store_of(request), id, now_of(request), who))

@@ -1,0 +1,311 @@
+"""Roster data and the optimizer: availability per person, the input.json of a window, solves
+in a worker thread, and publishing an output.json as the window's schedules.
+
+- `GET|PUT /users/{id}/availability`, `GET /availability` (everyone: a grid): days are
+  `YYYY-MM-DD`, kinds `unavailable`, `preferred`, `avoid`; a PUT replaces the range.
+- `GET /roster/input?Start=&End=&...options`: the input.json the optimizer would get.
+- `POST /roster/solve` answers at once (202) with a `JobId`; `GET /roster/solve/{JobId}` says
+  `queued`, `running`, `done` (with `Output`, the output.json) or `failed` (with `Error`, and
+  `Reasons` in words when no roster satisfies the rules). Infeasibility is a result, not an
+  HTTP error; a malformed input is a 422 at submission.
+- `POST /roster/publish {Output | JobId}` replaces the window's shifts atomically.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, Field
+
+from oncall_opt.api.common import (
+    IdPath,
+    JSONBodyRoute,
+    RequestBody,
+    ScheduleList,
+    ScheduleOut,
+    Timestamp,
+    UtcTime,
+    store_of,
+)
+from oncall_opt.engine import planning
+from oncall_opt.engine.planning import RosterOptions, SolveJob, SolveJobs
+from oncall_opt.errors import ConflictError, InvalidRequestError
+
+router = APIRouter(route_class=JSONBodyRoute, tags=["roster"])
+
+_jobs_lock = threading.Lock()
+
+
+def solve_jobs(app: FastAPI) -> SolveJobs:
+    """The app's solve registry, made on first use (a test may install its own first)."""
+    jobs = getattr(app.state, "roster_jobs", None)
+    if jobs is None:
+        with _jobs_lock:
+            jobs = getattr(app.state, "roster_jobs", None)
+            if jobs is None:
+                jobs = app.state.roster_jobs = SolveJobs(now=app.state.clock.now)
+    return jobs
+
+
+StartDay = Annotated[str, Query(alias="Start", description="first day, YYYY-MM-DD")]
+EndDay = Annotated[str, Query(alias="End", description="last day (included), YYYY-MM-DD")]
+DayKinds = dict[str, str | None]
+
+
+def _day(name: str, value: str) -> date:
+    return planning.parse_day(name, value)
+
+
+def _days_out(days: dict[date, str]) -> dict[str, str]:
+    return {day.isoformat(): kind for day, kind in sorted(days.items())}
+
+
+# ----- availability ------------------------------------------------------------------------
+class AvailabilityOut(BaseModel):
+    UserId: int
+    Start: date
+    End: date
+    Days: dict[str, str]
+
+
+class AvailabilityIn(RequestBody):
+    Start: str = Field(description="first day of the range, YYYY-MM-DD")
+    End: str = Field(description="last day of the range (included)")
+    Days: DayKinds = Field(
+        default_factory=dict,
+        description="day -> unavailable | preferred | avoid; other days of the range are cleared",
+    )
+
+
+class TeamAvailabilityRow(BaseModel):
+    UserId: int
+    FirstName: str
+    LastName: str
+    Days: dict[str, str]
+
+
+class TeamAvailability(BaseModel):
+    Start: date
+    End: date
+    Items: list[TeamAvailabilityRow]
+
+
+@router.get("/users/{id}/availability", response_model=AvailabilityOut)
+def get_availability(
+    id: IdPath,
+    request: Request,
+    start: StartDay,
+    end: EndDay,
+) -> AvailabilityOut:
+    """User `id`'s unavailable, preferred and avoided days from Start to End (both included)."""
+    first, last = _day("Start", start), _day("End", end)
+    days = planning.user_days(store_of(request), id, first, last)
+    return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
+
+
+@router.put("/users/{id}/availability", response_model=AvailabilityOut)
+def put_availability(id: IdPath, params: AvailabilityIn, request: Request) -> AvailabilityOut:
+    """Replace user `id`'s days from Start to End: the days given get their kind, every other
+    day of the range is cleared (so `"Days": {}` clears the range)."""
+    first, last = _day("Start", params.Start), _day("End", params.End)
+    days = planning.set_days(store_of(request), id, first, last, params.Days)
+    return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
+
+
+@router.get("/availability", response_model=TeamAvailability)
+def team_availability(
+    request: Request,
+    start: StartDay,
+    end: EndDay,
+) -> TeamAvailability:
+    """Everyone's days from Start to End: one row per user (users with no days included)."""
+    first, last = _day("Start", start), _day("End", end)
+    rows = [
+        TeamAvailabilityRow(
+            UserId=user.id, FirstName=user.first_name, LastName=user.last_name, Days=_days_out(d)
+        )
+        for user, d in planning.team_days(store_of(request), first, last)
+    ]
+    return TeamAvailability(Start=first, End=last, Items=rows)
+
+
+# ----- input.json and options --------------------------------------------------------------
+class OptionsIn(RequestBody):
+    """How the window is planned (all optional; the defaults are the template's)."""
+
+    ShiftLength: str = Field("P1D", description="ISO 8601 duration: P1D, P7D, PT12H")
+    TimeZone: str = Field("UTC", description="IANA zone the days and handoff are read in")
+    Handoff: str = Field("00:00", description="local time shifts start, e.g. 09:00")
+    Layers: int = Field(1, description="2: a primary and a secondary in every slot")
+    MaxConsecutiveShifts: int | None = None
+    MinRestShifts: int | None = None
+    WeekendBalance: bool = False
+    BalanceWeight: float | None = None
+    HappinessWeight: float | None = None
+    AvoidWeight: float | None = None
+    StabilityWeight: float | None = None
+    UserIds: list[int] | None = Field(None, description="plan only these users (default all)")
+    KeepPublished: bool = Field(
+        False, description="prefer the shifts already published in the window (stable re-plan)"
+    )
+
+    def options(self) -> RosterOptions:
+        return RosterOptions(
+            shift_length=self.ShiftLength,
+            time_zone=self.TimeZone,
+            handoff=self.Handoff,
+            layers=self.Layers,
+            max_consecutive_shifts=self.MaxConsecutiveShifts,
+            min_rest_shifts=self.MinRestShifts,
+            weekend_balance=self.WeekendBalance,
+            balance_weight=self.BalanceWeight,
+            happiness_weight=self.HappinessWeight,
+            avoid_weight=self.AvoidWeight,
+            stability_weight=self.StabilityWeight,
+            user_ids=tuple(self.UserIds) if self.UserIds is not None else None,
+            keep_published=self.KeepPublished,
+        )
+
+
+class InputQuery(OptionsIn):
+    Start: str = Field(description="first day of the window, YYYY-MM-DD")
+    End: str = Field(description="last day a shift starts, YYYY-MM-DD")
+
+
+@router.get("/roster/input")
+def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> dict[str, Any]:
+    """The input.json for the window Start..End built from the users and their days; solve it
+    with `POST /roster/solve` or the `oncall-opt` command line."""
+    document = planning.build_input(
+        store_of(request), _day("Start", params.Start), _day("End", params.End), params.options()
+    )
+    planning.problem_for(document, "input")  # what we hand out always loads
+    return document
+
+
+# ----- solving -----------------------------------------------------------------------------
+class SolveIn(OptionsIn):
+    Start: str | None = Field(None, description="first day of the window (or give Input)")
+    End: str | None = Field(None, description="last day a shift starts")
+    Input: dict[str, Any] | None = Field(None, description="an input.json document to solve")
+    TimeLimit: float = Field(30.0, description="seconds, at most 600")
+    Gap: float = Field(0.0, description="relative gap at which the solver may stop, e.g. 0.01")
+
+
+class SolveJobOut(BaseModel):
+    JobId: str
+    Status: str = Field(description="queued | running | done | failed")
+    CreatedAt: UtcTime
+    StartedAt: UtcTime | None = None
+    FinishedAt: UtcTime | None = None
+    Seconds: float | None = None
+    TimeLimit: float
+    ScheduleStart: str
+    ScheduleEnd: str
+    Warnings: list[str] = []
+    Statistics: dict[str, Any] | None = None
+    Output: dict[str, Any] | None = None
+    Reasons: list[str] | None = None
+    Error: str | None = None
+
+    @classmethod
+    def of(cls, job: SolveJob, output: bool = True) -> SolveJobOut:
+        return cls(
+            JobId=job.id,
+            Status=job.status,
+            CreatedAt=job.created_at,
+            StartedAt=job.started_at,
+            FinishedAt=job.finished_at,
+            Seconds=job.seconds,
+            TimeLimit=job.time_limit,
+            ScheduleStart=job.schedule_start,
+            ScheduleEnd=job.schedule_end,
+            Warnings=job.warnings,
+            Statistics=job.output.get("statistics") if job.output else None,
+            Output=job.output if output else None,
+            Reasons=job.reasons,
+            Error=job.error,
+        )
+
+
+class SolveJobList(BaseModel):
+    Items: list[SolveJobOut]
+
+
+_WINDOW_OPTIONS = set(OptionsIn.model_fields)
+
+
+@router.post(
+    "/roster/solve", response_model=SolveJobOut, response_model_exclude_none=True, status_code=202
+)
+def solve(params: SolveIn, request: Request) -> SolveJobOut:
+    """Start solving a window (Start, End and options, from the stored days) or a given input.json
+    (`Input`); answers at once with the job. Poll `GET /roster/solve/{JobId}`."""
+    if params.Input is not None:
+        given = [
+            name for name in ("Start", "End", *_WINDOW_OPTIONS) if name in params.model_fields_set
+        ]
+        if given:
+            raise InvalidRequestError(
+                given[0], "give either Input or a window (Start, End, options)"
+            )
+        problem = planning.problem_for(params.Input, "Input")
+    else:
+        if params.Start is None or params.End is None:
+            raise InvalidRequestError(
+                "Start" if params.Start is None else "End",
+                "required: give Start and End (days), or an Input document",
+            )
+        document = planning.build_input(
+            store_of(request),
+            _day("Start", params.Start),
+            _day("End", params.End),
+            params.options(),
+        )
+        problem = planning.problem_for(document, "input")
+    job = solve_jobs(request.app).submit(problem, params.TimeLimit, params.Gap)
+    return SolveJobOut.of(job)
+
+
+@router.get("/roster/solve", response_model=SolveJobList, response_model_exclude_none=True)
+def list_solves(request: Request) -> SolveJobList:
+    """The solve jobs kept in memory, oldest first, without their outputs."""
+    return SolveJobList(
+        Items=[SolveJobOut.of(j, output=False) for j in solve_jobs(request.app).jobs()]
+    )
+
+
+@router.get("/roster/solve/{job_id}", response_model=SolveJobOut, response_model_exclude_none=True)
+def get_solve(job_id: str, request: Request) -> SolveJobOut:
+    """A solve job: `Output` (the output.json) once done, `Reasons`/`Error` when it failed."""
+    return SolveJobOut.of(solve_jobs(request.app).get(job_id))
+
+
+# ----- publishing --------------------------------------------------------------------------
+class PublishIn(RequestBody):
+    Output: Any = Field(None, description="an output.json document (overrides, ...)")
+    JobId: str | None = Field(None, description="publish this finished solve job's output instead")
+    Start: Timestamp | None = Field(None, description="window start (default: the first override)")
+    End: Timestamp | None = Field(None, description="window end (default: the last override's end)")
+    Merge: bool = Field(True, description="store back-to-back shifts of one person as one")
+
+
+@router.post("/roster/publish", response_model=ScheduleList)
+def publish(params: PublishIn, request: Request) -> ScheduleList:
+    """Publish a roster as schedules: the window's shifts (in the layers the roster has) are
+    replaced, all or nothing. Override `user.id`s must be user ids of this daemon."""
+    if (params.Output is None) == (params.JobId is None):
+        raise InvalidRequestError("Output", "give either Output (an output.json) or JobId")
+    output = params.Output
+    if params.JobId is not None:
+        job = solve_jobs(request.app).get(params.JobId)
+        if job.output is None:
+            raise ConflictError(f"solve job {job.id} is {job.status}: it has no roster to publish")
+        output = job.output
+    published = planning.publish_output(
+        store_of(request), output, params.Start, params.End, merge=params.Merge
+    )
+    return ScheduleList(Items=[ScheduleOut.of(s) for s in published])

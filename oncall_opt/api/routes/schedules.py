@@ -1,0 +1,95 @@
+"""Shifts: `POST /users/{id}/schedules`, `GET /scheduled[/{timestamp}]`, `GET /schedules`,
+`DELETE /schedules` (by time range) and `DELETE /schedules/{id}`.
+
+Shifts are half-open [Start, End): back-to-back shifts are fine, overlapping ones in the same
+layer are refused with 409. Range queries act on every shift that OVERLAPS the range.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
+
+from oncall_opt.api.common import (
+    ERROR_RESPONSES,
+    IdPath,
+    JSONBodyRoute,
+    RequestBody,
+    ScheduleList,
+    ScheduleOut,
+    Timestamp,
+    now_of,
+    store_of,
+)
+from oncall_opt.engine import shifts
+from oncall_opt.errors import NotFoundError
+
+router = APIRouter(route_class=JSONBodyRoute, tags=["schedules"], responses=ERROR_RESPONSES)
+
+LAYER_HELP = "1 = primary (default), 2 = secondary"
+LayerQuery = Annotated[int, Query(alias="Layer", ge=1, le=2, description=LAYER_HELP)]
+AnyLayerQuery = Annotated[
+    int | None, Query(alias="Layer", ge=1, le=2, description="only this layer (default: all)")
+]
+StartQuery = Annotated[Timestamp, Query(alias="Start", description="RFC 3339 with an offset")]
+EndQuery = Annotated[Timestamp, Query(alias="End", description="RFC 3339 with an offset")]
+
+
+class ScheduleCreate(RequestBody):
+    Start: Timestamp
+    End: Timestamp
+    Layer: int = Field(1, ge=1, le=2, description=LAYER_HELP)
+
+
+@router.post("/users/{id}/schedules", response_model=ScheduleOut)
+def create_schedule(id: IdPath, params: ScheduleCreate, request: Request) -> ScheduleOut:
+    """Put user `id` on call from Start to End; 409 when it overlaps a shift of the layer."""
+    schedule = shifts.create_schedule(store_of(request), id, params.Start, params.End, params.Layer)
+    return ScheduleOut.of(schedule)
+
+
+def _on_call(request: Request, instant, layer: int) -> ScheduleOut:
+    found = shifts.scheduled_at(store_of(request), instant, layer)
+    if found is None:
+        raise NotFoundError("no schedule found")
+    return ScheduleOut.of(found)
+
+
+@router.get("/scheduled", response_model=ScheduleOut)
+def scheduled_now(request: Request, layer: LayerQuery = 1) -> ScheduleOut:
+    """Who is on call now; 404 `no schedule found` when nobody is."""
+    return _on_call(request, now_of(request), layer)
+
+
+@router.get("/scheduled/{timestamp}", response_model=ScheduleOut)
+def scheduled_at(
+    timestamp: Annotated[Timestamp, Path(description="RFC 3339 with an offset")],
+    request: Request,
+    layer: LayerQuery = 1,
+) -> ScheduleOut:
+    """Who is on call at `timestamp`; 404 `no schedule found` when nobody is."""
+    return _on_call(request, timestamp, layer)
+
+
+@router.get("/schedules", response_model=ScheduleList)
+def list_schedules(request: Request, start: StartQuery, end: EndQuery, layer: AnyLayerQuery = None):
+    """Every shift that overlaps [Start, End), in start order."""
+    found = shifts.list_schedules(store_of(request), start, end, layer)
+    return ScheduleList(Items=[ScheduleOut.of(s) for s in found])
+
+
+@router.delete("/schedules", response_model=ScheduleList)
+def delete_schedules(
+    request: Request, start: StartQuery, end: EndQuery, layer: AnyLayerQuery = None
+):
+    """Delete every shift that overlaps [Start, End); returns the deleted shifts."""
+    gone = shifts.delete_schedules(store_of(request), start, end, layer)
+    return ScheduleList(Items=[ScheduleOut.of(s) for s in gone])
+
+
+@router.delete("/schedules/{id}", response_model=ScheduleOut)
+def delete_schedule(id: IdPath, request: Request) -> ScheduleOut:
+    """Delete one shift; returns it."""
+    return ScheduleOut.of(shifts.delete_schedule(store_of(request), id))

@@ -1,0 +1,383 @@
+"""What the pages share: the API client, the daemon-down banner, the page guard, flash messages,
+the sidebar ("you are", time zone) and the time-zone helpers.
+
+Every page runs inside `run_page`, so an unreachable daemon shows the banner, an error answer
+shows its message, and anything unexpected shows one line (the traceback goes to the log):
+never a stack trace in the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import zoneinfo
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from oncall_opt.client import DEFAULT_URL, ApiError, Client, DaemonUnavailable
+
+log = logging.getLogger("oncall_opt.console")
+
+API_URL_ENV = "ONCALL_API_URL"
+TIME_ZONE_ENV = "ONCALL_UI_TIME_ZONE"  # the zone to show when the browser does not say
+START_COMMAND = "python -m oncall_opt.up"
+DAEMON_COMMAND = "python runner.py"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+COMMON_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Africa/Lagos",
+    "Africa/Nairobi",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+)
+
+
+# ----- the API --------------------------------------------------------------------------------
+def api_url() -> str:
+    """The daemon's address: ONCALL_API_URL, else ONCALL_BIND's port on this machine, else the
+    default http://127.0.0.1:8080."""
+    url = os.environ.get(API_URL_ENV, "").strip()
+    if url:
+        return url.rstrip("/")
+    bind = os.environ.get("ONCALL_BIND", "").strip()
+    if bind:
+        host, _, port = bind.rpartition(":")
+        if port.isdigit():
+            host = host.strip("[]")
+            if host in ("", "0.0.0.0", "::"):
+                host = "127.0.0.1"
+            return f"http://{host}:{port}"
+    return DEFAULT_URL
+
+
+def api_token() -> str | None:
+    """The API token for writes (ONCALL_API_TOKEN or the daemon's secrets file), if any."""
+    token = os.environ.get("ONCALL_API_TOKEN", "").strip()
+    if token:
+        return token
+    try:
+        from oncall_opt.engine.settings import load_settings
+
+        settings = load_settings()
+    except Exception:  # a malformed secrets file is the daemon's to report
+        return None
+    return settings.api_token.get_secret_value() if settings.api_token else None
+
+
+@st.cache_resource(show_spinner=False)
+def _client(url: str, token: str | None) -> Client:
+    return Client(url, token=token, timeout=15)
+
+
+def client() -> Client:
+    """The shared client for the configured daemon."""
+    return _client(api_url(), api_token())
+
+
+def users() -> list[dict]:
+    """Everyone, by name."""
+    people = client().list_users()
+    return sorted(people, key=lambda u: (full_name(u).lower(), u["Id"]))
+
+
+# ----- errors, banner, flash ------------------------------------------------------------------
+def daemon_down(exc: DaemonUnavailable | None = None) -> None:
+    """The banner shown instead of a page when the daemon cannot be reached."""
+    st.error(
+        f"**The on-call daemon is not running** (nothing answers at `{api_url()}`).\n\n"
+        f"Start the whole system (daemon and this console) with `{START_COMMAND}`, or only the "
+        f"daemon with `{DAEMON_COMMAND}`. If it runs elsewhere, set `{API_URL_ENV}` to its "
+        "address and restart the console.",
+        icon=":material/power_off:",
+    )
+    if exc is not None:
+        st.caption(f"Details: {exc.message}")
+    st.button("Try again", key="daemon-retry", icon=":material/refresh:")
+
+
+def api_error(exc: ApiError, doing: str | None = None) -> None:
+    """An error answer from the daemon, in words."""
+    prefix = f"Could not {doing}: " if doing else "The daemon refused this: "
+    st.error(f"{prefix}{exc.message}", icon=":material/error:")
+
+
+def unexpected(exc: Exception) -> None:
+    log.exception("the console hit an unexpected error")
+    st.error(
+        f"Something went wrong: {type(exc).__name__}: {exc}. The console's log has the details.",
+        icon=":material/error:",
+    )
+
+
+def handle(exc: Exception, doing: str | None = None) -> None:
+    """Show `exc` the way the console shows errors."""
+    if isinstance(exc, DaemonUnavailable):
+        daemon_down(exc)
+    elif isinstance(exc, ApiError):
+        api_error(exc, doing)
+    else:
+        unexpected(exc)
+
+
+def guarded(func: F) -> F:
+    """`func` with its errors shown (for fragments, which rerun outside the page's guard).
+    Streamlit's rerun / stop signals are BaseExceptions and pass through."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            handle(exc)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once, on the next run (after `st.rerun()`)."""
+    st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def show_flash() -> None:
+    for kind, message in st.session_state.pop("_flash", []):
+        icon = {
+            "success": ":material/check_circle:",
+            "warning": ":material/warning:",
+            "error": ":material/error:",
+            "info": ":material/info:",
+        }.get(kind)
+        getattr(st, kind, st.info)(message, icon=icon)
+
+
+def run_page(render: Callable[[], None]) -> None:
+    """Run one page: flash messages first, then the page, its errors shown, not raised."""
+    show_flash()
+    try:
+        render()
+    except Exception as exc:
+        handle(exc)
+
+
+# ----- who, where -----------------------------------------------------------------------------
+def full_name(user: dict | None) -> str:
+    if not user:
+        return "nobody"
+    return f"{user.get('FirstName', '')} {user.get('LastName', '')}".strip() or f"#{user['Id']}"
+
+
+def label(user: dict | None) -> str:
+    """`Ana Silva (@ana)`."""
+    if not user:
+        return "nobody"
+    handle_ = user.get("SlackHandle")
+    return f"{full_name(user)} (@{handle_})" if handle_ else full_name(user)
+
+
+def me() -> int | None:
+    """The user id the viewer said they are (sidebar), or None."""
+    value = st.session_state.get("me")
+    return int(value) if value else None
+
+
+def _browser_zone() -> str | None:
+    try:
+        return st.context.timezone
+    except Exception:
+        return None
+
+
+def _valid_zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def default_zone_name() -> str:
+    """The browser's zone, else ONCALL_UI_TIME_ZONE, else UTC."""
+    for name in (_browser_zone(), os.environ.get(TIME_ZONE_ENV)):
+        if _valid_zone(name) is not None:
+            return str(name)
+    return "UTC"
+
+
+def zone_name() -> str:
+    chosen = st.session_state.get("tz")
+    if chosen and chosen != "browser" and _valid_zone(chosen) is not None:
+        return chosen
+    return default_zone_name()
+
+
+def zone() -> zoneinfo.ZoneInfo:
+    """The viewer's time zone: chosen in the sidebar, else the browser's."""
+    return zoneinfo.ZoneInfo(zone_name())
+
+
+def sidebar() -> None:
+    """Daemon status, "you are" and the time zone, on every page."""
+    with st.sidebar:
+        try:
+            people = users()
+        except DaemonUnavailable:
+            st.markdown(f":red-badge[● daemon down] `{api_url()}`")
+            people = None
+        except ApiError as exc:
+            st.markdown(f":orange-badge[● daemon error] {exc.message}")
+            people = None
+        else:
+            st.markdown(f":green-badge[● connected] `{api_url()}`")
+        if people:
+            ids = [u["Id"] for u in people]
+            by_id = {u["Id"]: u for u in people}
+            if st.session_state.get("me") not in (None, *ids):
+                del st.session_state["me"]
+            st.selectbox(
+                "You are",
+                ids,
+                key="me",
+                **({} if "me" in st.session_state else {"index": None}),
+                format_func=lambda i: label(by_id.get(i)),
+                placeholder="pick yourself",
+                help="Recorded as who acknowledged or resolved, and your row on the "
+                "availability page.",
+            )
+        browser = default_zone_name()
+        zones = ["browser", *[z for z in COMMON_ZONES if z != browser]]
+        if st.session_state.get("tz") not in (None, *zones):
+            zones.append(st.session_state["tz"])
+        st.selectbox(
+            "Time zone",
+            zones,
+            key="tz",
+            format_func=lambda z: f"{browser} (this browser)" if z == "browser" else z,
+            help="Every date and time in the console is shown in this zone.",
+        )
+
+
+# ----- time -----------------------------------------------------------------------------------
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | datetime | None) -> datetime | None:
+    """An API timestamp (RFC 3339, `Z`) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def local(value: str | datetime) -> datetime:
+    moment = parse_time(value)
+    assert moment is not None
+    return moment.astimezone(zone())
+
+
+def wall(value: str | datetime) -> datetime:
+    """Local wall time without a zone, for charts: Vega shows it as it is."""
+    return local(value).replace(tzinfo=None)
+
+
+def when(value: str | datetime | None, with_zone: bool = False) -> str:
+    """`Tue 1 Dec 09:00` in the viewer's zone (the year when it is not this year)."""
+    if value is None:
+        return ""
+    moment = local(value)
+    text = f"{moment:%a} {moment.day} {moment:%b}"
+    if moment.year != local(now()).year:
+        text += f" {moment.year}"
+    text += f" {moment:%H:%M}"
+    if with_zone:
+        text += f" {moment.tzname()}"
+    return text
+
+
+def day_label(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def duration(delta: timedelta) -> str:
+    """`3 d 4 h`, `5 h 20 min`, `12 min`, `now`."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return "<1 min"
+
+
+def relative(value: str | datetime, reference: datetime | None = None) -> str:
+    """`in 3 h` or `2 d ago`."""
+    moment = parse_time(value)
+    assert moment is not None
+    delta = moment - (reference or now())
+    if abs(delta.total_seconds()) < 60:
+        return "now"
+    return f"in {duration(delta)}" if delta.total_seconds() > 0 else f"{duration(delta)} ago"
+
+
+def today() -> date:
+    return local(now()).date()
+
+
+# ----- the planning window, shared by the availability and planner pages ----------------------
+MAX_WINDOW_DAYS = 92
+
+
+def default_window() -> tuple[date, date]:
+    start = today() + timedelta(days=1)
+    return start, start + timedelta(days=27)
+
+
+def window_input(key: str, label: str = "Planning window") -> tuple[date, date] | None:
+    """A first-day / last-day picker; the choice carries over between the planning pages.
+    None while only the first day is picked."""
+    shared = st.session_state.get("_window") or default_window()
+    if key not in st.session_state:
+        st.session_state[key] = shared
+    value = st.date_input(
+        label,
+        key=key,
+        format="YYYY-MM-DD",
+        help=f"First and last day (both included), at most {MAX_WINDOW_DAYS} days.",
+    )
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        st.info("Pick the last day of the window too.", icon=":material/date_range:")
+        return None
+    start, end = value
+    if (end - start).days + 1 > MAX_WINDOW_DAYS:
+        end = start + timedelta(days=MAX_WINDOW_DAYS - 1)
+        st.warning(f"Showing the first {MAX_WINDOW_DAYS} days, to {end}.")
+    st.session_state["_window"] = (start, end)
+    return start, end
+
+
+def days_between(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

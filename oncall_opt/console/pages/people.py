@@ -1,0 +1,213 @@
+"""People: the team as an editable table (names, Slack handle, time zone), a form to add someone,
+and Slack: send a test message and see what the daemon's outbox delivered."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+import pandas as pd
+import streamlit as st
+
+from oncall_opt.console import common
+
+EDITOR = "people_editor"
+FIELDS = {"FirstName": "First name", "LastName": "Last name", "SlackHandle": "Slack handle"}
+STATUS_COLOURS = {
+    "sent": "#2e7d32",
+    "pending": "#e65100",
+    "failed": "#c62828",
+    "skipped": "#757575",
+}
+
+
+@st.cache_data(show_spinner=False)
+def all_zones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+def people_frame(people: list[dict]) -> pd.DataFrame:
+    rows = [
+        {
+            "Id": u["Id"],
+            "FirstName": u["FirstName"],
+            "LastName": u["LastName"],
+            "SlackHandle": u["SlackHandle"],
+            "TimeZone": u.get("TimeZone") or "",
+        }
+        for u in people
+    ]
+    return pd.DataFrame(
+        rows,
+        index=pd.Index([u["Id"] for u in people], name="Id"),
+        columns=["Id", *FIELDS, "TimeZone"],
+    )
+
+
+def changed_people(before: pd.DataFrame, after: pd.DataFrame) -> dict[int, dict[str, str]]:
+    """user id -> the fields that changed (API names; TimeZone "" clears it)."""
+    changes: dict[int, dict[str, str]] = {}
+    for user_id in after.index:
+        old, new = before.loc[user_id], after.loc[user_id]
+        fields = {
+            name: str(new[name] or "").strip()
+            for name in after.columns
+            if name != "Id" and str(new[name] or "").strip() != str(old[name] or "").strip()
+        }
+        if fields:
+            changes[int(user_id)] = fields
+    return changes
+
+
+def _team(people: list[dict]) -> None:
+    st.subheader("The team")
+    if not people:
+        st.info("Nobody yet: add the first person below.", icon=":material/group_add:")
+        return
+    original = people_frame(people)
+    edited = st.data_editor(
+        original,
+        key=EDITOR,
+        hide_index=True,
+        num_rows="fixed",
+        width="stretch",
+        column_config={
+            "Id": st.column_config.NumberColumn("Id", disabled=True, width=60),
+            "FirstName": st.column_config.TextColumn("First name", required=True),
+            "LastName": st.column_config.TextColumn("Last name", required=True),
+            "SlackHandle": st.column_config.TextColumn(
+                "Slack handle", required=True, help="Without the @; used to mention them."
+            ),
+            "TimeZone": st.column_config.SelectboxColumn(
+                "Time zone", options=["", *all_zones()], help="Where they live (IANA zone)."
+            ),
+        },
+    )
+    changes = changed_people(original, edited)
+    save, discard, note = st.columns([1.3, 1, 5], vertical_alignment="center")
+    if save.button(
+        "Save changes",
+        type="primary",
+        icon=":material/save:",
+        disabled=not changes,
+        key="people_save",
+    ):
+        api = common.client()
+        for user_id, fields in changes.items():
+            api.update_user(
+                user_id,
+                first_name=fields.get("FirstName"),
+                last_name=fields.get("LastName"),
+                slack_handle=fields.get("SlackHandle"),
+                time_zone=fields.get("TimeZone"),
+            )
+        st.session_state.pop(EDITOR, None)
+        common.flash(f"Saved {len(changes)} person(s).")
+        st.rerun()
+    if discard.button("Discard", disabled=not changes, key="people_discard"):
+        st.session_state.pop(EDITOR, None)
+        st.rerun()
+    if changes:
+        note.markdown(f":orange[{len(changes)} row(s) with unsaved changes]")
+
+
+def _add_person() -> None:
+    with st.form("add_person", clear_on_submit=True):
+        st.markdown("**Add a person**")
+        first, last, handle, zone = st.columns(4)
+        first_name = first.text_input("First name", key="add_first")
+        last_name = last.text_input("Last name", key="add_last")
+        slack = handle.text_input("Slack handle", key="add_slack", placeholder="without @")
+        time_zone = zone.selectbox(
+            "Time zone", ["", *all_zones()], key="add_zone", format_func=lambda z: z or "—"
+        )
+        if st.form_submit_button("Add", type="primary", icon=":material/person_add:"):
+            missing = [
+                label
+                for label, value in (
+                    ("first name", first_name),
+                    ("last name", last_name),
+                    ("Slack handle", slack),
+                )
+                if not value.strip()
+            ]
+            if missing:
+                st.error(f"Fill in the {', '.join(missing)}.")
+                return
+            user = common.client().create_user(
+                first_name.strip(),
+                last_name.strip(),
+                slack.strip().lstrip("@"),
+                time_zone or None,
+            )
+            common.flash(f"Added {common.label(user)}.")
+            st.rerun()
+
+
+def _slack() -> None:
+    st.subheader("Slack")
+    api = common.client()
+    with st.form("slack_test", clear_on_submit=True):
+        text = st.text_input(
+            "Test message",
+            key="slack_text",
+            placeholder="Test message from oncall_opt: Slack delivery works.",
+        )
+        if st.form_submit_button("Send a test message", icon=":material/send:"):
+            message = api.send_test_message(text.strip() or None)
+            common.flash(
+                f"Test message #{message['Id']} queued: the daemon posts it within seconds "
+                "(it stays pending while no Slack webhook is configured)."
+            )
+            st.rerun()
+    messages = api.list_messages("all", limit=20)
+    if not messages:
+        st.caption("No Slack messages yet.")
+        return
+    pending = sum(1 for m in messages if m["Status"] == "pending")
+    failed = [m for m in messages if m["Status"] == "failed"]
+    if failed:
+        st.error(
+            f"Slack refused {len(failed)} recent message(s): {failed[0].get('LastError')}",
+            icon=":material/error:",
+        )
+    elif pending:
+        st.info(
+            f"{pending} message(s) waiting for delivery. If they stay pending, the daemon has "
+            "no Slack webhook: set ONCALL_SLACK_WEBHOOK_URL (or data/secrets.env) and restart it.",
+            icon=":material/schedule_send:",
+        )
+    frame = pd.DataFrame(
+        {
+            "Status": [m["Status"] for m in messages],
+            "Kind": [m["Kind"] for m in messages],
+            "Text": [m["Text"] for m in messages],
+            "Queued": [common.wall(m["CreatedAt"]) for m in messages],
+            "Sent": [common.wall(m["SentAt"]) if m.get("SentAt") else None for m in messages],
+            "Tries": [m["Attempts"] for m in messages],
+            "Last error": [m.get("LastError") or "" for m in messages],
+        }
+    )
+    colours = {s: f"color: {c}" for s, c in STATUS_COLOURS.items()}
+    st.dataframe(
+        frame.style.map(lambda s: colours.get(s, ""), subset=["Status"]),
+        hide_index=True,
+        column_config={
+            "Status": st.column_config.TextColumn("Status", width=80),
+            "Text": st.column_config.TextColumn("Text", width="large"),
+            "Queued": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm:ss"),
+            "Sent": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm:ss"),
+        },
+    )
+
+
+def render() -> None:
+    st.title("People")
+    st.caption("Who can be on call, how to reach them in Slack, and where they are.")
+    people = common.users()
+    _team(people)
+    _add_person()
+    _slack()
+
+
+if __name__ == "__main__":
+    common.run_page(render)

@@ -1,0 +1,479 @@
+"""Roster planner: choose a window and the rules, solve with the daemon's optimizer (a progress
+indicator, a time limit), then see who is on call (calendar), how fair it is (shifts against the
+fair share, preferences granted), the optimality status and gap, and what changes against the
+published roster; publish after a confirmation; download output.json, CSV and .ics; import and
+export input.json. An infeasible plan shows the optimizer's reasons."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, timedelta
+from datetime import time as clock_time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import oncall_opt as oo
+from oncall_opt.client import ApiError, DaemonUnavailable
+from oncall_opt.console import common
+from oncall_opt.roster import charts
+from oncall_opt.roster.result import Roster
+
+PLAN = "plan"  # session_state: the last solve, {"input", "job", "source"}
+CONFIRM = "plan_confirm"
+LENGTHS = {"P1D": "1 day", "PT12H": "12 hours", "P7D": "1 week"}
+LAYER_NAMES = {1: "Primary", 2: "Secondary"}
+POLL_SECONDS = 0.25
+
+
+# ----- rules ----------------------------------------------------------------------------------
+def _rules() -> tuple[dict[str, Any], float]:
+    """The rule widgets; returns the API's options and the time limit."""
+    viewer = common.zone_name()
+    zones = list(dict.fromkeys([viewer, *common.COMMON_ZONES]))
+    a, b, c, d = st.columns(4)
+    length = a.selectbox("Shift length", list(LENGTHS), format_func=LENGTHS.get, key="pl_length")
+    handoff = b.time_input(
+        "Handoff at", value=clock_time(9, 0), step=timedelta(minutes=30), key="pl_handoff"
+    )
+    zone = c.selectbox(
+        "Time zone", zones, key="pl_zone", help="Shifts start at the handoff time in this zone."
+    )
+    layers = d.segmented_control(
+        "Layers",
+        [1, 2],
+        format_func={1: "Primary", 2: "+ secondary"}.get,
+        required=True,
+        key="pl_layers",
+        **({} if "pl_layers" in st.session_state else {"default": 1}),
+    )
+    a, b, c, d = st.columns(4)
+    max_run = a.number_input("Max shifts in a row", 0, 31, 0, key="pl_max_run", help="0: no limit")
+    rest = b.number_input(
+        "Rest after a run (shifts)", 0, 31, 0, key="pl_rest", help="Free shifts after a run."
+    )
+    limit = c.slider("Time limit (s)", 5, 300, 30, step=5, key="pl_limit")
+    with d:
+        weekend = st.toggle("Balance weekends separately", key="pl_weekend")
+        keep = st.toggle(
+            "Keep published shifts",
+            key="pl_keep",
+            help="Re-plan without reshuffling everyone: each changed slot costs the stability "
+            "weight.",
+        )
+    with st.expander("Weights of the objective", icon=":material/tune:"):
+        w1, w2, w3, w4 = st.columns(4)
+        balance = w1.number_input("Balance", 0.0, 1000.0, 1.0, key="pl_w_balance")
+        happiness = w2.number_input("Happiness", 0.0, 1000.0, 1.0, key="pl_w_happiness")
+        avoid = w3.number_input("Avoided days", 0.0, 1000.0, 1.0, key="pl_w_avoid")
+        stability = w4.number_input(
+            "Stability", 0.0, 1000.0, 10.0, key="pl_w_stability", disabled=not keep
+        )
+        st.caption(
+            "Minimise balance × Σ shifts² − happiness × (preferred days granted to the "
+            "least-happy person) + avoid × (avoided days given) + stability × (changed slots)."
+        )
+    options: dict[str, Any] = {
+        "ShiftLength": length,
+        "TimeZone": zone,
+        "Handoff": f"{handoff:%H:%M}" if handoff else "00:00",
+        "Layers": layers or 1,
+        "MaxConsecutiveShifts": int(max_run) or None,
+        "MinRestShifts": int(rest) or None,
+        "WeekendBalance": bool(weekend),
+        "BalanceWeight": balance,
+        "HappinessWeight": happiness,
+        "AvoidWeight": avoid,
+        "KeepPublished": bool(keep),
+    }
+    if keep:
+        options["StabilityWeight"] = stability
+    return {k: v for k, v in options.items() if v is not None}, float(limit)
+
+
+# ----- solving --------------------------------------------------------------------------------
+def solve(document: dict, time_limit: float, source: str) -> None:
+    """Solve `document` on the daemon, showing progress; the result goes to session_state."""
+    api = common.client()
+    st.session_state.pop(CONFIRM, None)
+    with st.status("Solving…", expanded=True) as status:
+        try:
+            job = api.start_solve(input=document, time_limit=time_limit)
+        except DaemonUnavailable:
+            raise
+        except ApiError as exc:
+            status.update(label="The daemon refused the plan", state="error")
+            common.api_error(exc, "solve")
+            return
+        bar = st.progress(0.0, text="queued")
+        started = time.monotonic()
+        while job["Status"] in ("queued", "running"):
+            elapsed = time.monotonic() - started
+            if elapsed > time_limit + 60:
+                status.update(label="The solve did not finish in time", state="error")
+                st.error("The daemon did not finish the solve; try a shorter window.")
+                return
+            bar.progress(
+                min(elapsed / time_limit, 0.99),
+                text=f"{job['Status']}: {elapsed:.0f} s of at most {time_limit:g} s",
+            )
+            time.sleep(POLL_SECONDS)
+            job = api.solve_job(job["JobId"])
+        bar.progress(1.0, text=f"finished in {job.get('Seconds') or 0:.1f} s")
+        if job["Status"] == "done":
+            stats = job.get("Statistics") or {}
+            status.update(
+                label=f"Solved: {stats.get('status', 'done')} in {job.get('Seconds') or 0:.1f} s",
+                state="complete",
+                expanded=False,
+            )
+        else:
+            status.update(label="No roster", state="error", expanded=False)
+    st.session_state[PLAN] = {"input": document, "job": job, "source": source}
+
+
+def roster_of(document: dict, output: dict) -> Roster | None:
+    """The solved roster rebuilt from its input.json and output.json (None if they disagree)."""
+    problem = oo.load_problem(document)
+    assignment = problem.with_previous(output).previous
+    if len(assignment) != problem.n_slots * len(problem.layers):
+        return None
+    stats = output.get("statistics") or {}
+    return Roster(
+        problem,
+        assignment,
+        stats.get("status", "feasible"),
+        stats.get("bound"),
+        stats.get("build_seconds") or 0.0,
+        stats.get("solve_seconds") or 0.0,
+        stats.get("method") or "",
+    )
+
+
+def published_roster(roster: Roster) -> tuple[Roster, int]:
+    """What is published now over the roster's slots, as a (partial) Roster of the same problem,
+    and how many shifts are published in the window."""
+    problem = roster.problem
+    start, stop = problem.grid.starts[0], problem.grid.end
+    shifts = common.client().list_schedules(start, stop)
+    previous: dict[str, list] = {"overrides": [], "secondary_overrides": []}
+    for shift in shifts:
+        if shift["Layer"] not in problem.layers:
+            continue
+        key = "overrides" if shift["Layer"] == 1 else "secondary_overrides"
+        previous[key].append(
+            {
+                "start": shift["Time"]["Start"],
+                "end": shift["Time"]["End"],
+                "user": {"id": str(shift["User"]["Id"]), "name": common.full_name(shift["User"])},
+            }
+        )
+    if len(problem.layers) == 1:
+        del previous["secondary_overrides"]
+    assignment = problem.with_previous(previous).previous if shifts else {}
+    before = Roster(problem, assignment, "published", None, 0.0, 0.0, "published")
+    return before, len(shifts)
+
+
+# ----- results --------------------------------------------------------------------------------
+def _infeasible(job: dict) -> None:
+    reasons = job.get("Reasons") or []
+    if reasons:
+        st.error(
+            "**No roster satisfies every rule.** The optimizer's explanation:\n\n"
+            + "\n".join(f"- {reason}" for reason in reasons),
+            icon=":material/block:",
+        )
+        st.caption(
+            "Change the availability of the days named, relax the rules above "
+            "(max shifts in a row, rest) or use fewer layers, and solve again."
+        )
+    else:
+        st.error(
+            f"**No roster:** {job.get('Error') or 'the solve failed'}", icon=":material/block:"
+        )
+
+
+def _status_metrics(stats: dict, job: dict) -> None:
+    status = stats.get("status", "?")
+    gap = stats.get("gap")
+    a, b, c, d, e = st.columns(5)
+    a.metric(
+        "Status",
+        "Optimal" if status == "optimal" else status.capitalize(),
+        help="optimal: proven, no better roster exists; feasible: the best found in the time "
+        "limit, at most `gap` from optimal.",
+        border=True,
+    )
+    b.metric("Gap", "unknown" if gap is None else f"{gap:.2%}", border=True)
+    c.metric("Objective", f"{stats.get('objective', 0):g}", border=True)
+    d.metric("Slots", f"{stats.get('slots', 0)} × {stats.get('layers', 1)}", border=True)
+    e.metric("Solve time", f"{job.get('Seconds') or 0:.1f} s", border=True)
+    if status == "optimal":
+        st.success(
+            "Proven optimal: no fairer roster exists under these rules.", icon=":material/verified:"
+        )
+    else:
+        st.warning(
+            "Stopped at the time limit with the best roster found"
+            + ("." if gap is None else f", at most {gap:.1%} from optimal.")
+            + " A longer time limit may find a better one.",
+            icon=":material/hourglass_bottom:",
+        )
+
+
+def _fairness(roster: Roster) -> None:
+    st.altair_chart(charts.workload(roster))
+    table = roster.per_user[
+        ["user_name", "shifts", "fair_share", "weekend_shifts", "preferred_granted",
+         "preferred_asked", "avoided_given"]
+    ]  # fmt: skip
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "user_name": st.column_config.TextColumn("Person"),
+            "shifts": st.column_config.NumberColumn("Shifts"),
+            "fair_share": st.column_config.NumberColumn("Fair share", format="%.1f"),
+            "weekend_shifts": st.column_config.NumberColumn("Weekend shifts"),
+            "preferred_granted": st.column_config.ProgressColumn(
+                "Preferred days granted",
+                min_value=0,
+                max_value=max(1, int(table["preferred_asked"].max())),
+                format="%d",
+            ),
+            "preferred_asked": st.column_config.NumberColumn("Asked for"),
+            "avoided_given": st.column_config.NumberColumn("Avoided days given"),
+        },
+    )
+
+
+def _changes(roster: Roster, before: Roster, published: int) -> int:
+    """The difference against the published roster; returns how many slots change."""
+    diff = oo.compare(before, roster)
+    changed = diff[diff["changed"]]
+    total = len(diff)
+    if published == 0:
+        st.info(
+            f"Nothing is published in this window yet: publishing adds all {total} slots.",
+            icon=":material/info:",
+        )
+        return total
+    st.metric("Slots that change", f"{len(changed)} of {total}", border=True)
+    if len(changed):
+        rows = pd.DataFrame(
+            {
+                "From": [common.wall(s.to_pydatetime()) for s in changed["start"]],
+                "Layer": [LAYER_NAMES.get(layer, str(layer)) for layer in changed["layer"]],
+                "Published": changed["before"].fillna("nobody"),
+                "New": changed["after"],
+            }
+        )
+        st.dataframe(
+            rows,
+            hide_index=True,
+            column_config={
+                "From": st.column_config.DatetimeColumn(
+                    f"From ({common.zone_name()})", format="ddd D MMM, HH:mm"
+                )
+            },
+        )
+    else:
+        st.success("Same as the published roster.", icon=":material/check:")
+    return len(changed)
+
+
+def _publish(output: dict, roster: Roster, changed: int, published: int) -> None:
+    grid = roster.problem.grid
+    first, stop = common.when(grid.starts[0]), common.when(grid.end)
+    if not st.session_state.get(CONFIRM):
+        if st.button(
+            "Publish this roster…", type="primary", icon=":material/publish:", key="pl_publish"
+        ):
+            st.session_state[CONFIRM] = True
+            st.rerun()
+        return
+    with st.container(border=True):
+        st.warning(
+            f"**Publish?** The shifts from {first} to {stop} "
+            + (f"({published} published now, {changed} slot(s) change) " if published else "")
+            + "are replaced by this roster. From then on it decides who gets paged.",
+            icon=":material/warning:",
+        )
+        yes, no, _ = st.columns([1.2, 1, 4])
+        if yes.button("Yes, publish", type="primary", key="pl_publish_yes"):
+            shifts = common.client().publish_roster(output)
+            st.session_state.pop(CONFIRM, None)
+            common.flash(f"Published: {len(shifts)} shift(s) from {first} to {stop}.")
+            st.rerun()
+        if no.button("Cancel", key="pl_publish_no"):
+            st.session_state.pop(CONFIRM, None)
+            st.rerun()
+
+
+def _downloads(document: dict, output: dict, roster: Roster) -> None:
+    a, b, c, d = st.columns(4)
+    stamp = roster.problem.grid.local(roster.problem.grid.starts[0]).date().isoformat()
+    a.download_button(
+        "output.json",
+        json.dumps(output, indent=2, ensure_ascii=False) + "\n",
+        file_name="output.json",
+        mime="application/json",
+        icon=":material/download:",
+        key="dl_output",
+    )
+    b.download_button(
+        "CSV",
+        oo.render(roster, "csv"),
+        file_name=f"roster-{stamp}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="dl_csv",
+    )
+    c.download_button(
+        "Calendar (.ics)",
+        oo.render(roster, "ics"),
+        file_name=f"roster-{stamp}.ics",
+        mime="text/calendar",
+        icon=":material/download:",
+        key="dl_ics",
+    )
+    d.download_button(
+        "input.json",
+        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+        file_name="input.json",
+        mime="application/json",
+        icon=":material/download:",
+        key="dl_plan_input",
+    )
+
+
+def _result(plan: dict) -> None:
+    job, document = plan["job"], plan["input"]
+    st.subheader("Result")
+    grid = oo.load_problem(document).grid
+    st.caption(
+        f"Planned from {plan['source']}: shifts from {common.when(grid.starts[0])} to "
+        f"{common.when(grid.end)} ({common.zone_name()})"
+    )
+    if job["Status"] != "done":
+        _infeasible(job)
+        return
+    output = job["Output"]
+    stats = output.get("statistics") or {}
+    _status_metrics(stats, job)
+    for warning in job.get("Warnings") or []:
+        st.caption(f":material/info: {warning}")
+    roster = roster_of(document, output)
+    if roster is None:
+        st.error("The roster does not match its input; solve again.")
+        return
+    calendar_tab, fair_tab, diff_tab = st.tabs(
+        ["Calendar", "Fairness", "Changes against the published roster"]
+    )
+    before, published = published_roster(roster)
+    with diff_tab:
+        changed = _changes(roster, before, published)
+    with calendar_tab:
+        zone = roster.problem.grid.zone_name
+        st.caption(f"One cell per day in the roster's time zone ({zone}); ★: a preferred day.")
+        for layer in roster.problem.layers:
+            title = LAYER_NAMES.get(layer, f"Layer {layer}")
+            if published:
+                title += ": slots that differ from the published roster are outlined"
+            chart = charts.calendar(
+                roster, before=before if published else None, layer=layer, title=title
+            )
+            st.altair_chart(chart)
+    with fair_tab:
+        _fairness(roster)
+    _publish(output, roster, changed, published)
+    _downloads(document, output, roster)
+
+
+# ----- import / export ------------------------------------------------------------------------
+def _import_export(window: tuple[date, date] | None, options: dict, limit: float) -> None:
+    with st.expander(
+        "input.json: export this window, or solve an imported one", icon=":material/sync_alt:"
+    ):
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Export**: the input.json the optimizer gets for this window and rules "
+                        "(for `oncall-opt solve` or a notebook).")  # fmt: skip
+            if window is not None:
+                try:
+                    document = common.client().roster_input(*window, **options)
+                except DaemonUnavailable:
+                    raise
+                except ApiError as exc:
+                    st.caption(f":orange[Cannot export: {exc.message}]")
+                else:
+                    st.download_button(
+                        "Export input.json",
+                        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                        file_name=f"input-{window[0]}.json",
+                        mime="application/json",
+                        icon=":material/download:",
+                        key="dl_input",
+                    )
+        with right:
+            uploaded = st.file_uploader("Import input.json", type=["json"], key="pl_upload")
+            if uploaded is None:
+                return
+            try:
+                document = json.loads(uploaded.getvalue().decode("utf-8"))
+                oo.load_problem(document)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                st.error(f"{uploaded.name} is not JSON: {exc}")
+                return
+            except oo.InputError as exc:
+                st.error(
+                    f"**{uploaded.name} is not a valid input.json:**\n\n"
+                    + "\n".join(f"- `{where}`: {message}" for where, message in exc.problems[:20])
+                )
+                return
+            st.caption(f"{uploaded.name}: {len(document['users'])} people, "
+                       f"{document['schedule_start']} to {document['schedule_end']}")  # fmt: skip
+            if st.button(
+                "Solve the imported input", key="pl_solve_import", icon=":material/play_arrow:"
+            ):
+                solve(document, limit, uploaded.name)
+
+
+def render() -> None:
+    st.title("Roster planner")
+    st.caption(
+        "Plan a fair roster from everyone's availability: balanced shifts, preferred days "
+        "granted, avoided days spared, with a proof of optimality."
+    )
+    if not common.users():
+        st.info("No people yet: add the team on the **People** page.", icon=":material/group:")
+        return
+    window = common.window_input("pl_window")
+    options, limit = _rules()
+    if st.button(
+        "Solve",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="pl_solve",
+        disabled=window is None,
+    ):
+        assert window is not None
+        try:
+            document = common.client().roster_input(*window, **options)
+        except DaemonUnavailable:
+            raise
+        except ApiError as exc:
+            common.api_error(exc, "plan this window")
+        else:
+            solve(document, limit, f"the window {window[0]} to {window[1]}")
+    _import_export(window, options, limit)
+    plan = st.session_state.get(PLAN)
+    if plan:
+        _result(plan)
+
+
+if __name__ == "__main__":
+    common.run_page(render)

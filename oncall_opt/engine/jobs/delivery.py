@@ -1,0 +1,258 @@
+"""Deliver the outbox to Slack: oldest first, about one message per second, with retries.
+
+Every change that should reach Slack writes an outbox row in its own transaction (outbox.py);
+this job posts the rows. A row's `status` is one of:
+
+- `pending`: not delivered yet. Due when `next_attempt_at <= now`. Messages also stay `pending`
+  while no webhook is configured (delivery is off, logged once): nothing is dropped, and they go
+  out once a webhook is configured and the daemon restarted.
+- `sent`: Slack accepted it (`sent_at`).
+- `failed`: Slack refused it with a 4xx other than 408/429 (bad payload, webhook revoked...):
+  not retried; `last_error` says why (the HTTP status and Slack's error word, never the URL).
+- `skipped`: a reminder whose incidents were all acknowledged or resolved, or reminded again
+  by a newer reminder, before it could be posted: an acknowledged incident is never reminded.
+
+One message at a time: a committed transaction claims it (`claimed_at`, `attempts + 1`; for a
+reminder, the incidents still `triggered` are re-read and the text re-rendered), then the HTTP
+post, then a second transaction marks it `sent`. Network errors, timeouts, 5xx and 429 put it
+back to `pending` with `next_attempt_at` after a back-off (2^attempts seconds, at most 5 minutes;
+a 429's Retry-After wins) and end the run, and the job holds off the webhook until then, so the
+oldest message still goes first. When the JobLoop stops during a post, the job does not wait
+for Slack's answer: the post is abandoned (it finishes in the background) and the message
+stays claimed, as after a crash.
+
+Delivery guarantee: at least once. A message is lost neither when Slack is down nor when the
+daemon stops or crashes, since it stays `pending` until Slack has accepted it and that was
+committed; it can be posted twice only when the process stops or dies after Slack accepted it
+and before the `sent` commit (the next run finds it claimed but not sent, says so in the log,
+and posts it again).
+
+Pacing: at most `MAX_PER_RUN` messages per run and `settings.slack_min_interval` seconds (1 s)
+between two requests to Slack, across runs too (Slack allows about one message per second per
+webhook). `sleep` is injected so tests need not wait, and so the JobLoop can cut it short.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from oncall_opt.engine import outbox
+from oncall_opt.engine.incidents import COLUMNS, TRIGGERED, incidents_from_rows
+from oncall_opt.engine.jobs import JobState
+from oncall_opt.engine.jobs.reminders import KIND as REMINDER
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.slack import SendResult
+from oncall_opt.engine.store import Store, Transaction
+
+log = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+MAX_PER_RUN = 20
+MAX_BACKOFF = 300.0  # seconds
+OFF = "delivery: no webhook"
+
+
+class Sender(Protocol):
+    def send(self, text: str) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    kind: str
+    text: str | None  # None: skipped, nothing to post
+    attempts: int
+    resent: bool  # claimed before and never marked: the daemon stopped mid-post
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: 2, 4, 8, ... at most 300."""
+    return min(2.0 ** max(attempts, 1), MAX_BACKOFF)
+
+
+def run(
+    store: Store,
+    now: datetime,
+    sender: Sender | None,
+    settings: Settings,
+    sleep: Callable[[float], object] = time.sleep,
+    state: JobState | None = None,
+    limit: int = MAX_PER_RUN,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
+    """Post due outbox messages; returns counts by outcome (sent, skipped, failed, retry)."""
+    state = state if state is not None else JobState()
+    counts = {SENT: 0, SKIPPED: 0, FAILED: 0, "retry": 0}
+    if sender is None:
+        state.warn_once(
+            OFF, log,
+            "no Slack webhook configured (ONCALL_SLACK_WEBHOOK_URL): Slack delivery is off; "
+            "messages stay in the outbox as pending until one is configured",
+        )  # fmt: skip
+        return counts
+    if state.hold_until is not None and now < state.hold_until:
+        return counts
+    for _ in range(limit):
+        if not _anything_due(store, now):
+            break
+        _pace(state, settings, sleep)
+        if stop is not None and stop.is_set():
+            break
+        claim = store.write(lambda tx: _claim(tx, now))
+        if claim is None:
+            break
+        if claim.text is None:
+            counts[SKIPPED] += 1
+            continue
+        if claim.resent:
+            log.warning(
+                "outbox message %d was being posted when the daemon stopped: posting it again "
+                "(Slack may show it twice)",
+                claim.id,
+            )
+        result = _send(sender, claim.text, stop)
+        state.last_sent = time.monotonic()
+        if result is None:  # stopping: the post is abandoned, the message stays claimed
+            log.info(
+                "stopping while outbox message %d is being posted: it is posted again at the "
+                "next start unless Slack got it first (then it may show twice)",
+                claim.id,
+            )
+            break
+        if result.ok:
+            store.write(lambda tx, c=claim: _mark_sent(tx, c, now))
+            counts[SENT] += 1
+        elif result.retryable:
+            delay = result.retry_after
+            if delay is None:
+                delay = backoff(claim.attempts)
+            retry_at = now + timedelta(seconds=delay)
+            store.write(lambda tx, c=claim, r=result, t=retry_at: _mark_retry(tx, c, r, t))
+            state.hold_until = retry_at
+            counts["retry"] += 1
+            log.warning(
+                "Slack did not take outbox message %d (%s, attempt %d): retrying in %gs",
+                claim.id, result.error, claim.attempts, delay,
+            )  # fmt: skip
+            break  # Slack is down or wants us to wait: the rest waits too, in order
+        else:
+            store.write(lambda tx, c=claim, r=result: _mark_failed(tx, c, r))
+            counts[FAILED] += 1
+            log.error(
+                "Slack refused outbox message %d (%s): marked failed, not retried",
+                claim.id, result.error,
+            )  # fmt: skip
+    if state.hold_until is not None and now >= state.hold_until:
+        state.hold_until = None
+    return counts
+
+
+def _anything_due(store: Store, now: datetime) -> bool:
+    return (
+        store.row(
+            "SELECT id FROM outbox WHERE status = ? AND next_attempt_at <= ? LIMIT 1",
+            [PENDING, now],
+        )
+        is not None
+    )
+
+
+def _pace(state: JobState, settings: Settings, sleep: Callable[[float], object]) -> None:
+    if state.last_sent is None or settings.slack_min_interval <= 0:
+        return
+    wait = settings.slack_min_interval - (time.monotonic() - state.last_sent)
+    if wait > 0:
+        sleep(wait)
+
+
+def _send(sender: Sender, text: str, stop: threading.Event | None) -> SendResult | None:
+    """The sender's result; with `stop`, the post runs in its own thread, and None means the
+    stop came first: the job returns at once instead of waiting for Slack's timeout (the
+    abandoned post only does network I/O, never touches the database)."""
+    if stop is None:
+        return _post(sender, text)
+    results: list[SendResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(_post(sender, text)), name="slack-post", daemon=True
+    )
+    thread.start()
+    while thread.is_alive():
+        if stop.wait(0.05) and thread.is_alive():
+            return None
+    return results[0] if results else SendResult.retry("the sender failed")
+
+
+def _post(sender: Sender, text: str) -> SendResult:
+    try:
+        return sender.send(text)
+    except Exception as exc:  # a sender bug must not lose the message: retry it later
+        log.error("the Slack sender raised %s", type(exc).__name__)
+        return SendResult.retry(f"sender raised {type(exc).__name__}")
+
+
+def _claim(tx: Transaction, now: datetime) -> _Claim | None:
+    """The oldest due message, claimed; a reminder is re-checked and re-rendered first."""
+    row = tx.row(
+        "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at FROM outbox "
+        "WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
+        [PENDING, now],
+    )
+    if row is None:
+        return None
+    text, ids = row["text"], row["incident_ids"]
+    if row["kind"] == REMINDER and ids:
+        still = _still_to_remind(tx, json.loads(ids), row["created_at"])
+        if not still:
+            tx.execute("UPDATE outbox SET status = ? WHERE id = ?", [SKIPPED, row["id"]])
+            return _Claim(row["id"], row["kind"], None, row["attempts"], False)
+        rendered = "\n".join(part for part, _ in outbox.reminders(still))
+        # Keep the original first line: a continued reminder stays "(continued)".
+        text = row["text"].split("\n", 1)[0] + "\n" + rendered.split("\n", 1)[1]
+        ids = json.dumps([incident.id for incident in still])
+    tx.execute(
+        "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1, text = ?, incident_ids = ? "
+        "WHERE id = ?",
+        [now, text, ids, row["id"]],
+    )
+    return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, row["claimed_at"] is not None)
+
+
+def _still_to_remind(tx: Transaction, ids: list[int], reminded_at: datetime) -> list:
+    """The incidents of a reminder still triggered and not reminded since by a newer one."""
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    rows = tx.rows(
+        f"SELECT {COLUMNS} FROM incidents WHERE id IN ({marks}) AND status = ? "
+        f"AND (last_reminded_at IS NULL OR last_reminded_at <= ?) ORDER BY id",
+        [*ids, TRIGGERED, reminded_at],
+    )
+    return incidents_from_rows(tx, rows)
+
+
+def _mark_sent(tx: Transaction, claim: _Claim, now: datetime) -> None:
+    tx.execute(
+        "UPDATE outbox SET status = ?, sent_at = ?, last_error = NULL WHERE id = ?",
+        [SENT, now, claim.id],
+    )
+
+
+def _mark_retry(tx: Transaction, claim: _Claim, result: SendResult, retry_at: datetime) -> None:
+    tx.execute(
+        "UPDATE outbox SET claimed_at = NULL, next_attempt_at = ?, last_error = ? WHERE id = ?",
+        [retry_at, result.error, claim.id],
+    )
+
+
+def _mark_failed(tx: Transaction, claim: _Claim, result: SendResult) -> None:
+    tx.execute(
+        "UPDATE outbox SET status = ?, claimed_at = NULL, last_error = ? WHERE id = ?",
+        [FAILED, result.error, claim.id],
+    )

@@ -1,0 +1,112 @@
+"""Slack messages in the seed's wording, written to the outbox in the caller's transaction so a
+message exists exactly when the change that causes it is committed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oncall_opt.engine.incidents import Incident
+    from oncall_opt.engine.store import Transaction
+    from oncall_opt.engine.users import User
+
+REMINDER_HEADER = (
+    "These incidents have not been acknowledged yet. Please acknowledge them otherwise you "
+    "will be reminded every 10 minutes:"
+)
+MAX_MESSAGE_CHARS = 3500  # Slack truncates long messages; reminders split before this
+
+
+def who(user: User | None) -> str:
+    return f"{user.first_name} {user.last_name} <@{user.slack_handle}>" if user else "nobody"
+
+
+def created(incident: Incident) -> str:
+    if incident.assignee is None:
+        return f"Incident #{incident.id} created and unassigned\n{incident.body}"
+    return (
+        f"Incident #{incident.id} created and assigned to {who(incident.assignee)}\n{incident.body}"
+    )
+
+
+def acknowledged(incident: Incident) -> str:
+    by = f" by {who(incident.acknowledged_by)}" if incident.acknowledged_by else ""
+    if incident.assignee is None:
+        return f"Incident #{incident.id} (unassigned) has been acknowledged{by}:\n{incident.body}"
+    return (
+        f"Incident #{incident.id} assigned to {who(incident.assignee)} has been "
+        f"acknowledged{by}:\n{incident.body}"
+    )
+
+
+def assigned(incident: Incident) -> str:
+    return f"Incident #{incident.id} is re-assigned to {who(incident.assignee)}\n{incident.body}"
+
+
+def resolved(incident: Incident) -> str:
+    by = f" by {who(incident.resolved_by)}" if incident.resolved_by else ""
+    return f"Incident #{incident.id} has been resolved{by}:\n{incident.body}"
+
+
+def escalated(incident: Incident, minutes: float) -> str:
+    return (
+        f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
+        f"to {who(incident.escalated_to)} (secondary on call)\n{incident.body}"
+    )
+
+
+def reminder_line(incident: Incident) -> str:
+    a = incident.assignee
+    assignee = f"{a.first_name} {a.last_name} (<@{a.slack_handle}>)" if a else "Unassigned"
+    return f"[{assignee}] [#{incident.id}] {incident.body}"
+
+
+def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:
+    """Reminder texts, split so none exceeds MAX_MESSAGE_CHARS, each with its incident ids."""
+    messages: list[tuple[str, list[int]]] = []
+    lines, ids = [REMINDER_HEADER], []
+    for incident in incidents:
+        line = reminder_line(incident)[: MAX_MESSAGE_CHARS - len(REMINDER_HEADER) - 2]
+        if ids and sum(len(x) + 1 for x in lines) + len(line) > MAX_MESSAGE_CHARS:
+            messages.append(("\n".join(lines), ids))
+            lines, ids = [REMINDER_HEADER + " (continued)"], []
+        lines.append(line)
+        ids.append(incident.id)
+    if ids:
+        messages.append(("\n".join(lines), ids))
+    return messages
+
+
+def enqueue(
+    tx: Transaction, kind: str, text: str, now: datetime, incident_ids: Sequence[int] = ()
+) -> int:
+    """Queue a message for delivery; returns its outbox id."""
+    row = tx.row(
+        "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        [kind, text, json.dumps(list(incident_ids)) if incident_ids else None, now, now],
+    )
+    assert row is not None
+    return row["id"]
+
+
+def enqueue_many(
+    tx: Transaction, kind: str, messages: Sequence[tuple[str, Sequence[int]]], now: datetime
+) -> None:
+    """Queue several (text, incident_ids) messages of one kind in one INSERT (fast for the
+    hundreds of reminder messages thousands of incidents make)."""
+    for start in range(0, len(messages), 200):
+        chunk = messages[start : start + 200]
+        params: list = []
+        for text, incident_ids in chunk:
+            ids = json.dumps(list(incident_ids)) if incident_ids else None
+            params += [kind, text, ids, now, now]
+        rows = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
+        tx.execute(
+            "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
+            f"VALUES {rows}",
+            params,
+        )

@@ -1,0 +1,184 @@
+"""On-call shifts: who is on call when, per layer (1 primary, 2 secondary).
+
+Shifts are half-open intervals [start, end), so back-to-back shifts are legal, and within a layer
+no two shifts overlap: checked inside the write transaction (writes are serialised), so two
+concurrent requests cannot both get in. Listing and deleting act on every shift that overlaps
+the range asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.users import User, get_user, users_by_id
+from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
+
+PRIMARY, SECONDARY = 1, 2
+_COLUMNS = "id, user_id, layer, start_time, end_time"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    user: User
+    layer: int
+    start: datetime
+    end: datetime
+
+
+def _schedules(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Schedule]:
+    people = users_by_id(source, {row["user_id"] for row in rows})
+    return [
+        Schedule(r["id"], people[r["user_id"]], r["layer"], r["start_time"], r["end_time"])
+        for r in rows
+        if r["user_id"] in people
+    ]
+
+
+def _check_range(start: datetime, end: datetime, names=("Start", "End")) -> None:
+    for name, value in zip(names, (start, end), strict=True):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidRequestError(name, "timestamp has no UTC offset (add Z or +hh:mm)")
+    if end <= start:
+        raise InvalidRequestError(names[1], "must be after Start")
+
+
+def _check_layer(layer: int) -> None:
+    if layer not in (PRIMARY, SECONDARY):
+        raise InvalidRequestError("Layer", "must be 1 (primary) or 2 (secondary)")
+
+
+def _overlapping(tx: Store | Transaction, start, end, layer: int | None) -> list[dict]:
+    sql = f"SELECT {_COLUMNS} FROM schedules WHERE start_time < ? AND end_time > ?"
+    params: list[Any] = [end, start]
+    if layer is not None:
+        sql += " AND layer = ?"
+        params.append(layer)
+    return tx.rows(sql + " ORDER BY start_time, layer", params)
+
+
+def _insert(tx: Transaction, user_id: int, start, end, layer: int) -> dict:
+    clash = _overlapping(tx, start, end, layer)
+    if clash:
+        c = clash[0]
+        raise ConflictError(
+            f"overlaps shift {c['id']} ({_iso(c['start_time'])} to {_iso(c['end_time'])}) "
+            f"in layer {layer}: one person is on call at a time"
+        )
+    row = tx.row(
+        f"INSERT INTO schedules (user_id, layer, start_time, end_time) VALUES (?, ?, ?, ?) "
+        f"RETURNING {_COLUMNS}",
+        [user_id, layer, start.astimezone(UTC), end.astimezone(UTC)],
+    )
+    assert row is not None
+    return row
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def create_schedule(
+    store: Store, user_id: int, start: datetime, end: datetime, layer: int = PRIMARY
+) -> Schedule:
+    _check_range(start, end)
+    _check_layer(layer)
+
+    def work(tx: Transaction) -> Schedule:
+        user = get_user(tx, user_id)
+        row = _insert(tx, user.id, start, end, layer)
+        return Schedule(row["id"], user, layer, row["start_time"], row["end_time"])
+
+    return store.write(work)
+
+
+def scheduled_at(
+    source: Store | Transaction, instant: datetime, layer: int = PRIMARY
+) -> Schedule | None:
+    """The shift on call at `instant` in `layer`, if any."""
+    rows = source.rows(
+        f"SELECT {_COLUMNS} FROM schedules WHERE layer = ? AND start_time <= ? AND ? < end_time",
+        [layer, instant, instant],
+    )
+    found = _schedules(source, rows)
+    return found[0] if found else None
+
+
+def list_schedules(
+    store: Store, start: datetime, end: datetime, layer: int | None = None
+) -> list[Schedule]:
+    """Every shift that overlaps [start, end)."""
+    _check_range(start, end)
+    return _schedules(store, _overlapping(store, start, end, layer))
+
+
+def delete_schedules(
+    store: Store, start: datetime, end: datetime, layer: int | None = None
+) -> list[Schedule]:
+    """Delete every shift that overlaps [start, end); returns what was deleted."""
+    _check_range(start, end)
+
+    def work(tx: Transaction) -> list[Schedule]:
+        gone = _schedules(tx, _overlapping(tx, start, end, layer))
+        for schedule in gone:
+            tx.execute("DELETE FROM schedules WHERE id = ?", [schedule.id])
+        return gone
+
+    return store.write(work)
+
+
+def delete_schedule(store: Store, schedule_id: int) -> Schedule:
+    def work(tx: Transaction) -> Schedule:
+        rows = tx.rows(f"SELECT {_COLUMNS} FROM schedules WHERE id = ?", [schedule_id])
+        if not rows:
+            raise NotFoundError(f"no schedule with id {schedule_id}")
+        tx.execute("DELETE FROM schedules WHERE id = ?", [schedule_id])
+        return _schedules(tx, rows)[0]
+
+    return store.write(work)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A shift to publish: `user_id` on call in `layer` from `start` to `end`."""
+
+    user_id: int
+    start: datetime
+    end: datetime
+    layer: int = PRIMARY
+
+
+def publish(
+    store: Store, start: datetime, end: datetime, shifts: Iterable[Shift]
+) -> list[Schedule]:
+    """Replace the window [start, end) of every layer the shifts use, atomically: shifts that
+    reach outside the window keep their outside part; the new shifts go in; all or nothing."""
+    _check_range(start, end)
+    shifts = sorted(shifts, key=lambda s: (s.layer, s.start))
+    layers = sorted({s.layer for s in shifts}) or [PRIMARY]
+    for i, shift in enumerate(shifts):
+        _check_range(shift.start, shift.end, (f"shifts[{i}].start", f"shifts[{i}].end"))
+        _check_layer(shift.layer)
+        if shift.start < start or shift.end > end:
+            raise InvalidRequestError(f"shifts[{i}]", "lies outside the window being published")
+
+    def work(tx: Transaction) -> list[Schedule]:
+        known = users_by_id(tx, {s.user_id for s in shifts})
+        for i, shift in enumerate(shifts):
+            if shift.user_id not in known:
+                raise NotFoundError(f"shifts[{i}]: no user with id {shift.user_id}")
+        for layer in layers:
+            for row in _overlapping(tx, start, end, layer):
+                tx.execute("DELETE FROM schedules WHERE id = ?", [row["id"]])
+                if row["start_time"] < start:
+                    _insert(tx, row["user_id"], row["start_time"], start, layer)
+                if row["end_time"] > end:
+                    _insert(tx, row["user_id"], end, row["end_time"], layer)
+        rows = [_insert(tx, s.user_id, s.start, s.end, s.layer) for s in shifts]
+        return _schedules(tx, rows)
+
+    return store.write(work)

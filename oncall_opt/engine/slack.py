@@ -1,0 +1,153 @@
+"""Post messages to a Slack incoming webhook, as the seed's `slack.Notify` does: `{"text": ...}`.
+
+The webhook URL is a secret (whoever has it can post to the channel), so it never reaches a log
+line or an error text: failures are described by the exception type or the HTTP status only,
+and a logging filter masks it in httpx's own request log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from pydantic import SecretStr
+
+from oncall_opt.engine.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """How a post went: `ok`; or `retryable` (network error, timeout, 5xx, 429 with an optional
+    `retry_after` in seconds); or neither, a permanent error (another 4xx). `error` is safe to
+    log and store: it never contains the URL."""
+
+    ok: bool
+    retryable: bool = False
+    retry_after: float | None = None
+    status: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def success(cls, status: int | None = 200) -> SendResult:
+        return cls(ok=True, status=status)
+
+    @classmethod
+    def retry(
+        cls, error: str, status: int | None = None, retry_after: float | None = None
+    ) -> SendResult:
+        return cls(ok=False, retryable=True, retry_after=retry_after, status=status, error=error)
+
+    @classmethod
+    def permanent(cls, error: str, status: int | None = None) -> SendResult:
+        return cls(ok=False, retryable=False, status=status, error=error)
+
+
+class _Redact(logging.Filter):
+    """Masks registered secrets in records of the loggers it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in self.secrets):
+                for secret in self.secrets:
+                    message = message.replace(secret, "<redacted>")
+                record.msg, record.args = message, None
+        return True
+
+
+_redact = _Redact()
+# Logger filters do not apply to records of child loggers, so each of httpcore's is named.
+for _name in ("httpx", "httpcore", *(f"httpcore.{m}" for m in ("connection", "connection_pool",
+              "http11", "http2", "proxy", "socks"))):  # fmt: skip
+    logging.getLogger(_name).addFilter(_redact)
+
+
+class SlackWebhook:
+    """A Slack incoming webhook. `send(text)` never raises for network or HTTP failures."""
+
+    def __init__(
+        self,
+        url: SecretStr,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        raw = url.get_secret_value().strip()
+        try:
+            parsed = httpx.URL(raw)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError(
+                "ONCALL_SLACK_WEBHOOK_URL: not an http(s) URL "
+                "(expected https://hooks.slack.com/services/...)"
+            )
+        self._url = url
+        _redact.secrets.add(raw)
+        if parsed.path not in ("", "/"):
+            _redact.secrets.add(parsed.path)
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return "SlackWebhook(url=SecretStr('**********'))"
+
+    def send(self, text: str) -> SendResult:
+        try:
+            response = self._client.post(self._url.get_secret_value().strip(), json={"text": text})
+        except httpx.TimeoutException as exc:
+            return SendResult.retry(f"timeout ({type(exc).__name__})")
+        except httpx.HTTPError as exc:  # connection refused, reset, DNS, protocol errors
+            return SendResult.retry(f"network error ({type(exc).__name__})")
+        status = response.status_code
+        if 200 <= status < 300:
+            return SendResult.success(status)
+        detail = self._detail(response)
+        if status == 429:
+            after = retry_after(response.headers.get("retry-after"))
+            return SendResult.retry(f"HTTP 429 rate limited{detail}", status, after)
+        if status >= 500 or status == 408:
+            return SendResult.retry(f"HTTP {status}{detail}", status)
+        return SendResult.permanent(f"HTTP {status}{detail}", status)
+
+    def _detail(self, response: httpx.Response) -> str:
+        """Slack's short error word (`invalid_payload`, `no_service`...), secrets masked."""
+        try:
+            body = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        except (UnicodeDecodeError, httpx.ResponseNotRead):
+            body = ""
+        for secret in _redact.secrets:
+            body = body.replace(secret, "<redacted>")
+        return f": {body}" if body else ""
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -1,0 +1,258 @@
+"""The DuckDB store: one long-lived connection owned by the daemon, a cursor per thread,
+versioned migrations applied at start-up, and write transactions that retry on conflicts.
+
+DuckDB lets one process open a database file read-write and refuses every other process, so
+opening a held file raises `DatabaseLockedError` naming the holder and the API to use instead.
+SQL here is kept portable to PostgreSQL: sequences for ids, TIMESTAMPTZ in UTC, RETURNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from oncall_opt.errors import OncallOptError
+
+T = TypeVar("T")
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE SEQUENCE users_id_seq START 1;
+        CREATE TABLE users (
+            id BIGINT PRIMARY KEY DEFAULT nextval('users_id_seq'),
+            first_name VARCHAR NOT NULL,
+            last_name VARCHAR NOT NULL,
+            slack_handle VARCHAR NOT NULL,
+            time_zone VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE SEQUENCE schedules_id_seq START 1;
+        CREATE TABLE schedules (
+            id BIGINT PRIMARY KEY DEFAULT nextval('schedules_id_seq'),
+            user_id BIGINT NOT NULL,
+            layer SMALLINT NOT NULL DEFAULT 1,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            CHECK (end_time > start_time)
+        );
+        CREATE SEQUENCE incidents_id_seq START 1;
+        CREATE TABLE incidents (
+            id BIGINT PRIMARY KEY DEFAULT nextval('incidents_id_seq'),
+            body VARCHAR NOT NULL,
+            dedup_key VARCHAR,
+            status VARCHAR NOT NULL DEFAULT 'triggered',
+            trigger_count INTEGER NOT NULL DEFAULT 1,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_triggered_at TIMESTAMPTZ NOT NULL,
+            assigned_user_id BIGINT,
+            acknowledged_at TIMESTAMPTZ,
+            acknowledged_by BIGINT,
+            resolved_at TIMESTAMPTZ,
+            resolved_by BIGINT,
+            last_reminded_at TIMESTAMPTZ,
+            escalated_at TIMESTAMPTZ,
+            escalated_to BIGINT
+        );
+        CREATE SEQUENCE outbox_id_seq START 1;
+        CREATE TABLE outbox (
+            id BIGINT PRIMARY KEY DEFAULT nextval('outbox_id_seq'),
+            kind VARCHAR NOT NULL,
+            text VARCHAR NOT NULL,
+            incident_ids VARCHAR,
+            status VARCHAR NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TIMESTAMPTZ NOT NULL,
+            next_attempt_at TIMESTAMPTZ NOT NULL,
+            claimed_at TIMESTAMPTZ,
+            sent_at TIMESTAMPTZ,
+            last_error VARCHAR
+        );
+        CREATE TABLE availability (
+            user_id BIGINT NOT NULL,
+            day DATE NOT NULL,
+            kind VARCHAR NOT NULL,
+            PRIMARY KEY (user_id, day)
+        );
+        """,
+    ),
+]
+
+_RETRIES = 8
+
+
+class DatabaseLockedError(OncallOptError):
+    """Another process holds the database file."""
+
+
+class Store:
+    """The database behind the daemon. Reads use the calling thread's cursor; writes go through
+    `write(fn)`, one at a time, in a transaction retried on DuckDB write conflicts."""
+
+    def __init__(self, path: str | Path, api_url: str | None = None):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = _connect(str(path), api_url)
+        self._local = threading.local()
+        # One writer at a time: checks such as "no overlapping shift" then hold across threads,
+        # and DuckDB's optimistic conflicts become rare (they are still retried).
+        self._write_lock = threading.RLock()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self.migrate()
+
+    # ----- connections ---------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._connection.cursor()
+            cursor.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._connection.close()
+
+    # ----- reading -------------------------------------------------------------------------
+    def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
+        cursor = self.cursor()
+        cursor.execute(sql, params)
+        return _as_dicts(cursor)
+
+    def row(self, sql: str, params: list | tuple = ()) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    # ----- writing -------------------------------------------------------------------------
+    def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one transaction; retried from the start on a write conflict, so it
+        must do nothing outside the transaction it is given."""
+        delay = 0.005
+        for attempt in range(_RETRIES):
+            with self._write_lock:
+                cursor = self.cursor()
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    result = work(Transaction(cursor))
+                    cursor.execute("COMMIT")
+                    return result
+                except duckdb.TransactionException:
+                    _rollback(cursor)
+                    if attempt == _RETRIES - 1:
+                        raise
+                except BaseException:
+                    _rollback(cursor)
+                    raise
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet; returns their versions."""
+        cursor = self.cursor()
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = {
+            row[0] for row in cursor.execute("SELECT version FROM schema_migrations").fetchall()
+        }
+        applied = []
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+
+            def apply(tx: Transaction, version=version, sql=sql) -> None:
+                for statement in filter(str.strip, sql.split(";")):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", [version, datetime.now(UTC)]
+                )
+
+            self.write(apply)
+            applied.append(version)
+        return applied
+
+
+class Transaction:
+    """The cursor of one write transaction, with row helpers."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: list | tuple = ()) -> None:
+        self._cursor.execute(sql, params)
+
+    def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
+        self._cursor.execute(sql, params)
+        return _as_dicts(self._cursor)
+
+    def row(self, sql: str, params: list | tuple = ()) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+
+def _as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    if cursor.description is None:
+        return []
+    names = [column[0] for column in cursor.description]
+    return [
+        {name: _utc(value) for name, value in zip(names, row, strict=True)}
+        for row in cursor.fetchall()
+    ]
+
+
+def _utc(value: Any) -> Any:
+    """DuckDB hands back pytz-zoned datetimes; the package works in datetime.UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # DuckDB may have rolled back already
+        cursor.execute("ROLLBACK")
+
+
+def _connect(path: str, api_url: str | None) -> duckdb.DuckDBPyConnection:
+    try:
+        connection = duckdb.connect(path)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" not in message.lower():
+            raise
+        holder = re.search(r"held in (?P<program>\S+) \(PID (?P<pid>\d+)\)", message)
+        who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
+        api_url = api_url or _daemon_url()
+        raise DatabaseLockedError(
+            f"{path} is held by {who}. Only one process may open it: the daemon (runner.py). "
+            f"Reach live data through its API at {api_url} with oncall_opt.client.Client."
+        ) from None
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def _daemon_url() -> str:
+    """Where the daemon listens, from the same settings it reads (ONCALL_BIND)."""
+    from oncall_opt.engine.settings import ConfigError, Settings, load_settings
+
+    try:
+        return load_settings().api_url
+    except ConfigError:
+        return Settings().api_url

@@ -1,0 +1,120 @@
+"""People who can be on call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.errors import InvalidRequestError, NotFoundError
+
+_COLUMNS = "id, first_name, last_name, slack_handle, time_zone"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    first_name: str
+    last_name: str
+    slack_handle: str
+    time_zone: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def _from_row(row: dict[str, Any]) -> User:
+    return User(**row)
+
+
+def _clean(field: str, value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidRequestError(field, "must not be empty")
+    return value
+
+
+def _check_zone(time_zone: str | None) -> str | None:
+    if time_zone is None or time_zone == "":
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequestError("TimeZone", f"unknown IANA time zone '{time_zone}'") from None
+    return time_zone
+
+
+def create_user(
+    store: Store,
+    first_name: str,
+    last_name: str,
+    slack_handle: str,
+    now: datetime,
+    time_zone: str | None = None,
+) -> User:
+    values = [
+        _clean("FirstName", first_name),
+        _clean("LastName", last_name),
+        _clean("SlackHandle", slack_handle).removeprefix("@"),
+        _check_zone(time_zone),
+        now,
+    ]
+    row = store.write(
+        lambda tx: tx.row(
+            "INSERT INTO users (first_name, last_name, slack_handle, time_zone, created_at) "
+            f"VALUES (?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            values,
+        )
+    )
+    assert row is not None
+    return _from_row(row)
+
+
+def update_user(store: Store, user_id: int, **fields: str | None) -> User:
+    """Change any of first_name, last_name, slack_handle, time_zone."""
+    names = {"first_name": "FirstName", "last_name": "LastName", "slack_handle": "SlackHandle"}
+    changes: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "time_zone":
+            changes[key] = _check_zone(value)
+        else:
+            changes[key] = _clean(names[key], value).removeprefix("@")
+
+    def work(tx: Transaction) -> User:
+        user = get_user(tx, user_id)
+        if not changes:
+            return user
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        row = tx.row(
+            f"UPDATE users SET {assignments} WHERE id = ? RETURNING {_COLUMNS}",
+            [*changes.values(), user.id],
+        )
+        assert row is not None
+        return _from_row(row)
+
+    return store.write(work)
+
+
+def get_user(source: Store | Transaction, user_id: int) -> User:
+    row = source.row(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id])
+    if row is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return _from_row(row)
+
+
+def list_users(store: Store) -> list[User]:
+    return [_from_row(r) for r in store.rows(f"SELECT {_COLUMNS} FROM users ORDER BY id")]
+
+
+def users_by_id(source: Store | Transaction, ids: set[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    rows = source.rows(f"SELECT {_COLUMNS} FROM users WHERE id IN ({marks})", sorted(ids))
+    return {row["id"]: _from_row(row) for row in rows}

@@ -1,0 +1,1 @@
+"""The roster optimizer, pure: input.json in, a proven-optimal roster out. No database, no HTTP."""

@@ -1,0 +1,142 @@
+"""Charts of rosters and what-ifs, as Altair (Vega-Lite) charts.
+
+    from oncall_opt.roster import charts
+    charts.calendar(roster)                 # who is on call each day, as a calendar heat map
+    charts.calendar(after, before=roster)   # the same, slots that changed outlined
+    charts.workload(roster)                 # shifts against the fair share, preferences granted
+    charts.tradeoff(oo.sweep(problem, [0, 1, 5]))   # what a weight buys, the current one marked
+
+Charts display in Jupyter (Lab, Notebook, VS Code) and in HTML exports of a notebook
+(`jupyter nbconvert --to html`); `chart.save("roster.html")` writes a page, and with
+`vl-convert-python` installed `chart.save("roster.png")` or `.svg` a picture. Only this module
+needs Altair: `import oncall_opt` works without it.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from oncall_opt.roster.result import Roster
+from oncall_opt.roster.whatif import WEEKDAYS, calendar_frame
+
+_PEOPLE = alt.Scale(scheme="tableau20")
+_counts = alt.Axis(tickMinStep=1)  # shifts, slots and sums of squares are whole numbers
+
+
+def _person_color(title: str = "person") -> alt.Color:
+    return alt.Color("user_name:N", title=title, scale=_PEOPLE)
+
+
+def calendar(
+    roster: Roster, before: Roster | None = None, layer: int = 1, title: str | None = None
+) -> alt.LayerChart:
+    """Who is on call each day: weekdays across, weeks down, one colour per person.
+
+    Each cell shows the day of the month, with a star where the person asked for that slot.
+    With `before`, cells where `roster` differs from it are outlined and the tooltip says who
+    had them. One cell per day: for shifts shorter than a day, chart `calendar_frame` per hour.
+    """
+    frame = calendar_frame(roster, before)
+    frame = frame[frame["layer"] == layer]
+    data = pd.DataFrame(
+        {
+            "date": [d.isoformat() for d in frame["date"]],
+            "weekday": frame["weekday"],
+            "week": [f"week of {w:%d %b}" for w in frame["week"]],
+            "label": [
+                f"{d}★" if p else str(d)
+                for d, p in zip(frame["day"], frame["preferred"], strict=True)
+            ],
+            "user_name": frame["user_name"],
+            "preferred": frame["preferred"],
+            "changed": frame["changed"],
+            "before": frame["before"] if before is not None else frame["user_name"],
+        }
+    )
+    changed = int(data["changed"].sum())
+    if title is None:
+        title = f"{changed} slot(s) changed" if before is not None else "On call"
+    base = alt.Chart(data).encode(
+        x=alt.X("weekday:O", sort=list(WEEKDAYS), title=None, axis=alt.Axis(orient="top")),
+        y=alt.Y("week:O", title=None, sort=None),
+        tooltip=[
+            alt.Tooltip("date:N"),
+            alt.Tooltip("user_name:N", title="on call"),
+            alt.Tooltip("before:N", title="before"),
+            alt.Tooltip("preferred:N", title="asked for it"),
+        ],
+    )
+    cells = base.mark_rect(cornerRadius=3).encode(
+        color=_person_color(),
+        stroke=alt.condition("datum.changed", alt.value("black"), alt.value(None)),
+        strokeWidth=alt.condition("datum.changed", alt.value(3), alt.value(0)),
+    )
+    days = base.mark_text(fontSize=11).encode(text="label:N")
+    return (cells + days).properties(title=title, width=7 * 42, height=alt.Step(32))
+
+
+def workload(roster: Roster) -> alt.HConcatChart:
+    """Shifts per person against their fair share (black ticks), beside preferred slots granted
+    out of those asked."""
+    frame = roster.per_user
+    base = alt.Chart(frame).encode(y=alt.Y("user_name:N", title=None, sort=None))
+    shifts = base.mark_bar().encode(
+        x=alt.X("shifts:Q", title="shifts (tick: fair share)", axis=_counts),
+        color=alt.Color("user_name:N", scale=_PEOPLE, legend=None),
+        tooltip=["user_name", "shifts", "fair_share", "weekend_shifts"],
+    )
+    fair = base.mark_tick(color="black", thickness=3).encode(x="fair_share:Q")
+    asked = base.mark_bar(color="#ddd").encode(
+        x=alt.X("preferred_asked:Q", title="preferred slots granted (grey: asked)", axis=_counts)
+    )
+    granted = base.mark_bar(color="#4c78a8").encode(
+        x="preferred_granted:Q", tooltip=["user_name", "preferred_granted", "preferred_asked"]
+    )
+    size = {"width": 260, "height": alt.Step(22)}
+    return alt.hconcat(
+        (shifts + fair).properties(title="Shifts", **size),
+        (asked + granted).properties(title="Preferences", **size),
+    )
+
+
+def tradeoff(
+    frame: pd.DataFrame, x: str = "min_happiness", y: str = "balance", title: str | None = None
+) -> alt.LayerChart:
+    """A `sweep` as a curve: one point per distinct roster outcome, labelled with the weights
+    that give it and joined in weight order, the problem's current weight in red. By default
+    preferred slots granted to the least-happy person across, the balance term (sum of squared
+    shifts: lower is fairer) up; any two numeric columns of the sweep will do."""
+    extra = [c for c in ("max_shifts", "spread", "avoided", "min_happiness") if c not in (x, y)]
+    points = (
+        frame.groupby([x, y], sort=False)
+        .agg(
+            first_weight=("weight", "min"),
+            weights=("weight", lambda w: ", ".join(f"{v:g}" for v in w)),
+            current=("current", "any"),
+            **{c: (c, "first") for c in extra if c in frame},
+        )
+        .reset_index()
+    )
+    points["label"] = [
+        f"w = {w}" + (" (current)" if c else "")
+        for w, c in zip(points["weights"], points["current"], strict=True)
+    ]
+    tooltip = [alt.Tooltip("weights:N", title="weights"), x, y, *(c for c in extra if c in frame)]
+    base = alt.Chart(points).encode(
+        x=alt.X(f"{x}:Q", scale=alt.Scale(zero=False, padding=40), axis=_counts),
+        y=alt.Y(f"{y}:Q", scale=alt.Scale(zero=False, padding=20), axis=_counts),
+        tooltip=tooltip,
+    )
+    red = "#d62728"
+    line = base.mark_line(color="#999").encode(order="first_weight:Q")
+    dots = base.mark_point(filled=True, opacity=1).encode(
+        color=alt.condition("datum.current", alt.value(red), alt.value("#4c78a8")),
+        size=alt.condition("datum.current", alt.value(200), alt.value(70)),
+    )
+    labels = base.mark_text(align="left", dx=10, dy=-10, fontSize=11).encode(
+        text="label:N",
+        color=alt.condition("datum.current", alt.value(red), alt.value("#333")),
+    )
+    title = title or f"{y} against {x}, weight by weight"
+    return (line + dots + labels).properties(title=title, width=420, height=300)

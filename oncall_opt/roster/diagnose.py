@@ -1,0 +1,175 @@
+"""Why no roster exists, in words a team lead understands.
+
+`precheck` finds the common causes by counting, before any solver runs: slots nobody can take,
+limits that cannot add up, pinned slots that break a rule. When the counts look fine but the
+solver still proves infeasibility, `explain` drops one family of rules at a time and reports
+which ones clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import groupby, pairwise
+
+from oncall_opt.roster.model import candidates
+from oncall_opt.roster.problem import Problem
+
+LAYER_NAMES = {1: "primary", 2: "secondary"}
+
+
+def _layer(problem: Problem, layer: int) -> str:
+    return f" ({LAYER_NAMES[layer]})" if len(problem.layers) > 1 else ""
+
+
+def slot_label(problem: Problem, t: int) -> str:
+    start = problem.grid.local(problem.grid.starts[t])
+    if start.hour == 0 and start.minute == 0:
+        return start.strftime("%a %Y-%m-%d")
+    return start.strftime("%a %Y-%m-%d %H:%M")
+
+
+def _spans(problem: Problem, slots: list[int]) -> list[str]:
+    """Consecutive slots folded into 'Mon 2024-03-04 to Wed 2024-03-06'."""
+    spans = []
+    for _, run in groupby(enumerate(sorted(slots)), key=lambda pair: pair[1] - pair[0]):
+        run = [t for _, t in run]
+        first, last = slot_label(problem, run[0]), slot_label(problem, run[-1])
+        spans.append(first if run[0] == run[-1] else f"{first} to {last}")
+    return spans
+
+
+def precheck(problem: Problem) -> list[str]:
+    """Reasons found by counting alone; empty when nothing obvious is wrong."""
+    reasons: list[str] = []
+    users, n, layers = problem.users, problem.n_slots, problem.layers
+
+    for (t, layer), u in sorted(problem.pins.items()):
+        if t not in problem.available[u]:
+            reasons.append(
+                f"{users[u].label} is pinned to {slot_label(problem, t)}{_layer(problem, layer)} "
+                "but is unavailable then"
+            )
+    if len(layers) > 1:
+        for t in range(n):
+            if problem.pins.get((t, 1)) is not None and problem.pins.get(
+                (t, 1)
+            ) == problem.pins.get((t, 2)):
+                reasons.append(
+                    f"{users[problem.pins[t, 1]].label} is pinned to both primary and secondary "
+                    f"on {slot_label(problem, t)}"
+                )
+
+    for u, user in enumerate(users):
+        pinned = sorted(t for (t, _), v in problem.pins.items() if v == u)
+        if user.max_shifts is not None and len(pinned) > user.max_shifts:
+            reasons.append(
+                f"{user.label} is pinned to {len(pinned)} slots but max_shifts is {user.max_shifts}"
+            )
+        limit = problem.max_consecutive[u]
+        runs = _runs(pinned)
+        for run in runs:
+            if limit is not None and len(run) > limit:
+                reasons.append(
+                    f"{user.label} is pinned to {len(run)} slots in a row from "
+                    f"{slot_label(problem, run[0])}, more than max_consecutive_shifts {limit}"
+                )
+        for before, after in pairwise(runs):
+            gap = after[0] - before[-1] - 1
+            if 0 < gap < problem.min_rest[u]:
+                reasons.append(
+                    f"{user.label} is pinned to {slot_label(problem, before[-1])} and "
+                    f"{slot_label(problem, after[0])} with only {gap} free slot(s) between, "
+                    f"less than min_rest_shifts {problem.min_rest[u]}"
+                )
+        takeable = sum(
+            1
+            for t in problem.available[u]
+            if any(problem.pins.get((t, layer), u) == u for layer in layers)
+        )
+        if problem.min_shifts(u) > takeable:
+            reasons.append(
+                f"{user.label} must work at least {problem.min_shifts(u)} slots (min_shifts) "
+                f"but can take only {takeable} (available and not pinned to someone else)"
+            )
+
+    for layer in layers:
+        # A pinned slot with nobody is reported above as the pin's fault.
+        empty = [
+            t
+            for t in range(n)
+            if (t, layer) not in problem.pins and not candidates(problem, t, layer)
+        ]
+        if empty:
+            for span in _spans(problem, empty):
+                reasons.append(
+                    f"nobody can take {span}{_layer(problem, layer)}: everyone is unavailable"
+                )
+    if len(layers) > 1:
+        short = [t for t in range(n) if sum(t in a for a in problem.available) == 1]
+        for span in _spans(problem, short):
+            reasons.append(
+                f"only one person is available on {span}, but primary and secondary "
+                "must be two different people"
+            )
+
+    slots = n * len(layers)
+    if any(user.max_shifts is not None for user in users):
+        capacity = sum(problem.max_shifts(u) for u in range(len(users)))
+        if capacity < slots:
+            reasons.append(
+                f"max_shifts (capped by availability) add up to {capacity} "
+                f"but there are {slots} slots to fill"
+            )
+    floor = sum(problem.min_shifts(u) for u in range(len(users)))
+    if floor > slots:
+        reasons.append(f"min_shifts add up to {floor} but there are only {slots} slots")
+    return reasons
+
+
+def _runs(slots: list[int]) -> list[list[int]]:
+    return [[t for _, t in run] for _, run in groupby(enumerate(slots), key=lambda p: p[1] - p[0])]
+
+
+RULE_FAMILIES: dict[str, Callable[[dict], None]] = {
+    "max_shifts": lambda raw: [user.pop("max_shifts", None) for user in raw["users"]],
+    "min_shifts": lambda raw: [user.pop("min_shifts", None) for user in raw["users"]],
+    "max_consecutive_shifts": lambda raw: [
+        d.pop("max_consecutive_shifts", None) for d in (raw, *raw["users"])
+    ],
+    "min_rest_shifts": lambda raw: [d.pop("min_rest_shifts", None) for d in (raw, *raw["users"])],
+    "fixed (pinned slots)": lambda raw: raw.pop("fixed", None),
+    "layers: 2": lambda raw: raw.update(
+        layers=1, fixed=[p for p in raw.get("fixed", []) if p.get("layer", 1) == 1]
+    ),
+}
+
+
+def _family_in_use(problem: Problem, name: str) -> bool:
+    doc = problem.document
+    return {
+        "max_shifts": any(u.max_shifts is not None for u in doc.users),
+        "min_shifts": any(u.min_shifts for u in doc.users),
+        "max_consecutive_shifts": any(c is not None for c in problem.max_consecutive),
+        "min_rest_shifts": any(r > 1 for r in problem.min_rest),
+        "fixed (pinned slots)": bool(problem.pins),
+        "layers: 2": len(problem.layers) > 1,
+    }[name]
+
+
+def explain(problem: Problem, is_feasible: Callable[[Problem], bool | None]) -> list[str]:
+    """Reasons for infeasibility: the counting checks, else which rule families clash."""
+    reasons = precheck(problem)
+    if reasons:
+        return reasons
+    in_use = [name for name in RULE_FAMILIES if _family_in_use(problem, name)]
+    if not in_use:
+        return ["the availability alone leaves no way to cover every slot"]
+    culprits = [name for name in in_use if is_feasible(problem.revise(RULE_FAMILIES[name])) is True]
+    if culprits:
+        return [
+            f"{', '.join(in_use)} cannot all hold with this availability; a roster exists "
+            f"without {' or without '.join(culprits)}"
+        ]
+    return [
+        f"{', '.join(in_use)} cannot all hold with this availability, even with one of them dropped"
+    ]

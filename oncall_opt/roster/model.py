@@ -1,0 +1,247 @@
+"""The roster as a Pyomo model: sets, variables, one function per rule and objective term.
+
+Notation: `u` a person, `t` a slot, `l` a layer (1 = primary, 2 = secondary), `g` a balance
+group (a layer, split into weekdays and weekends when `weekend_balance` is on).
+
+The balance term is the sum of squares of shifts, which HiGHS (no MIQP) cannot take directly.
+It is linearised exactly with unit "steps": a person's k-th shift in a group costs
+(h + k)^2 - (h + k - 1)^2 = 2(h + k) - 1 (h = shifts already worked, from `history`), divided by
+their weight. Step costs rise with k, so steps fill in order and the sum equals the square.
+The min-happiness term is a max-min variable bounded by every person's granted preferences.
+
+Without side rules (layers, consecutive limits, rest, weekend balance) the model is a network
+flow: slots send one unit each to people, people's shifts flow through convex-cost steps. For a
+fixed happiness level its LP relaxation has integral optimal vertices; `solve.py` uses that.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pyomo.environ as pyo
+
+from oncall_opt.roster.problem import Problem
+
+
+def balance_groups(problem: Problem) -> list[tuple[int, str]]:
+    """Groups balanced separately: each layer, split into weekdays and weekends if asked."""
+    parts = ("weekday", "weekend") if problem.weekend_balance else ("all",)
+    return [(layer, part) for layer in problem.layers for part in parts]
+
+
+def group_of(problem: Problem, t: int, layer: int) -> int:
+    if not problem.weekend_balance:
+        return layer - 1
+    return 2 * (layer - 1) + int(problem.grid.is_weekend[t])
+
+
+def candidates(problem: Problem, t: int, layer: int) -> list[int]:
+    """Who may take slot `t` in `layer`: the pinned person if any, else everyone available."""
+    pinned = problem.pins.get((t, layer))
+    if pinned is not None:
+        return [pinned] if t in problem.available[pinned] else []
+    return [u for u in range(problem.n_users) if t in problem.available[u]]
+
+
+def history_in_group(problem: Problem, u: int, g: int) -> int:
+    """Shifts already worked that count in group `g` (history counts in the primary layer)."""
+    layer, part = balance_groups(problem)[g]
+    if layer != 1:
+        return 0
+    weekday, weekend = problem.history[u]
+    return weekend if part == "weekend" else weekday
+
+
+def group_capacity(problem: Problem, u: int, g: int) -> int:
+    """The most shifts `u` could take in group `g`: a bound on how many steps are needed."""
+    _layer, part = balance_groups(problem)[g]
+    slots = sum(
+        1
+        for t in problem.available[u]
+        if part == "all" or problem.grid.is_weekend[t] == (part == "weekend")
+    )
+    return min(slots, problem.max_shifts(u))
+
+
+def _rule(index, rule) -> pyo.Constraint:
+    """A constraint family whose documentation is its rule's sentence."""
+    return pyo.Constraint(index, rule=rule, doc=rule.__doc__)
+
+
+def build_model(
+    problem: Problem, relax: bool = False, steps: dict[tuple[int, int], int] | None = None
+) -> pyo.ConcreteModel:
+    """The roster model. `relax` makes assignments continuous (for the network LP).
+
+    `steps` limits the balance steps per (person, group), by default to what the person could
+    take. Below that, the last step absorbs any further shifts at its own cost: the convex
+    cost's tangent, a lower bound on it. So a limited model never cuts a roster off, and its
+    cost is exact for any roster that stays within the steps."""
+    m = pyo.ConcreteModel(name="oncall_roster")
+    users, layers = range(problem.n_users), problem.layers
+    groups = balance_groups(problem)
+    weights = problem.weights
+
+    # ----- sets ------------------------------------------------------------------------------
+    cells = [
+        (u, t, l) for t in range(problem.n_slots) for l in layers for u in candidates(problem, t, l)
+    ]
+    m.CELLS = pyo.Set(initialize=cells, dimen=3, ordered=True, doc="(person, slot, layer) allowed")
+    if steps is None:
+        steps = {(u, g): group_capacity(problem, u, g) for u in users for g in range(len(groups))}
+    m.STEPS = pyo.Set(
+        initialize=[(u, g, k) for (u, g), n in steps.items() for k in range(1, n + 1)],
+        dimen=3,
+        ordered=True,
+        doc="(person, group, k): the k-th shift of a person in a balance group",
+    )
+
+    by_slot: dict[tuple[int, int], list] = defaultdict(list)
+    by_person: dict[int, list] = defaultdict(list)
+    by_group: dict[tuple[int, int], list] = defaultdict(list)
+    by_person_slot: dict[tuple[int, int], list] = defaultdict(list)
+    for cell in cells:
+        u, t, l = cell
+        by_slot[t, l].append(cell)
+        by_person[u].append(cell)
+        by_group[u, group_of(problem, t, l)].append(cell)
+        by_person_slot[u, t].append(cell)
+
+    # ----- variables -------------------------------------------------------------------------
+    m.x = pyo.Var(
+        m.CELLS,
+        domain=pyo.UnitInterval if relax else pyo.Binary,
+        doc="1 when the person is on call in that slot and layer",
+    )
+
+    def step_bounds(m, u, g, k):
+        last_of_fewer = k == steps[u, g] and k < group_capacity(problem, u, g)
+        return (0, group_capacity(problem, u, g) - k + 1 if last_of_fewer else 1)
+
+    m.step = pyo.Var(m.STEPS, bounds=step_bounds, doc="1 when the person works their k-th shift")
+    m.min_happiness = pyo.Var(
+        domain=pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers,
+        doc="preferred slots granted to the least-happy person",
+    )
+
+    # ----- rules -----------------------------------------------------------------------------
+    def one_person_per_slot(m, t, l):
+        """Every slot has exactly one person on call in each layer."""
+        return pyo.quicksum(m.x[c] for c in by_slot[t, l]) == 1
+
+    m.one_person_per_slot = _rule(
+        [(t, l) for t in range(problem.n_slots) for l in layers], one_person_per_slot
+    )
+
+    def steps_count_shifts(m, u, g):
+        """A person's balance steps in a group add up to the shifts they work in it."""
+        worked = pyo.quicksum(m.x[c] for c in by_group[u, g])
+        return worked == pyo.quicksum(m.step[u, g, k] for k in range(1, steps[u, g] + 1))
+
+    m.steps_count_shifts = _rule(
+        # A person with no slot in a group (all pinned to others, no weekend in the window)
+        # has nothing to count there.
+        [(u, g) for u in users for g in range(len(groups)) if by_group[u, g]],
+        steps_count_shifts,
+    )
+
+    def shift_limits(m, u):
+        """Nobody works fewer than min_shifts or more than max_shifts."""
+        worked = pyo.quicksum(m.x[c] for c in by_person[u])
+        return (problem.min_shifts(u), worked, problem.max_shifts(u))
+
+    # The precheck has already refused a min_shifts above the slots a person can take.
+    m.shift_limits = _rule([u for u in users if by_person[u]], shift_limits)
+
+    def happiness_floor(m, u):
+        """The least-happy level is at most the preferred slots each person is granted."""
+        granted = pyo.quicksum(m.x[c] for c in by_person[u] if c[1] in problem.preferred[u])
+        return m.min_happiness <= granted
+
+    m.happiness_floor = _rule(users, happiness_floor)
+
+    if len(layers) > 1:
+
+        def one_layer_at_a_time(m, u, t):
+            """Nobody is primary and secondary in the same slot."""
+            return pyo.quicksum(m.x[c] for c in by_person_slot[u, t]) <= 1
+
+        pairs = [key for key, cs in by_person_slot.items() if len(cs) > 1]
+        m.one_layer_at_a_time = _rule(pairs, one_layer_at_a_time)
+
+    def on_call(m, u, t):
+        return pyo.quicksum(m.x[c] for c in by_person_slot.get((u, t), ()))
+
+    def can_work(u, t):
+        return (u, t) in by_person_slot
+
+    # Only windows and runs that could actually break a rule get a constraint.
+    consecutive = [
+        (u, t)
+        for u in users
+        if problem.max_consecutive[u] is not None
+        for t in range(problem.n_slots - problem.max_consecutive[u])
+        if sum(can_work(u, s) for s in range(t, t + problem.max_consecutive[u] + 1))
+        > problem.max_consecutive[u]
+    ]
+    if consecutive:
+
+        def at_most_consecutive(m, u, t):
+            """Nobody is on call more than max_consecutive_shifts slots in a row."""
+            limit = problem.max_consecutive[u]
+            return pyo.quicksum(on_call(m, u, s) for s in range(t, t + limit + 1)) <= limit
+
+        m.at_most_consecutive = _rule(consecutive, at_most_consecutive)
+
+    rest = [
+        (u, t, j)
+        for u in users
+        for t in range(problem.n_slots - 2)
+        if can_work(u, t)
+        for j in range(2, problem.min_rest[u] + 1)
+        if t + j < problem.n_slots and can_work(u, t + j)
+    ]
+    if rest:
+
+        def rest_after_a_run(m, u, t, j):
+            """After a run ends, a person has min_rest_shifts free slots before the next."""
+            return on_call(m, u, t) - on_call(m, u, t + 1) + on_call(m, u, t + j) <= 1
+
+        m.rest_after_a_run = _rule(rest, rest_after_a_run)
+
+    # ----- objective -------------------------------------------------------------------------
+    def step_cost(u, g, k):
+        h = history_in_group(problem, u, g)
+        return (2 * (h + k) - 1) / problem.users[u].weight
+
+    m.balance = pyo.Expression(
+        expr=sum(history_in_group(problem, u, g) ** 2 / problem.users[u].weight for (u, g) in steps)
+        + pyo.quicksum(step_cost(u, g, k) * m.step[u, g, k] for (u, g, k) in m.STEPS),
+        doc="sum over people and groups of (shifts incl. history)^2 / weight",
+    )
+    m.avoided = pyo.Expression(
+        expr=pyo.quicksum(m.x[c] for c in cells if c[1] in problem.avoided[c[0]]),
+        doc="slots given to someone who would rather not",
+    )
+    m.changed = pyo.Expression(
+        expr=pyo.quicksum(
+            m.x[c] for c in cells if problem.previous.get((c[1], c[2]), c[0]) != c[0]
+        ),
+        doc="slots given to someone other than in the previous roster",
+    )
+    m.objective = pyo.Objective(
+        expr=weights.balance * m.balance
+        - weights.happiness * m.min_happiness
+        + weights.avoid * m.avoided
+        + (weights.stability if problem.previous else 0) * m.changed,
+        sense=pyo.minimize,
+    )
+    return m
+
+
+def objective_is_integral(problem: Problem) -> bool:
+    """True when every roster's objective is a whole number, so a gap below 1 proves optimality."""
+    w = problem.weights
+    coefficients = [w.balance, w.happiness, w.avoid, w.stability if problem.previous else 0]
+    coefficients += [w.balance / user.weight for user in problem.users]
+    return all(float(c).is_integer() for c in coefficients)
