@@ -41,3 +41,7 @@ class InvalidRequestError(OncallOptError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class ConfigError(ValueError):
+    """A setting is malformed: the message names the variable."""

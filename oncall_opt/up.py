@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from oncall_opt import times
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
 from oncall_opt.engine.settings import ConfigError, load_settings
 
@@ -135,11 +136,6 @@ def seed_demo(
 
 
 # ----- processes ---------------------------------------------------------------------------------
-def _split(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    return host or "127.0.0.1", int(port)
-
-
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -148,10 +144,6 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 def daemon_command(db: str, bind: str, verbose: bool) -> list[str]:
@@ -246,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        api_host, api_port = _split(args.api)
+        api_host, api_port = times.parse_host_port(args.api)
     except ValueError:
         print(f"error: --api: expected HOST:PORT, got {args.api!r}", file=sys.stderr)
         return 2
@@ -259,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
     Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    api_url = f"http://{_connect_host(api_host)}:{api_port}"
-    app_url = f"http://{_connect_host(args.address)}:{args.port}"
+    api_url = times.url_of(api_host, api_port)
+    app_url = times.url_of(args.address, args.port)
     env = {**os.environ, "ONCALL_API_URL": api_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
 
     stopping = threading.Event()

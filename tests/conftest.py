@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,3 +64,18 @@ def slack():
         fake.check()
     finally:
         fake.close()
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 30.0, message: str = "the condition"
+) -> Any:
+    """Poll `condition()` until it returns something truthy, and return that. `timeout` only
+    bounds a hang (it is never a speed requirement): past it the test fails with `message`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(0.01)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+from conftest import wait_for
 from fake_slack import FakeSlack
 
 from oncall_opt.engine import outbox
@@ -71,15 +73,13 @@ class Daemon:
             time.sleep(0.1)
         raise AssertionError(f"the daemon did not answer within {timeout}s:\n{self.log()}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, float]:
-        """Send `sig`; returns (exit code, seconds it took to exit)."""
-        started = time.monotonic()
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send `sig`; returns the exit code (the timeout only bounds a hang)."""
         self.process.send_signal(sig)
         try:
-            code = self.process.wait(timeout=10)
+            return self.process.wait(timeout=30)
         finally:
             self.kill()
-        return code, time.monotonic() - started
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -114,6 +114,16 @@ def iso(instant: datetime) -> str:
     return instant.isoformat().replace("+00:00", "Z")
 
 
+def assert_stopped_cleanly(log: str, signal_name: str, url: str) -> None:
+    """The daemon's log after a stop: it names the signal, and no job or writer thread was
+    left running (each stop() cut its waits short and ended its thread); nothing answers."""
+    assert f"stopped by {signal_name}" in log
+    assert "still running" not in log and "still writing" not in log, log
+    assert "Traceback" not in log, log
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/users", timeout=2)
+
+
 def test_runner_end_to_end(tmp_path, slack):
     daemon = Daemon(tmp_path, slack).wait_ready()
     try:
@@ -142,14 +152,11 @@ def test_runner_end_to_end(tmp_path, slack):
         assert daemon.url in second.stderr  # where to go instead
         assert "Traceback" not in second.stderr + second.stdout
 
-        code, seconds = daemon.stop(signal.SIGTERM)
-        assert code == 0, daemon.log()
-        assert seconds < 3, f"{seconds:.1f}s"
+        assert daemon.stop(signal.SIGTERM) == 0, daemon.log()
     finally:
         daemon.kill()
     first_log = daemon.log()
-    assert "stopped by SIGTERM" in first_log
-    assert "Traceback" not in first_log
+    assert_stopped_cleanly(first_log, "SIGTERM", daemon.url)
 
     # Restarted on the same database: everything is still there.
     again = Daemon(tmp_path, slack).wait_ready()
@@ -159,14 +166,17 @@ def test_runner_end_to_end(tmp_path, slack):
         assert [(i["Id"], i["Body"], i["Assignee"]["SlackHandle"]) for i in items] == [
             (1, body, "katy")
         ]
-        code, seconds = again.stop(signal.SIGINT)
-        assert code == 0, again.log()
-        assert seconds < 3, f"{seconds:.1f}s"
+        assert again.stop(signal.SIGINT) == 0, again.log()
     finally:
         again.kill()
+    assert_stopped_cleanly(again.log(), "SIGINT", again.url)
 
     # --once: each job once, then exit; the incident is past a (short) reminder interval.
-    time.sleep(0.6)
+    created = datetime.fromisoformat(incident["CreatedAt"])
+    wait_for(
+        lambda: datetime.now(UTC) - created > timedelta(seconds=0.5),
+        message="the incident to be older than the reminder interval",
+    )
     once = run_once(tmp_path, slack, ONCALL_REMIND_EVERY="0.5")
     assert once.returncode == 0, once.stderr
     [reminder] = slack.take(1)

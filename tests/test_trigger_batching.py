@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from conftest import wait_for
 from fastapi.testclient import TestClient
 from live_server import serve
 
@@ -184,16 +184,23 @@ def test_a_failing_batch_fails_every_waiter_and_writes_nothing(store, monkeypatc
 
 
 def test_stop_writes_what_is_queued_then_refuses(store):
+    """stop() while a batch is being written and five triggers wait behind it: it refuses new
+    triggers at once, and writes the five before the thread ends."""
     team(store)
     batcher, clock, first = held_batcher(store)
     futures = [batcher.submit(Trigger(f"queued {i}")) for i in range(5)]
-    stopping = threading.Thread(target=batcher.stop)
+    stopped: list[bool] = []
+    stopping = threading.Thread(target=lambda: stopped.append(batcher.stop(timeout=30)))
     stopping.start()
-    time.sleep(0.05)
+    wait_for(lambda: batcher.stopped, message="stop() to take effect")
+    with pytest.raises(BatcherStopped):
+        batcher.submit(Trigger("late"))
+    assert stopping.is_alive() and not any(f.done() for f in [first, *futures])  # still held
     clock.gate.set()
-    stopping.join(5)
-    assert not stopping.is_alive() and not batcher.running
+    stopping.join(30)
+    assert stopped == [True] and not batcher.running
     assert all(f.result(0)[1] for f in [first, *futures])
+    assert batcher.batches == 2  # the held one, then the five queued
     with pytest.raises(BatcherStopped):
         batcher.submit(Trigger("late"))
     assert batcher.stop()  # again: nothing to do

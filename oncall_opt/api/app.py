@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oncall_opt.engine.clock import Clock, SystemClock
+from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 from oncall_opt.errors import (
@@ -69,8 +70,6 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = None
         if run_jobs:
-            from oncall_opt.daemon import JobLoop
-
             loop = JobLoop(store, settings, clock)
             loop.start()
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from oncall_opt import times
 from oncall_opt.engine.clock import Clock
 from oncall_opt.engine.incidents import Incident
 from oncall_opt.engine.shifts import Schedule
@@ -47,36 +48,15 @@ class JSONBodyRoute(APIRoute):
 
 
 # ----- timestamps -------------------------------------------------------------------------------
-_RFC3339 = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
-    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
-)
-EXAMPLE_TIME = "2022-09-28T10:00:00Z"
+EXAMPLE_TIME = "2022-09-28T10:00:00Z"  # the tutorial's
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """An RFC 3339 timestamp WITH an offset (`Z` or `+hh:mm`); anything else is a ValueError
-    saying what is wrong. A `+` that a query string turned into a space is put back."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"timestamp has no UTC offset (add Z or +hh:mm, e.g. {EXAMPLE_TIME})")
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"expected an RFC 3339 timestamp string such as {EXAMPLE_TIME}")
-    text = value.strip()
-    text = re.sub(r"(:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$", r"\1+\2", text)
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        shown = value if len(value) <= 40 else value[:40] + "..."
-        raise ValueError(f"'{shown}' is not an RFC 3339 timestamp such as {EXAMPLE_TIME}")
-    if match["offset"] is None:
-        raise ValueError(f"timestamp has no UTC offset (add Z or +hh:mm, e.g. {EXAMPLE_TIME})")
-    offset = "+00:00" if match["offset"] in "Zz" else match["offset"]
-    fraction = f".{(match['fraction'] + '00000')[:6]}" if match["fraction"] else ""
-    try:
-        return datetime.fromisoformat(f"{match['date']}T{match['time']}{fraction}{offset}")
-    except ValueError as exc:
-        raise ValueError(f"'{value}' is not a valid date and time: {exc}") from None
+    """An RFC 3339 timestamp WITH an offset (see `oncall_opt.times`). A `+` that a query string
+    turned into a space is put back first."""
+    if isinstance(value, str):
+        value = re.sub(r"(:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$", r"\1+\2", value.strip())
+    return times.parse_timestamp(value)
 
 
 def _validate_timestamp(value: Any) -> datetime:
@@ -84,11 +64,6 @@ def _validate_timestamp(value: Any) -> datetime:
         return parse_timestamp(value)
     except ValueError as exc:  # reported without pydantic's "Value error, " prefix
         raise PydanticCustomError("timestamp", str(exc)) from None
-
-
-def iso_utc(value: datetime) -> str:
-    """`2022-09-28T10:00:00Z`: UTC, RFC 3339."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 Timestamp = Annotated[
@@ -100,7 +75,7 @@ Timestamp = Annotated[
 
 UtcTime = Annotated[
     datetime,
-    PlainSerializer(iso_utc, return_type=str),
+    PlainSerializer(times.format_utc, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
 ]
 """An output timestamp: UTC with `Z`."""

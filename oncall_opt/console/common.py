@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from oncall_opt.client import DEFAULT_URL, ApiError, Client, DaemonUnavailable
+from oncall_opt import secretsfile, times
+from oncall_opt.client import ApiError, Client, DaemonUnavailable
 
 log = logging.getLogger("oncall_opt.console")
 
@@ -59,29 +60,12 @@ def api_url() -> str:
     url = os.environ.get(API_URL_ENV, "").strip()
     if url:
         return url.rstrip("/")
-    bind = os.environ.get("ONCALL_BIND", "").strip()
-    if bind:
-        host, _, port = bind.rpartition(":")
-        if port.isdigit():
-            host = host.strip("[]")
-            if host in ("", "0.0.0.0", "::"):
-                host = "127.0.0.1"
-            return f"http://{host}:{port}"
-    return DEFAULT_URL
+    return times.daemon_url(os.environ)
 
 
 def api_token() -> str | None:
     """The API token for writes (ONCALL_API_TOKEN or the daemon's secrets file), if any."""
-    token = os.environ.get("ONCALL_API_TOKEN", "").strip()
-    if token:
-        return token
-    try:
-        from oncall_opt.engine.settings import load_settings
-
-        settings = load_settings()
-    except Exception:  # a malformed secrets file is the daemon's to report
-        return None
-    return settings.api_token.get_secret_value() if settings.api_token else None
+    return secretsfile.api_token(os.environ)
 
 
 @st.cache_resource(show_spinner=False)

@@ -9,16 +9,16 @@ group-commits concurrent requests), with the same outcome as one by one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from oncall_opt.engine import outbox
-from oncall_opt.engine.shifts import PRIMARY
+from oncall_opt.engine.records import Incident, User
+from oncall_opt.engine.shifts import PRIMARY, on_call_rows
 from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.engine.users import User, get_user, users_by_id
+from oncall_opt.engine.users import get_user, users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 TRIGGERED, ACKNOWLEDGED, RESOLVED = "triggered", "acknowledged", "resolved"
@@ -35,29 +35,6 @@ COLUMNS = (
     "assigned_user_id, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "
     "last_reminded_at, escalated_at, escalated_to"
 )
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: int
-    body: str
-    status: str
-    created_at: datetime
-    last_triggered_at: datetime
-    trigger_count: int
-    dedup_key: str | None
-    assignee: User | None
-    acknowledged_at: datetime | None
-    acknowledged_by: User | None
-    resolved_at: datetime | None
-    resolved_by: User | None
-    last_reminded_at: datetime | None
-    escalated_at: datetime | None
-    escalated_to: User | None
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
 
 
 _PEOPLE = ("assigned_user_id", "acknowledged_by", "resolved_by", "escalated_to")
@@ -148,10 +125,10 @@ def trigger_batch(
         for i, t in enumerate(triggers)
         if t.dedup_key is None or (t.dedup_key not in open_rows and keyed[t.dedup_key][0] == i)
     ]
-    # Who is on call: as schedules.scheduled_at, a shift whose user is gone does not count. Its
+    # Who is on call: as shifts.scheduled_at, a shift whose user is gone does not count. Its
     # users are read with the others the counted incidents name (two plain queries cost less
     # than one joining schedules and users).
-    shifts = _on_call_user_ids(tx, now) if opening else []
+    shifts = [row["user_id"] for row in on_call_rows(tx, now, PRIMARY)] if opening else []
     people = users_by_id(tx, set(shifts) | _people_of(list(open_rows.values())))
     on_call = next((people[u] for u in shifts if u in people), None)
 
@@ -216,15 +193,6 @@ def _count_against_open(
     return found
 
 
-def _on_call_user_ids(tx: Transaction, now: datetime) -> list[int]:
-    """Whose shift in the primary layer covers `now` (one at most: shifts do not overlap)."""
-    rows = tx.rows(
-        "SELECT user_id FROM schedules WHERE layer = ? AND start_time <= ? AND ? < end_time",
-        [PRIMARY, now, now],
-    )
-    return [row["user_id"] for row in rows]
-
-
 def _insert(
     tx: Transaction, triggers: list[Trigger], counts: list[int], now: datetime, on_call: User | None
 ) -> list[int]:
@@ -252,23 +220,9 @@ def _insert(
 
 
 def _enqueue_created(tx: Transaction, created: list[Incident], now: datetime) -> None:
-    """The 'created' Slack message of each new incident, queued in one INSERT: what
-    outbox.enqueue writes, with the texts and ids as unnested lists when there are several
-    (outbox.enqueue_many's long VALUES list binds 3 to 4 times slower in DuckDB)."""
-    if len(created) == 1:
-        outbox.enqueue(tx, "created", outbox.created(created[0]), now, [created[0].id])
-        return
-    tx.execute(
-        "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
-        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, ?",
-        [
-            "created",
-            [outbox.created(incident) for incident in created],
-            [json.dumps([incident.id]) for incident in created],
-            now,
-            now,
-        ],
-    )
+    """The 'created' Slack message of each new incident, queued in one INSERT."""
+    messages = [(outbox.created(incident), [incident.id]) for incident in created]
+    outbox.enqueue_many(tx, "created", messages, now)
 
 
 def get_incident(store: Store, incident_id: int) -> Incident:

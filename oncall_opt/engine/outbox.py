@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from oncall_opt.engine.incidents import Incident
-    from oncall_opt.engine.store import Transaction
-    from oncall_opt.engine.users import User
+from oncall_opt.engine.records import Incident, User
+from oncall_opt.engine.store import Transaction
 
 REMINDER_HEADER = (
     "These incidents have not been acknowledged yet. Please acknowledge them otherwise you "
@@ -84,29 +81,23 @@ def enqueue(
     tx: Transaction, kind: str, text: str, now: datetime, incident_ids: Sequence[int] = ()
 ) -> int:
     """Queue a message for delivery; returns its outbox id."""
-    row = tx.row(
-        "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
-        [kind, text, json.dumps(list(incident_ids)) if incident_ids else None, now, now],
-    )
-    assert row is not None
-    return row["id"]
+    [message_id] = enqueue_many(tx, kind, [(text, incident_ids)], now)
+    return message_id
 
 
 def enqueue_many(
     tx: Transaction, kind: str, messages: Sequence[tuple[str, Sequence[int]]], now: datetime
-) -> None:
-    """Queue several (text, incident_ids) messages of one kind in one INSERT (fast for the
-    hundreds of reminder messages thousands of incidents make)."""
-    for start in range(0, len(messages), 200):
-        chunk = messages[start : start + 200]
-        params: list = []
-        for text, incident_ids in chunk:
-            ids = json.dumps(list(incident_ids)) if incident_ids else None
-            params += [kind, text, ids, now, now]
-        rows = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
-        tx.execute(
-            "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
-            f"VALUES {rows}",
-            params,
-        )
+) -> list[int]:
+    """Queue (text, incident_ids) messages of one kind; returns their outbox ids, ascending. The
+    one INSERT into the outbox: texts and ids go as two lists unnested into rows, one statement
+    for any number (a long VALUES list of parameters binds 3 to 4 times slower in DuckDB)."""
+    if not messages:
+        return []
+    texts = [text for text, _ in messages]
+    ids = [json.dumps(list(incident_ids)) if incident_ids else None for _, incident_ids in messages]
+    rows = tx.rows(
+        "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
+        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, ? RETURNING id",
+        [kind, texts, ids, now, now],
+    )
+    return [row["id"] for row in sorted(rows, key=lambda r: r["id"])]

@@ -1,31 +1,27 @@
-"""Roster data: each person's unavailable, preferred and avoided days, the input.json built from
-them for a window, solves run in worker threads, and an output.json published as schedules.
+"""Planning a window: the input.json built from everyone's days for a window, and an output.json
+published as shifts.
 
-Days are calendar days in the roster's time zone (one row per person and day, kinds
-`unavailable`, `preferred`, `avoid`). A window is [Start, End] in days: its slots start at the
-handoff time (00:00 by default) on Start, and every slot that starts before the handoff on the
-day after End is planned, so End is the last day a slot starts (a weekly slot that starts on End
-runs past it). Publishing replaces the window's shifts atomically (`schedules.publish`), so the
-optimised roster decides who gets paged.
+A window is [Start, End] in days: its slots start at the handoff time (00:00 by default) on
+Start, and every slot that starts before the handoff on the day after End is planned, so End is
+the last day a slot starts (a weekly slot that starts on End runs past it). Publishing replaces
+the window's shifts atomically (`shifts.publish`), so the optimised roster decides who gets
+paged.
 
-Field names in error messages are the API's (`Start`, `Days.2026-12-01`, `TimeZone`, ...).
+Field names in error messages are the API's (`Start`, `TimeZone`, `Output.overrides[0]`, ...).
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-import time as timer
-import uuid
 import zoneinfo
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 
+from oncall_opt import times
+from oncall_opt.engine.availability import PREFERRED, UNAVAILABLE, check_days, days_by_user
 from oncall_opt.engine.shifts import (
     PRIMARY,
     SECONDARY,
@@ -34,114 +30,19 @@ from oncall_opt.engine.shifts import (
     list_schedules,
     publish,
 )
-from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.engine.users import User, get_user, list_users, users_by_id
+from oncall_opt.engine.store import Store
+from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
-    ConflictError,
-    InfeasibleError,
     InputError,
     InvalidRequestError,
-    NoSolutionInTimeError,
     NotFoundError,
 )
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
 from oncall_opt.roster.problem import Problem
-from oncall_opt.roster.spec import format_timestamp
+from oncall_opt.times import format_timestamp
 
-log = logging.getLogger(__name__)
-
-UNAVAILABLE, PREFERRED, AVOID = "unavailable", "preferred", "avoid"
-KINDS = (UNAVAILABLE, PREFERRED, AVOID)
-MAX_DAYS = 1096  # three years: the longest range read, written or planned at once
-MAX_TIME_LIMIT = 600.0
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HANDOFF = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
-
-
-# ----- days and windows ----------------------------------------------------------------------
-def parse_day(field_name: str, value: Any) -> date:
-    """A calendar date written `YYYY-MM-DD` (a `date` passes through)."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _DAY.match(value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise InvalidRequestError(field_name, f"'{value}' is not a valid date: {exc}") from None
-    raise InvalidRequestError(field_name, f"expected a date like 2026-12-01, got {value!r}")
-
-
-def check_days(start: date, end: date, names: tuple[str, str] = ("Start", "End")) -> None:
-    if end < start:
-        raise InvalidRequestError(names[1], f"{end} is before {names[0]} {start}")
-    if (end - start).days + 1 > MAX_DAYS:
-        raise InvalidRequestError(
-            names[1], f"the range holds {(end - start).days + 1} days; at most {MAX_DAYS} at once"
-        )
-
-
-# ----- availability --------------------------------------------------------------------------
-def set_days(
-    store: Store, user_id: int, start: date, end: date, days: Mapping[Any, str | None]
-) -> dict[date, str]:
-    """Replace `user_id`'s days in [start, end]: each day given gets its kind (`None` clears
-    it), every other day of the range is cleared. Returns the days now set in the range."""
-    check_days(start, end)
-    wanted: dict[date, str] = {}
-    for key, kind in days.items():
-        name = f"Days.{key}"
-        day = parse_day(name, key)
-        if not start <= day <= end:
-            raise InvalidRequestError(name, f"is outside Start {start} to End {end}")
-        if kind is None or kind == "":
-            continue
-        if kind not in KINDS:
-            raise InvalidRequestError(name, f"{kind!r} is not one of {', '.join(KINDS)}")
-        wanted[day] = kind
-
-    def work(tx: Transaction) -> dict[date, str]:
-        get_user(tx, user_id)
-        tx.execute(
-            "DELETE FROM availability WHERE user_id = ? AND day BETWEEN ? AND ?",
-            [user_id, start, end],
-        )
-        if wanted:
-            rows = sorted(wanted.items())
-            marks = ", ".join("(?, ?, ?)" for _ in rows)
-            params: list[Any] = []
-            for day, kind in rows:
-                params += [user_id, day, kind]
-            tx.execute(f"INSERT INTO availability (user_id, day, kind) VALUES {marks}", params)
-        return dict(sorted(wanted.items()))
-
-    return store.write(work)
-
-
-def _days(source: Store | Transaction, start: date, end: date, user_id: int | None = None):
-    sql = "SELECT user_id, day, kind FROM availability WHERE day BETWEEN ? AND ?"
-    params: list[Any] = [start, end]
-    if user_id is not None:
-        sql += " AND user_id = ?"
-        params.append(user_id)
-    found: dict[int, dict[date, str]] = {}
-    for row in source.rows(sql + " ORDER BY user_id, day", params):
-        found.setdefault(row["user_id"], {})[row["day"]] = row["kind"]
-    return found
-
-
-def user_days(store: Store, user_id: int, start: date, end: date) -> dict[date, str]:
-    """`user_id`'s days in [start, end] (NotFoundError for an unknown user)."""
-    check_days(start, end)
-    get_user(store, user_id)
-    return _days(store, start, end, user_id).get(user_id, {})
-
-
-def team_days(store: Store, start: date, end: date) -> list[tuple[User, dict[date, str]]]:
-    """Every user with their days in [start, end] (users with none get an empty mapping)."""
-    check_days(start, end)
-    found = _days(store, start, end)
-    return [(user, found.get(user.id, {})) for user in list_users(store)]
 
 
 # ----- input.json for a window ---------------------------------------------------------------
@@ -256,7 +157,7 @@ def build_input(
         raise InvalidRequestError("users", "there are no users yet: create the team first")
 
     first_day, last_day = w.first.date(), (w.stop - timedelta(microseconds=1)).date()
-    found = _days(store, first_day, last_day)
+    found = days_by_user(store, first_day, last_day)
     users = []
     for person in people:
         unavailable, preferred, avoided = [], [], []
@@ -340,176 +241,12 @@ def problem_for(document: Any, path: str = "Input") -> Problem:
         ) from None
 
 
-# ----- solving in worker threads -------------------------------------------------------------
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-
-
-@dataclass
-class SolveJob:
-    """One solve: its status and, once finished, the output.json or why there is none."""
-
-    id: str
-    status: str
-    created_at: datetime
-    time_limit: float
-    gap: float
-    schedule_start: str
-    schedule_end: str
-    warnings: list[str] = field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    seconds: float | None = None
-    output: dict[str, Any] | None = None
-    reasons: list[str] | None = None  # why no roster exists, in words
-    error: str | None = None
-    problem: Problem | None = field(default=None, repr=False)
-
-
-class SolveJobs:
-    """Runs `oncall_opt.roster.solve` in at most `workers` daemon threads at a time, so the API
-    stays responsive; keeps every job's status and result in memory (the last `keep` finished ones).
-
-    Worker threads start with work and end when the queue is empty, and are daemon threads: a
-    daemon that is stopping does not wait for a long solve. `max_waiting` bounds the queue; a
-    submit beyond it is refused (ConflictError) rather than piling up work."""
-
-    def __init__(
-        self,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        workers: int = 1,
-        max_waiting: int = 4,
-        keep: int = 50,
-        solver: Callable[..., Any] | None = None,
-    ):
-        self._now, self._workers, self._max_waiting, self._keep = now, workers, max_waiting, keep
-        self._solver = solver
-        self._jobs: dict[str, SolveJob] = {}
-        self._queue: deque[SolveJob] = deque()
-        self._active = 0
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-
-    def submit(self, problem: Problem, time_limit: float = 30.0, gap: float = 0.0) -> SolveJob:
-        if not 0 < time_limit <= MAX_TIME_LIMIT:
-            raise InvalidRequestError(
-                "TimeLimit", f"must be more than 0 and at most {MAX_TIME_LIMIT:g} s"
-            )
-        if not 0 <= gap < 1:
-            raise InvalidRequestError("Gap", "must be a fraction from 0 up to (not including) 1")
-        grid = problem.grid
-        job = SolveJob(
-            id=uuid.uuid4().hex[:12],
-            status=QUEUED,
-            created_at=self._now(),
-            time_limit=float(time_limit),
-            gap=float(gap),
-            schedule_start=format_timestamp(grid.local(grid.starts[0])),
-            schedule_end=format_timestamp(grid.local(grid.starts[-1])),
-            warnings=list(problem.warnings),
-            problem=problem,
-        )
-        with self._lock:
-            if len(self._queue) >= self._max_waiting:
-                raise ConflictError(
-                    f"{len(self._queue)} solves are already waiting for the solver; "
-                    "try again when one has finished"
-                )
-            self._jobs[job.id] = job
-            self._queue.append(job)
-            self._prune()
-            if self._active < self._workers:
-                self._active += 1
-                threading.Thread(target=self._work, name="roster-solve", daemon=True).start()
-            return replace(job)
-
-    def get(self, job_id: str) -> SolveJob:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise NotFoundError(
-                    f"no solve job with id {job_id!r} (finished jobs are kept "
-                    f"in memory, the last {self._keep}, until the daemon stops)"
-                )
-            return replace(job)
-
-    def jobs(self) -> list[SolveJob]:
-        with self._lock:
-            return [replace(job) for job in self._jobs.values()]
-
-    def wait(self, job_id: str, timeout: float | None = None) -> SolveJob:
-        """Block until the job has finished (or `timeout` seconds passed); returns it."""
-        deadline = None if timeout is None else timer.monotonic() + timeout
-        with self._lock:
-            if job_id not in self._jobs:
-                raise NotFoundError(f"no solve job with id {job_id!r}")
-            while self._jobs[job_id].status in (QUEUED, RUNNING):
-                left = None if deadline is None else deadline - timer.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._changed.wait(left)
-            return replace(self._jobs[job_id])
-
-    def _prune(self) -> None:
-        finished = [j for j in self._jobs.values() if j.status in (DONE, FAILED)]
-        for job in finished[: max(0, len(finished) - self._keep)]:
-            del self._jobs[job.id]
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._active -= 1
-                    return
-                job = self._queue.popleft()
-                job.status, job.started_at = RUNNING, self._now()
-                self._changed.notify_all()
-            began = timer.perf_counter()
-            result = self._run(job)
-            with self._lock:
-                for key, value in result.items():
-                    setattr(job, key, value)
-                job.finished_at, job.problem = self._now(), None
-                job.seconds = round(timer.perf_counter() - began, 3)
-                self._prune()
-                self._changed.notify_all()
-
-    def _run(self, job: SolveJob) -> dict[str, Any]:
-        if self._solver is None:
-            from oncall_opt.roster.solve import solve as solver
-        else:
-            solver = self._solver
-        try:
-            roster = solver(job.problem, time_limit=job.time_limit, gap=job.gap)
-            return {"status": DONE, "output": roster.to_output()}
-        except InfeasibleError as exc:
-            return {
-                "status": FAILED,
-                "error": "no roster satisfies every rule",
-                "reasons": list(exc.reasons),
-            }
-        except NoSolutionInTimeError as exc:
-            return {"status": FAILED, "error": str(exc)}
-        except Exception as exc:  # a solver bug must not kill the worker or hide the job
-            log.exception("solve job %s failed", job.id)
-            return {"status": FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
-
-
 # ----- publishing an output.json -------------------------------------------------------------
 def _timestamp(name: str, value: Any) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidRequestError(
-                name, f"{value!r} is not an RFC 3339 timestamp (like 2026-12-01T09:00:00Z)"
-            ) from None
-    else:
-        raise InvalidRequestError(name, f"expected an RFC 3339 timestamp string, got {value!r}")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidRequestError(name, "timestamp has no UTC offset (add Z or +hh:mm)")
-    return parsed.astimezone(UTC)
+    try:
+        return times.parse_timestamp(value).astimezone(UTC)
+    except ValueError as exc:
+        raise InvalidRequestError(name, str(exc)) from None
 
 
 def _user_id(name: str, value: Any) -> int:

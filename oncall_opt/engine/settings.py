@@ -12,21 +12,21 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-ENV_PREFIX = "ONCALL_"
+from oncall_opt import times
+from oncall_opt.errors import ConfigError
+from oncall_opt.secretsfile import DEFAULT_SECRETS, ENV_PREFIX, read_secrets_file
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
 DEFAULT_DB = Path("data") / "oncall.duckdb"
-DEFAULT_SECRETS = Path("data") / "secrets.env"
 SECRET_NAMES = ("SLACK_WEBHOOK_URL", "API_TOKEN")
-
-
-class ConfigError(ValueError):
-    """A setting is malformed: the message names the variable."""
 
 
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = DEFAULT_DB
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = times.DEFAULT_HOST
+    port: int = times.DEFAULT_PORT
     slack_webhook_url: SecretStr | None = None
     api_token: SecretStr | None = None
     remind_every: float = 600.0  # seconds: the reminder job, and how often an incident is due
@@ -39,22 +39,7 @@ class Settings:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-def read_secrets_file(path: Path) -> dict[str, str]:
-    """`KEY=value` lines; blank lines and `#` comments are skipped; quotes around values go."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected KEY=value")
-        key = key.strip().removeprefix("export ").strip().removeprefix(ENV_PREFIX)
-        values[key] = value.strip().strip("'\"")
-    return values
+        return times.url_of(self.host, self.port)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -81,16 +66,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"{ENV_PREFIX}{name}: must be more than {minimum:g}")
         return result
 
-    host, port = "127.0.0.1", 8080
+    host, port = times.DEFAULT_HOST, times.DEFAULT_PORT
     if values.get("BIND"):
-        host, _, port_text = values["BIND"].rpartition(":")
         try:
-            port = int(port_text)
-        except ValueError:
-            raise ConfigError(
-                f"{ENV_PREFIX}BIND: expected HOST:PORT, got '{values['BIND']}'"
-            ) from None
-        host = host or "127.0.0.1"
+            host, port = times.parse_host_port(values["BIND"])
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}BIND: {exc}") from None
 
     def secret(name: str) -> SecretStr | None:
         raw = values.get(name, "").strip()

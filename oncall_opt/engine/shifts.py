@@ -16,6 +16,7 @@ from typing import Any
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import User, get_user, users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
+from oncall_opt.times import format_utc
 
 PRIMARY, SECONDARY = 1, 2
 _COLUMNS = "id, user_id, layer, start_time, end_time"
@@ -66,8 +67,8 @@ def _insert(tx: Transaction, user_id: int, start, end, layer: int) -> dict:
     if clash:
         c = clash[0]
         raise ConflictError(
-            f"overlaps shift {c['id']} ({_iso(c['start_time'])} to {_iso(c['end_time'])}) "
-            f"in layer {layer}: one person is on call at a time"
+            f"overlaps shift {c['id']} ({format_utc(c['start_time'])} to "
+            f"{format_utc(c['end_time'])}) in layer {layer}: one person is on call at a time"
         )
     row = tx.row(
         f"INSERT INTO schedules (user_id, layer, start_time, end_time) VALUES (?, ?, ?, ?) "
@@ -76,10 +77,6 @@ def _insert(tx: Transaction, user_id: int, start, end, layer: int) -> dict:
     )
     assert row is not None
     return row
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def create_schedule(
@@ -96,15 +93,23 @@ def create_schedule(
     return store.write(work)
 
 
-def scheduled_at(
+def on_call_rows(
     source: Store | Transaction, instant: datetime, layer: int = PRIMARY
-) -> Schedule | None:
-    """The shift on call at `instant` in `layer`, if any."""
-    rows = source.rows(
+) -> list[dict[str, Any]]:
+    """The rows of the shifts covering `instant` in `layer` (one at most: shifts of a layer do
+    not overlap). The one query that decides who is on call."""
+    return source.rows(
         f"SELECT {_COLUMNS} FROM schedules WHERE layer = ? AND start_time <= ? AND ? < end_time",
         [layer, instant, instant],
     )
-    found = _schedules(source, rows)
+
+
+def scheduled_at(
+    source: Store | Transaction, instant: datetime, layer: int = PRIMARY
+) -> Schedule | None:
+    """The shift on call at `instant` in `layer`, if any (a shift whose user is gone does not
+    count)."""
+    found = _schedules(source, on_call_rows(source, instant, layer))
     return found[0] if found else None
 
 

@@ -9,6 +9,7 @@ SQL here is kept portable to PostgreSQL: sequences for ids, TIMESTAMPTZ in UTC, 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from oncall_opt import times
 from oncall_opt.errors import OncallOptError
 
 T = TypeVar("T")
@@ -239,20 +241,10 @@ def _connect(path: str, api_url: str | None) -> duckdb.DuckDBPyConnection:
             raise
         holder = re.search(r"held in (?P<program>\S+) \(PID (?P<pid>\d+)\)", message)
         who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
-        api_url = api_url or _daemon_url()
+        api_url = api_url or times.daemon_url(os.environ)
         raise DatabaseLockedError(
             f"{path} is held by {who}. Only one process may open it: the daemon (runner.py). "
             f"Reach live data through its API at {api_url} with oncall_opt.client.Client."
         ) from None
     connection.execute("SET TimeZone = 'UTC'")
     return connection
-
-
-def _daemon_url() -> str:
-    """Where the daemon listens, from the same settings it reads (ONCALL_BIND)."""
-    from oncall_opt.engine.settings import ConfigError, Settings, load_settings
-
-    try:
-        return load_settings().api_url
-    except ConfigError:
-        return Settings().api_url

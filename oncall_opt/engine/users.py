@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import InvalidRequestError, NotFoundError
 
 _COLUMNS = "id, first_name, last_name, slack_handle, time_zone"
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    first_name: str
-    last_name: str
-    slack_handle: str
-    time_zone: str | None = None
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
 
 
 def _from_row(row: dict[str, Any]) -> User:

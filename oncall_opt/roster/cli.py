@@ -11,8 +11,6 @@ import sys
 
 from oncall_opt.errors import InfeasibleError, InputError, NoSolutionInTimeError
 from oncall_opt.roster.export import FORMATS, render, write_atomic
-from oncall_opt.roster.load import load_problem
-from oncall_opt.roster.solve import solve
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 2, 3, 4
 
@@ -75,6 +73,10 @@ def _fraction(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Here, not at the top: `oncall-opt --help` answers without loading pyomo and pandas.
+    from oncall_opt.roster.load import load_problem
+    from oncall_opt.roster.solve import solve
+
     try:
         problem = load_problem(args.input)
         for warning in problem.warnings:

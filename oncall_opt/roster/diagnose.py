@@ -13,8 +13,7 @@ from itertools import groupby, pairwise
 
 from oncall_opt.roster.model import candidates
 from oncall_opt.roster.problem import Problem
-
-LAYER_NAMES = {1: "primary", 2: "secondary"}
+from oncall_opt.roster.spec import LAYER_NAMES
 
 
 def _layer(problem: Problem, layer: int) -> str:

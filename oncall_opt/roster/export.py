@@ -8,11 +8,12 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import icalendar
+from oncall_opt.roster.spec import LAYER_NAMES
 
-from oncall_opt.roster.diagnose import LAYER_NAMES
-from oncall_opt.roster.result import Roster
+if TYPE_CHECKING:
+    from oncall_opt.roster.result import Roster
 
 FORMATS = ("json", "csv", "ics")
 
@@ -40,6 +41,8 @@ def to_csv(roster: Roster) -> str:
 
 def to_ics(roster: Roster, now: datetime | None = None) -> str:
     """One event per person's run of consecutive slots, importable into any calendar."""
+    import icalendar  # only calendars need it
+
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//oncall_opt//roster//EN")
     calendar.add("version", "2.0")

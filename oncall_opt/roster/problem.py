@@ -14,7 +14,9 @@ from typing import Any
 
 from oncall_opt.errors import InputError
 from oncall_opt.roster.grid import SlotGrid, parse_duration
-from oncall_opt.roster.spec import DateRange, History, InputDocument, User, format_timestamp
+from oncall_opt.roster.spec import DateRange, History, InputDocument, ObjectiveWeights, User
+from oncall_opt.roster.validate import validate_document
+from oncall_opt.times import format_timestamp
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,6 @@ class Problem:
 
     @property
     def weights(self):
-        from oncall_opt.roster.spec import ObjectiveWeights
-
         return self.document.objective or ObjectiveWeights()
 
     def user_index(self, user_id: str) -> int:
@@ -169,8 +169,6 @@ class Problem:
 
 
 def problem_from_dict(raw: Any) -> Problem:
-    from oncall_opt.roster.load import validate_document
-
     return build_problem(validate_document(raw))
 
 

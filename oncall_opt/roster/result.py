@@ -14,7 +14,7 @@ import pandas as pd
 
 from oncall_opt.roster.model import balance_groups, group_of, history_in_group
 from oncall_opt.roster.problem import Problem
-from oncall_opt.roster.spec import format_timestamp
+from oncall_opt.times import format_timestamp
 
 Assignment = dict[tuple[int, int], int]  # (slot, layer) -> person
 

@@ -7,7 +7,6 @@ whose absence gives the template's behaviour. Unknown fields are refused, so a t
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -21,39 +20,22 @@ from pydantic import (
     Tag,
 )
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
-)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from oncall_opt import times
+from oncall_opt.times import format_timestamp
+
+LAYER_NAMES = {1: "primary", 2: "secondary"}  # what `layers: 2` plans
 
 
 def _parse_timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("timestamp has no UTC offset (add Z or +hh:mm)")
-        return value
-    if not isinstance(value, str):
+    if not isinstance(value, str | datetime):
         raise ValueError(f"expected an RFC 3339 timestamp string, got {json_type(value)}")
-    match = _RFC3339.match(value)
-    if not match:
-        raise ValueError(f"'{value}' is not an RFC 3339 timestamp (like 2024-03-01T09:00:00Z)")
-    if not match.group("offset"):
-        raise ValueError(f"timestamp '{value}' has no UTC offset (add Z or +hh:mm)")
-    try:
-        return datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError as exc:
-        raise ValueError(f"'{value}' is not a valid timestamp: {exc}") from None
+    return times.parse_timestamp(value)
 
 
 def _parse_moment(value: Any) -> datetime | date:
     """A timestamp with offset, or a bare calendar date (`2024-03-01`)."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _DATE.match(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"'{value}' is not a valid date: {exc}") from None
+    if times.is_date_text(value) or (isinstance(value, date) and not isinstance(value, datetime)):
+        return times.parse_date(value)
     return _parse_timestamp(value)
 
 
@@ -61,12 +43,6 @@ def _format_moment(value: datetime | date) -> str:
     if isinstance(value, datetime):
         return format_timestamp(value)
     return value.isoformat()
-
-
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 as Go writes it: `Z` for UTC, no fractional part when it is zero."""
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def json_type(value: Any) -> str:

@@ -30,8 +30,9 @@ from oncall_opt.api.common import (
     UtcTime,
     store_of,
 )
-from oncall_opt.engine import planning
-from oncall_opt.engine.planning import RosterOptions, SolveJob, SolveJobs
+from oncall_opt.engine import availability, planning
+from oncall_opt.engine.planning import RosterOptions
+from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
 from oncall_opt.errors import ConflictError, InvalidRequestError
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["roster"])
@@ -56,7 +57,7 @@ DayKinds = dict[str, str | None]
 
 
 def _day(name: str, value: str) -> date:
-    return planning.parse_day(name, value)
+    return availability.parse_day(name, value)
 
 
 def _days_out(days: dict[date, str]) -> dict[str, str]:
@@ -102,7 +103,7 @@ def get_availability(
 ) -> AvailabilityOut:
     """User `id`'s unavailable, preferred and avoided days from Start to End (both included)."""
     first, last = _day("Start", start), _day("End", end)
-    days = planning.user_days(store_of(request), id, first, last)
+    days = availability.user_days(store_of(request), id, first, last)
     return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
 
 
@@ -111,7 +112,7 @@ def put_availability(id: IdPath, params: AvailabilityIn, request: Request) -> Av
     """Replace user `id`'s days from Start to End: the days given get their kind, every other
     day of the range is cleared (so `"Days": {}` clears the range)."""
     first, last = _day("Start", params.Start), _day("End", params.End)
-    days = planning.set_days(store_of(request), id, first, last, params.Days)
+    days = availability.set_days(store_of(request), id, first, last, params.Days)
     return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
 
 
@@ -127,7 +128,7 @@ def team_availability(
         TeamAvailabilityRow(
             UserId=user.id, FirstName=user.first_name, LastName=user.last_name, Days=_days_out(d)
         )
-        for user, d in planning.team_days(store_of(request), first, last)
+        for user, d in availability.team_days(store_of(request), first, last)
     ]
     return TeamAvailability(Start=first, End=last, Items=rows)
 

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common
+from oncall_opt.roster import spec
 
-LAYER_NAMES = {1: "Primary", 2: "Secondary"}
+LAYER_NAMES = {layer: name.capitalize() for layer, name in spec.LAYER_NAMES.items()}
 GAP = "nobody on call"
 GAP_COLOR = "#d62728"
 PEOPLE_COLORS = [

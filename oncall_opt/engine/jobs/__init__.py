@@ -3,7 +3,7 @@
 Every job has a single entry point `run(store, now, ...)` that does one cycle: set-based,
 idempotent SQL (`UPDATE ... WHERE <due> RETURNING`) and the Slack messages it causes, written in
 one transaction. Running a job twice, or again after a crash, does no harm, and a test can run
-exactly one cycle with a fake clock. `oncall_opt.daemon.JobLoop` runs them on a schedule:
+exactly one cycle with a fake clock. `loop.JobLoop` runs them on a schedule:
 
 - `autoassign`: unassigned open incidents go to whoever is on call (primary layer);
 - `escalation`: incidents unacknowledged for too long go to the secondary layer, once;

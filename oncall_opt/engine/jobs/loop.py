@@ -1,0 +1,158 @@
+"""The job loop: the jobs of `oncall_opt.engine.jobs` in one background thread with its own
+`schedule.Scheduler` (never the module-global one): auto-assign every `assign_every` seconds,
+escalation every `escalate_every`, the reminder check every `remind_every / 10` (at most every
+minute, so an incident is reminded at most that late after its 10 minutes), delivery every
+`deliver_every`. Jobs run one at a time; a job that raises is logged and keeps its schedule.
+Job logic reads the time from the injected clock, so tests drive it with a fake one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import schedule
+
+from oncall_opt.engine.clock import Clock, SystemClock
+from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.slack import SlackWebhook
+from oncall_opt.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+_loops: weakref.WeakSet[JobLoop] = weakref.WeakSet()
+
+
+def make_sender(settings: Settings) -> SlackWebhook | None:
+    """The Slack webhook from the settings, or None when none is configured (delivery off).
+    Raises ConfigError for a URL that is not http(s) (without quoting it)."""
+    if settings.slack_webhook_url is None:
+        return None
+    return SlackWebhook(settings.slack_webhook_url, settings.slack_timeout)
+
+
+class JobLoop:
+    """The periodic jobs in a background thread: `start()`, `stop()`, or `run_once()`.
+
+    `sleep` is what delivery waits with between two Slack posts; by default a wait that
+    `stop()` cuts short."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock | None = None,
+        sender: delivery.Sender | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ):
+        self.store, self.settings = store, settings
+        self.clock = clock or SystemClock()
+        self._owns_sender = sender is None
+        self.sender = sender if sender is not None else make_sender(settings)
+        self.state = JobState()
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stop.wait
+        self._run_lock = threading.Lock()  # one job at a time, loop thread or run_once
+        self._scheduler = schedule.Scheduler()
+        self._thread: threading.Thread | None = None
+        s = settings
+        self.jobs: list[tuple[str, float, Callable[[], Any]]] = [
+            ("autoassign", s.assign_every, self._autoassign),
+            ("escalation", s.escalate_every, self._escalation),
+            ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
+            ("delivery", s.deliver_every, self._delivery),
+        ]
+
+    # ----- the jobs, with the loop's clock, state and sender ------------------------------
+    def _autoassign(self) -> int:
+        return autoassign.run(self.store, self.clock.now(), self.state)
+
+    def _escalation(self) -> int:
+        return escalation.run(self.store, self.clock.now(), self.settings, self.state)
+
+    def _reminders(self) -> int:
+        return reminders.run(self.store, self.clock.now(), self.settings)
+
+    def _delivery(self) -> dict[str, int]:
+        return delivery.run(
+            self.store, self.clock.now(), self.sender, self.settings,
+            sleep=self._sleep, state=self.state, stop=self._stop,
+        )  # fmt: skip
+
+    def _guarded(self, name: str, job: Callable[[], Any]) -> Callable[[], Any]:
+        """`job` with its exceptions logged, not raised: the `schedule` library would let one
+        escape and end the loop thread."""
+
+        def run() -> Any:
+            if self._stop.is_set():
+                return None
+            with self._run_lock:
+                try:
+                    return job()
+                except Exception:
+                    log.exception("job %s failed; it runs again at its next turn", name)
+                    return None
+
+        run.__name__ = name
+        return run
+
+    # ----- running ---------------------------------------------------------------------
+    def run_once(self) -> dict[str, Any]:
+        """Each job once, in order (autoassign, escalation, reminders, delivery); returns each
+        job's result (None for a job that failed, logged)."""
+        return {name: self._guarded(name, job)() for name, _, job in self.jobs}
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Run the jobs in a background thread: each once now, then every N seconds."""
+        if self._thread is not None:
+            raise RuntimeError("the job loop was already started")
+        for name, every, job in self.jobs:
+            self._scheduler.every(every).seconds.do(self._guarded(name, job))
+        self._thread = threading.Thread(target=self._loop, name="oncall-jobs", daemon=True)
+        _loops.add(self)
+        self._thread.start()
+        log.info(
+            "jobs started: %s",
+            ", ".join(f"{name} every {every:g}s" for name, every, _ in self.jobs),
+        )
+
+    def _loop(self) -> None:
+        self.run_once()
+        while not self._stop.is_set():
+            try:
+                self._scheduler.run_pending()
+            except Exception:  # the jobs are guarded; this is the scheduler itself
+                log.exception("the job scheduler failed")
+            idle = self._scheduler.idle_seconds
+            self._stop.wait(0.5 if idle is None else min(max(idle, 0.01), 0.5))
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the loop and wait up to `timeout` seconds for the running job to end. Waits are
+        cut short and a Slack post in flight is abandoned (its message stays claimed and is
+        posted again at the next start), so this takes milliseconds. Returns whether the thread
+        ended; if not, it is a daemon thread and is left to end on its own."""
+        self._stop.set()
+        thread = self._thread
+        ended = True
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            ended = not thread.is_alive()
+        self._scheduler.clear()
+        if not ended:
+            log.warning("a job is still running after %gs; leaving it to end on its own", timeout)
+        elif self._owns_sender and self.sender is not None:
+            self.sender.close()
+        return ended
+
+
+def jobs_running() -> bool:
+    """Whether a JobLoop thread of this process is still running."""
+    return any(loop.running for loop in list(_loops))

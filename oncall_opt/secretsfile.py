@@ -1,0 +1,43 @@
+"""The secrets file: `KEY=value` lines holding the daemon's secrets (the Slack webhook URL, the
+API token), so that they need not sit in the environment. Shared by the daemon's settings and the
+client (which reads the API token from it), so it lives outside both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from oncall_opt.errors import ConfigError
+
+ENV_PREFIX = "ONCALL_"
+DEFAULT_SECRETS = Path("data") / "secrets.env"
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines; blank lines and `#` comments are skipped; quotes around values go."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=value")
+        key = key.strip().removeprefix("export ").strip().removeprefix(ENV_PREFIX)
+        values[key] = value.strip().strip("'\"")
+    return values
+
+
+def api_token(environ: Mapping[str, str]) -> str | None:
+    """The API token for writes: ONCALL_API_TOKEN, else the secrets file's (ONCALL_SECRETS_FILE,
+    default data/secrets.env), else None. An unreadable file counts as none: the daemon, which
+    reads the same file, reports it."""
+    token = environ.get(f"{ENV_PREFIX}API_TOKEN", "").strip()
+    if token:
+        return token
+    path = Path(environ.get(f"{ENV_PREFIX}SECRETS_FILE") or DEFAULT_SECRETS)
+    try:
+        values = read_secrets_file(path) if path.is_file() else {}
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
+    return values.get("API_TOKEN", "").strip() or None

@@ -1,0 +1,51 @@
+"""The house rules: imports flow one way (import-linter's contracts in pyproject.toml, cycles
+included), and the light entry points never load the optimizer's heavy libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("pyomo", "pandas", "highspy")
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    assert lint.is_file(), "import-linter is a dev dependency: pip install -e '.[dev]'"
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after running `code`."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import oncall_opt",
+        "import oncall_opt.client",
+        "from oncall_opt.roster import cli\ntry: cli.main(['--help'])\nexcept SystemExit: pass",
+    ],
+    ids=["package", "client", "cli-help"],
+)
+def test_light_entry_points_load_no_optimizer(code):
+    assert not loaded_after(code) & set(HEAVY)
+
+
+def test_the_notebook_api_loads_on_first_use():
+    loaded = loaded_after("import oncall_opt as oo\noo.load_problem\noo.solve")
+    assert {"pyomo", "pandas"} <= loaded  # the model and the result came with `solve`
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import oncall_opt
+
+        oncall_opt.nope  # noqa: B018
