@@ -48,7 +48,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def clock():
-    from oncall_opt.engine.clock import FakeClock
+    from fake_clock import FakeClock
 
     return FakeClock(NOW)
 

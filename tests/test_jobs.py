@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 from conftest import wait_for
+from fake_clock import FakeClock
 from fake_slack import FakeSlack
 from pydantic import SecretStr
 
 from oncall_opt.engine import incidents, outbox
-from oncall_opt.engine.clock import FakeClock
 from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders
 from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import ConfigError, Settings

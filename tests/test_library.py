@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+import pyomo.environ as pyo
 import pytest
 from conftest import ROOT, team
+from pyomo.repn import generate_standard_repn
 
 import oncall_opt as oo
 
@@ -84,11 +88,66 @@ def test_stable_replan_changes_fewer_slots_than_a_fresh_solve(baseline):
 
 
 def test_model_reads_like_its_specification():
+    """Each rule is a constraint family named after it, documented by its sentence, and its
+    constraints say what the sentence says: here 3 daily slots, 2 people, at most 2 in a row,
+    nobody preferring anything."""
     model = oo.build_model(oo.load_problem(team(days=3, people=2, max_consecutive_shifts=2)))
-    for rule in ("one_person_per_slot", "shift_limits", "happiness_floor", "at_most_consecutive"):
-        component = getattr(model, rule)
-        assert component.doc  # each rule carries its sentence
+
+    def rule(name: str) -> dict:
+        """index -> (lower bound, {variable: coefficient}, upper bound) of each constraint"""
+        found = {}
+        for index, constraint in getattr(model, name).items():
+            body = generate_standard_repn(constraint.body)
+            assert body.constant == 0 and not body.nonlinear_vars
+            found[index] = (
+                None if constraint.lower is None else pyo.value(constraint.lower),
+                {str(v): c for v, c in zip(body.linear_vars, body.linear_coefs, strict=True)},
+                None if constraint.upper is None else pyo.value(constraint.upper),
+            )
+        return found
+
+    def x(u: int, *slots: int) -> dict[str, int]:
+        return {f"x[{u},{t},1]": 1 for t in slots}
+
+    assert rule("one_person_per_slot") == {(t, 1): (1, x(0, t) | x(1, t), 1) for t in range(3)}
     assert "exactly one person" in model.one_person_per_slot.doc
+    assert rule("shift_limits") == {u: (0, x(u, 0, 1, 2), 3) for u in (0, 1)}
+    assert "min_shifts" in model.shift_limits.doc and "max_shifts" in model.shift_limits.doc
+    assert rule("at_most_consecutive") == {(u, 0): (None, x(u, 0, 1, 2), 2) for u in (0, 1)}
+    assert "max_consecutive_shifts slots in a row" in model.at_most_consecutive.doc
+    assert rule("happiness_floor") == {u: (None, {"min_happiness": 1}, 0) for u in (0, 1)}
+    assert "least-happy" in model.happiness_floor.doc
+
+
+def test_write_atomic_replaces_the_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A new file is renamed over the old one (never written in place): a hard link to the old
+    file keeps the old text, and a write that fails leaves the old file whole and no temporary
+    file behind."""
+    target = tmp_path / "output.json"
+    target.write_text("old roster\n", encoding="utf-8")
+    target.chmod(0o640)
+    old = tmp_path / "old-link.json"
+    os.link(target, old)
+
+    oo.write_atomic(target, "new roster\n")
+    assert target.read_text(encoding="utf-8") == "new roster\n"
+    assert old.read_text(encoding="utf-8") == "old roster\n"  # a new inode, not the old one
+    assert target.stat().st_ino != old.stat().st_ino
+    assert target.stat().st_mode & 0o777 == 0o640  # the mode it had
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old-link.json", "output.json"]
+
+    # Failing after all the text went out (the sync to disk fails), and failing to encode it.
+    def disk_error(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", disk_error)
+        with pytest.raises(OSError, match="No space left"):
+            oo.write_atomic(target, "newer roster\n" * 1000)
+    with pytest.raises(UnicodeEncodeError):
+        oo.write_atomic(target, "newer roster\n" * 1000 + "\udc80")
+    assert target.read_text(encoding="utf-8") == "new roster\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old-link.json", "output.json"]
 
 
 # ----- infeasibility in words ------------------------------------------------------------------

@@ -9,13 +9,13 @@ from itertools import pairwise
 
 import pytest
 from conftest import wait_for
+from fake_clock import FakeClock
 from fastapi.testclient import TestClient
 
 import oncall_opt as oo
 from oncall_opt.api import create_app
 from oncall_opt.api.routes.roster import solve_jobs
 from oncall_opt.engine import shifts
-from oncall_opt.engine.clock import FakeClock
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.solvejobs import SolveJobs
 from oncall_opt.engine.users import create_user

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from conftest import wait_for
+from fake_clock import FakeClock
 from fastapi.testclient import TestClient
 from live_server import serve
 
@@ -22,7 +23,6 @@ from oncall_opt.api import create_app
 from oncall_opt.api.routes.incidents import batcher_of
 from oncall_opt.engine import incidents
 from oncall_opt.engine.batching import BatcherStopped, TriggerBatcher
-from oncall_opt.engine.clock import FakeClock
 from oncall_opt.engine.incidents import Trigger
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.shifts import SECONDARY, create_schedule

@@ -1,9 +1,9 @@
-"""Time as a dependency: the daemon asks a clock, so tests can drive a fake one."""
+"""Time as a dependency: the daemon asks a clock, so tests can drive a fake one
+(`tests/fake_clock.py`)."""
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -16,20 +16,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class FakeClock:
-    """A clock that moves only when told to: `advance(minutes=10)`."""
-
-    def __init__(self, start: datetime | None = None):
-        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, **delta: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(**delta)
-            return self._now

@@ -1,4 +1,10 @@
-"""Daemon settings from the environment and an optional secrets file.
+"""Daemon settings from the environment and an optional secrets file, on pydantic-settings.
+
+`Settings(...)` is the typed, frozen result that the daemon's parts take; built directly (code,
+tests) it holds just what it is given. `load_settings()` reads it from `ONCALL_*` variables and
+the secrets file (`ONCALL_SECRETS_FILE`, default `data/secrets.env` when it exists) with
+pydantic-settings' source priority: a value given to `load_settings` (a flag) wins over the
+environment, which wins over the file. A malformed value is a `ConfigError` naming the variable.
 
 Secrets (the Slack webhook URL, the API token) are held as `SecretStr`, whose repr and str are
 masked, so they cannot reach a log line by accident.
@@ -7,10 +13,13 @@ masked, so they cannot reach a log line by accident.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oncall_opt import times
 from oncall_opt.errors import ConfigError
@@ -22,8 +31,9 @@ DEFAULT_DB = Path("data") / "oncall.duckdb"
 SECRET_NAMES = ("SLACK_WEBHOOK_URL", "API_TOKEN")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
     db_path: Path = DEFAULT_DB
     host: str = times.DEFAULT_HOST
     port: int = times.DEFAULT_PORT
@@ -37,57 +47,102 @@ class Settings:
     slack_timeout: float = 10.0
     slack_min_interval: float = 1.0  # at most about one message per second per webhook
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        return (init_settings,)  # built in code: only what it is given, never the environment
+
     @property
     def api_url(self) -> str:
         return times.url_of(self.host, self.port)
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Settings from `ONCALL_*` variables; secrets may also come from `ONCALL_SECRETS_FILE`
-    (default `data/secrets.env` when it exists). The environment wins over the file."""
-    env = dict(os.environ if environ is None else environ)
-    values = {k.removeprefix(ENV_PREFIX): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-    secrets_path = Path(values.get("SECRETS_FILE", str(DEFAULT_SECRETS)))
+class _SecretsFile(PydanticBaseSettingsSource):
+    """The secrets file's `KEY=value` lines (`ONCALL_` prefix optional) as a settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.values = {key.lower(): value for key, value in values.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.values.items() if value.strip()}
+
+
+class _Variables(BaseSettings):
+    """The `ONCALL_*` variables, by their names without the prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    db: Path = DEFAULT_DB
+    bind: str = ""
+    slack_webhook_url: SecretStr | None = None
+    api_token: SecretStr | None = None
+    remind_every: float = Field(600.0, gt=0)
+    assign_every: float = Field(60.0, gt=0)
+    deliver_every: float = Field(5.0, gt=0)
+    escalate_every: float = Field(60.0, gt=0)
+    escalate_after: float = Field(900.0, gt=0)
+    slack_timeout: float = Field(10.0, gt=0)
+    slack_min_interval: float = Field(1.0, gt=-1)
+
+    @field_validator("slack_webhook_url", "api_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_webhook_url", "api_token", mode="after")
+    @classmethod
+    def _strip(cls, value: SecretStr | None) -> SecretStr | None:
+        return SecretStr(value.get_secret_value().strip()) if value is not None else None
+
+    # The environment arrives as init values, so a given mapping (tests, flags) is read the
+    # same way as the process's; the secrets file comes after it.
+    secrets_file_values: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        return (init_settings, _SecretsFile(settings_cls, cls.secrets_file_values))
+
+
+def _explain(error: dict[str, Any]) -> str:
+    name = f"{ENV_PREFIX}{str(error['loc'][0]).upper()}"
+    given = error.get("input")
+    if error["type"] in ("float_parsing", "float_type"):
+        return f"{name}: '{given}' is not a number"
+    if error["type"] == "greater_than":
+        return f"{name}: must be more than {error['ctx']['gt']:g}"
+    return f"{name}: {error['msg']}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `ONCALL_*` variables (`environ`, default the process environment) and the
+    secrets file. An empty variable counts as unset."""
+    env = os.environ if environ is None else environ
+    given = {
+        key.removeprefix(ENV_PREFIX).lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and value.strip()
+    }
+    secrets_path = Path(given.pop("secrets_file", None) or DEFAULT_SECRETS)
     if secrets_path.is_file():
-        for key, value in read_secrets_file(secrets_path).items():
-            values.setdefault(key, value)
-    elif "SECRETS_FILE" in values:
-        raise ConfigError(f"ONCALL_SECRETS_FILE: no file at {secrets_path}")
+        file_values = read_secrets_file(secrets_path)
+    elif f"{ENV_PREFIX}SECRETS_FILE" in env:
+        raise ConfigError(f"{ENV_PREFIX}SECRETS_FILE: no file at {secrets_path}")
+    else:
+        file_values = {}
 
-    def number(name: str, default: float, minimum: float = 0.0) -> float:
-        raw = values.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            result = float(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name}: '{raw}' is not a number") from None
-        if result <= minimum:
-            raise ConfigError(f"{ENV_PREFIX}{name}: must be more than {minimum:g}")
-        return result
-
+    loaded = type("_Loaded", (_Variables,), {"secrets_file_values": file_values})
+    try:
+        variables = loaded(**given)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc.errors()[0])) from None
     host, port = times.DEFAULT_HOST, times.DEFAULT_PORT
-    if values.get("BIND"):
+    if variables.bind:
         try:
-            host, port = times.parse_host_port(values["BIND"])
+            host, port = times.parse_host_port(variables.bind)
         except ValueError as exc:
             raise ConfigError(f"{ENV_PREFIX}BIND: {exc}") from None
-
-    def secret(name: str) -> SecretStr | None:
-        raw = values.get(name, "").strip()
-        return SecretStr(raw) if raw else None
-
-    return Settings(
-        db_path=Path(values.get("DB") or DEFAULT_DB),
-        host=host,
-        port=port,
-        slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
-        api_token=secret("API_TOKEN"),
-        remind_every=number("REMIND_EVERY", 600.0),
-        assign_every=number("ASSIGN_EVERY", 60.0),
-        deliver_every=number("DELIVER_EVERY", 5.0),
-        escalate_every=number("ESCALATE_EVERY", 60.0),
-        escalate_after=number("ESCALATE_AFTER", 900.0),
-        slack_timeout=number("SLACK_TIMEOUT", 10.0),
-        slack_min_interval=number("SLACK_MIN_INTERVAL", 1.0, minimum=-1.0),
-    )
+    fields = variables.model_dump(exclude={"db", "bind"})
+    return Settings(db_path=variables.db, host=host, port=port, **fields)
