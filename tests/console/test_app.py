@@ -13,8 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from live_server import serve
-
-pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from oncall_opt.api import create_app
@@ -23,7 +21,7 @@ from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 from oncall_opt.up import DEMO_ROSTER, seed_demo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app_streamlit.py")
 ZONE = "Europe/Berlin"  # what the console shows when no browser tells it (AppTest)
 PAGES = {

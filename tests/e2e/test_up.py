@@ -1,5 +1,5 @@
 """`python -m oncall_opt.up`: the demo seed and the start-up checks (the whole command, Ctrl-C
-included, runs in tests/test_browser.py)."""
+included, runs in tests/e2e/test_browser.py)."""
 
 from __future__ import annotations
 

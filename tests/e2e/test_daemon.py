@@ -19,7 +19,7 @@ from fake_slack import FakeSlack
 
 from oncall_opt.engine import outbox
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "runner.py"
 FAST = {
     "ONCALL_DELIVER_EVERY": "0.2",

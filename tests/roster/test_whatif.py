@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from itertools import groupby, pairwise
 
+import altair as alt
 import pandas as pd
 import pytest
 from conftest import ROOT, team
@@ -248,7 +249,6 @@ def test_keep_past_refuses_someone_who_is_no_longer_in_the_team(problem, baselin
 
 # ----- charts ------------------------------------------------------------------------------------
 def test_charts_build_valid_specs(problem, baseline, away):
-    alt = pytest.importorskip("altair")
     from oncall_opt.roster import charts
 
     cal = charts.calendar(away, before=baseline)
@@ -256,7 +256,19 @@ def test_charts_build_valid_specs(problem, baseline, away):
     assert len(cal.data) == problem.n_slots
     changed = int(oo.compare(baseline, away)["changed"].sum())
     assert spec["title"] == f"{changed} slot(s) changed"
-    assert isinstance(charts.workload(baseline).to_dict(), dict)
+    # Workload: shifts against the fair share beside preferences, a bar per person with the
+    # shifts they work in the roster.
+    work = charts.workload(baseline).to_dict()
+    assert [panel["title"] for panel in work["hconcat"]] == ["Shifts", "Preferences"]
+    assert [[layer["encoding"]["x"]["field"] for layer in panel["layer"]]
+            for panel in work["hconcat"]] == [
+        ["shifts", "fair_share"], ["preferred_asked", "preferred_granted"]
+    ]  # fmt: skip
+    [rows] = work["datasets"].values()
+    worked = baseline.assignments["user_id"].value_counts()
+    assert {row["user_name"]: row["shifts"] for row in rows} == {
+        user.name: worked.get(user.id, 0) for user in problem.users
+    }
     frame = oo.sweep(problem, [0, 1, 2])
     curve = charts.tradeoff(frame)
     curve.to_dict()

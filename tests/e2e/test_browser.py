@@ -30,9 +30,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from oncall_opt.client import Client
 
+# One worker runs this module: its tests share one running system, and the last one stops it.
+pytestmark = pytest.mark.xdist_group("one-system")
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROWSER_ZONE = "Europe/Berlin"
 
 

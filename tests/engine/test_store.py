@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from oncall_opt.engine.settings import ConfigError, load_settings
-from oncall_opt.engine.store import MIGRATIONS, DatabaseLockedError, Store
+from oncall_opt.engine.store import MIGRATIONS, Store
 
 
 def test_migrations_apply_once_and_survive_reopening(tmp_path):
@@ -136,7 +136,6 @@ def test_a_second_process_is_told_who_holds_the_file(tmp_path):
     assert "is held by process" in message
     assert "the daemon (runner.py)" in message and "http://127.0.0.1:8080" in message
     assert "http://127.0.0.1:4000" in elsewhere.stdout  # the address the daemon was given
-    assert DatabaseLockedError.__doc__
 
 
 def test_settings_from_environment_and_secrets_file(tmp_path):
