@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,69 +26,24 @@ from oncall_opt.errors import OncallOptError
 
 T = TypeVar("T")
 
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE SEQUENCE users_id_seq START 1;
-        CREATE TABLE users (
-            id BIGINT PRIMARY KEY DEFAULT nextval('users_id_seq'),
-            first_name VARCHAR NOT NULL,
-            last_name VARCHAR NOT NULL,
-            slack_handle VARCHAR NOT NULL,
-            time_zone VARCHAR,
-            created_at TIMESTAMPTZ NOT NULL
-        );
-        CREATE SEQUENCE schedules_id_seq START 1;
-        CREATE TABLE schedules (
-            id BIGINT PRIMARY KEY DEFAULT nextval('schedules_id_seq'),
-            user_id BIGINT NOT NULL,
-            layer SMALLINT NOT NULL DEFAULT 1,
-            start_time TIMESTAMPTZ NOT NULL,
-            end_time TIMESTAMPTZ NOT NULL,
-            CHECK (end_time > start_time)
-        );
-        CREATE SEQUENCE incidents_id_seq START 1;
-        CREATE TABLE incidents (
-            id BIGINT PRIMARY KEY DEFAULT nextval('incidents_id_seq'),
-            body VARCHAR NOT NULL,
-            dedup_key VARCHAR,
-            status VARCHAR NOT NULL DEFAULT 'triggered',
-            trigger_count INTEGER NOT NULL DEFAULT 1,
-            created_at TIMESTAMPTZ NOT NULL,
-            last_triggered_at TIMESTAMPTZ NOT NULL,
-            assigned_user_id BIGINT,
-            acknowledged_at TIMESTAMPTZ,
-            acknowledged_by BIGINT,
-            resolved_at TIMESTAMPTZ,
-            resolved_by BIGINT,
-            last_reminded_at TIMESTAMPTZ,
-            escalated_at TIMESTAMPTZ,
-            escalated_to BIGINT
-        );
-        CREATE SEQUENCE outbox_id_seq START 1;
-        CREATE TABLE outbox (
-            id BIGINT PRIMARY KEY DEFAULT nextval('outbox_id_seq'),
-            kind VARCHAR NOT NULL,
-            text VARCHAR NOT NULL,
-            incident_ids VARCHAR,
-            status VARCHAR NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            created_at TIMESTAMPTZ NOT NULL,
-            next_attempt_at TIMESTAMPTZ NOT NULL,
-            claimed_at TIMESTAMPTZ,
-            sent_at TIMESTAMPTZ,
-            last_error VARCHAR
-        );
-        CREATE TABLE availability (
-            user_id BIGINT NOT NULL,
-            day DATE NOT NULL,
-            kind VARCHAR NOT NULL,
-            PRIMARY KEY (user_id, day)
-        );
-        """,
-    ),
-]
+MIGRATIONS_PACKAGE = "oncall_opt.engine.migrations"
+
+
+def read_migrations() -> list[tuple[int, str]]:
+    """The numbered `.sql` files of `migrations/` (`0001_init.sql`, ...) as (version, SQL), in
+    order: each is applied once, in its own transaction, at start-up."""
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        number, _, _ = entry.name.partition("_")
+        if entry.name.endswith(".sql") and number.isdigit():
+            found.append((int(number), entry.read_text(encoding="utf-8")))
+    versions = [version for version, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number in {MIGRATIONS_PACKAGE}")
+    return sorted(found)
+
+
+MIGRATIONS = read_migrations()
 
 _RETRIES = 8
 
