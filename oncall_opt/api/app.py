@@ -40,6 +40,21 @@ STATUS_CODES = {
 }
 
 
+# The status of each error a user can cause; a subclass takes its nearest listed ancestor's.
+ERROR_STATUS: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidRequestError: 422,
+    InputError: 422,
+    InfeasibleError: 422,
+    OncallOptError: 400,
+}
+
+
+def status_of(exc: Exception) -> int:
+    return next((ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in ERROR_STATUS), 500)
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": STATUS_CODES.get(status, "error"), "message": message}, status)
 
@@ -106,13 +121,7 @@ def create_app(
 
     @app.exception_handler(OncallOptError)
     async def domain_error(request: Request, exc: OncallOptError) -> JSONResponse:
-        if isinstance(exc, NotFoundError):
-            return error(404, str(exc))
-        if isinstance(exc, ConflictError):
-            return error(409, str(exc))
-        if isinstance(exc, InvalidRequestError | InputError | InfeasibleError):
-            return error(422, str(exc))
-        return error(400, str(exc))
+        return error(status_of(exc), str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
