@@ -28,7 +28,6 @@ from oncall_opt.secretsfile import DEFAULT_SECRETS, ENV_PREFIX, read_secrets_fil
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 DEFAULT_DB = Path("data") / "oncall.duckdb"
-SECRET_NAMES = ("SLACK_WEBHOOK_URL", "API_TOKEN")
 
 
 class Settings(BaseSettings):
