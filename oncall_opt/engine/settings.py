@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -96,13 +96,14 @@ class _Variables(BaseSettings):
     def _strip(cls, value: SecretStr | None) -> SecretStr | None:
         return SecretStr(value.get_secret_value().strip()) if value is not None else None
 
-    # The environment arrives as init values, so a given mapping (tests, flags) is read the
-    # same way as the process's; the secrets file comes after it.
-    secrets_file_values: ClassVar[dict[str, str]] = {}
+    secrets_path: Path | None = None  # the secrets file to read after the environment
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
-        return (init_settings, _SecretsFile(settings_cls, cls.secrets_file_values))
+        # The environment arrives as init values, so a given mapping (tests, flags) is read the
+        # same way as the process's; the secrets file comes after it.
+        path = init_settings.init_kwargs.get("secrets_path")
+        return (init_settings, _SecretsFile(settings_cls, read_secrets_file(path) if path else {}))
 
 
 def _explain(error: dict[str, Any]) -> str:
@@ -125,16 +126,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if key.startswith(ENV_PREFIX) and value.strip()
     }
     secrets_path = Path(given.pop("secrets_file", None) or DEFAULT_SECRETS)
-    if secrets_path.is_file():
-        file_values = read_secrets_file(secrets_path)
-    elif f"{ENV_PREFIX}SECRETS_FILE" in env:
+    if not secrets_path.is_file() and f"{ENV_PREFIX}SECRETS_FILE" in env:
         raise ConfigError(f"{ENV_PREFIX}SECRETS_FILE: no file at {secrets_path}")
-    else:
-        file_values = {}
-
-    loaded = type("_Loaded", (_Variables,), {"secrets_file_values": file_values})
     try:
-        variables = loaded(**given)
+        variables = _Variables(
+            **given, secrets_path=secrets_path if secrets_path.is_file() else None
+        )
     except ValidationError as exc:
         raise ConfigError(_explain(exc.errors()[0])) from None
     host, port = times.DEFAULT_HOST, times.DEFAULT_PORT
@@ -143,5 +140,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             host, port = times.parse_host_port(variables.bind)
         except ValueError as exc:
             raise ConfigError(f"{ENV_PREFIX}BIND: {exc}") from None
-    fields = variables.model_dump(exclude={"db", "bind"})
+    fields = variables.model_dump(exclude={"db", "bind", "secrets_path"})
     return Settings(db_path=variables.db, host=host, port=port, **fields)
