@@ -31,9 +31,8 @@ from typing import Any
 
 import httpx
 
-from oncall_opt import times
+from oncall_opt import secretsfile, times
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
-from oncall_opt.engine.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
@@ -200,15 +199,6 @@ def stop(proc: subprocess.Popen | None, name: str, timeout: float = 10.0) -> Non
         proc.wait()
 
 
-def _token(env: dict[str, str]) -> str | None:
-    """The API token the daemon will want for writes (environment or secrets file), if any."""
-    try:
-        settings = load_settings(env)
-    except ConfigError:
-        return None  # the daemon reports it
-    return settings.api_token.get_secret_value() if settings.api_token else None
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m oncall_opt.up",
@@ -267,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon = subprocess.Popen(
             daemon_command(args.db, args.api, args.verbose), env=env, start_new_session=True
         )
-        with Client(api_url, token=_token(env)) as api:
+        with Client(api_url, token=secretsfile.api_token(env)) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon, 30, stopping):
                 if stopping.is_set():
                     return 0
