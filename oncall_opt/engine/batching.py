@@ -7,11 +7,12 @@ then answers each waiter through its future. Batches form by themselves: while o
 next requests queue up; a lone request is written at once (no waiting for company).
 
 The answers are those of triggering one by one in arrival order (see `trigger_batch`), with the
-time read from the clock once per batch. If the transaction fails, every trigger of the batch
-gets the error and none is written. The thread starts with the first trigger and ends on
-`stop()` (the app's shutdown), which writes what is already queued first. It lives that long on
-purpose: the store keeps a cursor per thread until it is closed, so a thread per burst would
-pile them up.
+time read from the clock once per batch. If the transaction fails, the batch is written again in
+halves, down to single triggers: a trigger that cannot be stored gets its own error, and every
+other one is stored and answered as if it had come alone. The thread starts with the first
+trigger and ends on `stop()` (the app's shutdown), which writes what is already queued first.
+It lives that long on purpose: the store keeps a cursor per thread until it is closed, so a
+thread per burst would pile them up.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from oncall_opt.engine.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 200  # triggers per transaction (notify.enqueue_many writes 200 messages a statement)
+MAX_BATCH = 200  # triggers per transaction
 
 Answer = tuple[Incident, bool]
 
@@ -110,16 +111,39 @@ class TriggerBatcher:
         batch = [(t, f) for t, f in batch if f.set_running_or_notify_cancel()]
         if not batch:
             return
-        triggers = [t for t, _ in batch]
         try:
             now = self.clock.now()
-            answers: list[Any] = self.store.write(lambda tx: trigger_batch(tx, triggers, now))
-        except BaseException as exc:  # every waiter gets the error; nothing was written
-            for _, future in batch:
-                future.set_exception(exc)
+        except BaseException as exc:
+            self._fail(batch, exc)
             if not isinstance(exc, Exception):
                 raise
             return
+        self._write_group(batch, now)
+
+    def _write_group(self, batch: list[tuple[Trigger, Future[Answer]]], now: Any) -> None:
+        """Write `batch` in one transaction; if that fails, write each half on its own, down to
+        single triggers, so that a trigger that cannot be stored fails alone and every other is
+        stored and answered as if it came alone (a batch with k bad triggers costs about
+        2k log n more transactions, none when all are good)."""
+        triggers = [t for t, _ in batch]
+        try:
+            answers: list[Any] = self.store.write(lambda tx: trigger_batch(tx, triggers, now))
+        except Exception as exc:  # rolled back: nothing of this group was written
+            if len(batch) == 1:
+                self._fail(batch, exc)
+                return
+            middle = len(batch) // 2
+            self._write_group(batch[:middle], now)  # arrival order kept: first half first
+            self._write_group(batch[middle:], now)
+            return
+        except BaseException as exc:
+            self._fail(batch, exc)
+            raise
         self.batches += 1
         for (_, future), answer in zip(batch, answers, strict=True):
             future.set_result(answer)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Trigger, Future[Answer]]], exc: BaseException) -> None:
+        for _, future in batch:
+            future.set_exception(exc)

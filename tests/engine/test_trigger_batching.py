@@ -1,8 +1,8 @@
 """Group commit of incident triggers: `incidents.trigger_batch` and the app's `TriggerBatcher`.
 
 A batch must leave the database, and answer each trigger, exactly as triggering one by one in
-arrival order would; a failing batch fails every waiter and writes nothing; the batcher's thread
-ends with the app."""
+arrival order would; a trigger that cannot be stored fails alone, and every other one of its
+batch is stored and answered as if it came alone; the batcher's thread ends with the app."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from live_server import serve
 
 from oncall_opt.api import create_app
 from oncall_opt.api.routes.incidents import batcher_of
-from oncall_opt.engine import incidents
+from oncall_opt.engine import batching, incidents
 from oncall_opt.engine.batching import BatcherStopped, TriggerBatcher
 from oncall_opt.engine.incidents import Trigger
 from oncall_opt.engine.settings import Settings
@@ -157,30 +157,68 @@ def test_queued_triggers_are_written_as_one_batch_in_arrival_order(store, refere
     assert dump(store) == dump(reference)
 
 
-def test_a_failing_batch_fails_every_waiter_and_writes_nothing(store, monkeypatch):
+def test_a_fault_on_every_write_fails_every_waiter_and_writes_nothing(store, monkeypatch):
     team(store)
     before = dump(store)
     batcher, clock, first = held_batcher(store)
-    messages: list[int] = []
+    attempts: list[int] = []
+    real = batching.trigger_batch
 
-    def broken(tx, created, now):
-        messages.append(len(created))  # the incidents are inserted by now: they must go too
-        raise RuntimeError("outbox unavailable")
+    def broken(tx, triggers, now):
+        real(tx, triggers, now)  # everything written by now: it must all roll back
+        attempts.append(len(triggers))
+        raise RuntimeError("disk unavailable")
 
-    monkeypatch.setattr(incidents, "_enqueue_created", broken)
+    monkeypatch.setattr(batching, "trigger_batch", broken)
     try:
         futures = [batcher.submit(t) for t in TRIGGERS]
         clock.gate.set()
         for future in [first, *futures]:
-            with pytest.raises(RuntimeError, match="outbox unavailable"):
+            with pytest.raises(RuntimeError, match="disk unavailable"):
                 future.result(10)
-        assert messages == [1, 4]  # two batches (the second opens 4), each failed whole
+        # the held one; then the batch whole, then halves down to every trigger alone
+        assert attempts[:2] == [1, len(TRIGGERS)] and attempts.count(1) == 1 + len(TRIGGERS)
         assert dump(store) == before
         monkeypatch.undo()
         incident, created = batcher.submit(Trigger("after", "after")).result(10)
         assert created and incident.dedup_key == "after"  # the writer carries on
     finally:
         assert batcher.stop()
+
+
+POISON = "x\ud800y"  # a lone surrogate: the database cannot encode it
+
+
+@pytest.mark.parametrize("bad_at", [(0,), (20,), (42,), (3, 17, 30)], ids=str)
+def test_a_trigger_that_cannot_be_stored_fails_alone(store, reference, bad_at):
+    """Good triggers queued in one batch with bad ones among them: each bad one gets its own
+    error, every good one is stored and answered exactly as if the bad ones had never come."""
+    team(store)
+    team(reference)
+    keys = ["disk", "cpu", None, "mem", None]
+    good = [Trigger(f"alert {i}", keys[i % len(keys)]) for i in range(40)]
+    sequence: list[tuple[Trigger, bool]] = [(t, True) for t in good]
+    for position in bad_at:
+        poisoned = Trigger(POISON, None) if position % 2 else Trigger("bad key", POISON)
+        sequence.insert(position, (poisoned, False))
+    batcher, clock, first = held_batcher(store)
+    try:
+        futures = [(batcher.submit(t), ok) for t, ok in sequence]
+        clock.gate.set()
+        first.result(10)
+        answers = []
+        for future, ok in futures:
+            if ok:
+                answers.append(future.result(10))
+            else:
+                with pytest.raises(Exception, match="surrogate"):
+                    future.result(10)
+    finally:
+        assert batcher.stop()
+    incidents.trigger(reference, "held", NOW)
+    expected = [incidents.trigger(reference, t.body, NOW, t.dedup_key) for t in good]
+    assert answers == expected
+    assert dump(store) == dump(reference)
 
 
 def test_stop_writes_what_is_queued_then_refuses(store):
