@@ -40,7 +40,7 @@ def parse_timestamp(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("timestamp has no UTC offset (add Z or +hh:mm)")
-        return value
+        return _in_range(value, value)
     if not isinstance(value, str):
         raise ValueError(f"expected an RFC 3339 timestamp string such as {EXAMPLE_TIMESTAMP}")
     match = _TIMESTAMP.fullmatch(value.strip())
@@ -54,9 +54,24 @@ def parse_timestamp(value: object) -> datetime:
     seconds = match["s"] or "00"
     fraction = f".{(match['fraction'] + '00000')[:6]}" if match["fraction"] else ""
     try:
-        return datetime.fromisoformat(f"{match['date']}T{match['hm']}:{seconds}{fraction}{offset}")
+        parsed = datetime.fromisoformat(
+            f"{match['date']}T{match['hm']}:{seconds}{fraction}{offset}"
+        )
     except ValueError as exc:
         raise ValueError(f"'{_shown(value)}' is not a valid timestamp: {exc}") from None
+    return _in_range(parsed, value)
+
+
+def _in_range(parsed: datetime, value: object) -> datetime:
+    """`parsed`, unless its UTC value falls outside years 1 to 9999 (nothing can store it)."""
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        shown = _shown(value) if isinstance(value, str) else str(value)
+        raise ValueError(
+            f"'{shown}' is out of range: its UTC time is before year 1 or after 9999"
+        ) from None
+    return parsed
 
 
 def parse_date(value: object) -> date:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oncall_opt.api.common import error
 from oncall_opt.engine.clock import Clock, SystemClock
 from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import Settings
@@ -29,16 +30,6 @@ from oncall_opt.errors import (
 
 log = logging.getLogger("oncall_opt.api")
 
-STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    422: "invalid_argument",
-    500: "internal",
-}
-
 
 # The status of each error a user can cause; a subclass takes its nearest listed ancestor's.
 ERROR_STATUS: dict[type[Exception], int] = {
@@ -53,10 +44,6 @@ ERROR_STATUS: dict[type[Exception], int] = {
 
 def status_of(exc: Exception) -> int:
     return next((ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in ERROR_STATUS), 500)
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": STATUS_CODES.get(status, "error"), "message": message}, status)
 
 
 async def require_token(request: Request) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -25,6 +26,23 @@ from oncall_opt.engine.shifts import Schedule
 from oncall_opt.engine.store import Store
 from oncall_opt.engine.users import User
 
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "resource_exhausted",
+    422: "invalid_argument",
+    500: "internal",
+}
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": STATUS_CODES.get(status, "error"), "message": message}, status)
+
+
+MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a larger request body is refused with 413
 ID_MAX = 2**63 - 1  # BIGINT: a larger id cannot exist, and would not fit a query parameter
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -39,12 +57,34 @@ class JSONBodyRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             if request.method in _BODY_METHODS:
+                body = await _bounded_body(request)
+                if body is None:
+                    return error(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
                 headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
                 headers.append((b"content-type", b"application/json"))
-                request = Request({**request.scope, "headers": headers}, request.receive)
+                request = Request({**request.scope, "headers": headers}, receive)
             return await handler(request)
 
         return handle
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The request's body, or None when it is larger than MAX_REQUEST_BYTES (a declared length
+    is checked before reading; a chunked body stops being read once past the limit)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # ----- timestamps -------------------------------------------------------------------------------
@@ -94,9 +134,10 @@ def now_of(request: Request) -> datetime:
 
 
 class RequestBody(BaseModel):
-    """A request body: unknown fields are refused (a typo must not be silently ignored)."""
+    """A request body: unknown fields are refused (a typo must not be silently ignored), and
+    types are strict: an id or a layer is a JSON number, never `true`, `"1"` or `1.0`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ----- responses --------------------------------------------------------------------------------

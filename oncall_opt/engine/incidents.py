@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from oncall_opt.engine import outbox
+from oncall_opt.engine import outbox, text
 from oncall_opt.engine.records import Incident, User
 from oncall_opt.engine.shifts import PRIMARY, on_call_rows
 from oncall_opt.engine.store import Store, Transaction
@@ -87,10 +87,10 @@ class Trigger:
 def check_trigger(body: str, dedup_key: str | None = None) -> Trigger:
     """The trigger with its body and key stripped; an empty body is an InvalidRequestError,
     an empty key is no key."""
-    body = (body or "").strip()
+    body = text.clean("Body", body or "", text.MAX_BODY, multiline=True)
     if not body:
         raise InvalidRequestError("Body", "must not be empty")
-    return Trigger(body, (dedup_key or "").strip() or None)
+    return Trigger(body, text.clean("DedupKey", dedup_key or "", text.MAX_KEY) or None)
 
 
 def trigger(

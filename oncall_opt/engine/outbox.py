@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from oncall_opt.engine import text
 from oncall_opt.engine.records import Incident, User
 from oncall_opt.engine.store import Transaction
 
@@ -21,44 +22,47 @@ def who(user: User | None) -> str:
     return f"{user.first_name} {user.last_name} <@{user.slack_handle}>" if user else "nobody"
 
 
+def _body(incident: Incident) -> str:
+    return text.shortened(incident.body)
+
+
 def created(incident: Incident) -> str:
     if incident.assignee is None:
-        return f"Incident #{incident.id} created and unassigned\n{incident.body}"
-    return (
-        f"Incident #{incident.id} created and assigned to {who(incident.assignee)}\n{incident.body}"
-    )
+        return f"Incident #{incident.id} created and unassigned\n{_body(incident)}"
+    to = who(incident.assignee)
+    return f"Incident #{incident.id} created and assigned to {to}\n{_body(incident)}"
 
 
 def acknowledged(incident: Incident) -> str:
     by = f" by {who(incident.acknowledged_by)}" if incident.acknowledged_by else ""
     if incident.assignee is None:
-        return f"Incident #{incident.id} (unassigned) has been acknowledged{by}:\n{incident.body}"
+        return f"Incident #{incident.id} (unassigned) has been acknowledged{by}:\n{_body(incident)}"
     return (
         f"Incident #{incident.id} assigned to {who(incident.assignee)} has been "
-        f"acknowledged{by}:\n{incident.body}"
+        f"acknowledged{by}:\n{_body(incident)}"
     )
 
 
 def assigned(incident: Incident) -> str:
-    return f"Incident #{incident.id} is re-assigned to {who(incident.assignee)}\n{incident.body}"
+    return f"Incident #{incident.id} is re-assigned to {who(incident.assignee)}\n{_body(incident)}"
 
 
 def resolved(incident: Incident) -> str:
     by = f" by {who(incident.resolved_by)}" if incident.resolved_by else ""
-    return f"Incident #{incident.id} has been resolved{by}:\n{incident.body}"
+    return f"Incident #{incident.id} has been resolved{by}:\n{_body(incident)}"
 
 
 def escalated(incident: Incident, minutes: float) -> str:
     return (
         f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
-        f"to {who(incident.escalated_to)} (secondary on call)\n{incident.body}"
+        f"to {who(incident.escalated_to)} (secondary on call)\n{_body(incident)}"
     )
 
 
 def reminder_line(incident: Incident) -> str:
     a = incident.assignee
     assignee = f"{a.first_name} {a.last_name} (<@{a.slack_handle}>)" if a else "Unassigned"
-    return f"[{assignee}] [#{incident.id}] {incident.body}"
+    return f"[{assignee}] [#{incident.id}] {text.shortened(incident.body)}"
 
 
 def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:

@@ -115,6 +115,15 @@ class Window:
 def window(start: date, end: date, options: RosterOptions) -> Window:
     check_days(start, end)
     length, zone, handoff = options.checked()
+    try:
+        return _window(start, end, length, zone, handoff, options.shift_length)
+    except OverflowError:  # near the year 9999, a slot's end or its UTC time does not exist
+        raise InvalidRequestError(
+            "End", "the window's last slot would end after the year 9999"
+        ) from None
+
+
+def _window(start: date, end: date, length, zone, handoff, shift_length: str) -> Window:
     first = datetime.combine(start, handoff, tzinfo=zone)
     limit = _utc(datetime.combine(end + timedelta(days=1), handoff, tzinfo=zone))
     # Wall-clock arithmetic, as the slot grid does it: a handoff stays at the same local hour.
@@ -123,7 +132,7 @@ def window(start: date, end: date, options: RosterOptions) -> Window:
         k += 1
         if k > MAX_SLOTS:
             raise InvalidRequestError(
-                "End", f"the window holds more than {MAX_SLOTS} slots of {options.shift_length}"
+                "End", f"the window holds more than {MAX_SLOTS} slots of {shift_length}"
             )
     return Window(first, first + (k - 1) * length, first + k * length, k)
 

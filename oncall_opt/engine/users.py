@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from oncall_opt.engine import text
 from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import InvalidRequestError, NotFoundError
@@ -17,7 +18,7 @@ def _from_row(row: dict[str, Any]) -> User:
 
 
 def _clean(field: str, value: str) -> str:
-    value = (value or "").strip()
+    value = text.clean(field, value or "", text.MAX_NAME)
     if not value:
         raise InvalidRequestError(field, "must not be empty")
     return value

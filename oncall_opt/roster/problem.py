@@ -231,6 +231,10 @@ def build_problem(doc: InputDocument) -> Problem:
         grid = SlotGrid.build(doc.schedule_start, doc.schedule_end, length, zone, zone_name)
     except ValueError as exc:
         raise InputError([("schedule_end", str(exc))]) from None
+    except OverflowError:  # the last slot would end after year 9999
+        raise InputError(
+            [("schedule_end", "the last slot would end after the year 9999")]
+        ) from None
 
     n = len(grid)
     everything = frozenset(range(n))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from oncall_opt.api.common import IdPath, JSONBodyRoute, RequestBody, UtcTime, now_of, store_of
 from oncall_opt.engine import outbox
 from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.text import clean
 from oncall_opt.errors import InvalidRequestError, NotFoundError
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["messages"])
@@ -77,9 +78,7 @@ def list_messages(store: Store, status: str = "all", limit: int = 100) -> list[d
 
 def queue_test_message(store: Store, text: str | None, now: datetime) -> dict[str, Any]:
     """Queue a test message (kind `test`) for the delivery job; returns its outbox row."""
-    text = (text or "").strip() or DEFAULT_TEST_TEXT
-    if len(text) > MAX_TEXT:
-        raise InvalidRequestError("Text", f"is {len(text)} characters; at most {MAX_TEXT}")
+    text = clean("Text", text or "", MAX_TEXT, multiline=True) or DEFAULT_TEST_TEXT
 
     def work(tx: Transaction) -> dict[str, Any]:
         message_id = outbox.enqueue(tx, TEST_KIND, text, now)

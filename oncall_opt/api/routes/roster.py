@@ -18,7 +18,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from oncall_opt.api.common import (
     IdPath,
@@ -172,6 +172,9 @@ class OptionsIn(RequestBody):
 
 
 class InputQuery(OptionsIn):
+    # A query string holds only text: numbers and booleans are read from it, as FastAPI does.
+    model_config = ConfigDict(extra="forbid", strict=False)
+
     Start: str = Field(description="first day of the window, YYYY-MM-DD")
     End: str = Field(description="last day a shift starts, YYYY-MM-DD")
 

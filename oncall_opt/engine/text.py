@@ -1,0 +1,50 @@
+"""Text from requests, made safe to store, log and post to Slack: valid Unicode, no control
+characters where a log line or a Slack message could be forged with them, bounded lengths.
+
+Every field's limit is here, so the API's documentation, the engine and the tests agree.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from oncall_opt.errors import InvalidRequestError
+
+MAX_NAME = 200  # first and last names, Slack handles, time zones
+MAX_KEY = 255  # dedup keys
+MAX_BODY = 64 * 1024  # an incident's body, a test message
+SLACK_BODY = 3000  # characters of a body shown in one Slack message (Slack cuts near 4,000)
+
+# Line and paragraph separators end a line in many log viewers: as unsafe as a newline.
+_SINGLE_LINE_UNSAFE = {"Cc", "Zl", "Zp"}
+
+
+def clean(field: str, value: object, max_length: int, *, multiline: bool = False) -> str:
+    """`value` stripped of control characters (newlines and tabs kept when `multiline`) and of
+    surrounding space; an InvalidRequestError names `field` when it is not text, not valid
+    Unicode (a lone surrogate, which no database can store) or longer than `max_length`."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(field, "must be text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            field, "is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
+        ) from None
+    kept = "".join(ch for ch in value if _keep(ch, multiline)).strip()
+    if len(kept) > max_length:
+        raise InvalidRequestError(field, f"is {len(kept)} characters long; at most {max_length}")
+    return kept
+
+
+def _keep(ch: str, multiline: bool) -> bool:
+    if multiline and ch in "\n\t":
+        return True
+    return unicodedata.category(ch) not in _SINGLE_LINE_UNSAFE
+
+
+def shortened(body: str, limit: int = SLACK_BODY) -> str:
+    """`body` cut to `limit` characters with a marker saying how much was left out."""
+    if len(body) <= limit:
+        return body
+    return f"{body[:limit]}… ({len(body) - limit} more characters in the incident)"

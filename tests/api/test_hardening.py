@@ -1,0 +1,169 @@
+"""Bad requests get a clear 4xx naming the field and change nothing: text that is not valid
+Unicode, timestamps whose UTC value does not exist, oversized bodies, loose types, control
+characters that could forge a log line or a Slack message."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from oncall_opt.api import create_app
+from oncall_opt.api.common import MAX_REQUEST_BYTES
+from oncall_opt.engine import text
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.store import Store
+
+SURROGATE = '"x\\ud800y"'  # JSON for a lone surrogate, which no database can store
+
+
+@pytest.fixture
+def api(store, clock):
+    with TestClient(create_app(store, Settings(), clock, run_jobs=False)) as client:
+        client.post("/users", json={"FirstName": "Ana", "LastName": "Silva", "SlackHandle": "ana"})
+        yield client
+
+
+def dump(store: Store) -> dict[str, list]:
+    tables = ("users", "schedules", "incidents", "outbox", "availability")
+    return {t: store.rows(f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+
+
+def refused(response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"code", "message"}, body
+    for word in words:
+        assert word in body["message"], body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/incidents", f'{{"Body": {SURROGATE}}}', "Body"),
+        ("/incidents", f'{{"Body": "disk", "DedupKey": {SURROGATE}}}', "DedupKey"),
+        (
+            "/users",
+            f'{{"FirstName": "A", "LastName": "B", "SlackHandle": {SURROGATE}}}',
+            "SlackHandle",
+        ),
+        (
+            "/users",
+            f'{{"FirstName": {SURROGATE}, "LastName": "B", "SlackHandle": "b"}}',
+            "FirstName",
+        ),
+        ("/messages/test", f'{{"Text": {SURROGATE}}}', "Text"),
+    ],
+)  # fmt: skip
+def test_a_lone_surrogate_is_refused_naming_the_field(api, store, path, body, field):
+    before = dump(store)
+    refused(api.post(path, content=body), 422, field, "not valid Unicode")
+    assert dump(store) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/users/1/schedules",
+         {"Start": "9999-12-30T00:00:00Z", "End": "9999-12-31T23:59:59-14:00"}, "End"),
+        ("POST", "/users/1/schedules",
+         {"Start": "0001-01-01T00:00:00+01:00", "End": "2026-01-01T00:00:00Z"}, "Start"),
+        ("GET", "/roster/input?Start=9999-12-29&End=9999-12-31", None, "End"),
+        ("GET", "/scheduled/9999-12-31T23:59:59-14:00", None, "out of range"),
+        ("POST", "/roster/publish", {"Output": {"overrides": [{
+            "start": "9999-12-31T00:00:00Z", "end": "9999-12-31T23:59:59-14:00",
+            "user": {"id": "1"}}]}}, "Output.overrides[0].end"),
+        ("POST", "/roster/solve", {"Start": "9999-12-29", "End": "9999-12-31"}, "End"),
+        ("POST", "/roster/solve", {"Input": {
+            "schedule_start": "9999-12-29T00:00:00Z", "schedule_end": "9999-12-31T00:00:00Z",
+            "users": [{"id": "a"}]}}, "Input.schedule_end"),
+        ("POST", "/roster/solve", {"Input": {
+            "schedule_start": "9999-12-30T00:00:00Z", "schedule_end": "9999-12-31T23:00:00-14:00",
+            "users": [{"id": "a"}]}}, "Input.schedule_end"),
+    ],
+)  # fmt: skip
+def test_times_near_years_1_and_9999_are_refused_naming_the_field(
+    api, store, method, path, body, field
+):
+    before = dump(store)
+    response = api.request(method, path, json=body)
+    assert 400 <= response.status_code < 500, response.text
+    refused(response, response.status_code, field)
+    assert dump(store) == before
+
+
+def test_an_oversized_request_body_is_refused_with_413(api, store):
+    before = dump(store)
+    huge = json.dumps({"Body": "x" * (MAX_REQUEST_BYTES + 1)})
+    refused(api.post("/incidents", content=huge), 413, str(MAX_REQUEST_BYTES))
+
+    def chunks():  # no Content-Length: the server must stop reading past the limit
+        yield b'{"Body": "'
+        for _ in range(MAX_REQUEST_BYTES // (1 << 20) + 1):
+            yield b"x" * (1 << 20)
+        yield b'"}'
+
+    refused(api.post("/incidents", content=chunks()), 413)
+    assert dump(store) == before
+    assert api.post("/incidents", json={"Body": "still fine"}).status_code == 200
+
+
+def test_text_longer_than_its_limit_is_refused_naming_the_field_and_the_limit(api, store):
+    before = dump(store)
+    refused(
+        api.post("/incidents", json={"Body": "x" * (10 * 1024 * 1024)}),
+        422, "Body", f"at most {text.MAX_BODY}",
+    )  # fmt: skip
+    long_name = {"FirstName": "N" * (text.MAX_NAME + 1), "LastName": "B", "SlackHandle": "b"}
+    refused(api.post("/users", json=long_name), 422, "FirstName", f"at most {text.MAX_NAME}")
+    assert dump(store) == before
+    at_limit = {"FirstName": "N" * text.MAX_NAME, "LastName": "B", "SlackHandle": "b"}
+    assert api.post("/users", json=at_limit).status_code == 200
+
+
+@pytest.mark.parametrize("user_id", [True, "1", 1.0, False])
+def test_an_id_must_be_a_json_number(api, store, user_id):
+    incident = api.post("/incidents", json={"Body": "disk"}).json()
+    before = dump(store)
+    path = f"/incidents/{incident['Id']}/acknowledge"
+    refused(api.put(path, json={"UserId": user_id}), 422, "UserId")
+    assert dump(store) == before
+    assert api.put(path, json={"UserId": 1}).json()["AcknowledgedBy"]["Id"] == 1
+
+
+@pytest.mark.parametrize("layer", [True, "2", 2.0])
+def test_a_layer_must_be_a_json_number(api, store, layer):
+    before = dump(store)
+    body = {"Start": "2026-01-01T00:00:00Z", "End": "2026-01-02T00:00:00Z", "Layer": layer}
+    refused(api.post("/users/1/schedules", json=body), 422, "Layer")
+    assert dump(store) == before
+
+
+def test_control_characters_never_reach_a_name_a_log_line_or_slack(api, store, caplog):
+    caplog.set_level(logging.DEBUG)
+    forged = {
+        "FirstName": "Eve\n2026-01-05 09:00:00 INFO oncall_opt: all clear",
+        "LastName": "\x1b[31mRed\x00\u2028",
+        "SlackHandle": "eve\r\n",
+    }
+    eve = api.post("/users", json=forged).json()
+    assert eve["FirstName"] == "Eve2026-01-05 09:00:00 INFO oncall_opt: all clear"
+    assert (eve["LastName"], eve["SlackHandle"]) == ("[31mRed", "eve")
+    incident = api.post("/incidents", json={"Body": "line 1\nline 2\x07", "DedupKey": "k\n1"})
+    assert incident.json()["Body"] == "line 1\nline 2"  # a body keeps its lines
+    assert incident.json()["DedupKey"] == "k1"
+    for row in store.rows("SELECT first_name, last_name, slack_handle FROM users"):
+        assert not any(ch in value for value in row.values() for ch in "\n\r\x1b\x00\u2028")
+    assert not any("\n" in record.getMessage() for record in caplog.records)
+
+
+def test_slack_texts_cut_a_long_body_with_a_marker(api, store):
+    body = "y" * (text.SLACK_BODY + 500)
+    api.post("/incidents", json={"Body": body})
+    [message] = store.rows("SELECT text FROM outbox WHERE kind = 'created'")
+    assert "y" * text.SLACK_BODY + "… (500 more characters in the incident)" in message["text"]
+    assert "y" * (text.SLACK_BODY + 1) not in message["text"]
+    [stored] = store.rows("SELECT body FROM incidents")
+    assert stored["body"] == body  # the incident keeps all of it
