@@ -4,9 +4,7 @@
 Everything lives in `oncall_opt.daemon.main`; see its module docstring.
 """
 
-import sys
-
-from oncall_opt.daemon import main
+from oncall_opt.daemon import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -14,11 +14,13 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from oncall_opt.engine.clock import SystemClock
 from oncall_opt.engine.jobs.loop import JobLoop, jobs_running, make_sender
 from oncall_opt.engine.settings import ConfigError, Settings, load_settings
 from oncall_opt.engine.slack import SlackWebhook
+from oncall_opt.engine.solvejobs import solver_threads_alive
 from oncall_opt.engine.store import DatabaseLockedError, Store
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not jobs_running():
             store.close()
+
+
+def run() -> NoReturn:
+    """`runner.py`: `main()`, then exit with its code. When a cancelled solve has still not let
+    go of HiGHS (a phase that checks for interrupts only now and then), the process ends with
+    `os._exit` after flushing the logs: exiting normally while HiGHS runs in a thread would
+    abort it (SIGABRT) in the C++ runtime's teardown; nothing of the solve needs saving."""
+    code = main()
+    if solver_threads_alive():
+        log.info("leaving a cancelled solve to the operating system")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _once(store: Store, settings: Settings, sender: SlackWebhook | None) -> int:

@@ -43,5 +43,9 @@ class InvalidRequestError(OncallOptError):
         super().__init__(f"{field}: {message}")
 
 
+class SolveCancelledError(OncallOptError):
+    """A solve was stopped before it finished (the daemon is shutting down)."""
+
+
 class ConfigError(ValueError):
     """A setting is malformed: the message names the variable."""

@@ -149,7 +149,7 @@ def daemon_command(db: str, bind: str, verbose: bool) -> list[str]:
     flags = ["--db", db, "--bind", bind, "--log-level", "INFO" if verbose else "WARNING"]
     if RUNNER.is_file():
         return [sys.executable, str(RUNNER), *flags]
-    code = "import sys; from oncall_opt.daemon import main; sys.exit(main())"
+    code = "from oncall_opt.daemon import run; run()"
     return [sys.executable, "-c", code, *flags]
 
 

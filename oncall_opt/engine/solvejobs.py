@@ -19,7 +19,9 @@ from oncall_opt.errors import (
     InvalidRequestError,
     NoSolutionInTimeError,
     NotFoundError,
+    SolveCancelledError,
 )
+from oncall_opt.roster.cancel import Cancellation
 from oncall_opt.roster.problem import Problem
 from oncall_opt.times import format_timestamp
 
@@ -27,7 +29,10 @@ log = logging.getLogger(__name__)
 
 MAX_TIME_LIMIT = 600.0
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+SOLVER_THREAD = "roster-solve"
+STOPPED_MESSAGE = "the daemon stopped before this solve finished; start it again"
 
 
 @dataclass
@@ -49,6 +54,11 @@ class SolveJob:
     reasons: list[str] | None = None  # why no roster exists, in words
     error: str | None = None
     problem: Problem | None = field(default=None, repr=False)
+
+
+def solver_threads_alive() -> bool:
+    """Whether a solve worker of this process is still running (HiGHS may be in native code)."""
+    return any(t.name == SOLVER_THREAD and t.is_alive() for t in threading.enumerate())
 
 
 class SolveJobs:
@@ -74,6 +84,8 @@ class SolveJobs:
         self._active = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self._cancellations: dict[str, Any] = {}  # running job id -> its Cancellation
+        self._stopping = False
 
     def submit(self, problem: Problem, time_limit: float = 30.0, gap: float = 0.0) -> SolveJob:
         if not 0 < time_limit <= MAX_TIME_LIMIT:
@@ -95,6 +107,8 @@ class SolveJobs:
             problem=problem,
         )
         with self._lock:
+            if self._stopping:
+                raise ConflictError("the daemon is stopping; start the solve again after it")
             if len(self._queue) >= self._max_waiting:
                 raise ConflictError(
                     f"{len(self._queue)} solves are already waiting for the solver; "
@@ -105,7 +119,7 @@ class SolveJobs:
             self._prune()
             if self._active < self._workers:
                 self._active += 1
-                threading.Thread(target=self._work, name="roster-solve", daemon=True).start()
+                threading.Thread(target=self._work, name=SOLVER_THREAD, daemon=True).start()
             return replace(job)
 
     def get(self, job_id: str) -> SolveJob:
@@ -128,7 +142,7 @@ class SolveJobs:
         with self._lock:
             if job_id not in self._jobs:
                 raise NotFoundError(f"no solve job with id {job_id!r}")
-            while self._jobs[job_id].status in (QUEUED, RUNNING):
+            while self._jobs[job_id].status not in FINISHED:
                 left = None if deadline is None else deadline - timer.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -136,22 +150,52 @@ class SolveJobs:
             return replace(self._jobs[job_id])
 
     def _prune(self) -> None:
-        finished = [j for j in self._jobs.values() if j.status in (DONE, FAILED)]
+        finished = [j for j in self._jobs.values() if j.status in FINISHED]
         for job in finished[: max(0, len(finished) - self._keep)]:
             del self._jobs[job.id]
+
+    def shutdown(self, timeout: float = 1.5) -> bool:
+        """Take no more solves, cancel the waiting ones and interrupt the running ones (HiGHS
+        stops within milliseconds), then wait up to `timeout` seconds for the workers to end:
+        a process must not exit while HiGHS runs in one of its threads. Each such job is
+        recorded as cancelled. Returns whether every worker ended."""
+        with self._lock:
+            self._stopping = True
+            while self._queue:
+                job = self._queue.popleft()
+                job.status, job.error, job.problem = CANCELLED, STOPPED_MESSAGE, None
+                job.finished_at = self._now()
+                log.info("solve job %s cancelled before it started: the daemon is stopping", job.id)
+            cancellations = list(self._cancellations.values())
+            for job_id in self._cancellations:
+                log.info("solve job %s cancelled: the daemon is stopping", job_id)
+            self._changed.notify_all()
+        for cancellation in cancellations:
+            cancellation.cancel()
+        deadline = timer.monotonic() + timeout
+        with self._lock:
+            while self._active and timer.monotonic() < deadline:
+                self._changed.wait(max(deadline - timer.monotonic(), 0.001))
+            ended = self._active == 0
+        if not ended:
+            log.warning("a solve is still running %gs after it was cancelled", timeout)
+        return ended
 
     def _work(self) -> None:
         while True:
             with self._lock:
                 if not self._queue:
                     self._active -= 1
+                    self._changed.notify_all()
                     return
                 job = self._queue.popleft()
                 job.status, job.started_at = RUNNING, self._now()
+                cancellation = self._cancellations[job.id] = Cancellation()
                 self._changed.notify_all()
             began = timer.perf_counter()
-            result = self._run(job)
+            result = self._run(job, cancellation)
             with self._lock:
+                del self._cancellations[job.id]
                 for key, value in result.items():
                     setattr(job, key, value)
                 job.finished_at, job.problem = self._now(), None
@@ -159,14 +203,18 @@ class SolveJobs:
                 self._prune()
                 self._changed.notify_all()
 
-    def _run(self, job: SolveJob) -> dict[str, Any]:
-        if self._solver is None:
+    def _run(self, job: SolveJob, cancellation: Cancellation) -> dict[str, Any]:
+        if self._solver is None:  # here, not at the top: the daemon starts without pyomo
             from oncall_opt.roster.solve import solve as solver
         else:
             solver = self._solver
         try:
-            roster = solver(job.problem, time_limit=job.time_limit, gap=job.gap)
+            roster = solver(
+                job.problem, time_limit=job.time_limit, gap=job.gap, cancellation=cancellation
+            )
             return {"status": DONE, "output": roster.to_output()}
+        except SolveCancelledError:
+            return {"status": CANCELLED, "error": STOPPED_MESSAGE}
         except InfeasibleError as exc:
             return {
                 "status": FAILED,

@@ -17,6 +17,7 @@ Two methods, chosen automatically:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
-from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError
+from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError, SolveCancelledError
+from oncall_opt.roster.cancel import Cancellation
 from oncall_opt.roster.diagnose import explain, precheck
 from oncall_opt.roster.model import (
     balance_groups,
@@ -38,15 +40,34 @@ from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, Roster, evaluate
 from oncall_opt.roster.warmstart import greedy_roster
 
+log = logging.getLogger(__name__)
+
 _INTEGRALITY = 1e-6
 
 
 @dataclass
 class _Clock:
     deadline: float
+    cancellation: Cancellation | None = None
 
     def left(self) -> float:
         return max(0.0, self.deadline - time.perf_counter())
+
+    def check(self) -> None:
+        if self.cancellation is not None and self.cancellation.cancelled:
+            raise SolveCancelledError("the solve was cancelled")
+
+
+def _run(solver: Highs, m, clock: _Clock):
+    """`solver.solve(m)`, cancellable through the clock's Cancellation."""
+    clock.check()
+    if clock.cancellation is not None:
+        if solver._solver_model is None:  # APPSI makes its highspy model in set_instance
+            solver.set_instance(m)
+        clock.cancellation.watch(solver._solver_model)
+    result = solver.solve(m)
+    clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
+    return result
 
 
 def solve(
@@ -55,13 +76,15 @@ def solve(
     gap: float = 0.0,
     threads: int | None = None,
     method: str = "auto",
+    cancellation: Cancellation | None = None,
 ) -> Roster:
     """The optimal roster for `problem`.
 
     `time_limit` (seconds) bounds the whole solve; when it runs out the best roster found is
     returned with status "feasible" and its gap. `gap` (relative) lets the MIP stop early.
     `method` is "auto", "network" (no side rules only) or "mip". Raises `InfeasibleError` with
-    reasons when no roster exists, `NoSolutionInTimeError` when none was found in time.
+    reasons when no roster exists, `NoSolutionInTimeError` when none was found in time, and
+    `SolveCancelledError` once `cancellation.cancel()` was called from another thread.
     """
     if method not in ("auto", "network", "mip"):
         raise ValueError(f"method must be auto, network or mip, not {method!r}")
@@ -72,7 +95,7 @@ def solve(
     reasons = precheck(problem)
     if reasons:
         raise InfeasibleError(reasons)
-    clock = _Clock(time.perf_counter() + time_limit)
+    clock = _Clock(time.perf_counter() + time_limit, cancellation)
     if method == "network" and problem.has_side_rules:
         raise ValueError("the network method needs a problem without side rules")
     if method == "network" or (method == "auto" and not problem.has_side_rules):
@@ -114,6 +137,7 @@ def _solve_network(problem: Problem, clock: _Clock, threads: int | None) -> Rost
         solver = _solver(clock, threads)
         search = _LevelSearch(problem, m, solver, clock)
         build_seconds += time.perf_counter() - t0
+        log.info("model built in %.1fs; HiGHS solving (network method)", build_seconds)
         t0 = time.perf_counter()
         assignment = search.run()
         solve_seconds += time.perf_counter() - t0
@@ -192,7 +216,7 @@ class _LevelSearch:
         self.m.happiness_level.set_value(level)
         self.solver.config.time_limit = max(self.clock.left(), 0.01)
         self.solves += 1
-        result = self.solver.solve(self.m)
+        result = _run(self.solver, self.m, self.clock)
         if result.termination_condition == TerminationCondition.infeasible:
             return math.inf, None
         if result.termination_condition != TerminationCondition.optimal:
@@ -253,7 +277,7 @@ def _read_assignment(m) -> Assignment | None:
 def _solve_fixed_level_mip(problem: Problem, level: int, clock: _Clock) -> Assignment | None:
     m = build_model(problem)
     m.min_happiness.fix(level)
-    result = _solver(clock, None).solve(m)
+    result = _run(_solver(clock, None), m, clock)
     if result.best_feasible_objective is None:
         return None
     result.solution_loader.load_vars()
@@ -278,9 +302,10 @@ def _solve_mip(problem: Problem, clock: _Clock, gap: float, threads: int | None)
         solver.config.warmstart = True
     _hand_over(solver, m)
     build_seconds = time.perf_counter() - t0
+    log.info("model built in %.1fs; HiGHS solving (MIP)", build_seconds)
     t0 = time.perf_counter()
     solver.config.time_limit = max(clock.left(), 0.01)
-    result = solver.solve(m)
+    result = _run(solver, m, clock)
     solve_seconds = time.perf_counter() - t0
 
     if result.best_feasible_objective is None:
@@ -334,8 +359,8 @@ def _feasible(problem: Problem, clock: _Clock) -> bool | None:
     m = build_model(problem)
     m.objective.deactivate()
     m.any_roster = pyo.Objective(expr=0)
-    solver = _solver(_Clock(time.perf_counter() + min(clock.left(), 10.0) + 1), None)
-    result = solver.solve(m)
+    short = _Clock(time.perf_counter() + min(clock.left(), 10.0) + 1, clock.cancellation)
+    result = _run(_solver(short, None), m, short)
     if result.best_feasible_objective is not None:
         return True
     if result.termination_condition == TerminationCondition.infeasible:

@@ -340,7 +340,7 @@ def test_infeasible_window_reports_reasons_as_the_result(api, team):
 def test_api_answers_while_a_solve_runs(app, api, team):
     release, started = threading.Event(), threading.Event()
 
-    def slow_solver(problem, time_limit, gap):
+    def slow_solver(problem, time_limit, gap, cancellation=None):
         started.set()
         assert release.wait(30)
         return oo.solve(problem, time_limit=time_limit)

@@ -13,7 +13,10 @@ in a worker thread, and publishing an output.json as the window's schedules.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -35,9 +38,24 @@ from oncall_opt.engine.planning import RosterOptions
 from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
 from oncall_opt.errors import ConflictError, InvalidRequestError
 
-router = APIRouter(route_class=JSONBodyRoute, tags=["roster"])
-
 _jobs_lock = threading.Lock()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Merged into the app's lifespan: at shutdown, running solves are cancelled (recorded as
+    `cancelled`) before the process may exit, since HiGHS must not be left running in a thread
+    of an exiting process."""
+    try:
+        yield
+    finally:
+        jobs = getattr(app.state, "roster_jobs", None)
+        if jobs is not None:
+            await asyncio.to_thread(jobs.shutdown)
+            app.state.roster_jobs = None
+
+
+router = APIRouter(route_class=JSONBodyRoute, tags=["roster"], lifespan=lifespan)
 
 
 def solve_jobs(app: FastAPI) -> SolveJobs:
