@@ -8,9 +8,11 @@ and a logging filter masks it in httpx's own request log lines.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import SecretStr
@@ -19,6 +21,8 @@ from oncall_opt.engine.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
+# What Slack answers on an error: a word or a few (`invalid_payload`, `channel_is_archived`).
+_ERROR_WORDS = re.compile(r"[A-Za-z0-9_.:<> -]{1,80}")
 MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 
 
@@ -60,7 +64,7 @@ class _Redact(logging.Filter):
         if self.secrets:
             message = record.getMessage()
             if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
+                for secret in sorted(self.secrets, key=len, reverse=True):
                     message = message.replace(secret, "<redacted>")
                 record.msg, record.args = message, None
         return True
@@ -71,6 +75,20 @@ _redact = _Redact()
 for _name in ("httpx", "httpcore", *(f"httpcore.{m}" for m in ("connection", "connection_pool",
               "http11", "http2", "proxy", "socks"))):  # fmt: skip
     logging.getLogger(_name).addFilter(_redact)
+
+
+def _secret_parts(raw: str, url: httpx.URL) -> set[str]:
+    """Every part of the webhook URL after the host, as it could appear in a log line or an
+    echoed request: the path, the query string, each query value, raw and percent-decoded."""
+    parts = {raw}
+    target = url.raw_path.decode("ascii", "replace")  # path?query as sent on the wire
+    for piece in (target, url.path, url.query.decode("ascii", "replace")):
+        if piece not in ("", "/"):
+            parts |= {piece, unquote(piece)}
+    for _, value in url.params.multi_items():
+        if len(value) >= 4:  # a short value ("1", "yes") is no secret, and masking it garbles
+            parts |= {value, quote(value, safe="")}
+    return parts
 
 
 class SlackWebhook:
@@ -93,9 +111,7 @@ class SlackWebhook:
                 "(expected https://hooks.slack.com/services/...)"
             )
         self._url = url
-        _redact.secrets.add(raw)
-        if parsed.path not in ("", "/"):
-            _redact.secrets.add(parsed.path)
+        _redact.secrets.update(_secret_parts(raw, parsed))
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
@@ -120,13 +136,16 @@ class SlackWebhook:
         return SendResult.permanent(f"HTTP {status}{detail}", status)
 
     def _detail(self, response: httpx.Response) -> str:
-        """Slack's short error word (`invalid_payload`, `no_service`...), secrets masked."""
+        """Slack's short error word (`invalid_payload`, `no_service`...), secrets masked; any
+        other body (a proxy's page, a server echoing the request) is not shown at all."""
         try:
             body = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         except (UnicodeDecodeError, httpx.ResponseNotRead):
             body = ""
-        for secret in _redact.secrets:
+        for secret in sorted(_redact.secrets, key=len, reverse=True):
             body = body.replace(secret, "<redacted>")
+        if body and not _ERROR_WORDS.fullmatch(body):
+            return " (response body not shown)"
         return f": {body}" if body else ""
 
     def close(self) -> None:
