@@ -17,10 +17,14 @@ To add an endpoint, write a method over `self.request(method, path, json=..., pa
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 import httpx
+
+from oncall_opt import secretsfile, times
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -61,8 +65,9 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 
 class Client:
     """Typed access to the daemon. `token` is sent as `Authorization: Bearer <token>` (needed
-    for writes when the daemon has ONCALL_API_TOKEN). `transport` is handed to httpx.Client as it
-    is (tests pass `httpx.MockTransport`, or point `base_url` at a real server)."""
+    for every request when the daemon has ONCALL_API_TOKEN). `transport` is handed to
+    httpx.Client as it is (tests pass `httpx.MockTransport`, or point `base_url` at a real
+    server)."""
 
     def __init__(
         self,
@@ -76,6 +81,15 @@ class Client:
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
         )
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
+        """A client for the daemon this machine's environment points at: ONCALL_API_URL, else
+        ONCALL_BIND's address, else the default; the token from ONCALL_API_TOKEN or the
+        daemon's secrets file."""
+        env = os.environ if environ is None else environ
+        url = env.get("ONCALL_API_URL", "").strip().rstrip("/") or times.daemon_url(env)
+        return cls(url, token=secretsfile.api_token(env), **kwargs)
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Client:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,19 +46,24 @@ def status_of(exc: Exception) -> int:
     return next((ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in ERROR_STATUS), 500)
 
 
-async def require_token(request: Request) -> None:
-    """Writes need `Authorization: Bearer <token>` when ONCALL_API_TOKEN is set."""
-    settings: Settings = request.app.state.settings
-    if settings.api_token is None or request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    expected = f"Bearer {settings.api_token.get_secret_value()}"
-    given = request.headers.get("authorization", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise _Unauthenticated()
+# Open without the token: a health check for load balancers and the API's own documentation
+# (neither holds any data).
+OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-class _Unauthenticated(Exception):
-    pass
+def token_given(header: str, token: str) -> bool:
+    """Whether an Authorization header carries `token` as a Bearer credential. The scheme's case
+    does not matter (RFC 7235); the token is compared exactly, in constant time."""
+    scheme, _, credential = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credential.strip().encode(), token.encode()
+    )
+
+
+def _unauthenticated() -> JSONResponse:
+    response = error(401, "this request needs the header Authorization: Bearer <API token>")
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def create_app(
@@ -84,13 +89,25 @@ def create_app(
         title="oncall_opt",
         summary="On-call schedules, incidents and fair rosters",
         lifespan=lifespan,
-        dependencies=[Depends(require_token)],
     )
     app.state.store, app.state.settings, app.state.clock = store, settings, clock
 
-    @app.exception_handler(_Unauthenticated)
-    async def unauthenticated(request: Request, exc: _Unauthenticated) -> JSONResponse:
-        return error(401, "this write needs the header Authorization: Bearer <API token>")
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        """With ONCALL_API_TOKEN set, every request needs it, reads too, and before anything
+        else is looked at (a malformed body without the token is a 401, not a 400)."""
+        token = settings.api_token
+        if token is None or request.url.path in OPEN_PATHS or request.method == "OPTIONS":
+            return await call_next(request)
+        if not token_given(request.headers.get("authorization", ""), token.get_secret_value()):
+            return _unauthenticated()
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Whether the daemon answers and its database is readable; needs no token."""
+        store.rows("SELECT 1 AS ok")
+        return {"Status": "ok"}
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -481,21 +481,28 @@ def test_json_content_type_and_no_content_type_work_too(api):
 
 
 # ----- the token --------------------------------------------------------------------------------
-def test_writes_need_the_token_when_one_is_set_and_reads_do_not(store, clock):
+def test_every_request_needs_the_token_when_one_is_set(store, clock):
     app = create_app(store, Settings(api_token=SecretStr("s3cret")), clock, run_jobs=False)
     with TestClient(app) as api:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             response = api.post("/users", content=KATY, headers={**FORM, **headers})
             assert_error(response, 401, "unauthenticated", "Authorization: Bearer")
+            assert response.headers["WWW-Authenticate"] == "Bearer"
             assert "s3cret" not in response.text
         assert_error(api.put("/incidents/1/acknowledge"), 401, "unauthenticated")
         assert_error(api.delete("/schedules/1"), 401, "unauthenticated")
-        assert api.get("/users").json() == {"Items": []}
+        for read in ("/users", "/incidents", "/messages", "/scheduled", "/availability"):
+            assert_error(api.get(read), 401, "unauthenticated")  # reads hold names and bodies
+        # the token is looked at first: a malformed body without it is a 401, not a 400
+        assert_error(api.post("/users", content="{not json", headers=FORM), 401, "unauthenticated")
+        assert api.get("/healthz").json() == {"Status": "ok"}  # open: it holds no data
+        assert api.get("/openapi.json").status_code == 200
         good = {"Authorization": "Bearer s3cret"}
         assert api.post("/users", content=KATY, headers={**FORM, **good}).status_code == 200
-        assert api.get("/users/1").status_code == 200
-        assert api.get("/incidents").status_code == 200
-        assert api.get("/openapi.json").status_code == 200
+        assert api.get("/users/1", headers=good).status_code == 200
+        assert api.get("/incidents", headers=good).status_code == 200
+        lower = {"Authorization": "bearer s3cret"}  # RFC 7235: the scheme is case-insensitive
+        assert api.get("/users", headers=lower).json()["Items"][0]["SlackHandle"] == "katy"
 
 
 def test_the_token_is_compared_exactly_letter_case_included(store, clock):
@@ -509,14 +516,15 @@ def test_the_token_is_compared_exactly_letter_case_included(store, clock):
             assert_error(response, 401, "unauthenticated", "Authorization: Bearer")
             response = api.post("/incidents", json={"Body": BODY}, headers=bearer)
             assert_error(response, 401, "unauthenticated")
-        assert api.get("/users").json() == {"Items": []}
+        assert store.rows("SELECT id FROM users") == []
         assert store.rows("SELECT id FROM incidents") == []
         bearer = {"Authorization": f"Bearer {token}"}
         response = api.post("/users", content=KATY, headers={**FORM, **bearer})
         assert response.status_code == 200, response.text
         response = api.post("/incidents", json={"Body": BODY}, headers=bearer)
         assert response.status_code == 200, response.text
-        assert [u["SlackHandle"] for u in api.get("/users").json()["Items"]] == ["katy"]
+        users = api.get("/users", headers=bearer).json()["Items"]
+        assert [u["SlackHandle"] for u in users] == ["katy"]
 
 
 # ----- documentation ----------------------------------------------------------------------------
