@@ -16,6 +16,7 @@ import signal
 import sys
 from typing import NoReturn
 
+from oncall_opt import times
 from oncall_opt.engine.clock import SystemClock
 from oncall_opt.engine.jobs.loop import JobLoop, jobs_running, make_sender
 from oncall_opt.engine.settings import ConfigError, Settings, load_settings
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="PATH", help="database file (ONCALL_DB)")
     parser.add_argument("--bind", metavar="HOST:PORT", help="API address (ONCALL_BIND)")
     parser.add_argument("--once", action="store_true", help="run each job once and exit")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen on a non-loopback address without an API token (anyone who reaches the "
+        "port can read and change everything)",
+    )
     parser.add_argument(
         "--log-level",
         type=str.upper,
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         sender = make_sender(settings)
     except ConfigError as exc:
         return _fail(str(exc))
+    if not args.once and not args.insecure and (problem := open_to_the_network(settings)):
+        return _fail(problem)
     try:
         store = Store(settings.db_path, api_url=settings.api_url)
     except DatabaseLockedError as exc:
@@ -103,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not jobs_running():
             store.close()
+
+
+def open_to_the_network(settings: Settings) -> str | None:
+    """Why serving on `settings`' address would be unsafe: listening beyond this machine with
+    no API token lets anyone who reaches the port read and change everything."""
+    if times.is_loopback(settings.host) or settings.api_token is not None:
+        return None
+    return (
+        f"refusing to listen on {settings.host}:{settings.port} without an API token: anyone "
+        "who reaches that port could read and change everything. Set ONCALL_API_TOKEN (in the "
+        "environment or the secrets file), listen on 127.0.0.1, or pass --insecure."
+    )
 
 
 def run() -> NoReturn:

@@ -8,6 +8,7 @@ message fit to show a user; callers add the field's name.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -115,6 +116,16 @@ def parse_host_port(text: str) -> tuple[str, int]:
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"expected HOST:PORT, got '{_shown(text)}'")
     return host.strip("[]") or DEFAULT_HOST, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is reachable only from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def url_of(host: str, port: int) -> str:

@@ -145,8 +145,10 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def daemon_command(db: str, bind: str, verbose: bool) -> list[str]:
+def daemon_command(db: str, bind: str, verbose: bool, insecure: bool = False) -> list[str]:
     flags = ["--db", db, "--bind", bind, "--log-level", "INFO" if verbose else "WARNING"]
+    if insecure:
+        flags.append("--insecure")
     if RUNNER.is_file():
         return [sys.executable, str(RUNNER), *flags]
     code = "from oncall_opt.daemon import run; run()"
@@ -221,6 +223,12 @@ def _parser() -> argparse.ArgumentParser:
         "--address", default="127.0.0.1", help="the console's address (0.0.0.0: all)"
     )
     parser.add_argument("--no-seed", action="store_true", help="do not seed a demo team")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address for the console (which has no login yet) or for a "
+        "daemon without an API token",
+    )
     parser.add_argument("--verbose", action="store_true", help="the daemon logs at INFO")
     return parser
 
@@ -231,6 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_host, api_port = times.parse_host_port(args.api)
     except ValueError:
         print(f"error: --api: expected HOST:PORT, got {args.api!r}", file=sys.stderr)
+        return 2
+    if not args.insecure and not times.is_loopback(args.address):
+        print(
+            f"error: refusing to serve the console on {args.address}: it has no login, so "
+            "anyone who reaches it could act as the team. Use 127.0.0.1 (and an SSH tunnel or "
+            "a reverse proxy with its own login), or pass --insecure.",
+            file=sys.stderr,
+        )
         return 2
     for host, port, what in ((api_host, api_port, "--api"), (args.address, args.port, "--port")):
         if not port_free(host, port):
@@ -255,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Own sessions: Ctrl-C reaches this process only, which stops the children in order.
         daemon = subprocess.Popen(
-            daemon_command(args.db, args.api, args.verbose), env=env, start_new_session=True
+            daemon_command(args.db, args.api, args.verbose, args.insecure),
+            env=env,
+            start_new_session=True,
         )
         with Client(api_url, token=secretsfile.api_token(env)) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon, 30, stopping):

@@ -17,8 +17,11 @@ import httpx
 import pytest
 from conftest import wait_for
 from fake_slack import FakeSlack
+from pydantic import SecretStr
 
+from oncall_opt.daemon import open_to_the_network
 from oncall_opt.engine import outbox
+from oncall_opt.engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "runner.py"
@@ -226,3 +229,26 @@ def test_a_stop_during_a_long_solve_cancels_it_and_exits_0(tmp_path):
     assert "stopped by SIGTERM" in log and "Traceback" not in log, log
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{daemon.url}/users", timeout=2)
+
+
+def test_listening_beyond_this_machine_needs_a_token_or_insecure(tmp_path):
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    environ["ONCALL_DB"] = str(tmp_path / "oncall.duckdb")
+
+    def start(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(RUNNER), "--bind", f"0.0.0.0:{port}", *args],
+            cwd=tmp_path, env={**environ, **env}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    refused = start()
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "refusing to listen on 0.0.0.0" in refused.stderr and "--insecure" in refused.stderr
+    assert not (tmp_path / "oncall.duckdb").exists()  # nothing was opened
+    # The rule itself: a token, or an address only this machine reaches, makes it safe.
+    assert open_to_the_network(Settings(host="0.0.0.0", api_token=SecretStr("t"))) is None
+    assert open_to_the_network(Settings(host="127.0.0.1")) is None
+    assert open_to_the_network(Settings(host="::1")) is None
+    assert "refusing" in open_to_the_network(Settings(host="0.0.0.0"))
+    assert "refusing" in open_to_the_network(Settings(host="oncall.example"))

@@ -51,3 +51,10 @@ def test_the_console_runs_headless_without_usage_statistics():
     assert "streamlit" in command and str(up.APP) in command
     assert command[command.index("--server.headless") + 1] == "true"
     assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
+
+
+def test_the_console_is_not_served_beyond_this_machine_without_insecure(tmp_path, capsys):
+    code = up.main(["--address", "0.0.0.0", "--db", str(tmp_path / "x.duckdb"), "--no-seed"])
+    assert code == 2
+    assert "refusing to serve the console on 0.0.0.0" in capsys.readouterr().err
+    assert not (tmp_path / "x.duckdb").exists()
