@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,6 +59,18 @@ def token_given(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(
         credential.strip().encode(), token.encode()
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods the API serves at the request's path, from its OpenAPI document (routes of
+    one path may live in different routers)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def _unauthenticated() -> JSONResponse:
@@ -121,16 +134,26 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+        response = error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path (Starlette names one route's)
+            response.headers["Allow"] = ", ".join(_methods_of(request))
+        return response
 
     @app.exception_handler(OncallOptError)
     async def domain_error(request: Request, exc: OncallOptError) -> JSONResponse:
         return error(status_of(exc), str(exc))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(500, "internal error; the daemon's log has the details")
+    @app.middleware("http")
+    async def unexpected_errors(request: Request, call_next):
+        """A fault of ours answers 500 as JSON, logged once with its traceback; the connection
+        stays open (an exception handler for Exception would re-raise to the server, which
+        logs it a second time and closes the connection)."""
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            return error(500, "internal error; the daemon's log has the details")
 
     from oncall_opt.api.routes import incidents, messages, roster, schedules, users
 

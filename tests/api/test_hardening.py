@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -167,3 +168,36 @@ def test_slack_texts_cut_a_long_body_with_a_marker(api, store):
     assert "y" * (text.SLACK_BODY + 1) not in message["text"]
     [stored] = store.rows("SELECT body FROM incidents")
     assert stored["body"] == body  # the incident keeps all of it
+
+
+def test_a_fault_of_ours_is_one_logged_500_and_the_connection_stays_open(
+    store, clock, monkeypatch, caplog
+):
+    from live_server import serve
+
+    from oncall_opt.engine import users
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(users, "list_users", broken)
+    connections: list[object] = []
+    hooks = {"request": [lambda request: connections.append(request.extensions.get("trace"))]}
+    with (
+        serve(create_app(store, Settings(), clock, run_jobs=False)) as url,
+        httpx.Client(base_url=url, event_hooks=hooks) as client,
+    ):
+        caplog.clear()
+        response = client.get("/users")
+        assert response.status_code == 500 and response.json()["code"] == "internal"
+        assert "disk on fire" not in response.text  # the details stay in the log
+        assert response.headers.get("connection") != "close"
+        assert client.get("/incidents").status_code == 200  # the same client goes on
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "disk on fire" in caplog.text
+
+
+def test_405_says_which_methods_are_allowed(api):
+    response = api.delete("/users")
+    refused(response, 405)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
