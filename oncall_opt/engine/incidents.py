@@ -290,6 +290,31 @@ def acknowledge(
     )
 
 
+def acknowledge_all(store: Store, now: datetime, by_user_id: int | None = None) -> list[Incident]:
+    """Acknowledge every triggered incident at once (one UPDATE); returns them by id. Slack
+    gets one message each, or one summary when there are more than a few."""
+
+    def work(tx: Transaction) -> list[Incident]:
+        if by_user_id is not None:
+            get_user(tx, by_user_id)
+        rows = tx.rows(
+            "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ? "
+            f"WHERE status = ? RETURNING {COLUMNS}",
+            [ACKNOWLEDGED, now, by_user_id, TRIGGERED],
+        )
+        done = sorted(incidents_from_rows(tx, rows), key=lambda incident: incident.id)
+        if len(done) > outbox.SUMMARY_ABOVE:
+            by = f" by {outbox.who(done[0].acknowledged_by)}" if by_user_id is not None else ""
+            text = outbox.summary(f"{len(done)} incidents acknowledged{by}:", done)
+            outbox.enqueue(tx, "acknowledged", text, now, [incident.id for incident in done])
+        else:
+            messages = [(outbox.acknowledged(incident), [incident.id]) for incident in done]
+            outbox.enqueue_many(tx, "acknowledged", messages, now)
+        return done
+
+    return store.write(work)
+
+
 def assign(store: Store, incident_id: int, user_id: int, now: datetime) -> Incident:
     """Hand an open incident to `user_id`; an unknown user changes nothing (NotFoundError)."""
     return _transition(

@@ -16,6 +16,7 @@ REMINDER_HEADER = (
     "will be reminded every 10 minutes:"
 )
 MAX_MESSAGE_CHARS = 3500  # Slack truncates long messages; reminders split before this
+SUMMARY_ABOVE = 5  # more incidents than this at once: one summary message, not one each
 
 
 def who(user: User | None) -> str:
@@ -57,6 +58,22 @@ def escalated(incident: Incident, minutes: float) -> str:
         f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
         f"to {who(incident.escalated_to)} (secondary on call)\n{_body(incident)}"
     )
+
+
+def summary(header: str, incidents: Sequence[Incident]) -> str:
+    """One message for many incidents: the header, then `[#id] body` lines while they fit in a
+    Slack message, then how many more there are."""
+    lines = [header]
+    size = len(header)
+    for shown, incident in enumerate(incidents):
+        line = f"[#{incident.id}] {incident.body.splitlines()[0] if incident.body else ''}"[:200]
+        rest = len(incidents) - shown
+        if size + len(line) + 40 > MAX_MESSAGE_CHARS:
+            lines.append(f"... and {rest} more")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
 
 
 def reminder_line(incident: Incident) -> str:

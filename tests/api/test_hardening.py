@@ -201,3 +201,36 @@ def test_405_says_which_methods_are_allowed(api):
     response = api.delete("/users")
     refused(response, 405)
     assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def test_the_example_apps_calls_work_too(api, store):
+    """encoredev/example-app-oncall also sends `POST /incidents/acknowledge_all` and lower-case
+    `start`/`end` on `GET|DELETE /schedules`."""
+    for body in ("disk", "cpu"):
+        api.post("/incidents", json={"Body": body})
+    done = api.post("/incidents/acknowledge_all", json={"UserId": 1})
+    assert done.status_code == 200, done.text
+    assert [(i["Body"], i["Status"], i["AcknowledgedBy"]["Id"]) for i in done.json()["Items"]] == [
+        ("disk", "acknowledged", 1), ("cpu", "acknowledged", 1)
+    ]  # fmt: skip
+    assert api.post("/incidents/acknowledge_all").json() == {"Items": []}  # none left
+    kinds = [r["kind"] for r in store.rows("SELECT kind FROM outbox ORDER BY id")]
+    assert kinds == ["created", "created", "acknowledged", "acknowledged"]
+
+    shift = {"Start": "2026-01-05T00:00:00Z", "End": "2026-01-06T00:00:00Z"}
+    assert api.post("/users/1/schedules", json=shift).status_code == 200
+    lower = {"start": "2026-01-05T12:00:00Z", "end": "2026-01-05T13:00:00Z"}
+    upper = {"Start": "2026-01-05T12:00:00Z", "End": "2026-01-05T13:00:00Z"}
+    assert api.get("/schedules", params=lower).json() == api.get("/schedules", params=upper).json()
+    assert len(api.get("/schedules", params=lower).json()["Items"]) == 1
+    assert len(api.delete("/schedules", params=lower).json()["Items"]) == 1
+    refused(api.get("/schedules", params={"start": lower["start"]}), 422, "End: Field required")
+
+
+def test_acknowledging_many_at_once_sends_one_summary(api, store):
+    for n in range(8):
+        api.post("/incidents", json={"Body": f"alert {n}"})
+    assert len(api.post("/incidents/acknowledge_all").json()["Items"]) == 8
+    [summary] = store.rows("SELECT text FROM outbox WHERE kind = 'acknowledged'")
+    assert summary["text"].startswith("8 incidents acknowledged:")
+    assert all(f"alert {n}" in summary["text"] for n in range(8))

@@ -108,6 +108,14 @@ def list_incidents(
     return IncidentList(Items=[IncidentOut.of(i) for i in found])
 
 
+@router.post("/incidents/acknowledge_all", response_model=IncidentList)
+def acknowledge_all(request: Request, params: Actor | None = None) -> IncidentList:
+    """Acknowledge every triggered incident (as the tutorial's example app does); returns them."""
+    who = params.UserId if params else None
+    done = incidents.acknowledge_all(store_of(request), now_of(request), who)
+    return IncidentList(Items=[IncidentOut.of(i) for i in done])
+
+
 @router.get("/incidents/{id}", response_model=IncidentOut)
 def get_incident(id: IdPath, request: Request) -> IncidentOut:
     return IncidentOut.of(incidents.get_incident(store_of(request), id))

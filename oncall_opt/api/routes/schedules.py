@@ -7,9 +7,10 @@ layer are refused with 409. Range queries act on every shift that OVERLAPS the r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 
 from oncall_opt.api.common import (
@@ -24,7 +25,7 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.engine import shifts
-from oncall_opt.errors import NotFoundError
+from oncall_opt.errors import InvalidRequestError, NotFoundError
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["schedules"], responses=ERROR_RESPONSES)
 
@@ -33,8 +34,27 @@ LayerQuery = Annotated[int, Query(alias="Layer", ge=1, le=2, description=LAYER_H
 AnyLayerQuery = Annotated[
     int | None, Query(alias="Layer", ge=1, le=2, description="only this layer (default: all)")
 ]
-StartQuery = Annotated[Timestamp, Query(alias="Start", description="RFC 3339 with an offset")]
-EndQuery = Annotated[Timestamp, Query(alias="End", description="RFC 3339 with an offset")]
+_TIME_HELP = "RFC 3339 with an offset (`start` is read too, as the tutorial's example app sends)"
+MaybeTime = Annotated[Timestamp | None, Query(description=_TIME_HELP)]
+HiddenTime = Annotated[Timestamp | None, Query(include_in_schema=False)]
+
+
+def time_range(
+    Start: MaybeTime = None,
+    End: MaybeTime = None,
+    start: HiddenTime = None,
+    end: HiddenTime = None,
+) -> tuple[datetime, datetime]:
+    """[Start, End) from the query, its names in either case (`Start` or `start`)."""
+    first, last = Start or start, End or end
+    missing = [name for name, value in (("Start", first), ("End", last)) if value is None]
+    if missing:  # worded as the API's other missing fields: "Start: Field required; End: ..."
+        rest = "".join(f"; {name}: Field required" for name in missing[1:])
+        raise InvalidRequestError(missing[0], "Field required" + rest)
+    return first, last
+
+
+TimeRange = Annotated[tuple[datetime, datetime], Depends(time_range)]
 
 
 class ScheduleCreate(RequestBody):
@@ -74,18 +94,16 @@ def scheduled_at(
 
 
 @router.get("/schedules", response_model=ScheduleList)
-def list_schedules(request: Request, start: StartQuery, end: EndQuery, layer: AnyLayerQuery = None):
+def list_schedules(request: Request, window: TimeRange, layer: AnyLayerQuery = None):
     """Every shift that overlaps [Start, End), in start order."""
-    found = shifts.list_schedules(store_of(request), start, end, layer)
+    found = shifts.list_schedules(store_of(request), *window, layer)
     return ScheduleList(Items=[ScheduleOut.of(s) for s in found])
 
 
 @router.delete("/schedules", response_model=ScheduleList)
-def delete_schedules(
-    request: Request, start: StartQuery, end: EndQuery, layer: AnyLayerQuery = None
-):
+def delete_schedules(request: Request, window: TimeRange, layer: AnyLayerQuery = None):
     """Delete every shift that overlaps [Start, End); returns the deleted shifts."""
-    gone = shifts.delete_schedules(store_of(request), start, end, layer)
+    gone = shifts.delete_schedules(store_of(request), *window, layer)
     return ScheduleList(Items=[ScheduleOut.of(s) for s in gone])
 
 

@@ -15,16 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from oncall_opt.engine import outbox
-
-if TYPE_CHECKING:
-    from oncall_opt.engine.incidents import Incident
-
-SUMMARY_ABOVE = 5  # more incidents than this in one cycle: one summary message, not one each
+from oncall_opt.engine.outbox import SUMMARY_ABOVE, summary
 
 
 @dataclass
@@ -58,22 +51,6 @@ class JobState:
             found = any(key in self.warned for key in keys)
             self.warned.difference_update(keys)
             return found
-
-
-def summary(header: str, incidents: Sequence[Incident]) -> str:
-    """One message for many incidents: the header, then `[#id] body` lines while they fit in a
-    Slack message, then how many more there are."""
-    lines = [header]
-    size = len(header)
-    for shown, incident in enumerate(incidents):
-        line = f"[#{incident.id}] {incident.body.splitlines()[0] if incident.body else ''}"[:200]
-        rest = len(incidents) - shown
-        if size + len(line) + 40 > outbox.MAX_MESSAGE_CHARS:
-            lines.append(f"... and {rest} more")
-            break
-        lines.append(line)
-        size += len(line) + 1
-    return "\n".join(lines)
 
 
 __all__ = ["SUMMARY_ABOVE", "JobState", "summary"]
