@@ -30,7 +30,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class ApiError(Exception):
-    """The API answered with an error: HTTP `status`, `code` (`not_found`, `conflict`,
+    """The API answered with an error: HTTP `status`, `code` (`not_found`, `already_exists`,
     `invalid_argument`, ...) and a `message` for people."""
 
     def __init__(self, status: int, code: str, message: str):

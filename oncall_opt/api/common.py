@@ -26,20 +26,25 @@ from oncall_opt.engine.shifts import Schedule
 from oncall_opt.engine.store import Store
 from oncall_opt.engine.users import User
 
+# Encore's error code strings (the tutorial's framework), so its clients read our errors.
 STATUS_CODES = {
-    400: "bad_request",
+    400: "invalid_argument",  # malformed JSON
     401: "unauthenticated",
+    403: "permission_denied",
     404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
+    405: "unimplemented",
+    409: "already_exists",
     413: "resource_exhausted",
     422: "invalid_argument",
+    429: "resource_exhausted",
     500: "internal",
+    503: "unavailable",
 }
 
 
 def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": STATUS_CODES.get(status, "error"), "message": message}, status)
+    body = {"code": STATUS_CODES.get(status, "unknown"), "message": message, "details": None}
+    return JSONResponse(body, status)
 
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a larger request body is refused with 413
@@ -142,11 +147,14 @@ class RequestBody(BaseModel):
 
 # ----- responses --------------------------------------------------------------------------------
 class ErrorOut(BaseModel):
-    """Every error answer: `code` is bad_request, unauthenticated, not_found, conflict,
-    invalid_argument or internal; `message` says what is wrong (422s name the field)."""
+    """Every error answer, in Encore's envelope: `code` is one of Encore's code strings
+    (invalid_argument, unauthenticated, not_found, already_exists, resource_exhausted,
+    unimplemented, internal...); `message` says what is wrong (422s name the field); `details`
+    is null."""
 
     code: str
     message: str
+    details: Any = None
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

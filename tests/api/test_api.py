@@ -65,7 +65,8 @@ def outbox(store: Store) -> list[tuple[str, str]]:
 def assert_error(response: httpx.Response, status: int, code: str, *words: str) -> None:
     assert response.status_code == status, response.text
     payload = response.json()
-    assert set(payload) == {"code", "message"} and payload["code"] == code, payload
+    assert set(payload) == {"code", "message", "details"} and payload["code"] == code, payload
+    assert payload["details"] is None
     for word in words:
         assert word in payload["message"], payload
 
@@ -142,7 +143,7 @@ def test_the_tutorials_curl_commands_verbatim_against_a_real_server(app, store):
     assert schedule["Time"] == {"Start": start, "End": end}
     assert incident["Assignee"] == katy and incident["Body"] == BODY
     assert acked["Acknowledged"] is True and acked["Status"] == "acknowledged"
-    assert again["code"] == "conflict"
+    assert again["code"] == "already_exists"
     assert [kind for kind, _ in outbox(store)] == ["created", "acknowledged"]
 
 
@@ -187,11 +188,11 @@ def test_a_shift_containing_another_is_refused(api):
     day = NOW.replace(hour=0)
     assert shift(api, katy["Id"], day + timedelta(hours=10), day + timedelta(hours=12)).is_success
     response = shift(api, bob["Id"], day + timedelta(hours=8), day + timedelta(hours=14))
-    assert_error(response, 409, "conflict", "overlaps shift 1")
+    assert_error(response, 409, "already_exists", "overlaps shift 1")
     response = shift(
         api, bob["Id"], day + timedelta(hours=11), day + timedelta(hours=11, minutes=30)
     )
-    assert_error(response, 409, "conflict")
+    assert_error(response, 409, "already_exists")
     assert len(api.get("/users").json()["Items"]) == 2
     assert shift(api, bob["Id"], day + timedelta(hours=8), day + timedelta(hours=14), 2).is_success
     # another layer is another rota: the secondary may overlap the primary
@@ -353,7 +354,7 @@ def test_acknowledging_twice_is_409_and_unknown_incidents_are_404(api):
     assert api.get("/incidents/1").json()["Status"] == "triggered"
     acked = api.put("/incidents/1/acknowledge", json={"UserId": katy["Id"]}).json()
     assert acked["AcknowledgedBy"] == katy and acked["Status"] == "acknowledged"
-    assert_error(api.put("/incidents/1/acknowledge"), 409, "conflict", "already acknowledged")
+    assert_error(api.put("/incidents/1/acknowledge"), 409, "already_exists", "already acknowledged")
     for verb in ("acknowledge", "resolve"):
         assert_error(api.put(f"/incidents/42/{verb}"), 404, "not_found", "42")
     assert_error(api.put("/incidents/42/assign", json={"UserId": katy["Id"]}), 404, "not_found")
@@ -378,8 +379,8 @@ def test_outbox_messages_in_the_seeds_wording(api, store):
         ("assigned", "Incident #1 is re-assigned to Bob Jones <@bob>\nCheckout down"),
         ("resolved", "Incident #1 has been resolved by Bob Jones <@bob>:\nCheckout down"),
     ]
-    assert_error(api.put("/incidents/1/resolve"), 409, "conflict", "already resolved")
-    assert_error(api.put("/incidents/1/assign", json={"UserId": katy["Id"]}), 409, "conflict")
+    assert_error(api.put("/incidents/1/resolve"), 409, "already_exists", "already resolved")
+    assert_error(api.put("/incidents/1/assign", json={"UserId": katy["Id"]}), 409, "already_exists")
 
 
 def test_dedup_key_counts_repeats_until_resolved(api, clock, store):
@@ -467,7 +468,7 @@ def test_incident_lists_filter_by_status_and_assignee(api):
     ],
 )  # fmt: skip
 def test_bad_requests_get_a_json_error_never_a_500(api, method, path, body, status, words):
-    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+    codes = {400: "invalid_argument", 404: "not_found", 405: "unimplemented",
              422: "invalid_argument"}  # fmt: skip
     response = api.request(method, path, content=body, headers=FORM if body else {})
     assert_error(response, status, codes[status], *words)

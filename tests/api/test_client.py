@@ -100,7 +100,7 @@ def test_errors_raise_api_error_with_status_code_and_message(api):
     api.create_schedule(katy["Id"], NOW, NOW + timedelta(hours=8))
     with pytest.raises(ApiError) as caught:
         api.create_schedule(katy["Id"], NOW - timedelta(hours=1), NOW + timedelta(hours=9))
-    assert (caught.value.status, caught.value.code) == (409, "conflict")
+    assert (caught.value.status, caught.value.code) == (409, "already_exists")
     with pytest.raises(ApiError) as caught:
         api.create_schedule(katy["Id"], "2026-01-05T10:00:00", "2026-01-05T11:00:00Z")
     assert caught.value.status == 422 and "Start" in caught.value.message

@@ -50,7 +50,7 @@ def ok(response, status: int = 200) -> dict:
 def refused(response, status: int, *words: str) -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"code", "message"}
+    assert set(body) == {"code", "message", "details"} and body["details"] is None
     for word in words:
         assert word in body["message"], body["message"]
     return body["message"]
