@@ -29,6 +29,9 @@ from oncall_opt import secretsfile, times
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
+PAGE = 1000  # items asked for per request when following pages (the API's maximum)
+
+
 class ApiError(Exception):
     """The API answered with an error: HTTP `status`, `code` (`not_found`, `already_exists`,
     `invalid_argument`, ...) and a `message` for people."""
@@ -212,11 +215,26 @@ class Client:
         )
 
     def list_incidents(
-        self, status: str = "unacknowledged", assignee_id: int | None = None
+        self,
+        status: str = "unacknowledged",
+        assignee_id: int | None = None,
+        limit: int | None = None,
     ) -> list[dict]:
-        """status: unacknowledged (default), triggered, acknowledged, resolved, open or all."""
-        params = {"Status": status, "AssigneeId": assignee_id}
-        return self.request("GET", "/incidents", params=params)["Items"]
+        """Newest first; status: unacknowledged (default), triggered, acknowledged, resolved,
+        open or all. Every match (fetched a page at a time), or the newest `limit`."""
+        return self._pages("/incidents", {"Status": status, "AssigneeId": assignee_id}, limit)
+
+    def _pages(self, path: str, params: dict[str, Any], limit: int | None) -> list[dict]:
+        """The items of a paginated list, following NextCursor until `limit` or the end."""
+        items: list[dict] = []
+        cursor = None
+        while True:
+            size = PAGE if limit is None else min(PAGE, limit - len(items))
+            page = self.request("GET", path, params={**params, "Limit": size, "Cursor": cursor})
+            items += page["Items"]
+            cursor = page.get("NextCursor")
+            if cursor is None or (limit is not None and len(items) >= limit):
+                return items
 
     def get_incident(self, incident_id: int) -> dict:
         return self.request("GET", f"/incidents/{int(incident_id)}")
@@ -309,10 +327,10 @@ class Client:
         return self.request("POST", "/roster/publish", json=_drop_none(body))["Items"]
 
     # ----- Slack messages -----------------------------------------------------------------------
-    def list_messages(self, status: str = "all", limit: int = 100) -> list[dict]:
-        """Outbox messages, newest first: status pending, sent, failed, skipped or all."""
-        params = {"Status": status, "Limit": limit}
-        return self.request("GET", "/messages", params=params)["Items"]
+    def list_messages(self, status: str = "all", limit: int | None = 100) -> list[dict]:
+        """Outbox messages, newest first: status pending, sent, failed, skipped or all; the
+        newest `limit` (None: all of them, a page at a time)."""
+        return self._pages("/messages", {"Status": status}, limit)
 
     def send_test_message(self, text: str | None = None) -> dict:
         """Queue a test Slack message; the daemon's delivery job posts it."""

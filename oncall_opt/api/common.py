@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Path, Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
@@ -25,6 +25,7 @@ from oncall_opt.engine.incidents import Incident
 from oncall_opt.engine.shifts import Schedule
 from oncall_opt.engine.store import Store
 from oncall_opt.engine.users import User
+from oncall_opt.errors import InvalidRequestError
 
 # Encore's error code strings (the tutorial's framework), so its clients read our errors.
 STATUS_CODES = {
@@ -269,3 +270,29 @@ class IncidentCreated(IncidentOut):
 
 class IncidentList(BaseModel):
     Items: list[IncidentOut]
+    NextCursor: str | None = None  # give it as Cursor for the next (older) page
+
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+LimitQuery = Annotated[
+    int, Query(alias="Limit", ge=1, le=MAX_LIMIT, description="at most this many, newest first")
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(alias="Cursor", max_length=20, description="NextCursor of the page before"),
+]
+
+
+def cursor_id(cursor: str | None) -> int | None:
+    """The id a Cursor stands for (ids below it come next), or None for the first page."""
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or not 0 < int(cursor) <= ID_MAX:
+        raise InvalidRequestError("Cursor", "is not a NextCursor this API gave")
+    return int(cursor)
+
+
+def next_cursor(fetched_ids: list[int], limit: int) -> str | None:
+    """Given the ids of up to `limit + 1` rows fetched for a page of `limit`: the cursor of the
+    next page, or None when there is none (one row more than the page is how we know)."""
+    return str(fetched_ids[limit - 1]) if len(fetched_ids) > limit else None

@@ -230,8 +230,15 @@ def get_incident(store: Store, incident_id: int) -> Incident:
 
 
 def list_incidents(
-    store: Store, status: str = "unacknowledged", assignee_id: int | None = None
+    store: Store,
+    status: str = "unacknowledged",
+    assignee_id: int | None = None,
+    limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[Incident]:
+    """Incidents by status, newest first: at most `limit`, with ids below `before_id` (the
+    next page starts after the last id of the one before: a keyset page, stable while new
+    incidents arrive)."""
     if status not in STATUS_FILTERS:
         raise InvalidRequestError("Status", f"must be one of {', '.join(STATUS_FILTERS)}")
     statuses = STATUS_FILTERS[status]
@@ -240,7 +247,14 @@ def list_incidents(
     if assignee_id is not None:
         sql += " AND assigned_user_id = ?"
         params.append(assignee_id)
-    return incidents_from_rows(store, store.rows(sql + " ORDER BY id", params))
+    if before_id is not None:
+        sql += " AND id < ?"
+        params.append(before_id)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return incidents_from_rows(store, store.rows(sql, params))
 
 
 def _transition(

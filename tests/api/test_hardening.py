@@ -213,7 +213,7 @@ def test_the_example_apps_calls_work_too(api, store):
     assert [(i["Body"], i["Status"], i["AcknowledgedBy"]["Id"]) for i in done.json()["Items"]] == [
         ("disk", "acknowledged", 1), ("cpu", "acknowledged", 1)
     ]  # fmt: skip
-    assert api.post("/incidents/acknowledge_all").json() == {"Items": []}  # none left
+    assert api.post("/incidents/acknowledge_all").json()["Items"] == []  # none left
     kinds = [r["kind"] for r in store.rows("SELECT kind FROM outbox ORDER BY id")]
     assert kinds == ["created", "created", "acknowledged", "acknowledged"]
 
@@ -234,3 +234,46 @@ def test_acknowledging_many_at_once_sends_one_summary(api, store):
     [summary] = store.rows("SELECT text FROM outbox WHERE kind = 'acknowledged'")
     assert summary["text"].startswith("8 incidents acknowledged:")
     assert all(f"alert {n}" in summary["text"] for n in range(8))
+
+
+@pytest.mark.parametrize("path", ["/incidents?Status=all", "/messages?Status=all"])
+def test_lists_come_newest_first_a_page_at_a_time(api, store, path):
+    for n in range(7):
+        api.post("/incidents", json={"Body": f"alert {n}"})  # and 7 'created' messages
+    everything = api.get(path, params={"Limit": 1000}).json()
+    assert everything["NextCursor"] is None
+    ids = [item["Id"] for item in everything["Items"]]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 7
+    pages, cursor = [], None
+    while True:
+        params = {"Limit": 3, **({"Cursor": cursor} if cursor else {})}
+        page = api.get(path, params=params).json()
+        pages.append([item["Id"] for item in page["Items"]])
+        if (cursor := page["NextCursor"]) is None:
+            break
+        api.post("/incidents", json={"Body": "arrives while paging"})  # pages stay stable
+    assert pages == [ids[0:3], ids[3:6], ids[6:7]]
+    refused(api.get(path, params={"Cursor": "x1"}), 422, "Cursor")
+    refused(api.get(path, params={"Limit": 1001}), 422, "Limit")
+
+
+def test_the_client_follows_pages_to_the_end(store, clock, monkeypatch):
+    from live_server import serve
+
+    import oncall_opt.client as client_module
+    from oncall_opt.client import Client
+
+    with serve(create_app(store, Settings(), clock, run_jobs=False)) as url, Client(url) as api:
+        for n in range(5):
+            api.trigger_incident(f"alert {n}")
+        import oncall_opt.client as client_module
+
+        old_page = client_module.PAGE
+        client_module.PAGE = 2  # small pages, so that following them is what is tested
+        try:
+            assert [i["Body"] for i in api.list_incidents()] == [
+                f"alert {n}" for n in range(4, -1, -1)
+            ]
+            assert len(api.list_incidents(limit=3)) == 3
+        finally:
+            client_module.PAGE = old_page

@@ -283,7 +283,8 @@ def test_many_concurrent_triggers_over_http(app, store):
         for t in threads:
             t.join()
         assert writer_threads()
-        listed = httpx.get(f"{url}/incidents", params={"Status": "open"}).json()["Items"]
+        params = {"Status": "open", "Limit": 1000}
+        listed = httpx.get(f"{url}/incidents", params=params).json()["Items"]
         batches = app.state.trigger_batcher.batches
     assert not errors
     assert not writer_threads()  # stopped with the app

@@ -21,14 +21,19 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import Field
 
 from oncall_opt.api.common import (
+    DEFAULT_LIMIT,
     ERROR_RESPONSES,
     ID_MAX,
+    CursorQuery,
     IdPath,
     IncidentCreated,
     IncidentList,
     IncidentOut,
     JSONBodyRoute,
+    LimitQuery,
     RequestBody,
+    cursor_id,
+    next_cursor,
     now_of,
     store_of,
 )
@@ -102,10 +107,18 @@ def list_incidents(
     request: Request,
     status: Annotated[StatusFilter, Query(alias="Status")] = "unacknowledged",
     assignee_id: Annotated[int | None, Query(alias="AssigneeId", ge=1, le=ID_MAX)] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
 ) -> IncidentList:
-    """Incidents by status; by default the unacknowledged ones, as in the tutorial."""
-    found = incidents.list_incidents(store_of(request), status, assignee_id)
-    return IncidentList(Items=[IncidentOut.of(i) for i in found])
+    """Incidents by status, newest first, a page at a time (`Limit`, then `Cursor` set to the
+    answer's `NextCursor`); by default the unacknowledged ones, as in the tutorial."""
+    found = incidents.list_incidents(
+        store_of(request), status, assignee_id, limit + 1, cursor_id(cursor)
+    )
+    return IncidentList(
+        Items=[IncidentOut.of(i) for i in found[:limit]],
+        NextCursor=next_cursor([i.id for i in found], limit),
+    )
 
 
 @router.post("/incidents/acknowledge_all", response_model=IncidentList)

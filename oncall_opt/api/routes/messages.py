@@ -15,7 +15,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from oncall_opt.api.common import IdPath, JSONBodyRoute, RequestBody, UtcTime, now_of, store_of
+from oncall_opt.api.common import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    IdPath,
+    JSONBodyRoute,
+    LimitQuery,
+    RequestBody,
+    UtcTime,
+    cursor_id,
+    next_cursor,
+    now_of,
+    store_of,
+)
 from oncall_opt.engine import outbox
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.text import clean
@@ -63,16 +75,22 @@ class MessageOut(BaseModel):
 
 class MessageList(BaseModel):
     Items: list[MessageOut]
+    NextCursor: str | None = None  # give it as Cursor for the next (older) page
 
 
-def list_messages(store: Store, status: str = "all", limit: int = 100) -> list[dict[str, Any]]:
-    """Outbox rows, newest first; `status` one of STATUSES or `all`."""
+def list_messages(
+    store: Store, status: str = "all", limit: int = 100, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Outbox rows, newest first, ids below `before_id`; `status` one of STATUSES or `all`."""
     if status not in (*STATUSES, "all"):
         raise InvalidRequestError("Status", f"must be one of {', '.join(STATUSES)} or all")
-    sql, params = f"SELECT {_COLUMNS} FROM outbox", []
+    sql, params = f"SELECT {_COLUMNS} FROM outbox WHERE 1 = 1", []
     if status != "all":
-        sql += " WHERE status = ?"
+        sql += " AND status = ?"
         params.append(status)
+    if before_id is not None:
+        sql += " AND id < ?"
+        params.append(before_id)
     return store.rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
@@ -95,11 +113,15 @@ def messages(
     status: Annotated[
         str, Query(alias="Status", description="pending, sent, failed, skipped or all")
     ] = "all",
-    limit: Annotated[int, Query(alias="Limit", ge=1, le=1000, description="newest first")] = 100,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
 ) -> MessageList:
-    """Slack messages in the outbox, newest first, with their delivery status."""
+    """Slack messages in the outbox, newest first, with their delivery status, a page at a
+    time (`Limit`, then `Cursor` set to the answer's `NextCursor`)."""
+    rows = list_messages(store_of(request), status, limit + 1, cursor_id(cursor))
     return MessageList(
-        Items=[MessageOut.of(r) for r in list_messages(store_of(request), status, limit)]
+        Items=[MessageOut.of(r) for r in rows[:limit]],
+        NextCursor=next_cursor([r["id"] for r in rows], limit),
     )
 
 
