@@ -44,6 +44,7 @@ class FakeSlack:
         self.errors: list[str] = []  # malformed requests
         self._taken = 0  # accepted messages the test has looked at
         self._released = threading.Event()
+        self._failing: dict[str, int] = {}  # text -> the status every post of it gets
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,7 +72,8 @@ class FakeSlack:
                 ):
                     fake._error(f"malformed payload {raw[:200]!r}")
                     return self._answer(Reply(400, "invalid_payload"))
-                reply = fake._next_reply()
+                failing = fake._failing.get(payload["text"])
+                reply = Reply(failing, "internal_error") if failing else fake._next_reply()
                 if reply.hang:
                     fake._record(payload["text"], 0)
                     fake._released.wait(reply.hang)
@@ -113,6 +115,11 @@ class FakeSlack:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         with self._lock:
             self._script.append(Reply(status, body, headers))
+
+    def fail_text(self, text: str, status: int) -> None:
+        """Every post of exactly `text` is answered `status`, however often it comes."""
+        with self._lock:
+            self._failing[text] = status
 
     def hang(self, seconds: float = 5.0) -> None:
         """The next request is answered only after `seconds` (the client times out first)."""

@@ -362,34 +362,47 @@ def test_delivery_retries_on_500_timeout_and_429_and_loses_nothing(store, clock,
     slack.hang(3.0)
     slack.reply(429, "rate_limited", retry_after=30)
 
-    assert deliver()["retry"] == 1  # 500: the run ends, the rest waits in order
-    [row] = [r for r in outbox_rows(store) if r["text"] == "one"]
-    assert row["status"] == "pending" and row["attempts"] == 1 and row["claimed_at"] is None
-    assert row["last_error"] == "HTTP 500: internal_error"
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=2)
-    assert deliver() == {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}  # holding off
+    # 500, then a timeout: each message backs off on its own; two failures in a row end the run
+    assert deliver()["retry"] == 2
+    one, two, three = outbox_rows(store)
+    assert (one["status"], one["attempts"], one["claimed_at"]) == ("pending", 1, None)
+    assert one["last_error"] == "HTTP 500: internal_error"
+    assert one["next_attempt_at"] == clock.now() + timedelta(seconds=2)
+    assert two["attempts"] == 1 and two["last_error"].startswith("timeout (")
+    assert two["next_attempt_at"] == clock.now() + timedelta(seconds=2)
+    assert three["attempts"] == 0  # not tried: Slack looked down
 
+    # The next run: only "three" is due; a 429 holds every message until Retry-After.
+    assert deliver() == {"sent": 0, "skipped": 0, "failed": 0, "retry": 1}
+    assert outbox_rows(store)[2]["next_attempt_at"] == clock.now() + timedelta(seconds=30)
     clock.advance(seconds=2)
-    assert deliver()["retry"] == 1  # the hang: a timeout
-    row = outbox_rows(store)[0]
-    assert row["attempts"] == 2 and row["last_error"].startswith("timeout (")
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=4)
-
-    clock.advance(seconds=4)
-    assert deliver()["retry"] == 1  # 429 with Retry-After: 30
-    row = outbox_rows(store)[0]
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=30)
-    clock.advance(seconds=29)
-    assert deliver()["sent"] == 0  # Retry-After honoured
-    clock.advance(seconds=1)
+    assert deliver()["sent"] == 0  # one and two are due again, but Retry-After is honoured
+    clock.advance(seconds=28)
     assert deliver()["sent"] == 3
-    assert slack.take(3) == ["one", "two", "three"]  # none lost, none twice, in order
-    assert [r.text for r in slack.received] == ["one", "one", "one", "one", "two", "three"]
+    assert slack.take(3) == ["one", "two", "three"]  # none lost, none twice, oldest first
+    assert [r.text for r in slack.received] == ["one", "two", "three", "one", "two", "three"]
     assert [(r["status"], r["attempts"]) for r in outbox_rows(store)] == [
-        ("sent", 4), ("sent", 1), ("sent", 1)
+        ("sent", 2), ("sent", 2), ("sent", 2)
     ]  # fmt: skip
     assert deliver()["sent"] == 0
     assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 3
+
+
+def test_a_message_that_keeps_failing_does_not_hold_the_others(store, clock, slack):
+    deliver = Delivery(store, clock, slack)
+    slack.fail_text("poison", 500)
+    queue(store, clock, "poison", "a", "b")
+    assert deliver() == {"sent": 2, "skipped": 0, "failed": 0, "retry": 1}
+    assert slack.take(2) == ["a", "b"]  # delivered in the same run, paced
+    for _ in range(3):  # the poison backs off alone: 2, 4, 8 s
+        queue(store, clock, "c")
+        clock.advance(seconds=30)
+        assert deliver()["sent"] == 1
+        slack.take(1)
+    [poison] = [r for r in outbox_rows(store) if r["text"] == "poison"]
+    assert poison["status"] == "pending" and poison["attempts"] == 4
+    assert poison["next_attempt_at"] == clock.now() + timedelta(seconds=delivery.backoff(4))
+    assert len(deliver.sleeps) >= 4  # the rate limit still paced every post
 
 
 def test_backoff_doubles_up_to_five_minutes():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from oncall_opt.engine.outbox import SUMMARY_ABOVE, summary
 
@@ -27,7 +28,7 @@ class JobState:
 
     warned: set[str] = field(default_factory=set)
     last_sent: float | None = None  # time.monotonic() of the last request to Slack
-    hold_until: float | None = None  # time.monotonic(): Slack asked us to wait, or is down
+    hold_until: datetime | None = None  # Slack's rate limit (429 Retry-After): nothing before
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def warn_once(

@@ -15,11 +15,13 @@ this job posts the rows. A row's `status` is one of:
 One message at a time: a committed transaction claims it (`claimed_at`, `attempts + 1`; for a
 reminder, the incidents still `triggered` are re-read and the text re-rendered), then the HTTP
 post, then a second transaction marks it `sent`. Network errors, timeouts, 5xx and 429 put it
-back to `pending` with `next_attempt_at` after a back-off (2^attempts seconds, at most 5 minutes;
-a 429's Retry-After wins) and end the run, and the job holds off the webhook until then, so the
-oldest message still goes first. When the JobLoop stops during a post, the job does not wait
-for Slack's answer: the post is abandoned (it finishes in the background) and the message
-stays claimed, as after a crash.
+back to `pending` with `next_attempt_at` after a back-off of its own (2^attempts seconds, at
+most 5 minutes; a 429's Retry-After wins), so a message that keeps failing does not hold the
+others: the run goes on with the next due one. A 429 is the webhook's rate limit, so it holds
+every message until Retry-After; two failures in a row end the run (Slack looks down; the next
+run tries again, each failed message when its back-off is over). When the JobLoop stops during
+a post, the job does not wait for Slack's answer: the post is abandoned (it finishes in the
+background) and the message stays claimed, as after a crash.
 
 Delivery guarantee: at least once. A message is lost neither when Slack is down nor when the
 daemon stops or crashes, since it stays `pending` until Slack has accepted it and that was
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 MAX_PER_RUN = 20
+FAILURES_TO_PAUSE = 2  # retryable failures in a row that end a run: Slack looks down
 MAX_BACKOFF = 300.0  # seconds
 OFF = "delivery: no webhook"
 
@@ -99,6 +102,7 @@ def run(
         return counts
     if state.hold_until is not None and now < state.hold_until:
         return counts
+    failures_in_a_row = 0
     for _ in range(limit):
         if not _anything_due(store, now):
             break
@@ -129,19 +133,25 @@ def run(
         if result.ok:
             store.write(lambda tx, c=claim: _mark_sent(tx, c, now))
             counts[SENT] += 1
+            failures_in_a_row = 0
         elif result.retryable:
             delay = result.retry_after
             if delay is None:
                 delay = backoff(claim.attempts)
             retry_at = now + timedelta(seconds=delay)
             store.write(lambda tx, c=claim, r=result, t=retry_at: _mark_retry(tx, c, r, t))
-            state.hold_until = retry_at
             counts["retry"] += 1
+            failures_in_a_row += 1
             log.warning(
                 "Slack did not take outbox message %d (%s, attempt %d): retrying in %gs",
                 claim.id, result.error, claim.attempts, delay,
             )  # fmt: skip
-            break  # Slack is down or wants us to wait: the rest waits too, in order
+            if result.status == 429:  # the webhook's rate limit: every message waits
+                state.hold_until = retry_at
+                break
+            if failures_in_a_row >= FAILURES_TO_PAUSE:  # Slack looks down: try again next run
+                break
+            continue  # this message backs off alone; the next ones go on
         else:
             store.write(lambda tx, c=claim, r=result: _mark_failed(tx, c, r))
             counts[FAILED] += 1
