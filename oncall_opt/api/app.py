@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oncall_opt.api.common import error
@@ -79,6 +80,49 @@ def _unauthenticated() -> JSONResponse:
     return response
 
 
+class _Guard:
+    """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs every request a task and a
+    stream) with two jobs:
+
+    - with ONCALL_API_TOKEN set, every request needs it, reads too, and before anything else
+      is looked at (a malformed body without the token is a 401, not a 400);
+    - a fault of ours answers 500 as JSON, logged once with its traceback, the connection kept
+      open (an exception handler for Exception would re-raise to the server, which logs it a
+      second time and closes the connection).
+    """
+
+    def __init__(self, app, token: SecretStr | None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.token is not None and not self._open(scope):
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not token_given(header, self.token.get_secret_value()):
+                return await _unauthenticated()(scope, receive, send)
+        started = False
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if started:  # too late for an answer of ours
+                raise
+            await error(500, "internal error; the daemon's log has the details")(
+                scope, receive, send
+            )
+
+    @staticmethod
+    def _open(scope) -> bool:
+        return scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS"
+
+
 def create_app(
     store: Store, settings: Settings, clock: Clock | None = None, run_jobs: bool = True
 ) -> FastAPI:
@@ -105,16 +149,7 @@ def create_app(
     )
     app.state.store, app.state.settings, app.state.clock = store, settings, clock
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):
-        """With ONCALL_API_TOKEN set, every request needs it, reads too, and before anything
-        else is looked at (a malformed body without the token is a 401, not a 400)."""
-        token = settings.api_token
-        if token is None or request.url.path in OPEN_PATHS or request.method == "OPTIONS":
-            return await call_next(request)
-        if not token_given(request.headers.get("authorization", ""), token.get_secret_value()):
-            return _unauthenticated()
-        return await call_next(request)
+    app.add_middleware(_Guard, token=settings.api_token)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -143,17 +178,6 @@ def create_app(
     @app.exception_handler(OncallOptError)
     async def domain_error(request: Request, exc: OncallOptError) -> JSONResponse:
         return error(status_of(exc), str(exc))
-
-    @app.middleware("http")
-    async def unexpected_errors(request: Request, call_next):
-        """A fault of ours answers 500 as JSON, logged once with its traceback; the connection
-        stays open (an exception handler for Exception would re-raise to the server, which
-        logs it a second time and closes the connection)."""
-        try:
-            return await call_next(request)
-        except Exception:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return error(500, "internal error; the daemon's log has the details")
 
     from oncall_opt.api.routes import incidents, messages, roster, schedules, users
 
