@@ -1,5 +1,5 @@
 import sys
 
-from oncall_opt.roster.cli import main
+from oncall_opt.cli import main
 
 sys.exit(main())

@@ -144,10 +144,17 @@ class Client:
 
     # ----- users --------------------------------------------------------------------------------
     def create_user(
-        self, first_name: str, last_name: str, slack_handle: str, time_zone: str | None = None
+        self,
+        first_name: str,
+        last_name: str,
+        slack_handle: str,
+        time_zone: str | None = None,
+        role: str | None = None,
     ) -> dict:
+        """A new person; `role` "admin" or "member" (the default)."""
         body = {"FirstName": first_name, "LastName": last_name, "SlackHandle": slack_handle}
-        return self.request("POST", "/users", json=_drop_none({**body, "TimeZone": time_zone}))
+        extra = {"TimeZone": time_zone, "Role": role}
+        return self.request("POST", "/users", json=_drop_none({**body, **extra}))
 
     def get_user(self, user_id: int) -> dict:
         return self.request("GET", f"/users/{int(user_id)}")
@@ -162,6 +169,7 @@ class Client:
         last_name: str | None = None,
         slack_handle: str | None = None,
         time_zone: str | None = None,
+        role: str | None = None,
     ) -> dict:
         """Change the fields given (None leaves a field as it is; time_zone="" clears it)."""
         body = {
@@ -169,8 +177,52 @@ class Client:
             "LastName": last_name,
             "SlackHandle": slack_handle,
             "TimeZone": time_zone,
+            "Role": role,
         }
         return self.request("PUT", f"/users/{int(user_id)}", json=_drop_none(body))
+
+    # ----- signing in and credentials -----------------------------------------------------------
+    def me(self) -> dict:
+        """`{AuthRequired, Role, Via, User}`: who this client's credential acts as."""
+        return self.request("GET", "/auth/me")
+
+    def login(
+        self,
+        slack_handle: str | None = None,
+        password: str | None = None,
+        *,
+        code: str | None = None,
+    ) -> dict:
+        """A console session (`{Token, ExpiresAt, User, Role}`) from a Slack handle and password
+        or a sign-in link's code. The client does not start using it: make a new
+        `Client(url, token=session["Token"])`."""
+        body = {"SlackHandle": slack_handle, "Password": password, "Code": code}
+        return self.request("POST", "/auth/login", json=_drop_none(body))
+
+    def logout(self) -> dict:
+        """End the session this client signs its requests with."""
+        return self.request("POST", "/auth/logout")
+
+    def set_password(self, user_id: int, password: str) -> dict:
+        """Set a person's console password ("" removes it); their sessions end."""
+        body = {"Password": password}
+        return self.request("PUT", f"/users/{int(user_id)}/password", json=body)
+
+    def login_link(self, user_id: int) -> dict:
+        """A one-time sign-in code for a person (admins only): `{UserId, Code, ExpiresAt}`."""
+        return self.request("POST", f"/users/{int(user_id)}/login-link")
+
+    def list_api_keys(self, user_id: int) -> list[dict]:
+        return self.request("GET", f"/users/{int(user_id)}/api-keys")["Items"]
+
+    def create_api_key(self, user_id: int, name: str, role: str | None = None) -> dict:
+        """A new API key acting as the person; the answer's `Key` is the only time the secret
+        is shown."""
+        body = _drop_none({"Name": name, "Role": role})
+        return self.request("POST", f"/users/{int(user_id)}/api-keys", json=body)
+
+    def revoke_api_key(self, key_id: int) -> dict:
+        return self.request("DELETE", f"/api-keys/{int(key_id)}")
 
     # ----- schedules ----------------------------------------------------------------------------
     def create_schedule(

@@ -36,7 +36,7 @@ class ConflictError(OncallOptError):
 
 
 class InvalidRequestError(OncallOptError):
-    """A field of a request is wrong: `field` names it (HTTP 422)."""
+    """A field of a request is wrong: `field` names it (HTTP 400)."""
 
     def __init__(self, field: str, message: str):
         self.field = field
@@ -49,3 +49,15 @@ class SolveCancelledError(OncallOptError):
 
 class ConfigError(ValueError):
     """A setting is malformed: the message names the variable."""
+
+
+class UnauthenticatedError(OncallOptError):
+    """No valid credential: a wrong password, an expired sign-in link (HTTP 401)."""
+
+
+class PermissionDeniedError(OncallOptError):
+    """The credential is valid but its role may not do this (HTTP 403)."""
+
+
+class TooManyRequestsError(OncallOptError):
+    """Slow down: too many attempts, for example failed sign-ins (HTTP 429)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,22 +29,26 @@ from oncall_opt.errors import InvalidRequestError
 
 # Encore's error code strings (the tutorial's framework), so its clients read our errors.
 STATUS_CODES = {
-    400: "invalid_argument",  # malformed JSON
+    400: "invalid_argument",
     401: "unauthenticated",
     403: "permission_denied",
     404: "not_found",
     405: "unimplemented",
     409: "already_exists",
     413: "resource_exhausted",
-    422: "invalid_argument",
     429: "resource_exhausted",
     500: "internal",
     503: "unavailable",
 }
 
 
-def error(status: int, message: str) -> JSONResponse:
-    body = {"code": STATUS_CODES.get(status, "unknown"), "message": message, "details": None}
+def error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    """An error answer in Encore's envelope; `code` defaults to the status's usual one."""
+    body = {
+        "code": code or STATUS_CODES.get(status, "unknown"),
+        "message": message,
+        "details": None,
+    }
     return JSONResponse(body, status)
 
 
@@ -150,7 +154,7 @@ class RequestBody(BaseModel):
 class ErrorOut(BaseModel):
     """Every error answer, in Encore's envelope: `code` is one of Encore's code strings
     (invalid_argument, unauthenticated, not_found, already_exists, resource_exhausted,
-    unimplemented, internal...); `message` says what is wrong (422s name the field); `details`
+    unimplemented, internal...); `message` says what is wrong (and names the field); `details`
     is null."""
 
     code: str
@@ -161,11 +165,11 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
-        (400, "malformed JSON"),
-        (401, "a write without the API token (when one is set)"),
+        (400, "malformed JSON, or a field is missing or wrong (the message names it)"),
+        (401, "no valid credential (when the daemon has ONCALL_API_TOKEN)"),
+        (403, "the credential's role may not do this"),
         (404, "no such user, shift or incident"),
         (409, "clashes with the current state (overlapping shift, already acknowledged...)"),
-        (422, "a field is missing or wrong; the message names it"),
     )
 }
 """For `APIRouter(responses=ERROR_RESPONSES)`: documents the error JSON in OpenAPI."""
@@ -177,6 +181,7 @@ class UserOut(BaseModel):
     LastName: str
     SlackHandle: str
     TimeZone: str | None = None
+    Role: Literal["admin", "member"] = "member"
 
     @classmethod
     def of(cls, user: User | None) -> UserOut | None:
@@ -188,6 +193,7 @@ class UserOut(BaseModel):
             LastName=user.last_name,
             SlackHandle=user.slack_handle,
             TimeZone=user.time_zone,
+            Role=user.role,
         )
 
 

@@ -15,6 +15,7 @@ class User:
     last_name: str
     slack_handle: str
     time_zone: str | None = None
+    role: str = "member"  # admin or member (engine.auth)
 
     @property
     def full_name(self) -> str:

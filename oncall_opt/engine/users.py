@@ -10,7 +10,8 @@ from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import InvalidRequestError, NotFoundError
 
-_COLUMNS = "id, first_name, last_name, slack_handle, time_zone"
+_COLUMNS = "id, first_name, last_name, slack_handle, time_zone, role"
+ROLES = ("admin", "member")
 
 
 def _from_row(row: dict[str, Any]) -> User:
@@ -36,6 +37,12 @@ def _check_zone(time_zone: str | None) -> str | None:
     return time_zone
 
 
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidRequestError("Role", f"'{role}' is not a role; use admin or member")
+    return role
+
+
 def create_user(
     store: Store,
     first_name: str,
@@ -43,18 +50,20 @@ def create_user(
     slack_handle: str,
     now: datetime,
     time_zone: str | None = None,
+    role: str = "member",
 ) -> User:
     values = [
         _clean("FirstName", first_name),
         _clean("LastName", last_name),
         _clean("SlackHandle", slack_handle).removeprefix("@"),
         _check_zone(time_zone),
+        check_role(role),
         now,
     ]
     row = store.write(
         lambda tx: tx.row(
-            "INSERT INTO users (first_name, last_name, slack_handle, time_zone, created_at) "
-            f"VALUES (?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            "INSERT INTO users (first_name, last_name, slack_handle, time_zone, role, created_at) "
+            f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
             values,
         )
     )
@@ -63,7 +72,7 @@ def create_user(
 
 
 def update_user(store: Store, user_id: int, **fields: str | None) -> User:
-    """Change any of first_name, last_name, slack_handle, time_zone."""
+    """Change any of first_name, last_name, slack_handle, time_zone, role."""
     names = {"first_name": "FirstName", "last_name": "LastName", "slack_handle": "SlackHandle"}
     changes: dict[str, Any] = {}
     for key, value in fields.items():
@@ -71,6 +80,8 @@ def update_user(store: Store, user_id: int, **fields: str | None) -> User:
             continue
         if key == "time_zone":
             changes[key] = _check_zone(value)
+        elif key == "role":
+            changes[key] = check_role(value)
         else:
             changes[key] = _clean(names[key], value).removeprefix("@")
 

@@ -15,11 +15,8 @@ from oncall_opt.roster.export import FORMATS, render, write_atomic
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 2, 3, 4
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="oncall-opt", description="Fair on-call rosters, proven optimal."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_solve_command(commands: argparse._SubParsersAction) -> None:
+    """`solve` and its options, on the `oncall-opt` command's subcommands."""
     run = commands.add_parser("solve", help="solve input.json into PagerDuty overrides")
     run.add_argument("input", help="input.json path, or - for standard input")
     run.add_argument("-o", "--output", default="-", help="output path, or - for standard output")
@@ -44,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         help="merge consecutive slots of one person into one override",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oncall-opt", description="Fair on-call rosters, proven optimal."
+    )
+    add_solve_command(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -72,7 +76,10 @@ def _fraction(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return solve_command(_parser().parse_args(argv))
+
+
+def solve_command(args: argparse.Namespace) -> int:
     # Here, not at the top: `oncall-opt --help` answers without loading pyomo and pandas.
     from oncall_opt.roster.load import load_problem
     from oncall_opt.roster.solve import solve

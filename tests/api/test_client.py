@@ -32,7 +32,7 @@ def api(url):
 def test_the_tutorial_through_the_client(api, store):
     katy = api.create_user("Katy", "Smith", "katy")
     assert katy == {"Id": 1, "FirstName": "Katy", "LastName": "Smith", "SlackHandle": "katy",
-                    "TimeZone": None}  # fmt: skip
+                    "TimeZone": None, "Role": "member"}  # fmt: skip
     assert api.scheduled() is None
     schedule = api.create_schedule(katy["Id"], NOW - timedelta(hours=1), "2026-01-06T09:00:00Z")
     assert schedule["Time"] == {"Start": "2026-01-05T08:00:00Z", "End": "2026-01-06T09:00:00Z"}
@@ -103,15 +103,15 @@ def test_errors_raise_api_error_with_status_code_and_message(api):
     assert (caught.value.status, caught.value.code) == (409, "already_exists")
     with pytest.raises(ApiError) as caught:
         api.create_schedule(katy["Id"], "2026-01-05T10:00:00", "2026-01-05T11:00:00Z")
-    assert caught.value.status == 422 and "Start" in caught.value.message
+    assert caught.value.status == 400 and "Start" in caught.value.message
     with pytest.raises(ApiError) as caught:
         api.create_user("", "Smith", "k")
-    assert caught.value.status == 422 and "FirstName" in caught.value.message
+    assert caught.value.status == 400 and "FirstName" in caught.value.message
     with pytest.raises(ValueError, match="no time zone"):
         api.create_schedule(katy["Id"], datetime(2026, 1, 5), NOW)
     with pytest.raises(ApiError) as caught:
         api.list_incidents("finished")
-    assert caught.value.status == 422 and not isinstance(caught.value, DaemonUnavailable)
+    assert caught.value.status == 400 and not isinstance(caught.value, DaemonUnavailable)
 
 
 def test_the_token_is_sent_when_given(store, clock):

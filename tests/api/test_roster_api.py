@@ -100,42 +100,42 @@ def test_availability_bad_input_names_the_field(api, team):
     put = api.put
     refused(
         put("/users/1/availability", json={**DECEMBER, "Days": {"2026-12-05": "busy"}}),
-        422,
+        400,
         "Days.2026-12-05",
         "unavailable, preferred, avoid",
     )
     refused(
         put("/users/1/availability", json={**DECEMBER, "Days": {"2027-01-05": "avoid"}}),
-        422,
+        400,
         "Days.2027-01-05",
         "outside",
     )
     refused(
         put("/users/1/availability", json={**DECEMBER, "Days": {"5 Dec": "avoid"}}),
-        422,
+        400,
         "Days.5 Dec",
         "2026-12-01",
     )
     refused(
         put("/users/1/availability", json={"Start": "2026-12-31", "End": "2026-12-01"}),
-        422,
+        400,
         "End",
         "before",
     )
-    refused(put("/users/1/availability", json={"Start": "2026-12-01"}), 422, "End")
-    refused(put("/users/1/availability", json={**DECEMBER, "Dayz": {}}), 422, "Dayz")
+    refused(put("/users/1/availability", json={"Start": "2026-12-01"}), 400, "End")
+    refused(put("/users/1/availability", json={**DECEMBER, "Dayz": {}}), 400, "Dayz")
     refused(put("/users/9/availability", json={**DECEMBER, "Days": {}}), 404, "no user with id 9")
     refused(api.get("/users/9/availability", params=DECEMBER), 404, "no user")
     refused(
         api.get("/users/1/availability", params={"Start": "12/01/2026", "End": "2026-12-31"}),
-        422,
+        400,
         "Start",
         "like 2026-12-01",
     )
-    refused(api.get("/availability", params={"Start": "2026-12-01"}), 422, "End")
+    refused(api.get("/availability", params={"Start": "2026-12-01"}), 400, "End")
     refused(
         api.get("/availability", params={"Start": "2020-01-01", "End": "2026-12-31"}),
-        422,
+        400,
         "End",
         "at most",
     )
@@ -250,14 +250,14 @@ def test_input_json_bad_options_name_the_field(api, team):
         ({"ShiftLength": "PT1H", "End": "2029-12-01"}, "End"),
     ]
     for extra, field in cases:
-        refused(api.get("/roster/input", params={**window, **extra}), 422, field)
+        refused(api.get("/roster/input", params={**window, **extra}), 400, field)
     refused(api.get("/roster/input", params={**window, "UserIds": [1, 7]}), 404, "UserIds[1]")
-    refused(api.post("/roster/solve", json={**window, "UserIds": []}), 422, "UserIds")
+    refused(api.post("/roster/solve", json={**window, "UserIds": []}), 400, "UserIds")
 
 
 def test_input_json_needs_users(api):
-    refused(api.get("/roster/input", params=DECEMBER), 422, "no users")
-    refused(api.post("/roster/solve", json=DECEMBER), 422, "no users")
+    refused(api.get("/roster/input", params=DECEMBER), 400, "no users")
+    refused(api.post("/roster/solve", json=DECEMBER), 400, "no users")
 
 
 # ----- solving ---------------------------------------------------------------------------------
@@ -297,14 +297,14 @@ def test_solve_given_input_and_bad_requests(api, team):
     assert finished(api, job["JobId"])["Status"] == "done"
 
     bad = {**doc, "users": [{"id": "1", "nmae": "Ana"}]}
-    refused(api.post("/roster/solve", json={"Input": bad}), 422, "Input.users[0]", "nmae")
-    refused(api.post("/roster/solve", json={"Input": doc, "Start": "2026-12-01"}), 422, "Start")
-    refused(api.post("/roster/solve", json={"Input": doc, "Layers": 2}), 422, "Layers")
-    refused(api.post("/roster/solve", json={"Input": [1, 2]}), 422, "Input")
-    refused(api.post("/roster/solve", json={"End": "2026-12-31"}), 422, "Start")
-    refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 0}), 422, "TimeLimit")
-    refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 1e9}), 422, "TimeLimit")
-    refused(api.post("/roster/solve", json={**DECEMBER, "Gap": 1}), 422, "Gap")
+    refused(api.post("/roster/solve", json={"Input": bad}), 400, "Input.users[0]", "nmae")
+    refused(api.post("/roster/solve", json={"Input": doc, "Start": "2026-12-01"}), 400, "Start")
+    refused(api.post("/roster/solve", json={"Input": doc, "Layers": 2}), 400, "Layers")
+    refused(api.post("/roster/solve", json={"Input": [1, 2]}), 400, "Input")
+    refused(api.post("/roster/solve", json={"End": "2026-12-31"}), 400, "Start")
+    refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 0}), 400, "TimeLimit")
+    refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 1e9}), 400, "TimeLimit")
+    refused(api.post("/roster/solve", json={**DECEMBER, "Gap": 1}), 400, "Gap")
     refused(api.post("/roster/solve", content="{not json"), 400, "malformed JSON")
     refused(api.get("/roster/solve/nope"), 404, "no solve job")
 
@@ -450,18 +450,18 @@ def test_publish_replaces_the_window_atomically(api, team, store):
         ),
         (
             {"overrides": [override("PA1B2C3", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z")]},
-            422,
+            400,
             "overrides[0].user.id",
         ),
         (
             {"overrides": [override(1, "2026-12-03T00:00:00", "2026-12-04T00:00:00Z")]},
-            422,
+            400,
             "overrides[0].start",
             "offset",
         ),
         (
             {"overrides": [override(1, "2026-12-03T00:00:00Z", "2026-12-02T00:00:00Z")]},
-            422,
+            400,
             "overrides[0].end",
         ),
         (
@@ -471,19 +471,19 @@ def test_publish_replaces_the_window_atomically(api, team, store):
                     override(2, "2026-12-04T00:00:00Z", "2026-12-06T00:00:00Z"),
                 ]
             },
-            422,
+            400,
             "overrides[1]",
             "overlaps",
         ),
         (
             {"overrides": [{"start": "2026-12-03T00:00:00Z", "end": "2026-12-04T00:00:00Z"}]},
-            422,
+            400,
             "overrides[0].user",
         ),
-        ({"overrides": "none"}, 422, "Output.overrides"),
-        ({"secondary_overrides": []}, 422, "Output.overrides"),
-        ({"overrides": []}, 422, "Start and End"),
-        ([], 422, "Output"),
+        ({"overrides": "none"}, 400, "Output.overrides"),
+        ({"secondary_overrides": []}, 400, "Output.overrides"),
+        ({"overrides": []}, 400, "Start and End"),
+        ([], 400, "Output"),
     ]
     for bad, status, *words in bad_outputs:
         refused(api.post("/roster/publish", json={"Output": bad}), status, *words)
@@ -492,14 +492,14 @@ def test_publish_replaces_the_window_atomically(api, team, store):
             "/roster/publish",
             json={"Output": output, "Start": "2026-12-04T00:00:00Z", "End": "2026-12-10T00:00:00Z"},
         ),
-        422,
+        400,
         "overrides[0]",
         "outside",
     )
     refused(
-        api.post("/roster/publish", json={"Output": output, "Start": "2026-12-01"}), 422, "Start"
+        api.post("/roster/publish", json={"Output": output, "Start": "2026-12-01"}), 400, "Start"
     )
-    refused(api.post("/roster/publish", json={}), 422, "Output")
+    refused(api.post("/roster/publish", json={}), 400, "Output")
     refused(api.post("/roster/publish", json={"JobId": "nope"}), 404, "no solve job")
     assert schedules_in(api, "2026-11-01T00:00:00Z", "2027-01-01T00:00:00Z") == before
 
@@ -579,11 +579,11 @@ def test_messages_listing_and_test_message(api, store):
     assert len(ok(api.get("/messages", params={"Limit": 1}))["Items"]) == 1
     assert ok(api.get(f"/messages/{first['Id']}"))["Status"] == "failed"
 
-    refused(api.get("/messages", params={"Status": "lost"}), 422, "Status")
-    refused(api.get("/messages", params={"Limit": 0}), 422, "Limit")
+    refused(api.get("/messages", params={"Status": "lost"}), 400, "Status")
+    refused(api.get("/messages", params={"Limit": 0}), 400, "Limit")
     refused(api.get("/messages/999"), 404, "no message")
-    refused(api.post("/messages/test", json={"Text": "x" * 5000}), 422, "Text")
-    refused(api.post("/messages/test", json={"Txt": "x"}), 422, "Txt")
+    refused(api.post("/messages/test", json={"Text": "x" * 5000}), 400, "Text")
+    refused(api.post("/messages/test", json={"Txt": "x"}), 400, "Txt")
 
 
 def test_availability_days_are_dates(store, team):

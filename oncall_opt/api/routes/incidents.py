@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import Field
 
+from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
     DEFAULT_LIMIT,
     ERROR_RESPONSES,
@@ -38,6 +39,7 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.engine import incidents
+from oncall_opt.engine.auth import acting_user
 from oncall_opt.engine.batching import TriggerBatcher
 
 _batcher_lock = threading.Lock()
@@ -89,6 +91,12 @@ class Actor(RequestBody):
     UserId: UserIdField | None = None  # who does it (optional)
 
 
+def _actor(request: Request, params: Actor | None) -> int | None:
+    """Who the action is recorded as: `UserId`, else the signed-in person (a member may name
+    only themself)."""
+    return acting_user(principal_of(request), params.UserId if params else None)
+
+
 class Assignment(RequestBody):
     UserId: UserIdField
 
@@ -124,7 +132,7 @@ def list_incidents(
 @router.post("/incidents/acknowledge_all", response_model=IncidentList)
 def acknowledge_all(request: Request, params: Actor | None = None) -> IncidentList:
     """Acknowledge every triggered incident (as the tutorial's example app does); returns them."""
-    who = params.UserId if params else None
+    who = _actor(request, params)
     done = incidents.acknowledge_all(store_of(request), now_of(request), who)
     return IncidentList(Items=[IncidentOut.of(i) for i in done])
 
@@ -137,7 +145,7 @@ def get_incident(id: IdPath, request: Request) -> IncidentOut:
 @router.put("/incidents/{id}/acknowledge", response_model=IncidentOut)
 def acknowledge(id: IdPath, request: Request, params: Actor | None = None) -> IncidentOut:
     """Acknowledge a triggered incident, assigned or not; 409 if it is not triggered."""
-    who = params.UserId if params else None
+    who = _actor(request, params)
     return IncidentOut.of(incidents.acknowledge(store_of(request), id, now_of(request), who))
 
 
@@ -150,5 +158,5 @@ def assign(id: IdPath, params: Assignment, request: Request) -> IncidentOut:
 @router.put("/incidents/{id}/resolve", response_model=IncidentOut)
 def resolve(id: IdPath, request: Request, params: Actor | None = None) -> IncidentOut:
     """Resolve an open incident (acknowledging it too if it was not)."""
-    who = params.UserId if params else None
+    who = _actor(request, params)
     return IncidentOut.of(incidents.resolve(store_of(request), id, now_of(request), who))

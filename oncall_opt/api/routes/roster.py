@@ -7,7 +7,7 @@ in a worker thread, and publishing an output.json as the window's schedules.
 - `POST /roster/solve` answers at once (202) with a `JobId`; `GET /roster/solve/{JobId}` says
   `queued`, `running`, `done` (with `Output`, the output.json) or `failed` (with `Error`, and
   `Reasons` in words when no roster satisfies the rules). Infeasibility is a result, not an
-  HTTP error; a malformed input is a 422 at submission.
+  HTTP error; a malformed input is a 400 at submission.
 - `POST /roster/publish {Output | JobId}` replaces the window's shifts atomically.
 """
 

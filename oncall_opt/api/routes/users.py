@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 
+from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
     ERROR_RESPONSES,
     IdPath,
@@ -15,8 +18,12 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.engine import users
+from oncall_opt.errors import PermissionDeniedError
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["users"], responses=ERROR_RESPONSES)
+
+
+RoleName = Literal["admin", "member"]
 
 
 class UserCreate(RequestBody):
@@ -24,15 +31,17 @@ class UserCreate(RequestBody):
     LastName: str
     SlackHandle: str
     TimeZone: str | None = None  # an IANA zone such as Europe/Berlin
+    Role: RoleName = "member"  # admin: may change people, shifts, rosters and settings
 
 
 class UserUpdate(RequestBody):
-    """Only the fields given change."""
+    """Only the fields given change. A member may edit their own profile, not their role."""
 
     FirstName: str | None = None
     LastName: str | None = None
     SlackHandle: str | None = None
     TimeZone: str | None = None
+    Role: RoleName | None = None
 
 
 @router.post("/users", response_model=UserOut)
@@ -45,6 +54,7 @@ def create_user(params: UserCreate, request: Request) -> UserOut:
         params.SlackHandle,
         now_of(request),
         time_zone=params.TimeZone,
+        role=params.Role,
     )
     return UserOut.of(user)
 
@@ -62,6 +72,8 @@ def get_user(id: IdPath, request: Request) -> UserOut:
 @router.put("/users/{id}", response_model=UserOut)
 def update_user(id: IdPath, params: UserUpdate, request: Request) -> UserOut:
     """Edit some of a user's fields; an empty name is refused."""
+    if params.Role is not None and not principal_of(request).is_admin:
+        raise PermissionDeniedError("only an admin may change a role")
     user = users.update_user(
         store_of(request),
         id,
@@ -69,5 +81,7 @@ def update_user(id: IdPath, params: UserUpdate, request: Request) -> UserOut:
         last_name=params.LastName,
         slack_handle=params.SlackHandle,
         time_zone=params.TimeZone,
+        role=params.Role,
     )
+    request.app.state.authenticator.forget()  # a role change applies to their keys at once
     return UserOut.of(user)

@@ -1,0 +1,159 @@
+"""Who a request acts as, and whether that role may do it.
+
+Authentication happens in `Guard` (plain ASGI middleware, before the body is read, so a bad
+body without a credential is a 401, not a 400). With no `ONCALL_API_TOKEN` the daemon has no
+authentication at all: every request acts as an anonymous admin, so the tutorial's curl
+commands work unchanged on loopback. With a token, every request needs a credential (reads
+too), except `OPEN_PATHS`: the daemon's token (an admin that is nobody in particular), a
+person's API key, or a console session.
+
+Authorisation is one table, `RULES`, checked by `authorize` (a dependency of every route)
+against the route's path template: reads need any credential, writes an admin, except the
+member actions listed (incidents, what-if solves) and the `SELF` ones, which a member may do
+for their own user id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from enum import Enum
+
+from fastapi import Request
+from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
+
+from oncall_opt.api.common import error
+from oncall_opt.engine.auth import ANONYMOUS, DAEMON_TOKEN, OPEN, Authenticator, Principal
+from oncall_opt.errors import PermissionDeniedError
+
+log = logging.getLogger("oncall_opt.api")
+
+
+# Open without a credential: a health check for load balancers, the API's own documentation
+# (neither holds any data) and signing in.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/auth/login"}
+)
+
+
+class Need(Enum):
+    MEMBER = "any signed-in person"
+    SELF = "an admin, or the person themself"
+    ADMIN = "an admin"
+
+
+RULES: dict[tuple[str, str], Need] = {
+    ("POST", "/incidents"): Need.MEMBER,
+    ("POST", "/incidents/acknowledge_all"): Need.MEMBER,
+    ("PUT", "/incidents/{id}/acknowledge"): Need.MEMBER,
+    ("PUT", "/incidents/{id}/assign"): Need.MEMBER,
+    ("PUT", "/incidents/{id}/resolve"): Need.MEMBER,
+    ("POST", "/roster/solve"): Need.MEMBER,  # a what-if: nothing changes until a publish
+    ("POST", "/auth/logout"): Need.MEMBER,
+    ("DELETE", "/api-keys/{id}"): Need.MEMBER,  # the route checks that it is the caller's
+    ("PUT", "/users/{id}"): Need.SELF,  # the route keeps Role for admins
+    ("PUT", "/users/{id}/availability"): Need.SELF,
+    ("PUT", "/users/{id}/password"): Need.SELF,
+    ("GET", "/users/{id}/api-keys"): Need.SELF,
+    ("POST", "/users/{id}/api-keys"): Need.SELF,
+}
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def need_of(method: str, path_template: str) -> Need:
+    default = Need.MEMBER if method in READ_METHODS else Need.ADMIN
+    return RULES.get((method, path_template), default)
+
+
+def principal_of(request: Request) -> Principal:
+    """Who the request acts as (an anonymous admin when the daemon has no authentication)."""
+    return request.scope.get("state", {}).get("principal") or OPEN
+
+
+async def authorize(request: Request) -> None:
+    """A dependency of every route: refuses (403) what the caller's role may not do."""
+    route = request.scope.get("route")
+    principal = principal_of(request)
+    if route is None or principal.is_admin or request.url.path in OPEN_PATHS:
+        return
+    need = need_of(request.method, route.path)
+    if need is Need.MEMBER:
+        return
+    if need is Need.SELF and str(principal.user_id) == str(request.path_params.get("id")):
+        return
+    raise PermissionDeniedError(
+        f"{request.method} {route.path} needs {need.value}; you are a member"
+        + (f" (user {principal.user_id})" if principal.user_id else "")
+    )
+
+
+def bearer_credential(header: str) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header (the scheme in any
+    case, RFC 7235), or None."""
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+def _unauthenticated():
+    response = error(401, "this request needs the header Authorization: Bearer <API token>")
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+class Guard:
+    """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs every request a task and a
+    stream) with two jobs:
+
+    - authentication: puts the request's `Principal` in its state, or answers 401 before
+      anything else is looked at;
+    - a fault of ours answers 500 as JSON, logged once with its traceback, the connection kept
+      open (an exception handler for Exception would re-raise to the server, which logs it a
+      second time and closes the connection).
+    """
+
+    def __init__(self, app, token: SecretStr | None, authenticator: Authenticator):
+        self.app, self.token, self.authenticator = app, token, authenticator
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        principal = await self._principal(scope)
+        if principal is None:
+            return await _unauthenticated()(scope, receive, send)
+        scope.setdefault("state", {})["principal"] = principal
+        started = False
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if started:  # too late for an answer of ours
+                raise
+            await error(500, "internal error; the daemon's log has the details")(
+                scope, receive, send
+            )
+
+    async def _principal(self, scope) -> Principal | None:
+        """Who the request acts as; None means 401. Without a token everyone is OPEN (an
+        anonymous admin); with one, open paths are served to an ANONYMOUS member."""
+        if self.token is None:
+            return OPEN
+        if scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+            return ANONYMOUS
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        credential = bearer_credential(header)
+        if credential is None:
+            return None
+        if hmac.compare_digest(credential.encode(), self.token.get_secret_value().encode()):
+            return DAEMON_TOKEN
+        hit, principal = self.authenticator.cached(credential)
+        if not hit:
+            principal = await run_in_threadpool(self.authenticator.lookup, credential)
+        return principal

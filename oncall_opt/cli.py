@@ -1,0 +1,96 @@
+"""`oncall-opt`: the command line.
+
+- `oncall-opt solve INPUT`: the optimizer (`roster/cli.py`), needing nothing else.
+- `oncall-opt login-link USER`: a one-time console sign-in link for a person, made by the
+  running daemon (its API token from ONCALL_API_TOKEN or the secrets file).
+
+Each command loads what it needs when it runs, so `oncall-opt --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from oncall_opt.roster.cli import add_solve_command, solve_command
+
+CONSOLE_URL_ENV = "ONCALL_CONSOLE_URL"
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8501"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oncall-opt",
+        description="Fair on-call rosters, proven optimal, and the on-call daemon's helpers.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_solve_command(commands)
+    link = commands.add_parser(
+        "login-link",
+        help="print a one-time console sign-in link for a person (valid 15 minutes)",
+        description="Ask the running daemon for a one-time sign-in code for USER and print it "
+        "as a console link. Needs the daemon's API token (ONCALL_API_TOKEN, or the secrets "
+        "file data/secrets.env).",
+    )
+    link.add_argument("user", metavar="USER", help="the person's user id or Slack handle")
+    link.add_argument(
+        "--api", metavar="URL", help="the daemon (default ONCALL_API_URL, else ONCALL_BIND's)"
+    )
+    link.add_argument(
+        "--console",
+        metavar="URL",
+        help=f"the console's address (default {CONSOLE_URL_ENV}, else {DEFAULT_CONSOLE_URL})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "login-link":
+        return login_link_command(args)
+    return solve_command(args)
+
+
+def login_link_command(args: argparse.Namespace) -> int:
+    from oncall_opt.client import ApiError, Client
+
+    environ = dict(os.environ)
+    if args.api:
+        environ["ONCALL_API_URL"] = args.api
+    console = (args.console or environ.get(CONSOLE_URL_ENV) or DEFAULT_CONSOLE_URL).rstrip("/")
+    try:
+        with Client.from_environment(environ) as api:
+            user = _find_user(api, args.user)
+            if user is None:
+                print(f"error: no user with id or Slack handle '{args.user}'", file=sys.stderr)
+                return 1
+            link = api.login_link(user["Id"])
+            auth_required = api.me()["AuthRequired"]
+    except ApiError as exc:
+        hint = ""
+        if exc.status in (401, 403):
+            hint = " (it needs the daemon's ONCALL_API_TOKEN, in the environment or secrets file)"
+        print(f"error: {exc.message}{hint}", file=sys.stderr)
+        return 1
+    name = f"{user['FirstName']} {user['LastName']} (@{user['SlackHandle']}, {user['Role']})"
+    print(f"{console}/?login={link['Code']}")
+    print(f"sign-in link for {name}; works once, until {link['ExpiresAt']}", file=sys.stderr)
+    if not auth_required:
+        print(
+            "note: the daemon has no ONCALL_API_TOKEN, so the console asks nobody to sign in",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _find_user(api, wanted: str) -> dict | None:
+    people = api.list_users()
+    if wanted.isdigit():
+        return next((u for u in people if u["Id"] == int(wanted)), None)
+    handle = wanted.removeprefix("@").lower()
+    return next((u for u in people if u["SlackHandle"].lower() == handle), None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

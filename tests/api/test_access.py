@@ -1,0 +1,366 @@
+"""Roles, API keys, passwords, sign-in links and sessions, against the real app: who may do
+what, what is stored, and that every credential stops working when it should."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from oncall_opt.api import create_app
+from oncall_opt.engine.auth import LoginThrottle
+from oncall_opt.engine.settings import Settings
+
+TOKEN = "daemon-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+DAY = ("2027-01-04", "2027-01-10")
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def assert_error(response, status: int, code: str, *words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code and body["details"] is None, body
+    for word in words:
+        assert word in body["message"], (word, body["message"])
+
+
+@pytest.fixture
+def api(store, clock):
+    app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def person(api, handle: str, role: str = "member") -> dict:
+    body = {"FirstName": handle.title(), "LastName": "X", "SlackHandle": handle, "Role": role}
+    response = api.post("/users", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["Role"] == role
+    return response.json()
+
+
+def key_for(api, user_id: int, name: str = "laptop", **extra) -> dict:
+    response = api.post(f"/users/{user_id}/api-keys", json={"Name": name, **extra}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def team(api):
+    """An admin and two members, each with a personal API key."""
+    ada, bob, cy = person(api, "ada", "admin"), person(api, "bob"), person(api, "cy")
+    keys = {p["SlackHandle"]: key_for(api, p["Id"])["Key"] for p in (ada, bob, cy)}
+    return {"ada": ada, "bob": bob, "cy": cy, "keys": keys}
+
+
+# ----- without authentication: the tutorial's daemon ---------------------------------------
+def test_without_a_token_everyone_is_an_anonymous_admin(store, clock):
+    with TestClient(create_app(store, Settings(), clock, run_jobs=False)) as api:
+        assert api.get("/auth/me").json() == {
+            "AuthRequired": False, "Role": "admin", "Via": "open", "User": None,
+        }  # fmt: skip
+        assert api.post(
+            "/users", json={"FirstName": "K", "LastName": "S", "SlackHandle": "k"}
+        ).is_success
+        assert api.put("/users/1", json={"Role": "admin"}).json()["Role"] == "admin"
+
+
+# ----- roles ---------------------------------------------------------------------------------
+def test_a_member_handles_incidents_and_their_own_days_but_changes_nobody_else(api, team):
+    bob = bearer(team["keys"]["bob"])
+    bob_id, cy_id = team["bob"]["Id"], team["cy"]["Id"]
+    incident = api.post("/incidents", json={"Body": "disk full"}, headers=bob)
+    assert incident.status_code == 200, incident.text
+    acked = api.put(f"/incidents/{incident.json()['Id']}/acknowledge", headers=bob).json()
+    assert acked["AcknowledgedBy"]["Id"] == bob_id  # recorded as the key's person, unasked
+    assert api.put(
+        f"/incidents/{acked['Id']}/assign", json={"UserId": cy_id}, headers=bob
+    ).is_success
+    days = {"Start": DAY[0], "End": DAY[1], "Days": {DAY[0]: "unavailable"}}
+    assert api.put(f"/users/{bob_id}/availability", json=days, headers=bob).is_success
+    assert api.put(f"/users/{bob_id}", json={"FirstName": "Robert"}, headers=bob).is_success
+    assert api.get("/users", headers=bob).is_success  # reads: any signed-in person
+
+    new_person = {"FirstName": "E", "LastName": "V", "SlackHandle": "e"}
+    a_shift = {"Start": "2027-01-04T09:00:00Z", "End": "2027-01-05T09:00:00Z"}
+    a_month = {"Start": "2027-01-01T00:00:00Z", "End": "2027-02-01T00:00:00Z"}
+    refused = [
+        api.put(f"/users/{cy_id}/availability", json=days, headers=bob),
+        api.put(f"/users/{cy_id}", json={"FirstName": "Mallory"}, headers=bob),
+        api.post("/users", json=new_person, headers=bob),
+        api.post(f"/users/{bob_id}/schedules", json=a_shift, headers=bob),
+        api.delete("/schedules", params=a_month, headers=bob),
+        api.post("/roster/publish", json={"Output": {"overrides": []}}, headers=bob),
+        api.post("/messages/test", json={}, headers=bob),
+        api.post(f"/users/{cy_id}/login-link", headers=bob),
+        api.get(f"/users/{cy_id}/api-keys", headers=bob),
+        api.post(f"/users/{cy_id}/api-keys", json={"Name": "sneaky"}, headers=bob),
+    ]  # fmt: skip
+    for response in refused:
+        assert_error(response, 403, "permission_denied", "needs", "you are a member")
+    assert_error(
+        api.put(f"/users/{bob_id}", json={"Role": "admin"}, headers=bob),
+        403, "permission_denied", "only an admin may change a role",
+    )  # fmt: skip
+    names = {u["Id"]: u["FirstName"] for u in api.get("/users", headers=ADMIN).json()["Items"]}
+    assert names[cy_id] == "Cy" and names[bob_id] == "Robert"
+    assert store_count(api, "SELECT count(*) AS n FROM users") == 3
+    assert store_count(api, "SELECT count(*) AS n FROM schedules") == 0
+
+
+def set_password(api, user_id: int, password: str, headers=ADMIN) -> dict:
+    response = api.put(f"/users/{user_id}/password", json={"Password": password}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def login(api, handle: str, password: str):
+    return api.post("/auth/login", json={"SlackHandle": handle, "Password": password})
+
+
+def store_count(api, sql: str) -> int:
+    return api.app.state.store.row(sql)["n"]
+
+
+def test_a_member_acts_only_as_themself_an_admin_may_name_anyone(api, team):
+    bob, ada = bearer(team["keys"]["bob"]), bearer(team["keys"]["ada"])
+    first = api.post("/incidents", json={"Body": "a"}, headers=bob).json()["Id"]
+    second = api.post("/incidents", json={"Body": "b"}, headers=bob).json()["Id"]
+    as_cy = {"UserId": team["cy"]["Id"]}
+    for path in (f"/incidents/{first}/acknowledge", f"/incidents/{first}/resolve"):
+        assert_error(api.put(path, json=as_cy, headers=bob), 403, "permission_denied", "themself")
+    assert_error(
+        api.post("/incidents/acknowledge_all", json=as_cy, headers=bob), 403, "permission_denied"
+    )
+    assert api.get(f"/incidents/{first}", headers=bob).json()["Status"] == "triggered"
+    done = api.put(f"/incidents/{second}/resolve", json=as_cy, headers=ada).json()
+    assert done["ResolvedBy"]["Id"] == team["cy"]["Id"]
+    mine = api.put(f"/incidents/{first}/resolve", json={"UserId": team["bob"]["Id"]}, headers=bob)
+    assert mine.json()["ResolvedBy"]["Id"] == team["bob"]["Id"]
+
+
+def test_the_daemon_token_is_an_admin_that_is_nobody(api, team):
+    assert api.get("/auth/me", headers=ADMIN).json() == {
+        "AuthRequired": True, "Role": "admin", "Via": "token", "User": None,
+    }  # fmt: skip
+    incident = api.post("/incidents", json={"Body": "x"}, headers=ADMIN).json()
+    acked = api.put(f"/incidents/{incident['Id']}/acknowledge", headers=ADMIN).json()
+    assert acked["Acknowledged"] and acked["AcknowledgedBy"] is None
+
+
+def test_an_admins_key_may_do_admin_work(api, team):
+    ada = bearer(team["keys"]["ada"])
+    assert api.get("/auth/me", headers=ada).json()["User"]["SlackHandle"] == "ada"
+    body = {"FirstName": "Dee", "LastName": "Y", "SlackHandle": "dee"}
+    assert api.post("/users", json=body, headers=ada).status_code == 200
+    days = {"Start": DAY[0], "End": DAY[1], "Days": {DAY[1]: "preferred"}}
+    assert api.put(f"/users/{team['cy']['Id']}/availability", json=days, headers=ada).is_success
+
+
+# ----- API keys --------------------------------------------------------------------------------
+def test_keys_are_shown_once_stored_hashed_and_listed_without_their_secret(api, team):
+    created = key_for(api, team["bob"]["Id"], "grafana")
+    secret = created["Key"]
+    assert secret.startswith("oo_key_") and len(secret) > 40
+    assert created["Prefix"] == secret[: len(created["Prefix"])] and len(created["Prefix"]) < 16
+    rows = api.app.state.store.rows("SELECT secret_hash FROM credentials")
+    assert {"secret_hash": hashlib.sha256(secret.encode()).hexdigest()} in rows
+    assert not any(
+        secret in str(row) for row in api.app.state.store.rows("SELECT * FROM credentials")
+    )
+    listed = api.get(f"/users/{team['bob']['Id']}/api-keys", headers=bearer(secret)).json()
+    assert [k["Name"] for k in listed["Items"]] == ["laptop", "grafana"]
+    assert secret not in str(listed) and all("Key" not in k for k in listed["Items"])
+    assert listed["Items"][1]["LastUsedAt"] is not None  # the listing request itself used it
+
+
+def test_a_revoked_key_stops_at_once_and_members_revoke_only_their_own(api, team):
+    bob, cy = team["keys"]["bob"], team["keys"]["cy"]
+    cy_key = api.get(f"/users/{team['cy']['Id']}/api-keys", headers=bearer(cy)).json()["Items"][0]
+    assert api.get("/users", headers=bearer(cy)).is_success  # now cached as valid
+    assert_error(
+        api.delete(f"/api-keys/{cy_key['Id']}", headers=bearer(bob)), 403, "permission_denied"
+    )
+    assert api.get("/users", headers=bearer(cy)).is_success
+    assert api.delete(f"/api-keys/{cy_key['Id']}", headers=bearer(cy)).is_success
+    assert_error(api.get("/users", headers=bearer(cy)), 401, "unauthenticated")
+    assert_error(api.delete("/api-keys/999", headers=ADMIN), 404, "not_found")
+
+
+def test_a_key_never_outranks_its_person_and_a_demotion_applies_at_once(api, team):
+    bob_id, ada_id = team["bob"]["Id"], team["ada"]["Id"]
+    assert_error(
+        api.post(f"/users/{bob_id}/api-keys", json={"Name": "up", "Role": "admin"}, headers=ADMIN),
+        400, "invalid_argument", "Role", "member",
+    )  # fmt: skip
+    script = key_for(api, ada_id, "script", Role="member")["Key"]
+    assert api.get("/auth/me", headers=bearer(script)).json()["Role"] == "member"
+    body = {"FirstName": "E", "LastName": "V", "SlackHandle": "e"}
+    assert_error(api.post("/users", json=body, headers=bearer(script)), 403, "permission_denied")
+    ada = bearer(team["keys"]["ada"])
+    assert api.post("/users", json=body, headers=ada).status_code == 200
+    assert api.put(f"/users/{ada_id}", json={"Role": "member"}, headers=ADMIN).is_success
+    assert api.get("/auth/me", headers=ada).json()["Role"] == "member"
+    assert_error(api.post("/users", json=body, headers=ada), 403, "permission_denied")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_a_key_needs_a_name(api, team, name):
+    response = api.post(f"/users/{team['bob']['Id']}/api-keys", json={"Name": name}, headers=ADMIN)
+    assert_error(response, 400, "invalid_argument", "Name")
+
+
+# ----- passwords and sessions -------------------------------------------------------------------
+def test_a_password_signs_in_to_a_session_that_acts_as_the_person(api, team):
+    bob_id = team["bob"]["Id"]
+    answer = set_password(api, bob_id, "correct horse", bearer(team["keys"]["bob"]))
+    assert answer == {"UserId": bob_id, "HasPassword": True}
+    stored = api.app.state.store.row("SELECT password_hash FROM users WHERE id = ?", [bob_id])
+    assert stored["password_hash"].startswith("$argon2id$") and "correct horse" not in str(stored)
+    session = api.post("/auth/login", json={"SlackHandle": "@Bob", "Password": "correct horse"})
+    assert session.status_code == 200, session.text
+    token = session.json()["Token"]
+    assert token.startswith("oo_ses_") and session.json()["User"]["Id"] == bob_id
+    me = api.get("/auth/me", headers=bearer(token)).json()
+    assert (me["Via"], me["Role"], me["User"]["Id"]) == ("session", "member", bob_id)
+    incident = api.post("/incidents", json={"Body": "x"}, headers=bearer(token)).json()
+    acked = api.put(f"/incidents/{incident['Id']}/acknowledge", headers=bearer(token)).json()
+    assert acked["AcknowledgedBy"]["Id"] == bob_id
+    assert api.post("/auth/logout", headers=bearer(token)).is_success
+    assert_error(api.get("/auth/me", headers=bearer(token)), 401, "unauthenticated")
+    assert api.get("/auth/me", headers=bearer(team["keys"]["bob"])).is_success  # keys live on
+
+
+def test_wrong_handle_and_wrong_password_get_the_same_answer_and_are_throttled(api, team):
+    api.put(
+        f"/users/{team['bob']['Id']}/password", json={"Password": "correct horse"}, headers=ADMIN
+    )
+    wrong_handle = api.post(
+        "/auth/login", json={"SlackHandle": "nobody", "Password": "correct horse"}
+    )
+    wrong_password = api.post(
+        "/auth/login", json={"SlackHandle": "bob", "Password": "wrong horse!"}
+    )
+    for response in (wrong_handle, wrong_password):
+        assert_error(response, 401, "unauthenticated", "wrong Slack handle or password")
+    no_password = api.post("/auth/login", json={"SlackHandle": "cy", "Password": "anything at all"})
+    assert_error(no_password, 401, "unauthenticated", "wrong Slack handle or password")
+    for _ in range(4):
+        api.post("/auth/login", json={"SlackHandle": "bob", "Password": "still wrong"})
+    right = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "correct horse"})
+    assert_error(right, 429, "resource_exhausted", "too many failed sign-ins", "sign-in link")
+    other = api.post("/auth/login", json={"SlackHandle": "ada", "Password": "wrong again!"})
+    assert_error(other, 401, "unauthenticated")  # one handle's lockout is not another's
+
+
+def test_the_throttle_forgets_failures_once_they_age_out():
+    now = [0.0]
+    throttle = LoginThrottle(attempts=2, window=60, clock=lambda: now[0])
+    throttle.failed("bob")
+    throttle.failed("bob")
+    with pytest.raises(Exception, match="try again in 1 min"):
+        throttle.check("bob")
+    now[0] = 61.0
+    throttle.check("bob")  # no longer refused
+
+
+def test_a_new_password_ends_the_persons_sessions(api, team):
+    bob_id = team["bob"]["Id"]
+    api.put(f"/users/{bob_id}/password", json={"Password": "first password"}, headers=ADMIN)
+    token = api.post(
+        "/auth/login", json={"SlackHandle": "bob", "Password": "first password"}
+    ).json()["Token"]
+    assert api.get("/auth/me", headers=bearer(token)).is_success
+    api.put(f"/users/{bob_id}/password", json={"Password": "second password"}, headers=ADMIN)
+    assert_error(api.get("/auth/me", headers=bearer(token)), 401, "unauthenticated")
+    old = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "first password"})
+    assert_error(old, 401, "unauthenticated")
+    assert (
+        api.put(f"/users/{bob_id}/password", json={"Password": ""}, headers=ADMIN).json()[
+            "HasPassword"
+        ]
+        is False
+    )
+    gone = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "second password"})
+    assert_error(gone, 401, "unauthenticated")
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 257])
+def test_a_password_has_a_sensible_length(api, team, password):
+    response = api.put(
+        f"/users/{team['bob']['Id']}/password", json={"Password": password}, headers=ADMIN
+    )
+    assert_error(response, 400, "invalid_argument", "Password")
+
+
+def test_a_session_ends_when_it_expires(api, team, clock):
+    api.put(
+        f"/users/{team['bob']['Id']}/password", json={"Password": "correct horse"}, headers=ADMIN
+    )
+    session = api.post(
+        "/auth/login", json={"SlackHandle": "bob", "Password": "correct horse"}
+    ).json()
+    assert api.get("/auth/me", headers=bearer(session["Token"])).is_success
+    clock.advance(hours=24, seconds=-1)
+    assert api.get("/auth/me", headers=bearer(session["Token"])).is_success
+    clock.advance(seconds=1)
+    assert_error(api.get("/auth/me", headers=bearer(session["Token"])), 401, "unauthenticated")
+
+
+# ----- one-time sign-in links --------------------------------------------------------------------
+def test_a_sign_in_link_works_once_and_only_for_fifteen_minutes(api, team, clock):
+    cy_id = team["cy"]["Id"]
+    link = api.post(f"/users/{cy_id}/login-link", headers=ADMIN)
+    assert link.status_code == 201, link.text
+    code = link.json()["Code"]
+    session = api.post("/auth/login", json={"Code": code})
+    assert session.status_code == 200 and session.json()["User"]["Id"] == cy_id
+    assert api.get("/auth/me", headers=bearer(session.json()["Token"])).json()["Via"] == "session"
+    assert_error(
+        api.post("/auth/login", json={"Code": code}), 401, "unauthenticated", "used already"
+    )
+    late = api.post(f"/users/{cy_id}/login-link", headers=ADMIN).json()["Code"]
+    clock.advance(minutes=15)
+    assert_error(api.post("/auth/login", json={"Code": late}), 401, "unauthenticated", "expired")
+    assert_error(api.post("/auth/login", json={"Code": "made-up"}), 401, "unauthenticated")
+    assert_error(api.get("/auth/me", headers=bearer(late)), 401, "unauthenticated")  # not a key
+
+
+def test_sign_in_needs_a_handle_and_password_or_a_code(api):
+    for body in ({}, {"SlackHandle": "bob"}, {"Password": "x" * 12}):
+        assert_error(api.post("/auth/login", json=body), 400, "invalid_argument", "Code")
+
+
+# ----- oncall-opt login-link --------------------------------------------------------------------
+def test_login_link_prints_a_console_link_that_signs_the_person_in(
+    store, clock, monkeypatch, capsys
+):
+    from live_server import serve
+
+    from oncall_opt.cli import main
+
+    app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
+    with serve(app) as url, TestClient(app) as api:
+        person(api, "bob")
+        monkeypatch.delenv("ONCALL_API_TOKEN", raising=False)
+        monkeypatch.setenv("ONCALL_SECRETS_FILE", "/dev/null")
+        assert main(["login-link", "bob", "--api", url]) == 1
+        assert "ONCALL_API_TOKEN" in capsys.readouterr().err
+
+        monkeypatch.setenv("ONCALL_API_TOKEN", TOKEN)
+        monkeypatch.setenv("ONCALL_CONSOLE_URL", "http://console.example:8501/")
+        assert main(["login-link", "@BOB", "--api", url]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("http://console.example:8501/?login=oo_link_")
+        assert "Bob X (@bob, member)" in err and TOKEN not in out + err
+        code = out.strip().split("login=")[1]
+        assert api.post("/auth/login", json={"Code": code}).json()["User"]["SlackHandle"] == "bob"
+
+        assert main(["login-link", "nobody", "--api", url]) == 1
+        assert "no user with id or Slack handle 'nobody'" in capsys.readouterr().err
