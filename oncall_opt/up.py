@@ -11,7 +11,8 @@ SIGTERM stops both cleanly (console first, then the daemon) and exits 0.
                             [--no-seed] [--verbose]
 
 Environment: ONCALL_DB and ONCALL_BIND as for `runner.py` (flags win); every other ONCALL_*
-setting (Slack webhook, API token, ...) reaches the daemon as it is.
+setting (Slack webhook, API token, ...) reaches the daemon as it is. With an API token the
+console asks everyone to sign in, and a one-time sign-in link for the first admin is printed.
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ def seed_demo(
     """Create the demo team, their days, a published roster (with `solve`) and incidents in
     every state through the API. Returns what it made: users, incidents, published shifts."""
     today = today or date.today()
-    people = [api.create_user(*person) for person in DEMO_TEAM]
+    # The first person leads the team: an admin (the others are members).
+    people = [
+        api.create_user(*person, role="admin" if index == 0 else "member")
+        for index, person in enumerate(DEMO_TEAM)
+    ]
     window = (today - timedelta(days=1), today + timedelta(days=6 * 7))
     for index, person in enumerate(people):
         days: dict[str, str] = {}
@@ -226,11 +231,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--insecure",
         action="store_true",
-        help="allow a non-loopback address for the console (which has no login yet) or for a "
-        "daemon without an API token",
+        help="allow a non-loopback address for the console or the daemon without an API token "
+        "(then nobody signs in: anyone who reaches them can act as the team)",
     )
     parser.add_argument("--verbose", action="store_true", help="the daemon logs at INFO")
     return parser
+
+
+def first_admin_link(api: Client, console_url: str) -> str:
+    """A one-time sign-in link for the first admin, or how to make one when there is none."""
+    admins = [u for u in api.list_users() if u["Role"] == "admin"]
+    if not admins:
+        return (
+            'nobody is an admin yet: make someone one (PUT /users/{id} {"Role": "admin"} '
+            "with the API token), then run `oncall-opt login-link <their Slack handle>`"
+        )
+    link = api.login_link(admins[0]["Id"])
+    return f"{console_url}/?login={link['Code']}  (@{admins[0]['SlackHandle']}, once, 15 min)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,11 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"error: --api: expected HOST:PORT, got {args.api!r}", file=sys.stderr)
         return 2
-    if not args.insecure and not times.is_loopback(args.address):
+    token = secretsfile.api_token(os.environ)
+    if not args.insecure and not times.is_loopback(args.address) and token is None:
         print(
-            f"error: refusing to serve the console on {args.address}: it has no login, so "
-            "anyone who reaches it could act as the team. Use 127.0.0.1 (and an SSH tunnel or "
-            "a reverse proxy with its own login), or pass --insecure.",
+            f"error: refusing to serve the console on {args.address} without sign-in: with no "
+            "ONCALL_API_TOKEN anyone who reaches it could act as the team. Set "
+            "ONCALL_API_TOKEN (the console then asks everyone to sign in), use 127.0.0.1, "
+            "or pass --insecure.",
             file=sys.stderr,
         )
         return 2
@@ -275,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             env=env,
             start_new_session=True,
         )
-        with Client(api_url, token=secretsfile.api_token(env)) as api:
+        sign_in = None
+        with Client(api_url, token=token) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon, 30, stopping):
                 if stopping.is_set():
                     return 0
@@ -291,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 1
                 except ApiError as exc:
                     print(f"warning: the demo data is incomplete: {exc.message}", file=sys.stderr)
+            if token is not None and not stopping.is_set():
+                sign_in = first_admin_link(api, times.url_of(args.address, args.port))
         if stopping.is_set():
             return 0
         app = subprocess.Popen(
@@ -305,8 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\n  On-call console  {app_url}\n"
             f"  Daemon API       {api_url}   (OpenAPI docs: {api_url}/docs)\n"
-            f"  Database         {args.db}\n\n"
-            "  Ctrl-C stops both.\n",
+            f"  Database         {args.db}\n"
+            + (f"  Sign in          {sign_in}\n" if sign_in else "")
+            + "\n  Ctrl-C stops both.\n",
             flush=True,
         )
         while not stopping.wait(0.5):

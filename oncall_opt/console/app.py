@@ -28,6 +28,8 @@ def main() -> None:
             "About": "oncall_opt: fair on-call rosters, incidents routed to who is on call."
         },
     )
+    if not common.gate():
+        return
     current = st.navigation(
         {
             "Operate": [

@@ -1,5 +1,10 @@
-"""What the pages share: the API client, the daemon-down banner, the page guard, flash messages,
-the sidebar ("you are", time zone) and the time-zone helpers.
+"""What the pages share: the API client, signing in, the daemon-down banner, the page guard,
+flash messages, the sidebar ("you are", time zone) and the time-zone helpers.
+
+When the daemon asks for credentials (it has ONCALL_API_TOKEN), the console shows only a
+sign-in form until the viewer signs in with their Slack handle and password or opens a one-time
+link (`oncall-opt login-link`, `?login=<code>`); every request then carries that person's
+session, so the daemon applies their role. The console never holds the daemon's own token.
 
 Every page runs inside `run_page`, so an unreachable daemon shows the banner, an error answer
 shows its message, and anything unexpected shows one line (the traceback goes to the log):
@@ -8,6 +13,7 @@ never a stack trace in the page.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -15,10 +21,11 @@ import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import streamlit as st
 
-from oncall_opt import secretsfile, times
+from oncall_opt import times
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
 
 log = logging.getLogger("oncall_opt.console")
@@ -63,19 +70,119 @@ def api_url() -> str:
     return times.daemon_url(os.environ)
 
 
-def api_token() -> str | None:
-    """The API token for writes (ONCALL_API_TOKEN or the daemon's secrets file), if any."""
-    return secretsfile.api_token(os.environ)
-
-
-@st.cache_resource(show_spinner=False)
-def _client(url: str, token: str | None) -> Client:
-    return Client(url, token=token, timeout=15)
+SESSION = "_session"  # the signed-in person's session: {Token, ExpiresAt, User, Role}
+WHO = "_who"  # what GET /auth/me said on this run
 
 
 def client() -> Client:
-    """The shared client for the configured daemon."""
-    return _client(api_url(), api_token())
+    """This viewer's client for the configured daemon, signed as them when signed in (one per
+    browser session: a session's token never serves another viewer)."""
+    session = st.session_state.get(SESSION)
+    wanted = (api_url(), session["Token"] if session else None)
+    held = st.session_state.get("_client")
+    if held is None or held[0] != wanted:
+        if held is not None:
+            held[1].close()
+        held = (wanted, Client(wanted[0], token=wanted[1], timeout=15))
+        st.session_state["_client"] = held
+    return held[1]
+
+
+def console_url() -> str:
+    """This console's own address (scheme and host, as the browser reached it)."""
+    parts = urlsplit(st.context.url or "")
+    if parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return os.environ.get("ONCALL_CONSOLE_URL", "http://127.0.0.1:8501").rstrip("/")
+
+
+# ----- signing in -------------------------------------------------------------------------------
+def who() -> dict:
+    """What the daemon says the viewer is: `{AuthRequired, Role, Via, User}` (set by `gate`)."""
+    return st.session_state.get(WHO) or {"AuthRequired": False, "Role": "admin", "User": None}
+
+
+def is_admin() -> bool:
+    return who()["Role"] == "admin"
+
+
+def auth_required() -> bool:
+    return bool(who()["AuthRequired"])
+
+
+def _sign_in(session: dict) -> None:
+    st.session_state[SESSION] = session
+    st.session_state["me"] = session["User"]["Id"]
+
+
+def sign_out() -> None:
+    with contextlib.suppress(ApiError):  # expired, or the daemon is down: dropped here anyway
+        client().logout()
+    for key in (SESSION, WHO, "me"):
+        st.session_state.pop(key, None)
+
+
+def gate() -> bool:
+    """Whether the viewer may see the pages. Trades a `?login=` code for a session, then asks
+    the daemon who the viewer is; when it wants credentials and has none, shows the sign-in
+    form and answers False. A daemon that is down lets the pages show their banner."""
+    code = st.query_params.get("login")
+    if code:
+        del st.query_params["login"]  # used once either way; keep it out of the address bar
+        try:
+            with Client(api_url(), timeout=15) as anonymous:
+                session = anonymous.login(code=code)
+        except DaemonUnavailable:
+            pass
+        except ApiError as exc:
+            flash(f"Could not sign in with that link: {exc.message}", "error")
+        else:
+            _sign_in(session)
+            flash(f"Signed in as {label(session['User'])}.")
+    try:
+        st.session_state[WHO] = client().me()
+    except DaemonUnavailable:
+        return True
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        st.session_state.pop(SESSION, None)
+        st.session_state.pop(WHO, None)
+        sign_in_form(expired=bool(st.session_state.get("_was_signed_in")))
+        return False
+    st.session_state["_was_signed_in"] = st.session_state.get(SESSION) is not None
+    return True
+
+
+def sign_in_form(expired: bool = False) -> None:
+    """The only thing an unsigned viewer sees when the daemon asks for credentials."""
+    show_flash()
+    middle = st.columns([1, 2, 1])[1]
+    with middle:
+        st.title("Sign in")
+        if expired:
+            st.info("Your session ended: sign in again.", icon=":material/lock_clock:")
+        with st.form("sign_in"):
+            handle = st.text_input("Slack handle", key="sign_in_handle", placeholder="katy")
+            password = st.text_input("Password", type="password", key="sign_in_password")
+            submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
+        if submitted:
+            try:
+                with Client(api_url(), timeout=15) as anonymous:
+                    session = anonymous.login(handle.strip(), password)
+            except DaemonUnavailable as exc:
+                daemon_down(exc)
+                return
+            except ApiError as exc:
+                st.error(exc.message, icon=":material/error:")
+                return
+            _sign_in(session)
+            st.rerun()
+        st.caption(
+            "No password yet, or forgot it? An admin can send you a one-time sign-in link: "
+            "`oncall-opt login-link <your Slack handle>` on the daemon's machine, or the "
+            "**People** page. Set a password on the People page once you are in."
+        )
 
 
 def users() -> list[dict]:
@@ -179,7 +286,10 @@ def label(user: dict | None) -> str:
 
 
 def me() -> int | None:
-    """The user id the viewer said they are (sidebar), or None."""
+    """The signed-in person's user id, else who the viewer said they are (sidebar), or None."""
+    signed_in = who().get("User")
+    if signed_in:
+        return int(signed_in["Id"])
     value = st.session_state.get("me")
     return int(value) if value else None
 
@@ -233,7 +343,13 @@ def sidebar() -> None:
             people = None
         else:
             st.markdown(f":green-badge[● connected] `{api_url()}`")
-        if people:
+        signed_in = who().get("User")
+        if signed_in:
+            st.markdown(f"Signed in as **{label(signed_in)}** · {who()['Role']}")
+            if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+                sign_out()
+                st.rerun()
+        elif people:
             ids = [u["Id"] for u in people]
             by_id = {u["Id"]: u for u in people}
             if st.session_state.get("me") not in (None, *ids):

@@ -112,7 +112,9 @@ def coverage_chart(cover: pd.DataFrame) -> alt.Chart:
 
 def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
     """One person, a stretch of days, one kind: the quick way to say "away next week"."""
-    by_id = {u["Id"]: u for u in people}
+    by_id = {u["Id"]: u for u in people if common.is_admin() or u["Id"] == common.me()}
+    if not by_id:
+        return
     with st.form("stretch", border=True):
         st.markdown("**Mark a stretch of days**")
         who_col, days_col, kind_col = st.columns([2, 2, 2])
@@ -163,9 +165,11 @@ def render() -> None:
     with top_left:
         window = common.window_input("av_window")
     with top_right:
+        if not common.is_admin():  # a member may change only their own days
+            st.session_state["av_mode"] = MINE
         mode = st.segmented_control(
             "Edit",
-            [TEAM, MINE],
+            [TEAM, MINE] if common.is_admin() else [MINE],
             key="av_mode",
             required=True,
             format_func={TEAM: "The whole team (lead)", MINE: "Just my row"}.get,

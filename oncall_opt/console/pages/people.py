@@ -1,5 +1,6 @@
-"""People: the team as an editable table (names, Slack handle, time zone), a form to add someone,
-and Slack: send a test message and see what the daemon's outbox delivered."""
+"""People: the team as a table (names, Slack handle, time zone, role), editable by admins, a
+form to add someone, your account (password, API keys), sign-in links for others (admins), and
+Slack: send a test message and see what the daemon's outbox delivered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from oncall_opt.console import common
 
 EDITOR = "people_editor"
 FIELDS = {"FirstName": "First name", "LastName": "Last name", "SlackHandle": "Slack handle"}
+ROLES = ("member", "admin")
 STATUS_COLOURS = {
     "sent": "#2e7d32",
     "pending": "#e65100",
@@ -33,13 +35,14 @@ def people_frame(people: list[dict]) -> pd.DataFrame:
             "LastName": u["LastName"],
             "SlackHandle": u["SlackHandle"],
             "TimeZone": u.get("TimeZone") or "",
+            "Role": u.get("Role") or "member",
         }
         for u in people
     ]
     return pd.DataFrame(
         rows,
         index=pd.Index([u["Id"] for u in people], name="Id"),
-        columns=["Id", *FIELDS, "TimeZone"],
+        columns=["Id", *FIELDS, "TimeZone", "Role"],
     )
 
 
@@ -64,6 +67,10 @@ def _team(people: list[dict]) -> None:
         st.info("Nobody yet: add the first person below.", icon=":material/group_add:")
         return
     original = people_frame(people)
+    if not common.is_admin():
+        st.dataframe(original, hide_index=True, width="stretch")
+        st.caption("Only an admin can change other people; edit yourself under **Your account**.")
+        return
     edited = st.data_editor(
         original,
         key=EDITOR,
@@ -79,6 +86,13 @@ def _team(people: list[dict]) -> None:
             ),
             "TimeZone": st.column_config.SelectboxColumn(
                 "Time zone", options=["", *all_zones()], help="Where they live (IANA zone)."
+            ),
+            "Role": st.column_config.SelectboxColumn(
+                "Role",
+                options=list(ROLES),
+                required=True,
+                help="admin: may change people, shifts, rosters and settings; member: may "
+                "handle incidents and edit their own days.",
             ),
         },
     )
@@ -99,6 +113,7 @@ def _team(people: list[dict]) -> None:
                 last_name=fields.get("LastName"),
                 slack_handle=fields.get("SlackHandle"),
                 time_zone=fields.get("TimeZone"),
+                role=fields.get("Role"),
             )
         st.session_state.pop(EDITOR, None)
         common.flash(f"Saved {len(changes)} person(s).")
@@ -141,6 +156,91 @@ def _add_person() -> None:
             )
             common.flash(f"Added {common.label(user)}.")
             st.rerun()
+
+
+def _your_account(people: list[dict]) -> None:
+    """The viewer's password and API keys (the person signed in, or picked under "You are")."""
+    mine = common.me()
+    person = next((u for u in people if u["Id"] == mine), None)
+    st.subheader("Your account")
+    if person is None:
+        st.caption(
+            "Pick yourself under **You are** in the sidebar to manage your password and keys."
+        )
+        return
+    api = common.client()
+    left, right = st.columns(2)
+    with left, st.form("password", clear_on_submit=True):
+        st.markdown(f"**Console password** for {common.label(person)}")
+        new = st.text_input(
+            "New password",
+            type="password",
+            key="new_password",
+            help="At least 10 characters. Signs out your other console sessions.",
+        )
+        again = st.text_input("The same again", type="password", key="new_password_again")
+        if st.form_submit_button("Set password", icon=":material/password:"):
+            if new != again:
+                st.error("The two passwords differ.")
+            else:
+                api.set_password(person["Id"], new)
+                if common.auth_required():
+                    common.sign_out()  # the new password ended this session too
+                    common.flash("Password set: sign in with it.")
+                else:
+                    common.flash("Password set.")
+                st.rerun()
+    with right:
+        _api_keys(api, person)
+
+
+def _api_keys(api, person: dict) -> None:
+    st.markdown("**API keys** (for scripts and monitoring: `Authorization: Bearer <key>`)")
+    fresh = st.session_state.pop("_new_key", None)
+    if fresh:
+        st.success(
+            f"Key **{fresh['Name']}** made. Copy it now: it is not shown again.",
+            icon=":material/key:",
+        )
+        st.code(fresh["Key"], language=None)
+    keys = api.list_api_keys(person["Id"])
+    for key in keys:
+        name, used, revoke = st.columns([3, 3, 1.2], vertical_alignment="center")
+        name.markdown(f"`{key['Prefix']}…` **{key['Name']}** · {key['Role']}")
+        used.caption(
+            "last used " + (common.relative(key["LastUsedAt"]) if key["LastUsedAt"] else "never")
+        )
+        if revoke.button("Revoke", key=f"revoke_{key['Id']}", icon=":material/key_off:"):
+            api.revoke_api_key(key["Id"])
+            common.flash(f"Key {key['Name']} revoked.")
+            st.rerun()
+    with st.form("new_key", clear_on_submit=True):
+        name = st.text_input("Name", key="new_key_name", placeholder="grafana, my laptop…")
+        if st.form_submit_button("Make a key", icon=":material/add:"):
+            if not name.strip():
+                st.error("Say what the key is for.")
+            else:
+                st.session_state["_new_key"] = api.create_api_key(person["Id"], name.strip())
+                st.rerun()
+
+
+def _sign_in_links(people: list[dict]) -> None:
+    """Admins: a one-time sign-in link for someone without a password (or who forgot it)."""
+    if not (common.is_admin() and common.auth_required()):
+        return
+    by_id = {u["Id"]: u for u in people}
+    with st.form("sign_in_link"):
+        st.markdown("**Sign-in link** for someone (works once, for 15 minutes)")
+        who = st.selectbox(
+            "Person", list(by_id), format_func=lambda i: common.label(by_id[i]), key="link_for"
+        )
+        if st.form_submit_button("Make a link", icon=":material/link:"):
+            link = common.client().login_link(who)
+            st.code(f"{common.console_url()}/?login={link['Code']}", language=None)
+            st.caption(
+                f"Send it to {common.full_name(by_id[who])} privately; it expires "
+                f"{common.when(link['ExpiresAt'])}."
+            )
 
 
 def _slack() -> None:
@@ -205,8 +305,12 @@ def render() -> None:
     st.caption("Who can be on call, how to reach them in Slack, and where they are.")
     people = common.users()
     _team(people)
-    _add_person()
-    _slack()
+    if common.is_admin():
+        _add_person()
+    _your_account(people)
+    _sign_in_links(people)
+    if common.is_admin():
+        _slack()
 
 
 if __name__ == "__main__":

@@ -290,7 +290,12 @@ def _publish(output: dict, roster: Roster, changed: int, published: int) -> None
     first, stop = common.when(grid.starts[0]), common.when(grid.end)
     if not st.session_state.get(CONFIRM):
         if st.button(
-            "Publish this roster…", type="primary", icon=":material/publish:", key="pl_publish"
+            "Publish this roster…",
+            type="primary",
+            icon=":material/publish:",
+            key="pl_publish",
+            disabled=not common.is_admin(),
+            help=None if common.is_admin() else "Only an admin can publish a roster.",
         ):
             st.session_state[CONFIRM] = True
             st.rerun()

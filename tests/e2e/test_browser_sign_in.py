@@ -1,0 +1,105 @@
+"""The console behind sign-in, in a real browser: `python -m oncall_opt.up` with an API token
+prints a one-time link for the first admin; Chromium opens it and is signed in. A second
+browser session (a fresh tab's websocket) sees only the sign-in form, signs in with a password,
+and acts as that person."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_browser import (
+    ROOT,
+    browser,  # noqa: F401 (the fixture)
+    free_ports,
+    open_page,
+    page_text,
+    screenshot,
+    wait_for,
+    wait_until_settled,
+)
+
+from oncall_opt.client import Client
+
+pytestmark = pytest.mark.xdist_group("one-system")
+TOKEN = "browser-test-daemon-token"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The whole system with ONCALL_API_TOKEN set: the console asks everyone to sign in."""
+    folder = tmp_path_factory.mktemp("guarded")
+    api_port, app_port = free_ports(2)
+    log_path = folder / "up.log"
+    log = log_path.open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    env["ONCALL_API_TOKEN"] = TOKEN
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "oncall_opt.up",
+            "--db", str(folder / "oncall.duckdb"),
+            "--api", f"127.0.0.1:{api_port}",
+            "--port", str(app_port),
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    admin = Client(f"http://127.0.0.1:{api_port}", token=TOKEN)
+    try:
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"up exited with {proc.returncode}:\n{log_path.read_text()}")
+            return "Ctrl-C stops both" in log_path.read_text()
+
+        wait_for(started, 120, "the system to start")
+        yield {"app": f"http://127.0.0.1:{app_port}", "admin": admin, "log": log_path}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        admin.close()
+        log.close()
+
+
+def test_the_printed_link_signs_the_first_admin_in(guarded, browser, tmp_path):  # noqa: F811
+    output = guarded["log"].read_text()
+    assert TOKEN not in output
+    link = re.search(r"Sign in +(http://\S+/\?login=oo_link_\S+)", output)
+    assert link, output
+    browser.get(link.group(1))
+    wait_for(lambda: "Signed in as" in browser.find_element(
+        "css selector", "[data-testid='stSidebar']").text, 60, "the signed-in sidebar")  # fmt: skip
+    wait_until_settled(browser)
+    sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
+    assert "Ana Silva (@ana)" in sidebar and "admin" in sidebar
+    assert "login=" not in browser.current_url
+    screenshot(browser, tmp_path, "signed-in-by-link")
+
+
+def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # noqa: F811
+    admin: Client = guarded["admin"]
+    ben = next(u for u in admin.list_users() if u["SlackHandle"] == "ben")
+    admin.set_password(ben["Id"], "bens-long-password")
+    open_page(browser, guarded["app"], "Sign in")  # a new page load: a new, unsigned session
+    assert "Hands off" not in page_text(browser)
+    screenshot(browser, tmp_path, "sign-in-form")
+    field = browser.find_element("css selector", "input[aria-label='Slack handle']")
+    field.send_keys("ben")
+    password = browser.find_element("css selector", "input[aria-label='Password']")
+    password.send_keys("bens-long-password")
+    browser.find_element("xpath", "//button[contains(., 'Sign in')]").click()
+    wait_for(lambda: "Hands off" in page_text(browser), 60, "the on-call page")
+    wait_until_settled(browser)
+    sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
+    assert "Ben Okafor (@ben)" in sidebar and "member" in sidebar
+    screenshot(browser, tmp_path, "signed-in-by-password")
