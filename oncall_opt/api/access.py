@@ -4,7 +4,8 @@ Authentication happens in `Guard` (plain ASGI middleware, before the body is rea
 body without a credential is a 401, not a 400). With no `ONCALL_API_TOKEN` the daemon has no
 authentication at all: every request acts as an anonymous admin, so the tutorial's curl
 commands work unchanged on loopback. With a token, every request needs a credential (reads
-too), except `OPEN_PATHS`: the daemon's token (an admin that is nobody in particular), a
+too), except the open paths (health, docs, signing in, and the integrations, whose integration
+key is their credential): the daemon's token (an admin that is nobody in particular), a
 person's API key, or a console session.
 
 Authorisation is one table, `RULES`, checked by `authorize` (a dependency of every route)
@@ -33,8 +34,22 @@ log = logging.getLogger("oncall_opt.api")
 # Open without a credential: a health check for load balancers, the API's own documentation
 # (neither holds any data) and signing in.
 OPEN_PATHS = frozenset(
-    {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/auth/login"}
+    {
+        "/healthz",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/auth/login",
+        "/v2/enqueue",
+    }
 )
+# Integrations: the integration key in the event or the URL is the credential.
+OPEN_PREFIXES = ("/integrations/alertmanager/",)
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 class Need(Enum):
@@ -49,6 +64,9 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", "/incidents/{id}/acknowledge"): Need.MEMBER,
     ("PUT", "/incidents/{id}/assign"): Need.MEMBER,
     ("PUT", "/incidents/{id}/resolve"): Need.MEMBER,
+    ("PUT", "/incidents/{id}/snooze"): Need.MEMBER,
+    ("PUT", "/incidents/{id}/escalate"): Need.MEMBER,
+    ("POST", "/incidents/{id}/notes"): Need.MEMBER,
     ("POST", "/roster/solve"): Need.MEMBER,  # a what-if: nothing changes until a publish
     ("POST", "/auth/logout"): Need.MEMBER,
     ("DELETE", "/api-keys/{id}"): Need.MEMBER,  # the route checks that it is the caller's
@@ -75,7 +93,7 @@ async def authorize(request: Request) -> None:
     """A dependency of every route: refuses (403) what the caller's role may not do."""
     route = request.scope.get("route")
     principal = principal_of(request)
-    if route is None or principal.is_admin or request.url.path in OPEN_PATHS:
+    if route is None or principal.is_admin or is_open(request.url.path):
         return
     need = need_of(request.method, route.path)
     if need is Need.MEMBER:
@@ -145,7 +163,7 @@ class Guard:
         anonymous admin); with one, open paths are served to an ANONYMOUS member."""
         if self.token is None:
             return OPEN
-        if scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        if is_open(scope["path"]) or scope["method"] == "OPTIONS":
             return ANONYMOUS
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         credential = bearer_credential(header)

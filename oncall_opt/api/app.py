@@ -124,9 +124,19 @@ def create_app(
         status, code = status_of(exc)
         return error(status, str(exc), code)
 
-    from oncall_opt.api.routes import access, incidents, messages, roster, schedules, users
+    from oncall_opt.api.routes import (
+        access,
+        incidents,
+        integrations,
+        messages,
+        roster,
+        schedules,
+        services,
+        teams,
+        users,
+    )
 
-    routers = (users, access, schedules, incidents, roster, messages)
+    routers = (users, access, teams, services, schedules, incidents, integrations, roster, messages)
     for module in routers:
         app.include_router(module.router)
     return app

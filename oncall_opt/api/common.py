@@ -8,6 +8,7 @@ the trigger batcher's group commit.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -211,6 +212,7 @@ class ScheduleOut(BaseModel):
     User: UserOut
     Time: TimeRangeOut
     Layer: int = 1
+    TeamId: int = 1
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleOut:
@@ -219,6 +221,7 @@ class ScheduleOut(BaseModel):
             User=UserOut.of(schedule.user),
             Time=TimeRangeOut(Start=schedule.start, End=schedule.end),
             Layer=schedule.layer,
+            TeamId=schedule.team_id,
         )
 
 
@@ -244,6 +247,15 @@ class IncidentOut(BaseModel):
     LastTriggeredAt: UtcTime
     EscalatedAt: UtcTime | None
     EscalatedTo: UserOut | None
+    ServiceId: int = 1
+    TeamId: int = 1
+    Urgency: Literal["high", "low"] = "high"
+    Severity: str | None = None
+    Source: str | None = None
+    Details: Any = None  # what the integration sent: custom details, labels, links
+    EscalationStep: int = 0  # steps of the policy paged so far (this round)
+    NextEscalationAt: UtcTime | None = None
+    SnoozedUntil: UtcTime | None = None  # also the end of an acknowledgement timeout
 
     @classmethod
     def fields_of(cls, incident: Incident) -> dict[str, Any]:
@@ -263,6 +275,15 @@ class IncidentOut(BaseModel):
             "LastTriggeredAt": incident.last_triggered_at,
             "EscalatedAt": incident.escalated_at,
             "EscalatedTo": UserOut.of(incident.escalated_to),
+            "ServiceId": incident.service_id,
+            "TeamId": incident.team_id,
+            "Urgency": incident.urgency,
+            "Severity": incident.severity,
+            "Source": incident.source,
+            "Details": json.loads(incident.details) if incident.details else None,
+            "EscalationStep": incident.escalation_step,
+            "NextEscalationAt": incident.next_escalation_at,
+            "SnoozedUntil": incident.retrigger_at,
         }
 
     @classmethod

@@ -13,9 +13,7 @@ from typing import Any
 from oncall_opt import times
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import User, get_user, list_users
-from oncall_opt.errors import (
-    InvalidRequestError,
-)
+from oncall_opt.errors import InvalidRequestError, NotFoundError
 
 UNAVAILABLE, PREFERRED, AVOID = "unavailable", "preferred", "avoid"
 KINDS = (UNAVAILABLE, PREFERRED, AVOID)
@@ -95,8 +93,20 @@ def user_days(store: Store, user_id: int, start: date, end: date) -> dict[date, 
     return days_by_user(store, start, end, user_id).get(user_id, {})
 
 
-def team_days(store: Store, start: date, end: date) -> list[tuple[User, dict[date, str]]]:
-    """Every user with their days in [start, end] (users with none get an empty mapping)."""
+def team_days(
+    store: Store, start: date, end: date, team_id: int | None = None
+) -> list[tuple[User, dict[date, str]]]:
+    """Every user (of the team, when given) with their days in [start, end] (users with none
+    get an empty mapping)."""
     check_days(start, end)
+    people = list_users(store)
+    if team_id is not None:
+        members = {
+            row["user_id"]
+            for row in store.rows("SELECT user_id FROM team_members WHERE team_id = ?", [team_id])
+        }
+        if store.row("SELECT id FROM teams WHERE id = ?", [team_id]) is None:
+            raise NotFoundError(f"no team with id {team_id}")
+        people = [user for user in people if user.id in members]
     found = days_by_user(store, start, end)
-    return [(user, found.get(user.id, {})) for user in list_users(store)]
+    return [(user, found.get(user.id, {})) for user in people]

@@ -9,14 +9,16 @@ group-commits concurrent requests), with the same outcome as one by one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from oncall_opt.engine import outbox, text
+from oncall_opt.engine import outbox, text, timeline
+from oncall_opt.engine.policies import OnCallNow, Page, Policy, policies_by_id
 from oncall_opt.engine.records import Incident, User
-from oncall_opt.engine.shifts import PRIMARY, on_call_rows
+from oncall_opt.engine.services import DEFAULT_SERVICE, Service, services_by_id
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user, users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -30,17 +32,23 @@ STATUS_FILTERS = {
     "open": [TRIGGERED, ACKNOWLEDGED],
     "all": [TRIGGERED, ACKNOWLEDGED, RESOLVED],
 }
+HIGH, LOW = "high", "low"
+SEVERITIES = ("critical", "error", "warning", "info")
+URGENCY_OF = {"critical": HIGH, "error": HIGH, "warning": LOW, "info": LOW}
+MAX_DETAILS = 64 * 1024  # characters of an integration's details (JSON)
 COLUMNS = (
     "id, body, dedup_key, status, trigger_count, created_at, last_triggered_at, "
     "assigned_user_id, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "
-    "last_reminded_at, escalated_at, escalated_to"
+    "last_reminded_at, escalated_at, escalated_to, service_id, urgency, severity, source, "
+    "details, escalation_step, next_escalation_at, retrigger_at"
 )
 
 
 _PEOPLE = ("assigned_user_id", "acknowledged_by", "resolved_by", "escalated_to")
 
 
-def _incident(r: dict[str, Any], people: dict[int, User]) -> Incident:
+def _incident(r: dict[str, Any], people: dict[int, User], services: dict[int, Service]) -> Incident:
+    service = services.get(r["service_id"])
     return Incident(
         id=r["id"],
         body=r["body"],
@@ -57,6 +65,15 @@ def _incident(r: dict[str, Any], people: dict[int, User]) -> Incident:
         last_reminded_at=r["last_reminded_at"],
         escalated_at=r["escalated_at"],
         escalated_to=people.get(r["escalated_to"]),
+        service_id=r["service_id"],
+        team_id=service.team_id if service else 1,
+        urgency=r["urgency"],
+        severity=r["severity"],
+        source=r["source"],
+        details=r["details"],
+        escalation_step=r["escalation_step"],
+        next_escalation_at=r["next_escalation_at"],
+        retrigger_at=r["retrigger_at"],
     )
 
 
@@ -66,7 +83,8 @@ def _people_of(rows: list[dict[str, Any]]) -> set[int]:
 
 def incidents_from_rows(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Incident]:
     people = users_by_id(source, _people_of(rows))
-    return [_incident(r, people) for r in rows]
+    services = services_by_id(source, {row["service_id"] for row in rows})
+    return [_incident(r, people, services) for r in rows]
 
 
 def _one(tx: Store | Transaction, incident_id: int) -> Incident:
@@ -78,151 +96,294 @@ def _one(tx: Store | Transaction, incident_id: int) -> Incident:
 
 @dataclass(frozen=True)
 class Trigger:
-    """One trigger, checked: a non-empty body and a dedup key or None (see `check_trigger`)."""
+    """One trigger, checked (see `check_trigger`): a non-empty body, a dedup key or None, the
+    service it is for, and what an integration said of it."""
 
     body: str
     dedup_key: str | None = None
+    service_id: int = DEFAULT_SERVICE
+    urgency: str = HIGH
+    severity: str | None = None
+    source: str | None = None
+    details: str | None = None  # JSON text
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        """Dedup keys are per service (as PagerDuty's routing keys scope them)."""
+        return (self.service_id, self.dedup_key) if self.dedup_key is not None else None
 
 
-def check_trigger(body: str, dedup_key: str | None = None) -> Trigger:
-    """The trigger with its body and key stripped; an empty body is an InvalidRequestError,
-    an empty key is no key."""
+def check_trigger(
+    body: str,
+    dedup_key: str | None = None,
+    service_id: int = DEFAULT_SERVICE,
+    urgency: str | None = None,
+    severity: str | None = None,
+    source: str | None = None,
+    details: Any = None,
+) -> Trigger:
+    """The trigger with its texts cleaned: an empty body is an InvalidRequestError, an empty
+    key is no key. Urgency defaults from the severity (critical and error high, warning and
+    info low), else high."""
     body = text.clean("Body", body or "", text.MAX_BODY, multiline=True)
     if not body:
         raise InvalidRequestError("Body", "must not be empty")
-    return Trigger(body, text.clean("DedupKey", dedup_key or "", text.MAX_KEY) or None)
+    if severity is not None and severity not in SEVERITIES:
+        raise InvalidRequestError("Severity", f"must be one of {', '.join(SEVERITIES)}")
+    if urgency is None:
+        urgency = URGENCY_OF.get(severity or "", HIGH)
+    if urgency not in (HIGH, LOW):
+        raise InvalidRequestError("Urgency", "must be high or low")
+    encoded = None
+    if details is not None:
+        encoded = details if isinstance(details, str) else json.dumps(details, ensure_ascii=False)
+        encoded = text.clean("Details", encoded, MAX_DETAILS, multiline=True)
+    return Trigger(
+        body,
+        text.clean("DedupKey", dedup_key or "", text.MAX_KEY) or None,
+        service_id,
+        urgency,
+        severity,
+        text.clean("Source", source or "", text.MAX_NAME) or None,
+        encoded,
+    )
 
 
 def trigger(
-    store: Store, body: str, now: datetime, dedup_key: str | None = None
+    store: Store, body: str, now: datetime, dedup_key: str | None = None, **fields: Any
 ) -> tuple[Incident, bool]:
-    """Open an incident assigned to whoever is on call now (or unassigned), or count the
-    trigger against the open incident with the same dedup key. Returns (incident, created)."""
-    one = check_trigger(body, dedup_key)
+    """Open an incident and page its service's first escalation step (the person first paged is
+    its assignee), or count the trigger against the open incident of that service with the
+    same dedup key. Returns (incident, created)."""
+    one = check_trigger(body, dedup_key, **fields)
     return store.write(lambda tx: trigger_batch(tx, [one], now))[0]
+
+
+@dataclass(frozen=True)
+class FirstPage:
+    """What a new incident of a service gets at its trigger: who step 1 pages (when it has no
+    delay), the assignee, and when escalation goes on."""
+
+    pages: tuple[Page, ...]
+    assignee: User | None
+    escalation_step: int
+    next_escalation_at: datetime | None
+
+
+def first_page(
+    policy: Policy, urgency: str, now: datetime, on_call: OnCallNow, tx, people=None
+) -> FirstPage:
+    first = policy.steps[0]
+    if first.delay_minutes > 0:  # step 1 waits: nobody is paged yet
+        return FirstPage((), None, 0, now + timedelta(minutes=first.delay_minutes))
+    pages = tuple(on_call.page(tx, first, people))
+    assignee = next((p.user for p in pages if p.user is not None), None)
+    return FirstPage(pages, assignee, 1, next_escalation(policy, 1, 0, urgency, now))
+
+
+def next_escalation(
+    policy: Policy, steps_done: int, round_: int, urgency: str, now: datetime
+) -> datetime | None:
+    """When the step after `steps_done` is due, or None when escalation is over (low urgency
+    stops after step 1)."""
+    if urgency == LOW and steps_done >= 1:
+        return None
+    if steps_done < len(policy.steps):
+        return now + timedelta(minutes=policy.steps[steps_done].delay_minutes)
+    if round_ < policy.repeats:
+        return now + timedelta(minutes=policy.repeat_after_minutes)
+    return None
 
 
 def trigger_batch(
     tx: Transaction, triggers: Sequence[Trigger], now: datetime
 ) -> list[tuple[Incident, bool]]:
-    """Apply `triggers` (checked, see `check_trigger`) at `now` inside `tx`, set-based, in at most
-    five statements whatever their number: one dedup UPDATE for all the keys, the shift on call,
-    the people (the one on call and those the counted incidents name), one INSERT of the new
-    incidents and one of their 'created' messages. The database and the answers,
-    (incident, created) per trigger in order, are those of triggering them one by one in that
-    order: the first trigger of a key with no open incident opens one and the others count
-    against it; each answer shows the count just after its trigger."""
+    """Apply `triggers` (checked, see `check_trigger`) at `now` inside `tx`, set-based: one
+    dedup UPDATE for all the keys, the services and policies of the new incidents, who is on
+    call in every layer, the people, one INSERT of the new incidents, one of their 'created'
+    messages and one of their timeline entries, whatever their number. The database and the
+    answers, (incident, created) per trigger in order, are those of triggering them one by
+    one in that order: the first trigger of a key with no open incident opens one and the
+    others count against it; each answer shows the count just after its trigger."""
     now = now.astimezone(UTC)  # as the database hands timestamps back
-    keyed: dict[str, list[int]] = {}  # key -> positions of its triggers, in order
+    keyed: dict[tuple[int, str], list[int]] = {}  # (service, key) -> positions, in order
     for i, t in enumerate(triggers):
-        if t.dedup_key is not None:
-            keyed.setdefault(t.dedup_key, []).append(i)
+        if t.key is not None:
+            keyed.setdefault(t.key, []).append(i)
     open_rows = _count_against_open(tx, {key: len(at) for key, at in keyed.items()}, now)
 
     # What opens an incident: every trigger without a key, the first of a key with none open.
     opening = [
         i
         for i, t in enumerate(triggers)
-        if t.dedup_key is None or (t.dedup_key not in open_rows and keyed[t.dedup_key][0] == i)
+        if t.key is None or (t.key not in open_rows and keyed[t.key][0] == i)
     ]
-    # Who is on call: as shifts.scheduled_at, a shift whose user is gone does not count. Its
-    # users are read with the others the counted incidents name (two plain queries cost less
-    # than one joining schedules and users).
-    shifts = [row["user_id"] for row in on_call_rows(tx, now, PRIMARY)] if opening else []
-    people = users_by_id(tx, set(shifts) | _people_of(list(open_rows.values())))
-    on_call = next((people[u] for u in shifts if u in people), None)
+    services = services_by_id(
+        tx,
+        {triggers[i].service_id for i in opening}
+        | {row["service_id"] for row in open_rows.values()},
+    )
+    for i in opening:
+        if triggers[i].service_id not in services:
+            raise NotFoundError(f"ServiceId: no service with id {triggers[i].service_id}")
+    people = users_by_id(tx, _people_of(list(open_rows.values())))
 
     created: dict[int, Incident] = {}  # position of an opening trigger -> the incident it opens
     if opening:
+        policies = policies_by_id(tx, {services[triggers[i].service_id].escalation_policy_id
+                                       for i in opening})  # fmt: skip
+        on_call = OnCallNow(tx, now)
+        firsts: dict[tuple[int, str], FirstPage] = {}
+        for i in opening:
+            t = triggers[i]
+            service = services[t.service_id]
+            if (t.service_id, t.urgency) not in firsts:
+                firsts[(t.service_id, t.urgency)] = first_page(
+                    policies[service.escalation_policy_id], t.urgency, now, on_call, tx, people
+                )
         new = [triggers[i] for i in opening]
-        counts = [len(keyed[t.dedup_key]) if t.dedup_key else 1 for t in new]
-        ids = _insert(tx, new, counts, now, on_call)
-        for i, t, count, incident_id in zip(opening, new, counts, ids, strict=True):
+        counts = [len(keyed[t.key]) if t.key else 1 for t in new]
+        plans = [firsts[(t.service_id, t.urgency)] for t in new]
+        ids = _insert(tx, new, counts, plans, now)
+        for i, t, count, plan, incident_id in zip(opening, new, counts, plans, ids, strict=True):
             created[i] = Incident(
                 id=incident_id, body=t.body, status=TRIGGERED, created_at=now,
                 last_triggered_at=now, trigger_count=count, dedup_key=t.dedup_key,
-                assignee=on_call, acknowledged_at=None, acknowledged_by=None, resolved_at=None,
-                resolved_by=None, last_reminded_at=None, escalated_at=None, escalated_to=None,
+                assignee=plan.assignee, acknowledged_at=None, acknowledged_by=None,
+                resolved_at=None, resolved_by=None, last_reminded_at=None, escalated_at=None,
+                escalated_to=None, service_id=t.service_id,
+                team_id=services[t.service_id].team_id, urgency=t.urgency, severity=t.severity,
+                source=t.source, details=t.details, escalation_step=plan.escalation_step,
+                next_escalation_at=plan.next_escalation_at, retrigger_at=None,
             )  # fmt: skip
-        _enqueue_created(tx, [created[i] for i in opening], now)
+        incidents = [created[i] for i in opening]
+        _enqueue_created(tx, incidents, plans, now)
+        log = []
+        for incident, plan in zip(incidents, plans, strict=True):
+            via = f" by {incident.source}" if incident.source else ""
+            log.append((incident.id, "triggered", f"triggered{via} ({incident.urgency} urgency)",
+                        None))  # fmt: skip
+            log += [(incident.id, "paged", page_line(1, p), page_user(p)) for p in plan.pages]
+        timeline.add_many(tx, log, now)
 
-    counted = {key: _incident(row, people) for key, row in open_rows.items()}
+    counted = {key: _incident(row, people, services) for key, row in open_rows.items()}
     answers: list[tuple[Incident, bool]] = []
-    seen: dict[str, int] = {}  # key -> its triggers answered so far
+    seen: dict[tuple[int, str], int] = {}  # key -> its triggers answered so far
+    again = []  # timeline: each repeated trigger and the count it brought
     for i, t in enumerate(triggers):
-        if t.dedup_key is None:
+        if t.key is None:
             answers.append((created[i], True))
             continue
-        nth = seen[t.dedup_key] = seen.get(t.dedup_key, 0) + 1
-        if t.dedup_key in counted:  # an incident open before these triggers
-            incident = counted[t.dedup_key]
-            count = incident.trigger_count - len(keyed[t.dedup_key]) + nth
-            answers.append((replace(incident, trigger_count=count), False))
+        nth = seen[t.key] = seen.get(t.key, 0) + 1
+        if t.key in counted:  # an incident open before these triggers
+            incident = counted[t.key]
+            count = incident.trigger_count - len(keyed[t.key]) + nth
         else:  # the incident the key's first trigger opens
-            incident = created[keyed[t.dedup_key][0]]
-            answers.append((replace(incident, trigger_count=nth), nth == 1))
+            incident, count = created[keyed[t.key][0]], nth
+        opened = t.key not in counted and nth == 1
+        answers.append((replace(incident, trigger_count=count), opened))
+        if not opened:
+            again.append((incident.id, "repeated", f"triggered again (count {count})", None))
+    timeline.add_many(tx, again, now)
     return answers
 
 
+def page_user(page: Page) -> int | None:
+    return page.user.id if page.user else None
+
+
+def page_line(step: int, page: Page) -> str:
+    """A timeline line: who a step paged and why (the target), or that nobody was on call."""
+    if page.user is None:
+        return f"step {step}: nobody to page ({page.why} is empty)"
+    return f"step {step}: paged {page.user.full_name} ({page.why})"
+
+
 def _count_against_open(
-    tx: Transaction, counts: dict[str, int], now: datetime
-) -> dict[str, dict[str, Any]]:
-    """Add counts[key] to the open incident of each key (one UPDATE); the rows updated by key.
-    (Were there two open incidents with one key, both count and the first one answers.)"""
+    tx: Transaction, counts: dict[tuple[int, str], int], now: datetime
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """Add counts[(service, key)] to the open incident of each key (one UPDATE); the rows
+    updated by (service, key). (Were there two open incidents with one key, both count and the
+    first one answers.)"""
     if not counts:
         return {}
     if len(counts) == 1:
-        [(key, n)] = counts.items()
+        [((service_id, key), n)] = counts.items()
         rows = tx.rows(
             f"UPDATE incidents SET trigger_count = trigger_count + ?, last_triggered_at = ? "
-            f"WHERE dedup_key = ? AND status <> ? RETURNING {COLUMNS}",
-            [n, now, key, RESOLVED],
+            f"WHERE dedup_key = ? AND service_id = ? AND status <> ? RETURNING {COLUMNS}",
+            [n, now, key, service_id, RESOLVED],
         )
     else:  # a CASE, not a join with VALUES: DuckDB runs it in two thirds of the time
-        cases = " ".join("WHEN ? THEN ?" for _ in counts)
-        marks = ", ".join("?" for _ in counts)
+        pair = "(dedup_key = ? AND service_id = ?)"
+        cases = " ".join(f"WHEN {pair} THEN ?" for _ in counts)
+        either = " OR ".join(pair for _ in counts)
+        pairs = [x for service_id, key in counts for x in (key, service_id)]
+        increments = [x for (service_id, key), n in counts.items() for x in (key, service_id, n)]
         rows = tx.rows(
-            f"UPDATE incidents SET trigger_count = trigger_count + CASE dedup_key {cases} END, "
-            f"last_triggered_at = ? WHERE dedup_key IN ({marks}) AND status <> ? "
-            f"RETURNING {COLUMNS}",
-            [*(x for pair in counts.items() for x in pair), now, *counts, RESOLVED],
+            f"UPDATE incidents SET trigger_count = trigger_count + CASE {cases} END, "
+            f"last_triggered_at = ? WHERE status <> ? AND ({either}) RETURNING {COLUMNS}",
+            [*increments, now, RESOLVED, *pairs],
         )
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[tuple[int, str], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: r["id"]):
-        found.setdefault(row["dedup_key"], row)
+        found.setdefault((row["service_id"], row["dedup_key"]), row)
     return found
 
 
 def _insert(
-    tx: Transaction, triggers: list[Trigger], counts: list[int], now: datetime, on_call: User | None
+    tx: Transaction,
+    triggers: list[Trigger],
+    counts: list[int],
+    plans: list[FirstPage],
+    now: datetime,
 ) -> list[int]:
     """INSERT one incident per trigger (one statement); their ids, in order."""
-    assignee = on_call.id if on_call else None
+    columns = {
+        "body": ([t.body for t in triggers], "VARCHAR"),
+        "dedup_key": ([t.dedup_key for t in triggers], "VARCHAR"),
+        "trigger_count": (counts, "INTEGER"),
+        "assigned_user_id": ([p.assignee.id if p.assignee else None for p in plans], "BIGINT"),
+        "service_id": ([t.service_id for t in triggers], "BIGINT"),
+        "urgency": ([t.urgency for t in triggers], "VARCHAR"),
+        "severity": ([t.severity for t in triggers], "VARCHAR"),
+        "source": ([t.source for t in triggers], "VARCHAR"),
+        "details": ([t.details for t in triggers], "VARCHAR"),
+        "escalation_step": ([p.escalation_step for p in plans], "INTEGER"),
+        "next_escalation_at": ([p.next_escalation_at for p in plans], "TIMESTAMPTZ"),
+    }
     if len(triggers) == 1:
-        [t], [count] = triggers, counts
-        values, params = "VALUES (?, ?, ?, ?, ?, ?, ?)", [t.body, t.dedup_key, count]
+        values = "VALUES (" + ", ".join("?" for _ in columns) + ", ?, ?, ?)"
+        params = [values_[0] for values_, _ in columns.values()]
     else:  # lists unnested: DuckDB binds a long VALUES list of parameters slowly (4x)
         values = (
-            "SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), ?, ?, ?, ?"
+            "SELECT "
+            + ", ".join(f"unnest(?::{kind}[])" for _, kind in columns.values())
+            + ", ?, ?, ?"
         )
-        params = [[t.body for t in triggers], [t.dedup_key for t in triggers], counts]
+        params = [values_ for values_, _ in columns.values()]
     rows = tx.rows(
-        "INSERT INTO incidents (body, dedup_key, trigger_count, status, created_at, "
-        f"last_triggered_at, assigned_user_id) {values} RETURNING id, body, dedup_key",
-        [*params, TRIGGERED, now, now, assignee],
+        f"INSERT INTO incidents ({', '.join(columns)}, status, created_at, last_triggered_at) "
+        f"{values} RETURNING id, body, dedup_key, service_id",
+        [*params, TRIGGERED, now, now],
     )
     # The sequence draws ids in VALUES order, but rows are matched by content all the same:
     # nothing is assumed about RETURNING's order (rows alike differ only in their ids).
-    ids: dict[tuple[str, str | None], list[int]] = {}
+    ids: dict[tuple[str, str | None, int], list[int]] = {}
     for row in sorted(rows, key=lambda r: r["id"], reverse=True):
-        ids.setdefault((row["body"], row["dedup_key"]), []).append(row["id"])
-    return [ids[(t.body, t.dedup_key)].pop() for t in triggers]
+        ids.setdefault((row["body"], row["dedup_key"], row["service_id"]), []).append(row["id"])
+    return [ids[(t.body, t.dedup_key, t.service_id)].pop() for t in triggers]
 
 
-def _enqueue_created(tx: Transaction, created: list[Incident], now: datetime) -> None:
-    """The 'created' Slack message of each new incident, queued in one INSERT."""
-    messages = [(outbox.created(incident), [incident.id]) for incident in created]
-    outbox.enqueue_many(tx, "created", messages, now)
+def _enqueue_created(
+    tx: Transaction, created: list[Incident], plans: list[FirstPage], now: datetime
+) -> None:
+    """The 'created' Slack message of each new incident, to its team's channel, in one INSERT."""
+    messages = [
+        (outbox.created(incident, [p.user for p in plan.pages if p.user]), [incident.id])
+        for incident, plan in zip(created, plans, strict=True)
+    ]
+    outbox.enqueue_many(tx, "created", messages, now, [i.team_id for i in created])
 
 
 def get_incident(store: Store, incident_id: int) -> Incident:
@@ -235,18 +396,31 @@ def list_incidents(
     assignee_id: int | None = None,
     limit: int | None = None,
     before_id: int | None = None,
+    service_id: int | None = None,
+    team_id: int | None = None,
+    urgency: str | None = None,
 ) -> list[Incident]:
-    """Incidents by status, newest first: at most `limit`, with ids below `before_id` (the
-    next page starts after the last id of the one before: a keyset page, stable while new
-    incidents arrive)."""
+    """Incidents by status (and service, team, urgency), newest first: at most `limit`, with
+    ids below `before_id` (the next page starts after the last id of the one before: a keyset
+    page, stable while new incidents arrive)."""
     if status not in STATUS_FILTERS:
         raise InvalidRequestError("Status", f"must be one of {', '.join(STATUS_FILTERS)}")
+    if urgency is not None and urgency not in (HIGH, LOW):
+        raise InvalidRequestError("Urgency", "must be high or low")
     statuses = STATUS_FILTERS[status]
     sql = f"SELECT {COLUMNS} FROM incidents WHERE status IN ({', '.join('?' for _ in statuses)})"
     params: list[Any] = list(statuses)
-    if assignee_id is not None:
-        sql += " AND assigned_user_id = ?"
-        params.append(assignee_id)
+    for column, value in (
+        ("assigned_user_id", assignee_id),
+        ("service_id", service_id),
+        ("urgency", urgency),
+    ):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    if team_id is not None:
+        sql += " AND service_id IN (SELECT id FROM services WHERE team_id = ?)"
+        params.append(team_id)
     if before_id is not None:
         sql += " AND id < ?"
         params.append(before_id)
@@ -266,11 +440,13 @@ def _transition(
     params: list[Any],
     message: tuple[str, Any],
     refused: str,
+    log: str | None = None,
 ) -> Incident:
     """One state change of one incident: check who, apply `change` (an UPDATE ... RETURNING
-    whose WHERE clause says when the change is allowed), queue its Slack message. When the
-    incident exists but the change is not allowed, a ConflictError says `refused` (formatted
-    with the current status)."""
+    whose WHERE clause says when the change is allowed), queue its Slack message to the team's
+    channel and write its timeline entry (`log`, default the message kind). When the incident
+    exists but the change is not allowed, a ConflictError says `refused` (formatted with the
+    current status)."""
 
     def work(tx: Transaction) -> Incident:
         if by_user_id is not None:
@@ -280,8 +456,9 @@ def _transition(
             current = _one(tx, incident_id)  # NotFoundError when it does not exist
             raise ConflictError(refused.format(id=incident_id, status=current.status))
         incident = incidents_from_rows(tx, rows)[0]
-        kind, text = message
-        outbox.enqueue(tx, kind, text(incident), now, [incident.id])
+        kind, render = message
+        outbox.enqueue(tx, kind, render(incident), now, [incident.id], incident.team_id)
+        timeline.add(tx, incident.id, kind, log or kind, now, by_user_id)
         return incident
 
     return store.write(work)
@@ -290,43 +467,64 @@ def _transition(
 def acknowledge(
     store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
 ) -> Incident:
-    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who."""
+    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who. Escalation
+    stops; with the service's acknowledgement timeout, it is triggered again after that long
+    unless resolved."""
     return _transition(
         store,
         incident_id,
         now,
         by_user_id,
-        "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ? "
-        "WHERE id = ? AND status = ?",
-        [ACKNOWLEDGED, now, by_user_id, incident_id, TRIGGERED],
+        "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ?, "
+        f"next_escalation_at = NULL, retrigger_at = {_ACK_TIMEOUT} WHERE id = ? AND status = ?",
+        [ACKNOWLEDGED, now, by_user_id, now, incident_id, TRIGGERED],
         ("acknowledged", outbox.acknowledged),
         "incident {id} is already {status}",
     )
 
 
+# The end of an acknowledgement's life: the service's ack timeout after `?`, or NULL.
+_ACK_TIMEOUT = (
+    "(SELECT ? + ack_timeout_minutes * INTERVAL '1 minute' FROM services "
+    "WHERE services.id = incidents.service_id)"
+)
+
+
 def acknowledge_all(store: Store, now: datetime, by_user_id: int | None = None) -> list[Incident]:
-    """Acknowledge every triggered incident at once (one UPDATE); returns them by id. Slack
-    gets one message each, or one summary when there are more than a few."""
+    """Acknowledge every triggered incident at once (one UPDATE); returns them by id. Each
+    team's channel gets one message per incident, or one summary when there are more than a
+    few."""
 
     def work(tx: Transaction) -> list[Incident]:
         if by_user_id is not None:
             get_user(tx, by_user_id)
         rows = tx.rows(
-            "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ? "
+            "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ?, "
+            f"next_escalation_at = NULL, retrigger_at = {_ACK_TIMEOUT} "
             f"WHERE status = ? RETURNING {COLUMNS}",
-            [ACKNOWLEDGED, now, by_user_id, TRIGGERED],
+            [ACKNOWLEDGED, now, by_user_id, now, TRIGGERED],
         )
         done = sorted(incidents_from_rows(tx, rows), key=lambda incident: incident.id)
-        if len(done) > outbox.SUMMARY_ABOVE:
-            by = f" by {outbox.who(done[0].acknowledged_by)}" if by_user_id is not None else ""
-            text = outbox.summary(f"{len(done)} incidents acknowledged{by}:", done)
-            outbox.enqueue(tx, "acknowledged", text, now, [incident.id for incident in done])
-        else:
-            messages = [(outbox.acknowledged(incident), [incident.id]) for incident in done]
-            outbox.enqueue_many(tx, "acknowledged", messages, now)
+        for team_id, of_team in _by_team(done).items():
+            if len(of_team) > outbox.SUMMARY_ABOVE:
+                by = f" by {outbox.who(of_team[0].acknowledged_by)}" if by_user_id else ""
+                text_ = outbox.summary(f"{len(of_team)} incidents acknowledged{by}:", of_team)
+                outbox.enqueue(tx, "acknowledged", text_, now, [i.id for i in of_team], team_id)
+            else:
+                messages = [(outbox.acknowledged(i), [i.id]) for i in of_team]
+                outbox.enqueue_many(tx, "acknowledged", messages, now, team_id)
+        log = [(i.id, "acknowledged", "acknowledged", by_user_id) for i in done]
+        timeline.add_many(tx, log, now)
         return done
 
     return store.write(work)
+
+
+def _by_team(incidents: Sequence[Incident]) -> dict[int, list[Incident]]:
+    teams: dict[int, list[Incident]] = {}
+    for incident in incidents:
+        teams.setdefault(incident.team_id, []).append(incident)
+    return teams
 
 
 def assign(store: Store, incident_id: int, user_id: int, now: datetime) -> Incident:
@@ -340,13 +538,14 @@ def assign(store: Store, incident_id: int, user_id: int, now: datetime) -> Incid
         [user_id, incident_id, RESOLVED],
         ("assigned", outbox.assigned),
         "incident {id} is {status}",
+        log="reassigned",
     )
 
 
 def resolve(
     store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
 ) -> Incident:
-    """Resolve an open incident (acknowledging it too if it was not)."""
+    """Resolve an open incident (acknowledging it too if it was not); escalation stops."""
     return _transition(
         store,
         incident_id,
@@ -354,8 +553,45 @@ def resolve(
         by_user_id,
         "UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, "
         "acknowledged_at = coalesce(acknowledged_at, ?), "
-        "acknowledged_by = coalesce(acknowledged_by, ?) WHERE id = ? AND status <> ?",
+        "acknowledged_by = coalesce(acknowledged_by, ?), next_escalation_at = NULL, "
+        "retrigger_at = NULL WHERE id = ? AND status <> ?",
         [RESOLVED, now, by_user_id, now, by_user_id, incident_id, RESOLVED],
         ("resolved", outbox.resolved),
         "incident {id} is already {status}",
     )
+
+
+MAX_SNOOZE = 7 * 24 * 60  # minutes
+
+
+def snooze(
+    store: Store, incident_id: int, minutes: int, now: datetime, by_user_id: int | None = None
+) -> Incident:
+    """Quiet an open incident for `minutes`: acknowledged (no reminders, no escalation) until
+    then, then triggered again and paged from the first step (unless resolved first)."""
+    if not 1 <= minutes <= MAX_SNOOZE:
+        raise InvalidRequestError("Minutes", f"must be 1 to {MAX_SNOOZE}")
+    until = now + timedelta(minutes=minutes)
+    return _transition(
+        store,
+        incident_id,
+        now,
+        by_user_id,
+        "UPDATE incidents SET status = ?, acknowledged_at = coalesce(acknowledged_at, ?), "
+        "acknowledged_by = coalesce(acknowledged_by, ?), next_escalation_at = NULL, "
+        "retrigger_at = ? WHERE id = ? AND status <> ?",
+        [ACKNOWLEDGED, now, by_user_id, until, incident_id, RESOLVED],
+        ("snoozed", lambda incident: outbox.snoozed(incident, minutes)),
+        "incident {id} is {status}",
+        log=f"snoozed for {minutes} min",
+    )
+
+
+def by_key(source: Store | Transaction, service_id: int, dedup_key: str) -> Incident | None:
+    """The open incident of the service with this dedup key, if any."""
+    rows = source.rows(
+        f"SELECT {COLUMNS} FROM incidents WHERE service_id = ? AND dedup_key = ? "
+        "AND status <> ? ORDER BY id LIMIT 1",
+        [service_id, dedup_key, RESOLVED],
+    )
+    return incidents_from_rows(source, rows)[0] if rows else None

@@ -27,11 +27,18 @@ def _body(incident: Incident) -> str:
     return text.shortened(incident.body)
 
 
-def created(incident: Incident) -> str:
+def _urgency(incident: Incident) -> str:
+    return " (low urgency)" if incident.urgency == "low" else ""
+
+
+def created(incident: Incident, paged: Sequence[User] = ()) -> str:
+    """The tutorial's words; the others paged by the first step are mentioned too."""
+    head = f"Incident #{incident.id}{_urgency(incident)} created"
     if incident.assignee is None:
-        return f"Incident #{incident.id} created and unassigned\n{_body(incident)}"
-    to = who(incident.assignee)
-    return f"Incident #{incident.id} created and assigned to {to}\n{_body(incident)}"
+        return f"{head} and unassigned\n{_body(incident)}"
+    also = [user for user in paged if user != incident.assignee]
+    paging = f" (also paged: {', '.join(who(u) for u in also)})" if also else ""
+    return f"{head} and assigned to {who(incident.assignee)}{paging}\n{_body(incident)}"
 
 
 def acknowledged(incident: Incident) -> str:
@@ -53,10 +60,33 @@ def resolved(incident: Incident) -> str:
     return f"Incident #{incident.id} has been resolved{by}:\n{_body(incident)}"
 
 
-def escalated(incident: Incident, minutes: float) -> str:
+def escalated(incident: Incident, minutes: float | None, paged: Sequence[User], why: str) -> str:
+    """`why`: which step of which policy, and what it targets; `minutes` None: by hand."""
+    to = ", ".join(who(user) for user in paged) or "nobody (nobody is on call there)"
+    if minutes is None:
+        return f"Incident #{incident.id} escalated by hand to {to} ({why})\n{_body(incident)}"
     return (
         f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
-        f"to {who(incident.escalated_to)} (secondary on call)\n{_body(incident)}"
+        f"to {to} ({why})\n{_body(incident)}"
+    )
+
+
+def snoozed(incident: Incident, minutes: int) -> str:
+    return (
+        f"Incident #{incident.id} is snoozed for {minutes} minutes: no reminders or escalation "
+        f"until then\n{_body(incident)}"
+    )
+
+
+def retriggered(incident: Incident, why: str) -> str:
+    to = f": assigned to {who(incident.assignee)}" if incident.assignee else ""
+    return f"Incident #{incident.id} is triggered again ({why}){to}\n{_body(incident)}"
+
+
+def auto_resolved(incident: Incident, minutes: int) -> str:
+    return (
+        f"Incident #{incident.id} has been resolved automatically: not triggered again for "
+        f"{minutes} minutes\n{_body(incident)}"
     )
 
 
@@ -99,26 +129,39 @@ def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:
 
 
 def enqueue(
-    tx: Transaction, kind: str, text: str, now: datetime, incident_ids: Sequence[int] = ()
+    tx: Transaction,
+    kind: str,
+    text: str,
+    now: datetime,
+    incident_ids: Sequence[int] = (),
+    team_id: int | None = None,
 ) -> int:
-    """Queue a message for delivery; returns its outbox id."""
-    [message_id] = enqueue_many(tx, kind, [(text, incident_ids)], now)
+    """Queue a message for delivery to `team_id`'s channel (None: the global webhook's);
+    returns its outbox id."""
+    [message_id] = enqueue_many(tx, kind, [(text, incident_ids)], now, team_id)
     return message_id
 
 
 def enqueue_many(
-    tx: Transaction, kind: str, messages: Sequence[tuple[str, Sequence[int]]], now: datetime
+    tx: Transaction,
+    kind: str,
+    messages: Sequence[tuple[str, Sequence[int]]],
+    now: datetime,
+    team_ids: int | Sequence[int | None] | None = None,
 ) -> list[int]:
-    """Queue (text, incident_ids) messages of one kind; returns their outbox ids, ascending. The
-    one INSERT into the outbox: texts and ids go as two lists unnested into rows, one statement
-    for any number (a long VALUES list of parameters binds 3 to 4 times slower in DuckDB)."""
+    """Queue (text, incident_ids) messages of one kind, to one team's channel or each to its
+    own (`team_ids` a list as long as `messages`); returns their outbox ids, ascending. The one
+    INSERT into the outbox: the columns go as lists unnested into rows, one statement for any
+    number (a long VALUES list of parameters binds 3 to 4 times slower in DuckDB)."""
     if not messages:
         return []
     texts = [text for text, _ in messages]
     ids = [json.dumps(list(incident_ids)) if incident_ids else None for _, incident_ids in messages]
+    teams = list(team_ids) if isinstance(team_ids, Sequence) else [team_ids] * len(messages)
     rows = tx.rows(
-        "INSERT INTO outbox (kind, text, incident_ids, created_at, next_attempt_at) "
-        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, ? RETURNING id",
-        [kind, texts, ids, now, now],
+        "INSERT INTO outbox (kind, text, incident_ids, team_id, created_at, next_attempt_at) "
+        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]), ?, ? "
+        "RETURNING id",
+        [kind, texts, ids, teams, now, now],
     )
     return [row["id"] for row in sorted(rows, key=lambda r: r["id"])]

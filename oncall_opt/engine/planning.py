@@ -31,6 +31,7 @@ from oncall_opt.engine.shifts import (
     publish,
 )
 from oncall_opt.engine.store import Store
+from oncall_opt.engine.teams import DEFAULT_TEAM, member_ids
 from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
     InputError,
@@ -63,6 +64,7 @@ class RosterOptions:
     stability_weight: float | None = None  # StabilityWeight
     user_ids: tuple[int, ...] | None = None  # UserIds: plan only these people (default all)
     keep_published: bool = False  # KeepPublished: prefer the shifts published in the window
+    team_id: int = DEFAULT_TEAM  # TeamId: plan its members, against its published shifts
 
     def checked(self) -> tuple[timedelta, zoneinfo.ZoneInfo, time]:
         """Validate; returns the slot length, the zone and the handoff time."""
@@ -161,9 +163,10 @@ def build_input(
                 raise NotFoundError(f"UserIds[{i}]: no user with id {user_id}")
         people = [known[i] for i in wanted]
     else:
-        people = list_users(store)
+        members = set(member_ids(store, options.team_id))
+        people = [u for u in list_users(store) if u.id in members]
     if not people:
-        raise InvalidRequestError("users", "there are no users yet: create the team first")
+        raise InvalidRequestError("users", "the team has no members yet: add people to it first")
 
     first_day, last_day = w.first.date(), (w.stop - timedelta(microseconds=1)).date()
     found = days_by_user(store, first_day, last_day)
@@ -215,19 +218,20 @@ def build_input(
     if options._weights():
         doc["objective"] = options._weights()
     if options.keep_published:
-        previous = _published(store, w, {u["id"] for u in users}, options.layers)
+        previous = _published(store, w, {u["id"] for u in users}, options)
         if previous["overrides"] or previous.get("secondary_overrides"):
             doc["previous"] = previous
     return doc
 
 
-def _published(store: Store, w: Window, ids: set[str], layers: int) -> dict[str, Any]:
-    """The shifts published in the window as an earlier output.json, for stable re-planning."""
+def _published(store: Store, w: Window, ids: set[str], options: RosterOptions) -> dict[str, Any]:
+    """The team's shifts published in the window as an earlier output.json, for stable
+    re-planning."""
     previous: dict[str, Any] = {"overrides": []}
-    if layers > 1:
+    if options.layers > 1:
         previous["secondary_overrides"] = []
-    for s in list_schedules(store, _utc(w.first), _utc(w.stop)):
-        if str(s.user.id) not in ids or s.layer > layers:
+    for s in list_schedules(store, _utc(w.first), _utc(w.stop), team_id=options.team_id):
+        if str(s.user.id) not in ids or s.layer > options.layers:
             continue
         key = "overrides" if s.layer == PRIMARY else "secondary_overrides"
         previous[key].append(
@@ -320,11 +324,12 @@ def publish_output(
     start: datetime | None = None,
     end: datetime | None = None,
     merge: bool = True,
+    team_id: int = DEFAULT_TEAM,
 ) -> list[Schedule]:
-    """Publish an output.json as schedules, replacing the window [start, end) atomically in the
-    layers it uses (all or nothing). Without `start`/`end` the window is the span the overrides
-    cover. Override user ids must be ids of users here. With `merge`, back-to-back shifts of one
-    person are stored as one."""
+    """Publish an output.json as the team's schedules, replacing the window [start, end)
+    atomically in the layers it uses (all or nothing). Without `start`/`end` the window is the
+    span the overrides cover. Override user ids must be ids of users here. With `merge`,
+    back-to-back shifts of one person are stored as one."""
     found = output_shifts(output)
     if (start is None) != (end is None):
         raise InvalidRequestError(
@@ -357,4 +362,4 @@ def publish_output(
         if s.user_id not in known:
             raise NotFoundError(f"{where}.user.id: no user with id {s.user_id}")
     shifts = [s for _, s in found]
-    return publish(store, start, end, _merged(shifts) if merge else shifts)
+    return publish(store, start, end, _merged(shifts) if merge else shifts, team_id)

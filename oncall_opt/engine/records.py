@@ -39,6 +39,15 @@ class Incident:
     last_reminded_at: datetime | None
     escalated_at: datetime | None
     escalated_to: User | None
+    service_id: int = 1
+    team_id: int = 1
+    urgency: str = "high"  # high: paged through every step; low: step 1 only
+    severity: str | None = None  # critical, error, warning or info (Events API v2)
+    source: str | None = None  # where the alert came from (a host, "alertmanager"...)
+    details: str | None = None  # JSON: custom details, labels, links from the integration
+    escalation_step: int = 0  # steps of the policy paged in this round
+    next_escalation_at: datetime | None = None
+    retrigger_at: datetime | None = None  # snoozed or acknowledged until: then triggered again
 
     @property
     def acknowledged(self) -> bool:

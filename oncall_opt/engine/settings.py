@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     assign_every: float = 60.0
     deliver_every: float = 5.0
     escalate_every: float = 60.0
-    escalate_after: float = 900.0  # an unacknowledged incident goes to the secondary after this
     slack_timeout: float = 10.0
     slack_min_interval: float = 1.0  # at most about one message per second per webhook
     session_hours: float = 24.0  # how long a console sign-in lasts
@@ -83,7 +82,6 @@ class _Variables(BaseSettings):
     assign_every: float = Field(60.0, gt=0)
     deliver_every: float = Field(5.0, gt=0)
     escalate_every: float = Field(60.0, gt=0)
-    escalate_after: float = Field(900.0, gt=0)
     slack_timeout: float = Field(10.0, gt=0)
     slack_min_interval: float = Field(1.0, gt=-1)
     session_hours: float = Field(24.0, gt=0)

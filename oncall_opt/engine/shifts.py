@@ -1,9 +1,10 @@
-"""On-call shifts: who is on call when, per layer (1 primary, 2 secondary).
+"""On-call shifts: who is on call when, per team and layer (1 primary, 2 secondary).
 
-Shifts are half-open intervals [start, end), so back-to-back shifts are legal, and within a layer
-no two shifts overlap: checked inside the write transaction (writes are serialised), so two
-concurrent requests cannot both get in. Listing and deleting act on every shift that overlaps
-the range asked for.
+Shifts are half-open intervals [start, end), so back-to-back shifts are legal, and within a
+team's layer no two shifts overlap: checked inside the write transaction (writes are
+serialised), so two concurrent requests cannot both get in. Listing and deleting act on every
+shift that overlaps the range asked for. Every function takes a team, by default the Default
+team (id 1), which the tutorial's endpoints use.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 from oncall_opt.times import format_utc
 
 PRIMARY, SECONDARY = 1, 2
-_COLUMNS = "id, user_id, layer, start_time, end_time"
+DEFAULT_TEAM = 1
+_COLUMNS = "id, user_id, layer, start_time, end_time, team_id"
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,23 @@ class Schedule:
     layer: int
     start: datetime
     end: datetime
+    team_id: int = DEFAULT_TEAM
 
 
 def _schedules(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Schedule]:
     people = users_by_id(source, {row["user_id"] for row in rows})
     return [
-        Schedule(r["id"], people[r["user_id"]], r["layer"], r["start_time"], r["end_time"])
+        Schedule(
+            r["id"], people[r["user_id"]], r["layer"], r["start_time"], r["end_time"], r["team_id"]
+        )
         for r in rows
         if r["user_id"] in people
     ]
+
+
+def check_team(source: Store | Transaction, team_id: int) -> None:
+    if source.row("SELECT id FROM teams WHERE id = ?", [team_id]) is None:
+        raise NotFoundError(f"no team with id {team_id}")
 
 
 def _check_range(start: datetime, end: datetime, names=("Start", "End")) -> None:
@@ -53,17 +63,19 @@ def _check_layer(layer: int) -> None:
         raise InvalidRequestError("Layer", "must be 1 (primary) or 2 (secondary)")
 
 
-def _overlapping(tx: Store | Transaction, start, end, layer: int | None) -> list[dict]:
-    sql = f"SELECT {_COLUMNS} FROM schedules WHERE start_time < ? AND end_time > ?"
-    params: list[Any] = [end, start]
+def _overlapping(
+    tx: Store | Transaction, start, end, layer: int | None, team_id: int
+) -> list[dict]:
+    sql = f"SELECT {_COLUMNS} FROM schedules WHERE team_id = ? AND start_time < ? AND end_time > ?"
+    params: list[Any] = [team_id, end, start]
     if layer is not None:
         sql += " AND layer = ?"
         params.append(layer)
     return tx.rows(sql + " ORDER BY start_time, layer", params)
 
 
-def _insert(tx: Transaction, user_id: int, start, end, layer: int) -> dict:
-    clash = _overlapping(tx, start, end, layer)
+def _insert(tx: Transaction, user_id: int, start, end, layer: int, team_id: int) -> dict:
+    clash = _overlapping(tx, start, end, layer, team_id)
     if clash:
         c = clash[0]
         raise ConflictError(
@@ -71,64 +83,87 @@ def _insert(tx: Transaction, user_id: int, start, end, layer: int) -> dict:
             f"{format_utc(c['end_time'])}) in layer {layer}: one person is on call at a time"
         )
     row = tx.row(
-        f"INSERT INTO schedules (user_id, layer, start_time, end_time) VALUES (?, ?, ?, ?) "
-        f"RETURNING {_COLUMNS}",
-        [user_id, layer, start.astimezone(UTC), end.astimezone(UTC)],
+        "INSERT INTO schedules (user_id, layer, start_time, end_time, team_id) "
+        f"VALUES (?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+        [user_id, layer, start.astimezone(UTC), end.astimezone(UTC), team_id],
     )
     assert row is not None
     return row
 
 
 def create_schedule(
-    store: Store, user_id: int, start: datetime, end: datetime, layer: int = PRIMARY
+    store: Store,
+    user_id: int,
+    start: datetime,
+    end: datetime,
+    layer: int = PRIMARY,
+    team_id: int = DEFAULT_TEAM,
 ) -> Schedule:
     _check_range(start, end)
     _check_layer(layer)
 
     def work(tx: Transaction) -> Schedule:
         user = get_user(tx, user_id)
-        row = _insert(tx, user.id, start, end, layer)
-        return Schedule(row["id"], user, layer, row["start_time"], row["end_time"])
+        check_team(tx, team_id)
+        row = _insert(tx, user.id, start, end, layer, team_id)
+        return Schedule(row["id"], user, layer, row["start_time"], row["end_time"], team_id)
 
     return store.write(work)
 
 
 def on_call_rows(
-    source: Store | Transaction, instant: datetime, layer: int = PRIMARY
+    source: Store | Transaction,
+    instant: datetime,
+    layer: int = PRIMARY,
+    team_id: int = DEFAULT_TEAM,
 ) -> list[dict[str, Any]]:
-    """The rows of the shifts covering `instant` in `layer` (one at most: shifts of a layer do
-    not overlap). The one query that decides who is on call."""
+    """The rows of the team's shifts covering `instant` in `layer` (one at most: shifts of a
+    layer do not overlap)."""
     return source.rows(
-        f"SELECT {_COLUMNS} FROM schedules WHERE layer = ? AND start_time <= ? AND ? < end_time",
-        [layer, instant, instant],
+        f"SELECT {_COLUMNS} FROM schedules WHERE team_id = ? AND layer = ? AND start_time <= ? "
+        "AND ? < end_time",
+        [team_id, layer, instant, instant],
     )
 
 
 def scheduled_at(
-    source: Store | Transaction, instant: datetime, layer: int = PRIMARY
+    source: Store | Transaction,
+    instant: datetime,
+    layer: int = PRIMARY,
+    team_id: int = DEFAULT_TEAM,
 ) -> Schedule | None:
-    """The shift on call at `instant` in `layer`, if any (a shift whose user is gone does not
-    count)."""
-    found = _schedules(source, on_call_rows(source, instant, layer))
+    """The team's shift on call at `instant` in `layer`, if any (a shift whose user is gone
+    does not count)."""
+    found = _schedules(source, on_call_rows(source, instant, layer, team_id))
     return found[0] if found else None
 
 
 def list_schedules(
-    store: Store, start: datetime, end: datetime, layer: int | None = None
+    store: Store,
+    start: datetime,
+    end: datetime,
+    layer: int | None = None,
+    team_id: int = DEFAULT_TEAM,
 ) -> list[Schedule]:
-    """Every shift that overlaps [start, end)."""
+    """Every shift of the team that overlaps [start, end)."""
     _check_range(start, end)
-    return _schedules(store, _overlapping(store, start, end, layer))
+    check_team(store, team_id)
+    return _schedules(store, _overlapping(store, start, end, layer, team_id))
 
 
 def delete_schedules(
-    store: Store, start: datetime, end: datetime, layer: int | None = None
+    store: Store,
+    start: datetime,
+    end: datetime,
+    layer: int | None = None,
+    team_id: int = DEFAULT_TEAM,
 ) -> list[Schedule]:
-    """Delete every shift that overlaps [start, end); returns what was deleted."""
+    """Delete every shift of the team that overlaps [start, end); returns what was deleted."""
     _check_range(start, end)
 
     def work(tx: Transaction) -> list[Schedule]:
-        gone = _schedules(tx, _overlapping(tx, start, end, layer))
+        check_team(tx, team_id)
+        gone = _schedules(tx, _overlapping(tx, start, end, layer, team_id))
         for schedule in gone:
             tx.execute("DELETE FROM schedules WHERE id = ?", [schedule.id])
         return gone
@@ -158,10 +193,15 @@ class Shift:
 
 
 def publish(
-    store: Store, start: datetime, end: datetime, shifts: Iterable[Shift]
+    store: Store,
+    start: datetime,
+    end: datetime,
+    shifts: Iterable[Shift],
+    team_id: int = DEFAULT_TEAM,
 ) -> list[Schedule]:
-    """Replace the window [start, end) of every layer the shifts use, atomically: shifts that
-    reach outside the window keep their outside part; the new shifts go in; all or nothing."""
+    """Replace the window [start, end) of every layer of the team the shifts use, atomically:
+    shifts that reach outside the window keep their outside part; the new shifts go in; all or
+    nothing."""
     _check_range(start, end)
     shifts = sorted(shifts, key=lambda s: (s.layer, s.start))
     layers = sorted({s.layer for s in shifts}) or [PRIMARY]
@@ -172,18 +212,19 @@ def publish(
             raise InvalidRequestError(f"shifts[{i}]", "lies outside the window being published")
 
     def work(tx: Transaction) -> list[Schedule]:
+        check_team(tx, team_id)
         known = users_by_id(tx, {s.user_id for s in shifts})
         for i, shift in enumerate(shifts):
             if shift.user_id not in known:
                 raise NotFoundError(f"shifts[{i}]: no user with id {shift.user_id}")
         for layer in layers:
-            for row in _overlapping(tx, start, end, layer):
+            for row in _overlapping(tx, start, end, layer, team_id):
                 tx.execute("DELETE FROM schedules WHERE id = ?", [row["id"]])
                 if row["start_time"] < start:
-                    _insert(tx, row["user_id"], row["start_time"], start, layer)
+                    _insert(tx, row["user_id"], row["start_time"], start, layer, team_id)
                 if row["end_time"] > end:
-                    _insert(tx, row["user_id"], end, row["end_time"], layer)
-        rows = [_insert(tx, s.user_id, s.start, s.end, s.layer) for s in shifts]
+                    _insert(tx, row["user_id"], end, row["end_time"], layer, team_id)
+        rows = [_insert(tx, s.user_id, s.start, s.end, s.layer, team_id) for s in shifts]
         return _schedules(tx, rows)
 
     return store.write(work)

@@ -54,6 +54,7 @@ class SolveJob:
     reasons: list[str] | None = None  # why no roster exists, in words
     error: str | None = None
     problem: Problem | None = field(default=None, repr=False)
+    team_id: int | None = None  # the team whose window it plans (None: an Input document)
 
 
 def solver_threads_alive() -> bool:
@@ -87,7 +88,13 @@ class SolveJobs:
         self._cancellations: dict[str, Any] = {}  # running job id -> its Cancellation
         self._stopping = False
 
-    def submit(self, problem: Problem, time_limit: float = 30.0, gap: float = 0.0) -> SolveJob:
+    def submit(
+        self,
+        problem: Problem,
+        time_limit: float = 30.0,
+        gap: float = 0.0,
+        team_id: int | None = None,
+    ) -> SolveJob:
         if not 0 < time_limit <= MAX_TIME_LIMIT:
             raise InvalidRequestError(
                 "TimeLimit", f"must be more than 0 and at most {MAX_TIME_LIMIT:g} s"
@@ -105,6 +112,7 @@ class SolveJobs:
             schedule_end=format_timestamp(grid.local(grid.starts[-1])),
             warnings=list(problem.warnings),
             problem=problem,
+            team_id=team_id,
         )
         with self._lock:
             if self._stopping:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +52,9 @@ def create_user(
     now: datetime,
     time_zone: str | None = None,
     role: str = "member",
+    team_ids: Sequence[int] = (1,),
 ) -> User:
+    """A new person, a member of `team_ids` (by default the Default team)."""
     values = [
         _clean("FirstName", first_name),
         _clean("LastName", last_name),
@@ -60,15 +63,26 @@ def create_user(
         check_role(role),
         now,
     ]
-    row = store.write(
-        lambda tx: tx.row(
+    teams = sorted(set(team_ids))
+
+    def work(tx: Transaction) -> User:
+        known = {r["id"] for r in tx.rows("SELECT id FROM teams")}
+        for i, team_id in enumerate(teams):
+            if team_id not in known:
+                raise NotFoundError(f"TeamIds[{i}]: no team with id {team_id}")
+        row = tx.row(
             "INSERT INTO users (first_name, last_name, slack_handle, time_zone, role, created_at) "
             f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
             values,
         )
-    )
-    assert row is not None
-    return _from_row(row)
+        assert row is not None
+        for team_id in teams:
+            tx.execute(
+                "INSERT INTO team_members (team_id, user_id) VALUES (?, ?)", [team_id, row["id"]]
+            )
+        return _from_row(row)
+
+    return store.write(work)
 
 
 def update_user(store: Store, user_id: int, **fields: str | None) -> User:

@@ -87,6 +87,7 @@ def test_tutorial_flow_step_by_step_as_curl_sends_it(api, store):
         "User": {**katy, "TimeZone": None, "Role": "member"},
         "Time": {"Start": start, "End": end},
         "Layer": 1,
+        "TeamId": 1,
     }
     assert api.get("/scheduled").json()["User"]["Id"] == 1
     # Step 3: trigger an incident: it goes to Katy

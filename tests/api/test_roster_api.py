@@ -256,8 +256,8 @@ def test_input_json_bad_options_name_the_field(api, team):
 
 
 def test_input_json_needs_users(api):
-    refused(api.get("/roster/input", params=DECEMBER), 400, "no users")
-    refused(api.post("/roster/solve", json=DECEMBER), 400, "no users")
+    refused(api.get("/roster/input", params=DECEMBER), 400, "has no members")
+    refused(api.post("/roster/solve", json=DECEMBER), 400, "has no members")
 
 
 # ----- solving ---------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def test_autoassign_never_overwrites_a_manual_assignment(store, clock, slack, ca
     ana, ben = people(store, clock)
     state = JobState()
     deliver = Delivery(store, clock, slack)
-    for _ in range(2):  # a gap with nothing waiting: noted once, at INFO
+    for _ in range(2):  # a gap with nothing waiting: nothing to say
         assert autoassign.run(store, clock.now(), state) == 0
     first, _ = incidents.trigger(store, "Disk full", clock.now())
     second, _ = incidents.trigger(store, "CPU hot", clock.now())
@@ -265,8 +265,8 @@ def test_autoassign_never_overwrites_a_manual_assignment(store, clock, slack, ca
         assert autoassign.run(store, clock.now(), state) == 0
         clock.advance(minutes=1)
     gaps = [r for r in caplog.records if "nobody is on call" in r.getMessage()]
-    assert [g.levelno for g in gaps] == [logging.INFO, logging.WARNING]
-    assert "2 unassigned incident(s)" in gaps[1].getMessage()
+    assert [g.levelno for g in gaps] == [logging.WARNING]  # once, not every minute
+    assert "2 unassigned incident(s)" in gaps[0].getMessage()
 
     incidents.assign(store, first.id, ben.id, clock.now())  # by hand
     on_call(store, ana, clock, hours=1)
@@ -286,7 +286,7 @@ def test_autoassign_never_overwrites_a_manual_assignment(store, clock, slack, ca
         assert autoassign.run(store, clock.now(), state) == 0
         clock.advance(minutes=1)
     gaps = [r for r in caplog.records if "nobody is on call" in r.getMessage()]
-    assert [g.levelno for g in gaps] == [logging.INFO, logging.WARNING, logging.WARNING]
+    assert [g.levelno for g in gaps] == [logging.WARNING, logging.WARNING]
     deliver()
     assert "created and unassigned" in slack.take(1)[0]
 
@@ -311,28 +311,29 @@ def test_autoassign_sends_one_summary_for_many_incidents(store, clock, slack):
 def test_escalation_happens_once_to_the_secondary(store, clock, slack, caplog):
     caplog.set_level(logging.INFO, logger="oncall_opt")
     ana, ben = people(store, clock)
-    settings = make_settings(slack)
     state = JobState()
     on_call(store, ana, clock, layer=PRIMARY)
     late, _ = incidents.trigger(store, "Checkout is down", clock.now())
     acked, _ = incidents.trigger(store, "Disk full", clock.now())
     incidents.acknowledge(store, acked.id, clock.now())
     clock.advance(minutes=14, seconds=59)
-    assert escalation.run(store, clock.now(), settings, state) == 0
+    assert escalation.run(store, clock.now(), state) == 0
 
-    # Nobody on the secondary layer: left for later, warned once.
+    # Nobody on the secondary layer (the default policy's last step): left for later, warned
+    # once.
     clock.advance(seconds=1)
     for _ in range(3):
-        assert escalation.run(store, clock.now(), settings, state) == 0
+        assert escalation.run(store, clock.now(), state) == 0
         clock.advance(minutes=1)
-    gaps = [r for r in caplog.records if "secondary layer" in r.getMessage()]
+    gaps = [r for r in caplog.records if "nobody is on call for step 2" in r.getMessage()]
     assert len(gaps) == 1 and gaps[0].levelno == logging.WARNING
+    assert "secondary on call in Default" in gaps[0].getMessage()
 
     on_call(store, ben, clock, layer=SECONDARY)
-    assert escalation.run(store, clock.now(), settings, state) == 1
+    assert escalation.run(store, clock.now(), state) == 1
     for _ in range(3):
         clock.advance(minutes=1)
-        assert escalation.run(store, clock.now(), settings, state) == 0
+        assert escalation.run(store, clock.now(), state) == 0
     incident = incidents.get_incident(store, late.id)
     assert incident.escalated_to == ben and incident.escalated_at is not None
     assert incident.assignee == ana
@@ -341,7 +342,8 @@ def test_escalation_happens_once_to_the_secondary(store, clock, slack, caplog):
     texts = slack.take(4)  # 2 created, 1 acknowledged, 1 escalated
     assert texts[3] == (
         f"Incident #{late.id} has not been acknowledged for 18 minutes: escalated to "
-        "Ben Okafor <@ben> (secondary on call)\nCheckout is down"
+        "Ben Okafor <@ben> (step 2 of escalation policy Default: secondary on call in Default)"
+        "\nCheckout is down"
     )
 
 
@@ -536,7 +538,7 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
     clock.advance(minutes=15)
     loop = JobLoop(store, settings, clock, sleep=no_sleep)
     results = loop.run_once()
-    assert list(results) == ["autoassign", "escalation", "reminders", "delivery"]
+    assert list(results) == ["autoassign", "escalation", "timeouts", "reminders", "delivery"]
     assert results["autoassign"] == 1 and results["escalation"] == 1
     assert results["reminders"] == 1 and results["delivery"]["sent"] == 4
     texts = slack.take(4)
@@ -544,7 +546,7 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
         f"Incident #{incident.id} created and unassigned",
         f"Incident #{incident.id} is re-assigned to Ana Silva <@ana>",
         f"Incident #{incident.id} has not been acknowledged for 15 minutes: escalated to "
-        "Ben Okafor <@ben> (secondary on call)",
+        "Ben Okafor <@ben> (step 2 of escalation policy Default: secondary on call in Default)",
         outbox.REMINDER_HEADER,
     ]
     assert texts[3].endswith(f"[Ana Silva (<@ana>)] [#{incident.id}] Disk full")

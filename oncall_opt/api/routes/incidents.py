@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
@@ -33,14 +33,17 @@ from oncall_opt.api.common import (
     JSONBodyRoute,
     LimitQuery,
     RequestBody,
+    UserOut,
+    UtcTime,
     cursor_id,
     next_cursor,
     now_of,
     store_of,
 )
-from oncall_opt.engine import incidents
+from oncall_opt.engine import incidents, timeline
 from oncall_opt.engine.auth import acting_user
 from oncall_opt.engine.batching import TriggerBatcher
+from oncall_opt.engine.jobs import escalation
 
 _batcher_lock = threading.Lock()
 
@@ -85,6 +88,10 @@ UserIdField = Annotated[int, Field(ge=1, le=ID_MAX, description="a user's id")]
 class IncidentCreate(RequestBody):
     Body: str
     DedupKey: str | None = Field(None, description="repeats of an open incident count against it")
+    ServiceId: int = Field(1, ge=1, le=ID_MAX, description="default 1, the Default service")
+    Urgency: Literal["high", "low"] | None = Field(
+        None, description="low: paged through the first escalation step only (default high)"
+    )
 
 
 class Actor(RequestBody):
@@ -104,7 +111,9 @@ class Assignment(RequestBody):
 @router.post("/incidents", response_model=IncidentCreated)
 async def trigger_incident(params: IncidentCreate, request: Request) -> IncidentCreated:
     """Open an incident (or count it against the open one with the same DedupKey)."""
-    trigger = incidents.check_trigger(params.Body, params.DedupKey)
+    trigger = incidents.check_trigger(
+        params.Body, params.DedupKey, params.ServiceId, params.Urgency
+    )
     future = batcher_of(request.app).submit(trigger)
     incident, created = await asyncio.wrap_future(future)
     return IncidentCreated(**IncidentOut.fields_of(incident), Created=created)
@@ -117,11 +126,22 @@ def list_incidents(
     assignee_id: Annotated[int | None, Query(alias="AssigneeId", ge=1, le=ID_MAX)] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
+    service_id: Annotated[int | None, Query(alias="ServiceId", ge=1, le=ID_MAX)] = None,
+    team_id: Annotated[int | None, Query(alias="TeamId", ge=1, le=ID_MAX)] = None,
+    urgency: Annotated[Literal["high", "low"] | None, Query(alias="Urgency")] = None,
 ) -> IncidentList:
-    """Incidents by status, newest first, a page at a time (`Limit`, then `Cursor` set to the
-    answer's `NextCursor`); by default the unacknowledged ones, as in the tutorial."""
+    """Incidents by status (and service, team, urgency), newest first, a page at a time
+    (`Limit`, then `Cursor` set to the answer's `NextCursor`); by default the unacknowledged
+    ones, as in the tutorial."""
     found = incidents.list_incidents(
-        store_of(request), status, assignee_id, limit + 1, cursor_id(cursor)
+        store_of(request),
+        status,
+        assignee_id,
+        limit + 1,
+        cursor_id(cursor),
+        service_id=service_id,
+        team_id=team_id,
+        urgency=urgency,
     )
     return IncidentList(
         Items=[IncidentOut.of(i) for i in found[:limit]],
@@ -160,3 +180,69 @@ def resolve(id: IdPath, request: Request, params: Actor | None = None) -> Incide
     """Resolve an open incident (acknowledging it too if it was not)."""
     who = _actor(request, params)
     return IncidentOut.of(incidents.resolve(store_of(request), id, now_of(request), who))
+
+
+class Snooze(RequestBody):
+    Minutes: int = Field(ge=1, le=incidents.MAX_SNOOZE, description="how long to be quiet")
+    UserId: UserIdField | None = None
+
+
+@router.put("/incidents/{id}/snooze", response_model=IncidentOut)
+def snooze(id: IdPath, params: Snooze, request: Request) -> IncidentOut:
+    """No reminders or escalation for `Minutes` (the incident counts as acknowledged until
+    then); then it is triggered again and paged from the first step, unless resolved."""
+    who = acting_user(principal_of(request), params.UserId)
+    return IncidentOut.of(
+        incidents.snooze(store_of(request), id, params.Minutes, now_of(request), who)
+    )
+
+
+class EscalateIn(RequestBody):
+    Step: int | None = Field(None, ge=1, le=20, description="1-based; default the next step")
+
+
+@router.put("/incidents/{id}/escalate", response_model=IncidentOut)
+def escalate(id: IdPath, request: Request, params: EscalateIn | None = None) -> IncidentOut:
+    """Page a step of the incident's escalation policy now (default: the next one) and hand
+    the incident to the first person it pages."""
+    step = params.Step if params else None
+    return IncidentOut.of(escalation.escalate(store_of(request), id, step, now_of(request)))
+
+
+class LogEntryOut(BaseModel):
+    Id: int
+    At: UtcTime
+    Kind: str  # triggered, repeated, paged, escalated, acknowledged, reassigned, snoozed, note...
+    Message: str
+    User: UserOut | None
+
+    @classmethod
+    def of(cls, entry: timeline.Entry) -> LogEntryOut:
+        return cls(
+            Id=entry.id, At=entry.at, Kind=entry.kind, Message=entry.message,
+            User=UserOut.of(entry.user),
+        )  # fmt: skip
+
+
+class LogOut(BaseModel):
+    Items: list[LogEntryOut]
+
+
+@router.get("/incidents/{id}/log", response_model=LogOut)
+def incident_log(id: IdPath, request: Request) -> LogOut:
+    """The incident's timeline, oldest first: triggered, each repeat, who was paged through
+    which step, escalations, acknowledgement, reassignments, snoozes, notes, resolution."""
+    return LogOut(Items=[LogEntryOut.of(e) for e in timeline.entries(store_of(request), id)])
+
+
+class NoteIn(RequestBody):
+    Text: str
+    UserId: UserIdField | None = None
+
+
+@router.post("/incidents/{id}/notes", response_model=LogEntryOut, status_code=201)
+def add_note(id: IdPath, params: NoteIn, request: Request) -> LogEntryOut:
+    """A note on the incident's timeline (who wrote it: `UserId`, else the signed-in person)."""
+    who = acting_user(principal_of(request), params.UserId)
+    entry = timeline.add_note(store_of(request), id, params.Text, now_of(request), who)
+    return LogEntryOut.of(entry)

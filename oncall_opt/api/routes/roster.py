@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncall_opt.api.common import (
+    ID_MAX,
     IdPath,
     JSONBodyRoute,
     RequestBody,
@@ -139,14 +140,16 @@ def team_availability(
     request: Request,
     start: StartDay,
     end: EndDay,
+    team_id: Annotated[int | None, Query(alias="TeamId", ge=1, le=ID_MAX)] = None,
 ) -> TeamAvailability:
-    """Everyone's days from Start to End: one row per user (users with no days included)."""
+    """Everyone's days from Start to End (only a team's members with `TeamId`): one row per
+    person, people with no days included."""
     first, last = _day("Start", start), _day("End", end)
     rows = [
         TeamAvailabilityRow(
             UserId=user.id, FirstName=user.first_name, LastName=user.last_name, Days=_days_out(d)
         )
-        for user, d in availability.team_days(store_of(request), first, last)
+        for user, d in availability.team_days(store_of(request), first, last, team_id)
     ]
     return TeamAvailability(Start=first, End=last, Items=rows)
 
@@ -170,6 +173,7 @@ class OptionsIn(RequestBody):
     KeepPublished: bool = Field(
         False, description="prefer the shifts already published in the window (stable re-plan)"
     )
+    TeamId: int = Field(1, ge=1, le=ID_MAX, description="the team to plan (default: Default)")
 
     def options(self) -> RosterOptions:
         return RosterOptions(
@@ -186,6 +190,7 @@ class OptionsIn(RequestBody):
             stability_weight=self.StabilityWeight,
             user_ids=tuple(self.UserIds) if self.UserIds is not None else None,
             keep_published=self.KeepPublished,
+            team_id=self.TeamId,
         )
 
 
@@ -219,6 +224,7 @@ class SolveIn(OptionsIn):
 
 class SolveJobOut(BaseModel):
     JobId: str
+    TeamId: int | None = None
     Status: str = Field(description="queued | running | done | failed")
     CreatedAt: UtcTime
     StartedAt: UtcTime | None = None
@@ -237,6 +243,7 @@ class SolveJobOut(BaseModel):
     def of(cls, job: SolveJob, output: bool = True) -> SolveJobOut:
         return cls(
             JobId=job.id,
+            TeamId=job.team_id,
             Status=job.status,
             CreatedAt=job.created_at,
             StartedAt=job.started_at,
@@ -288,7 +295,8 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
             params.options(),
         )
         problem = planning.problem_for(document, "input")
-    job = solve_jobs(request.app).submit(problem, params.TimeLimit, params.Gap)
+    team = None if params.Input is not None else params.TeamId
+    job = solve_jobs(request.app).submit(problem, params.TimeLimit, params.Gap, team)
     return SolveJobOut.of(job)
 
 
@@ -313,6 +321,12 @@ class PublishIn(RequestBody):
     Start: Timestamp | None = Field(None, description="window start (default: the first override)")
     End: Timestamp | None = Field(None, description="window end (default: the last override's end)")
     Merge: bool = Field(True, description="store back-to-back shifts of one person as one")
+    TeamId: int | None = Field(
+        None,
+        ge=1,
+        le=ID_MAX,
+        description="the team whose shifts these are (default: the solve job's team, else Default)",
+    )
 
 
 @router.post("/roster/publish", response_model=ScheduleList)
@@ -321,13 +335,19 @@ def publish(params: PublishIn, request: Request) -> ScheduleList:
     replaced, all or nothing. Override `user.id`s must be user ids of this daemon."""
     if (params.Output is None) == (params.JobId is None):
         raise InvalidRequestError("Output", "give either Output (an output.json) or JobId")
-    output = params.Output
+    output, team_id = params.Output, params.TeamId
     if params.JobId is not None:
         job = solve_jobs(request.app).get(params.JobId)
         if job.output is None:
             raise ConflictError(f"solve job {job.id} is {job.status}: it has no roster to publish")
         output = job.output
+        team_id = team_id or job.team_id
     published = planning.publish_output(
-        store_of(request), output, params.Start, params.End, merge=params.Merge
+        store_of(request),
+        output,
+        params.Start,
+        params.End,
+        merge=params.Merge,
+        team_id=team_id or 1,
     )
     return ScheduleList(Items=[ScheduleOut.of(s) for s in published])

@@ -2,7 +2,9 @@
 `DELETE /schedules` (by time range) and `DELETE /schedules/{id}`.
 
 Shifts are half-open [Start, End): back-to-back shifts are fine, overlapping ones in the same
-layer are refused with 409. Range queries act on every shift that OVERLAPS the range.
+layer of a team are refused with 409. Range queries act on every shift that OVERLAPS the range.
+Every route takes a team (`TeamId`), by default the Default team, so the tutorial's commands
+work unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import Field
 
 from oncall_opt.api.common import (
     ERROR_RESPONSES,
+    ID_MAX,
     IdPath,
     JSONBodyRoute,
     RequestBody,
@@ -37,6 +40,9 @@ AnyLayerQuery = Annotated[
 _TIME_HELP = "RFC 3339 with an offset (`start` is read too, as the tutorial's example app sends)"
 MaybeTime = Annotated[Timestamp | None, Query(description=_TIME_HELP)]
 HiddenTime = Annotated[Timestamp | None, Query(include_in_schema=False)]
+TeamQuery = Annotated[
+    int, Query(alias="TeamId", ge=1, le=ID_MAX, description="the team (default 1, Default)")
+]
 
 
 def time_range(
@@ -61,26 +67,31 @@ class ScheduleCreate(RequestBody):
     Start: Timestamp
     End: Timestamp
     Layer: int = Field(1, ge=1, le=2, description=LAYER_HELP)
+    TeamId: int = Field(1, ge=1, le=ID_MAX, description="the team (default 1, Default)")
 
 
 @router.post("/users/{id}/schedules", response_model=ScheduleOut)
 def create_schedule(id: IdPath, params: ScheduleCreate, request: Request) -> ScheduleOut:
-    """Put user `id` on call from Start to End; 409 when it overlaps a shift of the layer."""
-    schedule = shifts.create_schedule(store_of(request), id, params.Start, params.End, params.Layer)
+    """Put user `id` on call from Start to End in a team's layer; 409 when it overlaps a shift
+    of that layer."""
+    schedule = shifts.create_schedule(
+        store_of(request), id, params.Start, params.End, params.Layer, params.TeamId
+    )
     return ScheduleOut.of(schedule)
 
 
-def _on_call(request: Request, instant, layer: int) -> ScheduleOut:
-    found = shifts.scheduled_at(store_of(request), instant, layer)
+def _on_call(request: Request, instant, layer: int, team_id: int) -> ScheduleOut:
+    shifts.check_team(store_of(request), team_id)
+    found = shifts.scheduled_at(store_of(request), instant, layer, team_id)
     if found is None:
         raise NotFoundError("no schedule found")
     return ScheduleOut.of(found)
 
 
 @router.get("/scheduled", response_model=ScheduleOut)
-def scheduled_now(request: Request, layer: LayerQuery = 1) -> ScheduleOut:
+def scheduled_now(request: Request, layer: LayerQuery = 1, team: TeamQuery = 1) -> ScheduleOut:
     """Who is on call now; 404 `no schedule found` when nobody is."""
-    return _on_call(request, now_of(request), layer)
+    return _on_call(request, now_of(request), layer, team)
 
 
 @router.get("/scheduled/{timestamp}", response_model=ScheduleOut)
@@ -88,22 +99,27 @@ def scheduled_at(
     timestamp: Annotated[Timestamp, Path(description="RFC 3339 with an offset")],
     request: Request,
     layer: LayerQuery = 1,
+    team: TeamQuery = 1,
 ) -> ScheduleOut:
     """Who is on call at `timestamp`; 404 `no schedule found` when nobody is."""
-    return _on_call(request, timestamp, layer)
+    return _on_call(request, timestamp, layer, team)
 
 
 @router.get("/schedules", response_model=ScheduleList)
-def list_schedules(request: Request, window: TimeRange, layer: AnyLayerQuery = None):
-    """Every shift that overlaps [Start, End), in start order."""
-    found = shifts.list_schedules(store_of(request), *window, layer)
+def list_schedules(
+    request: Request, window: TimeRange, layer: AnyLayerQuery = None, team: TeamQuery = 1
+):
+    """Every shift of the team that overlaps [Start, End), in start order."""
+    found = shifts.list_schedules(store_of(request), *window, layer, team)
     return ScheduleList(Items=[ScheduleOut.of(s) for s in found])
 
 
 @router.delete("/schedules", response_model=ScheduleList)
-def delete_schedules(request: Request, window: TimeRange, layer: AnyLayerQuery = None):
-    """Delete every shift that overlaps [Start, End); returns the deleted shifts."""
-    gone = shifts.delete_schedules(store_of(request), *window, layer)
+def delete_schedules(
+    request: Request, window: TimeRange, layer: AnyLayerQuery = None, team: TeamQuery = 1
+):
+    """Delete every shift of the team that overlaps [Start, End); returns the deleted shifts."""
+    gone = shifts.delete_schedules(store_of(request), *window, layer, team)
     return ScheduleList(Items=[ScheduleOut.of(s) for s in gone])
 
 

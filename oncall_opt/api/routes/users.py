@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from pydantic import Field
 
 from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
@@ -32,6 +33,7 @@ class UserCreate(RequestBody):
     SlackHandle: str
     TimeZone: str | None = None  # an IANA zone such as Europe/Berlin
     Role: RoleName = "member"  # admin: may change people, shifts, rosters and settings
+    TeamIds: list[int] = Field(default_factory=lambda: [1], description="default: [1], Default")
 
 
 class UserUpdate(RequestBody):
@@ -55,6 +57,7 @@ def create_user(params: UserCreate, request: Request) -> UserOut:
         now_of(request),
         time_zone=params.TimeZone,
         role=params.Role,
+        team_ids=params.TeamIds,
     )
     return UserOut.of(user)
 

@@ -5,8 +5,10 @@ idempotent SQL (`UPDATE ... WHERE <due> RETURNING`) and the Slack messages it ca
 one transaction. Running a job twice, or again after a crash, does no harm, and a test can run
 exactly one cycle with a fake clock. `loop.JobLoop` runs them on a schedule:
 
-- `autoassign`: unassigned open incidents go to whoever is on call (primary layer);
-- `escalation`: incidents unacknowledged for too long go to the secondary layer, once;
+- `autoassign`: unassigned open incidents go to whoever their service's first step pages;
+- `escalation`: unacknowledged incidents walk through their escalation policy;
+- `timeouts`: snoozes and acknowledgement timeouts end (triggered again), quiet incidents are
+  resolved automatically (per service);
 - `reminders`: unacknowledged incidents are reminded every `remind_every` seconds;
 - `delivery`: the outbox is posted to Slack, oldest first, with retries.
 """
@@ -17,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from oncall_opt.engine.outbox import SUMMARY_ABOVE, summary
 
@@ -28,7 +31,9 @@ class JobState:
 
     warned: set[str] = field(default_factory=set)
     last_sent: float | None = None  # time.monotonic() of the last request to Slack
-    hold_until: datetime | None = None  # Slack's rate limit (429 Retry-After): nothing before
+    # Slack's rate limit (429 Retry-After) per webhook: nothing to it before then
+    holds: dict[object, datetime] = field(default_factory=dict)
+    team_senders: dict[str, Any] = field(default_factory=dict)  # a team's webhook URL -> sender
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def warn_once(

@@ -1,13 +1,16 @@
-"""Hand unassigned open incidents to whoever is on call now (primary layer), every minute.
+"""Hand unassigned open incidents to whoever their service's first escalation step pages now
+(for the Default service: the Default team's primary on call), every minute.
 
-One conditional update, `... WHERE assigned_user_id IS NULL AND status <> 'resolved'`, in one
+An incident whose first step found nobody on call (a gap in the schedule) waits unassigned;
+once someone is on call there it is theirs. One conditional update per service,
+`... WHERE service_id = ? AND assigned_user_id IS NULL AND status <> 'resolved'`, in one
 transaction with its Slack messages: an incident someone assigned by hand is never taken away
 from them, and a second run finds nothing left to do. One 'assigned' message per incident, or
-one summary message when more than a few are handed over at once.
+one summary message when more than a few are handed over at once. Incidents whose first step
+has not been paged yet (it has a delay) are left to the escalation job.
 
-Nobody being on call is a normal state (a gap in the schedule): it is logged once per gap, not
-every minute (a warning when incidents wait, else at INFO); the JobLoop's `JobState` remembers
-that it was.
+Nobody being on call is a normal state: it is logged once per gap, not every minute (a warning
+when incidents wait, else at INFO); the JobLoop's `JobState` remembers that it was.
 """
 
 from __future__ import annotations
@@ -15,59 +18,75 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from oncall_opt.engine import outbox
+from oncall_opt.engine import outbox, timeline
 from oncall_opt.engine.incidents import COLUMNS, RESOLVED, incidents_from_rows
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
-from oncall_opt.engine.shifts import PRIMARY, scheduled_at
+from oncall_opt.engine.policies import OnCallNow, policies_by_id
+from oncall_opt.engine.services import services_by_id
 from oncall_opt.engine.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
 KIND = "assigned"
-GAP = "autoassign: nobody on call"
-GAP_WAITING = "autoassign: nobody on call, incidents waiting"
+_WAITING = "assigned_user_id IS NULL AND status <> ? AND escalation_step >= 1"
 
 
 def run(store: Store, now: datetime, state: JobState | None = None) -> int:
-    """Assign every unassigned open incident to the primary on call; returns how many."""
+    """Assign every unassigned open incident to its first step's person; returns how many."""
     state = state if state is not None else JobState()
 
     def work(tx: Transaction) -> int:
-        on_call = scheduled_at(tx, now, PRIMARY)
-        if on_call is None:
-            waiting = tx.row(
-                "SELECT count(*) AS n FROM incidents "
-                "WHERE assigned_user_id IS NULL AND status <> ?",
-                [RESOLVED],
-            )
-            count = waiting["n"] if waiting else 0
-            # A gap is logged once; once more (as a warning) when incidents start waiting.
-            state.warn_once(
-                GAP_WAITING if count else GAP, log,
-                "nobody is on call (primary layer) at %s: %d unassigned incident(s) wait for "
-                "the next shift",
-                now.isoformat(timespec="seconds"), count,
-                level=logging.WARNING if count else logging.INFO,
-            )  # fmt: skip
-            return 0
-        if state.clear(GAP, GAP_WAITING):
-            log.info("%s is on call again (primary layer)", on_call.user.full_name)
-        rows = tx.rows(
-            f"UPDATE incidents SET assigned_user_id = ? "
-            f"WHERE assigned_user_id IS NULL AND status <> ? RETURNING {COLUMNS}",
-            [on_call.user.id, RESOLVED],
+        waiting = tx.rows(
+            f"SELECT service_id, count(*) AS n FROM incidents WHERE {_WAITING} "
+            "GROUP BY service_id ORDER BY service_id",
+            [RESOLVED],
         )
-        if not rows:
-            return 0
-        rows.sort(key=lambda row: row["id"])
-        incidents = incidents_from_rows(tx, rows)
-        if len(incidents) > SUMMARY_ABOVE:
-            header = f"{len(incidents)} incidents are re-assigned to {outbox.who(on_call.user)}:"
-            outbox.enqueue(tx, KIND, summary(header, incidents), now, [i.id for i in incidents])
-        else:
-            for incident in incidents:
-                outbox.enqueue(tx, KIND, outbox.assigned(incident), now, [incident.id])
-        log.info("assigned %d incident(s) to %s", len(incidents), on_call.user.full_name)
-        return len(incidents)
+        services = services_by_id(tx, {row["service_id"] for row in waiting})
+        policies = policies_by_id(tx, {s.escalation_policy_id for s in services.values()})
+        on_call = OnCallNow(tx, now)
+        done = 0
+        for row in waiting:
+            service = services.get(row["service_id"])
+            if service is None:
+                continue
+            first = policies[service.escalation_policy_id].steps[0]
+            pages = on_call.page(tx, first)
+            person = next((p.user for p in pages if p.user is not None), None)
+            gap = f"autoassign: service {service.id} nobody on call"
+            if person is None:
+                state.warn_once(
+                    gap, log,
+                    "nobody is on call for the first step of service '%s' (%s) at %s: %d "
+                    "unassigned incident(s) wait for the next shift",
+                    service.name, "; ".join(p.why for p in pages),
+                    now.isoformat(timespec="seconds"), row["n"],
+                )  # fmt: skip
+                continue
+            if state.clear(gap):
+                log.info("%s is on call again for service '%s'", person.full_name, service.name)
+            rows = tx.rows(
+                f"UPDATE incidents SET assigned_user_id = ? WHERE service_id = ? AND {_WAITING} "
+                f"RETURNING {COLUMNS}",
+                [person.id, service.id, RESOLVED],
+            )
+            if not rows:
+                continue
+            rows.sort(key=lambda r: r["id"])
+            incidents = incidents_from_rows(tx, rows)
+            if len(incidents) > SUMMARY_ABOVE:
+                header = f"{len(incidents)} incidents are re-assigned to {outbox.who(person)}:"
+                ids = [i.id for i in incidents]
+                outbox.enqueue(tx, KIND, summary(header, incidents), now, ids, service.team_id)
+            else:
+                messages = [(outbox.assigned(i), [i.id]) for i in incidents]
+                outbox.enqueue_many(tx, KIND, messages, now, service.team_id)
+            entries = [
+                (i.id, "reassigned", f"assigned to {person.full_name}, now on call", person.id)
+                for i in incidents
+            ]
+            timeline.add_many(tx, entries, now)
+            log.info("assigned %d incident(s) to %s", len(incidents), person.full_name)
+            done += len(incidents)
+        return done
 
     return store.write(work)

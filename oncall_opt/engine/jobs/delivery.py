@@ -32,6 +32,10 @@ and posts it again).
 Pacing: at most `MAX_PER_RUN` messages per run and `settings.slack_min_interval` seconds (1 s)
 between two requests to Slack, across runs too (Slack allows about one message per second per
 webhook). `sleep` is injected so tests need not wait, and so the JobLoop can cut it short.
+
+Channels: a message about a team's incident goes to that team's own webhook when it has one,
+else to the global one (`ONCALL_SLACK_WEBHOOK_URL`). A 429 holds only the webhook that said it;
+a message whose channel has no webhook at all stays pending until one is configured.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from oncall_opt.engine import outbox
 from oncall_opt.engine.incidents import COLUMNS, TRIGGERED, incidents_from_rows
 from oncall_opt.engine.jobs import JobState
 from oncall_opt.engine.jobs.reminders import KIND as REMINDER
 from oncall_opt.engine.settings import Settings
-from oncall_opt.engine.slack import SendResult
+from oncall_opt.engine.slack import SendResult, SlackWebhook
 from oncall_opt.engine.store import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,54 @@ class _Claim:
     text: str | None  # None: skipped, nothing to post
     attempts: int
     resent: bool  # claimed before and never marked: the daemon stopped mid-post
+    team_id: int | None = None
+
+
+GLOBAL = "global"  # the destination of messages that go to ONCALL_SLACK_WEBHOOK_URL
+
+
+class _Channels:
+    """Where each message goes: its team's own webhook, else the global one. Built once per
+    run from the teams table (team webhooks are secrets: SlackWebhook masks them)."""
+
+    def __init__(self, store: Store, default: Sender | None, settings: Settings, state: JobState):
+        self.default = default
+        self.own: dict[int, Sender] = {}
+        for row in store.rows(
+            "SELECT id, slack_webhook_url FROM teams WHERE slack_webhook_url IS NOT NULL"
+        ):
+            url = row["slack_webhook_url"]
+            sender = state.team_senders.get(url)
+            if sender is None:
+                sender = state.team_senders[url] = SlackWebhook(
+                    SecretStr(url), settings.slack_timeout
+                )
+            self.own[row["id"]] = sender
+
+    def any(self) -> bool:
+        return self.default is not None or bool(self.own)
+
+    def destination(self, team_id: int | None) -> object:
+        return team_id if team_id in self.own else GLOBAL
+
+    def sender(self, team_id: int | None) -> Sender | None:
+        return self.own.get(team_id) if team_id in self.own else self.default  # type: ignore[arg-type]
+
+    def open_filter(self, held: set[object]) -> tuple[str, list]:
+        """SQL (and parameters) for the messages whose webhook exists and is not held."""
+        teams = [t for t in self.own if t not in held]
+        parts, params = [], []
+        if teams:
+            parts.append(f"team_id IN ({', '.join('?' for _ in teams)})")
+            params += teams
+        if self.default is not None and GLOBAL not in held:
+            if self.own:
+                marks = ", ".join("?" for _ in self.own)
+                parts.append(f"(team_id IS NULL OR team_id NOT IN ({marks}))")
+                params += list(self.own)
+            else:
+                parts.append("TRUE")
+        return ("(" + " OR ".join(parts) + ")" if parts else "FALSE"), params
 
 
 def backoff(attempts: int) -> float:
@@ -90,26 +144,31 @@ def run(
     limit: int = MAX_PER_RUN,
     stop: threading.Event | None = None,
 ) -> dict[str, int]:
-    """Post due outbox messages; returns counts by outcome (sent, skipped, failed, retry)."""
+    """Post due outbox messages; returns counts by outcome (sent, skipped, failed, retry).
+    `sender` is the global webhook (None: none configured); teams' own webhooks come from the
+    teams table."""
     state = state if state is not None else JobState()
     counts = {SENT: 0, SKIPPED: 0, FAILED: 0, "retry": 0}
-    if sender is None:
+    channels = _Channels(store, sender, settings, state)
+    if not channels.any():
         state.warn_once(
             OFF, log,
             "no Slack webhook configured (ONCALL_SLACK_WEBHOOK_URL): Slack delivery is off; "
             "messages stay in the outbox as pending until one is configured",
         )  # fmt: skip
         return counts
-    if state.hold_until is not None and now < state.hold_until:
-        return counts
+    for destination, until in list(state.holds.items()):
+        if now >= until:
+            del state.holds[destination]
     failures_in_a_row = 0
     for _ in range(limit):
-        if not _anything_due(store, now):
+        allowed = channels.open_filter(set(state.holds))
+        if not _anything_due(store, now, allowed):
             break
         _pace(state, settings, sleep)
         if stop is not None and stop.is_set():
             break
-        claim = store.write(lambda tx: _claim(tx, now))
+        claim = store.write(lambda tx, a=allowed: _claim(tx, now, a))
         if claim is None:
             break
         if claim.text is None:
@@ -121,7 +180,9 @@ def run(
                 "(Slack may show it twice)",
                 claim.id,
             )
-        result = _send(sender, claim.text, stop)
+        target = channels.sender(claim.team_id)
+        assert target is not None  # the filter only lets through messages with a webhook
+        result = _send(target, claim.text, stop)
         state.last_sent = time.monotonic()
         if result is None:  # stopping: the post is abandoned, the message stays claimed
             log.info(
@@ -146,9 +207,9 @@ def run(
                 "Slack did not take outbox message %d (%s, attempt %d): retrying in %gs",
                 claim.id, result.error, claim.attempts, delay,
             )  # fmt: skip
-            if result.status == 429:  # the webhook's rate limit: every message waits
-                state.hold_until = retry_at
-                break
+            if result.status == 429:  # that webhook's rate limit: its messages all wait
+                state.holds[channels.destination(claim.team_id)] = retry_at
+                continue
             if failures_in_a_row >= FAILURES_TO_PAUSE:  # Slack looks down: try again next run
                 break
             continue  # this message backs off alone; the next ones go on
@@ -159,16 +220,15 @@ def run(
                 "Slack refused outbox message %d (%s): marked failed, not retried",
                 claim.id, result.error,
             )  # fmt: skip
-    if state.hold_until is not None and now >= state.hold_until:
-        state.hold_until = None
     return counts
 
 
-def _anything_due(store: Store, now: datetime) -> bool:
+def _anything_due(store: Store, now: datetime, allowed: tuple[str, list]) -> bool:
+    where, params = allowed
     return (
         store.row(
-            "SELECT id FROM outbox WHERE status = ? AND next_attempt_at <= ? LIMIT 1",
-            [PENDING, now],
+            f"SELECT id FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} LIMIT 1",
+            [PENDING, now, *params],
         )
         is not None
     )
@@ -207,12 +267,14 @@ def _post(sender: Sender, text: str) -> SendResult:
         return SendResult.retry(f"sender raised {type(exc).__name__}")
 
 
-def _claim(tx: Transaction, now: datetime) -> _Claim | None:
-    """The oldest due message, claimed; a reminder is re-checked and re-rendered first."""
+def _claim(tx: Transaction, now: datetime, allowed: tuple[str, list]) -> _Claim | None:
+    """The oldest due message with a webhook not on hold, claimed; a reminder is re-checked and
+    re-rendered first."""
+    where, params = allowed
     row = tx.row(
-        "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at FROM outbox "
-        "WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
-        [PENDING, now],
+        "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id "
+        f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} ORDER BY id LIMIT 1",
+        [PENDING, now, *params],
     )
     if row is None:
         return None
@@ -221,7 +283,7 @@ def _claim(tx: Transaction, now: datetime) -> _Claim | None:
         still = _still_to_remind(tx, json.loads(ids), row["created_at"])
         if not still:
             tx.execute("UPDATE outbox SET status = ? WHERE id = ?", [SKIPPED, row["id"]])
-            return _Claim(row["id"], row["kind"], None, row["attempts"], False)
+            return _Claim(row["id"], row["kind"], None, row["attempts"], False, row["team_id"])
         rendered = "\n".join(part for part, _ in outbox.reminders(still))
         # Keep the original first line: a continued reminder stays "(continued)".
         text = row["text"].split("\n", 1)[0] + "\n" + rendered.split("\n", 1)[1]
@@ -231,7 +293,8 @@ def _claim(tx: Transaction, now: datetime) -> _Claim | None:
         "WHERE id = ?",
         [now, text, ids, row["id"]],
     )
-    return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, row["claimed_at"] is not None)
+    resent = row["claimed_at"] is not None
+    return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, resent, row["team_id"])
 
 
 def _still_to_remind(tx: Transaction, ids: list[int], reminded_at: datetime) -> list:

@@ -1,74 +1,261 @@
-"""Escalate incidents nobody acknowledged in time to the secondary on call, once.
+"""Walk every unacknowledged incident through its service's escalation policy.
 
-An incident still `triggered`, never escalated, and created at least `escalate_after` seconds
-(15 minutes) ago is escalated to whoever is on call in the secondary layer: one
-`UPDATE ... WHERE escalated_at IS NULL ... RETURNING` sets `escalated_at`/`escalated_to`, and the
-'escalated' messages are written in the same transaction, so an incident is escalated exactly
-once however often the job runs. With nobody on the secondary layer the incidents are left for
-a later run, and the gap is logged once, not every minute.
+An incident remembers how many steps of its policy it has paged this round
+(`escalation_step`), which round it is in and when the next step is due
+(`next_escalation_at`, set when the step before was paged: that step's successor's
+`DelayMinutes` later, or the policy's `RepeatAfterMinutes` before a repeat). Each run pages the
+due step of every triggered incident whose time has come; acknowledging, snoozing and
+resolving clear `next_escalation_at`, which stops it. Low-urgency incidents stop after step 1.
+
+The work is grouped by (policy, step, round): each group is paged once (who is on call now in
+the step's layers) and moved on with one conditional `UPDATE ... WHERE id IN (...) AND status =
+'triggered' AND next_escalation_at <= now RETURNING`, in one transaction with its Slack
+messages and timeline entries, so running the job twice, or in two daemons at once, pages
+nobody twice.
+
+A step that finds nobody on call counts as done (the timeline says so) and the policy goes on,
+except the very last step of the last round: that one waits, retried every run (warned once),
+until someone is on call there, so an incident never stops escalating in silence (as the fixed
+secondary escalation did before policies).
+
+`escalate(store, incident_id, step, now)` pages a chosen step at once (reassigning the incident
+to the first person it pages), for "escalate now" and "reassign to a step".
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
-from oncall_opt.engine import outbox
-from oncall_opt.engine.incidents import COLUMNS, TRIGGERED, incidents_from_rows
+from oncall_opt.engine import outbox, timeline
+from oncall_opt.engine.incidents import (
+    COLUMNS,
+    LOW,
+    TRIGGERED,
+    incidents_from_rows,
+    next_escalation,
+    page_line,
+    page_user,
+)
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
-from oncall_opt.engine.settings import Settings
-from oncall_opt.engine.shifts import SECONDARY, scheduled_at
+from oncall_opt.engine.policies import OnCallNow, Page, Policy, get_policy, policies_by_id
+from oncall_opt.engine.records import Incident
+from oncall_opt.engine.services import services_by_id
 from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 KIND = "escalated"
-GAP = "escalation: nobody on the secondary layer"
 
 
-def run(store: Store, now: datetime, settings: Settings, state: JobState | None = None) -> int:
-    """Escalate every overdue incident to the secondary on call; returns how many."""
+@dataclass(frozen=True)
+class _Move:
+    """Where a group of incidents goes: page `step_index` (0-based) of `round_`."""
+
+    step_index: int
+    round_: int
+    waits: bool  # the last step of the last round with nobody on call: retry, do not move
+
+
+def _move(policy: Policy, steps_done: int, round_: int) -> _Move | None:
+    if steps_done < len(policy.steps):
+        return _Move(steps_done, round_, False)
+    if round_ < policy.repeats:
+        return _Move(0, round_ + 1, False)
+    return None  # the policy is over
+
+
+def _is_last(policy: Policy, move: _Move) -> bool:
+    return move.step_index == len(policy.steps) - 1 and move.round_ >= policy.repeats
+
+
+def run(store: Store, now: datetime, state: JobState | None = None) -> int:
+    """Page the due step of every overdue incident; returns how many incidents were paged."""
     state = state if state is not None else JobState()
-    overdue = now - timedelta(seconds=settings.escalate_after)
-    due = "status = ? AND escalated_at IS NULL AND created_at <= ?"
 
     def work(tx: Transaction) -> int:
-        secondary = scheduled_at(tx, now, SECONDARY)
-        if secondary is None:
-            waiting = tx.row(
-                f"SELECT count(*) AS n FROM incidents WHERE {due}", [TRIGGERED, overdue]
-            )
-            if waiting and waiting["n"]:
-                state.warn_once(
-                    GAP, log,
-                    "nobody is on call in the secondary layer at %s: %d incident(s) "
-                    "unacknowledged for %g minutes wait to be escalated",
-                    now.isoformat(timespec="seconds"), waiting["n"], settings.escalate_after / 60,
-                )  # fmt: skip
-            return 0
-        if state.clear(GAP):
-            log.info("%s is on call again (secondary layer)", secondary.user.full_name)
         rows = tx.rows(
-            f"UPDATE incidents SET escalated_at = ?, escalated_to = ? WHERE {due} "
-            f"RETURNING {COLUMNS}",
-            [now, secondary.user.id, TRIGGERED, overdue],
+            f"SELECT {COLUMNS}, escalation_round FROM incidents WHERE status = ? "
+            "AND next_escalation_at <= ? ORDER BY id",
+            [TRIGGERED, now],
         )
         if not rows:
             return 0
-        rows.sort(key=lambda row: row["id"])
-        incidents = incidents_from_rows(tx, rows)
-        if len(incidents) > SUMMARY_ABOVE:
-            minutes = settings.escalate_after / 60
+        services = services_by_id(tx, {row["service_id"] for row in rows})
+        policies = policies_by_id(tx, {s.escalation_policy_id for s in services.values()})
+        groups: dict[tuple[int, int, int], list[dict]] = defaultdict(list)
+        for row in rows:
+            service = services.get(row["service_id"])
+            if service is None:
+                continue
+            groups[(service.escalation_policy_id, row["escalation_step"],
+                    row["escalation_round"])].append(row)  # fmt: skip
+        on_call = OnCallNow(tx, now)
+        paged = 0
+        for (policy_id, steps_done, round_), members in sorted(groups.items()):
+            policy = policies[policy_id]
+            paged += _page_group(tx, policy, steps_done, round_, members, on_call, now, state)
+        return paged
+
+    return store.write(work)
+
+
+def _page_group(
+    tx: Transaction,
+    policy: Policy,
+    steps_done: int,
+    round_: int,
+    rows: list[dict],
+    on_call: OnCallNow,
+    now: datetime,
+    state: JobState,
+) -> int:
+    ids = [row["id"] for row in rows]
+    move = _move(policy, steps_done, round_)
+    if move is None:  # the policy was shortened under these incidents: nothing more to page
+        _update(tx, ids, now, "next_escalation_at = NULL", [])
+        return 0
+    step = policy.steps[move.step_index]
+    pages = on_call.page(tx, step)
+    people = [p.user for p in pages if p.user is not None]
+    number = move.step_index + 1
+    gap = f"escalation: policy {policy.id} step {number} nobody on call"
+    if not people and _is_last(policy, move):
+        state.warn_once(
+            gap, log,
+            "nobody is on call for step %d of escalation policy '%s' (%s) at %s: %d "
+            "incident(s) wait to be escalated",
+            number, policy.name, "; ".join(p.why for p in pages),
+            now.isoformat(timespec="seconds"), len(ids),
+        )  # fmt: skip
+        return 0
+    if state.clear(gap):
+        log.info("step %d of escalation policy '%s' has someone on call again", number, policy.name)
+    # Each incident's next step is due relative to now; low urgency stops after step 1.
+    by_urgency: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        by_urgency[row["urgency"]].append(row["id"])
+    changed: list[dict] = []
+    for urgency, members in by_urgency.items():
+        following = next_escalation(policy, number, move.round_, urgency, now)
+        if urgency == LOW and number > 1:
+            following = None
+        changed += _update(
+            tx,
+            members,
+            now,
+            "escalation_step = ?, escalation_round = ?, next_escalation_at = ?, "
+            "escalated_at = ?, escalated_to = coalesce(?, escalated_to)",
+            [number, move.round_, following, now, people[0].id if people else None],
+        )
+    if not changed:
+        return 0
+    changed.sort(key=lambda row: row["id"])
+    incidents = incidents_from_rows(tx, changed)
+    why = _why(policy, move, pages)
+    _announce(tx, incidents, pages, why, now)
+    entries = [
+        (incident.id, "escalated", page_line(number, page), page_user(page))
+        for incident in incidents
+        for page in pages
+    ]
+    timeline.add_many(tx, entries, now)
+    log.info(
+        "escalated %d incident(s): step %d of '%s' paged %s",
+        len(incidents), number, policy.name, ", ".join(u.full_name for u in people) or "nobody",
+    )  # fmt: skip
+    return len(incidents)
+
+
+def _update(tx: Transaction, ids: list[int], now: datetime, assignments: str, params: list):
+    marks = ", ".join("?" for _ in ids)
+    return tx.rows(
+        f"UPDATE incidents SET {assignments} WHERE id IN ({marks}) AND status = ? "
+        f"AND next_escalation_at <= ? RETURNING {COLUMNS}",
+        [*params, *ids, TRIGGERED, now],
+    )
+
+
+def _why(policy: Policy, move: _Move, pages: list[Page]) -> str:
+    again = f", repeat {move.round_}" if move.round_ else ""
+    return f"step {move.step_index + 1} of escalation policy {policy.name}{again}: " + "; ".join(
+        page.why for page in pages
+    )
+
+
+def _announce(
+    tx: Transaction, incidents: list[Incident], pages: list[Page], why: str, now: datetime
+) -> None:
+    people = [p.user for p in pages if p.user is not None]
+    for team_id, of_team in _by_team(incidents).items():
+        if len(of_team) > SUMMARY_ABOVE:
+            to = ", ".join(outbox.who(u) for u in people) or "nobody"
             header = (
-                f"{len(incidents)} incidents have not been acknowledged for {minutes:g} minutes "
-                f"or more: escalated to {outbox.who(secondary.user)} (secondary on call)"
+                f"{len(of_team)} incidents have not been acknowledged in time: escalated to "
+                f"{to} ({why})"
             )
-            outbox.enqueue(tx, KIND, summary(header, incidents), now, [i.id for i in incidents])
-        else:
-            for incident in incidents:
-                minutes = (now - incident.created_at).total_seconds() // 60
-                outbox.enqueue(tx, KIND, outbox.escalated(incident, minutes), now, [incident.id])
-        log.info("escalated %d incident(s) to %s", len(incidents), secondary.user.full_name)
-        return len(incidents)
+            ids = [i.id for i in of_team]
+            outbox.enqueue(tx, KIND, summary(header, of_team), now, ids, team_id)
+            continue
+        for incident in of_team:
+            minutes = (now - incident.last_triggered_at).total_seconds() // 60
+            text = outbox.escalated(incident, minutes, people, why)
+            outbox.enqueue(tx, KIND, text, now, [incident.id], team_id)
+
+
+def _by_team(incidents: list[Incident]) -> dict[int, list[Incident]]:
+    teams: dict[int, list[Incident]] = defaultdict(list)
+    for incident in incidents:
+        teams[incident.team_id].append(incident)
+    return teams
+
+
+def escalate(store: Store, incident_id: int, step: int | None, now: datetime) -> Incident:
+    """Page step `step` (1-based; default the next one) of an open incident's policy now, and
+    reassign the incident to the first person it pages. The policy goes on from there."""
+
+    def work(tx: Transaction) -> Incident:
+        rows = tx.rows(
+            f"SELECT {COLUMNS}, escalation_round FROM incidents WHERE id = ?", [incident_id]
+        )
+        if not rows:
+            raise NotFoundError(f"no incident with id {incident_id}")
+        row = rows[0]
+        if row["status"] == "resolved":
+            raise ConflictError(f"incident {incident_id} is resolved")
+        service = services_by_id(tx, {row["service_id"]})[row["service_id"]]
+        policy = get_policy(tx, service.escalation_policy_id)
+        wanted = step if step is not None else min(row["escalation_step"] + 1, len(policy.steps))
+        if not 1 <= wanted <= len(policy.steps):
+            raise InvalidRequestError(
+                "Step", f"policy '{policy.name}' has steps 1 to {len(policy.steps)}"
+            )
+        pages = OnCallNow(tx, now).page(tx, policy.steps[wanted - 1])
+        people = [p.user for p in pages if p.user is not None]
+        following = next_escalation(policy, wanted, row["escalation_round"], row["urgency"], now)
+        if row["status"] != TRIGGERED:
+            following = None
+        updated = tx.rows(
+            "UPDATE incidents SET escalation_step = ?, next_escalation_at = ?, escalated_at = ?, "
+            "escalated_to = coalesce(?, escalated_to), "
+            f"assigned_user_id = coalesce(?, assigned_user_id) WHERE id = ? RETURNING {COLUMNS}",
+            [wanted, following, now, people[0].id if people else None,
+             people[0].id if people else None, incident_id],
+        )  # fmt: skip
+        incident = incidents_from_rows(tx, updated)[0]
+        move = _Move(wanted - 1, row["escalation_round"], False)
+        why = _why(policy, move, pages)
+        text = outbox.escalated(incident, None, people, why)
+        outbox.enqueue(tx, KIND, text, now, [incident.id], incident.team_id)
+        timeline.add_many(
+            tx,
+            [(incident.id, "escalated", page_line(wanted, p) + " (by hand)", page_user(p))
+             for p in pages],
+            now,
+        )  # fmt: skip
+        return incident
 
     return store.write(work)

@@ -1,7 +1,8 @@
 """The job loop: the jobs of `oncall_opt.engine.jobs` in one background thread with its own
-`schedule.Scheduler` (never the module-global one): auto-assign every `assign_every` seconds,
-escalation every `escalate_every`, the reminder check every `remind_every / 10` (at most every
-minute, so an incident is reminded at most that late after its 10 minutes), delivery every
+`schedule.Scheduler` (never the module-global one): auto-assign every `assign_every`
+seconds, escalation and the per-service timeouts every `escalate_every`, the reminder check
+every `remind_every / 10` (at most every minute, so an incident is reminded at most that late
+after its 10 minutes), delivery every
 `deliver_every`. Jobs run one at a time; a job that raises is logged and keeps its schedule.
 Job logic reads the time from the injected clock, so tests drive it with a fake one.
 """
@@ -17,7 +18,14 @@ from typing import Any
 import schedule
 
 from oncall_opt.engine.clock import Clock, SystemClock
-from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders
+from oncall_opt.engine.jobs import (
+    JobState,
+    autoassign,
+    delivery,
+    escalation,
+    reminders,
+    timeouts,
+)
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SlackWebhook
 from oncall_opt.engine.store import Store
@@ -63,6 +71,7 @@ class JobLoop:
         self.jobs: list[tuple[str, float, Callable[[], Any]]] = [
             ("autoassign", s.assign_every, self._autoassign),
             ("escalation", s.escalate_every, self._escalation),
+            ("timeouts", s.escalate_every, self._timeouts),
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
             ("delivery", s.deliver_every, self._delivery),
         ]
@@ -72,7 +81,10 @@ class JobLoop:
         return autoassign.run(self.store, self.clock.now(), self.state)
 
     def _escalation(self) -> int:
-        return escalation.run(self.store, self.clock.now(), self.settings, self.state)
+        return escalation.run(self.store, self.clock.now(), self.state)
+
+    def _timeouts(self) -> dict[str, int]:
+        return timeouts.run(self.store, self.clock.now())
 
     def _reminders(self) -> int:
         return reminders.run(self.store, self.clock.now(), self.settings)
@@ -102,8 +114,8 @@ class JobLoop:
 
     # ----- running ---------------------------------------------------------------------
     def run_once(self) -> dict[str, Any]:
-        """Each job once, in order (autoassign, escalation, reminders, delivery); returns each
-        job's result (None for a job that failed, logged)."""
+        """Each job once, in order (autoassign, escalation, timeouts, reminders, delivery);
+        returns each job's result (None for a job that failed, logged)."""
         return {name: self._guarded(name, job)() for name, _, job in self.jobs}
 
     @property

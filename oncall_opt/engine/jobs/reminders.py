@@ -1,11 +1,13 @@
 """Remind Slack of unacknowledged incidents, every `remind_every` seconds (10 minutes).
 
-An incident still `triggered` is due when its last reminder (or, before the first one, its
-creation) is at least `remind_every` old: first reminded 10 minutes after it was triggered,
+An incident still `triggered` (a snoozed one is acknowledged until its snooze ends) is due when
+its last reminder (or, before the first one, its creation) is at least `remind_every` old:
+first reminded 10 minutes after it was triggered,
 then every 10 minutes until someone acknowledges it. One cycle is one transaction: a single
 `UPDATE ... RETURNING` stamps `last_reminded_at` on every due incident and the reminder messages
 (split when long, see `outbox.reminders`) go to the outbox with their incident ids. Running it
-twice in a row reminds nobody twice: the second run finds nothing due. 10,000 due incidents take
+twice in a row reminds nobody twice: the second run finds nothing due. Each team's incidents
+are reminded in its own channel. 10,000 due incidents take
 about a tenth of a second: the update returns only what the text needs (timestamps are slow to
 fetch) and the messages go in with one INSERT.
 
@@ -20,8 +22,10 @@ from datetime import datetime, timedelta
 
 from oncall_opt.engine import outbox
 from oncall_opt.engine.incidents import TRIGGERED
+from oncall_opt.engine.services import services_by_id
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.teams import DEFAULT_TEAM
 from oncall_opt.engine.users import User, users_by_id
 
 KIND = "reminder"
@@ -44,15 +48,22 @@ def run(store: Store, now: datetime, settings: Settings) -> int:
         rows = tx.rows(
             "UPDATE incidents SET last_reminded_at = ? "
             "WHERE status = ? AND coalesce(last_reminded_at, created_at) <= ? "
-            "RETURNING id, body, assigned_user_id",
+            "RETURNING id, body, assigned_user_id, service_id",
             [now, TRIGGERED, due_before],
         )
         if not rows:
             return 0
         rows.sort(key=lambda row: row["id"])
         people = users_by_id(tx, {r["assigned_user_id"] for r in rows} - {None})
-        due = [Due(r["id"], r["body"], people.get(r["assigned_user_id"])) for r in rows]
-        outbox.enqueue_many(tx, KIND, outbox.reminders(due), now)  # type: ignore[arg-type]
+        teams = {
+            s.id: s.team_id for s in services_by_id(tx, {r["service_id"] for r in rows}).values()
+        }
+        by_team: dict[int, list[Due]] = {}
+        for r in rows:
+            due = Due(r["id"], r["body"], people.get(r["assigned_user_id"]))
+            by_team.setdefault(teams.get(r["service_id"], DEFAULT_TEAM), []).append(due)
+        for team_id, due in by_team.items():  # each team's reminders to its own channel
+            outbox.enqueue_many(tx, KIND, outbox.reminders(due), now, team_id)  # type: ignore[arg-type]
         return len(rows)
 
     return store.write(work)

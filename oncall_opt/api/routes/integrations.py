@@ -1,0 +1,165 @@
+"""Monitoring in: PagerDuty's Events API v2 and Prometheus Alertmanager's webhook.
+
+- `POST /v2/enqueue`: PagerDuty's Events API v2, so that anything configured for PagerDuty
+  works by changing its URL. The service is the one whose integration key is the event's
+  `routing_key`. Answers as PagerDuty does: `202 {"status": "success", "message": "Event
+  processed", "dedup_key"}`, or `400 {"status": "invalid event", "message": "Event object is
+  invalid", "errors": [...]}`.
+- `POST /integrations/alertmanager/{IntegrationKey}`: Alertmanager's `webhook_configs` (and
+  Grafana's alerting webhook): one incident per alert group, resolved with it.
+
+Neither needs the API token: the integration key in the event or the URL is the credential
+(so the URL's key is masked in the access log). Triggers go through the same group commit as
+`POST /incidents`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from oncall_opt.api.common import error, now_of, store_of
+from oncall_opt.api.routes.incidents import batcher_of
+from oncall_opt.engine import incidents
+from oncall_opt.engine.integrations import (
+    Event,
+    EventError,
+    alertmanager_events,
+    check_routing_key,
+    pagerduty_event,
+)
+from oncall_opt.engine.services import Service, service_for_key
+from oncall_opt.errors import ConflictError
+
+router = APIRouter(tags=["integrations"])
+
+ALERTMANAGER_PREFIX = "/integrations/alertmanager/"
+MAX_EVENT_BYTES = 512 * 1024  # PagerDuty refuses events over 512 KB
+
+
+class _MaskKeys(logging.Filter):
+    """The integration key in an Alertmanager receiver's URL is a credential: masked in
+    uvicorn's access log lines."""
+
+    pattern = re.compile(r"(/integrations/alertmanager/)[^/\s\"?]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                self.pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(_MaskKeys())
+
+
+class EnqueueOut(BaseModel):
+    status: str
+    message: str
+    dedup_key: str | None = None
+
+
+class InvalidEventOut(BaseModel):
+    status: str = "invalid event"
+    message: str = "Event object is invalid"
+    errors: list[str]
+
+
+def _invalid(errors: list[str]) -> JSONResponse:
+    return JSONResponse(InvalidEventOut(errors=errors).model_dump(), 400)
+
+
+async def _json(request: Request) -> tuple[Any, list[str]]:
+    raw = await request.body()
+    if len(raw) > MAX_EVENT_BYTES:
+        return None, [f"the event is larger than {MAX_EVENT_BYTES // 1024} KB"]
+    try:
+        return json.loads(raw), []
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, [f"the body is not valid JSON: {exc}"]
+
+
+async def apply(request: Request, service: Service, event: Event) -> None:
+    """Trigger through the group commit; acknowledge or resolve the service's open incident
+    with the event's dedup key (none open, or already so: nothing happens)."""
+    if event.action == "trigger":
+        assert event.trigger is not None
+        await asyncio.wrap_future(batcher_of(request.app).submit(event.trigger))
+        return
+    store, now = store_of(request), now_of(request)
+
+    def act() -> None:
+        incident = incidents.by_key(store, service.id, event.dedup_key)
+        if incident is None:
+            return
+        try:
+            if event.action == "acknowledge":
+                incidents.acknowledge(store, incident.id, now)
+            else:
+                incidents.resolve(store, incident.id, now)
+        except ConflictError:  # acknowledged or resolved meanwhile: the outcome stands
+            pass
+
+    await run_in_threadpool(act)
+
+
+@router.post(
+    "/v2/enqueue",
+    status_code=202,
+    response_model=EnqueueOut,
+    responses={400: {"model": InvalidEventOut, "description": "the event is invalid"}},
+)
+async def enqueue(request: Request) -> Any:
+    """PagerDuty's Events API v2: `{"routing_key", "event_action": "trigger" | "acknowledge" |
+    "resolve", "dedup_key"?, "payload": {"summary", "source", "severity", "timestamp"?,
+    "component"?, "group"?, "class"?, "custom_details"?}, "links"?, "images"?}`."""
+    body, errors = await _json(request)
+    if errors:
+        return _invalid(errors)
+    try:
+        key = check_routing_key(body)
+        service = await run_in_threadpool(service_for_key, store_of(request), key)
+        if service is None:
+            return _invalid(["'routing_key' is not the integration key of any service"])
+        event = pagerduty_event(body, service.id)
+    except EventError as exc:
+        return _invalid(exc.errors)
+    await apply(request, service, event)
+    return EnqueueOut(status="success", message="Event processed", dedup_key=event.dedup_key)
+
+
+class AlertmanagerOut(BaseModel):
+    status: str
+    dedup_key: str
+    action: str
+
+
+@router.post(ALERTMANAGER_PREFIX + "{key}", response_model=AlertmanagerOut)
+async def alertmanager(key: str, request: Request) -> Any:
+    """Prometheus Alertmanager's webhook receiver (payload version 4), Grafana's alerting
+    webhook too: one incident per alert group (its group key is the dedup key); a repeated
+    notification counts against it, a `resolved` one resolves it; the `severity` label sets
+    the urgency."""
+    service = await run_in_threadpool(service_for_key, store_of(request), key)
+    if service is None:
+        return error(404, "no service has this integration key (see GET /services)")
+    body, errors = await _json(request)
+    if errors:
+        return error(400, errors[0])
+    try:
+        events = alertmanager_events(body, service.id)
+    except EventError as exc:
+        return error(400, "; ".join(exc.errors))
+    for event in events:
+        await apply(request, service, event)
+    last = events[-1]
+    return AlertmanagerOut(status="success", dedup_key=last.dedup_key, action=last.action)

@@ -1,0 +1,285 @@
+"""Alerts from monitoring, read into what the engine does with them: PagerDuty's Events API v2
+and Prometheus Alertmanager's webhook (which Grafana's alerting webhook also speaks).
+
+Both are pure translations (a payload in; `Event`s out, or `EventError`s naming every problem),
+so the API layer only authenticates the integration key and applies the events:
+
+- a trigger becomes an `incidents.Trigger` with the service's id, a dedup key (generated when
+  an Events API trigger has none, so that a later acknowledge or resolve can name it), the
+  severity (and from it the urgency) and the integration's details as JSON;
+- acknowledge and resolve name an open incident of the service by its dedup key; when there is
+  none, nothing happens (as PagerDuty does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from oncall_opt import times
+from oncall_opt.engine import text
+from oncall_opt.engine.incidents import SEVERITIES, Trigger, check_trigger
+from oncall_opt.errors import InvalidRequestError, OncallOptError
+
+MAX_SUMMARY = 1024  # PagerDuty's limit on payload.summary
+ROUTING_KEY_LENGTH = 32
+
+
+class EventError(OncallOptError):
+    """The event is invalid: `errors` lists every problem, each naming its field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+@dataclass(frozen=True)
+class Event:
+    action: Literal["trigger", "acknowledge", "resolve"]
+    dedup_key: str
+    trigger: Trigger | None = None  # for "trigger"
+
+
+# ----- PagerDuty Events API v2 -------------------------------------------------------------------
+_EVENT_FIELDS = {"routing_key", "event_action", "dedup_key", "payload", "links", "images",
+                 "client", "client_url"}  # fmt: skip
+_PAYLOAD_FIELDS = {"summary", "source", "severity", "timestamp", "component", "group", "class",
+                   "custom_details"}  # fmt: skip
+
+
+def routing_key_of(body: Any) -> str | None:
+    """The event's routing key when it is a string of the right length, else None."""
+    if isinstance(body, dict):
+        key = body.get("routing_key")
+        if isinstance(key, str) and len(key) == ROUTING_KEY_LENGTH:
+            return key
+    return None
+
+
+def check_routing_key(body: Any) -> str:
+    if not isinstance(body, dict):
+        raise EventError(["the event must be a JSON object"])
+    key = body.get("routing_key")
+    if key is None:
+        raise EventError(["'routing_key' is missing"])
+    if not isinstance(key, str) or len(key) != ROUTING_KEY_LENGTH:
+        raise EventError(
+            [f"Length of 'routing_key' is incorrect (should be {ROUTING_KEY_LENGTH} characters)"]
+        )
+    return key
+
+
+def _string(errors: list[str], where: str, value: Any, limit: int, required: bool) -> str | None:
+    if value is None:
+        if required:
+            errors.append(f"'{where}' is missing or blank")
+        return None
+    if not isinstance(value, str):
+        errors.append(f"'{where}' must be a string")
+        return None
+    try:
+        cleaned = text.clean(where, value, limit, multiline=where.endswith("summary"))
+    except InvalidRequestError as exc:
+        errors.append(f"'{where}' {str(exc).split(': ', 1)[1]}")
+        return None
+    if required and not cleaned:
+        errors.append(f"'{where}' is missing or blank")
+        return None
+    return cleaned or None
+
+
+def pagerduty_event(body: Any, service_id: int) -> Event:
+    """One Events API v2 event (`routing_key` already matched to `service_id`)."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise EventError(["the event must be a JSON object"])
+    unknown = sorted(set(body) - _EVENT_FIELDS)
+    if unknown:
+        errors.append(f"unknown field '{unknown[0]}'")
+    action = body.get("event_action")
+    if action not in ("trigger", "acknowledge", "resolve"):
+        errors.append("'event_action' must be one of trigger, acknowledge, resolve")
+    dedup = _string(errors, "dedup_key", body.get("dedup_key"), text.MAX_KEY, False)
+    if action in ("acknowledge", "resolve") and dedup is None and "dedup_key" not in str(errors):
+        errors.append(f"'dedup_key' is required to {action}")
+    trigger = None
+    if action == "trigger":
+        trigger = _trigger(errors, body, dedup, service_id)
+    if errors:
+        raise EventError(errors)
+    key = dedup if dedup is not None else uuid.uuid4().hex
+    if trigger is not None and trigger.dedup_key is None:
+        trigger = Trigger(**{**trigger.__dict__, "dedup_key": key})
+    return Event(action, key, trigger)  # type: ignore[arg-type]
+
+
+def _trigger(errors: list[str], body: dict, dedup: str | None, service_id: int) -> Trigger | None:
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or not an object")
+        return None
+    unknown = sorted(set(payload) - _PAYLOAD_FIELDS)
+    if unknown:
+        errors.append(f"unknown field 'payload.{unknown[0]}'")
+    summary = _string(errors, "payload.summary", payload.get("summary"), MAX_SUMMARY, True)
+    source = _string(errors, "payload.source", payload.get("source"), text.MAX_NAME, True)
+    severity = payload.get("severity")
+    if severity not in SEVERITIES:
+        errors.append(f"'payload.severity' must be one of {', '.join(SEVERITIES)}")
+    stamp = payload.get("timestamp")
+    if stamp is not None:
+        try:
+            times.parse_timestamp(stamp)
+        except (ValueError, TypeError):
+            errors.append("'payload.timestamp' must be an ISO 8601 timestamp with an offset")
+    for name in ("component", "group", "class"):
+        _string(errors, f"payload.{name}", payload.get(name), text.MAX_NAME, False)
+    for name in ("links", "images"):
+        if name in body and not isinstance(body[name], list):
+            errors.append(f"'{name}' must be an array")
+    if errors or summary is None:
+        return None
+    details = {
+        key: value
+        for key, value in {
+            "source": source,
+            "timestamp": stamp,
+            "component": payload.get("component"),
+            "group": payload.get("group"),
+            "class": payload.get("class"),
+            "custom_details": payload.get("custom_details"),
+            "links": body.get("links"),
+            "images": body.get("images"),
+            "client": body.get("client"),
+            "client_url": body.get("client_url"),
+        }.items()
+        if value is not None
+    }
+    try:
+        return check_trigger(summary, dedup, service_id, severity=severity, source=source,
+                             details=details)  # fmt: skip
+    except InvalidRequestError as exc:
+        errors.append(str(exc))
+        return None
+
+
+# ----- Prometheus Alertmanager (and Grafana) webhook ---------------------------------------------
+AM_SEVERITY = {
+    "critical": "critical", "page": "critical", "high": "error", "error": "error",
+    "major": "error", "warning": "warning", "warn": "warning", "minor": "warning",
+    "info": "info", "low": "info", "none": "info",
+}  # fmt: skip
+MAX_LISTED = 10  # alerts named in an incident's body
+ALERT_FIELDS = ("status", "labels", "annotations", "startsAt", "endsAt", "generatorURL",
+                "fingerprint")  # fmt: skip
+ALERT_FIELDS = ("status", "labels", "annotations", "startsAt", "endsAt", "generatorURL",
+                "fingerprint")  # fmt: skip
+
+
+def alertmanager_events(body: Any, service_id: int) -> list[Event]:
+    """Alertmanager's webhook notification (version 4) for one alert group: one event, whose
+    dedup key is the group key (hashed when longer than a dedup key may be): `firing` triggers
+    (or counts against) the group's incident, `resolved` resolves it."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise EventError(["the notification must be a JSON object (Alertmanager's webhook)"])
+    status = body.get("status")
+    if status not in ("firing", "resolved"):
+        errors.append("status: must be firing or resolved")
+    group_key = body.get("groupKey")
+    if not isinstance(group_key, str) or not group_key:
+        errors.append("groupKey: missing (is this Alertmanager's webhook payload?)")
+    alerts = body.get("alerts")
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        errors.append("alerts: must be an array of alerts")
+        alerts = []
+    for name in ("commonLabels", "commonAnnotations", "groupLabels"):
+        if name in body and not isinstance(body[name], dict):
+            errors.append(f"{name}: must be an object")
+    if errors:
+        raise EventError(errors)
+    key = _group_dedup_key(group_key)
+    if status == "resolved":
+        return [Event("resolve", key)]
+    labels = _strings(body.get("commonLabels") or {})
+    annotations = _strings(body.get("commonAnnotations") or {})
+    firing = [a for a in alerts if a.get("status", "firing") == "firing"] or alerts
+    severity = AM_SEVERITY.get(labels.get("severity", "").lower())
+    if severity is None:  # the worst severity among the firing alerts, if they say one
+        found = [AM_SEVERITY.get(_strings(a.get("labels") or {}).get("severity", "").lower())
+                 for a in firing]  # fmt: skip
+        severity = next((s for s in SEVERITIES if s in found), "critical")
+    details = {
+        "groupKey": group_key,
+        "receiver": body.get("receiver"),
+        "externalURL": body.get("externalURL"),
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "truncatedAlerts": body.get("truncatedAlerts", 0),
+        "alerts": [
+            {field: alert[field] for field in ALERT_FIELDS if alert.get(field) is not None}
+            for alert in alerts[:50]
+        ],
+    }
+    for extra in ("title", "message", "state", "orgId"):  # Grafana's additions
+        if body.get(extra) is not None:
+            details[extra] = body[extra]
+    try:
+        trigger = check_trigger(
+            _body(body, labels, annotations, firing), key, service_id, severity=severity,
+            source=_source(body), details=details,
+        )  # fmt: skip
+    except InvalidRequestError as exc:
+        raise EventError([str(exc)]) from None
+    return [Event("trigger", key, trigger)]
+
+
+def _group_dedup_key(group_key: str) -> str:
+    if len(group_key) <= text.MAX_KEY and group_key.isprintable():
+        return group_key
+    return "alertmanager:" + hashlib.sha256(group_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _strings(mapping: dict) -> dict[str, str]:
+    return {str(k): str(v) for k, v in mapping.items() if isinstance(v, str | int | float)}
+
+
+def _source(body: dict) -> str:
+    return "grafana" if "orgId" in body or "state" in body else "alertmanager"
+
+
+def _body(body: dict, labels: dict, annotations: dict, firing: list[dict]) -> str:
+    """What the incident says: the group's summary (or Grafana's title), how many alerts fire
+    and which, and each one's summary or description."""
+    names = []
+    for alert in firing:
+        name = _strings(alert.get("labels") or {}).get("alertname")
+        if name and name not in names:
+            names.append(name)
+    headline = (
+        annotations.get("summary")
+        or (body.get("title") if isinstance(body.get("title"), str) else None)
+        or ", ".join(names)
+        or "alert"
+    )
+    lines = [f"[FIRING:{len(firing)}] {headline}"]
+    description = annotations.get("description")
+    if description and description != headline:
+        lines.append(description)
+    for alert in firing[:MAX_LISTED]:
+        alert_labels = _strings(alert.get("labels") or {})
+        alert_notes = _strings(alert.get("annotations") or {})
+        said = alert_notes.get("summary") or alert_notes.get("description") or ""
+        name = alert_labels.get("alertname", "alert")
+        where = alert_labels.get("instance") or alert_labels.get("job") or ""
+        line = f"- {name}" + (f" on {where}" if where else "") + (f": {said}" if said else "")
+        if said != headline or len(firing) > 1:
+            lines.append(line)
+    if len(firing) > MAX_LISTED:
+        lines.append(f"... and {len(firing) - MAX_LISTED} more")
+    truncated = body.get("truncatedAlerts")
+    if isinstance(truncated, int) and truncated > 0:
+        lines.append(f"({truncated} more alerts left out by Alertmanager)")
+    return "\n".join(lines)

@@ -1,0 +1,230 @@
+"""Teams: people who share a rotation (their own shifts, in layers) and a Slack channel.
+
+A person may belong to several teams; their availability is theirs, shared by all of them.
+The "Default" team (id 1) exists from the first start: the tutorial's endpoints act on it, and
+new people join it unless told otherwise. A team's Slack webhook is a secret like the global
+one: stored to post with, never shown (answers say only whether there is one), and every part
+after the host is masked wherever it could appear. Deleting a team that services or future
+shifts depend on is refused with a message saying what depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from oncall_opt.engine import text
+from oncall_opt.engine.policies import parse_steps
+from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.users import users_by_id
+from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
+
+DEFAULT_TEAM = 1
+_COLUMNS = "id, name, slack_webhook_url, created_at"
+
+
+@dataclass(frozen=True)
+class Team:
+    id: int
+    name: str
+    member_ids: tuple[int, ...]
+    has_slack_webhook: bool
+    created_at: datetime
+
+
+def _clean_name(name: str) -> str:
+    name = text.clean("Name", name, text.MAX_NAME)
+    if not name:
+        raise InvalidRequestError("Name", "must not be empty")
+    return name
+
+
+def check_webhook(url: str | None) -> str | None:
+    """A Slack webhook URL given for a team: http(s) with a host, or "" / None for none. The
+    message never quotes it (it is a secret)."""
+    if url is None or not url.strip():
+        return None
+    url = text.clean("SlackWebhookUrl", url, 2048)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError(
+            "SlackWebhookUrl", "must be an http(s) URL such as https://hooks.slack.com/services/..."
+        )
+    return url
+
+
+def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team]:
+    if not rows:
+        return []
+    marks = ", ".join("?" for _ in rows)
+    members: dict[int, list[int]] = {row["id"]: [] for row in rows}
+    for m in source.rows(
+        f"SELECT team_id, user_id FROM team_members WHERE team_id IN ({marks}) ORDER BY user_id",
+        [row["id"] for row in rows],
+    ):
+        members[m["team_id"]].append(m["user_id"])
+    return [
+        Team(
+            id=row["id"],
+            name=row["name"],
+            member_ids=tuple(members[row["id"]]),
+            has_slack_webhook=bool(row["slack_webhook_url"]),
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
+
+
+def get_team(source: Store | Transaction, team_id: int) -> Team:
+    rows = source.rows(f"SELECT {_COLUMNS} FROM teams WHERE id = ?", [team_id])
+    if not rows:
+        raise NotFoundError(f"no team with id {team_id}")
+    return _teams(source, rows)[0]
+
+
+def list_teams(store: Store) -> list[Team]:
+    return _teams(store, store.rows(f"SELECT {_COLUMNS} FROM teams ORDER BY id"))
+
+
+def _check_unique(tx: Transaction, name: str, team_id: int | None = None) -> None:
+    clash = tx.row(
+        "SELECT id FROM teams WHERE lower(name) = lower(?) AND id <> ?", [name, team_id or 0]
+    )
+    if clash:
+        raise ConflictError(f"a team called '{name}' exists already (id {clash['id']})")
+
+
+def _set_members(tx: Transaction, team_id: int, user_ids: Iterable[int]) -> None:
+    wanted = sorted(set(user_ids))
+    known = users_by_id(tx, set(wanted))
+    missing = [u for u in wanted if u not in known]
+    if missing:
+        raise NotFoundError(f"UserIds: no user with id {', '.join(map(str, missing))}")
+    tx.execute("DELETE FROM team_members WHERE team_id = ?", [team_id])
+    if wanted:
+        tx.execute(
+            "INSERT INTO team_members (team_id, user_id) SELECT ?, unnest(?::BIGINT[])",
+            [team_id, wanted],
+        )
+
+
+def create_team(
+    store: Store,
+    name: str,
+    now: datetime,
+    member_ids: Iterable[int] = (),
+    slack_webhook_url: str | None = None,
+) -> Team:
+    name, webhook, members = _clean_name(name), check_webhook(slack_webhook_url), list(member_ids)
+
+    def work(tx: Transaction) -> Team:
+        _check_unique(tx, name)
+        row = tx.row(
+            "INSERT INTO teams (name, slack_webhook_url, created_at) VALUES (?, ?, ?) RETURNING id",
+            [name, webhook, now],
+        )
+        assert row is not None
+        _set_members(tx, row["id"], members)
+        return get_team(tx, row["id"])
+
+    return store.write(work)
+
+
+_UNSET = object()
+
+
+def update_team(
+    store: Store,
+    team_id: int,
+    name: str | None = None,
+    member_ids: Iterable[int] | None = None,
+    slack_webhook_url: Any = _UNSET,
+) -> Team:
+    """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
+    then go to the global one)."""
+    new_name = _clean_name(name) if name is not None else None
+    webhook = check_webhook(slack_webhook_url) if slack_webhook_url is not _UNSET else _UNSET
+    members = list(member_ids) if member_ids is not None else None
+
+    def work(tx: Transaction) -> Team:
+        get_team(tx, team_id)
+        if new_name is not None:
+            _check_unique(tx, new_name, team_id)
+            tx.execute("UPDATE teams SET name = ? WHERE id = ?", [new_name, team_id])
+        if webhook is not _UNSET:
+            tx.execute("UPDATE teams SET slack_webhook_url = ? WHERE id = ?", [webhook, team_id])
+        if members is not None:
+            _set_members(tx, team_id, members)
+        return get_team(tx, team_id)
+
+    return store.write(work)
+
+
+def add_member(tx: Transaction, team_id: int, user_id: int) -> None:
+    """Put `user_id` in the team (no change when they are in it already)."""
+    tx.execute(
+        "INSERT INTO team_members (team_id, user_id) SELECT ?, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?)",
+        [team_id, user_id, team_id, user_id],
+    )
+
+
+def delete_team(store: Store, team_id: int, now: datetime) -> Team:
+    """Delete a team nothing depends on: refused (409, saying what) while it has services,
+    escalation policies that page it, or shifts that have not ended. Past shifts go with it."""
+    if team_id == DEFAULT_TEAM:
+        raise ConflictError("the Default team cannot be deleted: the tutorial's endpoints use it")
+
+    def work(tx: Transaction) -> Team:
+        team = get_team(tx, team_id)
+        reasons = []
+        services = tx.rows("SELECT name FROM services WHERE team_id = ? ORDER BY id", [team_id])
+        if services:
+            reasons.append("its services " + ", ".join(f"'{s['name']}'" for s in services))
+        future = tx.row(
+            "SELECT count(*) AS n FROM schedules WHERE team_id = ? AND end_time > ?",
+            [team_id, now],
+        )
+        if future and future["n"]:
+            reasons.append(f"{future['n']} shift(s) that have not ended")
+        paging = _policies_paging(tx, team_id)
+        if paging:
+            reasons.append("escalation policies " + ", ".join(f"'{p}'" for p in paging))
+        if reasons:
+            raise ConflictError(
+                f"team '{team.name}' is still used by {'; '.join(reasons)}: move or delete "
+                "those first"
+            )
+        tx.execute("DELETE FROM schedules WHERE team_id = ?", [team_id])
+        tx.execute("DELETE FROM team_members WHERE team_id = ?", [team_id])
+        tx.execute("DELETE FROM teams WHERE id = ?", [team_id])
+        return team
+
+    return store.write(work)
+
+
+def _policies_paging(tx: Transaction, team_id: int) -> list[str]:
+    """The names of the escalation policies with a step that pages a layer of the team."""
+    names = []
+    for row in tx.rows("SELECT name, steps FROM escalation_policies ORDER BY id"):
+        steps, _ = parse_steps(row["steps"])
+        if any(t.team_id == team_id for step in steps for t in step.targets):
+            names.append(row["name"])
+    return names
+
+
+def webhook_of(source: Store | Transaction, team_id: int) -> str | None:
+    """The team's own Slack webhook URL (a secret), or None to use the global one."""
+    row = source.row("SELECT slack_webhook_url FROM teams WHERE id = ?", [team_id])
+    return row["slack_webhook_url"] if row else None
+
+
+def member_ids(source: Store | Transaction, team_id: int) -> list[int]:
+    get_team(source, team_id)
+    rows = source.rows(
+        "SELECT user_id FROM team_members WHERE team_id = ? ORDER BY user_id", [team_id]
+    )
+    return [row["user_id"] for row in rows]
