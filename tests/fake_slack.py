@@ -171,3 +171,13 @@ class FakeSlack:
         self._released.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.check()
+        finally:
+            self.close()

@@ -13,13 +13,16 @@ import uvicorn
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:
-    """Serve `app` on a free port until the block ends; yields its base URL."""
+def serve(app, log_level: str = "warning") -> Iterator[str]:
+    """Serve `app` on a free port until the block ends; yields its base URL. At log level
+    "info" uvicorn writes its access log (the logger "uvicorn.access")."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level=log_level, lifespan="on", log_config=None)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

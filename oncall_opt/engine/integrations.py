@@ -271,12 +271,14 @@ def _body(body: dict, labels: dict, annotations: dict, firing: list[dict]) -> st
     for alert in firing[:MAX_LISTED]:
         alert_labels = _strings(alert.get("labels") or {})
         alert_notes = _strings(alert.get("annotations") or {})
-        said = alert_notes.get("summary") or alert_notes.get("description") or ""
+        said = alert_notes.get("summary") or ""
+        if said in ("", headline):  # the headline says it already: the details say more
+            said = alert_notes.get("description") or ""
         name = alert_labels.get("alertname", "alert")
         where = alert_labels.get("instance") or alert_labels.get("job") or ""
-        line = f"- {name}" + (f" on {where}" if where else "") + (f": {said}" if said else "")
-        if said != headline or len(firing) > 1:
-            lines.append(line)
+        lines.append(
+            f"- {name}" + (f" on {where}" if where else "") + (f": {said}" if said else "")
+        )
     if len(firing) > MAX_LISTED:
         lines.append(f"... and {len(firing) - MAX_LISTED} more")
     truncated = body.get("truncatedAlerts")

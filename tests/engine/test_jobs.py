@@ -538,7 +538,7 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
     clock.advance(minutes=15)
     loop = JobLoop(store, settings, clock, sleep=no_sleep)
     results = loop.run_once()
-    assert list(results) == ["autoassign", "escalation", "timeouts", "reminders", "delivery"]
+    assert list(results) == ["autoassign", "timeouts", "escalation", "reminders", "delivery"]
     assert results["autoassign"] == 1 and results["escalation"] == 1
     assert results["reminders"] == 1 and results["delivery"]["sent"] == 4
     texts = slack.take(4)

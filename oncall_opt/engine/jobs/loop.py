@@ -70,8 +70,8 @@ class JobLoop:
         s = settings
         self.jobs: list[tuple[str, float, Callable[[], Any]]] = [
             ("autoassign", s.assign_every, self._autoassign),
-            ("escalation", s.escalate_every, self._escalation),
             ("timeouts", s.escalate_every, self._timeouts),
+            ("escalation", s.escalate_every, self._escalation),
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
             ("delivery", s.deliver_every, self._delivery),
         ]
@@ -114,7 +114,7 @@ class JobLoop:
 
     # ----- running ---------------------------------------------------------------------
     def run_once(self) -> dict[str, Any]:
-        """Each job once, in order (autoassign, escalation, timeouts, reminders, delivery);
+        """Each job once, in order (autoassign, timeouts, escalation, reminders, delivery);
         returns each job's result (None for a job that failed, logged)."""
         return {name: self._guarded(name, job)() for name, _, job in self.jobs}
 

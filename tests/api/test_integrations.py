@@ -1,0 +1,348 @@
+"""Monitoring in, against the real app: PagerDuty's Events API v2 (`POST /v2/enqueue`) and the
+Alertmanager / Grafana webhook receiver, with recorded payloads."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from oncall_opt.api import create_app
+from oncall_opt.engine.settings import Settings
+
+TOKEN = "integrations-test-token"
+
+
+@pytest.fixture
+def api(store, clock):
+    # With an API token: the integrations must work without it (their key is the credential).
+    app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(api):
+    """The same app, without the API token."""
+    with TestClient(api.app) as client:
+        yield client
+
+
+@pytest.fixture
+def service(api):
+    team = api.post("/teams", json={"Name": "Shop"}).json()
+    made = api.post("/services", json={"Name": "checkout", "TeamId": team["Id"]})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def event(service: dict, action: str = "trigger", **fields) -> dict:
+    body = {"routing_key": service["IntegrationKey"], "event_action": action}
+    if action == "trigger":
+        body["payload"] = {
+            "summary": "Checkout p99 above 2 s",
+            "source": "web-1",
+            "severity": "critical",
+        }
+    body.update(fields)
+    return body
+
+
+def incidents(api, **params) -> list[dict]:
+    return api.get("/incidents", params={"Status": "all", **params}).json()["Items"]
+
+
+# ----- Events API v2 ---------------------------------------------------------------------------
+def test_a_trigger_opens_an_incident_on_the_keys_service(anonymous, api, service):
+    sent = event(
+        service,
+        dedup_key="checkout-latency",
+        payload={
+            "summary": "Checkout p99 above 2 s",
+            "source": "web-1",
+            "severity": "error",
+            "component": "checkout",
+            "group": "prod",
+            "class": "latency",
+            "custom_details": {"p99_ms": 2310},
+            "timestamp": "2026-01-05T08:59:00Z",
+        },
+        links=[{"href": "https://grafana/d/1", "text": "dashboard"}],
+    )
+    response = anonymous.post("/v2/enqueue", json=sent)
+    assert response.status_code == 202, response.text
+    assert response.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "checkout-latency",
+    }
+    [incident] = incidents(api)
+    assert incident["Body"] == "Checkout p99 above 2 s"
+    assert (incident["ServiceId"], incident["TeamId"]) == (service["Id"], service["TeamId"])
+    assert (incident["Severity"], incident["Urgency"], incident["Source"]) == (
+        "error",
+        "high",
+        "web-1",
+    )
+    assert incident["Details"]["custom_details"] == {"p99_ms": 2310}
+    assert incident["Details"]["links"][0]["text"] == "dashboard"
+
+
+def test_dedup_acknowledge_and_resolve_act_on_the_open_incident(anonymous, api, service):
+    for _ in range(3):
+        assert anonymous.post("/v2/enqueue", json=event(service, dedup_key="k1")).status_code == 202
+    [incident] = incidents(api)
+    assert incident["Count"] == 3
+    acked = anonymous.post("/v2/enqueue", json=event(service, "acknowledge", dedup_key="k1"))
+    assert acked.status_code == 202 and acked.json()["dedup_key"] == "k1"
+    assert api.get(f"/incidents/{incident['Id']}").json()["Status"] == "acknowledged"
+    again = anonymous.post("/v2/enqueue", json=event(service, "acknowledge", dedup_key="k1"))
+    assert again.status_code == 202  # already acknowledged: accepted, nothing happens
+    assert (
+        anonymous.post("/v2/enqueue", json=event(service, "resolve", dedup_key="k1")).status_code
+        == 202
+    )
+    assert api.get(f"/incidents/{incident['Id']}").json()["Status"] == "resolved"
+    # A key with no open incident: accepted, nothing happens (as PagerDuty does).
+    for action in ("acknowledge", "resolve"):
+        response = anonymous.post("/v2/enqueue", json=event(service, action, dedup_key="nothing"))
+        assert response.status_code == 202
+    assert len(incidents(api)) == 1
+    # After resolving, the same key opens a new incident.
+    anonymous.post("/v2/enqueue", json=event(service, dedup_key="k1"))
+    assert [i["Status"] for i in incidents(api)] == ["triggered", "resolved"]
+
+
+def test_a_trigger_without_a_key_gets_one_to_resolve_it_by(anonymous, api, service):
+    made = anonymous.post("/v2/enqueue", json=event(service)).json()
+    assert len(made["dedup_key"]) == 32
+    done = anonymous.post(
+        "/v2/enqueue", json=event(service, "resolve", dedup_key=made["dedup_key"])
+    )
+    assert done.status_code == 202
+    assert incidents(api)[0]["Status"] == "resolved"
+
+
+def invalid(response, *words: str) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["status"] == "invalid event" and body["message"] == "Event object is invalid"
+    joined = " | ".join(body["errors"])
+    for word in words:
+        assert word in joined, (word, joined)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"routing_key": None}, ["'routing_key' is missing"]),
+        ({"routing_key": "short"}, ["Length of 'routing_key' is incorrect"]),
+        ({"event_action": "page"}, ["'event_action' must be one of"]),
+        ({"payload": None}, ["'payload' is missing"]),
+        ({"payload": {"source": "s", "severity": "info"}}, ["'payload.summary' is missing"]),
+        ({"payload": {"summary": "s", "severity": "info"}}, ["'payload.source' is missing"]),
+        (
+            {"payload": {"summary": "s", "source": "s", "severity": "fatal"}},
+            ["'payload.severity' must be one of critical, error, warning, info"],
+        ),
+        (
+            {"payload": {"summary": "s", "source": "s", "severity": "info", "timestamp": "soon"}},
+            ["'payload.timestamp'"],
+        ),
+        (
+            {"payload": {"summary": "x" * 1025, "source": "s", "severity": "info"}},
+            ["'payload.summary'", "1024"],
+        ),
+        (
+            {"payload": {"summary": "s", "source": "s", "severity": "info", "colour": "red"}},
+            ["unknown field 'payload.colour'"],
+        ),
+        ({"dedup_key": 7}, ["'dedup_key' must be a string"]),
+        ({"links": "x"}, ["'links' must be an array"]),
+        (
+            {"payload": {}, "event_action": "trigger", "extra": 1},
+            [
+                "unknown field 'extra'",
+                "'payload.summary'",
+                "'payload.source'",
+                "'payload.severity'",
+            ],
+        ),
+    ],
+)
+def test_each_invalid_event_is_refused_naming_the_field(anonymous, api, service, change, words):
+    body = event(service)
+    for key, value in change.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    invalid(anonymous.post("/v2/enqueue", json=body), *words)
+    assert incidents(api) == []
+
+
+def test_acknowledge_needs_a_dedup_key_and_a_known_routing_key(anonymous, api, service):
+    invalid(
+        anonymous.post("/v2/enqueue", json=event(service, "acknowledge")), "'dedup_key' is required"
+    )
+    unknown = event(service)
+    unknown["routing_key"] = "0" * 32
+    invalid(anonymous.post("/v2/enqueue", json=unknown), "not the integration key of any service")
+    invalid(anonymous.post("/v2/enqueue", content=b"{not json"), "not valid JSON")
+    invalid(anonymous.post("/v2/enqueue", json=[1, 2]), "JSON object")
+    # A rotated key stops working at once.
+    rotated = api.post(f"/services/{service['Id']}/rotate-key").json()
+    assert rotated["IntegrationKey"] != service["IntegrationKey"]
+    invalid(anonymous.post("/v2/enqueue", json=event(service)), "not the integration key")
+    assert anonymous.post("/v2/enqueue", json=event(rotated)).status_code == 202
+
+
+def test_the_integration_key_is_shown_once_and_stored_hashed(api, service):
+    key = service["IntegrationKey"]
+    assert len(key) == 32 and all(c in "0123456789abcdef" for c in key)
+    shown = api.get(f"/services/{service['Id']}").json()
+    assert "IntegrationKey" not in shown and shown["IntegrationKeyPrefix"] == key[:6]
+    assert key not in json.dumps(api.get("/services").json())
+    rows = api.app.state.store.rows("SELECT * FROM services")
+    assert key not in json.dumps(rows, default=str)
+
+
+# ----- Alertmanager and Grafana -----------------------------------------------------------------
+FIRING = {
+    "version": "4",
+    "groupKey": '{}/{severity="page"}:{alertname="HighLatency"}',
+    "truncatedAlerts": 0,
+    "status": "firing",
+    "receiver": "oncall",
+    "groupLabels": {"alertname": "HighLatency"},
+    "commonLabels": {"alertname": "HighLatency", "job": "checkout", "severity": "page"},
+    "commonAnnotations": {"summary": "Checkout latency is high"},
+    "externalURL": "http://alertmanager:9093",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "HighLatency",
+                "instance": "web-1",
+                "job": "checkout",
+                "severity": "page",
+            },
+            "annotations": {
+                "summary": "Checkout latency is high",
+                "description": "p99 2.3 s on web-1",
+            },
+            "startsAt": "2026-01-05T08:58:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
+            "fingerprint": "a1b2c3d4e5f60718",
+        },
+    ],
+}
+
+
+def notify(client, service: dict, payload: dict):
+    return client.post(f"/integrations/alertmanager/{service['IntegrationKey']}", json=payload)
+
+
+def test_firing_repeated_and_resolved_notifications(anonymous, api, service):
+    first = notify(anonymous, service, FIRING)
+    assert first.status_code == 200, first.text
+    assert first.json()["action"] == "trigger"
+    [incident] = incidents(api)
+    assert incident["Body"].startswith("[FIRING:1] Checkout latency is high")
+    assert "HighLatency on web-1" in incident["Body"]
+    assert (incident["Severity"], incident["Urgency"], incident["Source"]) == (
+        "critical",
+        "high",
+        "alertmanager",
+    )
+    assert incident["DedupKey"] == FIRING["groupKey"]
+    assert incident["Details"]["alerts"][0]["fingerprint"] == "a1b2c3d4e5f60718"
+    assert notify(anonymous, service, FIRING).status_code == 200  # the group_interval repeat
+    assert incidents(api)[0]["Count"] == 2
+    resolved = copy.deepcopy(FIRING)
+    resolved["status"] = "resolved"
+    resolved["alerts"][0]["status"] = "resolved"
+    assert notify(anonymous, service, resolved).json()["action"] == "resolve"
+    assert [i["Status"] for i in incidents(api)] == ["resolved"]
+    assert notify(anonymous, service, resolved).status_code == 200  # resolving again: no change
+
+
+def test_a_group_of_alerts_is_one_incident_naming_each(anonymous, api, service):
+    grouped = copy.deepcopy(FIRING)
+    grouped["groupKey"] = '{}:{job="checkout"}'
+    grouped["commonLabels"] = {"job": "checkout", "severity": "warning"}
+    grouped["commonAnnotations"] = {}
+    grouped["alerts"] = [
+        {
+            "status": "firing",
+            "labels": {"alertname": name, "instance": f"web-{i}"},
+            "annotations": {"summary": f"{name} on web-{i}"},
+            "startsAt": "2026-01-05T08:58:00Z",
+            "fingerprint": f"f{i}",
+        }
+        for i, name in enumerate(["HighLatency", "ErrorRate", "HighLatency"])
+    ] + [{"status": "resolved", "labels": {"alertname": "DiskFull"}, "annotations": {}}]
+    grouped["truncatedAlerts"] = 4
+    assert notify(anonymous, service, grouped).status_code == 200
+    [incident] = incidents(api)
+    lines = incident["Body"].splitlines()
+    assert lines[0] == "[FIRING:3] HighLatency, ErrorRate"
+    assert "- ErrorRate on web-1: ErrorRate on web-1" in lines
+    assert "DiskFull" not in incident["Body"]  # resolved within the group
+    assert lines[-1] == "(4 more alerts left out by Alertmanager)"
+    assert (incident["Severity"], incident["Urgency"]) == ("warning", "low")
+
+
+def test_grafanas_webhook_is_read_too(anonymous, api, service):
+    grafana = copy.deepcopy(FIRING)
+    grafana.update(
+        {
+            "title": "[FIRING:1] Checkout (checkout)",
+            "state": "alerting",
+            "orgId": 1,
+            "message": "**Firing** ...",
+            "commonAnnotations": {},
+        }
+    )
+    assert notify(anonymous, service, grafana).status_code == 200
+    [incident] = incidents(api)
+    assert incident["Source"] == "grafana"
+    assert incident["Body"].startswith("[FIRING:1] [FIRING:1] Checkout (checkout)")
+    assert incident["Details"]["orgId"] == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ({**FIRING, "status": "pending"}, "status: must be firing or resolved"),
+        ({k: v for k, v in FIRING.items() if k != "groupKey"}, "groupKey"),
+        ({**FIRING, "alerts": "x"}, "alerts: must be an array"),
+        ({**FIRING, "commonLabels": []}, "commonLabels: must be an object"),
+    ],
+)
+def test_a_bad_notification_is_a_clear_400(anonymous, api, service, payload, words):
+    response = notify(anonymous, service, payload)
+    assert response.status_code == 400 and words in response.json()["message"], response.text
+    assert incidents(api) == []
+
+
+def test_an_unknown_key_is_404_and_the_key_never_reaches_the_access_log(
+    anonymous, api, service, caplog
+):
+    from live_server import serve
+
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    response = anonymous.post("/integrations/alertmanager/" + "f" * 32, json=FIRING)
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    with serve(api.app, log_level="info") as url:
+        import httpx
+
+        httpx.post(f"{url}/integrations/alertmanager/{service['IntegrationKey']}", json=FIRING)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/integrations/alertmanager/***" in logged
+    assert service["IntegrationKey"] not in logged
