@@ -150,10 +150,12 @@ class Client:
         slack_handle: str,
         time_zone: str | None = None,
         role: str | None = None,
+        team_ids: list[int] | None = None,
     ) -> dict:
-        """A new person; `role` "admin" or "member" (the default)."""
+        """A new person; `role` "admin" or "member" (the default); a member of `team_ids`
+        (default: the Default team)."""
         body = {"FirstName": first_name, "LastName": last_name, "SlackHandle": slack_handle}
-        extra = {"TimeZone": time_zone, "Role": role}
+        extra = {"TimeZone": time_zone, "Role": role, "TeamIds": team_ids}
         return self.request("POST", "/users", json=_drop_none({**body, **extra}))
 
     def get_user(self, user_id: int) -> dict:
@@ -231,21 +233,28 @@ class Client:
         body = {"Start": _time(start), "End": _time(end), "Layer": layer}
         return self.request("POST", f"/users/{int(user_id)}/schedules", json=body)
 
-    def scheduled(self, at: datetime | str | None = None, layer: int = 1) -> dict | None:
-        """The shift on call at `at` (default: now), or None when nobody is."""
+    def scheduled(
+        self, at: datetime | str | None = None, layer: int = 1, team_id: int | None = None
+    ) -> dict | None:
+        """The team's shift on call at `at` (default: now), or None when nobody is."""
         path = "/scheduled" if at is None else f"/scheduled/{_time(at)}"
         try:
-            return self.request("GET", path.replace("+", "%2B"), params={"Layer": layer})
+            params = {"Layer": layer, "TeamId": team_id}
+            return self.request("GET", path.replace("+", "%2B"), params=params)
         except ApiError as exc:
             if exc.status == 404 and exc.code == "not_found":
                 return None
             raise
 
     def list_schedules(
-        self, start: datetime | str, end: datetime | str, layer: int | None = None
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        layer: int | None = None,
+        team_id: int | None = None,
     ) -> list[dict]:
-        """Every shift overlapping [start, end)."""
-        params = {"Start": _time(start), "End": _time(end), "Layer": layer}
+        """Every shift of the team (default: Default) overlapping [start, end)."""
+        params = {"Start": _time(start), "End": _time(end), "Layer": layer, "TeamId": team_id}
         return self.request("GET", "/schedules", params=params)["Items"]
 
     def delete_schedules(
@@ -259,22 +268,35 @@ class Client:
         return self.request("DELETE", f"/schedules/{int(schedule_id)}")
 
     # ----- incidents ----------------------------------------------------------------------------
-    def trigger_incident(self, body: str, dedup_key: str | None = None) -> dict:
-        """Open an incident; the answer's `Created` is False when `dedup_key` matched an open
-        incident and the trigger was counted against it."""
-        return self.request(
-            "POST", "/incidents", json=_drop_none({"Body": body, "DedupKey": dedup_key})
-        )
+    def trigger_incident(
+        self,
+        body: str,
+        dedup_key: str | None = None,
+        service_id: int | None = None,
+        urgency: str | None = None,
+    ) -> dict:
+        """Open an incident (on the Default service unless `service_id`); the answer's
+        `Created` is False when `dedup_key` matched an open incident of that service and the
+        trigger was counted against it."""
+        fields = {"Body": body, "DedupKey": dedup_key, "ServiceId": service_id, "Urgency": urgency}
+        return self.request("POST", "/incidents", json=_drop_none(fields))
 
     def list_incidents(
         self,
         status: str = "unacknowledged",
         assignee_id: int | None = None,
         limit: int | None = None,
+        *,
+        service_id: int | None = None,
+        team_id: int | None = None,
+        urgency: str | None = None,
     ) -> list[dict]:
         """Newest first; status: unacknowledged (default), triggered, acknowledged, resolved,
-        open or all. Every match (fetched a page at a time), or the newest `limit`."""
-        return self._pages("/incidents", {"Status": status, "AssigneeId": assignee_id}, limit)
+        open or all; optionally of one service, team or urgency. Every match (fetched a page
+        at a time), or the newest `limit`."""
+        params = {"Status": status, "AssigneeId": assignee_id, "ServiceId": service_id,
+                  "TeamId": team_id, "Urgency": urgency}  # fmt: skip
+        return self._pages("/incidents", params, limit)
 
     def _pages(self, path: str, params: dict[str, Any], limit: int | None) -> list[dict]:
         """The items of a paginated list, following NextCursor until `limit` or the end."""
@@ -303,6 +325,84 @@ class Client:
         body = {"UserId": user_id} if user_id is not None else None
         return self.request("PUT", f"/incidents/{int(incident_id)}/resolve", json=body)
 
+    def snooze(self, incident_id: int, minutes: int, user_id: int | None = None) -> dict:
+        """No reminders or escalation for `minutes`; then triggered again unless resolved."""
+        body = _drop_none({"Minutes": minutes, "UserId": user_id})
+        return self.request("PUT", f"/incidents/{int(incident_id)}/snooze", json=body)
+
+    def escalate(self, incident_id: int, step: int | None = None) -> dict:
+        """Page a step of the incident's policy now (default the next) and hand it over."""
+        body = {"Step": step} if step is not None else None
+        return self.request("PUT", f"/incidents/{int(incident_id)}/escalate", json=body)
+
+    def incident_log(self, incident_id: int) -> list[dict]:
+        """The incident's timeline, oldest first: `{Id, At, Kind, Message, User}`."""
+        return self.request("GET", f"/incidents/{int(incident_id)}/log")["Items"]
+
+    def add_note(self, incident_id: int, text: str, user_id: int | None = None) -> dict:
+        body = _drop_none({"Text": text, "UserId": user_id})
+        return self.request("POST", f"/incidents/{int(incident_id)}/notes", json=body)
+
+    # ----- teams, services, escalation policies -------------------------------------------------
+    def list_teams(self) -> list[dict]:
+        return self.request("GET", "/teams")["Items"]
+
+    def get_team(self, team_id: int) -> dict:
+        return self.request("GET", f"/teams/{int(team_id)}")
+
+    def create_team(
+        self, name: str, user_ids: list[int] | None = None, slack_webhook_url: str | None = None
+    ) -> dict:
+        body = {"Name": name, "UserIds": list(user_ids or []), "SlackWebhookUrl": slack_webhook_url}
+        return self.request("POST", "/teams", json=_drop_none(body))
+
+    def update_team(self, team_id: int, **fields: Any) -> dict:
+        """Change the API's fields given: Name, UserIds, SlackWebhookUrl ("" removes it)."""
+        return self.request("PUT", f"/teams/{int(team_id)}", json=fields)
+
+    def set_team_members(self, team_id: int, user_ids: list[int]) -> dict:
+        body = {"UserIds": list(user_ids)}
+        return self.request("PUT", f"/teams/{int(team_id)}/members", json=body)
+
+    def delete_team(self, team_id: int) -> dict:
+        return self.request("DELETE", f"/teams/{int(team_id)}")
+
+    def list_services(self, team_id: int | None = None) -> list[dict]:
+        return self.request("GET", "/services", params={"TeamId": team_id})["Items"]
+
+    def create_service(self, name: str, team_id: int = 1, **fields: Any) -> dict:
+        """A new service; the answer's `IntegrationKey` is the only time the key is shown.
+        `fields`: EscalationPolicyId, AckTimeoutMinutes, AutoResolveMinutes."""
+        body = {"Name": name, "TeamId": team_id, **fields}
+        return self.request("POST", "/services", json=body)
+
+    def update_service(self, service_id: int, **fields: Any) -> dict:
+        return self.request("PUT", f"/services/{int(service_id)}", json=fields)
+
+    def rotate_service_key(self, service_id: int) -> dict:
+        return self.request("POST", f"/services/{int(service_id)}/rotate-key")
+
+    def delete_service(self, service_id: int) -> dict:
+        return self.request("DELETE", f"/services/{int(service_id)}")
+
+    def list_policies(self) -> list[dict]:
+        return self.request("GET", "/escalation-policies")["Items"]
+
+    def create_policy(
+        self, name: str, steps: list[dict], repeat: int = 0, repeat_after_minutes: int = 15
+    ) -> dict:
+        """`steps`: `[{"DelayMinutes": 0, "Targets": [{"Type": "layer", "TeamId": 1,
+        "Layer": 1}]}, ...]`."""
+        body = {"Name": name, "Steps": steps, "Repeat": repeat,
+                "RepeatAfterMinutes": repeat_after_minutes}  # fmt: skip
+        return self.request("POST", "/escalation-policies", json=body)
+
+    def update_policy(self, policy_id: int, **fields: Any) -> dict:
+        return self.request("PUT", f"/escalation-policies/{int(policy_id)}", json=fields)
+
+    def delete_policy(self, policy_id: int) -> dict:
+        return self.request("DELETE", f"/escalation-policies/{int(policy_id)}")
+
     # ----- availability -------------------------------------------------------------------------
     def get_availability(self, user_id: int, start: date | str, end: date | str) -> dict:
         """User `user_id`'s days from `start` to `end` (both included): `{UserId, Start, End,
@@ -322,9 +422,12 @@ class Client:
         }
         return self.request("PUT", f"/users/{int(user_id)}/availability", json=body)
 
-    def team_availability(self, start: date | str, end: date | str) -> dict:
-        """Everyone's days: `{Start, End, Items: [{UserId, FirstName, LastName, Days}]}`."""
-        params = {"Start": _day(start), "End": _day(end)}
+    def team_availability(
+        self, start: date | str, end: date | str, team_id: int | None = None
+    ) -> dict:
+        """Everyone's days (a team's members with `team_id`): `{Start, End, Items: [{UserId,
+        FirstName, LastName, Days}]}`."""
+        params = {"Start": _day(start), "End": _day(end), "TeamId": team_id}
         return self.request("GET", "/availability", params=params)
 
     # ----- roster -------------------------------------------------------------------------------
@@ -367,12 +470,14 @@ class Client:
         job_id: str | None = None,
         start: datetime | str | None = None,
         end: datetime | str | None = None,
+        team_id: int | None = None,
     ) -> list[dict]:
-        """Publish an output.json (or a finished job's) as the window's schedules; returns
-        the shifts now published in it."""
+        """Publish an output.json (or a finished job's) as the window's schedules of a team
+        (default: the job's team, else Default); returns the shifts now published in it."""
         body = {
             "Output": output,
             "JobId": job_id,
+            "TeamId": team_id,
             "Start": _time(start) if start is not None else None,
             "End": _time(end) if end is not None else None,
         }

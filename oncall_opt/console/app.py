@@ -1,4 +1,4 @@
-"""The console's wiring: page config, the navigation between the five pages, the sidebar.
+"""The console's wiring: page config, the navigation between the pages, the sidebar.
 
 `app_streamlit.py` at the repository root calls `main()`; this file is also a Streamlit script
 itself (`streamlit run oncall_opt/console/app.py`), which `python -m oncall_opt.up` falls back to
@@ -40,7 +40,10 @@ def main() -> None:
                 page("availability", "Availability & preferences", "event_available"),
                 page("planner", "Roster planner", "calendar_month", url_path="planner"),
             ],
-            "Team": [page("people", "People", "group", url_path="people")],
+            "Team": [
+                page("people", "People", "group", url_path="people"),
+                page("services", "Services", "hub", url_path="services"),
+            ],
         }
     )
     common.sidebar()

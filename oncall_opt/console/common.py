@@ -191,6 +191,26 @@ def users() -> list[dict]:
     return sorted(people, key=lambda u: (full_name(u).lower(), u["Id"]))
 
 
+DEFAULT_TEAM = 1
+
+
+def teams() -> list[dict]:
+    """Every team, the Default team first."""
+    return client().list_teams()
+
+
+def team_id() -> int:
+    """The team the planning pages and "On call now" show (sidebar), by default Default."""
+    value = st.session_state.get("team")
+    return int(value) if value else DEFAULT_TEAM
+
+
+def team_members() -> list[dict]:
+    """The chosen team's people, by name."""
+    members = set(client().get_team(team_id())["UserIds"])
+    return [u for u in users() if u["Id"] in members]
+
+
 # ----- errors, banner, flash ------------------------------------------------------------------
 def daemon_down(exc: DaemonUnavailable | None = None) -> None:
     """The banner shown instead of a page when the daemon cannot be reached."""
@@ -364,6 +384,8 @@ def sidebar() -> None:
                 help="Recorded as who acknowledged or resolved, and your row on the "
                 "availability page.",
             )
+        if people is not None:
+            _team_picker()
         browser = default_zone_name()
         zones = ["browser", *[z for z in COMMON_ZONES if z != browser]]
         if st.session_state.get("tz") not in (None, *zones):
@@ -375,6 +397,27 @@ def sidebar() -> None:
             format_func=lambda z: f"{browser} (this browser)" if z == "browser" else z,
             help="Every date and time in the console is shown in this zone.",
         )
+
+
+def _team_picker() -> None:
+    """The team whose rota the planning pages and "On call now" show (with more than one)."""
+    try:
+        found = teams()
+    except ApiError:
+        return
+    if len(found) < 2:
+        st.session_state.pop("team", None)
+        return
+    by_id = {t["Id"]: t for t in found}
+    if st.session_state.get("team") not in by_id:
+        st.session_state["team"] = DEFAULT_TEAM
+    st.selectbox(
+        "Team",
+        list(by_id),
+        key="team",
+        format_func=lambda i: by_id[i]["Name"],
+        help="Whose rota: On call now, Availability and the Roster planner show this team.",
+    )
 
 
 # ----- time -----------------------------------------------------------------------------------

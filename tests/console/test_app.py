@@ -30,6 +30,7 @@ PAGES = {
     "availability": ("oncall_opt/console/pages/availability.py", "Availability & preferences"),
     "planner": ("oncall_opt/console/pages/planner.py", "Roster planner"),
     "people": ("oncall_opt/console/pages/people.py", "People"),
+    "services": ("oncall_opt/console/pages/services.py", "Services"),
 }
 
 
@@ -220,6 +221,97 @@ def test_trigger_a_test_incident(api, monkeypatch):
     created = incident(api, "Search is returning 500s")
     assert created["DedupKey"] == "search-500" and created["Status"] == "triggered"
     assert any(f"Incident #{created['Id']} triggered" in s.value for s in at.success)
+
+
+def test_incident_detail_timeline_note_snooze_and_escalate(api, monkeypatch):
+    ana = user_id(api, "Ana")
+    disk = incident(api, "Disk 91%")
+    at = console(api, monkeypatch, "incidents", me=ana)
+    at.button(key=f"detail-{disk['Id']}").click().run()
+    no_errors(at)
+    [timeline] = [d for d in at.dataframe if "Details" in d.value.columns]
+    assert timeline.value["What"].iloc[0] == "triggered"
+    at.text_input(key=f"note-text-{disk['Id']}").input("restarting the replica")
+    next(b for b in at.button if b.label == "Add note").click().run()
+    no_errors(at)
+    notes = [e for e in api.incident_log(disk["Id"]) if e["Kind"] == "note"]
+    assert notes[0]["Message"] == "restarting the replica" and notes[0]["User"]["Id"] == ana
+    at.button(key=f"escalate-{disk['Id']}").click().run()
+    no_errors(at)
+    assert any(e["Kind"] == "escalated" for e in api.incident_log(disk["Id"]))
+    at.selectbox(key=f"snooze-{disk['Id']}").set_value(60)
+    at.button(key=f"snooze-go-{disk['Id']}").click().run()
+    no_errors(at)
+    snoozed = api.get_incident(disk["Id"])
+    assert snoozed["Status"] == "acknowledged" and snoozed["SnoozedUntil"] is not None
+    at.button(key="detail-close").click().run()
+    assert not [d for d in at.dataframe if "Details" in d.value.columns]
+
+
+def test_incidents_filtered_by_team_service_and_urgency(api, monkeypatch):
+    team = api.create_team("Payments", [user_id(api, "Ben")])
+    service = api.create_service("payments-api", team["Id"])
+    low = api.trigger_incident("Card retries climbing", service_id=service["Id"], urgency="low")
+    at = console(api, monkeypatch, "incidents")
+    at.selectbox(key="inc_team").set_value(team["Id"]).run()
+    no_errors(at)
+    rows = [b.key for b in at.button if b.key and b.key.startswith("resolve-")]
+    assert rows == [f"resolve-{low['Id']}"]
+    assert "low urgency" in texts(at) and "service payments-api" in texts(at)
+    at.selectbox(key="inc_team").set_value(0).run()
+    at.segmented_control(key="inc_urgency").set_value("high").run()
+    rows = [b.key for b in at.button if b.key and b.key.startswith("resolve-")]
+    assert rows and f"resolve-{low['Id']}" not in rows
+
+
+# ----- services, policies, teams -----------------------------------------------------------------
+def test_a_new_service_shows_its_key_once_with_the_receiver_urls(api, monkeypatch):
+    at = console(api, monkeypatch, "services")
+    no_errors(at)
+    at.text_input(key="new_service_name").input("checkout-api")
+    next(b for b in at.get("form_submit_button") if b.label == "Add").click().run()
+    no_errors(at)
+    [made] = [s for s in api.list_services() if s["Name"] == "checkout-api"]
+    codes = [c.value for c in at.code]
+    key = next(c for c in codes if len(c) == 32)
+    assert key.startswith(made["IntegrationKeyPrefix"])
+    assert any(f"/integrations/alertmanager/{key}" in c for c in codes)
+    assert any(f'"routing_key": "{key}"' in c for c in codes)
+    at.run()  # shown once: gone on the next run
+    assert not any(key in c.value for c in at.code)
+
+
+def test_the_policy_editor_saves_steps(api, monkeypatch):
+    at = console(api, monkeypatch, "services")
+    ana = user_id(api, "Ana")
+    row = {"Step": 3, "Delay (min)": 30, "Type": "user", "Person": ana}
+    at.session_state["policy-1"] = {"edited_rows": {}, "added_rows": [row], "deleted_rows": []}
+    at.run()
+    at.button(key="save-policy-1").click().run()
+    no_errors(at)
+    [policy] = [p for p in api.list_policies() if p["Id"] == 1]
+    assert [s["DelayMinutes"] for s in policy["Steps"]] == [0, 15, 30]
+    assert policy["Steps"][2]["Targets"] == [
+        {"Type": "user", "TeamId": None, "Layer": None, "UserId": user_id(api, "Ana")}
+    ]
+
+
+def test_teams_on_the_people_page_and_the_sidebar_picks_one(api, monkeypatch):
+    at = console(api, monkeypatch, "people")
+    ben, dev = user_id(api, "Ben"), user_id(api, "Dev")
+    at.text_input(key="new_team_name").input("Payments")
+    at.multiselect(key="new_team_members").set_value([ben, dev])
+    next(b for b in at.get("form_submit_button") if b.label == "Add team").click().run()
+    no_errors(at)
+    [team] = [t for t in api.list_teams() if t["Name"] == "Payments"]
+    assert team["UserIds"] == sorted([ben, dev])
+    at.sidebar.selectbox(key="team").set_value(team["Id"]).run()
+    at.switch_page(PAGES["availability"][0]).run()
+    no_errors(at)
+    [grid] = at.data_editor
+    assert sorted(grid.value["Person"]) == sorted(
+        f"{u['FirstName']} {u['LastName']}" for u in api.list_users() if u["Id"] in (ben, dev)
+    )
 
 
 # ----- availability ------------------------------------------------------------------------------

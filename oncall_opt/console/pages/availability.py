@@ -157,9 +157,12 @@ def render() -> None:
         "away, grants preferred days where it can, and avoids the days people would rather not."
     )
     api = common.client()
-    people = common.users()
+    people = common.team_members()
     if not people:
-        st.info("No people yet: add the team on the **People** page.", icon=":material/group:")
+        st.info(
+            "Nobody in this team yet: add people to it on the **People** page.",
+            icon=":material/group:",
+        )
         return
     top_left, top_right = st.columns([2, 3], vertical_alignment="bottom")
     with top_left:
@@ -183,7 +186,7 @@ def render() -> None:
         _reset_editor()  # a new window or mode: edits made on the old grid do not apply
         st.session_state["_av_grid"] = (start, end, mode)
     days = common.days_between(start, end)
-    team = api.team_availability(start, end)
+    team = api.team_availability(start, end, common.team_id())
     everyone = grid_frame(team, days)
     only = None
     if mode == MINE:

@@ -1,6 +1,8 @@
-"""Incidents: open ones first, with status, assignee, age and dedup count; filters by status and
-assignee; acknowledge, assign and resolve from the row; a form to trigger a test incident. The
-list refreshes itself every few seconds (a fragment), the filters stay as they are."""
+"""Incidents: open ones first, with status, service, urgency, assignee, age and dedup count;
+filters by status, team, service, urgency and assignee; acknowledge, assign and resolve from the
+row; an incident's detail (its timeline, a note, snooze, escalate to a step); a form to trigger a
+test incident. The list refreshes itself every few seconds (a fragment), the filters stay as
+they are."""
 
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ BADGES = {"triggered": "red", "acknowledged": "orange", "resolved": "green"}
 ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 ANYONE, MINE, UNASSIGNED = "any", "me", "none"
 NOBODY = 0  # the assign box's "unassigned" entry
+ALL = 0  # the team and service filters' "all" entry
+URGENCIES = {"any": "Any urgency", "high": "High", "low": "Low"}
+SNOOZES = {15: "15 min", 30: "30 min", 60: "1 h", 240: "4 h", 1440: "1 day"}
+DETAIL = "inc_detail"
 PAGE_SIZE = 30
 
 
@@ -43,6 +49,8 @@ def _do_actions() -> None:
             elif action == "resolve":
                 api.resolve(incident_id, user_id=common.me())
                 st.toast(f"Incident #{incident_id} resolved", icon=":material/task_alt:")
+            elif action == "detail":
+                st.session_state[DETAIL] = incident_id
             elif action == "assign":
                 user_id = st.session_state.get(f"assign-{incident_id}")
                 if user_id and user_id != NOBODY:
@@ -101,8 +109,17 @@ def _row(incident: dict, people: list[dict]) -> None:
         body, assign, age, actions = st.columns([5.4, 2.2, 1.1, 3.8], vertical_alignment="center")
         with body:
             colour = BADGES.get(status, "gray")
-            st.markdown(f":{colour}-badge[{status.capitalize()}] **#{iid}** {incident['Body']}")
+            urgency = " :gray-badge[low urgency]" if incident.get("Urgency") == "low" else ""
+            st.markdown(
+                f":{colour}-badge[{status.capitalize()}]{urgency} **#{iid}** "
+                f"{incident['Body'].splitlines()[0] if incident['Body'] else ''}"
+            )
             details = [f"opened {common.when(created)}"]
+            service = services_by_id().get(incident.get("ServiceId"))
+            if service is not None and service["Id"] != 1:
+                details.append(f"service {service['Name']}")
+            if incident.get("SnoozedUntil") and status == "acknowledged":
+                details.append(f"quiet until {common.when(incident['SnoozedUntil'])}")
             if incident.get("Count", 1) > 1:
                 last = common.relative(incident["LastTriggeredAt"])
                 details.append(f"triggered ×{incident['Count']}, last {last}")
@@ -148,7 +165,15 @@ def _row(incident: dict, people: list[dict]) -> None:
             elapsed = (common.parse_time(end) if end else common.now()) - since
             st.markdown(f":material/timer: {common.duration(elapsed)}")
         with actions:
-            ack, resolve = st.columns(2)
+            ack, resolve, more = st.columns([1, 1, 0.6])
+            more.button(
+                "",
+                key=f"detail-{iid}",
+                icon=":material/more_horiz:",
+                help="Timeline, notes, snooze, escalate",
+                on_click=_queue,
+                args=("detail", iid),
+            )
             if status == "triggered":
                 ack.button(
                     "Acknowledge",
@@ -178,6 +203,15 @@ def incident_list() -> None:
     status = st.session_state.get("inc_status") or "open"
     assignee = st.session_state.get("inc_assignee", ANYONE)
     search = st.session_state.get("inc_search", "")
+    scope = {
+        "team_id": st.session_state.get("inc_team") or None,
+        "service_id": st.session_state.get("inc_service") or None,
+        "urgency": None
+        if st.session_state.get("inc_urgency", "any") == "any"
+        else st.session_state["inc_urgency"],
+    }
+    if st.session_state.get(DETAIL):
+        _detail(st.session_state[DETAIL], people)
     assignee_id = None
     if assignee == MINE:
         assignee_id = common.me()
@@ -186,9 +220,9 @@ def incident_list() -> None:
             return
     elif isinstance(assignee, int):
         assignee_id = assignee
-    open_incidents = api.list_incidents("open")
+    open_incidents = api.list_incidents("open", **scope)
     _metrics(open_incidents)
-    items = filtered(api.list_incidents(status, assignee_id), assignee, search)
+    items = filtered(api.list_incidents(status, assignee_id, **scope), assignee, search)
     st.caption(
         f"{len(items)} incident(s) · {STATUSES[status].lower()} · refreshed "
         f"{common.when(common.now())}:{common.local(common.now()):%S}, "
@@ -208,7 +242,97 @@ def incident_list() -> None:
         st.caption(f"Showing the first {PAGE_SIZE}; narrow the filters to see the others.")
 
 
+def services_by_id() -> dict[int, dict]:
+    found = st.session_state.get("_services")
+    if found is None:
+        found = st.session_state["_services"] = {
+            s["Id"]: s for s in common.client().list_services()
+        }
+    return found
+
+
+def _detail(incident_id: int, people: list[dict]) -> None:
+    """One incident in full: its timeline, a note, snooze, escalate to a step."""
+    api = common.client()
+    incident = api.get_incident(incident_id)
+    with st.container(border=True, key="incident-detail"):
+        title, close = st.columns([8, 1], vertical_alignment="center")
+        title.markdown(f"#### Incident #{incident_id} · {incident['Status']}")
+        if close.button("Close", key="detail-close", icon=":material/close:"):
+            st.session_state.pop(DETAIL, None)
+            st.rerun()
+        st.text(incident["Body"])
+        service = services_by_id().get(incident["ServiceId"], {})
+        st.caption(
+            f"Service {service.get('Name', incident['ServiceId'])} · {incident['Urgency']} "
+            f"urgency · escalation step {incident['EscalationStep']}"
+            + (f", next {common.when(incident['NextEscalationAt'])}"
+               if incident.get("NextEscalationAt") else "")
+        )  # fmt: skip
+        log = api.incident_log(incident_id)
+        st.dataframe(
+            [
+                {
+                    "When": common.when(entry["At"]),
+                    "What": entry["Kind"],
+                    "Who": common.full_name(entry["User"]) if entry["User"] else "",
+                    "Details": entry["Message"],
+                }
+                for entry in log
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        if incident["Status"] == "resolved":
+            return
+        note_col, snooze_col, escalate_col = st.columns(3)
+        with note_col, st.form(f"note-{incident_id}", clear_on_submit=True, border=False):
+            text = st.text_input("Add a note", key=f"note-text-{incident_id}")
+            if st.form_submit_button("Add note", icon=":material/edit_note:") and text.strip():
+                api.add_note(incident_id, text.strip(), user_id=common.me())
+                st.rerun()
+        with snooze_col:
+            minutes = st.selectbox(
+                "Snooze for", list(SNOOZES), format_func=SNOOZES.get, key=f"snooze-{incident_id}"
+            )
+            if st.button("Snooze", key=f"snooze-go-{incident_id}", icon=":material/snooze:"):
+                api.snooze(incident_id, int(minutes), user_id=common.me())
+                st.toast(f"Incident #{incident_id} snoozed for {SNOOZES[minutes]}")
+                st.rerun()
+        with escalate_col:
+            step = st.number_input(
+                "Escalate to step", 1, 20, min(incident["EscalationStep"] + 1, 20),
+                key=f"step-{incident_id}",
+            )  # fmt: skip
+            if st.button("Escalate now", key=f"escalate-{incident_id}", icon=":material/campaign:"):
+                done = api.escalate(incident_id, int(step))
+                st.toast(f"Paged step {step}: {common.full_name(done.get('EscalatedTo'))}")
+                st.rerun()
+
+
 def _filters(people: list[dict]) -> None:
+    team_col, service_col, urgency_col = st.columns([2, 2, 4], vertical_alignment="bottom")
+    teams = {t["Id"]: t["Name"] for t in common.teams()}
+    services = services_by_id()
+    with team_col:
+        st.selectbox(
+            "Team", [ALL, *teams], key="inc_team",
+            format_func=lambda i: "All teams" if i == ALL else teams.get(i, str(i)),
+        )  # fmt: skip
+    chosen = st.session_state.get("inc_team") or ALL
+    shown = [i for i, s in services.items() if chosen in (ALL, s["TeamId"])]
+    if st.session_state.get("inc_service") not in (None, ALL, *shown):
+        st.session_state["inc_service"] = ALL
+    with service_col:
+        st.selectbox(
+            "Service", [ALL, *shown], key="inc_service",
+            format_func=lambda i: "All services" if i == ALL else services[i]["Name"],
+        )  # fmt: skip
+    with urgency_col:
+        st.segmented_control(
+            "Urgency", list(URGENCIES), key="inc_urgency", format_func=URGENCIES.get,
+            required=True, **({} if "inc_urgency" in st.session_state else {"default": "any"}),
+        )  # fmt: skip
     status_col, assignee_col, search_col = st.columns([4, 2, 2], vertical_alignment="bottom")
     with status_col:
         st.segmented_control(
@@ -242,16 +366,25 @@ def _trigger_form() -> None:
             placeholder="Checkout latency above 2 s on eu-west",
             key="trigger_body",
         )
-        dedup = st.text_input(
+        dedup_col, service_col, urgency_col = st.columns(3)
+        dedup = dedup_col.text_input(
             "Dedup key (optional)",
             key="trigger_dedup",
             help="A trigger with the key of an open incident counts against it.",
         )
+        services = services_by_id()
+        service = service_col.selectbox(
+            "Service", list(services), key="trigger_service",
+            format_func=lambda i: services[i]["Name"],
+        )  # fmt: skip
+        urgency = urgency_col.selectbox("Urgency", ["high", "low"], key="trigger_urgency")
         if st.form_submit_button("Trigger incident", type="primary"):
             if not body.strip():
                 st.error("Say what happened: the incident needs a text.")
                 return
-            created = common.client().trigger_incident(body.strip(), dedup.strip() or None)
+            created = common.client().trigger_incident(
+                body.strip(), dedup.strip() or None, service_id=service, urgency=urgency
+            )
             if created.get("Created", True):
                 common.flash(f"Incident #{created['Id']} triggered.")
             else:
@@ -264,6 +397,7 @@ def _trigger_form() -> None:
 
 def render() -> None:
     st.title("Incidents")
+    st.session_state.pop("_services", None)  # read once per page run
     people = common.users()
     _filters(people)
     incident_list()

@@ -86,7 +86,7 @@ def _card(layer: int, shifts: list[dict], at: datetime) -> None:
 
 
 def _incident_card() -> None:
-    open_incidents = common.client().list_incidents("open")
+    open_incidents = common.client().list_incidents("open", team_id=common.team_id())
     triggered = sum(1 for i in open_incidents if i["Status"] == "triggered")
     with st.container(border=True):
         st.markdown("**Open incidents**")
@@ -205,7 +205,7 @@ def render() -> None:
     )
     weeks = weeks or 4
     horizon = at + timedelta(weeks=weeks)
-    shifts = api.list_schedules(at - timedelta(days=1), horizon)
+    shifts = api.list_schedules(at - timedelta(days=1), horizon, team_id=common.team_id())
     layers = sorted({1} | {s["Layer"] for s in shifts})
 
     columns = st.columns(len(layers) + 1)

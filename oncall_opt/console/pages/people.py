@@ -1,5 +1,6 @@
-"""People: the team as a table (names, Slack handle, time zone, role), editable by admins, a
-form to add someone, your account (password, API keys), sign-in links for others (admins), and
+"""People: everyone as a table (names, Slack handle, time zone, role), editable by admins, a
+form to add someone, the teams (members, Slack channel), your account (password, API keys),
+sign-in links for others (admins), and
 Slack: send a test message and see what the daemon's outbox delivered."""
 
 from __future__ import annotations
@@ -158,6 +159,73 @@ def _add_person() -> None:
             st.rerun()
 
 
+def _teams(people: list[dict]) -> None:
+    """Teams, their members and Slack channels (admins edit)."""
+    st.subheader("Teams")
+    api = common.client()
+    by_id = {u["Id"]: u for u in people}
+    for team in api.list_teams():
+        members = ", ".join(common.full_name(by_id.get(i)) for i in team["UserIds"]) or "nobody"
+        channel = "its own Slack channel" if team["HasSlackWebhook"] else "the global channel"
+        with st.expander(
+            f"{team['Name']} · {len(team['UserIds'])} member(s) · {channel}",
+            icon=":material/groups:",
+        ):
+            st.caption(f"Members: {members}")
+            if not common.is_admin():
+                continue
+            chosen = st.multiselect(
+                "Members",
+                list(by_id),
+                default=[i for i in team["UserIds"] if i in by_id],
+                format_func=lambda i: common.label(by_id[i]),
+                key=f"team-members-{team['Id']}",
+            )
+            webhook = st.text_input(
+                "Slack webhook URL (a secret: never shown again)",
+                type="password",
+                key=f"team-webhook-{team['Id']}",
+                help="Messages about this team's incidents go there; empty keeps the current one.",
+            )
+            save, remove, delete, _ = st.columns([1, 1.6, 1, 2])
+            if save.button("Save", key=f"team-save-{team['Id']}", icon=":material/save:"):
+                fields = {"UserIds": chosen}
+                if webhook.strip():
+                    fields["SlackWebhookUrl"] = webhook.strip()
+                api.update_team(team["Id"], **fields)
+                common.flash(f"Saved the team {team['Name']}.")
+                st.rerun()
+            if team["HasSlackWebhook"] and remove.button(
+                "Use the global channel", key=f"team-unhook-{team['Id']}"
+            ):
+                api.update_team(team["Id"], SlackWebhookUrl="")
+                st.rerun()
+            if team["Id"] != common.DEFAULT_TEAM and delete.button(
+                "Delete", key=f"team-delete-{team['Id']}", icon=":material/delete:"
+            ):
+                api.delete_team(team["Id"])
+                common.flash(f"Deleted the team {team['Name']}.")
+                st.rerun()
+    if common.is_admin():
+        with st.form("add_team", clear_on_submit=True):
+            st.markdown("**Add a team**")
+            name_col, members_col = st.columns([1, 2])
+            name = name_col.text_input("Name", key="new_team_name", placeholder="Payments")
+            chosen = members_col.multiselect(
+                "Members",
+                list(by_id),
+                format_func=lambda i: common.label(by_id[i]),
+                key="new_team_members",
+            )
+            if st.form_submit_button("Add team", icon=":material/group_add:"):
+                if not name.strip():
+                    st.error("Give the team a name.")
+                    return
+                api.create_team(name.strip(), chosen)
+                common.flash(f"Added the team {name.strip()}.")
+                st.rerun()
+
+
 def _your_account(people: list[dict]) -> None:
     """The viewer's password and API keys (the person signed in, or picked under "You are")."""
     mine = common.me()
@@ -307,6 +375,7 @@ def render() -> None:
     _team(people)
     if common.is_admin():
         _add_person()
+    _teams(people)
     _your_account(people)
     _sign_in_links(people)
     if common.is_admin():

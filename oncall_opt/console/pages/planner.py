@@ -87,6 +87,7 @@ def _rules() -> tuple[dict[str, Any], float]:
         "HappinessWeight": happiness,
         "AvoidWeight": avoid,
         "KeepPublished": bool(keep),
+        "TeamId": common.team_id(),
     }
     if keep:
         options["StabilityWeight"] = stability
@@ -131,7 +132,12 @@ def solve(document: dict, time_limit: float, source: str) -> None:
             )
         else:
             status.update(label="No roster", state="error", expanded=False)
-    st.session_state[PLAN] = {"input": document, "job": job, "source": source}
+    st.session_state[PLAN] = {
+        "input": document,
+        "job": job,
+        "source": source,
+        "team": common.team_id(),
+    }
 
 
 def roster_of(document: dict, output: dict) -> Roster | None:
@@ -157,7 +163,7 @@ def published_roster(roster: Roster) -> tuple[Roster, int]:
     and how many shifts are published in the window."""
     problem = roster.problem
     start, stop = problem.grid.starts[0], problem.grid.end
-    shifts = common.client().list_schedules(start, stop)
+    shifts = common.client().list_schedules(start, stop, team_id=plan_team())
     previous: dict[str, list] = {"overrides": [], "secondary_overrides": []}
     for shift in shifts:
         if shift["Layer"] not in problem.layers:
@@ -285,6 +291,12 @@ def _changes(roster: Roster, before: Roster, published: int) -> int:
     return len(changed)
 
 
+def plan_team() -> int:
+    """The team the result on screen was planned for (the sidebar may have moved on)."""
+    plan = st.session_state.get(PLAN) or {}
+    return int(plan.get("team") or common.team_id())
+
+
 def _publish(output: dict, roster: Roster, changed: int, published: int) -> None:
     grid = roster.problem.grid
     first, stop = common.when(grid.starts[0]), common.when(grid.end)
@@ -309,7 +321,7 @@ def _publish(output: dict, roster: Roster, changed: int, published: int) -> None
         )
         yes, no, _ = st.columns([1.2, 1, 4])
         if yes.button("Yes, publish", type="primary", key="pl_publish_yes"):
-            shifts = common.client().publish_roster(output)
+            shifts = common.client().publish_roster(output, team_id=plan_team())
             st.session_state.pop(CONFIRM, None)
             common.flash(f"Published: {len(shifts)} shift(s) from {first} to {stop}.")
             st.rerun()
@@ -453,8 +465,11 @@ def render() -> None:
         "Plan a fair roster from everyone's availability: balanced shifts, preferred days "
         "granted, avoided days spared, with a proof of optimality."
     )
-    if not common.users():
-        st.info("No people yet: add the team on the **People** page.", icon=":material/group:")
+    if not common.team_members():
+        st.info(
+            "Nobody in this team yet: add people to it on the **People** page.",
+            icon=":material/group:",
+        )
         return
     window = common.window_input("pl_window")
     options, limit = _rules()

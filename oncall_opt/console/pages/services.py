@@ -1,0 +1,329 @@
+"""Services and escalation policies: what alerts are about and who is paged for them.
+
+Each service shows its team, its escalation policy and its integration: the Events API v2 URL
+and routing key, the Alertmanager receiver URL and a ready `alertmanager.yml` block. A key is
+shown in full once, when the service is made or its key rotated (the daemon keeps only a
+hash). The policy editor is a table of targets grouped into steps."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from oncall_opt.console import common
+
+NEW_KEY = "_new_service_key"
+LAYER_NAMES = {1: "primary", 2: "secondary"}
+
+
+def _api_url() -> str:
+    return common.api_url()
+
+
+def integration_help(service: dict, key: str | None) -> None:
+    """How to send alerts to the service: with the key when it was just made, else with a
+    placeholder (the key is shown once)."""
+    shown = key or f"<the integration key of {service['Name']}>"
+    base = _api_url()
+    st.markdown("**PagerDuty Events API v2** (anything configured for PagerDuty):")
+    st.code(
+        f"curl -X POST {base}/v2/enqueue -H 'Content-Type: application/json' -d '"
+        f'{{"routing_key": "{shown}", "event_action": "trigger", '
+        '"payload": {"summary": "Checkout is down", "source": "web-1", "severity": "critical"}}'
+        "'",
+        language="bash",
+    )
+    st.markdown("**Prometheus Alertmanager** (`alertmanager.yml`):")
+    st.code(
+        "receivers:\n"
+        "  - name: oncall\n"
+        "    webhook_configs:\n"
+        f"      - url: {base}/integrations/alertmanager/{shown}\n"
+        "        send_resolved: true\n",
+        language="yaml",
+    )
+
+
+def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
+    st.subheader("Services")
+    api = common.client()
+    fresh = st.session_state.pop(NEW_KEY, None)
+    if fresh:
+        service, key = fresh
+        st.success(
+            f"Integration key of **{service['Name']}**: copy it now, it is not shown again.",
+            icon=":material/key:",
+        )
+        st.code(key, language=None)
+        integration_help(service, key)
+    found = api.list_services()
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Service": s["Name"],
+                    "Team": teams.get(s["TeamId"], s["TeamId"]),
+                    "Escalation policy": policies.get(s["EscalationPolicyId"], {}).get("Name"),
+                    "Key": f"{s['IntegrationKeyPrefix']}…"
+                    if s["IntegrationKeyPrefix"]
+                    else "none yet",
+                    "Ack timeout": f"{s['AckTimeoutMinutes']} min"
+                    if s["AckTimeoutMinutes"]
+                    else "—",
+                    "Auto-resolve": f"{s['AutoResolveMinutes']} min"
+                    if s["AutoResolveMinutes"]
+                    else "—",
+                }
+                for s in found
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    for service in found:
+        with st.expander(f"{service['Name']}: integration and settings", icon=":material/hub:"):
+            integration_help(service, None)
+            if not common.is_admin():
+                continue
+            with st.form(f"service-{service['Id']}", border=False):
+                a, b, c, d = st.columns(4)
+                team = a.selectbox(
+                    "Team",
+                    list(teams),
+                    index=list(teams).index(service["TeamId"]),
+                    format_func=teams.get,
+                    key=f"svc-team-{service['Id']}",
+                )
+                policy = b.selectbox(
+                    "Escalation policy",
+                    list(policies),
+                    index=list(policies).index(service["EscalationPolicyId"]),
+                    format_func=lambda i: policies[i]["Name"],
+                    key=f"svc-policy-{service['Id']}",
+                )
+                ack = c.number_input(
+                    "Ack timeout (min, 0 none)",
+                    0,
+                    10080,
+                    service["AckTimeoutMinutes"] or 0,
+                    key=f"svc-ack-{service['Id']}",
+                )
+                auto = d.number_input(
+                    "Auto-resolve (min, 0 none)",
+                    0,
+                    10080,
+                    service["AutoResolveMinutes"] or 0,
+                    key=f"svc-auto-{service['Id']}",
+                )
+                if st.form_submit_button("Save", icon=":material/save:"):
+                    api.update_service(
+                        service["Id"],
+                        TeamId=team,
+                        EscalationPolicyId=policy,
+                        AckTimeoutMinutes=int(ack),
+                        AutoResolveMinutes=int(auto),
+                    )
+                    common.flash(f"Saved {service['Name']}.")
+                    st.rerun()
+            rotate, delete, _ = st.columns([1.6, 1, 3])
+            if rotate.button(
+                "Rotate the key",
+                key=f"rotate-{service['Id']}",
+                icon=":material/autorenew:",
+                help="A new key, shown once; the old one stops working at once.",
+            ):
+                made = api.rotate_service_key(service["Id"])
+                st.session_state[NEW_KEY] = (made, made["IntegrationKey"])
+                st.rerun()
+            if service["Id"] != 1 and delete.button(
+                "Delete", key=f"delete-svc-{service['Id']}", icon=":material/delete:"
+            ):
+                api.delete_service(service["Id"])
+                common.flash(f"Deleted {service['Name']}.")
+                st.rerun()
+    if common.is_admin():
+        _add_service(teams, policies)
+
+
+def _add_service(teams: dict[int, str], policies: dict[int, dict]) -> None:
+    with st.form("add_service", clear_on_submit=True):
+        st.markdown("**Add a service**")
+        a, b, c = st.columns(3)
+        name = a.text_input("Name", key="new_service_name", placeholder="checkout-api")
+        team = b.selectbox("Team", list(teams), format_func=teams.get, key="new_service_team")
+        policy = c.selectbox(
+            "Escalation policy",
+            list(policies),
+            format_func=lambda i: policies[i]["Name"],
+            key="new_service_policy",
+        )
+        if st.form_submit_button("Add", type="primary", icon=":material/add:"):
+            if not name.strip():
+                st.error("Give the service a name.")
+                return
+            made = common.client().create_service(name.strip(), team, EscalationPolicyId=policy)
+            st.session_state[NEW_KEY] = (made, made["IntegrationKey"])
+            st.rerun()
+
+
+# ----- escalation policies ----------------------------------------------------------------------
+def steps_frame(policy: dict | None) -> pd.DataFrame:
+    """One row per target: its step, the step's delay, and the team layer or person."""
+    rows = []
+    for number, step in enumerate((policy or {}).get("Steps", []), start=1):
+        for target in step["Targets"]:
+            rows.append(
+                {
+                    "Step": number,
+                    "Delay (min)": step["DelayMinutes"],
+                    "Type": target["Type"],
+                    "Team": target.get("TeamId"),
+                    "Layer": target.get("Layer"),
+                    "Person": target.get("UserId"),
+                }
+            )
+    if not rows:
+        rows.append(
+            {"Step": 1, "Delay (min)": 0, "Type": "layer", "Team": 1, "Layer": 1, "Person": None}
+        )
+    return pd.DataFrame(rows, columns=["Step", "Delay (min)", "Type", "Team", "Layer", "Person"])
+
+
+def steps_from(frame: pd.DataFrame) -> list[dict]:
+    """The API's steps from the edited table (rows grouped by step number, in order; a step's
+    delay is its first row's). Raises ValueError saying which row is incomplete."""
+    steps: dict[int, dict] = {}
+    for index, row in frame.reset_index(drop=True).iterrows():
+        if pd.isna(row["Step"]):
+            raise ValueError(f"row {index + 1}: give its step number")
+        number = int(row["Step"])
+        step = steps.setdefault(
+            number, {"DelayMinutes": int(row["Delay (min)"] or 0), "Targets": []}
+        )
+        if row["Type"] == "user":
+            if pd.isna(row["Person"]):
+                raise ValueError(f"row {index + 1}: pick the person to page")
+            step["Targets"].append({"Type": "user", "UserId": int(row["Person"])})
+        else:
+            if pd.isna(row["Team"]) or pd.isna(row["Layer"]):
+                raise ValueError(f"row {index + 1}: pick the team and layer to page")
+            step["Targets"].append(
+                {"Type": "layer", "TeamId": int(row["Team"]), "Layer": int(row["Layer"])}
+            )
+    return [steps[n] for n in sorted(steps)]
+
+
+def describe(policy: dict, teams: dict[int, str], people: dict[int, dict]) -> str:
+    parts = []
+    for number, step in enumerate(policy["Steps"], start=1):
+        who = ", ".join(
+            f"{LAYER_NAMES.get(t['Layer'], t['Layer'])} of {teams.get(t['TeamId'], t['TeamId'])}"
+            if t["Type"] == "layer"
+            else common.full_name(people.get(t["UserId"]))
+            for t in step["Targets"]
+        )
+        when = "at once" if step["DelayMinutes"] == 0 else f"+{step['DelayMinutes']} min"
+        parts.append(f"{number}. {when}: {who}")
+    if policy["Repeat"]:
+        parts.append(f"then again {policy['Repeat']}× after {policy['RepeatAfterMinutes']} min")
+    return " → ".join(parts)
+
+
+def _editor(policy: dict | None, teams: dict[int, str], people: dict[int, dict], key: str):
+    return st.data_editor(
+        steps_frame(policy),
+        key=key,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Step": st.column_config.NumberColumn(
+                "Step", min_value=1, max_value=20, step=1, required=True
+            ),
+            "Delay (min)": st.column_config.NumberColumn(
+                "Delay (min)",
+                min_value=0,
+                step=1,
+                help="after the step before (step 1: after the trigger); a step's first row counts",
+            ),
+            "Type": st.column_config.SelectboxColumn(
+                "Type", options=["layer", "user"], required=True
+            ),
+            "Team": st.column_config.SelectboxColumn("Team (layer)", options=list(teams)),
+            "Layer": st.column_config.SelectboxColumn("Layer", options=[1, 2]),
+            "Person": st.column_config.SelectboxColumn("Person (user)", options=list(people)),
+        },
+    )
+
+
+def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
+    st.subheader("Escalation policies")
+    st.caption(
+        "Who is paged when an incident is not acknowledged: step 1 at the trigger, each next "
+        "step its delay later; acknowledging or resolving stops it. Team numbers: "
+        + ", ".join(f"{i} = {name}" for i, name in teams.items())
+        + ". People: "
+        + ", ".join(f"{i} = {common.full_name(p)}" for i, p in people.items())
+    )
+    api = common.client()
+    for policy in api.list_policies():
+        with st.expander(
+            f"{policy['Name']}: {describe(policy, teams, people)}", icon=":material/campaign:"
+        ):
+            if not common.is_admin():
+                continue
+            edited = _editor(policy, teams, people, f"policy-{policy['Id']}")
+            a, b, c = st.columns(3)
+            repeat = a.number_input("Repeat", 0, 9, policy["Repeat"], key=f"repeat-{policy['Id']}")
+            after = b.number_input(
+                "Repeat after (min)",
+                1,
+                10080,
+                policy["RepeatAfterMinutes"],
+                key=f"after-{policy['Id']}",
+            )
+            if c.button("Save", key=f"save-policy-{policy['Id']}", icon=":material/save:"):
+                try:
+                    steps = steps_from(edited)
+                except ValueError as exc:
+                    st.error(str(exc))
+                    return
+                api.update_policy(
+                    policy["Id"], Steps=steps, Repeat=int(repeat), RepeatAfterMinutes=int(after)
+                )
+                st.session_state.pop(f"policy-{policy['Id']}", None)
+                common.flash(f"Saved the escalation policy {policy['Name']}.")
+                st.rerun()
+    if common.is_admin():
+        with st.expander("New escalation policy", icon=":material/add:"):
+            name = st.text_input("Name", key="new_policy_name")
+            edited = _editor(None, teams, people, "new-policy")
+            if st.button("Create", key="create-policy", type="primary"):
+                if not name.strip():
+                    st.error("Give the policy a name.")
+                    return
+                try:
+                    steps = steps_from(edited)
+                except ValueError as exc:
+                    st.error(str(exc))
+                    return
+                api.create_policy(name.strip(), steps)
+                st.session_state.pop("new-policy", None)
+                common.flash(f"Created the escalation policy {name.strip()}.")
+                st.rerun()
+
+
+def render() -> None:
+    st.title("Services")
+    st.caption(
+        "What alerts are about, which team answers, and who is paged when nobody acknowledges."
+    )
+    teams = {t["Id"]: t["Name"] for t in common.teams()}
+    policies = {p["Id"]: p for p in common.client().list_policies()}
+    people = {u["Id"]: u for u in common.users()}
+    _services(teams, policies)
+    _policies(teams, people)
+
+
+if __name__ == "__main__":
+    common.run_page(render)
