@@ -320,10 +320,13 @@ def _count_against_open(
         either = " OR ".join(pair for _ in counts)
         pairs = [x for service_id, key in counts for x in (key, service_id)]
         increments = [x for (service_id, key), n in counts.items() for x in (key, service_id, n)]
-        rows = tx.rows(
+        keys = sorted({key for _, key in counts})
+        marks = ", ".join("?" for _ in keys)
+        rows = tx.rows(  # the IN list narrows the rows before the pairs are checked
             f"UPDATE incidents SET trigger_count = trigger_count + CASE {cases} END, "
-            f"last_triggered_at = ? WHERE status <> ? AND ({either}) RETURNING {COLUMNS}",
-            [*increments, now, RESOLVED, *pairs],
+            f"last_triggered_at = ? WHERE status <> ? AND dedup_key IN ({marks}) "
+            f"AND ({either}) RETURNING {COLUMNS}",
+            [*increments, now, RESOLVED, *keys, *pairs],
         )
     found: dict[tuple[int, str], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: r["id"]):

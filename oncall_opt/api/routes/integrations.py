@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -60,6 +61,33 @@ class _MaskKeys(logging.Filter):
 
 
 logging.getLogger("uvicorn.access").addFilter(_MaskKeys())
+
+
+KEY_CACHE_SECONDS = 10.0
+
+
+async def service_of(request: Request, key: str) -> Service | None:
+    """The service of an integration key, remembered for a few seconds: a busy integration
+    costs one lookup per KEY_CACHE_SECONDS, not one per event. Rotating, changing or deleting
+    a service clears it (`forget_keys`), so an old key stops working at once."""
+    cache: dict[str, tuple[Service | None, float]] | None
+    cache = getattr(request.app.state, "service_keys", None)
+    if cache is None:
+        cache = request.app.state.service_keys = {}
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[1] < KEY_CACHE_SECONDS:
+        return hit[0]
+    service = await run_in_threadpool(service_for_key, store_of(request), key)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (service, time.monotonic())
+    return service
+
+
+def forget_keys(app) -> None:
+    cache = getattr(app.state, "service_keys", None)
+    if cache is not None:
+        cache.clear()
 
 
 class EnqueueOut(BaseModel):
@@ -127,7 +155,7 @@ async def enqueue(request: Request) -> Any:
         return _invalid(errors)
     try:
         key = check_routing_key(body)
-        service = await run_in_threadpool(service_for_key, store_of(request), key)
+        service = await service_of(request, key)
         if service is None:
             return _invalid(["'routing_key' is not the integration key of any service"])
         event = pagerduty_event(body, service.id)
@@ -149,7 +177,7 @@ async def alertmanager(key: str, request: Request) -> Any:
     webhook too: one incident per alert group (its group key is the dedup key); a repeated
     notification counts against it, a `resolved` one resolves it; the `severity` label sets
     the urgency."""
-    service = await run_in_threadpool(service_for_key, store_of(request), key)
+    service = await service_of(request, key)
     if service is None:
         return error(404, "no service has this integration key (see GET /services)")
     body, errors = await _json(request)

@@ -26,6 +26,7 @@ from oncall_opt.api.common import (
     now_of,
     store_of,
 )
+from oncall_opt.api.routes.integrations import forget_keys
 from oncall_opt.engine import policies, services
 from oncall_opt.engine.policies import Step, Target
 
@@ -124,6 +125,7 @@ def update_service(id: IdPath, params: ServiceUpdate, request: Request) -> Servi
     service = services.update_service(
         store_of(request), id, params.Name, params.TeamId, params.EscalationPolicyId, **timeouts
     )
+    forget_keys(request.app)
     return ServiceOut.of(service)
 
 
@@ -131,13 +133,16 @@ def update_service(id: IdPath, params: ServiceUpdate, request: Request) -> Servi
 def rotate_key(id: IdPath, request: Request) -> ServiceWithKey:
     """A new integration key (shown this once); the old one stops working at once."""
     service, key = services.rotate_key(store_of(request), id)
+    forget_keys(request.app)
     return ServiceWithKey(**ServiceOut.of(service).model_dump(), IntegrationKey=key)
 
 
 @router.delete("/services/{id}", response_model=ServiceOut)
 def delete_service(id: IdPath, request: Request) -> ServiceOut:
     """Delete a service with no open incidents."""
-    return ServiceOut.of(services.delete_service(store_of(request), id))
+    deleted = services.delete_service(store_of(request), id)
+    forget_keys(request.app)
+    return ServiceOut.of(deleted)
 
 
 # ----- escalation policies ----------------------------------------------------------------------
