@@ -227,8 +227,9 @@ def fresh_store(directory: Path, name: str, incidents: int, assigned: bool) -> S
     )
     store.write(
         lambda tx: tx.execute(
-            "INSERT INTO incidents (body, status, created_at, last_triggered_at, assigned_user_id) "
-            f"SELECT ? || ' #' || CAST(i AS VARCHAR), 'triggered', ?, ?, {assignee} "
+            "INSERT INTO incidents (body, status, created_at, last_triggered_at, assigned_user_id, "
+            "escalation_step) "  # step 1 paged at the trigger, as POST /incidents leaves them
+            f"SELECT ? || ' #' || CAST(i AS VARCHAR), 'triggered', ?, ?, {assignee}, 1 "
             "FROM range(?) t(i)",
             [BODY, created, created, incidents],
         )

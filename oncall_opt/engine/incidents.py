@@ -16,9 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall_opt.engine import outbox, text, timeline
-from oncall_opt.engine.policies import OnCallNow, Page, Policy, policies_by_id
+from oncall_opt.engine.policies import OnCallNow, Page, Policy
 from oncall_opt.engine.records import Incident, User
-from oncall_opt.engine.services import DEFAULT_SERVICE, Service, services_by_id
+from oncall_opt.engine.services import (
+    DEFAULT_SERVICE,
+    Service,
+    routing,
+)
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user, users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -83,7 +87,7 @@ def _people_of(rows: list[dict[str, Any]]) -> set[int]:
 
 def incidents_from_rows(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Incident]:
     people = users_by_id(source, _people_of(rows))
-    services = services_by_id(source, {row["service_id"] for row in rows})
+    services = routing(source).services
     return [_incident(r, people, services) for r in rows]
 
 
@@ -218,28 +222,27 @@ def trigger_batch(
         for i, t in enumerate(triggers)
         if t.key is None or (t.key not in open_rows and keyed[t.key][0] == i)
     ]
-    services = services_by_id(
-        tx,
-        {triggers[i].service_id for i in opening}
-        | {row["service_id"] for row in open_rows.values()},
-    )
+    known = routing(tx)
+    wanted = {triggers[i].service_id for i in opening}
+    if not wanted <= known.services.keys():  # made since it was read, maybe by another daemon
+        known = routing(tx, refresh=True)
     for i in opening:
-        if triggers[i].service_id not in services:
+        if triggers[i].service_id not in known.services:
             raise NotFoundError(f"ServiceId: no service with id {triggers[i].service_id}")
-    people = users_by_id(tx, _people_of(list(open_rows.values())))
+    services = known.services
+    counted_rows = list(open_rows.values())
+    people = users_by_id(tx, _people_of(counted_rows)) if counted_rows else {}
 
     created: dict[int, Incident] = {}  # position of an opening trigger -> the incident it opens
     if opening:
-        policies = policies_by_id(tx, {services[triggers[i].service_id].escalation_policy_id
-                                       for i in opening})  # fmt: skip
-        on_call = OnCallNow(tx, now)
+        on_call = OnCallNow(tx, now, known.team_names)
         firsts: dict[tuple[int, str], FirstPage] = {}
         for i in opening:
             t = triggers[i]
-            service = services[t.service_id]
             if (t.service_id, t.urgency) not in firsts:
+                policy = known.policies[services[t.service_id].escalation_policy_id]
                 firsts[(t.service_id, t.urgency)] = first_page(
-                    policies[service.escalation_policy_id], t.urgency, now, on_call, tx, people
+                    policy, t.urgency, now, on_call, tx, people
                 )
         new = [triggers[i] for i in opening]
         counts = [len(keyed[t.key]) if t.key else 1 for t in new]

@@ -24,6 +24,9 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_POLICY = 1
+# What the store remembers of services, policies and team names (see services.routing); every
+# write to those tables forgets it.
+ROUTING_MEMO = "routing"
 MAX_STEPS, MAX_TARGETS, MAX_DELAY, MAX_REPEATS = 20, 20, 7 * 24 * 60, 9
 DEFAULT_REPEAT_AFTER = 15
 _COLUMNS = "id, name, steps, repeats, created_at"
@@ -99,7 +102,7 @@ def parse_steps(raw: str) -> tuple[tuple[Step, ...], int]:
     )
 
 
-def _policy(row: dict[str, Any]) -> Policy:
+def policy_of_row(row: dict[str, Any]) -> Policy:
     steps, repeat_after = parse_steps(row["steps"])
     return Policy(row["id"], row["name"], steps, row["repeats"], repeat_after, row["created_at"])
 
@@ -165,13 +168,14 @@ def create_policy(
     def work(tx: Transaction) -> Policy:
         check_steps(tx, steps)
         _check_unique(tx, name)
+        tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO escalation_policies (name, steps, repeats, created_at) "
             f"VALUES (?, ?, ?, ?) RETURNING {_COLUMNS}",
             [name, _steps_json(steps, repeat_after_minutes), repeats, now],
         )
         assert row is not None
-        return _policy(row)
+        return policy_of_row(row)
 
     return store.write(work)
 
@@ -200,6 +204,7 @@ def update_policy(
             check_steps(tx, steps)
         if new_name is not None:
             _check_unique(tx, new_name, policy_id)
+        tx.forget(ROUTING_MEMO)
         row = tx.row(
             "UPDATE escalation_policies SET name = ?, steps = ?, repeats = ? WHERE id = ? "
             f"RETURNING {_COLUMNS}",
@@ -211,7 +216,7 @@ def update_policy(
             ],
         )
         assert row is not None
-        return _policy(row)
+        return policy_of_row(row)
 
     return store.write(work)
 
@@ -231,6 +236,7 @@ def delete_policy(store: Store, policy_id: int) -> Policy:
                 f"escalation policy '{policy.name}' is used by the services {names}: give "
                 "them another policy first"
             )
+        tx.forget(ROUTING_MEMO)
         tx.execute("DELETE FROM escalation_policies WHERE id = ?", [policy_id])
         return policy
 
@@ -241,23 +247,12 @@ def get_policy(source: Store | Transaction, policy_id: int) -> Policy:
     row = source.row(f"SELECT {_COLUMNS} FROM escalation_policies WHERE id = ?", [policy_id])
     if row is None:
         raise NotFoundError(f"no escalation policy with id {policy_id}")
-    return _policy(row)
+    return policy_of_row(row)
 
 
-def list_policies(store: Store) -> list[Policy]:
-    return [
-        _policy(r) for r in store.rows(f"SELECT {_COLUMNS} FROM escalation_policies ORDER BY id")
-    ]
-
-
-def policies_by_id(source: Store | Transaction, ids: set[int]) -> dict[int, Policy]:
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    rows = source.rows(
-        f"SELECT {_COLUMNS} FROM escalation_policies WHERE id IN ({marks})", sorted(ids)
-    )
-    return {row["id"]: _policy(row) for row in rows}
+def list_policies(source: Store | Transaction) -> list[Policy]:
+    rows = source.rows(f"SELECT {_COLUMNS} FROM escalation_policies ORDER BY id")
+    return [policy_of_row(r) for r in rows]
 
 
 # ----- paging: targets to people -------------------------------------------------------------
@@ -272,27 +267,38 @@ class Page:
 
 
 class OnCallNow:
-    """Who is on call in every team's layers at one instant: one query for all of them, so a
-    batch of triggers over many services costs the same as one."""
+    """Who is on call in every team's layers at one instant, with the people's records and
+    the teams' names (given, when the caller has them remembered): two plain queries for all
+    teams (DuckDB runs them faster than one join), so a batch of triggers over many services
+    costs the same as one."""
 
-    def __init__(self, source: Store | Transaction, instant: datetime):
+    def __init__(
+        self,
+        source: Store | Transaction,
+        instant: datetime,
+        team_names: dict[int, str] | None = None,
+    ):
         rows = source.rows(
             "SELECT team_id, layer, user_id FROM schedules WHERE start_time <= ? AND ? < end_time",
             [instant, instant],
         )
-        self.by_layer = {(r["team_id"], r["layer"]): r["user_id"] for r in rows}
-        self.team_names = {r["id"]: r["name"] for r in source.rows("SELECT id, name FROM teams")}
+        self.people: dict[int, User] = users_by_id(source, {r["user_id"] for r in rows})
+        self.by_layer = {
+            (r["team_id"], r["layer"]): r["user_id"] for r in rows if r["user_id"] in self.people
+        }
+        if team_names is None:
+            team_names = {r["id"]: r["name"] for r in source.rows("SELECT id, name FROM teams")}
+        self.team_names = team_names
 
     def page(
         self, source: Store | Transaction, step: Step, people: dict[int, User] | None = None
     ) -> list[Page]:
         """`step`'s targets as people (in the targets' order, each person once)."""
-        wanted = {
-            self.by_layer.get((t.team_id, t.layer)) if t.type == "layer" else t.user_id
-            for t in step.targets
-        } - {None}
-        if people is None or not wanted <= people.keys():
-            people = {**(people or {}), **users_by_id(source, wanted)}  # type: ignore[arg-type]
+        people = {**self.people, **(people or {})}
+        named = {t.user_id for t in step.targets if t.type == "user"} - people.keys() - {None}
+        if named:  # people a step names directly: read once, then remembered
+            self.people.update(users_by_id(source, named))  # type: ignore[arg-type]
+            people.update(self.people)
         pages, seen = [], set()
         for target in step.targets:
             why = target.describe(self.team_names)

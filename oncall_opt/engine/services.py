@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from oncall_opt.engine import text
-from oncall_opt.engine.policies import DEFAULT_POLICY, get_policy
+from oncall_opt.engine.policies import (
+    DEFAULT_POLICY,
+    ROUTING_MEMO,
+    Policy,
+    get_policy,
+    list_policies,
+)
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import DEFAULT_TEAM, get_team
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -100,6 +106,7 @@ def create_service(
         get_team(tx, team_id)
         get_policy(tx, escalation_policy_id)
         _check_unique(tx, name)
+        tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO services (name, team_id, escalation_policy_id, key_hash, key_prefix, "
             "ack_timeout_minutes, auto_resolve_minutes, created_at) VALUES "
@@ -144,6 +151,7 @@ def update_service(
         if "name" in changes:
             _check_unique(tx, changes["name"], service_id)
         if changes:
+            tx.forget(ROUTING_MEMO)
             assignments = ", ".join(f"{column} = ?" for column in changes)
             tx.execute(
                 f"UPDATE services SET {assignments} WHERE id = ?", [*changes.values(), service_id]
@@ -159,6 +167,7 @@ def rotate_key(store: Store, service_id: int) -> tuple[Service, str]:
 
     def work(tx: Transaction) -> Service:
         get_service(tx, service_id)
+        tx.forget(ROUTING_MEMO)
         tx.execute(
             "UPDATE services SET key_hash = ?, key_prefix = ? WHERE id = ?",
             [hash_key(key), key[:6], service_id],
@@ -183,6 +192,7 @@ def delete_service(store: Store, service_id: int) -> Service:
             raise ConflictError(
                 f"service '{service.name}' has {open_['n']} open incident(s): resolve them first"
             )
+        tx.forget(ROUTING_MEMO)
         tx.execute("DELETE FROM services WHERE id = ?", [service_id])
         return service
 
@@ -203,12 +213,35 @@ def list_services(store: Store, team_id: int | None = None) -> list[Service]:
     return [_service(r) for r in store.rows(sql + " ORDER BY id", params)]
 
 
-def services_by_id(source: Store | Transaction, ids: set[int]) -> dict[int, Service]:
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    rows = source.rows(f"SELECT {_COLUMNS} FROM services WHERE id IN ({marks})", sorted(ids))
-    return {row["id"]: _service(row) for row in rows}
+ROUTING_TTL = 5.0  # seconds: how soon a change made by another process is seen
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Every service, escalation policy and team name: what a trigger needs to know who to
+    page, read once and remembered by the store (`Store.remembered`) until a write to those
+    tables commits, or ROUTING_TTL seconds pass."""
+
+    services: dict[int, Service]
+    policies: dict[int, Policy]
+    team_names: dict[int, str]
+
+
+def _load_routing(source: Store | Transaction) -> Routing:
+    services = {r["id"]: _service(r) for r in source.rows(f"SELECT {_COLUMNS} FROM services")}
+    policies = {p.id: p for p in list_policies(source)}
+    names = {r["id"]: r["name"] for r in source.rows("SELECT id, name FROM teams")}
+    return Routing(services, policies, names)
+
+
+def routing(source: Store | Transaction, refresh: bool = False) -> Routing:
+    """The remembered routing (`refresh`: read it again now, as after an unknown service)."""
+    store = source if isinstance(source, Store) else source.store
+    if store is None:
+        return _load_routing(source)
+    if refresh:
+        store.forget(ROUTING_MEMO)
+    return store.remembered(ROUTING_MEMO, ROUTING_TTL, lambda: _load_routing(source))
 
 
 def service_for_key(source: Store | Transaction, key: str) -> Service | None:

@@ -67,6 +67,8 @@ class Store:
         self._write_lock = threading.RLock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+        self._memo: dict[str, tuple[float, Any]] = {}
+        self._memo_lock = threading.Lock()
         self.migrate()
 
     # ----- connections ---------------------------------------------------------------------
@@ -97,6 +99,24 @@ class Store:
         found = self.rows(sql, params)
         return found[0] if found else None
 
+    # ----- remembered reads ------------------------------------------------------------------
+    def remembered(self, name: str, ttl: float, load: Callable[[], T]) -> T:
+        """`load()`'s result, read again after `ttl` seconds or once a committed transaction
+        of this store forgot `name`. For small tables that every trigger reads and few writes
+        change (services, policies, team names); another process's change is seen within `ttl`."""
+        with self._memo_lock:
+            hit = self._memo.get(name)
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        value = load()
+        with self._memo_lock:
+            self._memo[name] = (time.monotonic(), value)
+        return value
+
+    def forget(self, name: str) -> None:
+        with self._memo_lock:
+            self._memo.pop(name, None)
+
     # ----- writing -------------------------------------------------------------------------
     def write(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction; retried from the start on a write conflict, so it
@@ -107,8 +127,11 @@ class Store:
                 cursor = self.cursor()
                 cursor.execute("BEGIN TRANSACTION")
                 try:
-                    result = work(Transaction(cursor))
+                    tx = Transaction(cursor, self)
+                    result = work(tx)
                     cursor.execute("COMMIT")
+                    for name in tx.forgets:  # what the committed change made stale
+                        self.forget(name)
                     return result
                 except duckdb.TransactionException:
                     _rollback(cursor)
@@ -151,8 +174,15 @@ class Store:
 class Transaction:
     """The cursor of one write transaction, with row helpers."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, store: Store | None = None):
         self._cursor = cursor
+        self.store = store
+        self.forgets: set[str] = set()
+
+    def forget(self, name: str) -> None:
+        """Once this transaction commits, drop the store's remembered `name` (see
+        `Store.remembered`): the change made it stale."""
+        self.forgets.add(name)
 
     def execute(self, sql: str, params: list | tuple = ()) -> None:
         self._cursor.execute(sql, params)

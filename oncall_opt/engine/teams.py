@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oncall_opt.engine import text
-from oncall_opt.engine.policies import parse_steps
+from oncall_opt.engine.policies import ROUTING_MEMO, parse_steps
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -122,6 +122,7 @@ def create_team(
 
     def work(tx: Transaction) -> Team:
         _check_unique(tx, name)
+        tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO teams (name, slack_webhook_url, created_at) VALUES (?, ?, ?) RETURNING id",
             [name, webhook, now],
@@ -153,6 +154,7 @@ def update_team(
         get_team(tx, team_id)
         if new_name is not None:
             _check_unique(tx, new_name, team_id)
+            tx.forget(ROUTING_MEMO)
             tx.execute("UPDATE teams SET name = ? WHERE id = ?", [new_name, team_id])
         if webhook is not _UNSET:
             tx.execute("UPDATE teams SET slack_webhook_url = ? WHERE id = ?", [webhook, team_id])
@@ -200,6 +202,7 @@ def delete_team(store: Store, team_id: int, now: datetime) -> Team:
             )
         tx.execute("DELETE FROM schedules WHERE team_id = ?", [team_id])
         tx.execute("DELETE FROM team_members WHERE team_id = ?", [team_id])
+        tx.forget(ROUTING_MEMO)
         tx.execute("DELETE FROM teams WHERE id = ?", [team_id])
         return team
 

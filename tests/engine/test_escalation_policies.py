@@ -243,3 +243,21 @@ def test_policies_check_their_steps_and_what_depends_on_them(store, clock, world
         teams.delete_team(store, world["team"].id, now)
     with pytest.raises(ConflictError, match="Default"):
         teams.delete_team(store, teams.DEFAULT_TEAM, now)
+
+
+def test_routing_changes_apply_at_once_and_other_processes_within_the_ttl(
+    store, clock, world, monkeypatch
+):
+    service = world["service"].id
+    policies.update_policy(store, world["policy"].id, steps=[Step(0, (person(world["cy"]),))])
+    first, _ = incidents.trigger(store, "a", clock.now(), service_id=service)
+    assert first.assignee == world["cy"]  # the engine's own change: at once
+    # Behind the engine's back, as another daemon on the same database would write it:
+    store.write(lambda tx: tx.execute("UPDATE services SET team_id = 1 WHERE id = ?", [service]))
+    second, _ = incidents.trigger(store, "b", clock.now(), service_id=service)
+    assert second.team_id == world["team"].id  # still the remembered routing
+    monkeypatch.setattr(services, "ROUTING_TTL", 0.0)
+    third, _ = incidents.trigger(store, "c", clock.now(), service_id=service)
+    assert third.team_id == 1  # read again once the memo is older than ROUTING_TTL
+    made, _ = services.create_service(store, "new", clock.now())
+    assert incidents.trigger(store, "d", clock.now(), service_id=made.id)[0].service_id == made.id

@@ -21,8 +21,8 @@ from datetime import datetime
 from oncall_opt.engine import outbox, timeline
 from oncall_opt.engine.incidents import COLUMNS, RESOLVED, incidents_from_rows
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
-from oncall_opt.engine.policies import OnCallNow, policies_by_id
-from oncall_opt.engine.services import services_by_id
+from oncall_opt.engine.policies import OnCallNow
+from oncall_opt.engine.services import routing
 from oncall_opt.engine.store import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,11 @@ def run(store: Store, now: datetime, state: JobState | None = None) -> int:
             "GROUP BY service_id ORDER BY service_id",
             [RESOLVED],
         )
-        services = services_by_id(tx, {row["service_id"] for row in waiting})
-        policies = policies_by_id(tx, {s.escalation_policy_id for s in services.values()})
-        on_call = OnCallNow(tx, now)
+        if not waiting:
+            return 0
+        known = routing(tx)
+        services, policies = known.services, known.policies
+        on_call = OnCallNow(tx, now, known.team_names)
         done = 0
         for row in waiting:
             service = services.get(row["service_id"])

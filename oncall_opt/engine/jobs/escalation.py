@@ -40,9 +40,9 @@ from oncall_opt.engine.incidents import (
     page_user,
 )
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
-from oncall_opt.engine.policies import OnCallNow, Page, Policy, get_policy, policies_by_id
+from oncall_opt.engine.policies import OnCallNow, Page, Policy
 from oncall_opt.engine.records import Incident
-from oncall_opt.engine.services import services_by_id
+from oncall_opt.engine.services import routing
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -84,8 +84,8 @@ def run(store: Store, now: datetime, state: JobState | None = None) -> int:
         )
         if not rows:
             return 0
-        services = services_by_id(tx, {row["service_id"] for row in rows})
-        policies = policies_by_id(tx, {s.escalation_policy_id for s in services.values()})
+        known = routing(tx)
+        services, policies = known.services, known.policies
         groups: dict[tuple[int, int, int], list[dict]] = defaultdict(list)
         for row in rows:
             service = services.get(row["service_id"])
@@ -93,7 +93,7 @@ def run(store: Store, now: datetime, state: JobState | None = None) -> int:
                 continue
             groups[(service.escalation_policy_id, row["escalation_step"],
                     row["escalation_round"])].append(row)  # fmt: skip
-        on_call = OnCallNow(tx, now)
+        on_call = OnCallNow(tx, now, known.team_names)
         paged = 0
         for (policy_id, steps_done, round_), members in sorted(groups.items()):
             policy = policies[policy_id]
@@ -226,14 +226,14 @@ def escalate(store: Store, incident_id: int, step: int | None, now: datetime) ->
         row = rows[0]
         if row["status"] == "resolved":
             raise ConflictError(f"incident {incident_id} is resolved")
-        service = services_by_id(tx, {row["service_id"]})[row["service_id"]]
-        policy = get_policy(tx, service.escalation_policy_id)
+        known = routing(tx)
+        policy = known.policies[known.services[row["service_id"]].escalation_policy_id]
         wanted = step if step is not None else min(row["escalation_step"] + 1, len(policy.steps))
         if not 1 <= wanted <= len(policy.steps):
             raise InvalidRequestError(
                 "Step", f"policy '{policy.name}' has steps 1 to {len(policy.steps)}"
             )
-        pages = OnCallNow(tx, now).page(tx, policy.steps[wanted - 1])
+        pages = OnCallNow(tx, now, known.team_names).page(tx, policy.steps[wanted - 1])
         people = [p.user for p in pages if p.user is not None]
         following = next_escalation(policy, wanted, row["escalation_round"], row["urgency"], now)
         if row["status"] != TRIGGERED:

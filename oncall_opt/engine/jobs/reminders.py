@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from oncall_opt.engine import outbox
 from oncall_opt.engine.incidents import TRIGGERED
-from oncall_opt.engine.services import services_by_id
+from oncall_opt.engine.services import routing
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import DEFAULT_TEAM
@@ -55,9 +55,7 @@ def run(store: Store, now: datetime, settings: Settings) -> int:
             return 0
         rows.sort(key=lambda row: row["id"])
         people = users_by_id(tx, {r["assigned_user_id"] for r in rows} - {None})
-        teams = {
-            s.id: s.team_id for s in services_by_id(tx, {r["service_id"] for r in rows}).values()
-        }
+        teams = {s.id: s.team_id for s in routing(tx).services.values()}
         by_team: dict[int, list[Due]] = {}
         for r in rows:
             due = Due(r["id"], r["body"], people.get(r["assigned_user_id"]))

@@ -22,7 +22,7 @@ from oncall_opt.engine.incidents import (
     TRIGGERED,
     incidents_from_rows,
 )
-from oncall_opt.engine.services import services_by_id
+from oncall_opt.engine.services import routing
 from oncall_opt.engine.store import Store, Transaction
 
 
@@ -55,7 +55,7 @@ def run(store: Store, now: datetime) -> dict[str, int]:
             [RESOLVED, now, now, RESOLVED, now],
         )
         resolved = incidents_from_rows(tx, sorted(quiet, key=lambda r: r["id"]))
-        services = services_by_id(tx, {i.service_id for i in resolved})
+        services = routing(tx).services
         for incident in resolved:
             minutes = services[incident.service_id].auto_resolve_minutes or 0
             outbox.enqueue(
