@@ -166,18 +166,30 @@ def create_policy(
     _check_counts(repeats, repeat_after_minutes)
 
     def work(tx: Transaction) -> Policy:
-        check_steps(tx, steps)
-        _check_unique(tx, name)
-        tx.forget(ROUTING_MEMO)
-        row = tx.row(
-            "INSERT INTO escalation_policies (name, steps, repeats, created_at) "
-            f"VALUES (?, ?, ?, ?) RETURNING {_COLUMNS}",
-            [name, _steps_json(steps, repeat_after_minutes), repeats, now],
-        )
-        assert row is not None
-        return policy_of_row(row)
+        return insert_policy(tx, name, steps, now, repeats, repeat_after_minutes)
 
     return store.write(work)
+
+
+def insert_policy(
+    tx: Transaction,
+    name: str,
+    steps: Sequence[Step],
+    now: datetime,
+    repeats: int = 0,
+    repeat_after_minutes: int = DEFAULT_REPEAT_AFTER,
+) -> Policy:
+    """`create_policy` inside a transaction of the caller's (name already cleaned)."""
+    check_steps(tx, steps)
+    _check_unique(tx, name)
+    tx.forget(ROUTING_MEMO)
+    row = tx.row(
+        "INSERT INTO escalation_policies (name, steps, repeats, created_at) "
+        f"VALUES (?, ?, ?, ?) RETURNING {_COLUMNS}",
+        [name, _steps_json(steps, repeat_after_minutes), repeats, now],
+    )
+    assert row is not None
+    return policy_of_row(row)
 
 
 def update_policy(

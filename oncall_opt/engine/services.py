@@ -25,7 +25,10 @@ from oncall_opt.engine.policies import (
     DEFAULT_POLICY,
     ROUTING_MEMO,
     Policy,
+    Step,
+    Target,
     get_policy,
+    insert_policy,
     list_policies,
 )
 from oncall_opt.engine.store import Store, Transaction
@@ -92,31 +95,50 @@ def create_service(
     name: str,
     now: datetime,
     team_id: int = DEFAULT_TEAM,
-    escalation_policy_id: int = DEFAULT_POLICY,
+    escalation_policy_id: int | None = None,
     ack_timeout_minutes: int | None = None,
     auto_resolve_minutes: int | None = None,
 ) -> tuple[Service, str]:
-    """A new service and its integration key (returned once)."""
+    """A new service and its integration key (returned once). Without a policy it follows its
+    team's: the Default policy for the Default team, else "<team> on call" (the team's
+    primary at once, its secondary after 15 minutes), made the first time it is needed."""
     name = _clean_name(name)
     ack = _check_timeout("AckTimeoutMinutes", ack_timeout_minutes)
     auto = _check_timeout("AutoResolveMinutes", auto_resolve_minutes)
     key = _new_key()
 
     def work(tx: Transaction) -> Service:
-        get_team(tx, team_id)
-        get_policy(tx, escalation_policy_id)
+        team = get_team(tx, team_id)
+        policy_id = escalation_policy_id
+        if policy_id is None:
+            policy_id = DEFAULT_POLICY if team.id == DEFAULT_TEAM else team_policy(tx, team, now)
+        get_policy(tx, policy_id)
         _check_unique(tx, name)
         tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO services (name, team_id, escalation_policy_id, key_hash, key_prefix, "
             "ack_timeout_minutes, auto_resolve_minutes, created_at) VALUES "
             f"(?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-            [name, team_id, escalation_policy_id, hash_key(key), key[:6], ack, auto, now],
+            [name, team_id, policy_id, hash_key(key), key[:6], ack, auto, now],
         )
         assert row is not None
         return _service(row)
 
     return store.write(work), key
+
+
+def team_policy(tx: Transaction, team, now: datetime) -> int:
+    """The id of the policy "<team> on call": made (primary at once, secondary after 15
+    minutes, as the Default policy) unless it exists."""
+    name = f"{team.name} on call"
+    found = tx.row("SELECT id FROM escalation_policies WHERE lower(name) = lower(?)", [name])
+    if found:
+        return found["id"]
+    steps = [
+        Step(0, (Target("layer", team_id=team.id, layer=1),)),
+        Step(15, (Target("layer", team_id=team.id, layer=2),)),
+    ]
+    return insert_policy(tx, name, steps, now).id
 
 
 _UNSET: Any = object()

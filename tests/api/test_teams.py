@@ -272,3 +272,20 @@ def test_timeline_notes_snooze_and_escalation_by_hand(api, store, clock, two_tea
     assert api.put(f"/incidents/{incident['Id']}/snooze", json={"Minutes": 0}).status_code == 400
     clock.advance(minutes=16)
     assert escalation.run(store, clock.now()) == 0  # the snooze ends with the timeouts job
+
+
+def test_a_service_without_a_policy_follows_its_teams_own(api, two_teams):
+    team = two_teams["team"]
+    first = ok(api.post("/services", json={"Name": "ledger", "TeamId": team["Id"]}), 201)
+    second = ok(api.post("/services", json={"Name": "refunds", "TeamId": team["Id"]}), 201)
+    assert first["EscalationPolicyId"] == second["EscalationPolicyId"] != 1
+    policy = ok(api.get(f"/escalation-policies/{first['EscalationPolicyId']}"))
+    assert policy["Name"] == "Payments on call"
+    assert [
+        (s["DelayMinutes"], s["Targets"][0]["TeamId"], s["Targets"][0]["Layer"])
+        for s in policy["Steps"]
+    ] == [(0, team["Id"], 1), (15, team["Id"], 2)]
+    paged = ok(api.post("/incidents", json={"Body": "x", "ServiceId": first["Id"]}))
+    assert paged["Assignee"]["SlackHandle"] == "cy"  # Payments' primary, not Default's
+    default = ok(api.post("/services", json={"Name": "web"}), 201)
+    assert default["EscalationPolicyId"] == 1

@@ -40,7 +40,9 @@ Minutes = Annotated[int, Field(ge=0, le=services.MAX_TIMEOUT, description="0: no
 class ServiceIn(RequestBody):
     Name: str
     TeamId: Id = 1
-    EscalationPolicyId: Id = 1
+    EscalationPolicyId: Id | None = Field(
+        None, description="default: the team's own (the Default policy for the Default team)"
+    )
     AckTimeoutMinutes: Minutes | None = None  # an acknowledged incident is triggered again
     AutoResolveMinutes: Minutes | None = None  # an open incident not triggered again: resolved
 

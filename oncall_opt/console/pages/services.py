@@ -153,15 +153,17 @@ def _add_service(teams: dict[int, str], policies: dict[int, dict]) -> None:
         team = b.selectbox("Team", list(teams), format_func=teams.get, key="new_service_team")
         policy = c.selectbox(
             "Escalation policy",
-            list(policies),
-            format_func=lambda i: policies[i]["Name"],
+            [None, *policies],
+            format_func=lambda i: "The team's own" if i is None else policies[i]["Name"],
             key="new_service_policy",
+            help="The team's own: its primary at once, its secondary after 15 minutes.",
         )
         if st.form_submit_button("Add", type="primary", icon=":material/add:"):
             if not name.strip():
                 st.error("Give the service a name.")
                 return
-            made = common.client().create_service(name.strip(), team, EscalationPolicyId=policy)
+            extra = {} if policy is None else {"EscalationPolicyId": policy}
+            made = common.client().create_service(name.strip(), team, **extra)
             st.session_state[NEW_KEY] = (made, made["IntegrationKey"])
             st.rerun()
 
