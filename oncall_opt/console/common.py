@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import zoneinfo
@@ -110,16 +111,56 @@ def auth_required() -> bool:
     return bool(who()["AuthRequired"])
 
 
+COOKIE = "oncall_session"  # the console session's token, so a reload stays signed in
+
+
 def _sign_in(session: dict) -> None:
     st.session_state[SESSION] = session
     st.session_state["me"] = session["User"]["Id"]
+    expires = parse_time(session.get("ExpiresAt"))
+    seconds = int((expires - now()).total_seconds()) if expires else 3600
+    st.session_state["_cookie"] = (session["Token"], max(seconds, 0))
 
 
 def sign_out() -> None:
     with contextlib.suppress(ApiError):  # expired, or the daemon is down: dropped here anyway
         client().logout()
+    session = st.session_state.get(SESSION) or {}
     for key in (SESSION, WHO, "me"):
         st.session_state.pop(key, None)
+    st.session_state["_dropped_cookie"] = session.get("Token")  # not taken up again
+    st.session_state["_was_signed_in"] = False
+    st.session_state["_cookie"] = ("", 0)
+
+
+def _write_cookie() -> None:
+    """Set (or, with max-age 0, clear) the session cookie in the browser. Streamlit reads
+    cookies but cannot set them, so a script does; it is SameSite=Strict, and Secure when the
+    console is served over https."""
+    pending = st.session_state.pop("_cookie", None)
+    if pending is None:
+        return
+    token, seconds = pending
+    secure = "; Secure" if console_url().startswith("https:") else ""
+    st.html(
+        f"<script>document.cookie = {json.dumps(f'{COOKIE}={token}')} + "
+        f"'; path=/; max-age={seconds}; SameSite=Strict{secure}';</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
+
+
+def _cookie_session() -> None:
+    """A new browser session (a reload, a new tab) takes up the signed-in session from the
+    cookie; the daemon still decides whether it is valid."""
+    if st.session_state.get(SESSION) is not None:
+        return
+    try:
+        token = (st.context.cookies or {}).get(COOKIE)
+    except Exception:
+        token = None
+    if token and st.session_state.get("_dropped_cookie") != token:
+        st.session_state[SESSION] = {"Token": token}
 
 
 def gate() -> bool:
@@ -139,6 +180,7 @@ def gate() -> bool:
         else:
             _sign_in(session)
             flash(f"Signed in as {label(session['User'])}.")
+    _cookie_session()
     try:
         st.session_state[WHO] = client().me()
     except DaemonUnavailable:
@@ -146,10 +188,15 @@ def gate() -> bool:
     except ApiError as exc:
         if exc.status != 401:
             raise
-        st.session_state.pop(SESSION, None)
+        dropped = st.session_state.pop(SESSION, None)
+        if dropped:  # expired or revoked: the cookie goes too
+            st.session_state["_dropped_cookie"] = dropped["Token"]
+            st.session_state["_cookie"] = ("", 0)
         st.session_state.pop(WHO, None)
+        _write_cookie()
         sign_in_form(expired=bool(st.session_state.get("_was_signed_in")))
         return False
+    _write_cookie()
     st.session_state["_was_signed_in"] = st.session_state.get(SESSION) is not None
     return True
 

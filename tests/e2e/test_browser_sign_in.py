@@ -90,7 +90,9 @@ def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # 
     admin: Client = guarded["admin"]
     ben = next(u for u in admin.list_users() if u["SlackHandle"] == "ben")
     admin.set_password(ben["Id"], "bens-long-password")
-    open_page(browser, guarded["app"], "Sign in")  # a new page load: a new, unsigned session
+    browser.get(guarded["app"])
+    browser.delete_all_cookies()  # another browser: not signed in
+    open_page(browser, guarded["app"], "Sign in")
     assert "Hands off" not in page_text(browser)
     screenshot(browser, tmp_path, "sign-in-form")
     field = browser.find_element("css selector", "input[aria-label='Slack handle']")
@@ -103,3 +105,30 @@ def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # 
     sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
     assert "Ben Okafor (@ben)" in sidebar and "member" in sidebar
     screenshot(browser, tmp_path, "signed-in-by-password")
+
+
+def test_a_reload_stays_signed_in_until_sign_out(guarded, browser, tmp_path):  # noqa: F811
+    """Runs after the password sign-in above (same browser): the session cookie carries it
+    across page loads; signing out ends it for every tab."""
+    open_page(browser, f"{guarded['app']}/people", "People")
+    sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
+    assert "Ben Okafor (@ben)" in sidebar
+    cookie = browser.get_cookie("oncall_session")
+    assert cookie and cookie["value"].startswith("oo_ses_") and cookie["sameSite"] == "Strict"
+    browser.find_element("xpath", "//button[contains(., 'Sign out')]").click()
+    wait_for(lambda: "Sign in" in page_text(browser), 60, "the sign-in form")
+    wait_for(lambda: browser.get_cookie("oncall_session") is None, 30, "the cookie to go")
+    open_page(browser, guarded["app"], "Sign in")  # a new page load is not signed in
+    with Client(guarded["admin"].base_url, token=cookie["value"]) as old:
+        assert_unauthenticated(old)
+
+
+def assert_unauthenticated(client: Client) -> None:
+    from oncall_opt.client import ApiError
+
+    try:
+        client.me()
+    except ApiError as exc:
+        assert exc.status == 401
+    else:
+        raise AssertionError("the signed-out session still works")
