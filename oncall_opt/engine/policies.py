@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from oncall_opt.engine import text
 from oncall_opt.engine.records import User
-from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -131,27 +131,11 @@ def check_steps(tx: Transaction, steps: Sequence[Step]) -> None:
                 raise NotFoundError(f"{at}.UserId: no user with id {target.user_id}")
 
 
-def _clean_name(name: str) -> str:
-    name = text.clean("Name", name, text.MAX_NAME)
-    if not name:
-        raise InvalidRequestError("Name", "must not be empty")
-    return name
-
-
 def _check_counts(repeats: int, repeat_after: int) -> None:
     if not 0 <= repeats <= MAX_REPEATS:
         raise InvalidRequestError("Repeat", f"must be 0 to {MAX_REPEATS}")
     if not 1 <= repeat_after <= MAX_DELAY:
         raise InvalidRequestError("RepeatAfterMinutes", f"must be 1 to {MAX_DELAY}")
-
-
-def _check_unique(tx: Transaction, name: str, policy_id: int = 0) -> None:
-    clash = tx.row(
-        "SELECT id FROM escalation_policies WHERE lower(name) = lower(?) AND id <> ?",
-        [name, policy_id],
-    )
-    if clash:
-        raise ConflictError(f"an escalation policy called '{name}' exists already")
 
 
 def create_policy(
@@ -162,7 +146,7 @@ def create_policy(
     repeats: int = 0,
     repeat_after_minutes: int = DEFAULT_REPEAT_AFTER,
 ) -> Policy:
-    name = _clean_name(name)
+    name = text.name("Name", name)
     _check_counts(repeats, repeat_after_minutes)
 
     def work(tx: Transaction) -> Policy:
@@ -181,7 +165,7 @@ def insert_policy(
 ) -> Policy:
     """`create_policy` inside a transaction of the caller's (name already cleaned)."""
     check_steps(tx, steps)
-    _check_unique(tx, name)
+    check_unique_name(tx, "escalation_policies", name, "an escalation policy")
     tx.forget(ROUTING_MEMO)
     row = tx.row(
         "INSERT INTO escalation_policies (name, steps, repeats, created_at) "
@@ -202,7 +186,7 @@ def update_policy(
 ) -> Policy:
     """Change the fields given. Incidents already on their way through the policy go on from
     the step they reached, with the new steps."""
-    new_name = _clean_name(name) if name is not None else None
+    new_name = text.name("Name", name) if name is not None else None
 
     def work(tx: Transaction) -> Policy:
         current = get_policy(tx, policy_id)
@@ -215,7 +199,9 @@ def update_policy(
         if steps is not None:
             check_steps(tx, steps)
         if new_name is not None:
-            _check_unique(tx, new_name, policy_id)
+            check_unique_name(
+                tx, "escalation_policies", new_name, "an escalation policy", policy_id
+            )
         tx.forget(ROUTING_MEMO)
         row = tx.row(
             "UPDATE escalation_policies SET name = ?, steps = ?, repeats = ? WHERE id = ? "

@@ -31,7 +31,7 @@ from oncall_opt.engine.policies import (
     insert_policy,
     list_policies,
 )
-from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.teams import DEFAULT_TEAM, get_team
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -67,27 +67,12 @@ def _service(row: dict[str, Any]) -> Service:
     return Service(**row)
 
 
-def _clean_name(name: str) -> str:
-    name = text.clean("Name", name, text.MAX_NAME)
-    if not name:
-        raise InvalidRequestError("Name", "must not be empty")
-    return name
-
-
 def _check_timeout(field: str, minutes: int | None) -> int | None:
     if minutes is None or minutes == 0:
         return None
     if not 1 <= minutes <= MAX_TIMEOUT:
         raise InvalidRequestError(field, f"must be 1 to {MAX_TIMEOUT} minutes, or 0 for none")
     return minutes
-
-
-def _check_unique(tx: Transaction, name: str, service_id: int = 0) -> None:
-    clash = tx.row(
-        "SELECT id FROM services WHERE lower(name) = lower(?) AND id <> ?", [name, service_id]
-    )
-    if clash:
-        raise ConflictError(f"a service called '{name}' exists already (id {clash['id']})")
 
 
 def create_service(
@@ -102,7 +87,7 @@ def create_service(
     """A new service and its integration key (returned once). Without a policy it follows its
     team's: the Default policy for the Default team, else "<team> on call" (the team's
     primary at once, its secondary after 15 minutes), made the first time it is needed."""
-    name = _clean_name(name)
+    name = text.name("Name", name)
     ack = _check_timeout("AckTimeoutMinutes", ack_timeout_minutes)
     auto = _check_timeout("AutoResolveMinutes", auto_resolve_minutes)
     key = _new_key()
@@ -113,7 +98,7 @@ def create_service(
         if policy_id is None:
             policy_id = DEFAULT_POLICY if team.id == DEFAULT_TEAM else team_policy(tx, team, now)
         get_policy(tx, policy_id)
-        _check_unique(tx, name)
+        check_unique_name(tx, "services", name, "a service")
         tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO services (name, team_id, escalation_policy_id, key_hash, key_prefix, "
@@ -156,7 +141,7 @@ def update_service(
     """Change the fields given (a timeout of 0 or None turns it off)."""
     changes: dict[str, Any] = {}
     if name is not None:
-        changes["name"] = _clean_name(name)
+        changes["name"] = text.name("Name", name)
     if ack_timeout_minutes is not _UNSET:
         changes["ack_timeout_minutes"] = _check_timeout("AckTimeoutMinutes", ack_timeout_minutes)
     if auto_resolve_minutes is not _UNSET:
@@ -171,7 +156,7 @@ def update_service(
             get_policy(tx, escalation_policy_id)
             changes["escalation_policy_id"] = escalation_policy_id
         if "name" in changes:
-            _check_unique(tx, changes["name"], service_id)
+            check_unique_name(tx, "services", changes["name"], "a service", service_id)
         if changes:
             tx.forget(ROUTING_MEMO)
             assignments = ", ".join(f"{column} = ?" for column in changes)

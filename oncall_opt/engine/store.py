@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from oncall_opt import times
-from oncall_opt.errors import OncallOptError
+from oncall_opt.errors import ConflictError, OncallOptError
 
 T = TypeVar("T")
 
@@ -169,6 +169,17 @@ class Store:
             self.write(apply)
             applied.append(version)
         return applied
+
+
+def check_unique_name(
+    source: Store | Transaction, table: str, name: str, what: str, except_id: int = 0
+) -> None:
+    """Refuse (409) a second row of `table` with this name, whatever its letter case."""
+    clash = source.row(
+        f"SELECT id FROM {table} WHERE lower(name) = lower(?) AND id <> ?", [name, except_id]
+    )
+    if clash:
+        raise ConflictError(f"{what} called '{name}' exists already (id {clash['id']})")
 
 
 class Transaction:

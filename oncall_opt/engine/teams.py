@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from oncall_opt.engine import text
 from oncall_opt.engine.policies import ROUTING_MEMO, parse_steps
-from oncall_opt.engine.store import Store, Transaction
+from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -33,13 +33,6 @@ class Team:
     member_ids: tuple[int, ...]
     has_slack_webhook: bool
     created_at: datetime
-
-
-def _clean_name(name: str) -> str:
-    name = text.clean("Name", name, text.MAX_NAME)
-    if not name:
-        raise InvalidRequestError("Name", "must not be empty")
-    return name
 
 
 def check_webhook(url: str | None) -> str | None:
@@ -89,14 +82,6 @@ def list_teams(store: Store) -> list[Team]:
     return _teams(store, store.rows(f"SELECT {_COLUMNS} FROM teams ORDER BY id"))
 
 
-def _check_unique(tx: Transaction, name: str, team_id: int | None = None) -> None:
-    clash = tx.row(
-        "SELECT id FROM teams WHERE lower(name) = lower(?) AND id <> ?", [name, team_id or 0]
-    )
-    if clash:
-        raise ConflictError(f"a team called '{name}' exists already (id {clash['id']})")
-
-
 def _set_members(tx: Transaction, team_id: int, user_ids: Iterable[int]) -> None:
     wanted = sorted(set(user_ids))
     known = users_by_id(tx, set(wanted))
@@ -118,10 +103,14 @@ def create_team(
     member_ids: Iterable[int] = (),
     slack_webhook_url: str | None = None,
 ) -> Team:
-    name, webhook, members = _clean_name(name), check_webhook(slack_webhook_url), list(member_ids)
+    name, webhook, members = (
+        text.name("Name", name),
+        check_webhook(slack_webhook_url),
+        list(member_ids),
+    )
 
     def work(tx: Transaction) -> Team:
-        _check_unique(tx, name)
+        check_unique_name(tx, "teams", name, "a team")
         tx.forget(ROUTING_MEMO)
         row = tx.row(
             "INSERT INTO teams (name, slack_webhook_url, created_at) VALUES (?, ?, ?) RETURNING id",
@@ -146,14 +135,14 @@ def update_team(
 ) -> Team:
     """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
     then go to the global one)."""
-    new_name = _clean_name(name) if name is not None else None
+    new_name = text.name("Name", name) if name is not None else None
     webhook = check_webhook(slack_webhook_url) if slack_webhook_url is not _UNSET else _UNSET
     members = list(member_ids) if member_ids is not None else None
 
     def work(tx: Transaction) -> Team:
         get_team(tx, team_id)
         if new_name is not None:
-            _check_unique(tx, new_name, team_id)
+            check_unique_name(tx, "teams", new_name, "a team", team_id)
             tx.forget(ROUTING_MEMO)
             tx.execute("UPDATE teams SET name = ? WHERE id = ?", [new_name, team_id])
         if webhook is not _UNSET:

@@ -37,6 +37,15 @@ def clean(field: str, value: object, max_length: int, *, multiline: bool = False
     return kept
 
 
+def name(field: str, value: object, max_length: int = MAX_NAME) -> str:
+    """A required single-line name (a person's, a team's, a service's): `clean`, and not
+    empty."""
+    cleaned = clean(field, value if value is not None else "", max_length)
+    if not cleaned:
+        raise InvalidRequestError(field, "must not be empty")
+    return cleaned
+
+
 def _keep(ch: str, multiline: bool) -> bool:
     if multiline and ch in "\n\t":
         return True

@@ -19,13 +19,6 @@ def _from_row(row: dict[str, Any]) -> User:
     return User(**row)
 
 
-def _clean(field: str, value: str) -> str:
-    value = text.clean(field, value or "", text.MAX_NAME)
-    if not value:
-        raise InvalidRequestError(field, "must not be empty")
-    return value
-
-
 def _check_zone(time_zone: str | None) -> str | None:
     if time_zone is None or time_zone == "":
         return None
@@ -56,9 +49,9 @@ def create_user(
 ) -> User:
     """A new person, a member of `team_ids` (by default the Default team)."""
     values = [
-        _clean("FirstName", first_name),
-        _clean("LastName", last_name),
-        _clean("SlackHandle", slack_handle).removeprefix("@"),
+        text.name("FirstName", first_name),
+        text.name("LastName", last_name),
+        text.name("SlackHandle", slack_handle).removeprefix("@"),
         _check_zone(time_zone),
         check_role(role),
         now,
@@ -97,7 +90,7 @@ def update_user(store: Store, user_id: int, **fields: str | None) -> User:
         elif key == "role":
             changes[key] = check_role(value)
         else:
-            changes[key] = _clean(names[key], value).removeprefix("@")
+            changes[key] = text.name(names[key], value).removeprefix("@")
 
     def work(tx: Transaction) -> User:
         user = get_user(tx, user_id)
