@@ -294,8 +294,13 @@ class Client:
         """Newest first; status: unacknowledged (default), triggered, acknowledged, resolved,
         open or all; optionally of one service, team or urgency. Every match (fetched a page
         at a time), or the newest `limit`."""
-        params = {"Status": status, "AssigneeId": assignee_id, "ServiceId": service_id,
-                  "TeamId": team_id, "Urgency": urgency}  # fmt: skip
+        params = {
+            "Status": status,
+            "AssigneeId": assignee_id,
+            "ServiceId": service_id,
+            "TeamId": team_id,
+            "Urgency": urgency,
+        }
         return self._pages("/incidents", params, limit)
 
     def _pages(self, path: str, params: dict[str, Any], limit: int | None) -> list[dict]:
@@ -393,8 +398,12 @@ class Client:
     ) -> dict:
         """`steps`: `[{"DelayMinutes": 0, "Targets": [{"Type": "layer", "TeamId": 1,
         "Layer": 1}]}, ...]`."""
-        body = {"Name": name, "Steps": steps, "Repeat": repeat,
-                "RepeatAfterMinutes": repeat_after_minutes}  # fmt: skip
+        body = {
+            "Name": name,
+            "Steps": steps,
+            "Repeat": repeat,
+            "RepeatAfterMinutes": repeat_after_minutes,
+        }
         return self.request("POST", "/escalation-policies", json=body)
 
     def update_policy(self, policy_id: int, **fields: Any) -> dict:
@@ -471,17 +480,113 @@ class Client:
         start: datetime | str | None = None,
         end: datetime | str | None = None,
         team_id: int | None = None,
+        freeze_hours: float | None = None,
     ) -> list[dict]:
         """Publish an output.json (or a finished job's) as the window's schedules of a team
-        (default: the job's team, else Default); returns the shifts now published in it."""
+        (default: the job's team, else Default); returns the shifts now published in it.
+        Shifts published before now + `freeze_hours` (default 48) stay; `publish` gives the
+        whole answer (the changes too)."""
+        return self.publish(
+            output, job_id=job_id, start=start, end=end, team_id=team_id, freeze_hours=freeze_hours
+        )["Items"]
+
+    def publish(
+        self,
+        output: dict | None = None,
+        *,
+        job_id: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        team_id: int | None = None,
+        freeze_hours: float | None = None,
+    ) -> dict:
+        """`POST /roster/publish`: `{Items, Changes, FrozenUntil}`."""
         body = {
             "Output": output,
             "JobId": job_id,
             "TeamId": team_id,
+            "FreezeHours": freeze_hours,
             "Start": _time(start) if start is not None else None,
             "End": _time(end) if end is not None else None,
         }
-        return self.request("POST", "/roster/publish", json=_drop_none(body))["Items"]
+        return self.request("POST", "/roster/publish", json=_drop_none(body))
+
+    # ----- overrides, swaps, the final schedule, calendars, the report ----------------------
+    def create_override(
+        self,
+        team_id: int,
+        start: datetime | str,
+        end: datetime | str,
+        user_id: int | None = None,
+        layer: int = 1,
+    ) -> dict:
+        body = _drop_none(
+            {"Start": _time(start), "End": _time(end), "UserId": user_id, "Layer": layer}
+        )
+        return self.request("POST", f"/teams/{int(team_id)}/overrides", json=body)
+
+    def take_shift(self, team_id: int, user_id: int | None = None, layer: int = 1) -> dict:
+        """ "I'll take it from now": an override to the end of the current stretch."""
+        body = _drop_none({"UserId": user_id, "Layer": layer})
+        return self.request("POST", f"/teams/{int(team_id)}/overrides/take", json=body)
+
+    def list_overrides(self, team_id: int, start: datetime | str, end: datetime | str) -> list:
+        params = {"Start": _time(start), "End": _time(end)}
+        return self.request("GET", f"/teams/{int(team_id)}/overrides", params=params)["Items"]
+
+    def delete_override(self, override_id: int) -> dict:
+        return self.request("DELETE", f"/overrides/{int(override_id)}")
+
+    def final_schedule(
+        self, team_id: int, start: datetime | str, end: datetime | str, layer: int | None = None
+    ) -> list[dict]:
+        """Contiguous segments `{TeamId, Layer, Start, End, User, Source, Covers, ...}`."""
+        params = {"Start": _time(start), "End": _time(end), "Layer": layer}
+        return self.request("GET", f"/teams/{int(team_id)}/final", params=params)["Items"]
+
+    def my_shifts(self, user_id: int, start: datetime | str, end: datetime | str) -> list[dict]:
+        params = {"Start": _time(start), "End": _time(end)}
+        return self.request("GET", f"/users/{int(user_id)}/shifts", params=params)["Items"]
+
+    def request_swap(
+        self,
+        team_id: int,
+        start: datetime | str,
+        end: datetime | str,
+        from_user_id: int | None = None,
+        note: str = "",
+        layer: int = 1,
+    ) -> dict:
+        body = _drop_none(
+            {
+                "Start": _time(start),
+                "End": _time(end),
+                "FromUserId": from_user_id,
+                "Note": note,
+                "Layer": layer,
+            }
+        )
+        return self.request("POST", f"/teams/{int(team_id)}/swaps", json=body)
+
+    def list_swaps(self, team_id: int, status: str = "open") -> list[dict]:
+        params = {"Status": status}
+        return self.request("GET", f"/teams/{int(team_id)}/swaps", params=params)["Items"]
+
+    def accept_swap(self, swap_id: int, user_id: int | None = None) -> dict:
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("PUT", f"/swaps/{int(swap_id)}/accept", json=body)
+
+    def cancel_swap(self, swap_id: int) -> dict:
+        return self.request("PUT", f"/swaps/{int(swap_id)}/cancel")
+
+    def calendar_url(self, user_id: int | None = None, team_id: int | None = None) -> str:
+        """A new calendar subscription URL for a person or a team (the old one stops)."""
+        path = f"/users/{int(user_id)}/calendar" if user_id else f"/teams/{int(team_id)}/calendar"
+        return self.request("POST", path)["Url"]
+
+    def team_report(self, team_id: int, start: datetime | str, end: datetime | str) -> dict:
+        params = {"Start": _time(start), "End": _time(end)}
+        return self.request("GET", f"/teams/{int(team_id)}/report", params=params)
 
     # ----- Slack messages -----------------------------------------------------------------------
     def list_messages(self, status: str = "all", limit: int | None = 100) -> list[dict]:

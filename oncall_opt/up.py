@@ -109,7 +109,7 @@ def seed_demo(
             time.sleep(0.2)
             job = api.solve_job(job["JobId"])
         if job["Status"] == "done":
-            published = api.publish_roster(job_id=job["JobId"])
+            published = api.publish_roster(job_id=job["JobId"], freeze_hours=0)
             status = job.get("Statistics", {}).get("status", "done")
             say(f"published the roster ({status}): {len(published)} shifts, {start} to {end}")
         else:

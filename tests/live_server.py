@@ -21,7 +21,13 @@ def serve(app, log_level: str = "warning") -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, lifespan="on", log_config=None)
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="on",
+            # uvicorn's own logging set-up, except when a test reads the access log itself
+            **({"log_config": None} if log_level == "info" else {}),
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -45,7 +45,7 @@ OPEN_PATHS = frozenset(
     }
 )
 # Integrations: the integration key in the event or the URL is the credential.
-OPEN_PREFIXES = ("/integrations/alertmanager/",)
+OPEN_PREFIXES = ("/integrations/alertmanager/", "/calendar/")
 
 
 def is_open(path: str) -> bool:
@@ -70,6 +70,15 @@ RULES: dict[tuple[str, str], Need] = {
     ("POST", "/roster/solve"): Need.MEMBER,  # a what-if: nothing changes until a publish
     ("POST", "/auth/logout"): Need.MEMBER,
     ("DELETE", "/api-keys/{id}"): Need.MEMBER,  # the route checks that it is the caller's
+    ("POST", "/teams/{id}/overrides"): Need.MEMBER,  # the route: for themself
+    ("POST", "/teams/{id}/overrides/take"): Need.MEMBER,
+    ("DELETE", "/overrides/{id}"): Need.MEMBER,  # the route: their own
+    ("POST", "/teams/{id}/swaps"): Need.MEMBER,
+    ("PUT", "/swaps/{id}/accept"): Need.MEMBER,
+    ("PUT", "/swaps/{id}/cancel"): Need.MEMBER,  # the route: their own
+    ("POST", "/teams/{id}/calendar"): Need.MEMBER,
+    ("POST", "/users/{id}/calendar"): Need.SELF,
+    ("DELETE", "/users/{id}/calendar"): Need.SELF,
     ("PUT", "/users/{id}"): Need.SELF,  # the route keeps Role for admins
     ("PUT", "/users/{id}/availability"): Need.SELF,
     ("PUT", "/users/{id}/password"): Need.SELF,

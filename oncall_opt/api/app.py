@@ -130,13 +130,16 @@ def create_app(
         integrations,
         messages,
         roster,
+        rota,
         schedules,
         services,
         teams,
         users,
     )
 
-    routers = (users, access, teams, services, schedules, incidents, integrations, roster, messages)
+    routers = (
+        users, access, teams, services, schedules, rota, incidents, integrations, roster, messages,
+    )  # fmt: skip
     for module in routers:
         app.include_router(module.router)
     return app

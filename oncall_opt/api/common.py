@@ -213,6 +213,7 @@ class ScheduleOut(BaseModel):
     Time: TimeRangeOut
     Layer: int = 1
     TeamId: int = 1
+    Source: Literal["roster", "override"] = "roster"  # GET /scheduled: what puts them on call
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleOut:

@@ -21,17 +21,20 @@ from itertools import pairwise
 from typing import Any
 
 from oncall_opt import times
+from oncall_opt.engine import outbox
 from oncall_opt.engine.availability import PREFERRED, UNAVAILABLE, check_days, days_by_user
+from oncall_opt.engine.overrides import LAYER_NAMES, slack_time
+from oncall_opt.engine.report import history as report_history
 from oncall_opt.engine.shifts import (
     PRIMARY,
     SECONDARY,
-    Schedule,
+    Published,
     Shift,
     list_schedules,
     publish,
 )
 from oncall_opt.engine.store import Store
-from oncall_opt.engine.teams import DEFAULT_TEAM, member_ids
+from oncall_opt.engine.teams import DEFAULT_TEAM, get_team, member_ids
 from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
     InputError,
@@ -63,8 +66,12 @@ class RosterOptions:
     avoid_weight: float | None = None  # AvoidWeight
     stability_weight: float | None = None  # StabilityWeight
     user_ids: tuple[int, ...] | None = None  # UserIds: plan only these people (default all)
-    keep_published: bool = False  # KeepPublished: prefer the shifts published in the window
+    # KeepPublished: prefer the shifts published in the window (stability); None: whenever the
+    # window has published shifts
+    keep_published: bool | None = None
     team_id: int = DEFAULT_TEAM  # TeamId: plan its members, against its published shifts
+    freeze_hours: float = 48.0  # FreezeHours: published slots starting before now + this stay
+    history_from_report: bool = True  # HistoryFromReport: last window's hours as `history`
 
     def checked(self) -> tuple[timedelta, zoneinfo.ZoneInfo, time]:
         """Validate; returns the slot length, the zone and the handoff time."""
@@ -144,10 +151,23 @@ def _utc(value: datetime) -> datetime:
 
 
 def build_input(
-    store: Store, start: date, end: date, options: RosterOptions | None = None
+    store: Store,
+    start: date,
+    end: date,
+    options: RosterOptions | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The input.json document for [start, end] from the users and their days."""
+    """The input.json document for [start, end] from the team's members and their days.
+
+    Safe re-planning: published slots that start before `now` + FreezeHours (the past and the
+    next 48 hours by default) are pinned to whoever is published there (unless they are away
+    then); with published shifts in the window, stability is on by default; `history` counts
+    the primary shifts each person really worked (overrides included) in the window of the same
+    length just before, so whoever covered for others carries less."""
     options = options or RosterOptions()
+    now = now or datetime.now(UTC)
+    if not 0 <= options.freeze_hours <= MAX_FREEZE_HOURS:
+        raise InvalidRequestError("FreezeHours", f"must be 0 to {MAX_FREEZE_HOURS}")
     w = window(start, end, options)
     zone = w.first.tzinfo
     assert zone is not None
@@ -217,11 +237,59 @@ def build_input(
         doc["weekend_balance"] = True
     if options._weights():
         doc["objective"] = options._weights()
-    if options.keep_published:
-        previous = _published(store, w, {u["id"] for u in users}, options)
-        if previous["overrides"] or previous.get("secondary_overrides"):
-            doc["previous"] = previous
+    ids = {u["id"] for u in users}
+    previous = _published(store, w, ids, options)
+    has_published = bool(previous["overrides"] or previous.get("secondary_overrides"))
+    keep = options.keep_published if options.keep_published is not None else has_published
+    if keep and has_published:
+        doc["previous"] = previous
+    pins = _frozen_pins(store, w, users, options, now)
+    if pins:
+        doc["fixed"] = pins
+    if options.history_from_report:
+        length = w.stop - w.first
+        slot_hours = length.total_seconds() / 3600 / w.slots
+        worked = report_history(
+            store, options.team_id, _utc(w.first - length), _utc(w.first), slot_hours
+        )
+        worked = {k: v for k, v in worked.items() if k in ids}
+        if worked:
+            doc["history"] = (
+                worked if options.weekend_balance else {k: v["shifts"] for k, v in worked.items()}
+            )
     return doc
+
+
+def _frozen_pins(
+    store: Store, w: Window, users: list[dict], options: RosterOptions, now: datetime
+) -> list[dict[str, Any]]:
+    """`fixed` entries keeping the published person in every slot that starts before
+    now + FreezeHours (unless they are away that day)."""
+    frozen = now + timedelta(hours=options.freeze_hours)
+    if _utc(w.first) >= frozen:
+        return []
+    length, _, _ = options.checked()
+    away = {u["id"]: set(u["unavailable"]) for u in users}
+    shifts = list_schedules(
+        store, _utc(w.first), min(_utc(w.stop), frozen), team_id=options.team_id
+    )
+    pins = []
+    for k in range(w.slots):
+        slot = w.first + k * length
+        if _utc(slot) >= frozen:
+            break
+        for layer in range(1, options.layers + 1):
+            held = next(
+                (s for s in shifts if s.layer == layer and s.start <= _utc(slot) < s.end), None
+            )
+            who = str(held.user.id) if held else None
+            days = {
+                slot.date().isoformat(),
+                (slot + length - timedelta(microseconds=1)).date().isoformat(),
+            }
+            if who in away and not days & away[who]:
+                pins.append({"user": who, "start": format_timestamp(slot), "layer": layer})
+    return pins
 
 
 def _published(store: Store, w: Window, ids: set[str], options: RosterOptions) -> dict[str, Any]:
@@ -325,11 +393,15 @@ def publish_output(
     end: datetime | None = None,
     merge: bool = True,
     team_id: int = DEFAULT_TEAM,
-) -> list[Schedule]:
+    now: datetime | None = None,
+    freeze_hours: float = 0.0,
+) -> Published:
     """Publish an output.json as the team's schedules, replacing the window [start, end)
     atomically in the layers it uses (all or nothing). Without `start`/`end` the window is the
     span the overrides cover. Override user ids must be ids of users here. With `merge`,
-    back-to-back shifts of one person are stored as one."""
+    back-to-back shifts of one person are stored as one. Shifts already published before `now`
+    + `freeze_hours` stay as they are (the new roster fills only the hours nobody had). The
+    team's channel is told exactly whose shifts changed."""
     found = output_shifts(output)
     if (start is None) != (end is None):
         raise InvalidRequestError(
@@ -361,5 +433,43 @@ def publish_output(
     for where, s in found:
         if s.user_id not in known:
             raise NotFoundError(f"{where}.user.id: no user with id {s.user_id}")
+    if not 0 <= freeze_hours <= MAX_FREEZE_HOURS:
+        raise InvalidRequestError("FreezeHours", f"must be 0 to {MAX_FREEZE_HOURS}")
+    frozen = now + timedelta(hours=freeze_hours) if now is not None else None
     shifts = [s for _, s in found]
-    return publish(store, start, end, _merged(shifts) if merge else shifts, team_id)
+    return publish(
+        store,
+        start,
+        end,
+        _merged(shifts) if merge else shifts,
+        team_id,
+        frozen,
+        announce=lambda tx, done: _announce(tx, team_id, start, end, done, now),
+    )
+
+
+MAX_FREEZE_HOURS = 24 * 30
+MAX_LISTED_CHANGES = 15
+
+
+def _announce(tx, team_id: int, start, end, done: Published, now: datetime | None) -> None:
+    """The team's channel hears what a publish changed: every changed stretch, who before and
+    who after (nothing when nothing changed)."""
+    if not done.changes:
+        return
+    team = get_team(tx, team_id)
+    lines = [
+        f"Roster published for {team.name}, {slack_time(start, None)} to "
+        f"{slack_time(end, None)}: {len(done.changes)} change(s)"
+    ]
+    for change in done.changes[:MAX_LISTED_CHANGES]:
+        layer = LAYER_NAMES.get(change.layer, f"layer {change.layer}")
+        before = outbox.who(change.before) if change.before else "nobody"
+        after = outbox.who(change.after) if change.after else "nobody"
+        lines.append(
+            f"• {slack_time(change.start, None)} to {slack_time(change.end, None)} ({layer}): "
+            f"{before} → {after}"
+        )
+    if len(done.changes) > MAX_LISTED_CHANGES:
+        lines.append(f"... and {len(done.changes) - MAX_LISTED_CHANGES} more")
+    outbox.enqueue(tx, "published", "\n".join(lines), now or datetime.now(UTC), (), team_id)

@@ -276,10 +276,16 @@ class OnCallNow:
         instant: datetime,
         team_names: dict[int, str] | None = None,
     ):
+        # The final schedule at `instant`: a shift, unless an override covers it (the last
+        # created wins); rows come roster first, then overrides by id, so the last row wins.
         rows = source.rows(
-            "SELECT team_id, layer, user_id FROM schedules WHERE start_time <= ? AND ? < end_time",
-            [instant, instant],
+            "SELECT team_id, layer, user_id, 0 AS precedence, 0 AS id FROM schedules "
+            "WHERE start_time <= ? AND ? < end_time UNION ALL "
+            "SELECT team_id, layer, user_id, 1 AS precedence, id FROM overrides "
+            "WHERE start_time <= ? AND ? < end_time",
+            [instant, instant, instant, instant],
         )
+        rows.sort(key=lambda r: (r["precedence"], r["id"]))
         self.people: dict[int, User] = users_by_id(source, {r["user_id"] for r in rows})
         self.by_layer = {
             (r["team_id"], r["layer"]): r["user_id"] for r in rows if r["user_id"] in self.people

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     slack_timeout: float = 10.0
     slack_min_interval: float = 1.0  # at most about one message per second per webhook
     session_hours: float = 24.0  # how long a console sign-in lasts
+    handoff_notice_minutes: float = 30.0  # the heads-up before someone's shift starts
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -85,6 +86,7 @@ class _Variables(BaseSettings):
     slack_timeout: float = Field(10.0, gt=0)
     slack_min_interval: float = Field(1.0, gt=-1)
     session_hours: float = Field(24.0, gt=0)
+    handoff_notice_minutes: float = Field(30.0, ge=0)
 
     @field_validator("slack_webhook_url", "api_token", mode="before")
     @classmethod

@@ -9,9 +9,10 @@ team (id 1), which the tutorial's endpoints use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from oncall_opt.engine.store import Store, Transaction
@@ -192,16 +193,38 @@ class Shift:
     layer: int = PRIMARY
 
 
+@dataclass(frozen=True)
+class Change:
+    """Who the roster put on call in `layer` over [start, end), before and after a publish."""
+
+    layer: int
+    start: datetime
+    end: datetime
+    before: User | None
+    after: User | None
+
+
+@dataclass(frozen=True)
+class Published:
+    shifts: list[Schedule]  # what is published in the window now
+    changes: list[Change]  # exactly what changed
+    frozen_until: datetime  # published shifts before this were kept as they were
+
+
 def publish(
     store: Store,
     start: datetime,
     end: datetime,
     shifts: Iterable[Shift],
     team_id: int = DEFAULT_TEAM,
-) -> list[Schedule]:
+    frozen_until: datetime | None = None,
+    announce: Callable[[Transaction, Published], None] | None = None,
+) -> Published:
     """Replace the window [start, end) of every layer of the team the shifts use, atomically:
     shifts that reach outside the window keep their outside part; the new shifts go in; all or
-    nothing."""
+    nothing. Before `frozen_until` (the past and the freeze horizon) published shifts stay as
+    they are and the new roster only fills the hours nobody was published for. `announce` is
+    called inside the transaction with the outcome (to queue its Slack message)."""
     _check_range(start, end)
     shifts = sorted(shifts, key=lambda s: (s.layer, s.start))
     layers = sorted({s.layer for s in shifts}) or [PRIMARY]
@@ -210,21 +233,92 @@ def publish(
         _check_layer(shift.layer)
         if shift.start < start or shift.end > end:
             raise InvalidRequestError(f"shifts[{i}]", "lies outside the window being published")
+    frozen = min(max(start, frozen_until or start), end)
 
-    def work(tx: Transaction) -> list[Schedule]:
+    def cut_of(layer: int) -> datetime:
+        """Where the layer's freeze ends: the first new shift starting at or after the freeze
+        (shifts are kept whole)."""
+        if frozen <= start:
+            return start
+        later = [s.start for s in shifts if s.layer == layer and s.start >= frozen]
+        return min(later, default=end)
+
+    def work(tx: Transaction) -> Published:
         check_team(tx, team_id)
         known = users_by_id(tx, {s.user_id for s in shifts})
         for i, shift in enumerate(shifts):
             if shift.user_id not in known:
                 raise NotFoundError(f"shifts[{i}]: no user with id {shift.user_id}")
+        before = {layer: _overlapping(tx, start, end, layer, team_id) for layer in layers}
+        new: list[Shift] = []
+        cut = start
         for layer in layers:
-            for row in _overlapping(tx, start, end, layer, team_id):
+            cut = max(cut, cut_of(layer))
+            kept = [r for r in before[layer] if r["start_time"] < cut_of(layer)]
+            layer_cut = cut_of(layer)
+            for row in _overlapping(tx, layer_cut, end, layer, team_id):
                 tx.execute("DELETE FROM schedules WHERE id = ?", [row["id"]])
-                if row["start_time"] < start:
-                    _insert(tx, row["user_id"], row["start_time"], start, layer, team_id)
+                if row["start_time"] < layer_cut:
+                    _insert(tx, row["user_id"], row["start_time"], layer_cut, layer, team_id)
                 if row["end_time"] > end:
                     _insert(tx, row["user_id"], end, row["end_time"], layer, team_id)
-        rows = [_insert(tx, s.user_id, s.start, s.end, s.layer, team_id) for s in shifts]
-        return _schedules(tx, rows)
+            for shift in (s for s in shifts if s.layer == layer):
+                new += _unfrozen(shift, layer_cut, kept)
+        rows = [_insert(tx, s.user_id, s.start, s.end, s.layer, team_id) for s in new]
+        after = {layer: _overlapping(tx, start, end, layer, team_id) for layer in layers}
+        people = users_by_id(
+            tx, {r["user_id"] for rs in (*before.values(), *after.values()) for r in rs}
+        )
+        changes = [
+            c
+            for layer in layers
+            for c in _changes(layer, start, end, before[layer], after[layer], people)
+        ]
+        published = Published(_schedules(tx, rows), changes, cut)
+        if announce is not None:
+            announce(tx, published)
+        return published
 
     return store.write(work)
+
+
+def _unfrozen(shift: Shift, cut: datetime, kept: list[dict[str, Any]]) -> list[Shift]:
+    """The parts of a new shift that may go in: all of it after `cut`; before it, only the
+    hours no kept (frozen) shift covers."""
+    parts = []
+    if shift.end > cut:
+        parts.append(Shift(shift.user_id, max(shift.start, cut), shift.end, shift.layer))
+    cursor, stop = shift.start, min(shift.end, cut)
+    for row in sorted(kept, key=lambda r: r["start_time"]):
+        if cursor >= stop:
+            break
+        if row["end_time"] <= cursor or row["start_time"] >= stop:
+            continue
+        if row["start_time"] > cursor:
+            parts.append(Shift(shift.user_id, cursor, row["start_time"], shift.layer))
+        cursor = max(cursor, row["end_time"])
+    if cursor < stop:
+        parts.append(Shift(shift.user_id, cursor, stop, shift.layer))
+    return sorted(parts, key=lambda p: p.start)
+
+
+def _changes(layer, start, end, before, after, people) -> list[Change]:
+    """Where the published person differs between two lists of shift rows, merged."""
+    points = {start, end}
+    for row in [*before, *after]:
+        points.update(t for t in (row["start_time"], row["end_time"]) if start < t < end)
+
+    def at(rows, moment):
+        return next((r["user_id"] for r in rows if r["start_time"] <= moment < r["end_time"]), None)
+
+    found: list[Change] = []
+    for a, b in pairwise(sorted(points)):
+        old, new = people.get(at(before, a)), people.get(at(after, a))
+        if old == new:
+            continue
+        last = found[-1] if found else None
+        if last and last.end == a and (last.before, last.after) == (old, new):
+            found[-1] = Change(layer, last.start, b, old, new)
+        else:
+            found.append(Change(layer, a, b, old, new))
+    return found

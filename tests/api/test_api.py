@@ -88,6 +88,7 @@ def test_tutorial_flow_step_by_step_as_curl_sends_it(api, store):
         "Time": {"Start": start, "End": end},
         "Layer": 1,
         "TeamId": 1,
+        "Source": "roster",
     }
     assert api.get("/scheduled").json()["User"]["Id"] == 1
     # Step 3: trigger an incident: it goes to Katy

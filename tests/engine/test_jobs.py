@@ -538,11 +538,16 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
     clock.advance(minutes=15)
     loop = JobLoop(store, settings, clock, sleep=no_sleep)
     results = loop.run_once()
-    assert list(results) == ["autoassign", "timeouts", "escalation", "reminders", "delivery"]
+    assert list(results) == [
+        "autoassign", "timeouts", "escalation", "reminders", "handoffs", "delivery",
+    ]  # fmt: skip
     assert results["autoassign"] == 1 and results["escalation"] == 1
-    assert results["reminders"] == 1 and results["delivery"]["sent"] == 4
-    texts = slack.take(4)
-    assert [t.split("\n")[0] for t in texts] == [
+    assert results["reminders"] == 1 and results["handoffs"] == 2
+    assert results["delivery"]["sent"] == 6
+    texts = slack.take(6)
+    # Both layers' shifts end within a day, with nothing after: the gap is announced.
+    assert all(t.startswith(":warning: Nobody is on call for Default") for t in texts[4:])
+    assert [t.split("\n")[0] for t in texts[:4]] == [
         f"Incident #{incident.id} created and unassigned",
         f"Incident #{incident.id} is re-assigned to Ana Silva <@ana>",
         f"Incident #{incident.id} has not been acknowledged for 15 minutes: escalated to "

@@ -31,7 +31,9 @@ from oncall_opt.api.common import (
     ScheduleList,
     ScheduleOut,
     Timestamp,
+    UserOut,
     UtcTime,
+    now_of,
     store_of,
 )
 from oncall_opt.engine import availability, planning
@@ -170,8 +172,16 @@ class OptionsIn(RequestBody):
     AvoidWeight: float | None = None
     StabilityWeight: float | None = None
     UserIds: list[int] | None = Field(None, description="plan only these users (default all)")
-    KeepPublished: bool = Field(
-        False, description="prefer the shifts already published in the window (stable re-plan)"
+    KeepPublished: bool | None = Field(
+        None,
+        description="prefer the shifts already published in the window (stability); default: "
+        "whenever the window has published shifts",
+    )
+    FreezeHours: float = Field(
+        48.0, description="published slots starting before now + this are kept (0: none)"
+    )
+    HistoryFromReport: bool = Field(
+        True, description="count the shifts people worked in the window just before (history)"
     )
     TeamId: int = Field(1, ge=1, le=ID_MAX, description="the team to plan (default: Default)")
 
@@ -191,6 +201,8 @@ class OptionsIn(RequestBody):
             user_ids=tuple(self.UserIds) if self.UserIds is not None else None,
             keep_published=self.KeepPublished,
             team_id=self.TeamId,
+            freeze_hours=self.FreezeHours,
+            history_from_report=self.HistoryFromReport,
         )
 
 
@@ -207,7 +219,11 @@ def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> di
     """The input.json for the window Start..End built from the users and their days; solve it
     with `POST /roster/solve` or the `oncall-opt` command line."""
     document = planning.build_input(
-        store_of(request), _day("Start", params.Start), _day("End", params.End), params.options()
+        store_of(request),
+        _day("Start", params.Start),
+        _day("End", params.End),
+        params.options(),
+        now_of(request),
     )
     planning.problem_for(document, "input")  # what we hand out always loads
     return document
@@ -293,6 +309,7 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
             _day("Start", params.Start),
             _day("End", params.End),
             params.options(),
+            now_of(request),
         )
         problem = planning.problem_for(document, "input")
     team = None if params.Input is not None else params.TeamId
@@ -327,12 +344,30 @@ class PublishIn(RequestBody):
         le=ID_MAX,
         description="the team whose shifts these are (default: the solve job's team, else Default)",
     )
+    FreezeHours: float = Field(
+        48.0, description="shifts published before now + this stay as they are (0: none)"
+    )
 
 
-@router.post("/roster/publish", response_model=ScheduleList)
-def publish(params: PublishIn, request: Request) -> ScheduleList:
+class ChangeOut(BaseModel):
+    Layer: int
+    Start: UtcTime
+    End: UtcTime
+    Before: UserOut | None
+    After: UserOut | None
+
+
+class PublishOut(ScheduleList):
+    Changes: list[ChangeOut]  # exactly what changed (also posted in the team's channel)
+    FrozenUntil: UtcTime  # published shifts before this were kept
+
+
+@router.post("/roster/publish", response_model=PublishOut)
+def publish(params: PublishIn, request: Request) -> PublishOut:
     """Publish a roster as schedules: the window's shifts (in the layers the roster has) are
-    replaced, all or nothing. Override `user.id`s must be user ids of this daemon."""
+    replaced, all or nothing, except those published before now + FreezeHours (48 h), which
+    stay. Override `user.id`s must be user ids of this daemon. The answer and the team's
+    channel say exactly whose shifts changed."""
     if (params.Output is None) == (params.JobId is None):
         raise InvalidRequestError("Output", "give either Output (an output.json) or JobId")
     output, team_id = params.Output, params.TeamId
@@ -349,5 +384,20 @@ def publish(params: PublishIn, request: Request) -> ScheduleList:
         params.End,
         merge=params.Merge,
         team_id=team_id or 1,
+        now=now_of(request),
+        freeze_hours=params.FreezeHours,
     )
-    return ScheduleList(Items=[ScheduleOut.of(s) for s in published])
+    return PublishOut(
+        Items=[ScheduleOut.of(s) for s in published.shifts],
+        Changes=[
+            ChangeOut(
+                Layer=c.layer,
+                Start=c.start,
+                End=c.end,
+                Before=UserOut.of(c.before),
+                After=UserOut.of(c.after),
+            )
+            for c in published.changes
+        ],
+        FrozenUntil=published.frozen_until,
+    )

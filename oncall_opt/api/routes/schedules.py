@@ -23,11 +23,13 @@ from oncall_opt.api.common import (
     RequestBody,
     ScheduleList,
     ScheduleOut,
+    TimeRangeOut,
     Timestamp,
+    UserOut,
     now_of,
     store_of,
 )
-from oncall_opt.engine import shifts
+from oncall_opt.engine import overrides, shifts
 from oncall_opt.errors import InvalidRequestError, NotFoundError
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["schedules"], responses=ERROR_RESPONSES)
@@ -81,8 +83,21 @@ def create_schedule(id: IdPath, params: ScheduleCreate, request: Request) -> Sch
 
 
 def _on_call(request: Request, instant, layer: int, team_id: int) -> ScheduleOut:
-    shifts.check_team(store_of(request), team_id)
-    found = shifts.scheduled_at(store_of(request), instant, layer, team_id)
+    """The final schedule at `instant`: an override in force (`Source: "override"`, its `Id`
+    the override's), else the published shift."""
+    store = store_of(request)
+    shifts.check_team(store, team_id)
+    override = overrides.active_override(store, instant, layer, team_id)
+    if override is not None:
+        return ScheduleOut(
+            Id=override.id,
+            User=UserOut.of(override.user),
+            Time=TimeRangeOut(Start=override.start, End=override.end),
+            Layer=layer,
+            TeamId=team_id,
+            Source="override",
+        )
+    found = shifts.scheduled_at(store, instant, layer, team_id)
     if found is None:
         raise NotFoundError("no schedule found")
     return ScheduleOut.of(found)

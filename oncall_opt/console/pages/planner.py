@@ -60,6 +60,7 @@ def _rules() -> tuple[dict[str, Any], float]:
         keep = st.toggle(
             "Keep published shifts",
             key="pl_keep",
+            value=True,
             help="Re-plan without reshuffling everyone: each changed slot costs the stability "
             "weight.",
         )

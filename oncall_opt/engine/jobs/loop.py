@@ -23,6 +23,7 @@ from oncall_opt.engine.jobs import (
     autoassign,
     delivery,
     escalation,
+    handoffs,
     reminders,
     timeouts,
 )
@@ -73,6 +74,7 @@ class JobLoop:
             ("timeouts", s.escalate_every, self._timeouts),
             ("escalation", s.escalate_every, self._escalation),
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
+            ("handoffs", s.assign_every, self._handoffs),
             ("delivery", s.deliver_every, self._delivery),
         ]
 
@@ -85,6 +87,9 @@ class JobLoop:
 
     def _timeouts(self) -> dict[str, int]:
         return timeouts.run(self.store, self.clock.now())
+
+    def _handoffs(self) -> int:
+        return handoffs.run(self.store, self.clock.now(), self.settings)
 
     def _reminders(self) -> int:
         return reminders.run(self.store, self.clock.now(), self.settings)
@@ -114,7 +119,8 @@ class JobLoop:
 
     # ----- running ---------------------------------------------------------------------
     def run_once(self) -> dict[str, Any]:
-        """Each job once, in order (autoassign, timeouts, escalation, reminders, delivery);
+        """Each job once, in order (autoassign, timeouts, escalation, reminders, handoffs,
+        delivery);
         returns each job's result (None for a job that failed, logged)."""
         return {name: self._guarded(name, job)() for name, _, job in self.jobs}
 
