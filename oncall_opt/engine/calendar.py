@@ -82,7 +82,8 @@ def feed_ics(store: Store, token: str, now: datetime) -> str:
     )
     if row is None:
         raise NotFoundError("no such calendar")
-    start, end = now - PAST, now + AHEAD
+    # Read a week wider, then keep what overlaps: events keep their real start and end.
+    start, end = now - PAST - timedelta(days=7), now + AHEAD + timedelta(days=7)
     team_names = {r["id"]: r["name"] for r in store.rows("SELECT id, name FROM teams")}
     if row["kind"] == "user":
         person = get_user(store, row["subject_id"])
@@ -96,6 +97,7 @@ def feed_ics(store: Store, token: str, now: datetime) -> str:
         team = get_team(store, row["subject_id"])
         found = segments(store, team.id, start, end)
         title, only = f"On call: {team.name}", None
+    found = [s for s in found if s.end > now - PAST and s.start < now + AHEAD]
     return render(found, title, team_names, row["kind"], now, only)
 
 
