@@ -35,6 +35,7 @@ def main() -> None:
             "Operate": [
                 page("oncall", "On call now", "notifications_active", default=True),
                 page("incidents", "Incidents", "crisis_alert", url_path="incidents"),
+                page("rota", "Rota", "swap_horiz", url_path="rota"),
             ],
             "Plan": [
                 page("availability", "Availability & preferences", "event_available"),

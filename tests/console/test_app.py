@@ -31,6 +31,7 @@ PAGES = {
     "planner": ("oncall_opt/console/pages/planner.py", "Roster planner"),
     "people": ("oncall_opt/console/pages/people.py", "People"),
     "services": ("oncall_opt/console/pages/services.py", "Services"),
+    "rota": ("oncall_opt/console/pages/rota.py", "Rota"),
 }
 
 
@@ -312,6 +313,42 @@ def test_teams_on_the_people_page_and_the_sidebar_picks_one(api, monkeypatch):
     assert sorted(grid.value["Person"]) == sorted(
         f"{u['FirstName']} {u['LastName']}" for u in api.list_users() if u["Id"] in (ben, dev)
     )
+
+
+# ----- rota ---------------------------------------------------------------------------------------
+def test_rota_take_now_override_swap_feed_and_report(api, monkeypatch):
+    chloe, dev, ana = user_id(api, "Chloé"), user_id(api, "Dev"), user_id(api, "Ana")
+    now = datetime.now(UTC)
+    api.create_schedule(ana, now - timedelta(hours=1), now + timedelta(hours=5))
+    at = console(api, monkeypatch, "rota", me=chloe)
+    no_errors(at)
+    at.button(key="take_now").click().run()
+    no_errors(at)
+    taken = api.scheduled(datetime.now(UTC) + timedelta(seconds=1))
+    assert (taken["User"]["Id"], taken["Source"]) == (chloe, "override")
+    assert api.my_shifts(chloe, now, now + timedelta(days=1))[0]["Covers"]["Id"] == ana
+    # A swap: Chloé asks, Dev (available) takes it.
+    at.date_input(key="sw_from").set_value(tomorrow() + timedelta(days=30))
+    at.date_input(key="sw_to").set_value(tomorrow() + timedelta(days=31))
+    at.text_input(key="sw_note").input("wedding")
+    next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
+    no_errors(at)
+    [swap] = api.list_swaps(1)
+    assert swap["From"]["Id"] == chloe and swap["Note"] == "wedding"
+    at.session_state["me"] = dev
+    at.run()
+    at.button(key=f"swap_accept_{swap['Id']}").click().run()
+    no_errors(at)
+    assert api.list_swaps(1, "accepted")[0]["AcceptedBy"]["Id"] == dev
+    # My shifts and the calendar link (a working feed).
+    at.button(key="feed").click().run()
+    no_errors(at)
+    url = next(c.value for c in at.code if "/calendar/" in c.value)
+    import httpx
+
+    assert httpx.get(url).text.startswith("BEGIN:VCALENDAR")
+    # The report shows everyone with hours.
+    assert any("Covered for others h" in d.value.columns for d in at.dataframe)
 
 
 # ----- availability ------------------------------------------------------------------------------

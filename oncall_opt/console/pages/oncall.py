@@ -1,5 +1,6 @@
 """On call now: who is on call in each layer and who is next, with the handoff time in the
-viewer's time zone, and a timeline of the coming weeks' shifts with the gaps in red."""
+viewer's time zone, and a timeline of the coming weeks with the gaps in red: the final
+schedule, so overrides count (and are marked)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ def timeline(
         if shift["Layer"] != layer:
             continue
         s_start, s_end = _span(shift)
+        covers = shift.get("Covers")
         rows.append(
             {
                 "person": common.full_name(shift["User"]),
@@ -113,6 +115,9 @@ def timeline(
                 "from": common.when(s_start),
                 "to": common.when(s_end),
                 "length": common.duration(s_end - s_start),
+                "kind": (f"override for {common.full_name(covers)}" if covers else "override")
+                if shift.get("Source") == "override"
+                else "roster",
             }
         )
     for g_start, g_end in gaps(shifts, layer, start, end):
@@ -124,9 +129,10 @@ def timeline(
                 "from": common.when(g_start),
                 "to": common.when(g_end),
                 "length": common.duration(g_end - g_start),
+                "kind": "gap",
             }
         )
-    frame = pd.DataFrame(rows, columns=["person", "start", "end", "from", "to", "length"])
+    frame = pd.DataFrame(rows, columns=["person", "start", "end", "from", "to", "length", "kind"])
     everyone = sorted({common.full_name(s["User"]) for s in shifts}, key=str.lower)
     colour_of = {p: PEOPLE_COLORS[i % len(PEOPLE_COLORS)] for i, p in enumerate(everyone)}
     here = {r["person"] for r in rows}
@@ -146,11 +152,19 @@ def timeline(
             x2="end:T",
             y=alt.Y("person:N", title=None, sort=people),
             color=alt.Color("person:N", scale=alt.Scale(domain=people, range=colours), legend=None),
+            # Overrides stand out: outlined in black, slightly see-through.
+            stroke=alt.condition(
+                "indexof(datum.kind, 'override') == 0", alt.value("#111"), alt.value(None)
+            ),
+            strokeWidth=alt.condition(
+                "indexof(datum.kind, 'override') == 0", alt.value(2), alt.value(0)
+            ),
             tooltip=[
                 alt.Tooltip("person:N", title="on call"),
                 alt.Tooltip("from:N"),
                 alt.Tooltip("to:N"),
                 alt.Tooltip("length:N"),
+                alt.Tooltip("kind:N", title="from"),
             ],
         )
     )
@@ -195,17 +209,31 @@ def _upcoming_table(shifts: list[dict], at: datetime) -> None:
     )
 
 
+def final_shifts(start: datetime, end: datetime) -> list[dict]:
+    """The team's final schedule (overrides applied) as shift-shaped rows."""
+    segments = common.client().final_schedule(common.team_id(), start, end)
+    return [
+        {
+            "Time": {"Start": s["Start"], "End": s["End"]},
+            "User": s["User"],
+            "Layer": s["Layer"],
+            "Source": s["Source"],
+            "Covers": s["Covers"],
+        }
+        for s in segments
+    ]
+
+
 def render() -> None:
     st.title("On call now")
     at = common.now()
     st.caption(f"Times in {common.zone_name()} · as of {common.when(at)}")
-    api = common.client()
     weeks = st.segmented_control(
         "Look ahead", WEEKS, default=4, key="oncall_weeks", format_func=lambda w: f"{w} wk"
     )
     weeks = weeks or 4
     horizon = at + timedelta(weeks=weeks)
-    shifts = api.list_schedules(at - timedelta(days=1), horizon, team_id=common.team_id())
+    shifts = final_shifts(at - timedelta(days=1), horizon)
     layers = sorted({1} | {s["Layer"] for s in shifts})
 
     columns = st.columns(len(layers) + 1)

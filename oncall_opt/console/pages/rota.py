@@ -1,0 +1,261 @@
+"""Rota: the schedule as people live it. Overrides ("I'll take it from now", or someone on call
+for a range), swap requests to ask for and accept, "My shifts" with a calendar subscription
+link, and the fairness report (who carried how much, covering for others counted)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from oncall_opt.console import common
+
+LAYERS = {1: "Primary", 2: "Secondary"}
+FEED = "_calendar_url"
+
+
+def _moment(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=common.zone())
+
+
+def _take_now(team: int) -> None:
+    me = common.me()
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    layer = left.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="take_layer")
+    if right.button(
+        "I'll take it from now",
+        key="take_now",
+        icon=":material/front_hand:",
+        disabled=me is None,
+        help="You go on call now, until the end of the current stretch."
+        if me
+        else "Pick yourself under You are first.",
+    ):
+        made = common.client().take_shift(team, me, layer)
+        common.flash(f"You are on call until {common.when(made['End'])}.")
+        st.rerun()
+
+
+def _override_form(team: int, members: list[dict]) -> None:
+    by_id = {u["Id"]: u for u in members}
+    me = common.me()
+    choices = list(by_id) if common.is_admin() else [i for i in by_id if i == me]
+    with st.form("override", clear_on_submit=True):
+        st.markdown("**Put someone on call** (an override on top of the roster)")
+        who_col, layer_col = st.columns([2, 1])
+        who = who_col.selectbox(
+            "Who", choices, format_func=lambda i: common.label(by_id[i]), key="ov_who"
+        )
+        layer = layer_col.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="ov_layer")
+        a, b, c, d = st.columns(4)
+        first = a.date_input("From", value=common.today(), key="ov_from_day")
+        first_time = b.time_input("at", value=time(9, 0), key="ov_from_time")
+        last = c.date_input("To", value=common.today() + timedelta(days=1), key="ov_to_day")
+        last_time = d.time_input("at ", value=time(9, 0), key="ov_to_time")
+        if st.form_submit_button("Add override", icon=":material/add:", disabled=who is None):
+            made = common.client().create_override(
+                team, _moment(first, first_time), _moment(last, last_time), who, layer
+            )
+            common.flash(
+                f"{common.full_name(made['User'])} is on call from "
+                f"{common.when(made['Start'])} to {common.when(made['End'])}."
+            )
+            st.rerun()
+
+
+def _overrides(team: int) -> None:
+    api = common.client()
+    now = common.now()
+    found = api.list_overrides(team, now - timedelta(days=1), now + timedelta(days=60))
+    if not found:
+        st.caption("No overrides in the coming weeks.")
+        return
+    me = common.me()
+    for override in found:
+        text, action = st.columns([6, 1], vertical_alignment="center")
+        layer = LAYERS.get(override["Layer"], override["Layer"])
+        text.markdown(
+            f"**{common.full_name(override['User'])}** · {layer} · "
+            f"{common.when(override['Start'])} → {common.when(override['End'])}"
+        )
+        mine = me in (override["User"]["Id"], override.get("CreatedBy"))
+        if (common.is_admin() or mine) and action.button(
+            "Remove", key=f"ov_del_{override['Id']}", icon=":material/delete:"
+        ):
+            api.delete_override(override["Id"])
+            common.flash("Override removed (one under way ends now).")
+            st.rerun()
+
+
+def _swaps(team: int, members: list[dict]) -> None:
+    api = common.client()
+    me = common.me()
+    for swap in api.list_swaps(team):
+        text, action = st.columns([6, 1.3], vertical_alignment="center")
+        note = f" — “{swap['Note']}”" if swap["Note"] else ""
+        text.markdown(
+            f"**{common.full_name(swap['From'])}** needs someone: "
+            f"{common.when(swap['Start'])} → {common.when(swap['End'])}{note}"
+        )
+        if me == swap["From"]["Id"]:
+            if action.button("Cancel", key=f"swap_cancel_{swap['Id']}"):
+                api.cancel_swap(swap["Id"])
+                common.flash("Swap request cancelled.")
+                st.rerun()
+        elif me is not None and action.button(
+            "I'll take it", key=f"swap_accept_{swap['Id']}", type="primary"
+        ):
+            api.accept_swap(swap["Id"], me)
+            common.flash("Swap accepted: you are on call then.")
+            st.rerun()
+    if me is None:
+        st.caption("Pick yourself under **You are** to ask for or take a swap.")
+        return
+    with st.form("swap", clear_on_submit=True):
+        st.markdown("**Ask the team to take a shift of yours**")
+        a, b, c, d = st.columns(4)
+        first = a.date_input("From", value=common.today() + timedelta(days=1), key="sw_from")
+        first_time = b.time_input("at", value=time(9, 0), key="sw_from_time")
+        last = c.date_input("To", value=common.today() + timedelta(days=2), key="sw_to")
+        last_time = d.time_input("at ", value=time(9, 0), key="sw_to_time")
+        note = st.text_input("Note (optional)", key="sw_note", placeholder="dentist in the morning")
+        if st.form_submit_button("Ask the team", icon=":material/swap_horiz:"):
+            api.request_swap(team, _moment(first, first_time), _moment(last, last_time), me, note)
+            common.flash("Asked: the team's Slack channel has it.")
+            st.rerun()
+
+
+def _my_shifts() -> None:
+    me = common.me()
+    if me is None:
+        st.caption("Pick yourself under **You are** to see your shifts.")
+        return
+    api = common.client()
+    now = common.now()
+    mine = api.my_shifts(me, now - timedelta(days=1), now + timedelta(weeks=8))
+    teams = {t["Id"]: t["Name"] for t in common.teams()}
+    if mine:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "From": common.wall(s["Start"]),
+                        "To": common.wall(s["End"]),
+                        "Team": teams.get(s["TeamId"], s["TeamId"]),
+                        "Layer": LAYERS.get(s["Layer"], s["Layer"]),
+                        "How": "override" if s["Source"] == "override" else "roster",
+                        "Length": common.duration(
+                            common.parse_time(s["End"]) - common.parse_time(s["Start"])
+                        ),
+                    }
+                    for s in mine
+                ]
+            ),
+            hide_index=True,
+            column_config={
+                "From": st.column_config.DatetimeColumn(format="ddd D MMM YYYY, HH:mm"),
+                "To": st.column_config.DatetimeColumn(format="ddd D MMM YYYY, HH:mm"),
+            },
+        )
+    else:
+        st.caption("You are not on call in the next 8 weeks.")
+    if st.button(
+        "Calendar subscription link",
+        key="feed",
+        icon=":material/calendar_add_on:",
+        help="A secret URL for Google Calendar, Outlook or Apple Calendar. Making a "
+        "new one stops the old one.",
+    ):
+        st.session_state[FEED] = api.calendar_url(user_id=me)
+    if st.session_state.get(FEED):
+        st.code(st.session_state[FEED], language=None)
+        st.caption(
+            'Subscribe to it ("From URL" in Google Calendar): your shifts, every team, '
+            "kept up to date. Keep it private."
+        )
+
+
+def report_frame(report: dict) -> pd.DataFrame:
+    rows = []
+    for item in report["Items"]:
+        name = common.full_name(item["User"])
+        for layer, hours in item["HoursByLayer"].items():
+            rows.append({"person": name, "what": LAYERS.get(int(layer), layer), "hours": hours})
+    return pd.DataFrame(rows, columns=["person", "what", "hours"])
+
+
+def _report(team: int) -> None:
+    start_col, end_col = st.columns(2)
+    first = start_col.date_input("From", value=common.today() - timedelta(days=30), key="rp_from")
+    last = end_col.date_input("To", value=common.today(), key="rp_to")
+    report = common.client().team_report(
+        team, _moment(first, time(0)), _moment(last + timedelta(days=1), time(0))
+    )
+    if not report["Items"]:
+        st.caption("Nobody in this team yet.")
+        return
+    frame = report_frame(report)
+    if not frame.empty:
+        chart = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                y=alt.Y("person:N", title=None),
+                x=alt.X("hours:Q", title="hours on call", stack=True),
+                color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top")),
+                tooltip=["person", "what", alt.Tooltip("hours:Q", format=".1f")],
+            )
+            .properties(height=max(120, 32 * frame["person"].nunique()))
+        )
+        st.altair_chart(chart, width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Person": common.full_name(i["User"]),
+                    "Hours": i["Hours"],
+                    "Weekend h": i["WeekendHours"],
+                    "Night h": i["NightHours"],
+                    "Covered for others h": i["CoveredHours"],
+                    "Given away h": i["GivenAwayHours"],
+                    "Incidents": i["Incidents"],
+                }
+                for i in report["Items"]
+            ]
+        ),
+        hide_index=True,
+    )
+    st.caption(
+        "Night is 22:00-07:00 and the weekend Saturday and Sunday, in each person's own time "
+        "zone. The planner counts these hours as `history` for the next window, so whoever "
+        "covered for others carries less."
+    )
+
+
+def render() -> None:
+    st.title("Rota")
+    st.caption(
+        "Change who is on call without re-planning: take a shift, add an override, "
+        "swap with a teammate; your shifts in your calendar; who carried how much."
+    )
+    team = common.team_id()
+    members = common.team_members()
+    overrides_tab, swaps_tab, mine_tab, report_tab = st.tabs(
+        ["Overrides", "Swaps", "My shifts", "Fairness report"]
+    )
+    with overrides_tab:
+        _take_now(team)
+        _override_form(team, members)
+        _overrides(team)
+    with swaps_tab:
+        _swaps(team, members)
+    with mine_tab:
+        _my_shifts()
+    with report_tab:
+        _report(team)
+
+
+if __name__ == "__main__":
+    common.run_page(render)
