@@ -22,7 +22,8 @@ from oncall_opt.engine.jobs.loop import JobLoop, jobs_running, make_sender
 from oncall_opt.engine.settings import ConfigError, Settings, load_settings
 from oncall_opt.engine.slack import SlackWebhook
 from oncall_opt.engine.solvejobs import solver_threads_alive
-from oncall_opt.engine.store import DatabaseLockedError, Store
+from oncall_opt.engine.store import DatabaseLockedError, Store, redact_url
+from oncall_opt.errors import OncallOptError
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     if not args.once and not args.insecure and (problem := open_to_the_network(settings)):
         return _fail(problem)
+    where = redact_url(str(settings.db_path))  # a URL's password never reaches the log
     try:
         store = Store(settings.db_path, api_url=settings.api_url)
-    except DatabaseLockedError as exc:
+    except (DatabaseLockedError, OncallOptError) as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot open the database {settings.db_path}: {exc}")
+        return _fail(f"cannot open the database {where}: {exc}")
     log.info(
         "database %s; Slack delivery %s",
-        settings.db_path,
+        where,
         "on" if sender is not None else "off (no ONCALL_SLACK_WEBHOOK_URL)",
     )
     try:

@@ -36,12 +36,44 @@ def bundled_input() -> Path:
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster for this test process (tests/pg_cluster.py); skipped
+    without PostgreSQL's binaries, except under CI=true, where that fails."""
+    import os
+
+    import pg_cluster as pg
+
+    if pg.binaries() is None:
+        message = "PostgreSQL's initdb not found: apt-get install postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = pg.start()
+    yield cluster
+    cluster.stop()
+
+
+BACKENDS = ["duckdb", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def store(tmp_path):
-    """A fresh database file for one test."""
+def store(tmp_path, backend, request):
+    """A fresh database for one test, on each backend: a DuckDB file, and a new database in
+    the throwaway PostgreSQL cluster."""
     from oncall_opt.engine.store import Store
 
-    store = Store(tmp_path / "t.duckdb")
+    target = (
+        request.getfixturevalue("pg_cluster").database()
+        if backend == "postgresql"
+        else tmp_path / "t.duckdb"
+    )
+    store = Store(target)
     yield store
     store.close()
 

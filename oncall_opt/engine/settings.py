@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oncall_opt import times
+from oncall_opt.engine.store import is_postgresql
 from oncall_opt.errors import ConfigError
 from oncall_opt.secretsfile import DEFAULT_SECRETS, ENV_PREFIX, read_secrets_file
 
@@ -33,7 +34,7 @@ DEFAULT_DB = Path("data") / "oncall.duckdb"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    db_path: Path = DEFAULT_DB
+    db_path: str | Path = DEFAULT_DB  # a DuckDB file, or a postgresql:// URL
     host: str = times.DEFAULT_HOST
     port: int = times.DEFAULT_PORT
     slack_webhook_url: SecretStr | None = None
@@ -75,7 +76,7 @@ class _Variables(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    db: Path = DEFAULT_DB
+    db: str = str(DEFAULT_DB)
     bind: str = ""
     slack_webhook_url: SecretStr | None = None
     api_token: SecretStr | None = None
@@ -143,4 +144,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"{ENV_PREFIX}BIND: {exc}") from None
     fields = variables.model_dump(exclude={"db", "bind", "secrets_path"})
-    return Settings(db_path=variables.db, host=host, port=port, **fields)
+    db = variables.db if is_postgresql(variables.db) else Path(variables.db)
+    return Settings(db_path=db, host=host, port=port, **fields)

@@ -45,7 +45,7 @@ def test_the_tutorial_through_the_client(api, store):
     assert api.list_incidents() == []
     assert [i["Status"] for i in api.list_incidents("open")] == ["acknowledged"]
     assert api.resolve(incident["Id"])["Status"] == "resolved"
-    assert [kind for (kind,) in store.cursor().execute("SELECT kind FROM outbox").fetchall()] == [
+    assert [r["kind"] for r in store.rows("SELECT kind FROM outbox")] == [
         "created",
         "acknowledged",
         "resolved",

@@ -28,13 +28,6 @@ SECRET_TIMEOUT = 0.5  # the client's timeout in these tests: a hang lasts longer
 
 
 @pytest.fixture
-def store():
-    db = Store(":memory:")
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
@@ -236,7 +229,7 @@ def test_ten_thousand_due_incidents_are_reminded_in_one_cycle(store, clock):
         lambda tx: tx.execute(
             "INSERT INTO incidents (body, created_at, last_triggered_at, assigned_user_id) "
             "SELECT 'Host ' || i || ' is unreachable from the load balancer', ?, ?, "
-            "CASE WHEN i % 2 = 0 THEN ? END FROM range(10000) t(i)",
+            "CASE WHEN i % 2 = 0 THEN ? END FROM generate_series(0, 9999) t(i)",
             [now, now, ana.id],
         )
     )

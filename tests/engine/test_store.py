@@ -19,7 +19,7 @@ def test_migrations_apply_once_and_survive_reopening(tmp_path):
     path = tmp_path / "oncall.duckdb"
     store = Store(path)
     assert [r["version"] for r in store.rows("SELECT version FROM schema_migrations")] == [
-        v for v, _ in MIGRATIONS
+        m.version for m in MIGRATIONS
     ]
     store.write(
         lambda tx: tx.execute(
