@@ -90,6 +90,7 @@ def create_app(
         dependencies=[Depends(authorize)],
     )
     app.state.store, app.state.settings, app.state.clock = store, settings, clock
+    app.state.run_jobs = run_jobs
     app.state.authenticator = Authenticator(store, clock.now)
     app.state.login_throttle = LoginThrottle()
 

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     slack_min_interval: float = 1.0  # at most about one message per second per webhook
     session_hours: float = 24.0  # how long a console sign-in lasts
     handoff_notice_minutes: float = 30.0  # the heads-up before someone's shift starts
+    delivery_lease: float = 60.0  # PostgreSQL: a claimed message not sent by then is free again
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -88,6 +89,7 @@ class _Variables(BaseSettings):
     slack_min_interval: float = Field(1.0, gt=-1)
     session_hours: float = Field(24.0, gt=0)
     handoff_notice_minutes: float = Field(30.0, ge=0)
+    delivery_lease: float = Field(60.0, gt=0)
 
     @field_validator("slack_webhook_url", "api_token", mode="before")
     @classmethod

@@ -198,6 +198,7 @@ class Dialect:
     """What differs between the backends (DuckDB's by default)."""
 
     name = "duckdb"
+    shared = False  # whether several processes may work on the database at once
     claim = ""  # appended to a SELECT that claims rows of work
     migration_lock: tuple[str, ...] = ()  # run first in each migration's transaction
 
@@ -218,6 +219,7 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    shared = True
     claim = " FOR UPDATE SKIP LOCKED"
     migration_lock = ("SELECT pg_advisory_xact_lock(7242001)",)
 
@@ -453,6 +455,7 @@ class Transaction:
         self.store = store
         self.forgets: set[str] = set()
         self.claim = store.dialect.claim if store is not None else ""
+        self.shared = store.dialect.shared if store is not None else False
 
     def forget(self, name: str) -> None:
         """Once this transaction commits, drop the store's remembered `name` (see

@@ -345,7 +345,9 @@ def test_api_answers_while_a_solve_runs(app, api, team):
         assert release.wait(30)
         return oo.solve(problem, time_limit=time_limit)
 
-    app.state.roster_jobs = SolveJobs(now=app.state.clock.now, max_waiting=1, solver=slow_solver)
+    app.state.roster_jobs = SolveJobs(
+        app.state.store, now=app.state.clock.now, max_waiting=1, solver=slow_solver
+    )
     job = ok(api.post("/roster/solve", json=DECEMBER), 202)
     try:
         assert started.wait(10)

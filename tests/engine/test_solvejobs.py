@@ -25,8 +25,8 @@ def long_problem():
     return oo.load_problem(instance(50, 365, extended=True))
 
 
-def test_shutdown_interrupts_a_solve_inside_highs_and_cancels_the_waiting(long_problem):
-    jobs = SolveJobs(workers=1)
+def test_shutdown_interrupts_a_solve_inside_highs_and_cancels_the_waiting(store, long_problem):
+    jobs = SolveJobs(store, workers=1)
     running = jobs.submit(long_problem, time_limit=600)
     waiting = jobs.submit(oo.load_problem(team()), time_limit=60)
 
@@ -73,8 +73,8 @@ def test_a_cancelled_solve_raises_and_an_uncancelled_one_is_untouched(long_probl
     assert outcome == ["cancelled"]
 
 
-def test_jobs_run_as_before_when_nothing_is_cancelled():
-    jobs = SolveJobs()
+def test_jobs_run_as_before_when_nothing_is_cancelled(store):
+    jobs = SolveJobs(store)
     job = jobs.submit(oo.load_problem(team()), time_limit=60)
     assert jobs.wait(job.id, timeout=120).status == DONE
     assert jobs.shutdown(timeout=30)

@@ -48,7 +48,10 @@ _jobs_lock = threading.Lock()
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Merged into the app's lifespan: at shutdown, running solves are cancelled (recorded as
     `cancelled`) before the process may exit, since HiGHS must not be left running in a thread
-    of an exiting process."""
+    of an exiting process. A daemon that runs its jobs looks for solves from the start, so one
+    left by a daemon that died is picked up again."""
+    if getattr(app.state, "run_jobs", False):
+        solve_jobs(app)
     try:
         yield
     finally:
@@ -68,7 +71,7 @@ def solve_jobs(app: FastAPI) -> SolveJobs:
         with _jobs_lock:
             jobs = getattr(app.state, "roster_jobs", None)
             if jobs is None:
-                jobs = app.state.roster_jobs = SolveJobs(now=app.state.clock.now)
+                jobs = app.state.roster_jobs = SolveJobs(app.state.store, now=app.state.clock.now)
     return jobs
 
 
@@ -298,6 +301,7 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
                 given[0], "give either Input or a window (Start, End, options)"
             )
         problem = planning.problem_for(params.Input, "Input")
+        document = params.Input
     else:
         if params.Start is None or params.End is None:
             raise InvalidRequestError(
@@ -313,7 +317,7 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
         )
         problem = planning.problem_for(document, "input")
     team = None if params.Input is not None else params.TeamId
-    job = solve_jobs(request.app).submit(problem, params.TimeLimit, params.Gap, team)
+    job = solve_jobs(request.app).submit(problem, params.TimeLimit, params.Gap, team, document)
     return SolveJobOut.of(job)
 
 

@@ -168,7 +168,9 @@ def run(
         _pace(state, settings, sleep)
         if stop is not None and stop.is_set():
             break
-        claim = store.write(lambda tx, a=allowed: _claim(tx, now, a))
+        claim = store.write(
+            lambda tx, a=allowed: _claim(tx, now, a, settings.delivery_lease)
+        )
         if claim is None:
             break
         if claim.text is None:
@@ -267,14 +269,21 @@ def _post(sender: Sender, text: str) -> SendResult:
         return SendResult.retry(f"sender raised {type(exc).__name__}")
 
 
-def _claim(tx: Transaction, now: datetime, allowed: tuple[str, list]) -> _Claim | None:
+def _claim(
+    tx: Transaction, now: datetime, allowed: tuple[str, list], lease: float
+) -> _Claim | None:
     """The oldest due message with a webhook not on hold, claimed; a reminder is re-checked and
-    re-rendered first."""
+    re-rendered first. With several daemons (PostgreSQL) the row is locked (`SKIP LOCKED`: two
+    daemons never take the same message) and a claim made less than `lease` seconds ago is
+    another daemon's post in flight; with one (DuckDB) any old claim is this process's, left by
+    a stop mid-post."""
     where, params = allowed
+    cutoff = now - timedelta(seconds=lease if tx.shared else 0)
     row = tx.row(
         "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id "
-        f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} ORDER BY id LIMIT 1",
-        [PENDING, now, *params],
+        f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND (claimed_at IS NULL OR "
+        f"claimed_at <= ?) AND {where} ORDER BY id LIMIT 1{tx.claim}",
+        [PENDING, now, cutoff, *params],
     )
     if row is None:
         return None
