@@ -145,6 +145,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             host, port = times.parse_host_port(variables.bind)
         except ValueError as exc:
             raise ConfigError(f"{ENV_PREFIX}BIND: {exc}") from None
+    if variables.delivery_lease <= variables.slack_timeout:
+        # A post still waiting for Slack would be taken over and posted again by another daemon.
+        raise ConfigError(
+            f"{ENV_PREFIX}DELIVERY_LEASE: must be more than {ENV_PREFIX}SLACK_TIMEOUT "
+            f"({variables.slack_timeout:g} s), or a slow post is posted again by another daemon"
+        )
     fields = variables.model_dump(exclude={"db", "bind", "secrets_path"})
     db = variables.db if is_postgresql(variables.db) else Path(variables.db)
     return Settings(db_path=db, host=host, port=port, **fields)

@@ -166,6 +166,10 @@ def test_settings_from_environment_and_secrets_file(tmp_path):
         ({"ONCALL_REMIND_EVERY": "soon"}, "ONCALL_REMIND_EVERY: 'soon' is not a number"),
         ({"ONCALL_ASSIGN_EVERY": "0"}, "ONCALL_ASSIGN_EVERY: must be more than 0"),
         ({"ONCALL_SECRETS_FILE": "/nonexistent/secrets.env"}, "no file at"),
+        (
+            {"ONCALL_DELIVERY_LEASE": "5", "ONCALL_SLACK_TIMEOUT": "10"},
+            "ONCALL_DELIVERY_LEASE: must be more than ONCALL_SLACK_TIMEOUT",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env, words):

@@ -161,6 +161,7 @@ def run(
         if now >= until:
             del state.holds[destination]
     failures_in_a_row = 0
+    started = time.monotonic()
     for _ in range(limit):
         allowed = channels.open_filter(set(state.holds))
         if not _anything_due(store, now, allowed):
@@ -168,8 +169,11 @@ def run(
         _pace(state, settings, sleep)
         if stop is not None and stop.is_set():
             break
+        # A run paced at one message a second lasts a while: the claim is stamped with the
+        # time it is made, so another daemon's lease on it runs from the post, not the run.
+        claimed_at = now + timedelta(seconds=time.monotonic() - started)
         claim = store.write(
-            lambda tx, a=allowed: _claim(tx, now, a, settings.delivery_lease)
+            lambda tx, a=allowed, c=claimed_at: _claim(tx, now, c, a, settings.delivery_lease)
         )
         if claim is None:
             break
@@ -270,7 +274,7 @@ def _post(sender: Sender, text: str) -> SendResult:
 
 
 def _claim(
-    tx: Transaction, now: datetime, allowed: tuple[str, list], lease: float
+    tx: Transaction, now: datetime, claimed_at: datetime, allowed: tuple[str, list], lease: float
 ) -> _Claim | None:
     """The oldest due message with a webhook not on hold, claimed; a reminder is re-checked and
     re-rendered first. With several daemons (PostgreSQL) the row is locked (`SKIP LOCKED`: two
@@ -278,12 +282,14 @@ def _claim(
     another daemon's post in flight; with one (DuckDB) any old claim is this process's, left by
     a stop mid-post."""
     where, params = allowed
-    cutoff = now - timedelta(seconds=lease if tx.shared else 0)
+    if tx.shared:
+        where += " AND (claimed_at IS NULL OR claimed_at <= ?)"
+        params = [*params, now - timedelta(seconds=lease)]
     row = tx.row(
         "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id "
-        f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND (claimed_at IS NULL OR "
-        f"claimed_at <= ?) AND {where} ORDER BY id LIMIT 1{tx.claim}",
-        [PENDING, now, cutoff, *params],
+        f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} "
+        f"ORDER BY id LIMIT 1{tx.claim}",
+        [PENDING, now, *params],
     )
     if row is None:
         return None
@@ -300,7 +306,7 @@ def _claim(
     tx.execute(
         "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1, text = ?, incident_ids = ? "
         "WHERE id = ?",
-        [now, text, ids, row["id"]],
+        [claimed_at, text, ids, row["id"]],
     )
     resent = row["claimed_at"] is not None
     return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, resent, row["team_id"])
