@@ -43,8 +43,15 @@ def free_port() -> int:
 class Daemon:
     """runner.py in a subprocess; its log goes to a file (a pipe could fill up and block it)."""
 
-    def __init__(self, tmp_path: Path, slack: FakeSlack | None, *args: str, **env: str):
-        self.port = free_port()
+    def __init__(
+        self,
+        tmp_path: Path,
+        slack: FakeSlack | None,
+        *args: str,
+        port: int | None = None,
+        **env: str,
+    ):
+        self.port = port or free_port()  # the same port again: a restart behind a balancer
         self.url = f"http://127.0.0.1:{self.port}"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
         environ.update(FAST)
@@ -55,7 +62,7 @@ class Daemon:
             environ["ONCALL_SLACK_WEBHOOK_URL"] = slack.url.get_secret_value()
         environ.update(env)
         self.log_path = tmp_path / f"daemon-{self.port}.log"
-        self._log = self.log_path.open("w")
+        self._log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [sys.executable, str(RUNNER), *args],
             cwd=tmp_path,  # no data/secrets.env there
