@@ -3,6 +3,8 @@
 - `oncall-opt solve INPUT`: the optimizer (`roster/cli.py`), needing nothing else.
 - `oncall-opt login-link USER`: a one-time console sign-in link for a person, made by the
   running daemon (its API token from ONCALL_API_TOKEN or the secrets file).
+- `oncall-opt db copy --from SOURCE --to postgresql://...`: moves a database (the embedded
+  DuckDB file) into an empty PostgreSQL one, for several daemons (`engine/dbcopy.py`).
 
 Each command loads what it needs when it runs, so `oncall-opt --help` answers at once.
 """
@@ -42,6 +44,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help=f"the console's address (default {CONSOLE_URL_ENV}, else {DEFAULT_CONSOLE_URL})",
     )
+    db = commands.add_parser("db", help="database tasks").add_subparsers(
+        dest="db_command", required=True
+    )
+    copy = db.add_parser(
+        "copy",
+        help="copy a whole database into an empty PostgreSQL database",
+        description="Copy every table of SOURCE (a DuckDB file, or a postgresql:// URL) into "
+        "the empty PostgreSQL database TARGET, in one transaction, then compare row counts. "
+        "Stop the daemon that holds SOURCE first. Refuses a TARGET that holds anything beyond "
+        "what a new database has.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="SOURCE")
+    copy.add_argument("--to", dest="target", required=True, metavar="TARGET")
     return parser
 
 
@@ -49,7 +64,32 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "login-link":
         return login_link_command(args)
+    if args.command == "db":
+        return db_copy_command(args)
     return solve_command(args)
+
+
+def db_copy_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from oncall_opt.engine.dbcopy import copy_database
+    from oncall_opt.engine.store import is_postgresql
+    from oncall_opt.errors import OncallOptError
+
+    if not is_postgresql(args.source) and not Path(args.source).is_file():
+        print(f"error: --from: no database file at {args.source}", file=sys.stderr)
+        return 1
+    try:
+        copied = copy_database(args.source, args.target, say=lambda line: print(line))
+    except OncallOptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a database error's text may quote rows or a URL: its kind only
+        print(f"error: the copy failed ({type(exc).__name__}); nothing was copied", file=sys.stderr)
+        return 1
+    for table in copied:
+        print(f"  {table.table:<22} {table.rows:>8}")
+    return 0
 
 
 def login_link_command(args: argparse.Namespace) -> int:

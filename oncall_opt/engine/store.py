@@ -327,6 +327,13 @@ class _DuckCursor:
         self._cursor.execute(sql, params)
         return _as_dicts(self._cursor)
 
+    def insert_many(self, table: str, columns: list[str], rows: list[list]) -> None:
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            self._cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
 
 def _connect_duckdb(path: str, api_url: str | None) -> Any:
     import duckdb
@@ -371,9 +378,19 @@ class PostgresStore(Store):
 
     def __init__(self, target: str | Path, api_url: str | None = None, pool_size: int = 8):
         super().__init__(target, api_url)
+        import psycopg
         from psycopg_pool import ConnectionPool
 
         self.path = None
+        try:  # one connection first: a wrong address or password fails now, not after a pool wait
+            psycopg.connect(str(target), connect_timeout=10).close()
+        except psycopg.Error as exc:
+            # libpq's reason (refused, no such database, authentication) never holds the password.
+            reason = " ".join(str(exc).split()).removeprefix("connection failed: ")
+            raise OncallOptError(
+                f"cannot connect to the PostgreSQL database {redact_url(str(target))}: "
+                f"{type(exc).__name__}{': ' + reason if reason else ''}"
+            ) from None
         self._pool = ConnectionPool(
             str(target),
             min_size=1,
@@ -417,6 +434,11 @@ class _PgCursor:
     def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
         self._cursor.execute(self._dialect.sql(sql), params)
         return _pg_dicts(self._cursor)
+
+    def insert_many(self, table: str, columns: list[str], rows: list[list]) -> None:
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _pg_dicts(cursor: Any) -> list[dict[str, Any]]:
@@ -471,3 +493,7 @@ class Transaction:
     def row(self, sql: str, params: list | tuple = ()) -> dict[str, Any] | None:
         found = self.rows(sql, params)
         return found[0] if found else None
+
+    def insert_many(self, table: str, columns: list[str], rows: list[list]) -> None:
+        """Many rows at once (PostgreSQL's COPY): for bulk moves, not the engine's writes."""
+        self._cursor.insert_many(table, columns, rows)
