@@ -77,9 +77,10 @@ class Cluster:
         )
 
 
-def start() -> Cluster:
+def start(durable: bool = False) -> Cluster:
     """A new cluster in a new directory of its own (pytest's temporary folders are private to
-    root, which the postgres user could not enter)."""
+    root, which the postgres user could not enter). `durable` keeps PostgreSQL's defaults
+    (fsync, synchronous commit) for benchmarks; tests go without them."""
     bin_dir = binaries()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL's initdb was not found (apt-get install postgresql)")
@@ -106,10 +107,10 @@ def start() -> Cluster:
         capture_output=True,
     )
     port = _free_port()
-    options = (
-        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    )
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+    options += "-c max_connections=300"
+    if not durable:  # tests: nothing in it outlives them
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
         [
             *as_user,
