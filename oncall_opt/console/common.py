@@ -537,6 +537,21 @@ def today() -> date:
     return local(now()).date()
 
 
+# ----- widgets that keep their value ------------------------------------------------------------
+KEPT = "_kept"  # widget values kept while their page is not shown
+
+
+def kept(widget: Callable[..., Any], key: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+    """`widget(*args, key=key, **kwargs)` that shows its last value when its page is shown
+    again (Streamlit forgets a widget's state once a run does not draw it), else `default`."""
+    shadow = st.session_state.setdefault(KEPT, {})
+    if key not in st.session_state:
+        st.session_state[key] = shadow.get(key, default)
+    value = widget(*args, key=key, **kwargs)
+    shadow[key] = value
+    return value
+
+
 # ----- the planning window, shared by the availability and planner pages ----------------------
 MAX_WINDOW_DAYS = 92
 

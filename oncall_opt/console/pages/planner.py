@@ -29,52 +29,77 @@ POLL_SECONDS = 0.25
 
 
 # ----- rules ----------------------------------------------------------------------------------
+RULE_NAMES = {
+    "Window": "Window",
+    "TeamId": "Team",
+    "ShiftLength": "Shift length",
+    "Handoff": "Handoff",
+    "TimeZone": "Time zone",
+    "Layers": "Layers",
+    "MaxConsecutiveShifts": "Max shifts in a row",
+    "MinRestShifts": "Rest after a run",
+    "WeekendBalance": "Balance weekends",
+    "KeepPublished": "Keep published shifts",
+    "BalanceWeight": "Weight: even shifts",
+    "HappinessWeight": "Weight: preferred days",
+    "AvoidWeight": "Weight: avoided days",
+    "StabilityWeight": "Weight: keep published",
+}
+
+
 def _rules() -> tuple[dict[str, Any], float]:
-    """The rule widgets; returns the API's options and the time limit."""
+    """The rule widgets; returns the API's options and the time limit. Their values are kept
+    when the viewer goes to another page and comes back (`common.kept`)."""
+    kept = common.kept
     viewer = common.zone_name()
     zones = list(dict.fromkeys([viewer, *common.COMMON_ZONES]))
     a, b, c, d = st.columns(4)
-    length = a.selectbox("Shift length", list(LENGTHS), format_func=LENGTHS.get, key="pl_length")
-    handoff = b.time_input(
-        "Handoff at", value=clock_time(9, 0), step=timedelta(minutes=30), key="pl_handoff"
+    length = kept(
+        a.selectbox, "pl_length", "P1D", "Shift length", list(LENGTHS), format_func=LENGTHS.get
     )
-    zone = c.selectbox(
-        "Time zone", zones, key="pl_zone", help="Shifts start at the handoff time in this zone."
+    handoff = kept(
+        b.time_input, "pl_handoff", clock_time(9, 0), "Handoff at", step=timedelta(minutes=30)
     )
-    layers = d.segmented_control(
-        "Layers",
-        [1, 2],
-        format_func={1: "Primary", 2: "+ secondary"}.get,
-        required=True,
-        key="pl_layers",
-        **({} if "pl_layers" in st.session_state else {"default": 1}),
-    )
+    if st.session_state.get("pl_zone") not in (None, *zones):
+        zones.append(st.session_state["pl_zone"])
+    zone = kept(
+        c.selectbox, "pl_zone", viewer, "Time zone", zones,
+        help="Shifts start at the handoff time in this zone.",
+    )  # fmt: skip
+    layers = kept(
+        d.segmented_control, "pl_layers", 1, "Layers", [1, 2],
+        format_func={1: "Primary", 2: "+ secondary"}.get, required=True,
+    )  # fmt: skip
     a, b, c, d = st.columns(4)
-    max_run = a.number_input("Max shifts in a row", 0, 31, 0, key="pl_max_run", help="0: no limit")
-    rest = b.number_input(
-        "Rest after a run (shifts)", 0, 31, 0, key="pl_rest", help="Free shifts after a run."
+    max_run = kept(
+        a.number_input, "pl_max_run", 0, "Max shifts in a row", 0, 31, help="0: no limit"
     )
-    limit = c.slider("Time limit (s)", 5, 300, 30, step=5, key="pl_limit")
+    rest = kept(
+        b.number_input, "pl_rest", 0, "Rest after a run (shifts)", 0, 31,
+        help="Free shifts after a run.",
+    )  # fmt: skip
+    limit = kept(c.slider, "pl_limit", 30, "Time limit (s)", 5, 300, step=5)
     with d:
-        weekend = st.toggle("Balance weekends separately", key="pl_weekend")
-        keep = st.toggle(
-            "Keep published shifts",
-            key="pl_keep",
-            value=True,
+        weekend = kept(st.toggle, "pl_weekend", False, "Balance weekends separately")
+        keep = kept(
+            st.toggle, "pl_keep", True, "Keep published shifts",
             help="Re-plan without reshuffling everyone: each changed slot costs the stability "
             "weight.",
-        )
-    with st.expander("Weights of the objective", icon=":material/tune:"):
+        )  # fmt: skip
+    with st.expander("What matters most (advanced)", icon=":material/tune:"):
         w1, w2, w3, w4 = st.columns(4)
-        balance = w1.number_input("Balance", 0.0, 1000.0, 1.0, key="pl_w_balance")
-        happiness = w2.number_input("Happiness", 0.0, 1000.0, 1.0, key="pl_w_happiness")
-        avoid = w3.number_input("Avoided days", 0.0, 1000.0, 1.0, key="pl_w_avoid")
-        stability = w4.number_input(
-            "Stability", 0.0, 1000.0, 10.0, key="pl_w_stability", disabled=not keep
-        )
+        balance = kept(w1.number_input, "pl_w_balance", 1.0, "Even shifts", 0.0, 1000.0)
+        happiness = kept(w2.number_input, "pl_w_happiness", 1.0, "Preferred days", 0.0, 1000.0)
+        avoid = kept(w3.number_input, "pl_w_avoid", 1.0, "Sparing avoided days", 0.0, 1000.0)
+        stability = kept(
+            w4.number_input, "pl_w_stability", 10.0, "Keeping published shifts", 0.0, 1000.0,
+            disabled=not keep,
+        )  # fmt: skip
         st.caption(
-            "Minimise balance × Σ shifts² − happiness × (preferred days granted to the "
-            "least-happy person) + avoid × (avoided days given) + stability × (changed slots)."
+            "How much each goal counts against the others (1 = as much as the default). The "
+            "planner keeps shifts even (balance × Σ shifts²), gives the least-happy person as "
+            "many of their preferred days as it can, spares avoided days, and with published "
+            "shifts changes as few of them as it can."
         )
     options: dict[str, Any] = {
         "ShiftLength": length,
@@ -95,9 +120,40 @@ def _rules() -> tuple[dict[str, Any], float]:
     return {k: v for k, v in options.items() if v is not None}, float(limit)
 
 
+def rules_of(options: dict[str, Any], window: tuple[date, date] | None) -> dict[str, Any]:
+    """What a result depends on: the options and the window (not the time limit)."""
+    rules = dict(options)
+    if window is not None:
+        rules["Window"] = f"{window[0]} to {window[1]}"
+    return rules
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(LENGTHS.get(value, value)) if isinstance(value, str) else str(value)
+
+
+def changed_rules(solved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`Max shifts in a row: 2 → none` for each rule that differs."""
+    lines = []
+    for key, name in RULE_NAMES.items():
+        before, now = solved.get(key), current.get(key)
+        if before != now:
+            lines.append(f"{name}: {_describe(before)} → {_describe(now)}")
+    return lines
+
+
 # ----- solving --------------------------------------------------------------------------------
-def solve(document: dict, time_limit: float, source: str) -> None:
-    """Solve `document` on the daemon, showing progress; the result goes to session_state."""
+def solve(
+    document: dict, time_limit: float, source: str, rules: dict[str, Any] | None = None
+) -> None:
+    """Solve `document` on the daemon, showing progress; the result goes to session_state with
+    the `rules` it was solved with (None: an imported input.json, which has its own)."""
     api = common.client()
     st.session_state.pop(CONFIRM, None)
     with st.status("Solving…", expanded=True) as status:
@@ -138,6 +194,7 @@ def solve(document: dict, time_limit: float, source: str) -> None:
         "job": job,
         "source": source,
         "team": common.team_id(),
+        "rules": rules,
     }
 
 
@@ -204,30 +261,47 @@ def _infeasible(job: dict) -> None:
 
 
 def _status_metrics(stats: dict, job: dict) -> None:
+    """The result in plain words; the solver's own figures one click away."""
     status = stats.get("status", "?")
     gap = stats.get("gap")
-    a, b, c, d, e = st.columns(5)
+    slots, layers = stats.get("slots", 0), stats.get("layers", 1)
+    a, b, c = st.columns(3)
     a.metric(
-        "Status",
-        "Optimal" if status == "optimal" else status.capitalize(),
-        help="optimal: proven, no better roster exists; feasible: the best found in the time "
-        "limit, at most `gap` from optimal.",
+        "Result",
+        "Best possible" if status == "optimal" else "Good, maybe not the best",
+        help="Best possible: proven, no fairer roster exists under these rules. Otherwise the "
+        "best roster found within the time limit.",
         border=True,
     )
-    b.metric("Gap", "unknown" if gap is None else f"{gap:.2%}", border=True)
-    c.metric("Objective", f"{stats.get('objective', 0):g}", border=True)
-    d.metric("Slots", f"{stats.get('slots', 0)} × {stats.get('layers', 1)}", border=True)
-    e.metric("Solve time", f"{job.get('Seconds') or 0:.1f} s", border=True)
+    b.metric(
+        "Shifts planned",
+        f"{slots * layers}",
+        help=f"{slots} slot(s)" + (f" × {layers} layers" if layers > 1 else ""),
+        border=True,
+    )
+    c.metric("Took", f"{job.get('Seconds') or 0:.1f} s", border=True)
     if status == "optimal":
         st.success(
-            "Proven optimal: no fairer roster exists under these rules.", icon=":material/verified:"
+            "Proven the best possible: no fairer roster exists under these rules.",
+            icon=":material/verified:",
         )
     else:
         st.warning(
             "Stopped at the time limit with the best roster found"
-            + ("." if gap is None else f", at most {gap:.1%} from optimal.")
+            + ("." if gap is None else f", at most {gap:.1%} from the best possible.")
             + " A longer time limit may find a better one.",
             icon=":material/hourglass_bottom:",
+        )
+    with st.expander("Solver details", icon=":material/functions:"):
+        st.markdown(
+            f"- Status: `{status}`\n"
+            f"- Objective: {stats.get('objective', 0):g} (lower is better)\n"
+            f"- Bound: {_describe(stats.get('bound'))}; gap "
+            f"{'unknown' if gap is None else f'{gap:.2%}'}\n"
+            f"- Slots: {slots} × {layers} layer(s)\n"
+            f"- Method: {stats.get('method') or 'n/a'}; build "
+            f"{stats.get('build_seconds') or 0:.2f} s, "
+            f"solve {stats.get('solve_seconds') or 0:.2f} s"
         )
 
 
@@ -298,17 +372,24 @@ def plan_team() -> int:
     return int(plan.get("team") or common.team_id())
 
 
-def _publish(output: dict, roster: Roster, changed: int, published: int) -> None:
+def _publish(output: dict, roster: Roster, changed: int, published: int, stale: bool) -> None:
     grid = roster.problem.grid
     first, stop = common.when(grid.starts[0]), common.when(grid.end)
+    if stale:
+        st.session_state.pop(CONFIRM, None)
     if not st.session_state.get(CONFIRM):
+        why_not = None
+        if not common.is_admin():
+            why_not = "Only an admin can publish a roster."
+        elif stale:
+            why_not = "The rules changed since this solve: solve again first."
         if st.button(
             "Publish this roster…",
             type="primary",
             icon=":material/publish:",
             key="pl_publish",
-            disabled=not common.is_admin(),
-            help=None if common.is_admin() else "Only an admin can publish a roster.",
+            disabled=why_not is not None,
+            help=why_not,
         ):
             st.session_state[CONFIRM] = True
             st.rerun()
@@ -368,9 +449,34 @@ def _downloads(document: dict, output: dict, roster: Roster) -> None:
     )
 
 
-def _result(plan: dict) -> None:
+def _stale(plan: dict, current: dict[str, Any]) -> bool:
+    """Whether the rules or the window changed since the result on screen was solved; says
+    what changed, with a button to solve again."""
+    solved = plan.get("rules")
+    if solved is None or solved == current:
+        return False
+    with st.container(border=True, key="pl_stale"):
+        st.warning(
+            "**Out of date:** the rules changed since this result was solved, so it is not "
+            "what these rules give. Solve again before publishing.\n\n"
+            + "\n".join(f"- {line}" for line in changed_rules(solved, current)),
+            icon=":material/update:",
+        )
+        if st.button(
+            "Solve again with the current rules",
+            key="pl_resolve",
+            type="primary",
+            icon=":material/refresh:",
+        ):
+            st.session_state["_pl_resolve"] = True
+            st.rerun()
+    return True
+
+
+def _result(plan: dict, current: dict[str, Any]) -> None:
     job, document = plan["job"], plan["input"]
     st.subheader("Result")
+    stale = _stale(plan, current)
     grid = oo.load_problem(document).grid
     st.caption(
         f"Planned from {plan['source']}: shifts from {common.when(grid.starts[0])} to "
@@ -407,7 +513,7 @@ def _result(plan: dict) -> None:
             st.altair_chart(chart)
     with fair_tab:
         _fairness(roster)
-    _publish(output, roster, changed, published)
+    _publish(output, roster, changed, published, stale)
     _downloads(document, output, roster)
 
 
@@ -474,13 +580,14 @@ def render() -> None:
         return
     window = common.window_input("pl_window")
     options, limit = _rules()
+    again = st.session_state.pop("_pl_resolve", False)
     if st.button(
         "Solve",
         type="primary",
         icon=":material/play_arrow:",
         key="pl_solve",
         disabled=window is None,
-    ):
+    ) or (again and window is not None):
         assert window is not None
         try:
             document = common.client().roster_input(*window, **options)
@@ -489,11 +596,14 @@ def render() -> None:
         except ApiError as exc:
             common.api_error(exc, "plan this window")
         else:
-            solve(document, limit, f"the window {window[0]} to {window[1]}")
+            solve(
+                document, limit, f"the window {window[0]} to {window[1]}",
+                rules_of(options, window),
+            )  # fmt: skip
     _import_export(window, options, limit)
     plan = st.session_state.get(PLAN)
     if plan:
-        _result(plan)
+        _result(plan, rules_of(options, window))
 
 
 if __name__ == "__main__":
