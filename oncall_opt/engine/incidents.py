@@ -4,7 +4,9 @@ Every change and the Slack message it causes are written in one transaction (see
 A trigger with a dedup key that matches an open incident counts against it instead of opening
 another; once that incident is resolved, the same key opens a new one. Triggers are written
 set-based, several to a transaction (`trigger_batch`; the API's `batching.TriggerBatcher`
-group-commits concurrent requests), with the same outcome as one by one.
+group-commits concurrent requests), with the same outcome as one by one. A resolved incident
+may be reopened (`unresolve`, an undo) to the state it was resolved from, unless its dedup key
+has opened another incident since.
 """
 
 from __future__ import annotations
@@ -565,6 +567,86 @@ def resolve(
         ("resolved", outbox.resolved),
         "incident {id} is already {status}",
     )
+
+
+# Whether a resolved incident had been acknowledged before it was resolved. Resolving fills an
+# empty acknowledgement with the resolution's own moment, so an acknowledgement of its own is
+# the one the timeline shows made (acknowledged, or snoozed) at that very moment.
+_ACKNOWLEDGED_BEFORE = (
+    "EXISTS (SELECT 1 FROM incident_log WHERE incident_log.incident_id = incidents.id "
+    "AND incident_log.kind IN ('acknowledged', 'snoozed') "
+    "AND incident_log.logged_at = incidents.acknowledged_at)"
+)
+
+
+def unresolve(
+    store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
+) -> Incident:
+    """Reopen a resolved incident (Grafana OnCall's "unresolve"), for an undo: it is
+    acknowledged again (by whoever had, with the service's acknowledgement timeout from now)
+    if it had been acknowledged, else triggered again, its escalation going on after the step
+    it had reached (the next step its delay from now; nobody is paged at once). Refused
+    (ConflictError) when it is not resolved, or when another open incident of its service holds
+    its dedup key (a trigger since opened it); a Slack message and a timeline entry say who
+    reopened it."""
+
+    def work(tx: Transaction) -> Incident:
+        by = get_user(tx, by_user_id) if by_user_id is not None else None
+        before = tx.row(
+            f"SELECT status, service_id, dedup_key, escalation_step, escalation_round, urgency, "
+            f"{_ACKNOWLEDGED_BEFORE} AS acknowledged_before FROM incidents WHERE id = ?",
+            [incident_id],
+        )
+        if before is None:
+            raise NotFoundError(f"no incident with id {incident_id}")
+        if before["status"] != RESOLVED:
+            raise ConflictError(f"incident {incident_id} is {before['status']}, not resolved")
+        if before["dedup_key"] is not None:
+            holder = tx.row(
+                "SELECT id FROM incidents WHERE service_id = ? AND dedup_key = ? "
+                "AND status <> ? AND id <> ? ORDER BY id LIMIT 1",
+                [before["service_id"], before["dedup_key"], RESOLVED, incident_id],
+            )
+            if holder is not None:
+                raise ConflictError(
+                    f"incident {incident_id} cannot be reopened: open incident "
+                    f"{holder['id']} of its service has its dedup key since"
+                )
+        reopen = "UPDATE incidents SET resolved_at = NULL, resolved_by = NULL, status = ?, "
+        if before["acknowledged_before"]:
+            rows = tx.rows(
+                f"{reopen}retrigger_at = {_ACK_TIMEOUT} WHERE id = ? AND status = ? "
+                f"RETURNING {COLUMNS}",
+                [ACKNOWLEDGED, now, incident_id, RESOLVED],
+            )
+            state = "acknowledged again"
+        else:
+            known = routing(tx)
+            policy = known.policies[known.services[before["service_id"]].escalation_policy_id]
+            due = next_escalation(
+                policy,
+                before["escalation_step"],
+                before["escalation_round"],
+                before["urgency"],
+                now,
+            )
+            rows = tx.rows(
+                f"{reopen}acknowledged_at = NULL, acknowledged_by = NULL, "
+                f"next_escalation_at = ? WHERE id = ? AND status = ? RETURNING {COLUMNS}",
+                [TRIGGERED, due, incident_id, RESOLVED],
+            )
+            state = "triggered again"
+        if not rows:  # changed since it was read (another daemon reopened it)
+            raise ConflictError(f"incident {incident_id} is no longer resolved")
+        incident = incidents_from_rows(tx, rows)[0]
+        outbox.enqueue(
+            tx, "unresolved", outbox.unresolved(incident, by), now, [incident.id],
+            incident.team_id,
+        )  # fmt: skip
+        timeline.add(tx, incident.id, "unresolved", f"reopened: {state}", now, by_user_id)
+        return incident
+
+    return store.write(work)
 
 
 MAX_SNOOZE = 7 * 24 * 60  # minutes

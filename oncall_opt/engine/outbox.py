@@ -60,6 +60,19 @@ def resolved(incident: Incident) -> str:
     return f"Incident #{incident.id} has been resolved{by}:\n{_body(incident)}"
 
 
+def unresolved(incident: Incident, by: User | None = None) -> str:
+    """A resolved incident reopened (an undo): who did, and what it is now."""
+    by_ = f" by {who(by)}" if by else ""
+    if incident.status == "acknowledged":
+        acked_by = incident.acknowledged_by
+        state = f"acknowledged by {who(acked_by)}" if acked_by else "acknowledged"
+    elif incident.assignee is not None:
+        state = f"triggered, assigned to {who(incident.assignee)}"
+    else:
+        state = "triggered, unassigned"
+    return f"Incident #{incident.id} has been reopened{by_} ({state}):\n{_body(incident)}"
+
+
 def escalated(incident: Incident, minutes: float | None, paged: Sequence[User], why: str) -> str:
     """`why`: which step of which policy, and what it targets; `minutes` None: by hand."""
     to = ", ".join(who(user) for user in paged) or "nobody (nobody is on call there)"
