@@ -330,6 +330,12 @@ class Client:
         body = {"UserId": user_id} if user_id is not None else None
         return self.request("PUT", f"/incidents/{int(incident_id)}/resolve", json=body)
 
+    def unresolve(self, incident_id: int, user_id: int | None = None) -> dict:
+        """Reopen a resolved incident (an undo): acknowledged again if it had been, else
+        triggered again."""
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("POST", f"/incidents/{int(incident_id)}/unresolve", json=body)
+
     def snooze(self, incident_id: int, minutes: int, user_id: int | None = None) -> dict:
         """No reminders or escalation for `minutes`; then triggered again unless resolved."""
         body = _drop_none({"Minutes": minutes, "UserId": user_id})

@@ -64,6 +64,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", "/incidents/{id}/acknowledge"): Need.MEMBER,
     ("PUT", "/incidents/{id}/assign"): Need.MEMBER,
     ("PUT", "/incidents/{id}/resolve"): Need.MEMBER,
+    ("POST", "/incidents/{id}/unresolve"): Need.MEMBER,
     ("PUT", "/incidents/{id}/snooze"): Need.MEMBER,
     ("PUT", "/incidents/{id}/escalate"): Need.MEMBER,
     ("POST", "/incidents/{id}/notes"): Need.MEMBER,

@@ -1,5 +1,5 @@
-"""Incidents: `POST /incidents`, `GET /incidents`, `GET /incidents/{id}` and
-`PUT /incidents/{id}/acknowledge|assign|resolve`.
+"""Incidents: `POST /incidents`, `GET /incidents`, `GET /incidents/{id}`,
+`PUT /incidents/{id}/acknowledge|assign|resolve` and `POST /incidents/{id}/unresolve`.
 
 A new incident goes to whoever is on call now (layer 1), or stays unassigned. A trigger with a
 `DedupKey` matching an open incident counts against it (`Count`, `Created: false`).
@@ -180,6 +180,15 @@ def resolve(id: IdPath, request: Request, params: Actor | None = None) -> Incide
     """Resolve an open incident (acknowledging it too if it was not)."""
     who = _actor(request, params)
     return IncidentOut.of(incidents.resolve(store_of(request), id, now_of(request), who))
+
+
+@router.post("/incidents/{id}/unresolve", response_model=IncidentOut)
+def unresolve(id: IdPath, request: Request, params: Actor | None = None) -> IncidentOut:
+    """Reopen a resolved incident (an undo): acknowledged again if it had been acknowledged,
+    else triggered again; 409 if it is not resolved or its dedup key has opened another
+    incident since."""
+    who = _actor(request, params)
+    return IncidentOut.of(incidents.unresolve(store_of(request), id, now_of(request), who))
 
 
 class Snooze(RequestBody):
