@@ -4,8 +4,9 @@ Starts the daemon (`runner.py`: the API, the jobs, the DuckDB file, by default
 `data/oncall.duckdb`) and the Streamlit console (`app_streamlit.py`, headless, no usage
 statistics) as child processes, seeds a demo team on first run (when the database has no users:
 six people with Slack handles and time zones, their availability, a published two-layer roster
-for the coming three weeks and incidents in every state), prints the addresses, and on Ctrl-C or
-SIGTERM stops both cleanly (console first, then the daemon) and exits 0.
+from yesterday for the coming eight weeks, three services and incidents in every state), prints
+the addresses, and on Ctrl-C or SIGTERM stops both cleanly (console first, then the daemon) and
+exits 0.
 
     python -m oncall_opt.up [--db PATH] [--api HOST:PORT] [--port N] [--address HOST]
                             [--no-seed] [--verbose]
@@ -52,19 +53,25 @@ DEMO_TEAM = [
 ]
 # Days relative to today: (person index, first offset, last offset, kind)
 DEMO_DAYS = [
-    (0, 9, 13, "unavailable"),  # Ana's long weekend
     (0, 3, 3, "preferred"),
+    (0, 9, 13, "unavailable"),  # Ana's long weekend
+    (0, 38, 38, "avoid"),
     (1, 2, 2, "avoid"),
     (1, 6, 6, "preferred"),
     (1, 16, 20, "unavailable"),
+    (1, 44, 45, "preferred"),
     (2, 5, 6, "preferred"),
     (2, 22, 29, "unavailable"),  # Chloé's holiday
+    (2, 47, 47, "avoid"),
     (3, 1, 1, "unavailable"),
     (3, 7, 8, "preferred"),
+    (3, 45, 48, "unavailable"),  # Dev at a conference
     (4, 4, 4, "avoid"),
     (4, 11, 12, "preferred"),
+    (4, 36, 43, "unavailable"),  # Emma's holiday
     (5, 14, 15, "unavailable"),
     (5, 18, 18, "preferred"),
+    (5, 50, 54, "unavailable"),
 ]
 DEMO_ROSTER = {
     "TimeZone": "Europe/Berlin",
@@ -72,7 +79,10 @@ DEMO_ROSTER = {
     "Layers": 2,
     "MaxConsecutiveShifts": 2,
 }
-DEMO_WEEKS = 3
+# The published roster runs from yesterday for this many weeks and a day: the console's longest
+# look-ahead (8 weeks) shows no gap on the first day.
+DEMO_WEEKS = 8
+DEMO_SERVICES = ("checkout", "payments", "postgres-main")
 
 
 # ----- seeding -----------------------------------------------------------------------------------
@@ -82,15 +92,16 @@ def seed_demo(
     solve: bool = True,
     say: Callable[[str], object] = print,
 ) -> dict[str, Any]:
-    """Create the demo team, their days, a published roster (with `solve`) and incidents in
-    every state through the API. Returns what it made: users, incidents, published shifts."""
+    """Create the demo team, their days, a published roster (with `solve`), three services and
+    incidents in every state through the API. Returns what it made: users, services, incidents,
+    published shifts."""
     today = today or date.today()
     # The first person leads the team: an admin (the others are members).
     people = [
         api.create_user(*person, role="admin" if index == 0 else "member")
         for index, person in enumerate(DEMO_TEAM)
     ]
-    window = (today - timedelta(days=1), today + timedelta(days=6 * 7))
+    window = (today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7 + 7))
     for index, person in enumerate(people):
         days: dict[str, str] = {}
         for who, first, last, kind in DEMO_DAYS:
@@ -102,7 +113,7 @@ def seed_demo(
 
     published: list[dict] = []
     if solve:
-        start, end = today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7 - 1)
+        start, end = today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7)
         job = api.start_solve(start, end, time_limit=20, **DEMO_ROSTER)
         deadline = time.monotonic() + 60
         while job["Status"] in ("queued", "running") and time.monotonic() < deadline:
@@ -111,32 +122,117 @@ def seed_demo(
         if job["Status"] == "done":
             published = api.publish_roster(job_id=job["JobId"], freeze_hours=0)
             status = job.get("Statistics", {}).get("status", "done")
-            say(f"published the roster ({status}): {len(published)} shifts, {start} to {end}")
+            took = f", solved in {job['Seconds']:.1f} s" if job.get("Seconds") is not None else ""
+            say(f"published the roster ({status}{took}): {len(published)} shifts, {start} to {end}")
         else:
             say(f"the demo roster was not published: {job.get('Error') or job['Status']}")
 
-    ana, ben, chloe, dev, emma, _ = (p["Id"] for p in people)
-    incidents = []
-    for _ in range(3):
-        latency = api.trigger_incident(
-            "Checkout API p99 latency above 2 s in eu-west-1", dedup_key="checkout-latency"
+    services = [api.create_service(name) for name in DEMO_SERVICES]
+    incidents = _demo_incidents(api, [p["Id"] for p in people], services)
+    say(
+        f"seeded {len(services)} services ({', '.join(DEMO_SERVICES)}) and {len(incidents)} "
+        "incidents (triggered, acknowledged and resolved)"
+    )
+    return {"users": people, "services": services, "incidents": incidents, "schedules": published}
+
+
+def _demo_incidents(api: Client, people: list[int], services: list[dict]) -> list[dict]:
+    """A few days' worth of alerts, as the services' monitoring would send them (the API stamps
+    each with the time it arrives). Returns each incident as it ends up."""
+    ana, ben, chloe, dev, emma, _ = people
+    checkout, payments, postgres = services
+
+    def events_v2(service: dict, summary: str, source: str, severity: str, **details) -> dict:
+        """What Prometheus or Datadog sends with the service's key (PagerDuty's Events API)."""
+        event = {
+            "routing_key": service["IntegrationKey"],
+            "event_action": "trigger",
+            "dedup_key": details.pop("dedup_key", None),
+            "payload": {
+                "summary": summary,
+                "source": source,
+                "severity": severity,
+                "custom_details": details,
+            },
+        }
+        key = api.request("POST", "/v2/enqueue", json=event)["dedup_key"]
+        found = api.list_incidents("open", service_id=service["Id"])
+        return next(i for i in found if i["DedupKey"] == key)
+
+    made = []
+    # Triggered: nobody has looked yet.
+    for _ in range(3):  # the alert fired three times: one incident, counted
+        latency = events_v2(
+            checkout,
+            "Checkout p99 latency above 2 s in eu-west-1 (2.7 s over the last 10 min)",
+            "checkout-7d9f8-kx2lp",
+            "critical",
+            dedup_key="checkout-latency",
+            p99_seconds=2.7,
+            region="eu-west-1",
+            runbook="runbooks/checkout.md#latency",
         )
-    incidents.append(latency)
-    incidents.append(api.trigger_incident("Disk 91% full on db-replica-2"))
-    webhook = api.trigger_incident("Payment webhooks failing: 12% of calls return 502")
-    api.assign(webhook["Id"], ben)
-    incidents.append(api.acknowledge(webhook["Id"], user_id=ben))
-    tls = api.trigger_incident("TLS certificate for status.example.com expires in 7 days")
+    made.append(latency)
+    made.append(
+        api.trigger_incident(
+            "Disk 91% full on pg-replica-2 (/var/lib/postgresql), about 6 h until full at "
+            "the current rate",
+            dedup_key="pg-replica-2-disk",
+            service_id=postgres["Id"],
+        )
+    )
+    made.append(
+        api.trigger_incident(
+            "Card authorisation retries above 4% for 15 min (acquirer timeouts)",
+            dedup_key="card-auth-retries",
+            service_id=payments["Id"],
+            urgency="low",
+        )
+    )
+    # Acknowledged: someone is on it.
+    webhooks = api.trigger_incident(
+        "PSP webhooks failing: 12% of calls to /v1/webhooks/psp return 502",
+        service_id=payments["Id"],
+    )
+    api.assign(webhooks["Id"], ben)
+    made.append(api.acknowledge(webhooks["Id"], user_id=ben))
+    api.add_note(webhooks["Id"], "The 502s come from the ingress: new pods fail readiness", ben)
+    tls = api.trigger_incident(
+        "TLS certificate for checkout's public ingress expires in 7 days (cert-manager renewal "
+        "failing)",
+        service_id=checkout["Id"],
+        urgency="low",
+    )
     api.assign(tls["Id"], chloe)
-    incidents.append(api.acknowledge(tls["Id"], user_id=chloe))
-    backup = api.trigger_incident("Nightly backup of pg-main failed (exit 137)")
+    made.append(api.acknowledge(tls["Id"], user_id=chloe))
+    api.add_note(tls["Id"], "The DNS-01 challenge fails: the DNS provider's token expired", chloe)
+    lag = api.trigger_incident(
+        "Replication lag on pg-replica-1 above 30 s", service_id=postgres["Id"]
+    )
+    api.assign(lag["Id"], dev)
+    made.append(api.acknowledge(lag["Id"], user_id=dev))
+    # Resolved: over, with what happened in the timeline.
+    backup = api.trigger_incident(
+        "Nightly backup of postgres-main failed: pg_dump exit 137 (out of memory)",
+        service_id=postgres["Id"],
+    )
     api.assign(backup["Id"], dev)
-    incidents.append(api.resolve(backup["Id"], user_id=dev))
-    queue = api.trigger_incident("Queue depth above 10k on orders-worker", dedup_key="orders-q")
+    api.acknowledge(backup["Id"], user_id=dev)
+    api.add_note(backup["Id"], "Backup host's memory limit raised to 4 GiB; re-ran it: ok", dev)
+    made.append(api.resolve(backup["Id"], user_id=dev))
+    queue = api.trigger_incident(
+        "Queue depth above 10k on orders-worker", dedup_key="orders-q", service_id=checkout["Id"]
+    )
     api.assign(queue["Id"], emma)
-    incidents.append(api.resolve(queue["Id"], user_id=ana))
-    say(f"seeded {len(incidents)} incidents (triggered, acknowledged and resolved)")
-    return {"users": people, "incidents": incidents, "schedules": published}
+    made.append(api.resolve(queue["Id"], user_id=ana))
+    errors = api.trigger_incident(
+        "Payments API 5xx rate 3.1% (threshold 2%) since the last deploy",
+        service_id=payments["Id"],
+    )
+    api.assign(errors["Id"], ben)
+    api.add_note(errors["Id"], "Rolled back the deploy; 5xx back to 0.1%", ben)
+    made.append(api.resolve(errors["Id"], user_id=ben))
+    return [api.get_incident(i["Id"]) for i in made]
 
 
 # ----- processes ---------------------------------------------------------------------------------
