@@ -41,6 +41,7 @@ from oncall_opt.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from oncall_opt.roster.away import AWAY_MEANS, away_span
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
 from oncall_opt.roster.problem import Problem
@@ -72,6 +73,7 @@ class RosterOptions:
     team_id: int = DEFAULT_TEAM  # TeamId: plan its members, against its published shifts
     freeze_hours: float = 48.0  # FreezeHours: published slots starting before now + this stay
     history_from_report: bool = True  # HistoryFromReport: last window's hours as `history`
+    away_means: str | None = None  # AwayMeans: how a day marked away is read; None: the team's
 
     def checked(self) -> tuple[timedelta, zoneinfo.ZoneInfo, time]:
         """Validate; returns the slot length, the zone and the handoff time."""
@@ -96,6 +98,8 @@ class RosterOptions:
             raise InvalidRequestError("MaxConsecutiveShifts", "must be at least 1")
         if self.min_rest_shifts is not None and self.min_rest_shifts < 0:
             raise InvalidRequestError("MinRestShifts", "must not be negative")
+        if self.away_means is not None and self.away_means not in AWAY_MEANS:
+            raise InvalidRequestError("AwayMeans", f"must be one of {', '.join(AWAY_MEANS)}")
         for name, value in self._weights().items():
             if value < 0 or value != value or value in (float("inf"), float("-inf")):
                 raise InvalidRequestError(f"{name.title()}Weight", "must be a number from 0 up")
@@ -190,17 +194,25 @@ def build_input(
 
     first_day, last_day = w.first.date(), (w.stop - timedelta(microseconds=1)).date()
     found = days_by_user(store, first_day, last_day)
+    away_means = options.away_means or get_team(store, options.team_id).away_means
+    _, _, handoff = options.checked()
     users = []
+    away_days: dict[str, set[str]] = {}
     for person in people:
-        unavailable, preferred, avoided = [], [], []
+        unavailable: list[Any] = []
+        preferred, avoided = [], []
         for day, kind in sorted(found.get(person.id, {}).items()):
             midnight = datetime.combine(day, time(0), tzinfo=zone)
             if kind == UNAVAILABLE:
-                # A bare date blocks every slot that overlaps the local day.
-                if _utc(midnight) < _utc(w.stop) and _utc(midnight + timedelta(days=1)) > _utc(
-                    w.first
-                ):
-                    unavailable.append(day.isoformat())
+                span = away_span(day, zone, handoff, away_means)  # type: ignore[arg-type]
+                if _utc(span[0]) < _utc(w.stop) and _utc(span[1]) > _utc(w.first):
+                    away_days.setdefault(str(person.id), set()).add(day.isoformat())
+                    # The whole day is the template's bare date; other readings a time span.
+                    unavailable.append(
+                        day.isoformat()
+                        if away_means == "day"
+                        else {"start": format_timestamp(span[0]), "end": format_timestamp(span[1])}
+                    )
             elif _utc(w.first) <= _utc(midnight + timedelta(hours=12)) < _utc(w.stop):
                 # A preferred or avoided date points at the slot on call at local noon.
                 (preferred if kind == PREFERRED else avoided).append(day.isoformat())
@@ -243,7 +255,7 @@ def build_input(
     keep = options.keep_published if options.keep_published is not None else has_published
     if keep and has_published:
         doc["previous"] = previous
-    pins = _frozen_pins(store, w, users, options, now)
+    pins = _frozen_pins(store, w, users, away_days, options, now)
     if pins:
         doc["fixed"] = pins
     if options.history_from_report:
@@ -261,7 +273,12 @@ def build_input(
 
 
 def _frozen_pins(
-    store: Store, w: Window, users: list[dict], options: RosterOptions, now: datetime
+    store: Store,
+    w: Window,
+    users: list[dict],
+    away_days: dict[str, set[str]],
+    options: RosterOptions,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """`fixed` entries keeping the published person in every slot that starts before
     now + FreezeHours (unless they are away that day)."""
@@ -269,7 +286,7 @@ def _frozen_pins(
     if _utc(w.first) >= frozen:
         return []
     length, _, _ = options.checked()
-    away = {u["id"]: set(u["unavailable"]) for u in users}
+    away = {u["id"]: away_days.get(u["id"], set()) for u in users}
     shifts = list_schedules(
         store, _utc(w.first), min(_utc(w.stop), frozen), team_id=options.team_id
     )

@@ -23,7 +23,16 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_TEAM = 1
-_COLUMNS = "id, name, slack_webhook_url, created_at"
+_COLUMNS = "id, name, slack_webhook_url, away_means, created_at"
+# How the planner reads a day someone marked away (planning.build_input): the whole local day,
+# the shifts that start that day, or that day's working hours (WORKING_HOURS, roster's zone).
+AWAY_MEANS = ("day", "shift-start", "working-hours")
+
+
+def check_away_means(value: str) -> str:
+    if value not in AWAY_MEANS:
+        raise InvalidRequestError("AwayMeans", f"must be one of {', '.join(AWAY_MEANS)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Team:
     member_ids: tuple[int, ...]
     has_slack_webhook: bool
     created_at: datetime
+    away_means: str = "day"
 
 
 def check_webhook(url: str | None) -> str | None:
@@ -66,6 +76,7 @@ def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team
             member_ids=tuple(members[row["id"]]),
             has_slack_webhook=bool(row["slack_webhook_url"]),
             created_at=row["created_at"],
+            away_means=row["away_means"],
         )
         for row in rows
     ]
@@ -102,19 +113,22 @@ def create_team(
     now: datetime,
     member_ids: Iterable[int] = (),
     slack_webhook_url: str | None = None,
+    away_means: str = "day",
 ) -> Team:
-    name, webhook, members = (
+    name, webhook, members, away = (
         text.name("Name", name),
         check_webhook(slack_webhook_url),
         list(member_ids),
+        check_away_means(away_means),
     )
 
     def work(tx: Transaction) -> Team:
         check_unique_name(tx, "teams", name, "a team")
         tx.forget(ROUTING_MEMO)
         row = tx.row(
-            "INSERT INTO teams (name, slack_webhook_url, created_at) VALUES (?, ?, ?) RETURNING id",
-            [name, webhook, now],
+            "INSERT INTO teams (name, slack_webhook_url, away_means, created_at) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            [name, webhook, away, now],
         )
         assert row is not None
         _set_members(tx, row["id"], members)
@@ -132,10 +146,12 @@ def update_team(
     name: str | None = None,
     member_ids: Iterable[int] | None = None,
     slack_webhook_url: Any = _UNSET,
+    away_means: str | None = None,
 ) -> Team:
     """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
     then go to the global one)."""
     new_name = text.name("Name", name) if name is not None else None
+    away = check_away_means(away_means) if away_means is not None else None
     webhook = check_webhook(slack_webhook_url) if slack_webhook_url is not _UNSET else _UNSET
     members = list(member_ids) if member_ids is not None else None
 
@@ -149,6 +165,8 @@ def update_team(
             tx.execute("UPDATE teams SET slack_webhook_url = ? WHERE id = ?", [webhook, team_id])
         if members is not None:
             _set_members(tx, team_id, members)
+        if away is not None:
+            tx.execute("UPDATE teams SET away_means = ? WHERE id = ?", [away, team_id])
         return get_team(tx, team_id)
 
     return store.write(work)

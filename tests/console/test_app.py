@@ -396,7 +396,7 @@ def test_my_row_and_mark_a_stretch(api, monkeypatch):
     [editor] = at.data_editor
     assert list(editor.value["Person"]) == ["Dev Patel"]
     first, last = tomorrow() + timedelta(days=10), tomorrow() + timedelta(days=12)
-    at.date_input(key="stretch_days").set_value((first, last))
+    at.date_input(key=f"stretch_days_{tomorrow()}").set_value((first, last))
     at.selectbox(key="stretch_kind").set_value("preferred")
     [submit] = [b for b in at.get("form_submit_button") if b.label == "Apply"]
     submit.click().run()

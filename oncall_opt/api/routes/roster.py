@@ -187,6 +187,9 @@ class OptionsIn(RequestBody):
         True, description="count the shifts people worked in the window just before (history)"
     )
     TeamId: int = Field(1, ge=1, le=ID_MAX, description="the team to plan (default: Default)")
+    AwayMeans: str | None = Field(
+        None, description="how a day marked away is read (default: the team's AwayMeans)"
+    )
 
     def options(self) -> RosterOptions:
         return RosterOptions(
@@ -206,6 +209,7 @@ class OptionsIn(RequestBody):
             team_id=self.TeamId,
             freeze_hours=self.FreezeHours,
             history_from_report=self.HistoryFromReport,
+            away_means=self.AwayMeans,
         )
 
 

@@ -24,12 +24,20 @@ from oncall_opt.errors import InvalidRequestError
 router = APIRouter(route_class=JSONBodyRoute, tags=["teams"], responses=ERROR_RESPONSES)
 
 
+AWAY_MEANS_HELP = (
+    "how the planner reads a day someone marked away: 'day' the whole local day (every shift "
+    "overlapping it), 'shift-start' the shifts that start that day, 'working-hours' 09:00-17:00 "
+    "of that day"
+)
+
+
 class TeamIn(RequestBody):
     Name: str
     UserIds: list[int] = Field(default_factory=list, description="the members")
     SlackWebhookUrl: str | None = Field(
         None, description="the team's channel (a secret, never shown); default: the global one"
     )
+    AwayMeans: str = Field("day", description=AWAY_MEANS_HELP)
 
 
 class TeamUpdate(RequestBody):
@@ -38,6 +46,7 @@ class TeamUpdate(RequestBody):
     Name: str | None = None
     UserIds: list[int] | None = None
     SlackWebhookUrl: str | None = None
+    AwayMeans: str | None = Field(None, description=AWAY_MEANS_HELP)
 
 
 class MembersIn(RequestBody):
@@ -49,6 +58,7 @@ class TeamOut(BaseModel):
     Name: str
     UserIds: list[int]
     HasSlackWebhook: bool
+    AwayMeans: str
     CreatedAt: UtcTime
 
     @classmethod
@@ -58,6 +68,7 @@ class TeamOut(BaseModel):
             Name=team.name,
             UserIds=list(team.member_ids),
             HasSlackWebhook=team.has_slack_webhook,
+            AwayMeans=team.away_means,
             CreatedAt=team.created_at,
         )
 
@@ -79,7 +90,7 @@ def _ids(values: list[int] | None) -> list[int] | None:
 def create_team(params: TeamIn, request: Request) -> TeamOut:
     team = teams.create_team(
         store_of(request), params.Name, now_of(request), _ids(params.UserIds) or [],
-        params.SlackWebhookUrl,
+        params.SlackWebhookUrl, params.AwayMeans,
     )  # fmt: skip
     return TeamOut.of(team)
 
@@ -99,7 +110,10 @@ def update_team(id: IdPath, params: TeamUpdate, request: Request) -> TeamOut:
     fields = {}
     if "SlackWebhookUrl" in params.model_fields_set:
         fields["slack_webhook_url"] = params.SlackWebhookUrl or ""
-    team = teams.update_team(store_of(request), id, params.Name, _ids(params.UserIds), **fields)
+    team = teams.update_team(
+        store_of(request), id, params.Name, _ids(params.UserIds), **fields,
+        away_means=params.AwayMeans,
+    )  # fmt: skip
     return TeamOut.of(team)
 
 

@@ -5,17 +5,27 @@ available in red)."""
 
 from __future__ import annotations
 
-from datetime import date
+import zoneinfo
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common
+from oncall_opt.roster import grid as roster_grid
+from oncall_opt.roster.away import AWAY_MEANS, away_span, blocked
 
 AVAILABLE, UNAVAILABLE, PREFERRED, AVOID = "available", "unavailable", "preferred", "avoid"
 KINDS = (AVAILABLE, UNAVAILABLE, PREFERRED, AVOID)
-CELL = {AVAILABLE: "·", UNAVAILABLE: "⛔ away", PREFERRED: "⭐ prefer", AVOID: "🔸 avoid"}
+# Plain text: emoji show as empty boxes where no emoji font is installed.
+CELL = {AVAILABLE: "·", UNAVAILABLE: "AWAY", PREFERRED: "prefer", AVOID: "avoid"}
+AWAY_READINGS = {
+    "day": "the whole day (every shift overlapping it)",
+    "shift-start": "that day's shift (from its handoff to the next day's)",
+    "working-hours": "that day's working hours (09:00-17:00)",
+}
 EDITOR = "av_editor"
 TEAM, MINE = "team", "me"
 RED, ORANGE, GREEN = "#d62728", "#f58518", "#54a24b"
@@ -111,11 +121,14 @@ def coverage_chart(cover: pd.DataFrame) -> alt.Chart:
 
 
 def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
-    """One person, a stretch of days, one kind: the quick way to say "away next week"."""
+    """One person, a stretch of days, one kind: the quick way to say "away next week". Its
+    days start as the window's first day only, and the kind must be picked: Apply with the
+    defaults changes nothing by surprise."""
     by_id = {u["Id"]: u for u in people if common.is_admin() or u["Id"] == common.me()}
     if not by_id:
         return
-    with st.form("stretch", border=True):
+    first_day = window[0]
+    with st.form(f"stretch-{first_day}", border=True):
         st.markdown("**Mark a stretch of days**")
         who_col, days_col, kind_col = st.columns([2, 2, 2])
         mine = common.me()
@@ -126,16 +139,26 @@ def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
             format_func=lambda i: common.full_name(by_id[i]),
             key="stretch_who",
         )
-        stretch = days_col.date_input("Days", value=window, format="YYYY-MM-DD", key="stretch_days")
+        stretch = days_col.date_input(
+            "Days (first and last)",
+            value=(first_day, first_day),
+            format="YYYY-MM-DD",
+            key=f"stretch_days_{first_day}",  # a new window brings new defaults
+        )
         kind = kind_col.selectbox(
             "As",
             [UNAVAILABLE, PREFERRED, AVOID, AVAILABLE],
-            format_func=CELL.get,
+            index=None,
+            placeholder="pick one",
+            format_func=lambda k: {AVAILABLE: "available (clear)"}.get(k, CELL[k].lower()),
             key="stretch_kind",
         )
         if st.form_submit_button("Apply", icon=":material/done_all:"):
             if not isinstance(stretch, list | tuple) or len(stretch) != 2:
                 st.error("Pick the first and the last day of the stretch.")
+                return
+            if kind is None:
+                st.error("Pick what to mark the days as.")
                 return
             first, last = stretch
             days = (
@@ -143,11 +166,79 @@ def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
             )
             common.client().set_availability(who, first, last, days)
             _reset_editor()
-            common.flash(
+            message = (
                 f"{common.full_name(by_id[who])}: {common.day_label(first)} to "
                 f"{common.day_label(last)} marked {kind}."
             )
+            st.session_state["_av_saved"] = message
+            st.toast(message, icon=":material/check:")
             st.rerun()
+
+
+# ----- what a day marked away blocks -------------------------------------------------------------
+def planner_rules() -> tuple[timedelta, clock_time, str]:
+    """The shift length, handoff and zone the planner page was last set to (else its
+    defaults): what an away day is explained against."""
+    kept = st.session_state.get(common.KEPT, {})
+    length = roster_grid.parse_duration(kept.get("pl_length") or "P1D")
+    handoff = kept.get("pl_handoff") or clock_time(9, 0)
+    zone = kept.get("pl_zone") or common.zone_name()
+    return length, handoff, zone
+
+
+def _fmt(moment: datetime) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+
+
+def blocked_shifts(day: date, away_means: str) -> list[tuple[datetime, datetime]]:
+    """The shifts (under the planner's current rules) a day marked away blocks."""
+    length, handoff, zone_name = planner_rules()
+    zone = zoneinfo.ZoneInfo(zone_name)
+    first = datetime.combine(day - timedelta(days=2), handoff, tzinfo=zone)
+    slots = int(timedelta(days=4) / length) + 1
+    return blocked(away_span(day, zone, handoff, away_means), first, length, slots)
+
+
+def _away_reading(team: dict, frame: pd.DataFrame, days: list[date]) -> None:
+    """The team's reading of an away day (admins change it), and what each away day of the
+    grid blocks under the planner's rules."""
+    length, handoff, zone = planner_rules()
+    reading = team.get("AwayMeans") or "day"
+    with st.expander(
+        f"A day marked away means {AWAY_READINGS[reading]}", icon=":material/event_busy:"
+    ):
+        hours = int(length.total_seconds() // 3600)
+        st.caption(
+            f"Shifts run from handoff to handoff ({hours} h from {handoff:%H:%M}, {zone}, as "
+            "on the Roster planner page), so a calendar day can touch two shifts. The team "
+            "decides what an away day blocks."
+        )
+        choice = st.radio(
+            "For this team, a day marked away blocks",
+            list(AWAY_MEANS),
+            index=list(AWAY_MEANS).index(reading),
+            format_func=AWAY_READINGS.get,
+            key=f"av_away_means_{team['Id']}",
+            disabled=not common.is_admin(),
+            help=None if common.is_admin() else "Only an admin can change the team's setting.",
+        )
+        if choice != reading and st.button("Save this setting", key="av_away_save"):
+            common.client().update_team(team["Id"], AwayMeans=choice)
+            st.toast("Saved: the planner reads away days this way now.", icon=":material/check:")
+            st.rerun()
+        lines = []
+        for _, row in frame.iterrows():
+            for day in days:
+                if row.get(day.isoformat()) == UNAVAILABLE:
+                    shifts = blocked_shifts(day, choice)
+                    spans = "; ".join(f"{_fmt(a)} – {_fmt(b)}" for a, b in shifts)
+                    lines.append(f"- {row['Person']}, {common.day_label(day)}: {spans}")
+        if lines:
+            st.markdown("**The shifts each away day blocks:**\n" + "\n".join(lines[:40]))
+            if len(lines) > 40:
+                st.caption(f"and {len(lines) - 40} more")
+        else:
+            st.caption("Nobody is marked away in this window.")
 
 
 def render() -> None:
@@ -200,6 +291,7 @@ def render() -> None:
     original = grid_frame(team, days, only)
 
     st.caption("Cells: " + " · ".join(f"{CELL[k]} = {k}" for k in KINDS))
+    saved = st.session_state.pop("_av_saved", None)
     column_config = {
         "Person": st.column_config.TextColumn("Person", disabled=True, pinned=True, width=140)
     }
@@ -232,7 +324,8 @@ def render() -> None:
         for user_id, kinds in changes.items():
             api.set_availability(user_id, start, end, kinds)
         names = ", ".join(common.full_name(u) for u in people if u["Id"] in changes)
-        common.flash(f"Saved the days of {names}.")
+        st.session_state["_av_saved"] = f"Saved the days of {names}."
+        st.toast(st.session_state["_av_saved"], icon=":material/check:")
         _reset_editor()
         st.rerun()
     if discard_col.button("Discard", disabled=not changes, key="av_discard"):
@@ -240,6 +333,9 @@ def render() -> None:
         st.rerun()
     if changes:
         note_col.markdown(f":orange[{len(changes)} row(s) with unsaved changes]")
+    elif saved:  # beside the button that saved, where the eyes are
+        note_col.success(saved, icon=":material/check:")
+    _away_reading(api.get_team(common.team_id()), original, days)
 
     # Coverage, with the unsaved edits in: what the roster would face.
     merged = everyone.copy()
@@ -256,8 +352,9 @@ def render() -> None:
         st.error(
             "**Nobody is available on "
             + ", ".join(nobody["date"])
-            + "**: no roster can cover these days. Someone has to change their plans, or the "
-            "days stay uncovered.",
+            + "**: the planner cannot make a roster for a window with these days. Someone "
+            "has to change their plans, the team can read away days more narrowly (above), or "
+            "plan a window without them.",
             icon=":material/event_busy:",
         )
     elif len(one):
