@@ -5,11 +5,14 @@ Starts the daemon (`runner.py`: the API, the jobs, the DuckDB file, by default
 statistics) as child processes, seeds a demo team on first run (when the database has no users:
 six people with Slack handles and time zones, their availability, a published two-layer roster
 from yesterday for the coming eight weeks, three services and incidents in every state), prints
-the addresses, and on Ctrl-C or SIGTERM stops both cleanly (console first, then the daemon) and
-exits 0.
+the addresses, and keeps both running: when one exits or dies on its own, it says so and starts
+it again after 1 s, then 2, 4, ... at most 30 s (from 1 s again once it stayed up a minute); the
+other one keeps running (the console shows that the daemon is down meanwhile). On Ctrl-C or
+SIGTERM it stops both cleanly (console first, then the daemon) and exits 0.
 
     python -m oncall_opt.up [--db PATH] [--api HOST:PORT] [--port N] [--address HOST]
-                            [--no-seed] [--verbose]
+                            [--no-seed] [--insecure] [--verbose]
+                            [--restart-delay SECONDS] [--restart-max SECONDS]
 
 Environment: ONCALL_DB and ONCALL_BIND as for `runner.py` (flags win); every other ONCALL_*
 setting (Slack webhook, API token, ...) reaches the daemon as it is. With an API token the
@@ -27,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -302,6 +306,98 @@ def stop(proc: subprocess.Popen | None, name: str, timeout: float = 10.0) -> Non
         proc.wait()
 
 
+# ----- keeping the children running -------------------------------------------------------------
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before starting again a child that exited on its own: `first` seconds,
+    doubled after each exit in a row, at most `cap`; a child that stayed up `reset_after`
+    seconds starts from `first` again."""
+
+    first: float = 1.0
+    cap: float = 30.0
+    reset_after: float = 60.0
+
+    def delay(self, exits: int) -> float:
+        """The wait after the `exits`-th exit in a row (1, 2, ...)."""
+        return min(self.cap, self.first * 2 ** min(max(exits - 1, 0), 62))
+
+
+def how_it_ended(code: int) -> str:
+    """`exited (code 0)`, or `exited (killed by SIGKILL)` for a signal (Popen's negative code)."""
+    if code >= 0:
+        return f"exited (code {code})"
+    try:
+        return f"exited (killed by {signal.Signals(-code).name})"
+    except ValueError:
+        return f"exited (killed by signal {-code})"
+
+
+class Supervised:
+    """A child process kept running. `tend()`, called every half second or so, notices that the
+    child exited, says so, starts it again once its back-off has passed, and says when it
+    answers (`ready`) again. `up` stops the child itself (`stop`); that is never tended."""
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], subprocess.Popen],
+        backoff: Backoff,
+        ready: Callable[[], bool] | None = None,
+        say: Callable[[str], object] = print,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.name = name
+        self._start, self._ready, self._say, self._clock = start, ready, say, clock
+        self.backoff = backoff
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.exits = 0  # in a row: without staying up backoff.reset_after in between
+        self.restart_at: float | None = None
+        self.restarts = 0
+        self._awaiting_ready = False
+
+    def launch(self) -> subprocess.Popen:
+        self.proc = self._start()
+        self.started_at = self._clock()
+        return self.proc
+
+    def tend(self) -> None:
+        assert self.proc is not None, "launch() first"
+        now = self._clock()
+        if self.restart_at is not None:  # down, waiting out the back-off
+            if now >= self.restart_at:
+                self.restart_at = None
+                self.restarts += 1
+                self.launch()
+                self._say(f"starting {self.name} again (pid {self.proc.pid})")
+                self._awaiting_ready = self._ready is not None
+            return
+        code = self.proc.poll()
+        if code is None:
+            if self._awaiting_ready and self._is_ready():
+                self._awaiting_ready = False
+                self._say(f"{self.name} is running again")
+            return
+        self._awaiting_ready = False
+        if now - self.started_at >= self.backoff.reset_after:
+            self.exits = 0
+        self.exits += 1
+        wait = self.backoff.delay(self.exits)
+        self.restart_at = now + wait
+        self._say(f"{self.name} {how_it_ended(code)}; restarting it in {wait:g} s")
+
+    def _is_ready(self) -> bool:
+        assert self._ready is not None
+        try:
+            return self._ready()
+        except (httpx.HTTPError, OSError, ApiError):
+            return False
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    return lambda: httpx.get(url, timeout=0.5).is_success
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m oncall_opt.up",
@@ -331,6 +427,21 @@ def _parser() -> argparse.ArgumentParser:
         "(then nobody signs in: anyone who reaches them can act as the team)",
     )
     parser.add_argument("--verbose", action="store_true", help="the daemon logs at INFO")
+    parser.add_argument(
+        "--restart-delay",
+        type=float,
+        default=Backoff.first,
+        metavar="SECONDS",
+        help="when the daemon or the console exits on its own, start it again after this long, "
+        "doubled each time it exits again (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--restart-max",
+        type=float,
+        default=Backoff.cap,
+        metavar="SECONDS",
+        help="the longest wait before starting it again (default: %(default)g)",
+    )
     return parser
 
 
@@ -348,6 +459,10 @@ def first_admin_link(api: Client, console_url: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not 0 < args.restart_delay <= args.restart_max:
+        print("error: expected 0 < --restart-delay <= --restart-max", file=sys.stderr)
+        return 2
+    backoff = Backoff(args.restart_delay, args.restart_max)
     try:
         api_host, api_port = times.parse_host_port(args.api)
     except ValueError:
@@ -382,17 +497,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    daemon = app = None
-    try:
-        # Own sessions: Ctrl-C reaches this process only, which stops the children in order.
-        daemon = subprocess.Popen(
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    # Own sessions: Ctrl-C reaches this process only, which stops the children in order.
+    daemon = Supervised(
+        "the daemon",
+        lambda: subprocess.Popen(
             daemon_command(args.db, args.api, args.verbose, args.insecure),
             env=env,
             start_new_session=True,
-        )
+        ),
+        backoff,
+        ready=_answers(f"{api_url}/healthz"),
+        say=say,
+    )
+    app = Supervised(
+        "the console",
+        lambda: subprocess.Popen(
+            app_command(args.address, args.port), env=env, start_new_session=True
+        ),
+        backoff,
+        ready=_answers(f"{app_url}/_stcore/health"),
+        say=say,
+    )
+    try:
+        daemon_proc = daemon.launch()
+        if args.verbose:
+            say(f"the daemon: pid {daemon_proc.pid}")
         sign_in = None
         with Client(api_url, token=token) as api:
-            if not wait_until(lambda: api.list_users() is not None, daemon, 30, stopping):
+            if not wait_until(lambda: api.list_users() is not None, daemon_proc, 30, stopping):
                 if stopping.is_set():
                     return 0
                 print(f"error: the daemon did not start on {args.api} (see above)", file=sys.stderr)
@@ -411,11 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sign_in = first_admin_link(api, times.url_of(args.address, args.port))
         if stopping.is_set():
             return 0
-        app = subprocess.Popen(
-            app_command(args.address, args.port), env=env, start_new_session=True
-        )
+        app_proc = app.launch()
+        if args.verbose:
+            say(f"the console: pid {app_proc.pid}")
         health = f"{app_url}/_stcore/health"
-        if not wait_until(lambda: httpx.get(health, timeout=2).is_success, app, 60, stopping):
+        if not wait_until(lambda: httpx.get(health, timeout=2).is_success, app_proc, 60, stopping):
             if stopping.is_set():
                 return 0
             print("error: the console did not start (see above)", file=sys.stderr)
@@ -428,16 +564,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "\n  Ctrl-C stops both.\n",
             flush=True,
         )
+        # From here on, either one exiting on its own is started again; the other keeps running.
         while not stopping.wait(0.5):
-            for proc, name in ((daemon, "the daemon"), (app, "the console")):
-                if proc.poll() is not None:
-                    print(f"error: {name} exited (code {proc.returncode})", file=sys.stderr)
-                    return 1
+            daemon.tend()
+            app.tend()
         print("stopping the console and the daemon...", flush=True)
         return 0
     finally:
-        stop(app, "the console")
-        stop(daemon, "the daemon")
+        stop(app.proc, "the console")
+        stop(daemon.proc, "the daemon")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -1,12 +1,21 @@
-"""`python -m oncall_opt.up`: the demo seed and the start-up checks (the whole command, Ctrl-C
-included, runs in tests/e2e/test_browser.py)."""
+"""`python -m oncall_opt.up`: the demo seed, the start-up checks, and keeping the daemon and the
+console running (a real `up` whose children are killed). The whole command with a browser, Ctrl-C
+included, runs in tests/e2e/test_browser.py."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+import httpx
+import pytest
 from live_server import serve
 
 from oncall_opt import up
@@ -14,6 +23,8 @@ from oncall_opt.api import create_app
 from oncall_opt.client import Client
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_seed_demo_makes_a_team_services_and_incidents_in_every_state(tmp_path):
@@ -93,3 +104,211 @@ def test_the_console_is_not_served_beyond_this_machine_without_insecure(tmp_path
     assert code == 2
     assert "refusing to serve the console on 0.0.0.0" in capsys.readouterr().err
     assert not (tmp_path / "x.duckdb").exists()
+
+
+# ----- keeping the daemon and the console running ------------------------------------------------
+class FakeChild:
+    """A child process that exits when the test says so (`code`)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.code = pid, None
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_child_that_exits_is_started_again_with_back_off_reset_once_it_stays_up():
+    clock, lines, children = Clock(), [], []
+    ready = {"now": False}
+
+    def start() -> FakeChild:
+        children.append(FakeChild(len(children) + 1))
+        return children[-1]
+
+    child = up.Supervised(
+        "the daemon",
+        start,
+        up.Backoff(first=1, cap=30, reset_after=60),
+        ready=lambda: ready["now"],
+        say=lines.append,
+        clock=clock,
+    )
+    child.launch()
+    child.tend()
+    assert lines == [] and len(children) == 1  # running: nothing to do
+
+    waits = []
+    for _ in range(7):  # it keeps exiting as soon as it starts: 1, 2, 4, ... at most 30 s
+        children[-1].code = 0
+        child.tend()
+        waits.append(child.restart_at - clock.now)
+        clock.now += waits[-1] - 0.01
+        child.tend()
+        assert children[-1].code == 0, "started again before its back-off was over"
+        clock.now += 0.01
+        child.tend()
+        assert children[-1].code is None  # a new one
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    assert lines[:2] == [
+        "the daemon exited (code 0); restarting it in 1 s",
+        "starting the daemon again (pid 2)",
+    ]
+    assert child.restarts == 7
+
+    # Once it answers again, it says so (once).
+    lines.clear()
+    child.tend()
+    ready["now"] = True
+    child.tend()
+    child.tend()
+    assert lines == ["the daemon is running again"]
+
+    # It stayed up for a minute: the next exit waits 1 s again. A signal is named.
+    clock.now += 60
+    children[-1].code = -signal.SIGKILL
+    child.tend()
+    assert lines[-1] == "the daemon exited (killed by SIGKILL); restarting it in 1 s"
+
+
+def test_restart_delays_are_checked(capsys):
+    assert up.main(["--restart-delay", "5", "--restart-max", "1"]) == 2
+    assert "--restart-delay" in capsys.readouterr().err
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, with their command lines (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return {child: command.decode() for child, command in found.items()}
+
+
+def _child(pid: int, marker: str) -> int:
+    [child] = [c for c, command in _children(pid).items() if marker in command]
+    return child
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(check, timeout: float, what: str, log: Path, every=None) -> None:
+    """Poll `check` (and `every`, which must hold all along) until `check` is true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if every is not None:
+            every()
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; up's output:\n"
+                         f"{log.read_text()}")  # fmt: skip
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the children in /proc")
+def test_up_restarts_a_killed_daemon_and_console_while_the_other_keeps_running(tmp_path):
+    """kill -9 the daemon: the console keeps answering all along, `up` says it restarts the
+    daemon, and the API answers again. Then the same for the console. SIGTERM stops both."""
+    api_port, app_port = _free_ports(2)
+    api_url, app_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}"
+    log_path = tmp_path / "up.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "oncall_opt.up",
+                "--db", str(tmp_path / "oncall.duckdb"),
+                "--api", f"127.0.0.1:{api_port}",
+                "--port", str(app_port),
+                "--no-seed", "--restart-delay", "0.2",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait(lambda: "Ctrl-C stops both" in log_path.read_text(), 120, "up to start", log_path)
+        daemon, console = _child(proc.pid, "runner.py"), _child(proc.pid, "streamlit")
+
+        def console_answers() -> None:
+            assert proc.poll() is None, f"up exited with {proc.returncode}"
+            assert _answers(f"{app_url}/_stcore/health"), "the console stopped answering"
+
+        os.kill(daemon, signal.SIGKILL)
+        _wait(
+            lambda: "the daemon is running again" in log_path.read_text(),
+            60,
+            "the daemon to be started again",
+            log_path,
+            every=console_answers,
+        )
+        out = log_path.read_text()
+        assert "the daemon exited (killed by SIGKILL); restarting it in 0.2 s" in out
+        assert httpx.get(f"{api_url}/users", timeout=5).json()["Items"] == []
+        assert not _alive(daemon) and _child(proc.pid, "runner.py") != daemon
+        assert _child(proc.pid, "streamlit") == console  # the same console all along
+
+        def api_answers() -> None:
+            assert proc.poll() is None, f"up exited with {proc.returncode}"
+            assert _answers(f"{api_url}/healthz"), "the daemon stopped answering"
+
+        os.kill(console, signal.SIGKILL)
+        _wait(
+            lambda: "the console is running again" in log_path.read_text(),
+            120,
+            "the console to be started again",
+            log_path,
+            every=api_answers,
+        )
+        assert "the console exited (killed by SIGKILL); restarting it in 0.2 s" in (
+            log_path.read_text()
+        )
+        assert _answers(f"{app_url}/_stcore/health")
+        children = set(_children(proc.pid))
+        assert len(children) == 2 and console not in children
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "stopping the console and the daemon" in log_path.read_text()
+        _wait(lambda: not any(map(_alive, children)), 10, "both children to be gone", log_path)
+        for url in (f"{api_url}/healthz", f"{app_url}/_stcore/health"):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url, timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
