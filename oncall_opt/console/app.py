@@ -28,6 +28,7 @@ def main() -> None:
             "About": "oncall_opt: fair on-call rosters, incidents routed to who is on call."
         },
     )
+    common.readable_styles()
     if not common.gate():
         return
     current = st.navigation(

@@ -34,6 +34,8 @@ log = logging.getLogger("oncall_opt.console")
 API_URL_ENV = "ONCALL_API_URL"
 TIME_ZONE_ENV = "ONCALL_UI_TIME_ZONE"  # the zone to show when the browser does not say
 START_COMMAND = "python -m oncall_opt.up"
+# Live parts (incident list, on call now, Slack log) refresh on their own this often (seconds).
+REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
 DAEMON_COMMAND = "python runner.py"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -238,6 +240,14 @@ def users() -> list[dict]:
     return sorted(people, key=lambda u: (full_name(u).lower(), u["Id"]))
 
 
+def person_colors() -> dict[str, str]:
+    """Each person's colour by name, from everyone in user-id order: the same person has the
+    same colour on every page and chart (a colour-blind-safe palette)."""
+    from oncall_opt.roster.charts import person_colors as by_order
+
+    return by_order(full_name(u) for u in sorted(users(), key=lambda u: u["Id"]))
+
+
 DEFAULT_TEAM = 1
 
 
@@ -256,6 +266,22 @@ def team_members() -> list[dict]:
     """The chosen team's people, by name."""
     members = set(client().get_team(team_id())["UserIds"])
     return [u for u in users() if u["Id"] in members]
+
+
+# ----- looks ----------------------------------------------------------------------------------
+# Streamlit's captions and secondary text are a light grey (about 3.9:1 on white); they carry
+# who acknowledged and when, so they get a darker grey that meets WCAG AA (7.4:1).
+READABLE_CSS = """
+<style>
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+[data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p,
+[data-testid="stTooltipHoverTarget"] small { color: #4b4f5a !important; }
+</style>
+"""
+
+
+def readable_styles() -> None:
+    st.html(READABLE_CSS)
 
 
 # ----- errors, banner, flash ------------------------------------------------------------------
@@ -419,6 +445,7 @@ def sidebar() -> None:
         elif people:
             ids = [u["Id"] for u in people]
             by_id = {u["Id"]: u for u in people}
+            _from_address("me", ids)
             if st.session_state.get("me") not in (None, *ids):
                 del st.session_state["me"]
             st.selectbox(
@@ -429,7 +456,9 @@ def sidebar() -> None:
                 format_func=lambda i: label(by_id.get(i)),
                 placeholder="pick yourself",
                 help="Recorded as who acknowledged or resolved, and your row on the "
-                "availability page.",
+                "availability page. Kept in the address (?me=), so a bookmark remembers it.",
+                on_change=_to_address,
+                args=("me",),
             )
         if people is not None:
             _team_picker()
@@ -437,12 +466,15 @@ def sidebar() -> None:
         zones = ["browser", *[z for z in COMMON_ZONES if z != browser]]
         if st.session_state.get("tz") not in (None, *zones):
             zones.append(st.session_state["tz"])
+        _from_address("tz", zones)
         st.selectbox(
             "Time zone",
             zones,
             key="tz",
             format_func=lambda z: f"{browser} (this browser)" if z == "browser" else z,
             help="Every date and time in the console is shown in this zone.",
+            on_change=_to_address,
+            args=("tz",),
         )
 
 
@@ -456,6 +488,7 @@ def _team_picker() -> None:
         st.session_state.pop("team", None)
         return
     by_id = {t["Id"]: t for t in found}
+    _from_address("team", list(by_id))
     if st.session_state.get("team") not in by_id:
         st.session_state["team"] = DEFAULT_TEAM
     st.selectbox(
@@ -464,7 +497,30 @@ def _team_picker() -> None:
         key="team",
         format_func=lambda i: by_id[i]["Name"],
         help="Whose rota: On call now, Availability and the Roster planner show this team.",
+        on_change=_to_address,
+        args=("team",),
     )
+
+
+def _from_address(key: str, allowed: list) -> None:
+    """A new browser session (a reload, a bookmark) takes the sidebar's choice from the
+    address (`?me=3&team=2&tz=Europe/Paris`), if it is still one of `allowed`."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(key)
+    if raw is None:
+        return
+    value: Any = int(raw) if raw.isdigit() else raw
+    if value in allowed:
+        st.session_state[key] = value
+
+
+def _to_address(key: str) -> None:
+    value = st.session_state.get(key)
+    if value in (None, "browser"):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
 
 
 # ----- time -----------------------------------------------------------------------------------
@@ -502,6 +558,24 @@ def when(value: str | datetime | None, with_zone: bool = False) -> str:
     if with_zone:
         text += f" {moment.tzname()}"
     return text
+
+
+DATE_TIME = "ddd D MMM HH:mm"  # tables' dates: the same as `when` (Tue 1 Dec 09:00)
+
+
+def datetime_column(label: str | None = None, seconds: bool = False) -> Any:
+    """A table column of local wall times (see `wall`), shown as `when` shows them; it sorts
+    by time, not as text."""
+    return st.column_config.DatetimeColumn(label, format=DATE_TIME + (":ss" if seconds else ""))
+
+
+def hours_column(label: str | None = None, help: str | None = None) -> Any:
+    """A column of hours (floats) shown as `5.5 h`; it sorts as numbers."""
+    return st.column_config.NumberColumn(label, format="%.1f h", help=help)
+
+
+def hours(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)
 
 
 def day_label(day: date) -> str:

@@ -14,40 +14,80 @@ needs Altair: `import oncall_opt` works without it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import altair as alt
 import pandas as pd
 
 from oncall_opt.roster.result import Roster
 from oncall_opt.roster.whatif import WEEKDAYS, calendar_frame
 
-_PEOPLE = alt.Scale(scheme="tableau20")
+# Colour-blind-safe colours, one per person: Okabe & Ito's seven (without black), then Paul
+# Tol's "muted" nine, which stay distinguishable with the common colour-vision deficiencies.
+PALETTE = (
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#332288", "#88CCEE", "#117733", "#DDCC77", "#CC6677", "#AA4499", "#44AA99", "#999933",
+    "#882255",
+)  # fmt: skip
 _counts = alt.Axis(tickMinStep=1)  # shifts, slots and sums of squares are whole numbers
 
 
-def _person_color(title: str = "person") -> alt.Color:
-    return alt.Color("user_name:N", title=title, scale=_PEOPLE)
+def person_colors(names: Iterable[str]) -> dict[str, str]:
+    """A colour per person, in the order given (give everyone in a stable order, such as by
+    user id, and each person keeps their colour in every chart)."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def text_color(background: str) -> str:
+    """Black or white, whichever contrasts more with `background` (#rrggbb), by WCAG's
+    relative luminance."""
+    channels = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#000000" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "#ffffff"
+
+
+def _colors(roster: Roster, colors: Mapping[str, str] | None) -> dict[str, str]:
+    known = dict(colors or {})
+    missing = [u.name for u in roster.problem.users if u.name not in known]
+    extra = person_colors([*known, *missing])
+    return {**extra, **known}
+
+
+def _person_scale(colors: Mapping[str, str]) -> alt.Scale:
+    return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
 def calendar(
-    roster: Roster, before: Roster | None = None, layer: int = 1, title: str | None = None
+    roster: Roster,
+    before: Roster | None = None,
+    layer: int = 1,
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> alt.LayerChart:
     """Who is on call each day: weekdays across, weeks down, one colour per person.
 
-    Each cell shows the day of the month, with a star where the person asked for that slot.
-    With `before`, cells where `roster` differs from it are outlined and the tooltip says who
-    had them. One cell per day: for shifts shorter than a day, chart `calendar_frame` per hour.
+    Each cell names the person and the date (day and month), with a star where the person asked
+    for that slot; the text is black or white, whichever reads better on the cell. `colors`
+    maps names to colours (default: `person_colors` in the problem's order), so a page can keep
+    each person's colour the same everywhere. With `before`, cells where `roster` differs from
+    it are outlined and the tooltip says who had them. One cell per day: for shifts shorter
+    than a day, chart `calendar_frame` per hour.
     """
     frame = calendar_frame(roster, before)
     frame = frame[frame["layer"] == layer]
+    palette = _colors(roster, colors)
     data = pd.DataFrame(
         {
             "date": [d.isoformat() for d in frame["date"]],
             "weekday": frame["weekday"],
-            "week": [f"week of {w:%d %b}" for w in frame["week"]],
-            "label": [
-                f"{d}★" if p else str(d)
-                for d, p in zip(frame["day"], frame["preferred"], strict=True)
+            "week": [f"week of {w.day} {w:%b}" for w in frame["week"]],
+            "label": [f"{d.day} {d:%b}" for d in frame["date"]],
+            "who": [
+                f"{str(name).split(' ')[0]}{' ★' if p else ''}"
+                for name, p in zip(frame["user_name"], frame["preferred"], strict=True)
             ],
+            "ink": [text_color(palette.get(n, "#dddddd")) for n in frame["user_name"]],
             "user_name": frame["user_name"],
             "preferred": frame["preferred"],
             "changed": frame["changed"],
@@ -58,7 +98,12 @@ def calendar(
     if title is None:
         title = f"{changed} slot(s) changed" if before is not None else "On call"
     base = alt.Chart(data).encode(
-        x=alt.X("weekday:O", sort=list(WEEKDAYS), title=None, axis=alt.Axis(orient="top")),
+        x=alt.X(
+            "weekday:O",
+            sort=list(WEEKDAYS),
+            title=None,
+            axis=alt.Axis(orient="top", labelAngle=0),
+        ),
         y=alt.Y("week:O", title=None, sort=None),
         tooltip=[
             alt.Tooltip("date:N"),
@@ -68,22 +113,28 @@ def calendar(
         ],
     )
     cells = base.mark_rect(cornerRadius=3).encode(
-        color=_person_color(),
+        color=alt.Color("user_name:N", title="person", scale=_person_scale(palette)),
         stroke=alt.condition("datum.changed", alt.value("black"), alt.value(None)),
         strokeWidth=alt.condition("datum.changed", alt.value(3), alt.value(0)),
     )
-    days = base.mark_text(fontSize=11).encode(text="label:N")
-    return (cells + days).properties(title=title, width=7 * 42, height=alt.Step(32))
+    days = base.mark_text(fontSize=10, dy=-7).encode(
+        text="label:N", color=alt.Color("ink:N", scale=None)
+    )
+    names = base.mark_text(fontSize=11, fontWeight="bold", dy=7).encode(
+        text="who:N", color=alt.Color("ink:N", scale=None)
+    )
+    return (cells + days + names).properties(title=title, width=7 * 76, height=alt.Step(40))
 
 
-def workload(roster: Roster) -> alt.HConcatChart:
+def workload(roster: Roster, colors: Mapping[str, str] | None = None) -> alt.HConcatChart:
     """Shifts per person against their fair share (black ticks), beside preferred slots granted
-    out of those asked."""
+    out of those asked; `colors` as for `calendar`."""
     frame = roster.per_user
+    palette = _colors(roster, colors)
     base = alt.Chart(frame).encode(y=alt.Y("user_name:N", title=None, sort=None))
     shifts = base.mark_bar().encode(
         x=alt.X("shifts:Q", title="shifts (tick: fair share)", axis=_counts),
-        color=alt.Color("user_name:N", scale=_PEOPLE, legend=None),
+        color=alt.Color("user_name:N", scale=_person_scale(palette), legend=None),
         tooltip=["user_name", "shifts", "fair_share", "weekend_shifts"],
     )
     fair = base.mark_tick(color="black", thickness=3).encode(x="fair_share:Q")

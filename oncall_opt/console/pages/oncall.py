@@ -4,6 +4,7 @@ schedule, so overrides count (and are marked)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import altair as alt
@@ -11,15 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common
-from oncall_opt.roster import spec
+from oncall_opt.roster import charts, spec
 
 LAYER_NAMES = {layer: name.capitalize() for layer, name in spec.LAYER_NAMES.items()}
 GAP = "nobody on call"
-GAP_COLOR = "#d62728"
-PEOPLE_COLORS = [
-    "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d",
-    "#bab0ac", "#ff9da6", "#79706e", "#86bcb6", "#8cd17d", "#a0cbe8", "#ffbe7d",
-]  # fmt: skip
+GAP_COLOR = "#b2182b"  # a dark red, hatched apart from every person's colour by its own row
 WEEKS = (1, 2, 4, 8)
 
 
@@ -134,7 +131,7 @@ def timeline(
         )
     frame = pd.DataFrame(rows, columns=["person", "start", "end", "from", "to", "length", "kind"])
     everyone = sorted({common.full_name(s["User"]) for s in shifts}, key=str.lower)
-    colour_of = {p: PEOPLE_COLORS[i % len(PEOPLE_COLORS)] for i, p in enumerate(everyone)}
+    colour_of = charts.person_colors([*common.person_colors(), *everyone])
     here = {r["person"] for r in rows}
     people = [p for p in everyone if p in here] + ([GAP] if GAP in here else [])
     colours = [GAP_COLOR if p == GAP else colour_of[p] for p in people]
@@ -193,8 +190,8 @@ def _upcoming_table(shifts: list[dict], at: datetime) -> None:
                 "Layer": LAYER_NAMES.get(shift["Layer"], str(shift["Layer"])),
                 "Who": common.full_name(user),
                 "Slack": f"@{user['SlackHandle']}",
-                "Length": common.duration(s_end - s_start),
-                "Starts": "on call now" if s_start <= at else common.relative(s_start, at),
+                "Length": common.hours(s_end - s_start),
+                "Starts in": max(0.0, common.hours(s_start - at)),
             }
         )
     if not rows:
@@ -203,8 +200,10 @@ def _upcoming_table(shifts: list[dict], at: datetime) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         column_config={
-            "From": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm"),
-            "To": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm"),
+            "From": common.datetime_column(),
+            "To": common.datetime_column(),
+            "Length": common.hours_column(),
+            "Starts in": common.hours_column(help="0.0 h: on call now"),
         },
     )
 
@@ -224,17 +223,52 @@ def final_shifts(start: datetime, end: datetime) -> list[dict]:
     ]
 
 
+# A wallboard: the cards, the gaps and the charts redraw on their own this often (seconds).
+REFRESH_SECONDS = common.REFRESH_SECONDS * 6
+
+
+def title_of(shifts: list[dict], layers: list[int], at: datetime) -> str:
+    """The browser tab's title: who is on call now, so a pinned tab answers at a glance."""
+    names = []
+    for layer in layers:
+        current, _ = current_and_next(shifts, layer, at)
+        who = current["User"]["FirstName"] if current else "nobody"
+        names.append(who if len(layers) == 1 else f"{who} ({LAYER_NAMES.get(layer, layer)})")
+    return "On call: " + ", ".join(names)
+
+
+def _set_tab_title(text: str) -> None:
+    st.html(
+        f"<script>document.title = {json.dumps(text)};</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
+
+
 def render() -> None:
     st.title("On call now")
-    at = common.now()
-    st.caption(f"Times in {common.zone_name()} · as of {common.when(at)}")
-    weeks = st.segmented_control(
+    st.segmented_control(
         "Look ahead", WEEKS, default=4, key="oncall_weeks", format_func=lambda w: f"{w} wk"
     )
-    weeks = weeks or 4
+    live()
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+@common.guarded
+def live() -> None:
+    """Everything that changes with time, redrawn every REFRESH_SECONDS."""
+    at = common.now()
+    weeks = st.session_state.get("oncall_weeks") or 4
     horizon = at + timedelta(weeks=weeks)
     shifts = final_shifts(at - timedelta(days=1), horizon)
     layers = sorted({1} | {s["Layer"] for s in shifts})
+    title = title_of(shifts, layers, at)
+    st.session_state["_oncall_title"] = title
+    _set_tab_title(title)
+    st.caption(
+        f"Times in {common.zone_name()} · as of {common.when(at)} · refreshes every "
+        f"{REFRESH_SECONDS:g} s"
+    )
 
     columns = st.columns(len(layers) + 1)
     for column, layer in zip(columns, layers, strict=False):
@@ -270,8 +304,23 @@ def render() -> None:
             )
         st.markdown(f"**{name}**")
         st.altair_chart(timeline(shifts, layer, at - timedelta(hours=12), horizon, at))
+        st.caption(_timeline_text(shifts, layer, at))
     with st.expander("Coming shifts, one per row"):
         _upcoming_table(shifts, at)
+
+
+def _timeline_text(shifts: list[dict], layer: int, at: datetime) -> str:
+    """The chart in words (for screen readers and a quick read): the next few handoffs."""
+    mine = sorted((s for s in shifts if s["Layer"] == layer), key=lambda s: _span(s)[0])
+    coming = [s for s in mine if _span(s)[1] > at][:4]
+    if not coming:
+        return "Nobody is planned in this layer."
+    parts = [
+        f"{common.full_name(s['User'])} {common.when(max(_span(s)[0], at))} – "
+        f"{common.when(_span(s)[1])}"
+        for s in coming
+    ]
+    return "Next: " + "; ".join(parts) + (" …" if len(mine) > len(coming) else "")
 
 
 if __name__ == "__main__":

@@ -327,7 +327,15 @@ def _slack() -> None:
                 "(it stays pending while no Slack webhook is configured)."
             )
             st.rerun()
-    messages = api.list_messages("all", limit=20)
+    _slack_log()
+
+
+@st.fragment(run_every=common.REFRESH_SECONDS)
+@common.guarded
+def _slack_log() -> None:
+    """The last 20 messages, refreshed on their own (delivery happens in the background)."""
+    messages = common.client().list_messages("all", limit=20)
+    st.caption(f"The last {len(messages)} message(s), as of {common.when(common.now())}")
     if not messages:
         st.caption("No Slack messages yet.")
         return
@@ -350,7 +358,10 @@ def _slack() -> None:
             "Kind": [m["Kind"] for m in messages],
             "Text": [m["Text"] for m in messages],
             "Queued": [common.wall(m["CreatedAt"]) for m in messages],
-            "Sent": [common.wall(m["SentAt"]) if m.get("SentAt") else None for m in messages],
+            # Not sent yet: an empty cell (NaT), not the word "None".
+            "Sent": pd.to_datetime(
+                [common.wall(m["SentAt"]) if m.get("SentAt") else pd.NaT for m in messages]
+            ),
             "Tries": [m["Attempts"] for m in messages],
             "Last error": [m.get("LastError") or "" for m in messages],
         }
@@ -362,8 +373,8 @@ def _slack() -> None:
         column_config={
             "Status": st.column_config.TextColumn("Status", width=80),
             "Text": st.column_config.TextColumn("Text", width="large"),
-            "Queued": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm:ss"),
-            "Sent": st.column_config.DatetimeColumn(format="ddd D MMM, HH:mm:ss"),
+            "Queued": common.datetime_column(seconds=True),
+            "Sent": common.datetime_column(seconds=True),
         },
     )
 

@@ -306,7 +306,7 @@ def _status_metrics(stats: dict, job: dict) -> None:
 
 
 def _fairness(roster: Roster) -> None:
-    st.altair_chart(charts.workload(roster))
+    st.altair_chart(charts.workload(roster, colors=common.person_colors()))
     table = roster.per_user[
         ["user_name", "shifts", "fair_share", "weekend_shifts", "preferred_granted",
          "preferred_asked", "avoided_given"]
@@ -355,11 +355,7 @@ def _changes(roster: Roster, before: Roster, published: int) -> int:
         st.dataframe(
             rows,
             hide_index=True,
-            column_config={
-                "From": st.column_config.DatetimeColumn(
-                    f"From ({common.zone_name()})", format="ddd D MMM, HH:mm"
-                )
-            },
+            column_config={"From": common.datetime_column(f"From ({common.zone_name()})")},
         )
     else:
         st.success("Same as the published roster.", icon=":material/check:")
@@ -502,13 +498,20 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
         changed = _changes(roster, before, published)
     with calendar_tab:
         zone = roster.problem.grid.zone_name
-        st.caption(f"One cell per day in the roster's time zone ({zone}); ★: a preferred day.")
+        st.caption(
+            f"One cell per day in the roster's time zone ({zone}): who is on call and the date; "
+            "★: a day they asked for. Each person keeps their colour on every page."
+        )
         for layer in roster.problem.layers:
             title = LAYER_NAMES.get(layer, f"Layer {layer}")
             if published:
                 title += ": slots that differ from the published roster are outlined"
             chart = charts.calendar(
-                roster, before=before if published else None, layer=layer, title=title
+                roster,
+                before=before if published else None,
+                layer=layer,
+                title=title,
+                colors=common.person_colors(),
             )
             st.altair_chart(chart)
     with fair_tab:

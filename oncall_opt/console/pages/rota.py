@@ -146,7 +146,7 @@ def _my_shifts() -> None:
                         "Team": teams.get(s["TeamId"], s["TeamId"]),
                         "Layer": LAYERS.get(s["Layer"], s["Layer"]),
                         "How": "override" if s["Source"] == "override" else "roster",
-                        "Length": common.duration(
+                        "Length": common.hours(
                             common.parse_time(s["End"]) - common.parse_time(s["Start"])
                         ),
                     }
@@ -155,8 +155,9 @@ def _my_shifts() -> None:
             ),
             hide_index=True,
             column_config={
-                "From": st.column_config.DatetimeColumn(format="ddd D MMM YYYY, HH:mm"),
-                "To": st.column_config.DatetimeColumn(format="ddd D MMM YYYY, HH:mm"),
+                "From": common.datetime_column(),
+                "To": common.datetime_column(),
+                "Length": common.hours_column(),
             },
         )
     else:
