@@ -258,7 +258,7 @@ def test_every_page_in_the_browser(system, browser, tmp_path):
         screenshot(browser, tmp_path, f"page-{path or 'oncall'}")
 
     browser.find_element("css selector", ".st-key-pl_solve button").click()
-    wait_for(lambda: "Proven optimal" in page_text(browser), 60, "the solved roster")
+    wait_for(lambda: "Proven the best possible" in page_text(browser), 60, "the solved roster")
     wait_until_settled(browser)
     assert not browser.find_elements("css selector", "[data-testid='stException']")
     screenshot(browser, tmp_path, "page-planner-solved")
