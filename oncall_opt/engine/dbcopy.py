@@ -95,7 +95,9 @@ def _copy(source: Store, target: Store, say: Callable[[str], object]) -> list[Co
             if (n := tx.row(f"SELECT count(*) AS n FROM {name}")["n"]) > allowed.get(name, 0)
         }
         if occupied:
-            listed = ", ".join(f"{name} ({n} rows)" for name, n in sorted(occupied.items()))
+            listed = ", ".join(
+                f"{name} ({n} row{'s' if n != 1 else ''})" for name, n in sorted(occupied.items())
+            )
             raise CopyError(
                 f"the target database is not empty: {listed}. Copy into a new database "
                 "(createdb), or drop this one first"
