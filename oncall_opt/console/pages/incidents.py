@@ -1,12 +1,17 @@
-"""Incidents: open ones first, with status, service, urgency, assignee, age and dedup count;
-filters by status, team, service, urgency and assignee; acknowledge, assign and resolve from the
-row; an incident's detail (its timeline, a note, snooze, escalate to a step); a form to trigger a
-test incident. The list refreshes itself every few seconds (a fragment), the filters stay as
-they are."""
+"""Incidents: newest first by when they were opened, so a row keeps its place when its status
+changes; status, service, urgency, assignee, age and dedup count. The status filter and the
+search are at hand, the other filters (team, service, urgency, assignee) behind "Filters".
+Acknowledge, assign and resolve from the row, confirmed on the row itself: a row acted on stays
+where it is for a while even when the filters would now leave it out, and a resolved one shows
+"Resolved · Undo" (Undo reopens it). An incident's detail: its timeline, a note, snooze,
+escalate to a step. "Send a test incident…", at the end, opens a dialog. The list refreshes
+itself every few seconds (a fragment), the filters stay as they are."""
 
 from __future__ import annotations
 
 import os
+import time
+from datetime import datetime
 from typing import Any
 
 import streamlit as st
@@ -15,6 +20,8 @@ from oncall_opt.client import ApiError, DaemonUnavailable
 from oncall_opt.console import common
 
 REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
+CONFIRM_SECONDS = 20.0  # how long a row acted on shows what was done, and stays in the list
+UNDO_SECONDS = 30.0  # how long a row just resolved offers Undo
 STATUSES = {
     "open": "Open",
     "triggered": "Needs ack",
@@ -23,14 +30,24 @@ STATUSES = {
     "all": "All",
 }
 BADGES = {"triggered": "red", "acknowledged": "orange", "resolved": "green"}
-ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 ANYONE, MINE, UNASSIGNED = "any", "me", "none"
 NOBODY = 0  # the assign box's "unassigned" entry
 ALL = 0  # the team and service filters' "all" entry
 URGENCIES = {"any": "Any urgency", "high": "High", "low": "Low"}
 SNOOZES = {15: "15 min", 30: "30 min", 60: "1 h", 240: "4 h", 1440: "1 day"}
 DETAIL = "inc_detail"
+DONE = "_inc_done"  # incident id -> what this viewer just did to it (see `_mark`)
+TOASTS = "_inc_toasts"  # toasts to show on the next run (a dialog's, before its st.rerun)
+TRIGGERING = "_inc_triggering"  # the "Send a test incident" dialog is open
 PAGE_SIZE = 30
+# What the row shows for a while after it was acted on, beside its status badge (acknowledged
+# and resolved show in the actions instead, where the button was).
+DONE_BADGES = {
+    "reopened": ":blue-badge[:material/undo: reopened]",
+    "triggered": ":blue-badge[:material/add_alert: just triggered]",
+    "counted": ":blue-badge[:material/add_alert: triggered again]",
+    "assigned": ":blue-badge[:material/person: reassigned]",
+}
 
 
 # ----- actions: buttons record them, the list's next run does them ---------------------------
@@ -38,36 +55,92 @@ def _queue(action: str, incident_id: int) -> None:
     st.session_state.setdefault("_incident_actions", []).append((action, incident_id))
 
 
+def _view() -> tuple:
+    """The filters as they are now: a row acted on stays in the list while they do not change."""
+    state = st.session_state
+    return (
+        state.get("inc_status") or "open",
+        state.get("inc_team") or ALL,
+        state.get("inc_service") or ALL,
+        state.get("inc_urgency") or "any",
+        state.get("inc_assignee", ANYONE),
+        (state.get("inc_search") or "").strip().lower(),
+    )
+
+
+def _mark(incident_id: int, what: str, message: str = "") -> None:
+    """Remember that this viewer just did `what` to the incident (acknowledged, resolved,
+    reopened, assigned, triggered, counted, failed), for its row to show."""
+    st.session_state.setdefault(DONE, {})[incident_id] = {
+        "what": what,
+        "at": time.monotonic(),
+        "view": _view(),
+        "message": message,
+    }
+
+
+def _lasts(what: str) -> float:
+    return UNDO_SECONDS if what == "resolved" else CONFIRM_SECONDS
+
+
+def recently_done() -> dict[int, dict]:
+    """What this viewer did to which incident, still shown (older marks are dropped)."""
+    now = time.monotonic()
+    done = {
+        incident_id: mark
+        for incident_id, mark in st.session_state.get(DONE, {}).items()
+        if now - mark["at"] < _lasts(mark["what"])
+    }
+    st.session_state[DONE] = done
+    return done
+
+
+def _toast(text: str, icon: str) -> None:
+    st.session_state.setdefault(TOASTS, []).append((text, icon))
+
+
 def _do_actions() -> None:
-    """Do the actions the row buttons asked for (a callback cannot show errors itself)."""
+    """Do the actions the row buttons asked for (a callback cannot show errors itself); each
+    outcome is marked on its row. A button clicked twice before the list came back counts
+    once."""
     api = common.client()
-    for action, incident_id in st.session_state.pop("_incident_actions", []):
+    asked = st.session_state.pop("_incident_actions", [])
+    for action, incident_id in dict.fromkeys(asked):
         try:
             if action == "acknowledge":
                 api.acknowledge(incident_id, user_id=common.me())
-                st.toast(f"Incident #{incident_id} acknowledged", icon=":material/check:")
+                _mark(incident_id, "acknowledged")
+                _toast(f"Incident #{incident_id} acknowledged", ":material/check:")
             elif action == "resolve":
                 api.resolve(incident_id, user_id=common.me())
-                st.toast(f"Incident #{incident_id} resolved", icon=":material/task_alt:")
+                _mark(incident_id, "resolved")
+                _toast(f"Incident #{incident_id} resolved", ":material/task_alt:")
+            elif action == "unresolve":
+                done = api.unresolve(incident_id, user_id=common.me())
+                _mark(incident_id, "reopened")
+                state = STATUSES[done["Status"]].lower()
+                _toast(f"Incident #{incident_id} reopened ({state})", ":material/undo:")
             elif action == "detail":
                 st.session_state[DETAIL] = incident_id
             elif action == "assign":
                 user_id = st.session_state.get(f"assign-{incident_id}")
                 if user_id and user_id != NOBODY:
                     done = api.assign(incident_id, int(user_id))
+                    _mark(incident_id, "assigned")
                     who = common.full_name(done["Assignee"])
-                    st.toast(f"Incident #{incident_id} assigned to {who}", icon=":material/person:")
+                    _toast(f"Incident #{incident_id} assigned to {who}", ":material/person:")
         except DaemonUnavailable:
             raise
         except ApiError as exc:
-            common.api_error(exc, f"{action} incident #{incident_id}")
+            doing = "undo the resolve" if action == "unresolve" else action
+            _mark(incident_id, "failed", f"Could not {doing}: {exc.message}")
 
 
-def sort_key(incident: dict) -> tuple[int, float]:
-    """Triggered first, then acknowledged, then resolved; newest first within each."""
-    last = common.parse_time(incident.get("LastTriggeredAt") or incident["CreatedAt"])
-    assert last is not None
-    return ORDER.get(incident["Status"], 3), -last.timestamp()
+def order_key(incident: dict) -> tuple[float, int]:
+    """Newest first by when it was opened: a row keeps its place whatever happens to it."""
+    created = common.parse_time(incident["CreatedAt"])
+    assert created is not None
+    return -created.timestamp(), -incident["Id"]
 
 
 def filtered(items: list[dict], assignee: Any, search: str) -> list[dict]:
@@ -83,7 +156,7 @@ def filtered(items: list[dict], assignee: Any, search: str) -> list[dict]:
             or needle == f"#{i['Id']}"
             or needle == str(i["Id"])
         ]
-    return sorted(items, key=sort_key)
+    return sorted(items, key=order_key)
 
 
 def _metrics(open_incidents: list[dict]) -> None:
@@ -102,44 +175,24 @@ def _metrics(open_incidents: list[dict]) -> None:
     )
 
 
-def _row(incident: dict, people: list[dict]) -> None:
+def _row(incident: dict, people: list[dict], done: dict | None) -> None:
+    """One incident; `done`: what this viewer just did to it, shown in place."""
     iid, status = incident["Id"], incident["Status"]
     created = incident["CreatedAt"]
+    what = done["what"] if done else None
     with st.container(border=True, key=f"incident-{iid}"):
         body, assign, age, actions = st.columns([5.4, 2.2, 1.1, 3.8], vertical_alignment="center")
         with body:
             colour = BADGES.get(status, "gray")
             urgency = " :gray-badge[low urgency]" if incident.get("Urgency") == "low" else ""
+            just = f" {DONE_BADGES[what]}" if what in DONE_BADGES else ""
             st.markdown(
-                f":{colour}-badge[{status.capitalize()}]{urgency} **#{iid}** "
+                f":{colour}-badge[{status.capitalize()}]{urgency}{just} **#{iid}** "
                 f"{incident['Body'].splitlines()[0] if incident['Body'] else ''}"
             )
-            details = [f"opened {common.when(created)}"]
-            service = services_by_id().get(incident.get("ServiceId"))
-            if service is not None and service["Id"] != 1:
-                details.append(f"service {service['Name']}")
-            if incident.get("SnoozedUntil") and status == "acknowledged":
-                details.append(f"quiet until {common.when(incident['SnoozedUntil'])}")
-            if incident.get("Count", 1) > 1:
-                last = common.relative(incident["LastTriggeredAt"])
-                details.append(f"triggered ×{incident['Count']}, last {last}")
-            if incident.get("DedupKey"):
-                details.append(f"key `{incident['DedupKey']}`")
-            if incident.get("AcknowledgedAt"):
-                by = incident.get("AcknowledgedBy")
-                details.append(
-                    f"acked {common.when(incident['AcknowledgedAt'])}"
-                    + (f" by {common.full_name(by)}" if by else "")
-                )
-            if incident.get("ResolvedAt"):
-                by = incident.get("ResolvedBy")
-                details.append(
-                    f"resolved {common.when(incident['ResolvedAt'])}"
-                    + (f" by {common.full_name(by)}" if by else "")
-                )
-            if incident.get("EscalatedTo"):
-                details.append(f"escalated to {common.full_name(incident['EscalatedTo'])}")
-            st.caption(" · ".join(details))
+            st.caption(" · ".join(_details(incident)))
+            if what == "failed":
+                st.markdown(f":red[:material/error: {done['message']}]")  # type: ignore[index]
         with assign:
             key = f"assign-{iid}"
             current = (incident.get("Assignee") or {}).get("Id", NOBODY)
@@ -147,7 +200,7 @@ def _row(incident: dict, people: list[dict]) -> None:
                 st.session_state[key] = current  # follow the daemon (auto-assign, others)
             by_id = {u["Id"]: u for u in people}
             st.selectbox(
-                "Assignee",
+                f"Assignee of #{iid}",  # one label per row: screen readers tell them apart
                 [NOBODY, *by_id],
                 key=key,
                 format_func=lambda i: (
@@ -165,32 +218,82 @@ def _row(incident: dict, people: list[dict]) -> None:
             elapsed = (common.parse_time(end) if end else common.now()) - since
             st.markdown(f":material/timer: {common.duration(elapsed)}")
         with actions:
-            ack, resolve, more = st.columns([1, 1, 0.6])
-            more.button(
-                "",
-                key=f"detail-{iid}",
-                icon=":material/more_horiz:",
-                help="Timeline, notes, snooze, escalate",
-                on_click=_queue,
-                args=("detail", iid),
-            )
-            if status == "triggered":
-                ack.button(
-                    "Acknowledge",
-                    key=f"ack-{iid}",
-                    type="primary",
-                    on_click=_queue,
-                    args=("acknowledge", iid),
-                    width="stretch",
-                )
-            if status != "resolved":
-                resolve.button(
-                    "Resolve",
-                    key=f"resolve-{iid}",
-                    on_click=_queue,
-                    args=("resolve", iid),
-                    width="stretch",
-                )
+            _actions(iid, status, what)
+
+
+def _details(incident: dict) -> list[str]:
+    """The row's caption: when it was opened, its service, key, who did what and when."""
+    status = incident["Status"]
+    details = [f"opened {common.when(incident['CreatedAt'])}"]
+    service = services_by_id().get(incident.get("ServiceId"))
+    if service is not None and service["Id"] != 1:
+        details.append(f"service {service['Name']}")
+    if incident.get("SnoozedUntil") and status == "acknowledged":
+        details.append(f"quiet until {common.when(incident['SnoozedUntil'])}")
+    if incident.get("Count", 1) > 1:
+        last = common.when(incident["LastTriggeredAt"])
+        details.append(f"triggered ×{incident['Count']}, last {last}")
+    if incident.get("DedupKey"):
+        details.append(f"key `{incident['DedupKey']}`")
+    if incident.get("AcknowledgedAt"):
+        by = incident.get("AcknowledgedBy")
+        details.append(
+            f"acked {common.when(incident['AcknowledgedAt'])}"
+            + (f" by {common.full_name(by)}" if by else "")
+        )
+    if incident.get("ResolvedAt"):
+        by = incident.get("ResolvedBy")
+        details.append(
+            f"resolved {common.when(incident['ResolvedAt'])}"
+            + (f" by {common.full_name(by)}" if by else "")
+        )
+    if incident.get("EscalatedTo"):
+        details.append(f"escalated to {common.full_name(incident['EscalatedTo'])}")
+    return details
+
+
+def _actions(iid: int, status: str, what: str | None) -> None:
+    """Acknowledge, Resolve and `…`; what was just done shows where its button was: "✓
+    Acknowledged", or "✓ Resolved · Undo" (Undo where Resolve was)."""
+    ack, resolve, more = st.columns([1, 1, 0.6], vertical_alignment="center")
+    more.button(
+        "",
+        key=f"detail-{iid}",
+        icon=":material/more_horiz:",
+        help="Timeline, notes, snooze, escalate",
+        on_click=_queue,
+        args=("detail", iid),
+    )
+    if status == "triggered":
+        ack.button(
+            "Acknowledge",
+            key=f"ack-{iid}",
+            type="primary",
+            on_click=_queue,
+            args=("acknowledge", iid),
+            width="stretch",
+        )
+    elif status == "acknowledged" and what == "acknowledged":
+        ack.markdown(":green[:material/check: Acknowledged]", text_alignment="center")
+    if status != "resolved":
+        resolve.button(
+            "Resolve",
+            key=f"resolve-{iid}",
+            on_click=_queue,
+            args=("resolve", iid),
+            width="stretch",
+        )
+    elif what == "resolved":
+        ack.markdown(":green[:material/task_alt: Resolved] ·", text_alignment="right")
+        resolve.button(
+            "Undo",
+            key=f"undo-{iid}",
+            icon=":material/undo:",
+            help="Reopen it as it was: acknowledged again if it had been, else triggered",
+            on_click=_queue,
+            args=("unresolve", iid),
+            width="stretch",
+        )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -199,6 +302,8 @@ def incident_list() -> None:
     """Metrics and the rows; reruns on its own every REFRESH_SECONDS."""
     api = common.client()
     _do_actions()
+    for text, icon in st.session_state.pop(TOASTS, []):
+        st.toast(text, icon=icon)
     people = common.users()
     status = st.session_state.get("inc_status") or "open"
     assignee = st.session_state.get("inc_assignee", ANYONE)
@@ -222,24 +327,44 @@ def incident_list() -> None:
         assignee_id = assignee
     open_incidents = api.list_incidents("open", **scope)
     _metrics(open_incidents)
-    items = filtered(api.list_incidents(status, assignee_id, **scope), assignee, search)
+    matching = filtered(api.list_incidents(status, assignee_id, **scope), assignee, search)
+    done = recently_done()
+    items = _with_kept(matching, done)
     st.caption(
-        f"{len(items)} incident(s) · {STATUSES[status].lower()} · refreshed "
+        f"{len(matching)} incident(s) · {STATUSES[status].lower()} · refreshed "
         f"{common.when(common.now())}:{common.local(common.now()):%S}, "
         f"every {REFRESH_SECONDS:g} s"
     )
-    if not items:
+    for incident in items[:PAGE_SIZE]:
+        _row(incident, people, done.get(incident["Id"]))
+    if len(items) > PAGE_SIZE:
+        st.caption(f"Showing the first {PAGE_SIZE}; narrow the filters to see the others.")
+    if not matching:  # after the rows kept in place, so that they do not move
         if assignee != ANYONE or search.strip():
             st.info("No incidents match these filters.", icon=":material/filter_alt_off:")
         elif status in ("open", "triggered"):
             st.success("Nothing open: all quiet.", icon=":material/check_circle:")
         else:
             st.info("No incidents here.")
-        return
-    for incident in items[:PAGE_SIZE]:
-        _row(incident, people)
-    if len(items) > PAGE_SIZE:
-        st.caption(f"Showing the first {PAGE_SIZE}; narrow the filters to see the others.")
+
+
+def _with_kept(matching: list[dict], done: dict[int, dict]) -> list[dict]:
+    """The matching incidents and, in their places, those this viewer just acted on under the
+    same filters that no longer match them (acknowledged under "Needs ack", resolved under
+    "Open", given to someone else under "Me"): rows do not vanish from under the pointer."""
+    shown = {incident["Id"] for incident in matching}
+    kept = []
+    view = _view()
+    for incident_id, mark in done.items():
+        if incident_id in shown or mark["view"] != view:
+            continue
+        try:
+            kept.append(common.client().get_incident(incident_id))
+        except DaemonUnavailable:
+            raise
+        except ApiError:
+            continue  # gone: nothing to keep
+    return sorted([*matching, *kept], key=order_key)
 
 
 def services_by_id() -> dict[int, dict]:
@@ -270,16 +395,18 @@ def _detail(incident_id: int, people: list[dict]) -> None:
                if incident.get("NextEscalationAt") else "")
         )  # fmt: skip
         log = api.incident_log(incident_id)
+        moments = [common.local(entry["At"]) for entry in log]
         st.dataframe(
             [
                 {
-                    "When": common.when(entry["At"]),
+                    "When": moment.replace(tzinfo=None),  # a time, so it sorts as one
                     "What": entry["Kind"],
                     "Who": common.full_name(entry["User"]) if entry["User"] else "",
                     "Details": entry["Message"],
                 }
-                for entry in log
+                for entry, moment in zip(log, moments, strict=True)
             ],
+            column_config={"When": st.column_config.DatetimeColumn(format=when_format(moments))},
             hide_index=True,
             width="stretch",
         )
@@ -310,30 +437,19 @@ def _detail(incident_id: int, people: list[dict]) -> None:
                 st.rerun()
 
 
+def when_format(moments: list[datetime]) -> str:
+    """common.when's format for a table's time column (moment.js): `Tue 1 Dec 09:00`, with
+    the year when one of them is not in this one."""
+    this_year = common.local(common.now()).year
+    if any(moment.year != this_year for moment in moments):
+        return "ddd D MMM YYYY HH:mm"
+    return "ddd D MMM HH:mm"
+
+
 def _filters(people: list[dict]) -> None:
-    team_col, service_col, urgency_col = st.columns([2, 2, 4], vertical_alignment="bottom")
-    teams = {t["Id"]: t["Name"] for t in common.teams()}
-    services = services_by_id()
-    with team_col:
-        st.selectbox(
-            "Team", [ALL, *teams], key="inc_team",
-            format_func=lambda i: "All teams" if i == ALL else teams.get(i, str(i)),
-        )  # fmt: skip
-    chosen = st.session_state.get("inc_team") or ALL
-    shown = [i for i, s in services.items() if chosen in (ALL, s["TeamId"])]
-    if st.session_state.get("inc_service") not in (None, ALL, *shown):
-        st.session_state["inc_service"] = ALL
-    with service_col:
-        st.selectbox(
-            "Service", [ALL, *shown], key="inc_service",
-            format_func=lambda i: "All services" if i == ALL else services[i]["Name"],
-        )  # fmt: skip
-    with urgency_col:
-        st.segmented_control(
-            "Urgency", list(URGENCIES), key="inc_urgency", format_func=URGENCIES.get,
-            required=True, **({} if "inc_urgency" in st.session_state else {"default": "any"}),
-        )  # fmt: skip
-    status_col, assignee_col, search_col = st.columns([4, 2, 2], vertical_alignment="bottom")
+    """Status and search at hand; team, service, urgency and assignee behind "Filters" (few
+    controls before the first row for whoever moves with the Tab key)."""
+    status_col, search_col, more_col = st.columns([4, 2, 1.2], vertical_alignment="bottom")
     with status_col:
         st.segmented_control(
             "Status",
@@ -343,56 +459,101 @@ def _filters(people: list[dict]) -> None:
             required=True,
             **({} if "inc_status" in st.session_state else {"default": "open"}),
         )
-    by_id = {u["Id"]: u for u in people}
-    names = {ANYONE: "Anyone", MINE: "Me", UNASSIGNED: "Unassigned"}
-    with assignee_col:
+    with search_col:
+        st.text_input("Search", key="inc_search", placeholder="text, dedup key or #id")
+    state = st.session_state
+    narrowed = sum(
+        [
+            bool(state.get("inc_team")),
+            bool(state.get("inc_service")),
+            state.get("inc_urgency", "any") != "any",
+            state.get("inc_assignee", ANYONE) != ANYONE,
+        ]
+    )
+    label = f"Filters · {narrowed}" if narrowed else "Filters"
+    with more_col, st.popover(label, icon=":material/filter_list:", key="inc_more_filters"):
+        teams = {t["Id"]: t["Name"] for t in common.teams()}
+        services = services_by_id()
+        st.selectbox(
+            "Team", [ALL, *teams], key="inc_team",
+            format_func=lambda i: "All teams" if i == ALL else teams.get(i, str(i)),
+        )  # fmt: skip
+        chosen = state.get("inc_team") or ALL
+        shown = [i for i, s in services.items() if chosen in (ALL, s["TeamId"])]
+        if state.get("inc_service") not in (None, ALL, *shown):
+            state["inc_service"] = ALL
+        st.selectbox(
+            "Service", [ALL, *shown], key="inc_service",
+            format_func=lambda i: "All services" if i == ALL else services[i]["Name"],
+        )  # fmt: skip
+        st.segmented_control(
+            "Urgency", list(URGENCIES), key="inc_urgency", format_func=URGENCIES.get,
+            required=True, **({} if "inc_urgency" in state else {"default": "any"}),
+        )  # fmt: skip
+        by_id = {u["Id"]: u for u in people}
+        names = {ANYONE: "Anyone", MINE: "Me", UNASSIGNED: "Unassigned"}
         st.selectbox(
             "Assignee",
             [ANYONE, MINE, UNASSIGNED, *by_id],
             key="inc_assignee",
             format_func=lambda v: names.get(v) or common.full_name(by_id.get(v)),
         )
-    with search_col:
-        st.text_input("Search", key="inc_search", placeholder="text, dedup key or #id")
 
 
-def _trigger_form() -> None:
-    with (
-        st.expander("Trigger a test incident", icon=":material/add_alert:"),
-        st.form("trigger", clear_on_submit=True, border=False),
-    ):
+def _close_trigger() -> None:
+    st.session_state.pop(TRIGGERING, None)
+
+
+def _open_trigger() -> None:
+    st.session_state[TRIGGERING] = True
+
+
+@st.dialog("Send a test incident", icon=":material/add_alert:", on_dismiss=_close_trigger)
+def _trigger_dialog() -> None:
+    """A test incident on any service, in a dialog: nothing moves under it while it is open."""
+    with st.form("trigger", border=False):
         body = st.text_area(
             "What happened",
             placeholder="Checkout latency above 2 s on eu-west",
             key="trigger_body",
         )
-        dedup_col, service_col, urgency_col = st.columns(3)
-        dedup = dedup_col.text_input(
+        dedup = st.text_input(
             "Dedup key (optional)",
             key="trigger_dedup",
             help="A trigger with the key of an open incident counts against it.",
         )
+        service_col, urgency_col = st.columns(2)
         services = services_by_id()
         service = service_col.selectbox(
             "Service", list(services), key="trigger_service",
             format_func=lambda i: services[i]["Name"],
         )  # fmt: skip
         urgency = urgency_col.selectbox("Urgency", ["high", "low"], key="trigger_urgency")
-        if st.form_submit_button("Trigger incident", type="primary"):
-            if not body.strip():
-                st.error("Say what happened: the incident needs a text.")
-                return
+        if not st.form_submit_button("Trigger incident", type="primary"):
+            return
+        if not body.strip():
+            st.error("Say what happened: the incident needs a text.")
+            return
+        try:
             created = common.client().trigger_incident(
                 body.strip(), dedup.strip() or None, service_id=service, urgency=urgency
             )
-            if created.get("Created", True):
-                common.flash(f"Incident #{created['Id']} triggered.")
-            else:
-                common.flash(
-                    f"Counted against open incident #{created['Id']} (×{created['Count']}).",
-                    "info",
-                )
-            st.rerun()
+        except DaemonUnavailable:
+            raise
+        except ApiError as exc:
+            common.api_error(exc, "trigger the incident")
+            return
+    iid = created["Id"]
+    if created.get("Created", True):
+        _mark(iid, "triggered")
+        _toast(f"Incident #{iid} triggered", ":material/add_alert:")
+    else:
+        _mark(iid, "counted")
+        _toast(f"Counted against open incident #{iid} (×{created['Count']})", ":material/info:")
+    for key in ("trigger_body", "trigger_dedup"):
+        st.session_state.pop(key, None)  # an empty form next time
+    _close_trigger()
+    st.rerun()
 
 
 def render() -> None:
@@ -401,7 +562,14 @@ def render() -> None:
     people = common.users()
     _filters(people)
     incident_list()
-    _trigger_form()
+    st.button(
+        "Send a test incident…",
+        key="trigger_open",
+        icon=":material/add_alert:",
+        on_click=_open_trigger,
+    )
+    if st.session_state.get(TRIGGERING):
+        _trigger_dialog()
 
 
 if __name__ == "__main__":
