@@ -426,16 +426,11 @@ def zone() -> zoneinfo.ZoneInfo:
 def sidebar() -> None:
     """Daemon status, "you are" and the time zone, on every page."""
     with st.sidebar:
+        _daemon_badge()
         try:
             people = users()
-        except DaemonUnavailable:
-            st.markdown(f":red-badge[● daemon down] `{api_url()}`")
+        except (DaemonUnavailable, ApiError):
             people = None
-        except ApiError as exc:
-            st.markdown(f":orange-badge[● daemon error] {exc.message}")
-            people = None
-        else:
-            st.markdown(f":green-badge[● connected] `{api_url()}`")
         signed_in = who().get("User")
         if signed_in:
             st.markdown(f"Signed in as **{label(signed_in)}** · {who()['Role']}")
@@ -476,6 +471,20 @@ def sidebar() -> None:
             on_change=_to_address,
             args=("tz",),
         )
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def _daemon_badge() -> None:
+    """Whether the daemon answers, checked again every REFRESH_SECONDS (not only when the page
+    runs), so the badge never says "connected" to a daemon that has gone."""
+    try:
+        client().request("GET", "/healthz")
+    except DaemonUnavailable:
+        st.markdown(f":red-badge[● daemon down] `{api_url()}`")
+    except ApiError as exc:
+        st.markdown(f":orange-badge[● daemon error] {exc.message}")
+    else:
+        st.markdown(f":green-badge[● connected] `{api_url()}`")
 
 
 def _team_picker() -> None:
