@@ -89,10 +89,29 @@ def row_buttons(at: AppTest, incident_id: int) -> list[str]:
     return [n.key for n in walk(row(at, incident_id)) if n.type == "button"]
 
 
-def expire_marks(at: AppTest) -> None:
-    """As if the confirmations had been shown for long enough (no waiting)."""
+def age_marks(at: AppTest, seconds: float) -> None:
+    """As if what was done had been done `seconds` earlier (no waiting)."""
     for mark in at.session_state[DONE].values():
-        mark["at"] -= 3600
+        mark["at"] -= seconds
+
+
+def expire_marks(at: AppTest) -> None:
+    """As if the confirmations had been shown for long enough."""
+    age_marks(at, 3600)
+
+
+def later(at: AppTest) -> AppTest:
+    """As if two seconds at least had gone by since the last click, so the next one is not
+    taken for the second half of a double click (AppTest runs the app in this process: one
+    clock)."""
+    for mark in at.session_state[DONE].values():
+        mark["at"] = min(mark["at"], time.monotonic() - 2)
+    return at
+
+
+def just_now(at: AppTest, incident_id: int) -> None:
+    """As if the last action on the row had been this very moment (however slow this run)."""
+    at.session_state[DONE][incident_id]["at"] = time.monotonic() + 60
 
 
 def errors(at: AppTest) -> list[str]:
@@ -161,7 +180,7 @@ def test_resolve_shows_resolved_and_undo_in_place_and_undo_reopens_it(api, monke
     assert row_buttons(at, 4) == ["undo-4", "detail-4"]
     assert "4 incident(s) · open" in "\n".join(c.value for c in at.caption)
 
-    at.button(key="undo-4").click().run()
+    later(at).button(key="undo-4").click().run()
     assert not errors(at)
     reopened = api.get_incident(4)
     assert reopened["Status"] == "acknowledged" and reopened["AcknowledgedBy"]["FirstName"] == "Ben"
@@ -174,7 +193,7 @@ def test_resolve_shows_resolved_and_undo_in_place_and_undo_reopens_it(api, monke
     assert log[-1]["Kind"] == "unresolved" and log[-1]["User"]["Id"] == ana
 
     at.button(key="resolve-1").click().run()  # a triggered one goes back to triggered
-    at.button(key="undo-1").click().run()
+    later(at).button(key="undo-1").click().run()
     assert api.get_incident(1)["Status"] == "triggered"
     assert row_buttons(at, 1) == ["ack-1", "resolve-1", "detail-1"]
 
@@ -196,7 +215,7 @@ def test_an_undo_the_daemon_refuses_says_why_on_the_row(api, monkeypatch):
     at.button(key="resolve-5").click().run()
     again = api.trigger_incident("CPU hot", "cpu")  # the key opens a new incident meanwhile
     assert again["Created"] is True
-    at.button(key="undo-5").click().run()
+    later(at).button(key="undo-5").click().run()
     assert not at.exception and not at.error  # no banner on top: the row says it
     assert "Could not undo the resolve" in row_text(at, 5) and "dedup key" in row_text(at, 5)
     assert api.get_incident(5)["Status"] == "resolved"
@@ -204,13 +223,30 @@ def test_an_undo_the_daemon_refuses_says_why_on_the_row(api, monkeypatch):
     assert rows(at)[:2] == [again["Id"], 5]
 
 
-def test_a_button_clicked_twice_before_the_list_came_back_counts_once(api, monkeypatch):
+def test_a_double_click_on_resolve_does_not_undo_it(api, monkeypatch):
+    """Undo takes Resolve's place: the second click of a double click that lands on it once the
+    row has come back is not an Undo (nor is a second Resolve an error)."""
     at = console(api, monkeypatch)
-    at.session_state["_incident_actions"] = [("resolve", 3), ("resolve", 3)]  # a double click
+    at.session_state["_incident_actions"] = [("resolve", 3), ("resolve", 3)]  # in one run
     at.run()
     assert not errors(at) and "Could not" not in row_text(at, 3)
     assert api.get_incident(3)["Status"] == "resolved" and "undo-3" in row_buttons(at, 3)
+
+    just_now(at, 3)
+    at.button(key="undo-3").click().run()
+    assert api.get_incident(3)["Status"] == "resolved" and "undo-3" in row_buttons(at, 3)
+
+    later(at)
+    at.session_state["_incident_actions"] = [("resolve", 3)]  # a slow second click: a 409
+    at.run()
+    assert "Could not" not in row_text(at, 3) and "undo-3" in row_buttons(at, 3)
     assert [e["Kind"] for e in api.incident_log(3)].count("resolved") == 1
+
+    later(at).button(key="undo-3").click().run()  # a deliberate Undo
+    assert api.get_incident(3)["Status"] == "triggered"
+    just_now(at, 3)
+    at.button(key="resolve-3").click().run()  # Resolve is back where Undo was: not again
+    assert api.get_incident(3)["Status"] == "triggered"
 
 
 # ----- accessibility ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from oncall_opt.console import common
 REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
 CONFIRM_SECONDS = 20.0  # how long a row acted on shows what was done, and stays in the list
 UNDO_SECONDS = 30.0  # how long a row just resolved offers Undo
+DOUBLE_CLICK_SECONDS = 1.0  # a second click on a row this soon after the first is the same
 STATUSES = {
     "open": "Open",
     "triggered": "Needs ack",
@@ -99,13 +100,30 @@ def _toast(text: str, icon: str) -> None:
     st.session_state.setdefault(TOASTS, []).append((text, icon))
 
 
+OUTCOMES = {"acknowledge": "acknowledged", "resolve": "resolved", "unresolve": "reopened"}
+
+
+def _second_click(action: str, incident_id: int, refused: ApiError | None = None) -> bool:
+    """Whether a click on a row's button is the second half of a double click: Undo takes
+    Resolve's place, and Resolve Undo's, so such a click would undo what was just done. A
+    click on the row within DOUBLE_CLICK_SECONDS of the last action on it counts as none, and
+    so does a 409 for what this viewer has just done (the first click did it)."""
+    mark = st.session_state.get(DONE, {}).get(incident_id)
+    if action not in OUTCOMES or mark is None or mark["what"] == "failed":
+        return False
+    if refused is not None:
+        return refused.status == 409 and mark["what"] == OUTCOMES[action]
+    return time.monotonic() - mark["at"] < DOUBLE_CLICK_SECONDS
+
+
 def _do_actions() -> None:
     """Do the actions the row buttons asked for (a callback cannot show errors itself); each
-    outcome is marked on its row. A button clicked twice before the list came back counts
-    once."""
+    outcome is marked on its row. A double click counts once (see `_second_click`)."""
     api = common.client()
     asked = st.session_state.pop("_incident_actions", [])
     for action, incident_id in dict.fromkeys(asked):
+        if _second_click(action, incident_id):
+            continue
         try:
             if action == "acknowledge":
                 api.acknowledge(incident_id, user_id=common.me())
@@ -132,6 +150,8 @@ def _do_actions() -> None:
         except DaemonUnavailable:
             raise
         except ApiError as exc:
+            if _second_click(action, incident_id, exc):
+                continue
             doing = "undo the resolve" if action == "unresolve" else action
             _mark(incident_id, "failed", f"Could not {doing}: {exc.message}")
 
@@ -181,7 +201,7 @@ def _row(incident: dict, people: list[dict], done: dict | None) -> None:
     created = incident["CreatedAt"]
     what = done["what"] if done else None
     with st.container(border=True, key=f"incident-{iid}"):
-        body, assign, age, actions = st.columns([5.4, 2.2, 1.1, 3.8], vertical_alignment="center")
+        body, assign, age, actions = st.columns([5, 2.2, 1.1, 4.2], vertical_alignment="center")
         with body:
             colour = BADGES.get(status, "gray")
             urgency = " :gray-badge[low urgency]" if incident.get("Urgency") == "low" else ""
@@ -255,7 +275,7 @@ def _details(incident: dict) -> list[str]:
 def _actions(iid: int, status: str, what: str | None) -> None:
     """Acknowledge, Resolve and `…`; what was just done shows where its button was: "✓
     Acknowledged", or "✓ Resolved · Undo" (Undo where Resolve was)."""
-    ack, resolve, more = st.columns([1, 1, 0.6], vertical_alignment="center")
+    ack, resolve, more = st.columns([1.5, 1.1, 0.5], vertical_alignment="center")
     more.button(
         "",
         key=f"detail-{iid}",
