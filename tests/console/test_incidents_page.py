@@ -248,6 +248,17 @@ def test_a_double_click_on_resolve_does_not_undo_it(api, monkeypatch):
     at.button(key="resolve-3").click().run()  # Resolve is back where Undo was: not again
     assert api.get_incident(3)["Status"] == "triggered"
 
+    # Other buttons right after an action are meant: Resolve just after Acknowledge, or after
+    # a reassignment.
+    at.button(key="ack-1").click().run()
+    just_now(at, 1)
+    at.button(key="resolve-1").click().run()
+    assert api.get_incident(1)["Status"] == "resolved"
+    at.selectbox(key="assign-2").set_value(api.list_users()[1]["Id"]).run()
+    just_now(at, 2)
+    at.button(key="resolve-2").click().run()
+    assert api.get_incident(2)["Status"] == "resolved"
+
 
 # ----- accessibility ---------------------------------------------------------------------------
 def test_every_rows_assignee_box_has_its_own_label(api, monkeypatch):

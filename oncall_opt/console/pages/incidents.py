@@ -22,7 +22,7 @@ from oncall_opt.console import common
 REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
 CONFIRM_SECONDS = 20.0  # how long a row acted on shows what was done, and stays in the list
 UNDO_SECONDS = 30.0  # how long a row just resolved offers Undo
-DOUBLE_CLICK_SECONDS = 1.0  # a second click on a row this soon after the first is the same
+DOUBLE_CLICK_SECONDS = 1.0  # Undo this soon after Resolve on a row (or back): one double click
 STATUSES = {
     "open": "Open",
     "triggered": "Needs ack",
@@ -101,19 +101,22 @@ def _toast(text: str, icon: str) -> None:
 
 
 OUTCOMES = {"acknowledge": "acknowledged", "resolve": "resolved", "unresolve": "reopened"}
+# After what was done, the action of the button now where the clicked one was.
+TAKES_ITS_PLACE = {"resolved": "unresolve", "reopened": "resolve"}
 
 
 def _second_click(action: str, incident_id: int, refused: ApiError | None = None) -> bool:
     """Whether a click on a row's button is the second half of a double click: Undo takes
     Resolve's place, and Resolve Undo's, so such a click would undo what was just done. A
-    click on the row within DOUBLE_CLICK_SECONDS of the last action on it counts as none, and
-    so does a 409 for what this viewer has just done (the first click did it)."""
+    click on that button within DOUBLE_CLICK_SECONDS counts as none, and so does a 409 for what
+    this viewer has just done (the first click did it)."""
     mark = st.session_state.get(DONE, {}).get(incident_id)
-    if action not in OUTCOMES or mark is None or mark["what"] == "failed":
+    if mark is None:
         return False
     if refused is not None:
-        return refused.status == 409 and mark["what"] == OUTCOMES[action]
-    return time.monotonic() - mark["at"] < DOUBLE_CLICK_SECONDS
+        return refused.status == 409 and mark["what"] == OUTCOMES.get(action)
+    quick = time.monotonic() - mark["at"] < DOUBLE_CLICK_SECONDS
+    return quick and TAKES_ITS_PLACE.get(mark["what"]) == action
 
 
 def _do_actions() -> None:
