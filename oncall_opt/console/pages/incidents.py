@@ -22,7 +22,7 @@ from oncall_opt.console import common
 REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
 CONFIRM_SECONDS = 20.0  # how long a row acted on shows what was done, and stays in the list
 UNDO_SECONDS = 30.0  # how long a row just resolved offers Undo
-DOUBLE_CLICK_SECONDS = 1.0  # Undo this soon after Resolve on a row (or back): one double click
+DOUBLE_CLICK_SECONDS = 0.5  # Undo this soon after Resolve on a row (or back): one double click
 STATUSES = {
     "open": "Open",
     "triggered": "Needs ack",
@@ -187,15 +187,16 @@ def _metrics(open_incidents: list[dict]) -> None:
     acknowledged = [i for i in open_incidents if i["Status"] == "acknowledged"]
     unassigned = [i for i in open_incidents if i.get("Assignee") is None]
     oldest = min((common.parse_time(i["CreatedAt"]) for i in triggered), default=None)
-    a, b, c, d = st.columns(4)
-    a.metric("Needs acknowledgement", len(triggered), border=True)
-    b.metric("Acknowledged, open", len(acknowledged), border=True)
-    c.metric("Unassigned", len(unassigned), border=True)
-    d.metric(
-        "Oldest unacknowledged",
-        common.duration(common.now() - oldest) if oldest else "—",
-        border=True,
-    )
+    # A row that wraps (two by two on a phone) rather than columns that stack one per line.
+    with st.container(horizontal=True, key="inc_metrics"):
+        st.metric("Needs acknowledgement", len(triggered), border=True)
+        st.metric("Acknowledged, open", len(acknowledged), border=True)
+        st.metric("Unassigned", len(unassigned), border=True)
+        st.metric(
+            "Oldest unacknowledged",
+            common.duration(common.now() - oldest) if oldest else "—",
+            border=True,
+        )
 
 
 def _row(incident: dict, people: list[dict], done: dict | None) -> None:
@@ -472,18 +473,6 @@ def when_format(moments: list[datetime]) -> str:
 def _filters(people: list[dict]) -> None:
     """Status and search at hand; team, service, urgency and assignee behind "Filters" (few
     controls before the first row for whoever moves with the Tab key)."""
-    status_col, search_col, more_col = st.columns([4, 2, 1.2], vertical_alignment="bottom")
-    with status_col:
-        st.segmented_control(
-            "Status",
-            list(STATUSES),
-            key="inc_status",
-            format_func=STATUSES.get,
-            required=True,
-            **({} if "inc_status" in st.session_state else {"default": "open"}),
-        )
-    with search_col:
-        st.text_input("Search", key="inc_search", placeholder="text, dedup key or #id")
     state = st.session_state
     narrowed = sum(
         [
@@ -494,7 +483,19 @@ def _filters(people: list[dict]) -> None:
         ]
     )
     label = f"Filters · {narrowed}" if narrowed else "Filters"
-    with more_col, st.popover(label, icon=":material/filter_list:", key="inc_more_filters"):
+    # One line that wraps (on a phone: the status, then the search and Filters side by side).
+    bar = st.container(horizontal=True, vertical_alignment="bottom", key="inc_filter_bar")
+    bar.segmented_control(
+        "Status",
+        list(STATUSES),
+        key="inc_status",
+        format_func=STATUSES.get,
+        required=True,
+        **({} if "inc_status" in state else {"default": "open"}),
+    )
+    find = bar.container(horizontal=True, vertical_alignment="bottom")
+    find.text_input("Search", key="inc_search", placeholder="text, dedup key or #id")
+    with find.popover(label, icon=":material/filter_list:", key="inc_more_filters"):
         teams = {t["Id"]: t["Name"] for t in common.teams()}
         services = services_by_id()
         st.selectbox(
