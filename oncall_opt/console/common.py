@@ -269,13 +269,20 @@ def team_members() -> list[dict]:
 
 
 # ----- looks ----------------------------------------------------------------------------------
-# Streamlit's captions and secondary text are a light grey (about 3.9:1 on white); they carry
-# who acknowledged and when, so they get a darker grey that meets WCAG AA (7.4:1).
+# Streamlit draws captions at 60% opacity (about 3:1 on white); they carry who acknowledged
+# and when, so they get full opacity and a dark grey that meets WCAG AA (7.9:1). Code blocks'
+# syntax colours (2.7-3.6:1 on their grey) give way to the text colour.
 READABLE_CSS = """
 <style>
+[data-testid="stCaptionContainer"] { opacity: 1 !important; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
 [data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p,
 [data-testid="stTooltipHoverTarget"] small { color: #4b4f5a !important; }
+[data-testid="stCode"] code span { color: inherit !important; }
+/* On a phone, a row of filter buttons wraps instead of running off the screen. */
+@media (max-width: 640px) {
+  [data-testid="stButtonGroup"] > div { flex-wrap: wrap; }
+}
 </style>
 """
 

@@ -140,13 +140,18 @@ def browser(tmp_path_factory) -> Iterator[Any]:
 
 
 def settled(driver) -> bool:
-    """Streamlit's script run is over (what it raised is on the page by now) and every chart on
-    the page has drawn."""
+    """Streamlit's script run is over (what it raised is on the page by now) and every chart
+    shown on the page has drawn."""
     app = driver.find_element("css selector", "[data-testid='stApp']")
     if app.get_attribute("data-test-script-state") != "notRunning":
         return False
     charts = driver.find_elements("css selector", "[data-testid='stVegaLiteChart']")
-    return all(chart.find_elements("css selector", "canvas, svg") for chart in charts)
+    # A chart in a tab or expander that is not open is not drawn until it is shown.
+    return all(
+        chart.find_elements("css selector", "canvas, svg")
+        for chart in charts
+        if chart.is_displayed()
+    )
 
 
 def wait_until_settled(driver, timeout: float = 60) -> None:

@@ -513,7 +513,7 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
                 title=title,
                 colors=common.person_colors(),
             )
-            st.altair_chart(chart)
+            st.altair_chart(chart, width="stretch")  # a phone gets narrower cells, not a cut
     with fair_tab:
         _fairness(roster)
     _publish(output, roster, changed, published, stale)
