@@ -279,9 +279,21 @@ READABLE_CSS = """
 [data-testid="stWidgetLabel"] p, [data-testid="stMetricLabel"] p,
 [data-testid="stTooltipHoverTarget"] small { color: #4b4f5a !important; }
 [data-testid="stCode"] code span { color: inherit !important; }
-/* On a phone, a row of filter buttons wraps instead of running off the screen. */
+/* The Incidents page's one-line summary is for phones; the cards for wider screens. */
+.st-key-inc_summary { display: none; }
+/* On a phone: filter buttons wrap instead of running off the screen; an incident shows its
+   Acknowledge and Resolve right under its text (before the assignee and its age). */
 @media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 3rem; }
   [data-testid="stButtonGroup"] > div { flex-wrap: wrap; }
+  .st-key-inc_metrics { display: none; }
+  .st-key-inc_summary { display: block; }
+  [class*="st-key-incident-"] [data-testid="stHorizontalBlock"]
+    > [data-testid="stColumn"]:nth-child(4) { order: 1; }
+  [class*="st-key-incident-"] [data-testid="stHorizontalBlock"]
+    > [data-testid="stColumn"]:nth-child(2) { order: 2; }
+  [class*="st-key-incident-"] [data-testid="stHorizontalBlock"]
+    > [data-testid="stColumn"]:nth-child(3) { order: 3; }
 }
 </style>
 """

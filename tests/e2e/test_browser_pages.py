@@ -40,7 +40,7 @@ pytestmark = pytest.mark.xdist_group("pages-system")
 DESKTOP, PHONE = (1440, 900), (390, 844)
 PAGES = [
     ("", "On call now", "Hands off"),
-    ("incidents", "Incidents", "Needs acknowledgement"),
+    ("incidents", "Incidents", "incident(s)"),
     ("rota", "Rota", "Rota"),
     ("availability", "Availability & preferences", "Coverage before solving"),
     ("planner", "Roster planner", "Solve"),
@@ -235,8 +235,9 @@ def test_every_page_renders_readably_at_both_sizes(system, browser, size):  # no
 
 
 def test_the_phone_layout_puts_the_on_call_jobs_first(system, browser):  # noqa: F811
-    """On a phone: the first open incident and its Acknowledge are on the first screen, the
-    status filter fits the width, and who is on call next is on the On call now page."""
+    """On a phone: the first open incident and its action are on the first screen (the
+    metric cards give way to one line), the status filter fits the width, and who is on call
+    next is on the On call now page."""
     at_size(browser, PHONE)
     open_page(browser, f"{system['app']}/incidents", "Incidents")
     first = wait_for(
@@ -247,6 +248,11 @@ def test_the_phone_layout_puts_the_on_call_jobs_first(system, browser):  # noqa:
     wait_until_settled(browser)
     viewport = browser.execute_script("return window.innerHeight")
     assert first.rect["y"] < viewport, (first.rect, viewport)
+    action = first.find_element(
+        By.CSS_SELECTOR, "[class*='st-key-ack-'] button, [class*='st-key-resolve-'] button"
+    )  # the row's first action: Acknowledge, or Resolve once acknowledged
+    assert action.rect["y"] + action.rect["height"] <= viewport, (action.rect, viewport)
+    assert "need acknowledgement" in page_text(browser)  # the phone's one-line summary
     status = browser.find_element(By.CSS_SELECTOR, ".st-key-inc_status")
     width = browser.execute_script("return document.documentElement.clientWidth")
     assert status.rect["x"] + status.rect["width"] <= width + 1, (status.rect, width)

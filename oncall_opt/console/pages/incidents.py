@@ -187,7 +187,15 @@ def _metrics(open_incidents: list[dict]) -> None:
     acknowledged = [i for i in open_incidents if i["Status"] == "acknowledged"]
     unassigned = [i for i in open_incidents if i.get("Assignee") is None]
     oldest = min((common.parse_time(i["CreatedAt"]) for i in triggered), default=None)
-    # A row that wraps (two by two on a phone) rather than columns that stack one per line.
+    # On a phone one line says it all (the cards below are hidden there, common.CONSOLE_CSS),
+    # so the first incident and its Acknowledge are on the first screen.
+    with st.container(key="inc_summary"):
+        oldest_text = f" · oldest {common.duration(common.now() - oldest)}" if oldest else ""
+        st.markdown(
+            f"**{len(triggered)}** need acknowledgement · {len(acknowledged)} acknowledged · "
+            f"{len(unassigned)} unassigned{oldest_text}"
+        )
+    # A row that wraps rather than columns that stack one per line.
     with st.container(horizontal=True, key="inc_metrics"):
         st.metric("Needs acknowledgement", len(triggered), border=True)
         st.metric("Acknowledged, open", len(acknowledged), border=True)
