@@ -113,14 +113,16 @@ def calendar(
         ],
     )
     cells = base.mark_rect(cornerRadius=3).encode(
-        color=alt.Color("user_name:N", title="person", scale=_person_scale(palette)),
+        # No legend: every cell names its person, and a narrow screen needs the width.
+        color=alt.Color("user_name:N", title="person", scale=_person_scale(palette), legend=None),
         stroke=alt.condition("datum.changed", alt.value("black"), alt.value(None)),
         strokeWidth=alt.condition("datum.changed", alt.value(3), alt.value(0)),
     )
-    days = base.mark_text(fontSize=10, dy=-7).encode(
+    fits = alt.expr("bandwidth('x') - 2")  # a narrow cell shortens its text with an ellipsis
+    days = base.mark_text(fontSize=10, dy=-7, limit=fits).encode(
         text="label:N", color=alt.Color("ink:N", scale=None)
     )
-    names = base.mark_text(fontSize=11, fontWeight="bold", dy=7).encode(
+    names = base.mark_text(fontSize=11, fontWeight="bold", dy=7, limit=fits).encode(
         text="who:N", color=alt.Color("ink:N", scale=None)
     )
     return (cells + days + names).properties(title=title, width=7 * 76, height=alt.Step(40))
