@@ -363,6 +363,8 @@ def flash(message: str, kind: str = "success") -> None:
 
 
 def show_flash() -> None:
+    """The messages `flash` kept, at the top of the page and as a toast (a toast shows where
+    the viewer is looking even when they are scrolled down to the button they pressed)."""
     for kind, message in st.session_state.pop("_flash", []):
         icon = {
             "success": ":material/check_circle:",
@@ -371,6 +373,7 @@ def show_flash() -> None:
             "info": ":material/info:",
         }.get(kind)
         getattr(st, kind, st.info)(message, icon=icon)
+        st.toast(message, icon=icon)
 
 
 def run_page(render: Callable[[], None]) -> None:
@@ -527,6 +530,28 @@ def _team_picker() -> None:
         help="Whose rota: On call now, Availability and the Roster planner show this team.",
         on_change=_to_address,
         args=("team",),
+    )
+
+
+def ask_who_you_are(people: list[dict]) -> None:
+    """In the page itself (a phone hides the sidebar): when nobody is signed in and the viewer
+    has not said who they are, ask, since what they do is recorded as theirs."""
+    if who().get("User") or me() is not None or not people:
+        return
+    by_id = {u["Id"]: u for u in people}
+
+    def chosen() -> None:
+        st.session_state["me"] = st.session_state.get("me_inline")
+        _to_address("me")
+
+    st.selectbox(
+        "You are (recorded as who acknowledged or resolved)",
+        list(by_id),
+        index=None,
+        key="me_inline",
+        placeholder="pick yourself",
+        format_func=lambda i: label(by_id[i]),
+        on_change=chosen,
     )
 
 

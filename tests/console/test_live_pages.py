@@ -112,3 +112,20 @@ def test_who_you_are_and_the_zone_are_kept_in_the_address(seeded, monkeypatch): 
     no_errors(again)
     assert again.session_state["me"] == ana
     assert "Times in Asia/Tokyo" in texts(again)
+
+
+def test_the_incidents_page_asks_who_you_are_when_the_sidebar_is_out_of_sight(
+    api,  # noqa: F811
+    monkeypatch,
+):
+    ben = user_id(api, "Ben")
+    at = console(api, monkeypatch, "incidents")
+    no_errors(at)
+    at.selectbox(key="me_inline").set_value(ben).run()
+    no_errors(at)
+    assert at.session_state["me"] == ben
+    assert at.query_params["me"] in (str(ben), [str(ben)])
+    assert not [s for s in at.selectbox if s.key == "me_inline"], "asked once, then not again"
+    triggered = next(i for i in api.list_incidents("triggered"))
+    at.button(key=f"ack-{triggered['Id']}").click().run()
+    assert api.get_incident(triggered["Id"])["AcknowledgedBy"]["Id"] == ben

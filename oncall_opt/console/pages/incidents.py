@@ -592,6 +592,7 @@ def render() -> None:
     st.title("Incidents")
     st.session_state.pop("_services", None)  # read once per page run
     people = common.users()
+    common.ask_who_you_are(people)
     _filters(people)
     incident_list()
     st.button(
