@@ -9,6 +9,7 @@ which ones clash.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from itertools import groupby, pairwise
 
 from oncall_opt.roster.model import candidates
@@ -28,13 +29,30 @@ def slot_label(problem: Problem, t: int) -> str:
 
 
 def _spans(problem: Problem, slots: list[int]) -> list[str]:
-    """Consecutive slots folded into 'Mon 2024-03-04 to Wed 2024-03-06'."""
+    """Consecutive slots folded into 'Mon 2024-03-04 to Wed 2024-03-06' (whole days), or, when
+    shifts run from a handoff, 'the shifts from Mon 2024-03-04 09:00 to Wed 2024-03-06 09:00'
+    (start to end): a day marked away blocks the shift that ends on it too, and naming only
+    starts would point at the day before."""
     spans = []
+    grid = problem.grid
     for _, run in groupby(enumerate(sorted(slots)), key=lambda pair: pair[1] - pair[0]):
         run = [t for _, t in run]
         first, last = slot_label(problem, run[0]), slot_label(problem, run[-1])
-        spans.append(first if run[0] == run[-1] else f"{first} to {last}")
+        start = grid.local(grid.starts[run[0]])
+        if (start.hour, start.minute) == (0, 0) and _whole_days(problem):
+            spans.append(first if run[0] == run[-1] else f"{first} to {last}")
+            continue
+        end = grid.local(grid.ends[run[-1]])
+        what = "the shift" if run[0] == run[-1] else "the shifts"
+        spans.append(f"{what} from {first} to {end.strftime('%a %Y-%m-%d %H:%M')}")
     return spans
+
+
+def _whole_days(problem: Problem) -> bool:
+    grid = problem.grid
+    if len(grid) < 2:
+        return True
+    return grid.starts[1] - grid.starts[0] == timedelta(days=1)
 
 
 def precheck(problem: Problem) -> list[str]:

@@ -101,7 +101,12 @@ def test_a_roster_exists_only_when_an_away_day_blocks_one_shift(api):
         return finished(api, job["JobId"])
 
     refused_job = solve("day")
-    assert refused_job["Status"] == "failed" and refused_job["Reasons"], refused_job
+    assert refused_job["Status"] == "failed", refused_job
+    # The reason names the shift by its start and end: Monday's, which ends on Tuesday.
+    assert (
+        "nobody can take the shift from Mon 2026-12-07 09:00 to Tue 2026-12-08 09:00"
+        in " ".join(refused_job["Reasons"])
+    ), refused_job["Reasons"]
     done = solve("shift-start")
     assert done["Status"] == "done", done
     overrides = done["Output"]["overrides"]
