@@ -285,6 +285,13 @@ READABLE_CSS = """
    Acknowledge and Resolve right under its text (before the assignee and its age). */
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 3rem; }
+  h1 { font-size: 2rem !important; }
+  /* The Incidents filters' labels are read out but not drawn (the controls say what they
+     are), so the first incident moves up the screen. */
+  .st-key-inc_status [data-testid="stWidgetLabel"],
+  .st-key-inc_search [data-testid="stWidgetLabel"] {
+    position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  }
   [data-testid="stButtonGroup"] > div { flex-wrap: wrap; }
   .st-key-inc_metrics { display: none; }
   .st-key-inc_summary { display: block; }
@@ -545,13 +552,14 @@ def ask_who_you_are(people: list[dict]) -> None:
         _to_address("me")
 
     st.selectbox(
-        "You are (recorded as who acknowledged or resolved)",
+        "Who are you?",
         list(by_id),
         index=None,
         key="me_inline",
         placeholder="pick yourself",
         format_func=lambda i: label(by_id[i]),
         on_change=chosen,
+        help="Recorded as who acknowledged or resolved (also in the sidebar).",
     )
 
 

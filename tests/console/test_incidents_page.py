@@ -270,8 +270,12 @@ def test_every_rows_assignee_box_has_its_own_label(api, monkeypatch):
 
 
 def test_few_controls_come_before_the_first_row(api, monkeypatch):
-    """Status and search, then "Filters" (team, service, urgency and assignee inside it)."""
+    """Status and search, then "Filters" (team, service, urgency and assignee inside it); "Who
+    are you?" first only while the viewer has not said (nobody signed in)."""
     at = console(api, monkeypatch)
+    assert [n.key for n in at.main.selectbox][:1] == ["me_inline"]
+    ana = next(u["Id"] for u in api.list_users() if u["FirstName"] == "Ana")
+    at = console(api, monkeypatch, me=ana)
     first_row = next(n for n in walk(at.main) if (getattr(n, "key", "") or "") == "incident-5")
     before = []
     for node in walk(at.main):

@@ -168,12 +168,12 @@ def screenshots() -> Path:
 def at_size(driver, size: tuple[int, int]) -> None:
     driver.set_window_size(*size)
     wait_for(
-        lambda: (
-            driver.execute_script("return [window.innerWidth, window.innerHeight]")[0] <= size[0]
-        ),
+        lambda: size[0] - 20 <= driver.execute_script("return window.innerWidth") <= size[0],
         20,
         f"the window at {size}",
     )
+    if driver.find_elements(By.CSS_SELECTOR, "[data-testid='stApp']"):
+        wait_until_settled(driver)  # drawn again at this width
 
 
 def shoot(driver, name: str, size: tuple[int, int]) -> Path:
@@ -365,6 +365,31 @@ def test_add_a_person_by_clicking(system, browser):  # noqa: F811
     )
     assert added["FirstName"] == "Grace" and added["LastName"] == "Hopper"
     wait_for(lambda: "Grace" in page_text(browser), 20, "Grace on the page")
+
+
+def test_on_call_now_redraws_itself_and_names_who_is_on_call_in_the_tab(system, browser):  # noqa: F811
+    """A wallboard: a change made elsewhere shows without a reload, and the tab's title names
+    who is on call."""
+    at_size(browser, DESKTOP)
+    api: Client = system["api"]
+    open_page(browser, system["app"], "On call now")
+    wait_until_settled(browser)
+    primary = api.final_schedule(1, *_now_and_soon())
+    on_call = next(s for s in primary if s["Layer"] == 1)["User"]["FirstName"]
+    wait_for(lambda: browser.title.startswith(f"On call: {on_call}"), 30, "the tab's title")
+    waiting = int(page_text(browser).split(" waiting for an acknowledgement")[0].split()[-1])
+    assert waiting > 0
+    api.request("POST", "/incidents/acknowledge_all")
+    wait_for(
+        lambda: "0 waiting for an acknowledgement" in page_text(browser),
+        45,  # it redraws every 30 s
+        "the card to count the acknowledgements without a reload",
+    )
+
+
+def _now_and_soon() -> tuple[datetime, datetime]:
+    now = datetime.now(ZoneInfo("UTC"))
+    return now, now + timedelta(minutes=1)
 
 
 def test_the_sidebar_says_when_the_daemon_is_gone_without_a_reload(system, browser):  # noqa: F811

@@ -106,6 +106,16 @@ def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # 
     assert "Ben Okafor (@ben)" in sidebar and "member" in sidebar
     screenshot(browser, tmp_path, "signed-in-by-password")
 
+    def cookie_is_bens() -> bool:
+        """The page's script writes the session cookie after the page shows: wait for it."""
+        cookie = browser.get_cookie("oncall_session")
+        if not cookie:
+            return False
+        with Client(admin.base_url, token=cookie["value"]) as session:
+            return session.me()["User"]["SlackHandle"] == "ben"
+
+    wait_for(cookie_is_bens, 30, "Ben's session cookie")
+
 
 def test_a_reload_stays_signed_in_until_sign_out(guarded, browser, tmp_path):  # noqa: F811
     """Runs after the password sign-in above (same browser): the session cookie carries it
