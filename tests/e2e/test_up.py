@@ -53,7 +53,7 @@ def test_seed_demo_makes_a_team_services_and_incidents_in_every_state(tmp_path):
         store.close()
 
 
-def test_the_demo_roster_covers_the_next_eight_weeks_and_solves_fast(tmp_path):
+def test_the_demo_roster_covers_the_next_eight_weeks(tmp_path):
     """Both layers have someone on call (from yesterday's handoff) until past the console's
     longest look-ahead, 8 weeks, so a new user's first view has no red gap for weeks."""
     store = Store(tmp_path / "demo.duckdb")
@@ -61,9 +61,8 @@ def test_the_demo_roster_covers_the_next_eight_weeks_and_solves_fast(tmp_path):
         with serve(create_app(store, Settings(), run_jobs=False)) as url, Client(url) as api:
             lines: list[str] = []
             up.seed_demo(api, say=lines.append)
-            [published] = [line for line in lines if line.startswith("published the roster")]
-            seconds = float(published.split("solved in ")[1].split(" s")[0])
-            assert seconds < 10, published  # the solve, in the daemon's optimizer
+            # Published (how fast it solves is a benchmark's business, not a test's).
+            assert [line for line in lines if line.startswith("published the roster")], lines
             now = datetime.now(UTC)
             start, end = now - timedelta(hours=1), now + timedelta(weeks=8, hours=1)
             for layer in (1, 2):
