@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from oncall_opt.roster.model import balance_groups, group_of, history_in_group
 from oncall_opt.roster.problem import Problem
 from oncall_opt.times import format_timestamp
+
+if TYPE_CHECKING:  # pandas loads only for the DataFrames: output.json never needs it
+    import pandas as pd
 
 Assignment = dict[tuple[int, int], int]  # (slot, layer) -> person
 
@@ -91,6 +92,8 @@ class Roster:
     @cached_property
     def assignments(self) -> pd.DataFrame:
         """One row per slot and layer: start, end (in the schedule's zone), person, flags."""
+        import pandas as pd
+
         p, grid = self.problem, self.problem.grid
         rows = []
         for (t, layer), u in sorted(self.assignment.items()):
@@ -112,34 +115,38 @@ class Roster:
         return pd.DataFrame(rows)
 
     @cached_property
-    def per_user(self) -> pd.DataFrame:
-        """One row per person: shifts against the fair share, preferences granted, avoids given."""
+    def per_user_rows(self) -> list[dict[str, Any]]:
+        """`per_user` as plain rows (what output.json and the summary use, without pandas)."""
         p = self.problem
         total_weight = sum(user.weight for user in p.users)
         total_slots = p.n_slots * len(p.layers)
-        counts = self.assignments.groupby("user_id").agg(
-            shifts=("slot", "size"),
-            weekend_shifts=("weekend", "sum"),
-            preferred_granted=("preferred", "sum"),
-            avoided_given=("avoided", "sum"),
-        )
-        rows = []
-        for u, user in enumerate(p.users):
-            c = counts.loc[user.id] if user.id in counts.index else None
-            rows.append(
-                {
-                    "user_id": user.id,
-                    "user_name": user.label,
-                    "shifts": int(c["shifts"]) if c is not None else 0,
-                    "fair_share": round(total_slots * user.weight / total_weight, 2),
-                    "weekend_shifts": int(c["weekend_shifts"]) if c is not None else 0,
-                    "preferred_granted": int(c["preferred_granted"]) if c is not None else 0,
-                    "preferred_asked": len(p.preferred[u]),
-                    "avoided_given": int(c["avoided_given"]) if c is not None else 0,
-                    "history": sum(p.history[u]),
-                }
-            )
-        return pd.DataFrame(rows)
+        shifts, weekend, granted, avoided = ([0] * p.n_users for _ in range(4))
+        for (t, _layer), u in self.assignment.items():
+            shifts[u] += 1
+            weekend[u] += bool(p.grid.is_weekend[t])
+            granted[u] += t in p.preferred[u]
+            avoided[u] += t in p.avoided[u]
+        return [
+            {
+                "user_id": user.id,
+                "user_name": user.label,
+                "shifts": shifts[u],
+                "fair_share": round(total_slots * user.weight / total_weight, 2),
+                "weekend_shifts": weekend[u],
+                "preferred_granted": granted[u],
+                "preferred_asked": len(p.preferred[u]),
+                "avoided_given": avoided[u],
+                "history": sum(p.history[u]),
+            }
+            for u, user in enumerate(p.users)
+        ]
+
+    @cached_property
+    def per_user(self) -> pd.DataFrame:
+        """One row per person: shifts against the fair share, preferences granted, avoids given."""
+        import pandas as pd
+
+        return pd.DataFrame(self.per_user_rows)
 
     @property
     def statistics(self) -> dict[str, Any]:
@@ -162,13 +169,13 @@ class Roster:
             "layers": len(self.problem.layers),
             "users": [
                 {
-                    "id": row.user_id,
-                    "name": row.user_name,
-                    "shifts": row.shifts,
-                    "preferred_granted": row.preferred_granted,
-                    "avoided_given": row.avoided_given,
+                    "id": row["user_id"],
+                    "name": row["user_name"],
+                    "shifts": row["shifts"],
+                    "preferred_granted": row["preferred_granted"],
+                    "avoided_given": row["avoided_given"],
                 }
-                for row in self.per_user.itertuples()
+                for row in self.per_user_rows
             ],
         }
 
@@ -200,7 +207,7 @@ class Roster:
         output: dict[str, Any] = {"overrides": self.overrides(1, merge)}
         if len(self.problem.layers) > 1:
             output["secondary_overrides"] = self.overrides(2, merge)
-        output["min_days_worked"] = int(self.per_user["shifts"].min())
+        output["min_days_worked"] = min(row["shifts"] for row in self.per_user_rows)
         output["statistics"] = self.statistics
         return output
 
@@ -214,12 +221,13 @@ class Roster:
             + (", gap unknown (stopped before a bound)" if s["gap"] is None else "")
             + f" ({s['method']}; build {s['build_seconds']:.2f}s, solve {s['solve_seconds']:.2f}s)",
         ]
-        table = self.per_user
-        width = max(len("person"), *(len(n) for n in table["user_name"]))
+        table = self.per_user_rows
+        width = max(len("person"), *(len(row["user_name"]) for row in table))
         lines.append(f"{'person':<{width}}  shifts  fair share  preferred granted  avoided given")
-        for row in table.itertuples():
+        for row in table:
             lines.append(
-                f"{row.user_name:<{width}}  {row.shifts:>6}  {row.fair_share:>10}  "
-                f"{row.preferred_granted:>8} of {row.preferred_asked:<6}  {row.avoided_given:>13}"
+                f"{row['user_name']:<{width}}  {row['shifts']:>6}  {row['fair_share']:>10}  "
+                f"{row['preferred_granted']:>8} of {row['preferred_asked']:<6}  "
+                f"{row['avoided_given']:>13}"
             )
         return "\n".join(lines)
