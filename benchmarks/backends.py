@@ -17,7 +17,6 @@ ratios against the DuckDB daemon of the same run are what compare across machine
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import httpx
-from engine import BODY, NOW, Server, environment, fmt_range, post_rate
+from engine import BODY, NOW, Server, environment, fmt_range, post_rate, post_rate_concurrent
 
 from oncall_opt.engine.jobs import autoassign, reminders
 from oncall_opt.engine.settings import Settings
@@ -39,44 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import pg_cluster  # the tests' throwaway cluster
 
 START, END = "<!-- backends:start -->", "<!-- backends:end -->"
-
-
-def spread_rate(urls: list[str], n: int, in_flight: int) -> tuple[float, float, float]:
-    """`n` POST /incidents keeping `in_flight` going, worker `w` on daemon `w % len(urls)`:
-    (requests per second, p50 ms, p99 ms)."""
-    latencies: list[float] = []
-    errors: list[str] = []
-
-    async def worker(client: httpx.AsyncClient, numbers: range) -> None:
-        for i in numbers:
-            t0 = time.perf_counter()
-            r = await client.post("/incidents", json={"Body": f"{BODY} #{i}"})
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                errors.append(f"{r.status_code}: {r.text}")
-
-    async def run() -> float:
-        per = max(1, in_flight // len(urls))
-        limits = httpx.Limits(max_connections=per + 1, max_keepalive_connections=per + 1)
-        clients = [httpx.AsyncClient(base_url=u, timeout=30, limits=limits) for u in urls]
-        try:
-            await asyncio.gather(
-                *(clients[w % len(urls)].get("/users") for w in range(in_flight))
-            )  # warm connections
-            began = time.perf_counter()
-            await asyncio.gather(
-                *(worker(clients[w % len(urls)], range(w, n, in_flight)) for w in range(in_flight))
-            )
-            return time.perf_counter() - began
-        finally:
-            for client in clients:
-                await client.aclose()
-
-    elapsed = asyncio.run(run())
-    if errors:
-        raise RuntimeError(f"{len(errors)} POST /incidents failed, first: {errors[0]}")
-    latencies.sort()
-    return n / elapsed, 1000 * latencies[n // 2], 1000 * latencies[int(n * 0.99)]
 
 
 def spread_sequential(urls: list[str], n: int) -> tuple[float, float, float]:
@@ -119,10 +80,10 @@ def someone_on_call(url: str) -> None:
 def measure(urls: list[str], requests: int, in_flight: int, rounds: int) -> dict[str, list]:
     someone_on_call(urls[0])
     spread_sequential(urls, 200)  # warm-up
-    spread_rate(urls, 500, in_flight)
+    post_rate_concurrent(urls, 500, in_flight)
     concurrent, sequential = [], []
     for _ in range(rounds):
-        concurrent.append(spread_rate(urls, requests, in_flight))
+        concurrent.append(post_rate_concurrent(urls, requests, in_flight))
         sequential.append(spread_sequential(urls, requests))
     return {"concurrent": concurrent, "sequential": sequential}
 

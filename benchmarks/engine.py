@@ -108,10 +108,14 @@ def post_rate(client: httpx.Client, n: int) -> tuple[float, float, float]:
     return n / elapsed, 1000 * latencies[n // 2], 1000 * latencies[int(n * 0.99)]
 
 
-def post_rate_concurrent(url: str, n: int, in_flight: int) -> tuple[float, float, float]:
+def post_rate_concurrent(
+    url: str | list[str], n: int, in_flight: int
+) -> tuple[float, float, float]:
     """`n` POST /incidents from one client (`httpx.AsyncClient`, one event loop) keeping
     `in_flight` requests going over as many keep-alive connections: (requests per second, p50
-    ms, p99 ms). Requests that wait while a batch is written share the next transaction."""
+    ms, p99 ms). Requests that wait while a batch is written share the next transaction. With
+    several daemons' `url`s, worker `w` sends to daemon `w % len(url)`, as a balancer would."""
+    urls = [url] if isinstance(url, str) else list(url)
     latencies: list[float] = []
     errors: list[str] = []
 
@@ -124,14 +128,21 @@ def post_rate_concurrent(url: str, n: int, in_flight: int) -> tuple[float, float
                 errors.append(f"{r.status_code}: {r.text}")
 
     async def run() -> float:
-        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        per = -(-in_flight // len(urls))  # connections per daemon, rounded up
+        limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+        clients = [httpx.AsyncClient(base_url=u, timeout=30, limits=limits) for u in urls]
+        try:
             # open the connections first, so the measured rate is that of a warm client
-            await asyncio.gather(*(client.get("/users") for _ in range(in_flight)))
+            await asyncio.gather(*(clients[w % len(urls)].get("/users") for w in range(in_flight)))
             began = time.perf_counter()
-            workers = [worker(client, range(w, n, in_flight)) for w in range(in_flight)]
+            workers = [
+                worker(clients[w % len(urls)], range(w, n, in_flight)) for w in range(in_flight)
+            ]
             await asyncio.gather(*workers)
             return time.perf_counter() - began
+        finally:
+            for client in clients:
+                await client.aclose()
 
     elapsed = asyncio.run(run())
     if errors:

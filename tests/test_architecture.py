@@ -44,7 +44,13 @@ def test_light_entry_points_load_no_optimizer(code):
 
 def test_the_notebook_api_loads_on_first_use():
     loaded = loaded_after("import oncall_opt as oo\noo.load_problem\noo.solve")
-    assert {"pyomo", "pandas"} <= loaded  # the model and the result came with `solve`
+    assert "pyomo" in loaded  # the model came with `solve`
+    assert "pandas" not in loaded  # a roster's DataFrames load it when first asked for
+    frames = loaded_after(
+        "import oncall_opt as oo\nfrom pathlib import Path\n"
+        "r = oo.solve(oo.load_problem(Path('data/input.json')))\nr.per_user"
+    )
+    assert "pandas" in frames
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         import oncall_opt
 

@@ -352,7 +352,11 @@ def test_add_a_person_by_clicking(system, browser):  # noqa: F811
     open_page(browser, f"{system['app']}/people", "People")
     wait_until_settled(browser)
     for key, value in (("add_first", "Grace"), ("add_last", "Hopper"), ("add_slack", "grace")):
-        field = browser.find_element(By.CSS_SELECTOR, f".st-key-{key} input")
+        field = wait_for(
+            lambda key=key: browser.find_element(By.CSS_SELECTOR, f".st-key-{key} input"),
+            30,
+            f"the {key} field",
+        )
         field.send_keys(value)
     form = browser.find_element(By.CSS_SELECTOR, ".st-key-add_first").find_element(
         By.XPATH, "ancestor::*[@data-testid='stForm']"
