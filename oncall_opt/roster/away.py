@@ -25,8 +25,7 @@ def away_span(
 ) -> tuple[datetime, datetime]:
     """The span [start, end) a day marked away blocks, as aware local datetimes."""
     if away_means == "day":
-        start, end = time(0), time(0)
-        return _at(day, start, zone), _at(day + timedelta(days=1), end, zone)
+        return _at(day, time(0), zone), _at(day + timedelta(days=1), time(0), zone)
     if away_means == "shift-start":
         return _at(day, handoff, zone), _at(day + timedelta(days=1), handoff, zone)
     if away_means == "working-hours":
