@@ -26,7 +26,17 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import httpx
-from engine import BODY, NOW, Server, environment, fmt_range, post_rate, post_rate_concurrent
+from engine import (
+    BODY,
+    NOW,
+    Server,
+    environment,
+    fmt_range,
+    post_rate,
+    post_rate_concurrent,
+    someone_on_call,
+    write_results,
+)
 
 from oncall_opt.engine.jobs import autoassign, reminders
 from oncall_opt.engine.settings import Settings
@@ -62,23 +72,9 @@ def spread_sequential(urls: list[str], n: int) -> tuple[float, float, float]:
             client.close()
 
 
-def someone_on_call(url: str) -> None:
-    with httpx.Client(base_url=url, timeout=30) as client:
-        user = client.post(
-            "/users", json={"FirstName": "Katy", "LastName": "Smith", "SlackHandle": "katy"}
-        ).json()
-        now = datetime.now(UTC)
-        client.post(
-            f"/users/{user['Id']}/schedules",
-            json={
-                "Start": (now - timedelta(hours=1)).isoformat(),
-                "End": (now + timedelta(days=1)).isoformat(),
-            },
-        ).raise_for_status()
-
-
 def measure(urls: list[str], requests: int, in_flight: int, rounds: int) -> dict[str, list]:
-    someone_on_call(urls[0])
+    with httpx.Client(base_url=urls[0], timeout=30) as client:
+        someone_on_call(client)
     spread_sequential(urls, 200)  # warm-up
     post_rate_concurrent(urls, 500, in_flight)
     concurrent, sequential = [], []
@@ -131,17 +127,6 @@ def time_job(
 
 
 # ----- report --------------------------------------------------------------------------------
-def write_results(path: Path, text: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        title = "## DuckDB and PostgreSQL, one and three daemons (issue 12)"
-        new = old.rstrip("\n") + f"\n\n{title}\n\n{text}\n"
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="POSTs per round")
@@ -249,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     if args.output:
-        write_results(args.output, text)
+        write_results(
+            args.output, text, START, END, "DuckDB and PostgreSQL, one and three daemons (issue 12)"
+        )
         print(f"\nwritten to {args.output}")
     return 0
 

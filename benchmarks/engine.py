@@ -308,14 +308,38 @@ def fmt_range(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
     return f"{min(values) * scale:.{digits}f}–{max(values) * scale:.{digits}f}"
 
 
-def write_results(path: Path, text: str) -> None:
+def write_results(
+    path: Path,
+    text: str,
+    start: str = START,
+    end: str = END,
+    title: str = "On-call engine (issue 3)",
+) -> None:
+    """Put `text` (which begins with `start` and ends with `end`) in place of that section of
+    the Markdown file, or append it under `title`; the rest of the file is kept."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text + rest.split(END, 1)[1]
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        new = head + text + rest.split(end, 1)[1]
     else:
-        new = old.rstrip("\n") + "\n\n## On-call engine (issue 3)\n\n" + text + "\n"
+        new = old.rstrip("\n") + f"\n\n## {title}\n\n" + text + "\n"
     path.write_text(new, encoding="utf-8")
+
+
+def someone_on_call(client: httpx.Client) -> dict:
+    """A person on call from an hour ago for a day (so every trigger is assigned); the person."""
+    user = client.post(
+        "/users", json={"FirstName": "Katy", "LastName": "Smith", "SlackHandle": "katy"}
+    ).json()
+    now = datetime.now(UTC)
+    client.post(
+        f"/users/{user['Id']}/schedules",
+        json={
+            "Start": (now - timedelta(hours=1)).isoformat(),
+            "End": (now + timedelta(days=1)).isoformat(),
+        },
+    ).raise_for_status()
+    return user
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,17 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(directory / "api.duckdb")
         try:
             with httpx.Client(base_url=server.url, timeout=30) as client:
-                user = client.post(
-                    "/users", json={"FirstName": "Katy", "LastName": "Smith", "SlackHandle": "katy"}
-                ).json()
-                now = datetime.now(UTC)
-                client.post(
-                    f"/users/{user['Id']}/schedules",
-                    json={
-                        "Start": (now - timedelta(hours=1)).isoformat(),
-                        "End": (now + timedelta(days=1)).isoformat(),
-                    },
-                ).raise_for_status()
+                user = someone_on_call(client)
                 storms = []
                 for r in range(args.rounds):
                     storms.append(storm(server.url, r, args.triggers))

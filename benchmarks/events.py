@@ -22,11 +22,11 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from engine import Server, environment
+from engine import Server, environment, someone_on_call, write_results
 
 START, END = "<!-- events:start -->", "<!-- events:end -->"
 SERVICES, KEYS = 5, 20
@@ -35,17 +35,7 @@ SERVICES, KEYS = 5, 20
 def setup(url: str) -> list[str]:
     """A person on call now and five services; their integration keys."""
     with httpx.Client(base_url=url, timeout=30) as client:
-        user = client.post(
-            "/users", json={"FirstName": "Katy", "LastName": "Smith", "SlackHandle": "katy"}
-        ).json()
-        now = datetime.now(UTC)
-        client.post(
-            f"/users/{user['Id']}/schedules",
-            json={
-                "Start": (now - timedelta(hours=1)).isoformat(),
-                "End": (now + timedelta(days=1)).isoformat(),
-            },
-        ).raise_for_status()
+        someone_on_call(client)
         return [
             client.post("/services", json={"Name": f"service-{i}"}).json()["IntegrationKey"]
             for i in range(SERVICES)
@@ -225,13 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     if args.output:
-        old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if START in old and END in old:
-            head, rest = old.split(START, 1)
-            new = head + text + rest.split(END, 1)[1]
-        else:
-            new = old.rstrip("\n") + "\n\n## Integrations (issue 10)\n\n" + text + "\n"
-        args.output.write_text(new, encoding="utf-8")
+        write_results(args.output, text, START, END, "Integrations (issue 10)")
         print(f"\nwritten to {args.output}")
     return 0
 
