@@ -9,6 +9,7 @@ Screenshots go to pytest's temporary folder and are copied to ONCALL_SCREENSHOT_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -67,46 +68,58 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last error: {last})")
 
 
+@contextlib.contextmanager
+def running_up(folder: Path, *flags: str, **env: str) -> Iterator[dict[str, Any]]:
+    """`python -m oncall_opt.up` on free ports with a fresh database in `folder` (the demo team
+    seeded), its output in `folder/up.log`; SIGINT when done. Yields the console's and the
+    daemon's URLs, the process and the log's path."""
+    api_port, app_port = free_ports(2)
+    log_path = folder / "up.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    environ.update(env)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "oncall_opt.up",
+                "--db", str(folder / "oncall.duckdb"),
+                "--api", f"127.0.0.1:{api_port}",
+                "--port", str(app_port),
+                *flags,
+            ],
+            cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"python -m oncall_opt.up exited with {proc.returncode}")
+            return "Ctrl-C stops both" in log_path.read_text()
+
+        try:
+            try:
+                wait_for(started, 120, "the system to start")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its output:\n{log_path.read_text()}") from None
+            yield {
+                "app": f"http://127.0.0.1:{app_port}",
+                "api_url": f"http://127.0.0.1:{api_port}",
+                "proc": proc,
+                "log": log_path,
+            }
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """`python -m oncall_opt.up` on free ports with a fresh database (the demo team seeded)."""
-    folder = tmp_path_factory.mktemp("system")
-    api_port, app_port = free_ports(2)
-    log = (folder / "up.log").open("w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "oncall_opt.up",
-            "--db", str(folder / "oncall.duckdb"),
-            "--api", f"127.0.0.1:{api_port}",
-            "--port", str(app_port),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    app_url, api_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{api_port}"
-    info = {"app": app_url, "api": Client(api_url), "proc": proc, "log": folder / "up.log"}
-
-    def started() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"python -m oncall_opt.up exited with {proc.returncode}")
-        return "Ctrl-C stops both" in info["log"].read_text()
-
-    try:
-        try:
-            wait_for(started, 120, "the system to start")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; its output:\n{info['log'].read_text()}") from None
-        yield info
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        info["api"].close()
-        log.close()
+    with running_up(tmp_path_factory.mktemp("system")) as up, Client(up["api_url"]) as api:
+        yield {**up, "api": api}
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,11 +21,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from test_browser import (
     BROWSER_ZONE,
-    ROOT,
     browser,  # noqa: F401  (the fixture)
-    free_ports,
     open_page,
     page_text,
+    running_up,
     wait_for,
     wait_until_settled,
 )
@@ -120,43 +117,9 @@ return found;
 def system(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """`python -m oncall_opt.up` with the demo seeded, on free ports, restarting a killed
     daemon after RESTART_DELAY seconds."""
-    folder = tmp_path_factory.mktemp("pages")
-    api_port, app_port = free_ports(2)
-    log_path = folder / "up.log"
-    log = log_path.open("w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "oncall_opt.up",
-            "--db", str(folder / "oncall.duckdb"),
-            "--api", f"127.0.0.1:{api_port}",
-            "--port", str(app_port),
-            "--restart-delay", str(RESTART_DELAY),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    api = Client(f"http://127.0.0.1:{api_port}")
-    info = {"app": f"http://127.0.0.1:{app_port}", "api": api, "proc": proc, "log": log_path}
-    try:
-        try:
-            wait_for(
-                lambda: proc.poll() is None and "Ctrl-C stops both" in log_path.read_text(),
-                120,
-                "the system to start",
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; its output:\n{log_path.read_text()}") from None
-        yield info
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        api.close()
-        log.close()
+    flags = ("--restart-delay", str(RESTART_DELAY))
+    with running_up(tmp_path_factory.mktemp("pages"), *flags) as up, Client(up["api_url"]) as api:
+        yield {**up, "api": api}
 
 
 def screenshots() -> Path:
@@ -324,7 +287,9 @@ def test_acknowledge_resolve_and_undo_by_clicking(system, browser):  # noqa: F81
     target = max(api.list_incidents("triggered"), key=lambda i: i["Id"])
     iid = target["Id"]
     open_page(browser, f"{system['app']}/incidents", "Incidents")
-    row_top = wait_for(lambda: _top(browser, f".st-key-incident-{iid}"), 30, "the row")
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, f".st-key-incident-{iid}"), 30, "row")
+    wait_until_settled(browser)  # the whole page drawn: what is above the row has its height
+    row_top = _top(browser, f".st-key-incident-{iid}")
     click(browser, f".st-key-ack-{iid} button", "Acknowledge")
     wait_for(lambda: api.get_incident(iid)["Status"] == "acknowledged", 20, "acknowledged")
     wait_until_settled(browser)

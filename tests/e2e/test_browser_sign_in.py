@@ -5,21 +5,16 @@ and acts as that person."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from test_browser import (
-    ROOT,
     browser,  # noqa: F401 (the fixture)
-    free_ports,
     open_page,
     page_text,
+    running_up,
     screenshot,
     wait_for,
     wait_until_settled,
@@ -35,40 +30,11 @@ TOKEN = "browser-test-daemon-token"
 def guarded(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """The whole system with ONCALL_API_TOKEN set: the console asks everyone to sign in."""
     folder = tmp_path_factory.mktemp("guarded")
-    api_port, app_port = free_ports(2)
-    log_path = folder / "up.log"
-    log = log_path.open("w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
-    env["ONCALL_API_TOKEN"] = TOKEN
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "oncall_opt.up",
-            "--db", str(folder / "oncall.duckdb"),
-            "--api", f"127.0.0.1:{api_port}",
-            "--port", str(app_port),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    admin = Client(f"http://127.0.0.1:{api_port}", token=TOKEN)
-    try:
-
-        def started() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"up exited with {proc.returncode}:\n{log_path.read_text()}")
-            return "Ctrl-C stops both" in log_path.read_text()
-
-        wait_for(started, 120, "the system to start")
-        yield {"app": f"http://127.0.0.1:{app_port}", "admin": admin, "log": log_path}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        admin.close()
-        log.close()
+    with (
+        running_up(folder, ONCALL_API_TOKEN=TOKEN) as up,
+        Client(up["api_url"], token=TOKEN) as admin,
+    ):
+        yield {"app": up["app"], "admin": admin, "log": up["log"]}
 
 
 def test_the_printed_link_signs_the_first_admin_in(guarded, browser, tmp_path):  # noqa: F811
@@ -95,7 +61,11 @@ def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # 
     open_page(browser, guarded["app"], "Sign in")
     assert "Hands off" not in page_text(browser)
     screenshot(browser, tmp_path, "sign-in-form")
-    field = browser.find_element("css selector", "input[aria-label='Slack handle']")
+    field = wait_for(
+        lambda: browser.find_element("css selector", "input[aria-label='Slack handle']"),
+        30,
+        "the sign-in form's fields",
+    )
     field.send_keys("ben")
     password = browser.find_element("css selector", "input[aria-label='Password']")
     password.send_keys("bens-long-password")
