@@ -1,18 +1,27 @@
-"""Solving a roster to proven optimality with HiGHS through Pyomo's persistent interface.
+"""Solving a roster to proven optimality with HiGHS, handed the model's matrices directly.
 
-Two methods, chosen automatically:
+The model is `model.py`'s (the definition of record); `matrix.py` builds the same rows and
+columns for highspy in one call, which `tests/roster/test_matrix.py` proves equal. Methods:
 
 * **network**: no side rules. For a fixed happiness level L the model is a convex-cost network
-  flow, so its LP relaxation has an integral optimal vertex. The optimal cost f(L) is convex and
-  non-decreasing in L (an LP's value as a function of a right-hand side), hence the objective
-  g(L) = balance weight x f(L) - happiness weight x L is convex in L too, and a short search over
-  L with warm-started LPs proves the optimum. To keep the LPs small, balance steps stop near
-  the fair share and the last step extends at its own slope: a convex cost's tangent, so each
-  LP is a relaxation whose value is still convex in L and exact for rosters within the steps.
-  If the best roster found works beyond someone's steps, they get more and the search reruns;
-  otherwise its exact cost equals the relaxed minimum over all levels, which proves it optimal.
-* **mip**: side rules (layers, consecutive limits, rest, weekend balance). The full MIP, with
-  HiGHS handed a starting roster from a greedy pass when one is found.
+  flow, so its LP relaxation has an integral optimal vertex. The optimal cost f(L) is convex in
+  L (an LP's value as a function of a right-hand side), hence so is the objective
+  g(L) = balance weight x f(L) - happiness weight x L. The LP with L free minimises g over
+  real L; a convex function's integer minimum lies at the floor or the ceiling of any real
+  minimiser, so two more LPs at those levels give the optimum. To keep the LPs small, balance
+  steps stop near the fair share and the last step extends at its own slope: a convex cost's
+  tangent, so each LP is a relaxation and exact for rosters within the steps. If the roster
+  found works beyond someone's steps, they get more and the search reruns.
+* **dive**: side rules (layers, consecutive limits, rest, weekend balance). Solve the full
+  model's LP relaxation (its value, rounded up when every roster's objective is whole, is a
+  bound). Keep every cell the LP decided (at 0 or 1), ask for at least the LP's happiness level
+  rounded down, and solve the small MIP over the undecided cells. A roster that meets the
+  bound is proven optimal; otherwise the full MIP starts from it.
+* **mip**: the full MIP from a greedy roster (the dive's fallback, also selectable).
+
+The time limit covers everything: building, every solve, reading the roster back. When it runs
+out, the best roster found so far (at worst the greedy one) is returned as "feasible" with the
+best bound known; `NoSolutionInTimeError` only when there is no roster at all.
 """
 
 from __future__ import annotations
@@ -20,22 +29,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import pyomo.environ as pyo
-from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.contrib.appsi.solvers import Highs
+import highspy
+import numpy as np
 
 from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError, SolveCancelledError
 from oncall_opt.roster.cancel import Cancellation
 from oncall_opt.roster.diagnose import explain, precheck
-from oncall_opt.roster.model import (
-    balance_groups,
-    build_model,
-    group_capacity,
-    group_of,
-    objective_is_integral,
-)
+from oncall_opt.roster.matrix import Matrices, build_matrices
+from oncall_opt.roster.model import balance_groups, group_capacity, group_of, objective_is_integral
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, Roster, evaluate
 from oncall_opt.roster.warmstart import greedy_roster
@@ -43,6 +46,11 @@ from oncall_opt.roster.warmstart import greedy_roster
 log = logging.getLogger(__name__)
 
 _INTEGRALITY = 1e-6
+Status = highspy.HighsModelStatus
+# Above this many cells the interior-point method (with crossover to a vertex) beats dual
+# simplex on the first LP: 500 people x 365 days, 4.6 s against 1.5 s on 2 cores.
+_IPM_CELLS = 60_000
+METHODS = ("auto", "network", "dive", "mip")
 
 
 @dataclass
@@ -58,16 +66,19 @@ class _Clock:
             raise SolveCancelledError("the solve was cancelled")
 
 
-def _run(solver: Highs, m, clock: _Clock):
-    """`solver.solve(m)`, cancellable through the clock's Cancellation."""
-    clock.check()
-    if clock.cancellation is not None:
-        if solver._solver_model is None:  # APPSI makes its highspy model in set_instance
-            solver.set_instance(m)
-        clock.cancellation.watch(solver._solver_model)
-    result = solver.solve(m)
-    clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
-    return result
+@dataclass
+class _Timing:
+    build: float = 0.0
+    solve: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+    def since(self, start: float, what: str) -> float:
+        seconds = time.perf_counter() - start
+        if what == "build":
+            self.build += seconds
+        else:
+            self.solve += seconds
+        return seconds
 
 
 def solve(
@@ -80,90 +91,113 @@ def solve(
 ) -> Roster:
     """The optimal roster for `problem`.
 
-    `time_limit` (seconds) bounds the whole solve; when it runs out the best roster found is
-    returned with status "feasible" and its gap. `gap` (relative) lets the MIP stop early.
-    `method` is "auto", "network" (no side rules only) or "mip". Raises `InfeasibleError` with
+    `time_limit` (seconds) bounds the whole solve, building and reading back included; when it
+    runs out the best roster found is returned with status "feasible", its bound and gap.
+    `gap` (relative) lets the MIP stop early. `method` is "auto", "network" (no side rules
+    only), "dive" or "mip" (see the module's documentation). Raises `InfeasibleError` with
     reasons when no roster exists, `NoSolutionInTimeError` when none was found in time, and
     `SolveCancelledError` once `cancellation.cancel()` was called from another thread.
     """
-    if method not in ("auto", "network", "mip"):
-        raise ValueError(f"method must be auto, network or mip, not {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads}")
     if not time_limit > 0 or not 0 <= gap < 1:
         raise ValueError("time_limit must be positive and gap a fraction from 0 up to 1")
+    clock = _Clock(time.perf_counter() + time_limit, cancellation)
     reasons = precheck(problem)
     if reasons:
         raise InfeasibleError(reasons)
-    clock = _Clock(time.perf_counter() + time_limit, cancellation)
     if method == "network" and problem.has_side_rules:
         raise ValueError("the network method needs a problem without side rules")
+    options = {} if threads is None else {"threads": threads}
     if method == "network" or (method == "auto" and not problem.has_side_rules):
-        return _solve_network(problem, clock, threads)
-    return _solve_mip(problem, clock, gap, threads)
+        return _solve_network(problem, clock, options)
+    return _solve_side_rules(problem, clock, gap, options, dive=method != "mip")
 
 
-def _solver(clock: _Clock, threads: int | None, **options) -> Highs:
-    solver = Highs()
-    solver.config.load_solution = False
-    solver.config.time_limit = max(clock.left(), 0.01)
-    if threads is not None:
-        options["threads"] = threads
-    solver.highs_options = {"output_flag": False, **options}
-    return solver
+def _run(highs: highspy.Highs, clock: _Clock) -> Status:
+    """One HiGHS run within what is left of the time, cancellable through the clock."""
+    clock.check()
+    # HiGHS's time limit counts every run of the same model since it was made.
+    highs.setOptionValue("time_limit", highs.getRunTime() + max(clock.left(), 0.01))
+    if clock.cancellation is not None:
+        clock.cancellation.watch(highs)
+    highs.run()
+    clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
+    return highs.getModelStatus()
 
 
-def _hand_over(solver: Highs, m) -> None:
-    """Give HiGHS the model once. Only mutable parameters change afterwards, so Pyomo's
-    change detection (a walk over every variable and constraint per solve) is switched off."""
-    solver.set_instance(m)
-    changes = solver.update_config
-    changes.check_for_new_or_removed_constraints = False
-    changes.check_for_new_or_removed_vars = False
-    changes.check_for_new_or_removed_params = False
-    changes.update_constraints = False
-    changes.update_vars = False
-    changes.update_named_expressions = False
-    changes.update_objective = False
+def _lp_method(mx: Matrices) -> dict:
+    if len(mx.cells) > _IPM_CELLS:
+        return {"solver": "ipm", "run_crossover": "on"}
+    return {"solver": "simplex"}
+
+
+def _values(highs: highspy.Highs) -> np.ndarray:
+    return np.asarray(highs.getSolution().col_value)
+
+
+def _assignment(mx: Matrices, values: np.ndarray) -> Assignment | None:
+    """The roster in a solution's cell values; None when a cell is fractional."""
+    cells = values[: len(mx.cells)]
+    if np.any((cells > _INTEGRALITY) & (cells < 1 - _INTEGRALITY)):
+        return None
+    return {(t, layer): u for (u, t, layer), v in zip(mx.cells, cells, strict=True) if v > 0.5}
+
+
+def _rounded_bound(problem: Problem, value: float) -> float:
+    """A solver's lower bound, rounded up when every roster's objective is a whole number
+    (after a relative allowance for the solver's tolerances)."""
+    if objective_is_integral(problem):
+        return math.ceil(value - _tolerance(value))
+    return value
+
+
+def _tolerance(value: float) -> float:
+    return 1e-6 * max(1.0, abs(value))
+
+
+def _proven(objective: float, bound: float | None) -> bool:
+    """The roster meets the bound: exactly when objectives are whole (the bound was rounded
+    up), else within the solvers' relative tolerance (as HiGHS's own gap is)."""
+    return bound is not None and objective - bound <= _tolerance(bound)
+
+
+def _infeasible(problem: Problem, clock: _Clock) -> InfeasibleError:
+    return InfeasibleError(explain(problem, lambda p: _feasible(p, clock)))
 
 
 # ----- network method ------------------------------------------------------------------------
-def _solve_network(problem: Problem, clock: _Clock, threads: int | None) -> Roster:
-    build_seconds = solve_seconds = 0.0
+def _solve_network(problem: Problem, clock: _Clock, options: dict) -> Roster:
+    timing = _Timing()
     steps = _initial_steps(problem)
+    bound = None
     while True:
         t0 = time.perf_counter()
-        m = build_model(problem, relax=True, steps=steps)
-        solver = _solver(clock, threads)
-        search = _LevelSearch(problem, m, solver, clock)
-        build_seconds += time.perf_counter() - t0
-        log.info("model built in %.1fs; HiGHS solving (network method)", build_seconds)
+        mx = build_matrices(problem, relax=True, steps=steps)
+        highs = mx.to_highs(relax=True, **options, **_lp_method(mx))
+        timing.since(t0, "build")
+        log.info("model built in %.1fs; HiGHS solving (network method)", timing.build)
         t0 = time.perf_counter()
+        search = _LevelSearch(problem, mx, highs, clock)
         assignment = search.run()
-        solve_seconds += time.perf_counter() - t0
+        timing.since(t0, "solve")
+        if search.bound is not None and bound is None:
+            bound = search.bound  # the first LP's, whose steps never cut a roster off
         beyond = [] if assignment is None else _beyond_steps(problem, steps, assignment)
-        if not beyond:
+        if not beyond or search.timed_out:
             break
         for key in beyond:
             steps[key] = min(2 * steps[key] + 1, group_capacity(problem, *key))
 
-    if assignment is None and search.timed_out:
-        raise NoSolutionInTimeError("no roster found within the time limit; allow more time")
-    if assignment is None:
-        raise InfeasibleError(explain(problem, lambda p: _feasible(p, clock)))
-    if search.timed_out:
-        status, bound = "feasible", None
-    else:
-        status, bound = "optimal", evaluate(problem, assignment).total
-    return Roster(
-        problem=problem,
-        assignment=assignment,
-        status=status,
-        bound=bound,
-        build_seconds=build_seconds,
-        solve_seconds=solve_seconds,
-        method=f"network LP ({search.solves} LPs, happiness levels {sorted(search.values)})",
-    )
+    if search.infeasible:
+        raise _infeasible(problem, clock)
+    method = f"network LP ({search.solves} LPs, happiness levels {sorted(search.values)})"
+    if assignment is None or search.timed_out or beyond:
+        return _out_of_time(problem, assignment, bound, timing, method)
+    objective = evaluate(problem, assignment).total
+    return _roster(problem, assignment, "optimal", objective, timing, method)
 
 
 def _initial_steps(problem: Problem) -> dict[tuple[int, int], int]:
@@ -190,179 +224,244 @@ def _beyond_steps(problem: Problem, steps, assignment: Assignment) -> list[tuple
 
 
 class _LevelSearch:
-    """Minimise the convex g(L) over integer happiness levels with one warm-started LP each.
+    """Minimise the convex g(L) over integer happiness levels: the free LP's level rounded
+    down and up, each a warm-started LP with the level fixed."""
 
-    The level enters the LP as a mutable parameter and nothing else changes between solves,
-    so Pyomo's change detection is switched off and each re-solve costs only HiGHS's time.
-    """
-
-    def __init__(self, problem: Problem, m, solver: Highs, clock: _Clock):
-        self.problem, self.m, self.solver, self.clock = problem, m, solver, clock
-        m.happiness_level = pyo.Param(mutable=True, initialize=0)
-        m.min_happiness.setlb(m.happiness_level)
-        m.min_happiness.setub(m.happiness_level)
-        _hand_over(solver, m)
+    def __init__(self, problem: Problem, mx: Matrices, highs: highspy.Highs, clock: _Clock):
+        self.problem, self.mx, self.highs, self.clock = problem, mx, highs, clock
         self.values: dict[int, float] = {}
-        self.solutions: dict[int, Assignment | None] = {}
+        self.solutions: dict[int, Assignment] = {}
         self.solves = 0
-        self.timed_out = False
+        self.timed_out = self.infeasible = False
+        self.bound: float | None = None
 
-    def g(self, level: int) -> float:
-        if level not in self.values:
-            self.values[level], self.solutions[level] = self._solve_at(level)
-        return self.values[level]
-
-    def _solve_at(self, level: int) -> tuple[float, Assignment | None]:
-        self.m.happiness_level.set_value(level)
-        self.solver.config.time_limit = max(self.clock.left(), 0.01)
+    def _lp(self) -> Status:
         self.solves += 1
-        result = _run(self.solver, self.m, self.clock)
-        if result.termination_condition == TerminationCondition.infeasible:
-            return math.inf, None
-        if result.termination_condition != TerminationCondition.optimal:
+        status = _run(self.highs, self.clock)
+        if status not in (Status.kOptimal, Status.kInfeasible):
             self.timed_out = True
-            return math.inf, None
-        result.solution_loader.load_vars([self.m.x[c] for c in self.m.CELLS])
-        assignment = _read_assignment(self.m)
-        if assignment is None:  # not integral: cannot happen at a simplex vertex, but be safe
-            assignment = _solve_fixed_level_mip(self.problem, level, self.clock)
-            if assignment is None:
-                return math.inf, None
-        return evaluate(self.problem, assignment).total, assignment
+        return status
 
     def run(self) -> Assignment | None:
-        if math.isinf(self.g(0)):
+        status = self._lp()
+        if status != Status.kOptimal:
+            self.infeasible = status == Status.kInfeasible
             return None
-        # Up to the happiness the level-0 optimum already grants, raising L costs nothing.
-        low = evaluate(self.problem, self.solutions[0]).min_happiness
-        self.values[low], self.solutions[low] = self.values[0], self.solutions[0]
-        p = self.problem
-        high = min(
-            (p.n_slots * len(p.layers)) // p.n_users,  # everyone needs L preferred shifts
-            *(min(len(p.preferred[u] & p.available[u]), p.max_shifts(u)) for u in range(p.n_users)),
-        )
-
-        def improving(level: int) -> bool:
-            """g falls from `level` to `level + 1`: true below the minimiser, false from it on."""
-            return level < high and not self.timed_out and self.g(level + 1) < self.g(level)
-
-        # Gallop up from `low` until g stops falling, then bisect the last step.
-        lo, step = low, 1
-        hi = low
-        while improving(hi):
-            lo = hi + 1
-            hi = min(hi + step, high)
-            step *= 2
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if improving(mid):
-                lo = mid + 1
-            else:
-                hi = mid
+        self.bound = _rounded_bound(self.problem, self.highs.getInfo().objective_function_value)
+        level = _values(self.highs)[self.mx.happiness_column]
+        # Later LPs re-solve from the vertex just found: dual simplex is the warm method.
+        self.highs.setOptionValue("solver", "simplex")
+        below, above = math.floor(level + _INTEGRALITY), math.ceil(level - _INTEGRALITY)
+        for candidate in sorted({below, above}):
+            self._solve_at(candidate)
+            if self.timed_out:
+                break
+        if not self.solutions:
+            return None
         best = min(self.values, key=lambda level: (self.values[level], level))
         return self.solutions[best]
 
-
-def _read_assignment(m) -> Assignment | None:
-    assignment: Assignment = {}
-    for u, t, layer in m.CELLS:
-        value = m.x[u, t, layer].value or 0.0
-        if value > _INTEGRALITY and value < 1 - _INTEGRALITY:
-            return None
-        if value > 0.5:
-            assignment[t, layer] = u
-    return assignment
+    def _solve_at(self, level: int) -> None:
+        """g(level) and its roster; nothing when no roster reaches that level."""
+        self.highs.changeColBounds(self.mx.happiness_column, level, level)
+        if self._lp() != Status.kOptimal:
+            return
+        assignment = _assignment(self.mx, _values(self.highs))
+        if assignment is None:  # not integral: cannot happen at a simplex vertex, but be safe
+            assignment = _solve_fixed_level_mip(self.problem, level, self.clock)
+            if assignment is None:
+                return
+        self.values[level] = evaluate(self.problem, assignment).total
+        self.solutions[level] = assignment
 
 
 def _solve_fixed_level_mip(problem: Problem, level: int, clock: _Clock) -> Assignment | None:
-    m = build_model(problem)
-    m.min_happiness.fix(level)
-    result = _run(_solver(clock, None), m, clock)
-    if result.best_feasible_objective is None:
+    mx = build_matrices(problem)
+    highs = mx.to_highs()
+    highs.changeColBounds(mx.happiness_column, level, level)
+    _run(highs, clock)
+    if highs.getInfo().primal_solution_status != 2:  # no feasible solution
         return None
-    result.solution_loader.load_vars()
-    return _read_assignment(m)
+    return _assignment(mx, _values(highs))
 
 
-# ----- MIP method ----------------------------------------------------------------------------
-def _solve_mip(problem: Problem, clock: _Clock, gap: float, threads: int | None) -> Roster:
+# ----- side rules: LP-guided dive, then the full MIP ------------------------------------------
+def _solve_side_rules(
+    problem: Problem, clock: _Clock, gap: float, options: dict, dive: bool
+) -> Roster:
+    timing = _Timing()
     t0 = time.perf_counter()
-    m = build_model(problem)
+    mx = build_matrices(problem)
     integral = objective_is_integral(problem)
-    solver = _solver(
-        clock,
-        threads,
-        mip_rel_gap=gap,
+    mip_options = {
+        **options,
+        "mip_rel_gap": gap,
         # Every roster's objective is a whole number then, so a gap below 1 proves optimality.
-        mip_abs_gap=0.999 if integral else 1e-6,
-    )
-    start = greedy_roster(problem)
-    if start is not None:
-        _load_start(m, problem, start)
-        solver.config.warmstart = True
-    _hand_over(solver, m)
-    build_seconds = time.perf_counter() - t0
-    log.info("model built in %.1fs; HiGHS solving (MIP)", build_seconds)
-    t0 = time.perf_counter()
-    solver.config.time_limit = max(clock.left(), 0.01)
-    result = _run(solver, m, clock)
-    solve_seconds = time.perf_counter() - t0
+        "mip_abs_gap": 0.999 if integral else 1e-6,
+    }
+    timing.since(t0, "build")
+    log.info("model built in %.1fs; HiGHS solving (side rules)", timing.build)
 
-    if result.best_feasible_objective is None:
-        if result.termination_condition == TerminationCondition.infeasible:
-            raise InfeasibleError(explain(problem, lambda p: _feasible(p, clock)))
-        raise NoSolutionInTimeError(
-            f"no roster found within the time limit ({solve_seconds:.1f}s); allow more time"
-        )
-    result.solution_loader.load_vars()
-    assignment = _read_assignment(m)
-    if assignment is None:
-        raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug, not user error
-    bound = result.best_objective_bound
-    if bound is not None and not math.isfinite(bound):
-        bound = None  # stopped before HiGHS had any bound
-    optimal = result.termination_condition == TerminationCondition.optimal
-    if integral and bound is not None:
-        bound = math.ceil(bound - 1e-6)
-    objective = evaluate(problem, assignment).total
-    if optimal and gap == 0:
-        bound = objective  # proven: the absolute gap set above leaves no better roster
-    status = "optimal" if bound is not None and objective - bound < 1e-9 else "feasible"
+    best: Assignment | None = None
+    bound: float | None = None
+    start_values: np.ndarray | None = None
+    if dive:
+        t0 = time.perf_counter()
+        lp = mx.to_highs(relax=True, **options, **_lp_method(mx))
+        status = _run(lp, clock)
+        timing.since(t0, "solve")
+        if status == Status.kInfeasible:
+            raise _infeasible(problem, clock)
+        if status == Status.kOptimal:
+            bound = _rounded_bound(problem, lp.getInfo().objective_function_value)
+            t0 = time.perf_counter()
+            best, start_values, free = _dive(problem, mx, _values(lp), clock, mip_options)
+            timing.since(t0, "solve")
+            timing.steps.append(f"LP-guided dive over {free} undecided cells")
+            if best is not None and _proven(evaluate(problem, best).total, bound):
+                return _roster(problem, best, "optimal", bound, timing, _method(timing))
+        del lp
+
+    if clock.left() > 0:
+        t0 = time.perf_counter()
+        if start_values is None:
+            greedy = greedy_roster(problem)
+            if greedy is not None:
+                start_values = _column_values(problem, mx, greedy)
+                timing.steps.append("greedy warm start")
+        mip = mx.to_highs(**mip_options)
+        if start_values is not None:
+            mip.setSolution(_solution(start_values))
+        status = _run(mip, clock)
+        timing.since(t0, "solve")
+        timing.steps.append("full MIP")
+        if status == Status.kInfeasible:
+            raise _infeasible(problem, clock)
+        info = mip.getInfo()
+        if info.primal_solution_status == 2:
+            found = _assignment(mx, _values(mip))
+            if found is None:
+                raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug
+            if best is None or evaluate(problem, found).total < evaluate(problem, best).total:
+                best = found
+        mip_bound = info.mip_dual_bound
+        if math.isfinite(mip_bound):
+            mip_bound = _rounded_bound(problem, mip_bound)
+            bound = mip_bound if bound is None else max(bound, mip_bound)
+        if status == Status.kOptimal and gap == 0 and best is not None:
+            bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
+    if best is None:
+        return _out_of_time(problem, None, bound, timing, _method(timing))
+    status = "optimal" if _proven(evaluate(problem, best).total, bound) else "feasible"
+    return _roster(problem, best, status, bound, timing, _method(timing))
+
+
+def _dive(
+    problem: Problem, mx: Matrices, lp_values: np.ndarray, clock: _Clock, mip_options: dict
+) -> tuple[Assignment | None, np.ndarray | None, int]:
+    """The best roster that keeps every cell the LP decided and at least its happiness level
+    rounded down; its column values (a MIP start); and how many cells were left open."""
+    cells = lp_values[: len(mx.cells)]
+    at_zero = np.flatnonzero(cells <= _INTEGRALITY)
+    at_one = np.flatnonzero(cells >= 1 - _INTEGRALITY)
+    free = len(mx.cells) - len(at_zero) - len(at_one)
+    highs = mx.to_highs(**mip_options)
+    _fix(highs, at_zero, 0.0)
+    _fix(highs, at_one, 1.0)
+    level = math.floor(lp_values[mx.happiness_column] + _INTEGRALITY)
+    highs.changeColBounds(mx.happiness_column, level, highspy.kHighsInf)
+    _run(highs, clock)
+    if highs.getInfo().primal_solution_status != 2:
+        return None, None, free
+    values = _values(highs)
+    return _assignment(mx, values), values, free
+
+
+def _fix(highs: highspy.Highs, columns: np.ndarray, value: float) -> None:
+    if len(columns):
+        bounds = np.full(len(columns), value)
+        highs.changeColsBounds(len(columns), columns.astype(np.int32), bounds, bounds)
+
+
+def _column_values(problem: Problem, mx: Matrices, assignment: Assignment) -> np.ndarray:
+    """Every column's value for a roster: cells, balance steps filled in order, happiness."""
+    values = np.zeros(len(mx.columns))
+    worked: dict[tuple[int, int], int] = {}
+    for j, (u, t, layer) in enumerate(mx.cells):
+        if assignment.get((t, layer)) == u:
+            values[j] = 1.0
+            key = (u, group_of(problem, t, layer))
+            worked[key] = worked.get(key, 0) + 1
+    for j in range(len(mx.cells), mx.happiness_column):
+        _, u, g, k = mx.columns[j]
+        values[j] = 1.0 if k <= worked.get((u, g), 0) else 0.0
+    values[mx.happiness_column] = evaluate(problem, assignment).min_happiness
+    return values
+
+
+def _solution(values: np.ndarray) -> highspy.HighsSolution:
+    solution = highspy.HighsSolution()
+    solution.col_value = values.tolist()
+    solution.value_valid = True
+    return solution
+
+
+def _method(timing: _Timing) -> str:
+    return " + ".join(timing.steps) if timing.steps else "no solve finished in time"
+
+
+# ----- results ---------------------------------------------------------------------------------
+def _roster(
+    problem: Problem,
+    assignment: Assignment,
+    status: str,
+    bound: float | None,
+    timing: _Timing,
+    method: str,
+) -> Roster:
     return Roster(
         problem=problem,
         assignment=assignment,
         status=status,
         bound=bound,
-        build_seconds=build_seconds,
-        solve_seconds=solve_seconds,
-        method="MIP" + (" (greedy warm start)" if start is not None else ""),
+        build_seconds=timing.build,
+        solve_seconds=timing.solve,
+        method=method,
     )
 
 
-def _load_start(m, problem: Problem, start: Assignment) -> None:
-    """Set every variable to the greedy roster's values so HiGHS can take it as an incumbent."""
-    for u, t, layer in m.CELLS:
-        m.x[u, t, layer].set_value(1 if start.get((t, layer)) == u else 0)
-    worked: dict[tuple[int, int], int] = {}
-    for (t, layer), u in start.items():
-        key = (u, group_of(problem, t, layer))
-        worked[key] = worked.get(key, 0) + 1
-    for u, g, k in m.STEPS:
-        m.step[u, g, k].set_value(1 if k <= worked.get((u, g), 0) else 0)
-    m.min_happiness.set_value(evaluate(problem, start).min_happiness)
+def _out_of_time(
+    problem: Problem,
+    assignment: Assignment | None,
+    bound: float | None,
+    timing: _Timing,
+    method: str,
+) -> Roster:
+    """The time ran out: the roster found so far, else a greedy one, with the bound known."""
+    if assignment is None:
+        assignment = greedy_roster(problem)
+        method = f"{method}; greedy roster (the time ran out)"
+    if assignment is None:
+        raise NoSolutionInTimeError(
+            f"no roster found within the time limit ({timing.build + timing.solve:.1f}s); "
+            "allow more time"
+        )
+    status = "optimal" if _proven(evaluate(problem, assignment).total, bound) else "feasible"
+    return _roster(problem, assignment, status, bound, timing, method)
 
 
 def _feasible(problem: Problem, clock: _Clock) -> bool | None:
     """Whether any roster exists (None when the time ran out before knowing)."""
     if precheck(problem):
         return False
-    m = build_model(problem)
-    m.objective.deactivate()
-    m.any_roster = pyo.Objective(expr=0)
+    mx = build_matrices(problem)
+    mx.cost = [0.0] * len(mx.cost)
+    mx.offset = 0.0
+    highs = mx.to_highs()
     short = _Clock(time.perf_counter() + min(clock.left(), 10.0) + 1, clock.cancellation)
-    result = _run(_solver(short, None), m, short)
-    if result.best_feasible_objective is not None:
+    status = _run(highs, short)
+    if highs.getInfo().primal_solution_status == 2:
         return True
-    if result.termination_condition == TerminationCondition.infeasible:
+    if status == Status.kInfeasible:
         return False
     return None

@@ -783,7 +783,7 @@ def check(kind: str, seed: int) -> None:
 
 def check_doc(doc: dict, inst: Inst, best: float | None, best_assign: Assignment | None) -> None:
     problem = oo.load_problem(copy.deepcopy(doc))
-    methods = ["auto"] if inst.side_rules else ["auto", "mip", "network"]
+    methods = ["auto", "dive", "mip"] + ([] if inst.side_rules else ["network"])
     if best is None:
         for method in methods:
             with pytest.raises(oo.InfeasibleError) as info:
@@ -803,6 +803,11 @@ def check_doc(doc: dict, inst: Inst, best: float | None, best_assign: Assignment
         mine = objective(inst, assign)
         assert abs(roster.objective - mine) < TOL, (method, roster.objective, mine, assign)
         assert abs(roster.objective - best) < TOL, (method, roster.objective, best, best_assign)
+        # "optimal" stands on a bound: one no roster beats (the enumerated optimum is the
+        # best any roster reaches) and that this roster meets.
+        assert roster.bound is not None, method
+        assert roster.bound <= best + TOL, (method, roster.bound, best)
+        assert abs(roster.objective - roster.bound) < TOL, (method, roster.objective, roster.bound)
 
 
 # ----- tests ---------------------------------------------------------------------------------

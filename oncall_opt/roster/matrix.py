@@ -1,0 +1,200 @@
+"""The roster model of `model.py` as HiGHS's matrices, built directly and in bulk.
+
+`model.py` is the definition of record (readable, printed by notebooks). Handing a Pyomo model
+of 100 people x 365 days to HiGHS costs seconds of expression walking, so the solver builds
+the same rows, columns and coefficients here in plain lists and passes them in one call.
+`tests/roster/test_matrix.py` proves the two equal on small instances of every rule, so a
+change to one without the other fails there.
+
+Columns come in Pyomo's order: the cells x[u, t, l], then the balance steps, then
+min_happiness. Rows too: one family after another, in the order `build_model` declares them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from oncall_opt.roster.model import (
+    balance_groups,
+    candidates,
+    group_capacity,
+    group_of,
+    history_in_group,
+)
+from oncall_opt.roster.problem import Problem
+
+INF = highspy.kHighsInf
+
+
+@dataclass
+class Matrices:
+    """A linear model: column keys ("x", u, t, l) / ("step", u, g, k) / ("min_happiness",),
+    row keys (family, *index), bounds, costs and the row-wise constraint matrix."""
+
+    columns: list[tuple]
+    cost: list[float]
+    lower: list[float]
+    upper: list[float]
+    integer: list[bool]
+    offset: float = 0.0
+    rows: list[tuple] = field(default_factory=list)
+    row_lower: list[float] = field(default_factory=list)
+    row_upper: list[float] = field(default_factory=list)
+    starts: list[int] = field(default_factory=lambda: [0])
+    index: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    cells: list[tuple[int, int, int]] = field(default_factory=list)  # column j is cells[j]
+    happiness_column: int = -1
+
+    def add_row(self, key: tuple, lower: float, upper: float, terms: dict[int, float]) -> None:
+        self.rows.append(key)
+        self.row_lower.append(lower)
+        self.row_upper.append(upper)
+        for column, coefficient in terms.items():
+            if coefficient:
+                self.index.append(column)
+                self.value.append(coefficient)
+        self.starts.append(len(self.index))
+
+    def row_terms(self, r: int) -> dict[int, float]:
+        lo, hi = self.starts[r], self.starts[r + 1]
+        return dict(zip(self.index[lo:hi], self.value[lo:hi], strict=True))
+
+    def to_highs(self, relax: bool = False, **options) -> highspy.Highs:
+        """A highspy model of these matrices (continuous everywhere when `relax`)."""
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(self.columns)
+        lp.num_row_ = len(self.rows)
+        lp.col_cost_ = np.asarray(self.cost, dtype=float)
+        lp.col_lower_ = np.asarray(self.lower, dtype=float)
+        lp.col_upper_ = np.asarray(self.upper, dtype=float)
+        lp.row_lower_ = np.asarray(self.row_lower, dtype=float)
+        lp.row_upper_ = np.asarray(self.row_upper, dtype=float)
+        lp.offset_ = self.offset
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.num_col_ = lp.num_col_
+        lp.a_matrix_.num_row_ = lp.num_row_
+        lp.a_matrix_.start_ = np.asarray(self.starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.asarray(self.index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.asarray(self.value, dtype=float)
+        if not relax and any(self.integer):
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                for i in self.integer
+            ]
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        for name, value in options.items():
+            highs.setOptionValue(name, value)
+        status = highs.passModel(lp)
+        if status != highspy.HighsStatus.kOk:
+            raise RuntimeError(f"HiGHS refused the roster model ({status})")
+        return highs
+
+
+def build_matrices(
+    problem: Problem, relax: bool = False, steps: dict[tuple[int, int], int] | None = None
+) -> Matrices:
+    """The matrices of `build_model(problem, relax, steps)`: same rows, columns, coefficients."""
+    users, layers = range(problem.n_users), problem.layers
+    groups = balance_groups(problem)
+    weights = problem.weights
+    stability = weights.stability if problem.previous else 0
+
+    cells = [
+        (u, t, l) for t in range(problem.n_slots) for l in layers for u in candidates(problem, t, l)
+    ]
+    if steps is None:
+        steps = {(u, g): group_capacity(problem, u, g) for u in users for g in range(len(groups))}
+
+    m = Matrices(columns=[], cost=[], lower=[], upper=[], integer=[], cells=cells)
+    by_slot: dict[tuple[int, int], list[int]] = defaultdict(list)
+    by_person: dict[int, list[int]] = defaultdict(list)
+    by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
+    by_person_slot: dict[tuple[int, int], list[int]] = defaultdict(list)
+    preferred_of: dict[int, list[int]] = defaultdict(list)
+    for j, (u, t, l) in enumerate(cells):
+        m.columns.append(("x", u, t, l))
+        m.cost.append(
+            weights.avoid * (t in problem.avoided[u])
+            + stability * (problem.previous.get((t, l), u) != u)
+        )
+        by_slot[t, l].append(j)
+        by_person[u].append(j)
+        by_group[u, group_of(problem, t, l)].append(j)
+        by_person_slot[u, t].append(j)
+        if t in problem.preferred[u]:
+            preferred_of[u].append(j)
+    n_cells = len(cells)
+    m.lower += [0.0] * n_cells
+    m.upper += [1.0] * n_cells
+    m.integer += [not relax] * n_cells
+
+    step_columns: dict[tuple[int, int], list[int]] = {}
+    for (u, g), n in steps.items():
+        h = history_in_group(problem, u, g)
+        capacity = group_capacity(problem, u, g)
+        step_columns[u, g] = list(range(len(m.columns), len(m.columns) + n))
+        for k in range(1, n + 1):
+            m.columns.append(("step", u, g, k))
+            m.cost.append(weights.balance * ((2 * (h + k) - 1) / problem.users[u].weight))
+            m.lower.append(0.0)
+            m.upper.append(capacity - k + 1 if k == n and k < capacity else 1.0)
+            m.integer.append(False)
+    m.offset = weights.balance * sum(
+        history_in_group(problem, u, g) ** 2 / problem.users[u].weight for (u, g) in steps
+    )
+
+    happiness = m.happiness_column = len(m.columns)
+    m.columns.append(("min_happiness",))
+    m.cost.append(-weights.happiness)
+    m.lower.append(0.0)
+    m.upper.append(INF)
+    m.integer.append(not relax)
+
+    for t in range(problem.n_slots):
+        for l in layers:
+            m.add_row(("one_person_per_slot", t, l), 1, 1, dict.fromkeys(by_slot[t, l], 1.0))
+    for u in users:
+        for g in range(len(groups)):
+            if by_group[u, g]:
+                terms = dict.fromkeys(by_group[u, g], 1.0)
+                terms.update(dict.fromkeys(step_columns[u, g], -1.0))
+                m.add_row(("steps_count_shifts", u, g), 0, 0, terms)
+    for u in users:
+        if by_person[u]:
+            terms = dict.fromkeys(by_person[u], 1.0)
+            m.add_row(("shift_limits", u), problem.min_shifts(u), problem.max_shifts(u), terms)
+    for u in users:
+        terms = {happiness: 1.0}
+        terms.update(dict.fromkeys(preferred_of[u], -1.0))
+        m.add_row(("happiness_floor", u), -INF, 0, terms)
+    if len(layers) > 1:
+        for (u, t), js in by_person_slot.items():
+            if len(js) > 1:
+                m.add_row(("one_layer_at_a_time", u, t), -INF, 1, dict.fromkeys(js, 1.0))
+
+    for u in users:
+        limit = problem.max_consecutive[u]
+        if limit is None:
+            continue
+        for t in range(problem.n_slots - limit):
+            window = [s for s in range(t, t + limit + 1) if (u, s) in by_person_slot]
+            if len(window) > limit:
+                terms = {j: 1.0 for s in window for j in by_person_slot[u, s]}
+                m.add_row(("at_most_consecutive", u, t), -INF, limit, terms)
+    for u in users:
+        for t in range(problem.n_slots - 2):
+            if (u, t) not in by_person_slot:
+                continue
+            for gap in range(2, problem.min_rest[u] + 1):
+                if t + gap < problem.n_slots and (u, t + gap) in by_person_slot:
+                    terms = dict.fromkeys(by_person_slot[u, t], 1.0)
+                    terms.update(dict.fromkeys(by_person_slot.get((u, t + 1), ()), -1.0))
+                    terms.update(dict.fromkeys(by_person_slot[u, t + gap], 1.0))
+                    m.add_row(("rest_after_a_run", u, t, gap), -INF, 1, terms)
+    return m
