@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from itertools import groupby, pairwise
 
-from oncall_opt.roster.model import candidates
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.spec import LAYER_NAMES
+from oncall_opt.roster.structure import candidates
 
 
 def _layer(problem: Problem, layer: int) -> str:

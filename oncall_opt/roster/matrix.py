@@ -12,30 +12,32 @@ min_happiness. Rows too: one family after another, in the order `build_model` de
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 
-from oncall_opt.roster.model import (
+from oncall_opt.roster.problem import Problem
+from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
     group_capacity,
     group_of,
     history_in_group,
 )
-from oncall_opt.roster.problem import Problem
 
 INF = highspy.kHighsInf
 
 
 @dataclass
 class Matrices:
-    """A linear model: column keys ("x", u, t, l) / ("step", u, g, k) / ("min_happiness",),
-    row keys (family, *index), bounds, costs and the row-wise constraint matrix."""
+    """A linear model: columns (the cells, then the balance steps, then min_happiness) with
+    bounds and costs, row keys (family, *index) with bounds, and the row-wise matrix."""
 
-    columns: list[tuple]
+    cells: list[tuple[int, int, int]]  # (u, t, l): column j < len(cells) is cells[j]
+    step_keys: list[tuple[int, int, int]]  # (u, g, k): the columns after the cells
     cost: list[float]
     lower: list[float]
     upper: list[float]
@@ -47,17 +49,25 @@ class Matrices:
     starts: list[int] = field(default_factory=lambda: [0])
     index: list[int] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
-    cells: list[tuple[int, int, int]] = field(default_factory=list)  # column j is cells[j]
-    happiness_column: int = -1
 
-    def add_row(self, key: tuple, lower: float, upper: float, terms: dict[int, float]) -> None:
+    @property
+    def happiness_column(self) -> int:
+        return len(self.cells) + len(self.step_keys)
+
+    @property
+    def columns(self) -> list[tuple]:
+        """Column keys: ("x", u, t, l), ("step", u, g, k), ("min_happiness",)."""
+        cells = [("x", *cell) for cell in self.cells]
+        return cells + [("step", *key) for key in self.step_keys] + [("min_happiness",)]
+
+    def add_row(self, key: tuple, lower: float, upper: float, *parts: tuple[list[int], float]):
+        """A row whose terms are (columns, coefficient) parts; no column repeats in a row."""
         self.rows.append(key)
         self.row_lower.append(lower)
         self.row_upper.append(upper)
-        for column, coefficient in terms.items():
-            if coefficient:
-                self.index.append(column)
-                self.value.append(coefficient)
+        for columns, coefficient in parts:
+            self.index.extend(columns)
+            self.value.extend([coefficient] * len(columns))
         self.starts.append(len(self.index))
 
     def row_terms(self, r: int) -> dict[int, float]:
@@ -67,7 +77,7 @@ class Matrices:
     def to_highs(self, relax: bool = False, **options) -> highspy.Highs:
         """A highspy model of these matrices (continuous everywhere when `relax`)."""
         lp = highspy.HighsLp()
-        lp.num_col_ = len(self.columns)
+        lp.num_col_ = len(self.cost)
         lp.num_row_ = len(self.rows)
         lp.col_cost_ = np.asarray(self.cost, dtype=float)
         lp.col_lower_ = np.asarray(self.lower, dtype=float)
@@ -100,35 +110,49 @@ def build_matrices(
     problem: Problem, relax: bool = False, steps: dict[tuple[int, int], int] | None = None
 ) -> Matrices:
     """The matrices of `build_model(problem, relax, steps)`: same rows, columns, coefficients."""
+    # The build makes millions of small objects and no cycles: the cyclic collector's passes
+    # over them cost nearly half its time (500 people x 365 days: 0.73 s against 0.40 s).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(problem, relax, steps)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | None) -> Matrices:
     users, layers = range(problem.n_users), problem.layers
     groups = balance_groups(problem)
     weights = problem.weights
     stability = weights.stability if problem.previous else 0
 
-    cells = [
-        (u, t, l) for t in range(problem.n_slots) for l in layers for u in candidates(problem, t, l)
-    ]
     if steps is None:
         steps = {(u, g): group_capacity(problem, u, g) for u in users for g in range(len(groups))}
 
-    m = Matrices(columns=[], cost=[], lower=[], upper=[], integer=[], cells=cells)
-    by_slot: dict[tuple[int, int], list[int]] = defaultdict(list)
+    m = Matrices(cells=[], step_keys=[], cost=[], lower=[], upper=[], integer=[])
+    by_slot: dict[tuple[int, int], list[int]] = {}
     by_person: dict[int, list[int]] = defaultdict(list)
     by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
     by_person_slot: dict[tuple[int, int], list[int]] = defaultdict(list)
     preferred_of: dict[int, list[int]] = defaultdict(list)
-    for j, (u, t, l) in enumerate(cells):
-        m.columns.append(("x", u, t, l))
-        m.cost.append(
-            weights.avoid * (t in problem.avoided[u])
-            + stability * (problem.previous.get((t, l), u) != u)
-        )
-        by_slot[t, l].append(j)
-        by_person[u].append(j)
-        by_group[u, group_of(problem, t, l)].append(j)
-        by_person_slot[u, t].append(j)
-        if t in problem.preferred[u]:
-            preferred_of[u].append(j)
+    avoided, preferred, cells, cost = problem.avoided, problem.preferred, m.cells, m.cost
+    for t in range(problem.n_slots):
+        for l in layers:
+            g = group_of(problem, t, l)
+            before = problem.previous.get((t, l))
+            people = candidates(problem, t, l)
+            by_slot[t, l] = list(range(len(cells), len(cells) + len(people)))
+            for u in people:
+                j = len(cells)
+                cells.append((u, t, l))
+                changed = before is not None and before != u
+                cost.append(weights.avoid * (t in avoided[u]) + stability * changed)
+                by_person[u].append(j)
+                by_group[u, g].append(j)
+                by_person_slot[u, t].append(j)
+                if t in preferred[u]:
+                    preferred_of[u].append(j)
     n_cells = len(cells)
     m.lower += [0.0] * n_cells
     m.upper += [1.0] * n_cells
@@ -138,9 +162,9 @@ def build_matrices(
     for (u, g), n in steps.items():
         h = history_in_group(problem, u, g)
         capacity = group_capacity(problem, u, g)
-        step_columns[u, g] = list(range(len(m.columns), len(m.columns) + n))
+        step_columns[u, g] = list(range(len(m.cost), len(m.cost) + n))
         for k in range(1, n + 1):
-            m.columns.append(("step", u, g, k))
+            m.step_keys.append((u, g, k))
             m.cost.append(weights.balance * ((2 * (h + k) - 1) / problem.users[u].weight))
             m.lower.append(0.0)
             m.upper.append(capacity - k + 1 if k == n and k < capacity else 1.0)
@@ -149,8 +173,7 @@ def build_matrices(
         history_in_group(problem, u, g) ** 2 / problem.users[u].weight for (u, g) in steps
     )
 
-    happiness = m.happiness_column = len(m.columns)
-    m.columns.append(("min_happiness",))
+    happiness = m.happiness_column
     m.cost.append(-weights.happiness)
     m.lower.append(0.0)
     m.upper.append(INF)
@@ -158,25 +181,23 @@ def build_matrices(
 
     for t in range(problem.n_slots):
         for l in layers:
-            m.add_row(("one_person_per_slot", t, l), 1, 1, dict.fromkeys(by_slot[t, l], 1.0))
+            m.add_row(("one_person_per_slot", t, l), 1, 1, (by_slot[t, l], 1.0))
     for u in users:
         for g in range(len(groups)):
             if by_group[u, g]:
-                terms = dict.fromkeys(by_group[u, g], 1.0)
-                terms.update(dict.fromkeys(step_columns[u, g], -1.0))
-                m.add_row(("steps_count_shifts", u, g), 0, 0, terms)
+                parts = (by_group[u, g], 1.0), (step_columns[u, g], -1.0)
+                m.add_row(("steps_count_shifts", u, g), 0, 0, *parts)
     for u in users:
         if by_person[u]:
-            terms = dict.fromkeys(by_person[u], 1.0)
-            m.add_row(("shift_limits", u), problem.min_shifts(u), problem.max_shifts(u), terms)
+            limits = problem.min_shifts(u), problem.max_shifts(u)
+            m.add_row(("shift_limits", u), *limits, (by_person[u], 1.0))
     for u in users:
-        terms = {happiness: 1.0}
-        terms.update(dict.fromkeys(preferred_of[u], -1.0))
-        m.add_row(("happiness_floor", u), -INF, 0, terms)
+        parts = ([happiness], 1.0), (preferred_of[u], -1.0)
+        m.add_row(("happiness_floor", u), -INF, 0, *parts)
     if len(layers) > 1:
         for (u, t), js in by_person_slot.items():
             if len(js) > 1:
-                m.add_row(("one_layer_at_a_time", u, t), -INF, 1, dict.fromkeys(js, 1.0))
+                m.add_row(("one_layer_at_a_time", u, t), -INF, 1, (js, 1.0))
 
     for u in users:
         limit = problem.max_consecutive[u]
@@ -185,16 +206,18 @@ def build_matrices(
         for t in range(problem.n_slots - limit):
             window = [s for s in range(t, t + limit + 1) if (u, s) in by_person_slot]
             if len(window) > limit:
-                terms = {j: 1.0 for s in window for j in by_person_slot[u, s]}
-                m.add_row(("at_most_consecutive", u, t), -INF, limit, terms)
+                columns = [j for s in window for j in by_person_slot[u, s]]
+                m.add_row(("at_most_consecutive", u, t), -INF, limit, (columns, 1.0))
     for u in users:
         for t in range(problem.n_slots - 2):
             if (u, t) not in by_person_slot:
                 continue
             for gap in range(2, problem.min_rest[u] + 1):
                 if t + gap < problem.n_slots and (u, t + gap) in by_person_slot:
-                    terms = dict.fromkeys(by_person_slot[u, t], 1.0)
-                    terms.update(dict.fromkeys(by_person_slot.get((u, t + 1), ()), -1.0))
-                    terms.update(dict.fromkeys(by_person_slot[u, t + gap], 1.0))
-                    m.add_row(("rest_after_a_run", u, t, gap), -INF, 1, terms)
+                    parts = (
+                        (by_person_slot[u, t], 1.0),
+                        (by_person_slot.get((u, t + 1), []), -1.0),
+                        (by_person_slot[u, t + gap], 1.0),
+                    )
+                    m.add_row(("rest_after_a_run", u, t, gap), -INF, 1, *parts)
     return m

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from oncall_opt.roster.model import balance_groups, group_of, history_in_group
 from oncall_opt.roster.problem import Problem
+from oncall_opt.roster.structure import balance_groups, group_of, history_in_group
 from oncall_opt.times import format_timestamp
 
 if TYPE_CHECKING:  # pandas loads only for the DataFrames: output.json never needs it

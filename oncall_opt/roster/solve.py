@@ -38,9 +38,14 @@ from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError, SolveCance
 from oncall_opt.roster.cancel import Cancellation
 from oncall_opt.roster.diagnose import explain, precheck
 from oncall_opt.roster.matrix import Matrices, build_matrices
-from oncall_opt.roster.model import balance_groups, group_capacity, group_of, objective_is_integral
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, Roster, evaluate
+from oncall_opt.roster.structure import (
+    balance_groups,
+    group_capacity,
+    group_of,
+    objective_is_integral,
+)
 from oncall_opt.roster.warmstart import greedy_roster
 
 log = logging.getLogger(__name__)
@@ -249,10 +254,13 @@ class _LevelSearch:
             return None
         self.bound = _rounded_bound(self.problem, self.highs.getInfo().objective_function_value)
         level = _values(self.highs)[self.mx.happiness_column]
-        # Later LPs re-solve from the vertex just found: dual simplex is the warm method.
-        self.highs.setOptionValue("solver", "simplex")
+        p = self.problem
+        reachable = min(
+            (p.n_slots * len(p.layers)) // p.n_users,  # everyone needs L preferred shifts
+            *(min(len(p.preferred[u] & p.available[u]), p.max_shifts(u)) for u in range(p.n_users)),
+        )
         below, above = math.floor(level + _INTEGRALITY), math.ceil(level - _INTEGRALITY)
-        for candidate in sorted({below, above}):
+        for candidate in sorted({below, min(above, reachable)}):
             self._solve_at(candidate)
             if self.timed_out:
                 break
@@ -385,15 +393,14 @@ def _fix(highs: highspy.Highs, columns: np.ndarray, value: float) -> None:
 
 def _column_values(problem: Problem, mx: Matrices, assignment: Assignment) -> np.ndarray:
     """Every column's value for a roster: cells, balance steps filled in order, happiness."""
-    values = np.zeros(len(mx.columns))
+    values = np.zeros(len(mx.cost))
     worked: dict[tuple[int, int], int] = {}
     for j, (u, t, layer) in enumerate(mx.cells):
         if assignment.get((t, layer)) == u:
             values[j] = 1.0
             key = (u, group_of(problem, t, layer))
             worked[key] = worked.get(key, 0) + 1
-    for j in range(len(mx.cells), mx.happiness_column):
-        _, u, g, k = mx.columns[j]
+    for j, (u, g, k) in enumerate(mx.step_keys, start=len(mx.cells)):
         values[j] = 1.0 if k <= worked.get((u, g), 0) else 0.0
     values[mx.happiness_column] = evaluate(problem, assignment).min_happiness
     return values

@@ -6,9 +6,9 @@ itself into a corner (rest rules, pins ahead); then it gives up and the MIP star
 
 from __future__ import annotations
 
-from oncall_opt.roster.model import candidates, group_of, history_in_group
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment
+from oncall_opt.roster.structure import candidates, group_of, history_in_group
 
 
 def greedy_roster(problem: Problem) -> Assignment | None:

@@ -58,10 +58,9 @@ def pyomo_form(m) -> tuple[dict, dict, float]:
 
 def matrix_form(problem, **kwargs) -> tuple[dict, dict, float, list, list]:
     mx = build_matrices(problem, **kwargs)
-    names = [("x", *c[1:]) if c[0] == "x" else c for c in mx.columns]
+    names = mx.columns
     columns = {
-        names[j]: (mx.lower[j], mx.upper[j], mx.integer[j], mx.cost[j])
-        for j in range(len(mx.columns))
+        names[j]: (mx.lower[j], mx.upper[j], mx.integer[j], mx.cost[j]) for j in range(len(names))
     }
     rows = {}
     for r, key in enumerate(mx.rows):

@@ -1,0 +1,55 @@
+"""The roster model's index sets and constants, without Pyomo: who may take a slot, balance
+groups, capacities. `model.py` (the Pyomo model), `matrix.py` (HiGHS's matrices), the greedy
+start and the result's statistics all read them from here, so the solver never loads Pyomo."""
+
+from __future__ import annotations
+
+from oncall_opt.roster.problem import Problem
+
+
+def balance_groups(problem: Problem) -> list[tuple[int, str]]:
+    """Groups balanced separately: each layer, split into weekdays and weekends if asked."""
+    parts = ("weekday", "weekend") if problem.weekend_balance else ("all",)
+    return [(layer, part) for layer in problem.layers for part in parts]
+
+
+def group_of(problem: Problem, t: int, layer: int) -> int:
+    if not problem.weekend_balance:
+        return layer - 1
+    return 2 * (layer - 1) + int(problem.grid.is_weekend[t])
+
+
+def candidates(problem: Problem, t: int, layer: int) -> list[int]:
+    """Who may take slot `t` in `layer`: the pinned person if any, else everyone available."""
+    pinned = problem.pins.get((t, layer))
+    if pinned is not None:
+        return [pinned] if t in problem.available[pinned] else []
+    return [u for u in range(problem.n_users) if t in problem.available[u]]
+
+
+def history_in_group(problem: Problem, u: int, g: int) -> int:
+    """Shifts already worked that count in group `g` (history counts in the primary layer)."""
+    layer, part = balance_groups(problem)[g]
+    if layer != 1:
+        return 0
+    weekday, weekend = problem.history[u]
+    return weekend if part == "weekend" else weekday
+
+
+def group_capacity(problem: Problem, u: int, g: int) -> int:
+    """The most shifts `u` could take in group `g`: a bound on how many steps are needed."""
+    _layer, part = balance_groups(problem)[g]
+    slots = sum(
+        1
+        for t in problem.available[u]
+        if part == "all" or problem.grid.is_weekend[t] == (part == "weekend")
+    )
+    return min(slots, problem.max_shifts(u))
+
+
+def objective_is_integral(problem: Problem) -> bool:
+    """True when every roster's objective is a whole number, so a gap below 1 proves optimality."""
+    w = problem.weights
+    coefficients = [w.balance, w.happiness, w.avoid, w.stability if problem.previous else 0]
+    coefficients += [w.balance / user.weight for user in problem.users]
+    return all(float(c).is_integer() for c in coefficients)
