@@ -9,8 +9,11 @@ from typing import Any
 START = date(2027, 1, 1)
 
 
-def instance(users: int, days: int, seed: int = 0, extended: bool = False) -> dict[str, Any]:
-    """An input.json document; `extended` adds the side rules of the issue's extended instance."""
+def instance(
+    users: int, days: int, seed: int = 0, extended: bool = False, **rules: Any
+) -> dict[str, Any]:
+    """An input.json document; `extended` adds the side rules of the issue's extended instance,
+    `rules` any other top-level fields (layers, max_consecutive_shifts, shift_duration, ...)."""
     rnd = random.Random(f"{users}x{days}:{seed}")
     calendar = [START + timedelta(days=d) for d in range(days)]
     team = []
@@ -33,6 +36,7 @@ def instance(users: int, days: int, seed: int = 0, extended: bool = False) -> di
     }
     if extended:
         doc.update(max_consecutive_shifts=7, min_rest_shifts=2, weekend_balance=True, layers=2)
+    doc.update(rules)
     return doc
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import highspy
 import numpy as np
@@ -29,6 +30,9 @@ from oncall_opt.roster.structure import (
 )
 
 INF = highspy.kHighsInf
+# Rule families whose rows an LP solution breaks only here and there (tens of 120,000 rows at
+# 100 people x 365 days with every rule): the LP leaves them out until one is broken.
+LAZY_FAMILIES = frozenset({"one_layer_at_a_time", "at_most_consecutive", "rest_after_a_run"})
 
 
 @dataclass
@@ -74,23 +78,68 @@ class Matrices:
         lo, hi = self.starts[r], self.starts[r + 1]
         return dict(zip(self.index[lo:hi], self.value[lo:hi], strict=True))
 
-    def to_highs(self, relax: bool = False, **options) -> highspy.Highs:
-        """A highspy model of these matrices (continuous everywhere when `relax`)."""
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.asarray(self.starts, dtype=np.int64),
+            np.asarray(self.index, dtype=np.int32),
+            np.asarray(self.value, dtype=float),
+            np.asarray(self.row_lower, dtype=float),
+            np.asarray(self.row_upper, dtype=float),
+        )
+
+    def submatrix(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row-wise starts, indices and values of the given rows, in that order."""
+        starts, index, value, _, _ = self._arrays
+        lengths = starts[rows + 1] - starts[rows]
+        new_starts = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_starts[1:])
+        positions = np.repeat(starts[rows] - new_starts[:-1], lengths) + np.arange(new_starts[-1])
+        return new_starts.astype(np.int32), index[positions], value[positions]
+
+    @cached_property
+    def lazy_rows(self) -> np.ndarray:
+        """Rows of the families that an LP solution rarely breaks (see `LAZY_FAMILIES`)."""
+        return np.array([key[0] in LAZY_FAMILIES for key in self.rows], dtype=bool)
+
+    def activity(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each row's left-hand side at the given column values."""
+        starts, index, coefficients = self.submatrix(rows)
+        if not len(rows):
+            return np.zeros(0)
+        return np.add.reduceat(coefficients * values[index], starts[:-1])
+
+    def touching(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Those of `rows` with a term in one of the marked columns (a boolean per column)."""
+        starts, index, _ = self.submatrix(rows)
+        if not len(rows):
+            return rows
+        return rows[np.maximum.reduceat(columns[index], starts[:-1])]
+
+    def to_highs(
+        self, relax: bool = False, rows: np.ndarray | None = None, **options
+    ) -> highspy.Highs:
+        """A highspy model of these matrices (continuous everywhere when `relax`), with only
+        `rows` (row numbers) when given."""
+        _, _, _, row_lower, row_upper = self._arrays
+        if rows is None:
+            rows = np.arange(len(self.rows))
+        starts, index, value = self.submatrix(rows)
         lp = highspy.HighsLp()
         lp.num_col_ = len(self.cost)
-        lp.num_row_ = len(self.rows)
+        lp.num_row_ = len(rows)
         lp.col_cost_ = np.asarray(self.cost, dtype=float)
         lp.col_lower_ = np.asarray(self.lower, dtype=float)
         lp.col_upper_ = np.asarray(self.upper, dtype=float)
-        lp.row_lower_ = np.asarray(self.row_lower, dtype=float)
-        lp.row_upper_ = np.asarray(self.row_upper, dtype=float)
+        lp.row_lower_ = row_lower[rows]
+        lp.row_upper_ = row_upper[rows]
         lp.offset_ = self.offset
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
         lp.a_matrix_.num_col_ = lp.num_col_
         lp.a_matrix_.num_row_ = lp.num_row_
-        lp.a_matrix_.start_ = np.asarray(self.starts, dtype=np.int32)
-        lp.a_matrix_.index_ = np.asarray(self.index, dtype=np.int32)
-        lp.a_matrix_.value_ = np.asarray(self.value, dtype=float)
+        lp.a_matrix_.start_ = starts
+        lp.a_matrix_.index_ = index
+        lp.a_matrix_.value_ = value
         if not relax and any(self.integer):
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
@@ -98,12 +147,20 @@ class Matrices:
             ]
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
-        for name, value in options.items():
-            highs.setOptionValue(name, value)
+        for name, option in options.items():
+            highs.setOptionValue(name, option)
         status = highs.passModel(lp)
         if status != highspy.HighsStatus.kOk:
             raise RuntimeError(f"HiGHS refused the roster model ({status})")
         return highs
+
+    def add_rows_to(self, highs: highspy.Highs, rows: np.ndarray) -> None:
+        """Append these rows to a highspy model made by `to_highs` (a warm start survives)."""
+        _, _, _, row_lower, row_upper = self._arrays
+        starts, index, value = self.submatrix(rows)
+        highs.addRows(
+            len(rows), row_lower[rows], row_upper[rows], len(index), starts[:-1], index, value
+        )
 
 
 def build_matrices(

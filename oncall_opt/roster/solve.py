@@ -315,20 +315,21 @@ def _solve_side_rules(
     start_values: np.ndarray | None = None
     if dive:
         t0 = time.perf_counter()
-        lp = mx.to_highs(relax=True, **options, **_lp_method(mx))
-        status = _run(lp, clock)
+        status, lp, rows = _relaxation(mx, clock, options)
         timing.since(t0, "solve")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
-        if status == Status.kOptimal:
-            bound = _rounded_bound(problem, lp.getInfo().objective_function_value)
+        if lp is not None:
+            bound = _rounded_bound(problem, lp.objective)
             t0 = time.perf_counter()
-            best, start_values, free = _dive(problem, mx, _values(lp), clock, mip_options)
+            best, start_values, free = _dive(problem, mx, lp.values, rows, clock, mip_options)
             timing.since(t0, "solve")
-            timing.steps.append(f"LP-guided dive over {free} undecided cells")
+            timing.steps.append(
+                f"LP ({lp.added} of {lp.lazy} run, rest and layer rows needed) "
+                f"+ dive over {free} undecided cells"
+            )
             if best is not None and _proven(evaluate(problem, best).total, bound):
                 return _roster(problem, best, "optimal", bound, timing, _method(timing))
-        del lp
 
     if clock.left() > 0:
         t0 = time.perf_counter()
@@ -364,21 +365,68 @@ def _solve_side_rules(
     return _roster(problem, best, status, bound, timing, _method(timing))
 
 
+@dataclass
+class _LpSolution:
+    values: np.ndarray
+    objective: float
+    added: int  # lazy rows the LP needed
+    lazy: int  # lazy rows in the model
+
+
+def _relaxation(
+    mx: Matrices, clock: _Clock, options: dict
+) -> tuple[Status, _LpSolution | None, np.ndarray]:
+    """The full model's LP relaxation, solved with the lazy rows left out until the solution
+    breaks one; then the broken ones are added and the LP re-solved from its last basis. The
+    result satisfies every row, so it is the full LP's optimum. Also which rows went in."""
+    _, _, _, _, row_upper = mx._arrays
+    included = ~mx.lazy_rows
+    highs = mx.to_highs(relax=True, rows=np.flatnonzero(included), **options, **_lp_method(mx))
+    waiting = np.flatnonzero(mx.lazy_rows)
+    lazy = len(waiting)
+    while True:
+        status = _run(highs, clock)
+        if status != Status.kOptimal:
+            return status, None, included
+        values = _values(highs)
+        broken = mx.activity(waiting, values) > row_upper[waiting] + _INTEGRALITY
+        if not broken.any():
+            objective = highs.getInfo().objective_function_value
+            return status, _LpSolution(values, objective, lazy - len(waiting), lazy), included
+        mx.add_rows_to(highs, waiting[broken])
+        included[waiting[broken]] = True
+        waiting = waiting[~broken]
+        highs.setOptionValue("solver", "simplex")  # warm from the last basis
+
+
 def _dive(
-    problem: Problem, mx: Matrices, lp_values: np.ndarray, clock: _Clock, mip_options: dict
+    problem: Problem,
+    mx: Matrices,
+    lp_values: np.ndarray,
+    included: np.ndarray,
+    clock: _Clock,
+    mip_options: dict,
 ) -> tuple[Assignment | None, np.ndarray | None, int]:
     """The best roster that keeps every cell the LP decided and at least its happiness level
-    rounded down; its column values (a MIP start); and how many cells were left open."""
+    rounded down; its column values (a MIP start); and how many cells were left open.
+
+    Rows the LP never needed matter only where they touch an undecided cell: elsewhere the
+    kept cells hold the LP's values, which satisfy them."""
     cells = lp_values[: len(mx.cells)]
     at_zero = np.flatnonzero(cells <= _INTEGRALITY)
     at_one = np.flatnonzero(cells >= 1 - _INTEGRALITY)
-    free = len(mx.cells) - len(at_zero) - len(at_one)
-    highs = mx.to_highs(**mip_options)
+    undecided = np.zeros(len(mx.cost), dtype=bool)
+    undecided[: len(mx.cells)] = True
+    undecided[at_zero] = undecided[at_one] = False
+    rows = np.flatnonzero(included)
+    rows = np.union1d(rows, mx.touching(np.flatnonzero(~included), undecided))
+    highs = mx.to_highs(rows=rows, **mip_options)
     _fix(highs, at_zero, 0.0)
     _fix(highs, at_one, 1.0)
     level = math.floor(lp_values[mx.happiness_column] + _INTEGRALITY)
     highs.changeColBounds(mx.happiness_column, level, highspy.kHighsInf)
     _run(highs, clock)
+    free = int(undecided.sum())
     if highs.getInfo().primal_solution_status != 2:
         return None, None, free
     values = _values(highs)
