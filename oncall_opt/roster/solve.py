@@ -321,15 +321,20 @@ def _solve_side_rules(
             raise _infeasible(problem, clock)
         if lp is not None:
             bound = _rounded_bound(problem, lp.objective)
-            t0 = time.perf_counter()
-            best, start_values, free = _dive(problem, mx, lp.values, rows, clock, mip_options)
-            timing.since(t0, "solve")
-            timing.steps.append(
-                f"LP ({lp.added} of {lp.lazy} run, rest and layer rows needed) "
-                f"+ dive over {free} undecided cells"
-            )
-            if best is not None and _proven(evaluate(problem, best).total, bound):
-                return _roster(problem, best, "optimal", bound, timing, _method(timing))
+            timing.steps.append(f"LP ({lp.added} of {lp.lazy} run, rest and layer rows needed)")
+            # First only the cells the LP left fractional are open; if that misses the bound,
+            # every cell of the slots they are in (the balance can then move between people).
+            for whole_slots in (False, True):
+                t0 = time.perf_counter()
+                dive = _dive(problem, mx, lp.values, rows, clock, mip_options, whole_slots, best)
+                timing.since(t0, "solve")
+                timing.steps.append(f"dive over {dive.open} open cells")
+                if dive.assignment is not None:
+                    best, start_values = dive.assignment, dive.values
+                if best is not None and _proven(evaluate(problem, best).total, bound):
+                    return _roster(problem, best, "optimal", bound, timing, _method(timing))
+                if clock.left() == 0:
+                    break
 
     if clock.left() > 0:
         t0 = time.perf_counter()
@@ -399,6 +404,13 @@ def _relaxation(
         highs.setOptionValue("solver", "simplex")  # warm from the last basis
 
 
+@dataclass
+class _Dive:
+    assignment: Assignment | None  # None when no roster was found (or none better)
+    values: np.ndarray | None  # every column's value for it: a MIP start
+    open: int  # cells left to the MIP
+
+
 def _dive(
     problem: Problem,
     mx: Matrices,
@@ -406,31 +418,36 @@ def _dive(
     included: np.ndarray,
     clock: _Clock,
     mip_options: dict,
-) -> tuple[Assignment | None, np.ndarray | None, int]:
-    """The best roster that keeps every cell the LP decided and at least its happiness level
-    rounded down; its column values (a MIP start); and how many cells were left open.
+    whole_slots: bool,
+    incumbent: Assignment | None,
+) -> _Dive:
+    """The best roster that keeps every cell the LP decided, except (`whole_slots`) in slots
+    where it left one undecided, and at least its happiness level rounded down.
 
-    Rows the LP never needed matter only where they touch an undecided cell: elsewhere the
-    kept cells hold the LP's values, which satisfy them."""
+    Rows the LP never needed matter only where they touch an open cell: elsewhere the kept
+    cells hold the LP's values, which satisfy them."""
     cells = lp_values[: len(mx.cells)]
-    at_zero = np.flatnonzero(cells <= _INTEGRALITY)
-    at_one = np.flatnonzero(cells >= 1 - _INTEGRALITY)
-    undecided = np.zeros(len(mx.cost), dtype=bool)
-    undecided[: len(mx.cells)] = True
-    undecided[at_zero] = undecided[at_one] = False
+    undecided = (cells > _INTEGRALITY) & (cells < 1 - _INTEGRALITY)
+    if whole_slots:
+        slot_of = np.fromiter((t for _, t, _ in mx.cells), dtype=np.int64, count=len(mx.cells))
+        undecided = np.isin(slot_of, np.unique(slot_of[undecided]))
+    opened = np.zeros(len(mx.cost), dtype=bool)
+    opened[: len(mx.cells)] = undecided
     rows = np.flatnonzero(included)
-    rows = np.union1d(rows, mx.touching(np.flatnonzero(~included), undecided))
-    highs = mx.to_highs(rows=rows, **mip_options)
-    _fix(highs, at_zero, 0.0)
-    _fix(highs, at_one, 1.0)
+    rows = np.union1d(rows, mx.touching(np.flatnonzero(~included), opened))
+    options = dict(mip_options)
+    if incumbent is not None:  # only a better roster is of use
+        options["objective_bound"] = evaluate(problem, incumbent).total - _tolerance(1.0)
+    highs = mx.to_highs(rows=rows, **options)
+    _fix(highs, np.flatnonzero(~undecided & (cells < 0.5)), 0.0)
+    _fix(highs, np.flatnonzero(~undecided & (cells >= 0.5)), 1.0)
     level = math.floor(lp_values[mx.happiness_column] + _INTEGRALITY)
     highs.changeColBounds(mx.happiness_column, level, highspy.kHighsInf)
     _run(highs, clock)
-    free = int(undecided.sum())
     if highs.getInfo().primal_solution_status != 2:
-        return None, None, free
+        return _Dive(None, None, int(undecided.sum()))
     values = _values(highs)
-    return _assignment(mx, values), values, free
+    return _Dive(_assignment(mx, values), values, int(undecided.sum()))
 
 
 def _fix(highs: highspy.Highs, columns: np.ndarray, value: float) -> None:
