@@ -1,22 +1,27 @@
-"""The default roster model in OR-Tools CP-SAT, as an independent reference for `oncall_opt`.
+"""The roster model in OR-Tools CP-SAT, as an independent reference for `oncall_opt`.
 
     python benchmarks/ortools_cpsat.py 10x28 [--time-limit 60] [--workers 2]
     python benchmarks/ortools_cpsat.py path/to/input.json
 
 Prints one JSON object: status (OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN, ...), objective, bound,
-gap and timings (seconds: load, build, solve, total). The model is the package's default
-one, written again from scratch:
+gap and timings (seconds: load, build, solve, total). The model is the package's, written
+again from scratch:
 
-    x[u,t] in {0,1} for every (person, slot) the person is available for
-    sum_u x[u,t] = 1                      every slot has one person on call
-    s_u = sum_t x[u,t]                    shifts of u (within min_shifts..max_shifts)
-    q_u = s_u * s_u                       AddMultiplicationEquality
-    m <= sum_{t preferred by u} x[u,t]    the least-happy person's granted preferences
-    minimise  balance * sum_u q_u  -  happiness * m  +  avoid * (avoided slots given)
+    x[u,t,l] in {0,1} for every (person, slot, layer) the person may take
+    sum_u x[u,t,l] = 1                    every slot has one person on call in each layer
+    sum_l x[u,t,l] <= 1                   one layer at a time; on[u,t] is that sum
+    s_ug = sum x[u,t,l] over group g      shifts of u per balance group (a layer, split into
+                                          weekdays and weekends with weekend_balance)
+    q_ug = s_ug * s_ug                    AddMultiplicationEquality
+    min_shifts <= sum_g s_ug <= max_shifts
+    sum of on[u,t..t+k] <= k              at most k = max_consecutive_shifts in a row
+    on[u,t] - on[u,t+1] + on[u,t+j] <= 1  for 2 <= j <= min_rest_shifts: rest after a run
+    m <= sum of on[u,t] over preferred t  the least-happy person's granted preferences
+    minimise  balance * sum q  -  happiness * m  +  avoid * (avoided slots given)
 
 Run it in its own process: OR-Tools and highspy do not share a process safely. Only the input
 reading of `oncall_opt` is used here (pydantic); nothing reaches Pyomo's solvers or highspy.
-Instances with side rules, history, a previous roster or non-unit person weights are refused.
+Instances with history, a previous roster or non-unit person weights are refused.
 """
 
 from __future__ import annotations
@@ -37,8 +42,6 @@ import oncall_opt as oo
 def unsupported(problem) -> list[str]:
     """Features of the input this reference model does not cover."""
     reasons = []
-    if problem.has_side_rules:
-        reasons.append("side rules (layers, consecutive limits, rest, weekend balance)")
     if any(h != (0, 0) for h in problem.history):
         reasons.append("history")
     if problem.previous:
@@ -53,32 +56,61 @@ def unsupported(problem) -> list[str]:
 
 def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
     t0 = time.perf_counter()
-    n_users, n_slots = problem.n_users, problem.n_slots
+    n_users, n_slots, layers = problem.n_users, problem.n_slots, problem.layers
     w = problem.weights
+    weekend = problem.grid.is_weekend
+
+    def group(t: int, layer: int) -> tuple[int, bool]:
+        return (layer, bool(weekend[t]) if problem.weekend_balance else False)
+
     model = cp_model.CpModel()
     x = {}
     for u in range(n_users):
         for t in sorted(problem.available[u]):
-            pinned = problem.pins.get((t, 1))
-            if pinned is None or pinned == u:
-                x[u, t] = model.NewBoolVar(f"x[{u},{t}]")
-    by_slot: list[list] = [[] for _ in range(n_slots)]
-    for (_u, t), var in x.items():
-        by_slot[t].append(var)
-    for t in range(n_slots):
-        model.AddExactlyOne(by_slot[t])  # an empty slot makes the model infeasible, as it should
+            for layer in layers:
+                pinned = problem.pins.get((t, layer))
+                if pinned is None or pinned == u:
+                    x[u, t, layer] = model.NewBoolVar(f"x[{u},{t},{layer}]")
+    by_slot: dict[tuple[int, int], list] = {
+        (t, layer): [] for t in range(n_slots) for layer in layers
+    }
+    on: dict[tuple[int, int], list] = {}
+    for (u, t, layer), var in x.items():
+        by_slot[t, layer].append(var)
+        on.setdefault((u, t), []).append(var)
+    for cell in by_slot.values():
+        model.AddExactlyOne(cell)  # an empty slot makes the model infeasible, as it should
+    for cell in on.values():
+        if len(cell) > 1:
+            model.AddAtMostOne(cell)
+
+    def on_call(u: int, t: int):
+        return sum(on.get((u, t), []))
 
     squares, happiness = [], model.NewIntVar(0, n_slots, "min_happiness")
     for u in range(n_users):
-        mine = [var for (v, _t), var in x.items() if v == u]
-        low, high = problem.min_shifts(u), problem.max_shifts(u)
-        shifts = model.NewIntVar(low, max(low, high), f"s[{u}]")
-        model.Add(shifts == sum(mine))
-        square = model.NewIntVar(low * low, max(low, high) ** 2, f"q[{u}]")
-        model.AddMultiplicationEquality(square, [shifts, shifts])
-        squares.append(square)
-        model.Add(happiness <= sum(x[u, t] for t in problem.preferred[u] if (u, t) in x))
-    avoided = sum(var for (u, t), var in x.items() if t in problem.avoided[u])
+        limit, rest = problem.max_consecutive[u], problem.min_rest[u]
+        if limit is not None:
+            for t in range(n_slots - limit):
+                model.Add(sum(on_call(u, s) for s in range(t, t + limit + 1)) <= limit)
+        for t in range(n_slots):
+            for j in range(2, rest + 1):
+                if t + j < n_slots and (u, t) in on and (u, t + j) in on:
+                    model.Add(on_call(u, t) - on_call(u, t + 1) + on_call(u, t + j) <= 1)
+        per_group: dict[tuple[int, bool], list] = {}
+        for (v, t, layer), var in x.items():
+            if v == u:
+                per_group.setdefault(group(t, layer), []).append(var)
+        for key, cells in per_group.items():
+            shifts = model.NewIntVar(0, len(cells), f"s[{u},{key}]")
+            model.Add(shifts == sum(cells))
+            square = model.NewIntVar(0, len(cells) ** 2, f"q[{u},{key}]")
+            model.AddMultiplicationEquality(square, [shifts, shifts])
+            squares.append(square)
+        mine = [var for cells in per_group.values() for var in cells]
+        model.AddLinearConstraint(sum(mine), problem.min_shifts(u), problem.max_shifts(u))
+        model.Add(happiness <= sum(on_call(u, t) for t in problem.preferred[u]))
+    avoided = sum(var for (u, t, _l), var in x.items() if t in problem.avoided[u])
     model.Minimize(
         int(w.balance) * sum(squares) - int(w.happiness) * happiness + int(w.avoid) * avoided
     )
@@ -105,15 +137,19 @@ def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
         objective = solver.ObjectiveValue()
         bound = solver.BestObjectiveBound()
         # Recompute the objective from the roster itself, as oncall_opt does.
-        owner = {t: u for (u, t), var in x.items() if solver.BooleanValue(var)}
-        assert sorted(owner) == list(range(n_slots)), "CP-SAT left a slot empty"
-        counts, granted, given = [0] * n_users, [0] * n_users, 0
-        for t, u in owner.items():
-            counts[u] += 1
+        owner = {(t, layer): u for (u, t, layer), var in x.items() if solver.BooleanValue(var)}
+        assert sorted(owner) == sorted(by_slot), "CP-SAT left a slot empty"
+        counts: dict[tuple, int] = {}
+        granted, given = [0] * n_users, 0
+        for (t, layer), u in owner.items():
+            key = (u, group(t, layer))
+            counts[key] = counts.get(key, 0) + 1
             granted[u] += t in problem.preferred[u]
             given += t in problem.avoided[u]
         recomputed = (
-            w.balance * sum(c * c for c in counts) - w.happiness * min(granted) + w.avoid * given
+            w.balance * sum(c * c for c in counts.values())
+            - w.happiness * min(granted)
+            + w.avoid * given
         )
         assert abs(recomputed - objective) < 1e-6, (recomputed, objective)
         result.update(

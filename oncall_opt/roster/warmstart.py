@@ -1,7 +1,11 @@
-"""A quick greedy roster that respects the hard rules, handed to the MIP as a starting point.
+"""A quick greedy roster that respects the hard rules: the MIP's starting point when the LP
+dives find none, and the answer when the time runs out before any solve finishes.
 
-Slot by slot, each layer goes to the allowed person whose objective grows least. It may paint
-itself into a corner (rest rules, pins ahead); then it gives up and the MIP starts from scratch.
+Slot by slot, each layer goes to the allowed person whose objective grows least. A preferred
+slot counts for more the fewer preferred slots the person has been given so far, so they
+spread: the objective rewards the least-happy person's count, which a flat bonus starved (the
+extended 50x365 instance's least-happy person got 5 preferred days; now 10; the optimum 14).
+It may paint itself into a corner (rest rules, pins ahead); then it gives up.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ def greedy_roster(problem: Problem) -> Assignment | None:
     worked = {}  # (u, g) -> shifts so far
     total = [0] * problem.n_users
     last_on = [-(10**9)] * problem.n_users  # last slot on call
+    granted = [0] * problem.n_users  # preferred slots given so far
     run = [0] * problem.n_users  # length of the current run ending at last_on
     assignment: Assignment = {}
     for t in range(n):
@@ -35,7 +40,9 @@ def greedy_roster(problem: Problem) -> Assignment | None:
                 g = group_of(problem, t, layer)
                 shifts = worked.get((u, g), 0) + history_in_group(problem, u, g)
                 cost = w.balance * (2 * shifts + 1) / problem.users[u].weight
-                cost += w.avoid * (t in problem.avoided[u]) - 0.5 * (t in problem.preferred[u])
+                cost += w.avoid * (t in problem.avoided[u])
+                if t in problem.preferred[u]:
+                    cost -= 0.5 + 3 * w.happiness / (1 + granted[u])
                 if problem.previous:
                     cost += w.stability * (problem.previous.get((t, layer), u) != u)
                 if best_cost is None or cost < best_cost:
@@ -48,6 +55,7 @@ def greedy_roster(problem: Problem) -> Assignment | None:
             g = group_of(problem, t, layer)
             worked[u, g] = worked.get((u, g), 0) + 1
             total[u] += 1
+            granted[u] += t in problem.preferred[u]
             run[u] = run[u] + 1 if last_on[u] == t - 1 else 1
             last_on[u] = t
     return assignment if not violations(problem, assignment) else None
