@@ -44,7 +44,9 @@ def test_light_entry_points_load_no_optimizer(code):
 
 def test_the_notebook_api_loads_on_first_use():
     loaded = loaded_after("import oncall_opt as oo\noo.load_problem\noo.solve")
-    assert "pyomo" in loaded  # the model came with `solve`
+    assert "highspy" in loaded  # the solver came with `solve` ...
+    assert "pyomo" not in loaded  # ... which hands HiGHS the model's matrices, not Pyomo's
+    assert "pyomo" in loaded_after("import oncall_opt as oo\noo.build_model")
     assert "pandas" not in loaded  # a roster's DataFrames load it when first asked for
     frames = loaded_after(
         "import oncall_opt as oo\nfrom pathlib import Path\n"

@@ -198,7 +198,7 @@ def _solve_network(problem: Problem, clock: _Clock, options: dict) -> Roster:
 
     if search.infeasible:
         raise _infeasible(problem, clock)
-    method = f"network LP ({search.solves} LPs, happiness levels {sorted(search.values)})"
+    method = f"network LP ({search.solves} LPs: {search.describe()})"
     if assignment is None or search.timed_out or beyond:
         return _out_of_time(problem, assignment, bound, timing, method)
     objective = evaluate(problem, assignment).total
@@ -239,6 +239,8 @@ class _LevelSearch:
         self.solves = 0
         self.timed_out = self.infeasible = False
         self.bound: float | None = None
+        self.free_level: float | None = None
+        self.tried: list[int] = []
 
     def _lp(self) -> Status:
         self.solves += 1
@@ -253,7 +255,7 @@ class _LevelSearch:
             self.infeasible = status == Status.kInfeasible
             return None
         self.bound = _rounded_bound(self.problem, self.highs.getInfo().objective_function_value)
-        level = _values(self.highs)[self.mx.happiness_column]
+        level = self.free_level = _values(self.highs)[self.mx.happiness_column]
         p = self.problem
         reachable = min(
             (p.n_slots * len(p.layers)) // p.n_users,  # everyone needs L preferred shifts
@@ -269,8 +271,19 @@ class _LevelSearch:
         best = min(self.values, key=lambda level: (self.values[level], level))
         return self.solutions[best]
 
+    def describe(self) -> str:
+        if self.free_level is None:
+            return "no LP finished"
+        text = f"happiness level {self.free_level:.3g} with the level free"
+        if self.tried:
+            text += f"; whole levels {' and '.join(map(str, self.tried))} tried"
+        if self.values:
+            text += f", {min(self.values, key=lambda level: (self.values[level], level))} best"
+        return text
+
     def _solve_at(self, level: int) -> None:
         """g(level) and its roster; nothing when no roster reaches that level."""
+        self.tried.append(level)
         self.highs.changeColBounds(self.mx.happiness_column, level, level)
         if self._lp() != Status.kOptimal:
             return

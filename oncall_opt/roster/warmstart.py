@@ -12,39 +12,49 @@ from __future__ import annotations
 
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment
-from oncall_opt.roster.structure import candidates, group_of, history_in_group
+from oncall_opt.roster.structure import balance_groups, group_of, history_in_group
 
 
 def greedy_roster(problem: Problem) -> Assignment | None:
-    n, _users = problem.n_slots, range(problem.n_users)
+    users = range(problem.n_users)
     w = problem.weights
-    worked = {}  # (u, g) -> shifts so far
+    stability = w.stability if problem.previous else 0.0
+    cost_per_step = [w.balance / user.weight for user in problem.users]
+    max_shifts = [problem.max_shifts(u) for u in users]
+    limits, rests = problem.max_consecutive, problem.min_rest
+    avoided, preferred, available = problem.avoided, problem.preferred, problem.available
+    # shifts[g][u]: shifts in balance group g so far, history included
+    groups = range(len(balance_groups(problem)))
+    shifts = [[history_in_group(problem, u, g) for u in users] for g in groups]
     total = [0] * problem.n_users
     last_on = [-(10**9)] * problem.n_users  # last slot on call
     granted = [0] * problem.n_users  # preferred slots given so far
     run = [0] * problem.n_users  # length of the current run ending at last_on
     assignment: Assignment = {}
-    for t in range(n):
+    for t in range(problem.n_slots):
         taken: set[int] = set()
+        free = [u for u in users if t in available[u]]
         for layer in problem.layers:
+            pinned = problem.pins.get((t, layer))
+            people = free if pinned is None else [pinned] if t in available[pinned] else []
+            g = group_of(problem, t, layer)
+            before = problem.previous.get((t, layer))
             best, best_cost = None, None
-            for u in candidates(problem, t, layer):
-                if u in taken or total[u] >= problem.max_shifts(u):
+            for u in people:
+                if u in taken or total[u] >= max_shifts[u]:
                     continue
                 continuing = last_on[u] == t - 1 or (last_on[u] == t and layer > 1)
-                limit = problem.max_consecutive[u]
-                if continuing and limit is not None and run[u] >= limit:
+                if continuing and limits[u] is not None and run[u] >= limits[u]:
                     continue
-                if not continuing and 0 < t - last_on[u] - 1 < problem.min_rest[u]:
+                if not continuing and 0 < t - last_on[u] - 1 < rests[u]:
                     continue
-                g = group_of(problem, t, layer)
-                shifts = worked.get((u, g), 0) + history_in_group(problem, u, g)
-                cost = w.balance * (2 * shifts + 1) / problem.users[u].weight
-                cost += w.avoid * (t in problem.avoided[u])
-                if t in problem.preferred[u]:
+                cost = cost_per_step[u] * (2 * shifts[g][u] + 1)
+                if t in avoided[u]:
+                    cost += w.avoid
+                if t in preferred[u]:
                     cost -= 0.5 + 3 * w.happiness / (1 + granted[u])
-                if problem.previous:
-                    cost += w.stability * (problem.previous.get((t, layer), u) != u)
+                if before is not None and before != u:
+                    cost += stability
                 if best_cost is None or cost < best_cost:
                     best, best_cost = u, cost
             if best is None:
@@ -52,10 +62,9 @@ def greedy_roster(problem: Problem) -> Assignment | None:
             u = best
             assignment[t, layer] = u
             taken.add(u)
-            g = group_of(problem, t, layer)
-            worked[u, g] = worked.get((u, g), 0) + 1
+            shifts[g][u] += 1
             total[u] += 1
-            granted[u] += t in problem.preferred[u]
+            granted[u] += t in preferred[u]
             run[u] = run[u] + 1 if last_on[u] == t - 1 else 1
             last_on[u] = t
     return assignment if not violations(problem, assignment) else None

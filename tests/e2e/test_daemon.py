@@ -225,11 +225,11 @@ def test_a_stop_during_a_long_solve_cancels_it_and_exits_0(tmp_path):
     """Stopped while HiGHS works on a long solve in a worker thread: the solve is interrupted
     and recorded as cancelled, and the process exits 0 (it used to die of SIGABRT)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from instances import instance
+    from instances import TIGHT_ROTATION, instance
 
     daemon = Daemon(tmp_path, None).wait_ready()
     try:
-        body = {"Input": instance(50, 365, extended=True), "TimeLimit": 600}
+        body = {"Input": instance(**TIGHT_ROTATION), "TimeLimit": 600}
         started = httpx.post(f"{daemon.url}/roster/solve", json=body, timeout=30)
         assert started.status_code == 202, started.text
         wait_for(lambda: "HiGHS solving" in daemon.log(), timeout=120, message="HiGHS to start")

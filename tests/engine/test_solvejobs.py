@@ -16,13 +16,13 @@ from oncall_opt.errors import ConflictError, SolveCancelledError
 from oncall_opt.roster.cancel import Cancellation
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from instances import instance
+from instances import TIGHT_ROTATION, instance
 
 
 @pytest.fixture(scope="module")
 def long_problem():
-    """Every side rule at 50 people x 365 days: HiGHS works on it far longer than any test."""
-    return oo.load_problem(instance(50, 365, extended=True))
+    """A tight rotation HiGHS works on far longer than any test (see instances.py)."""
+    return oo.load_problem(instance(**TIGHT_ROTATION))
 
 
 def test_shutdown_interrupts_a_solve_inside_highs_and_cancels_the_waiting(store, long_problem):

@@ -1,5 +1,5 @@
 """The command line's JSON path (issue 14): writing output.json loads neither pandas nor
-icalendar, and the plain per-person rows it uses say what the DataFrame said."""
+icalendar nor Pyomo, and the plain per-person rows it uses say what the DataFrame said."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ PROBE = """
 import json, sys
 from oncall_opt.cli import main
 code = main(["solve", sys.argv[1], "-o", sys.argv[2], *sys.argv[3:]])
-loaded = {"code": code, "pandas": "pandas" in sys.modules, "icalendar": "icalendar" in sys.modules}
+loaded = {name: name in sys.modules for name in ("pandas", "icalendar", "pyomo")}
+loaded["code"] = code
 print(json.dumps(loaded))
 """
 
@@ -32,11 +33,11 @@ def _run(tmp_path: Path, *flags: str) -> dict:
     return loaded
 
 
-def test_writing_output_json_loads_neither_pandas_nor_icalendar(tmp_path):
+def test_writing_output_json_loads_no_pandas_icalendar_or_pyomo(tmp_path):
     for flags in ((), ("-q",), ("--merge",)):
         run = _run(tmp_path, *flags)
         assert run["code"] == 0 and run["output"]["overrides"]
-        assert not run["pandas"] and not run["icalendar"], (flags, run)
+        assert not run["pandas"] and not run["icalendar"] and not run["pyomo"], (flags, run)
     assert "fair share" in _run(tmp_path)["stderr"]  # the summary printed, still without them
 
 

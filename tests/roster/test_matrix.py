@@ -141,3 +141,49 @@ def test_every_rule_family_is_compared():
         "at_most_consecutive",
         "rest_after_a_run",
     }
+
+
+def highs_form(highs, names: list[tuple], row_keys: list[tuple]) -> tuple[dict, dict, float]:
+    """What the highspy model holds, read back through HiGHS's own accessors."""
+    import highspy
+
+    lp = highs.getLp()
+    integer = [v == highspy.HighsVarType.kInteger for v in lp.integrality_] or [False] * len(names)
+    columns = {
+        name: (lp.col_lower_[j], lp.col_upper_[j], integer[j], lp.col_cost_[j])
+        for j, name in enumerate(names)
+    }
+    rows = {}
+    for r, key in enumerate(row_keys):
+        _, index, value = highs.getRowEntries(r)
+        terms = {names[j]: c for j, c in zip(index, value, strict=True)}
+        rows[key] = (lp.row_lower_[r], lp.row_upper_[r], terms)
+    return columns, rows, lp.offset_
+
+
+@pytest.mark.parametrize("kind", ["mixed", "layers", "rest", "consecutive", "weekend"])
+def test_highs_holds_the_pyomo_model(kind):
+    """Past `build_matrices`: the model HiGHS is handed (all rows, or the dive's subset of
+    rows in any order) is the Pyomo model's, read back from HiGHS."""
+    import numpy as np
+
+    for problem in problems(kind, count=2):
+        model = build_model(problem)
+        columns, rows, constant = pyomo_form(model)
+        mx = build_matrices(problem)
+        names = mx.columns
+        h_columns, h_rows, offset = highs_form(mx.to_highs(), names, mx.rows)
+        assert offset == pytest.approx(constant, abs=TOL)
+        assert h_columns.keys() == columns.keys() and h_rows.keys() == rows.keys()
+        for key, (lower, upper, integer, cost) in columns.items():
+            assert h_columns[key][:3] == (lower, upper, integer), key
+            assert h_columns[key][3] == pytest.approx(cost, abs=TOL), key
+        for key, (lower, upper, terms) in rows.items():
+            h_lower, h_upper, h_terms = h_rows[key]
+            assert (h_lower, h_upper) == (pytest.approx(lower), pytest.approx(upper)), key
+            assert h_terms == pytest.approx(terms), key
+        subset = np.random.default_rng(0).permutation(len(mx.rows))[: len(mx.rows) // 2]
+        chosen = [mx.rows[r] for r in subset]
+        _, h_rows, _ = highs_form(mx.to_highs(rows=subset), names, chosen)
+        for key in chosen:
+            assert h_rows[key][2] == pytest.approx(rows[key][2]), key
