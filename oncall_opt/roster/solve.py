@@ -337,9 +337,11 @@ def _solve_side_rules(
             timing.steps.append(f"LP ({lp.added} of {lp.lazy} run, rest and layer rows needed)")
             # First only the cells the LP left fractional are open; if that misses the bound,
             # every cell of the slots they are in (the balance can then move between people).
-            for whole_slots in (False, True):
+            for whole_slots, share in ((False, 1 / 3), (True, 1 / 2)):
+                # Each dive gets a share of the time left, so the full MIP keeps some.
+                budget = _Clock(time.perf_counter() + share * clock.left(), clock.cancellation)
                 t0 = time.perf_counter()
-                dive = _dive(problem, mx, lp.values, rows, clock, mip_options, whole_slots, best)
+                dive = _dive(problem, mx, lp.values, rows, budget, mip_options, whole_slots, best)
                 timing.since(t0, "solve")
                 timing.steps.append(f"dive over {dive.open} open cells")
                 if dive.assignment is not None:
@@ -407,13 +409,16 @@ def _relaxation(
         if status != Status.kOptimal:
             return status, None, included
         values = _values(highs)
-        broken = mx.activity(waiting, values) > row_upper[waiting] + _INTEGRALITY
-        if not broken.any():
+        activity = mx.activity(waiting, values)
+        if not (activity > row_upper[waiting] + _INTEGRALITY).any():
             objective = highs.getInfo().objective_function_value
             return status, _LpSolution(values, objective, lazy - len(waiting), lazy), included
-        mx.add_rows_to(highs, waiting[broken])
-        included[waiting[broken]] = True
-        waiting = waiting[~broken]
+        # The broken rows and those within half a unit of breaking: the next solution would
+        # likely break them (this halves the rounds: 13 -> 5 on a tight 10-person rotation).
+        adding = activity > row_upper[waiting] - 0.5
+        mx.add_rows_to(highs, waiting[adding])
+        included[waiting[adding]] = True
+        waiting = waiting[~adding]
         highs.setOptionValue("solver", "simplex")  # warm from the last basis
 
 
