@@ -12,6 +12,10 @@ The min-happiness term is a max-min variable bounded by every person's granted p
 Without side rules (layers, consecutive limits, rest, weekend balance) the model is a network
 flow: slots send one unit each to people, people's shifts flow through convex-cost steps. For a
 fixed happiness level its LP relaxation has integral optimal vertices; `solve.py` uses that.
+
+This is the definition of record: notebooks print it and tests check against it. The solver
+hands HiGHS the same rows and columns built directly (`matrix.py`, proven equal by
+`tests/roster/test_matrix.py`), so a change here needs the same change there.
 """
 
 from __future__ import annotations
