@@ -335,18 +335,19 @@ def _solve_side_rules(
             raise _infeasible(problem, clock)
         if lp is not None:
             bound = _rounded_bound(problem, lp.objective)
-            timing.steps.append(f"LP ({lp.added} of {lp.lazy} run, rest and layer rows needed)")
+            needed = f" ({lp.added} of {lp.lazy} run, rest and layer rows needed)"
+            timing.steps.append("LP" + (needed if lp.lazy else ""))
             # First only the cells the LP left fractional are open; if that misses the bound,
             # every cell of the slots they are in (the balance can then move between people).
             for whole_slots, share in ((False, 3 / 4), (True, 1 / 2)):
                 # Each dive gets a share of the time left, so the full MIP keeps some.
                 budget = _Clock(time.perf_counter() + share * clock.left(), clock.cancellation)
                 t0 = time.perf_counter()
-                dive = _dive(problem, mx, lp.values, rows, budget, mip_options, whole_slots, best)
+                tried = _dive(problem, mx, lp.values, rows, budget, mip_options, whole_slots, best)
                 timing.since(t0, "solve")
-                timing.steps.append(f"dive over {dive.open} open cells")
-                if dive.assignment is not None:
-                    best, start_values = dive.assignment, dive.values
+                timing.steps.append(f"dive over {tried.open} open cells")
+                if tried.assignment is not None:
+                    best, start_values = tried.assignment, tried.values
                 if best is not None and _proven(evaluate(problem, best).total, bound):
                     return _roster(problem, best, "optimal", bound, timing, _method(timing))
                 if clock.left() == 0:
@@ -403,7 +404,6 @@ def _relaxation(
     """The full model's LP relaxation, solved with the lazy rows left out until the solution
     breaks one; then the broken ones are added and the LP re-solved from its last basis. The
     result satisfies every row, so it is the full LP's optimum. Also which rows went in."""
-    _, _, _, _, row_upper = mx._arrays
     included = ~mx.lazy_rows
     highs = mx.to_highs(relax=True, rows=np.flatnonzero(included), **options, **_lp_method(mx))
     waiting = np.flatnonzero(mx.lazy_rows)
@@ -413,13 +413,13 @@ def _relaxation(
         if status != Status.kOptimal:
             return status, None, included
         values = _values(highs)
-        activity = mx.activity(waiting, values)
-        if not (activity > row_upper[waiting] + _INTEGRALITY).any():
+        slack = mx.slack(waiting, values)
+        if not (slack < -_INTEGRALITY).any():
             objective = highs.getInfo().objective_function_value
             return status, _LpSolution(values, objective, lazy - len(waiting), lazy), included
         # The broken rows and those within half a unit of breaking: the next solution would
         # likely break them (this halves the rounds: 13 -> 5 on a tight 10-person rotation).
-        adding = activity > row_upper[waiting] - 0.5
+        adding = slack < 0.5
         mx.add_rows_to(highs, waiting[adding])
         included[waiting[adding]] = True
         waiting = waiting[~adding]

@@ -2,12 +2,14 @@
 
 Every test draws tiny instances (at most 4 people x 7 days; 3 people x 5 days with two layers)
 from a seeded `random.Random`, finds the true optimum by enumerating every roster, and checks
-that the optimizer returns a roster that (a) breaks no hard rule, (b) has the objective it
-reports, and (c) reaches the enumerated optimum -- or raises `InfeasibleError` when no roster
-exists. The oracle below (input reading, rule checker, objective, search) is written from the
-documented semantics only: nothing of the package is used except its public entry points
-`load_problem`, `solve`, `Roster.objective`, `Roster.status`, `Roster.to_output` and the
-error classes.
+that every method (auto, dive, mip; network without side rules) returns a roster that (a)
+breaks no hard rule, (b) has the objective it reports, (c) reaches the enumerated optimum, and
+(d) is called optimal on a bound that no roster beats and that it meets -- or raises
+`InfeasibleError` when no roster exists. The oracle below (input reading, rule checker,
+objective, search) is written from the documented semantics only: nothing of the package is
+used except its public entry points `load_problem`, `solve`, `build_model` (an LP bound
+recomputed through Pyomo), `Roster.objective`, `.status`, `.bound`, `.method`, `.to_output`
+and the error classes.
 """
 
 from __future__ import annotations
