@@ -25,13 +25,12 @@ from collections import defaultdict
 import pyomo.environ as pyo
 
 from oncall_opt.roster.problem import Problem
-from oncall_opt.roster.structure import (  # noqa: F401  (re-exported: the model's vocabulary)
+from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
     group_capacity,
     group_of,
     history_in_group,
-    objective_is_integral,
 )
 
 
