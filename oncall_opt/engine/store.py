@@ -166,12 +166,19 @@ class Store:
 
     def migrate(self) -> list[int]:
         """Apply the migrations not applied yet; returns their versions."""
-        self.write(
-            lambda tx: tx.execute(
+
+        def create_ledger(tx: Transaction) -> None:
+            # PostgreSQL's IF NOT EXISTS is not safe against a second daemon creating the
+            # same table at the same moment (a unique violation in pg_type), so the ledger
+            # is created under the migration lock too.
+            for statement in self.dialect.migration_lock:
+                tx.execute(statement)
+            tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
             )
-        )
+
+        self.write(create_ledger)
         done = {row["version"] for row in self.rows("SELECT version FROM schema_migrations")}
         applied = []
         for migration in MIGRATIONS:

@@ -65,3 +65,41 @@ def test_a_database_from_before_teams_opens_with_everything_kept(tmp_path, clock
         assert incidents.get_incident(store, everything[1].id).next_escalation_at is None
     finally:
         store.close()
+
+
+
+def test_daemons_starting_at_once_on_a_new_postgresql_database_all_start(
+    pg_cluster, monkeypatch
+):
+    """Several daemons migrating the same new database at the same moment: each one starts, and
+    every migration is applied once (PostgreSQL's CREATE TABLE IF NOT EXISTS alone races)."""
+    import threading
+
+    url = pg_cluster.database()
+    # Connected first, migrated together: connecting takes long enough to spread the starts.
+    monkeypatch.setattr(Store, "migrate", lambda self: [])
+    stores = [Store(url) for _ in range(6)]
+    monkeypatch.undo()
+    starting = threading.Barrier(len(stores))
+    applied: list[list[int]] = []
+    failures: list[BaseException] = []
+
+    def migrate(store: Store) -> None:
+        starting.wait()
+        try:
+            applied.append(store.migrate())
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(store,)) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == [] and len(applied) == len(stores)
+        versions = [r["version"] for r in stores[0].rows("SELECT version FROM schema_migrations")]
+        assert sorted(versions) == [m.version for m in store_module.MIGRATIONS]
+    finally:
+        for store in stores:
+            store.close()
