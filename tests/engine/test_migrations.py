@@ -67,10 +67,7 @@ def test_a_database_from_before_teams_opens_with_everything_kept(tmp_path, clock
         store.close()
 
 
-
-def test_daemons_starting_at_once_on_a_new_postgresql_database_all_start(
-    pg_cluster, monkeypatch
-):
+def test_daemons_starting_at_once_on_a_new_postgresql_database_all_start(pg_cluster, monkeypatch):
     """Several daemons migrating the same new database at the same moment: each one starts, and
     every migration is applied once (PostgreSQL's CREATE TABLE IF NOT EXISTS alone races)."""
     import threading
