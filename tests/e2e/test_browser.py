@@ -153,10 +153,14 @@ def browser(tmp_path_factory) -> Iterator[Any]:
 
 
 def settled(driver) -> bool:
-    """Streamlit's script run is over (what it raised is on the page by now) and every chart
-    shown on the page has drawn."""
+    """Streamlit's script run is over (what it raised is on the page by now), every element
+    has drawn, and so has every chart shown on the page."""
     app = driver.find_element("css selector", "[data-testid='stApp']")
     if app.get_attribute("data-test-script-state") != "notRunning":
+        return False
+    # An element whose code is still loading (the browser fetches each kind's script on first
+    # use) stands as a placeholder of another height until it arrives: slow on a loaded machine.
+    if driver.find_elements("css selector", "[data-testid='stSkeleton']"):
         return False
     charts = driver.find_elements("css selector", "[data-testid='stVegaLiteChart']")
     # A chart in a tab or expander that is not open is not drawn until it is shown.
