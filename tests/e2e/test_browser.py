@@ -209,11 +209,18 @@ def page_text(driver) -> str:
 
 def open_page(driver, url: str, title: str) -> None:
     driver.get(url)
-    wait_for(
-        lambda: any(h.text.strip() == title for h in driver.find_elements("css selector", "h1")),
-        60,
-        f"the page titled {title!r}",
-    )
+    try:
+        wait_for(
+            lambda: any(
+                h.text.strip() == title for h in driver.find_elements("css selector", "h1")
+            ),
+            60,
+            f"the page titled {title!r}",
+        )
+    except AssertionError as exc:  # say what was there instead
+        seen = [h.text.strip() for h in driver.find_elements("css selector", "h1")]
+        text = driver.find_element("css selector", "body").text[:500]
+        raise AssertionError(f"{exc}; titles on the page: {seen}; its text: {text!r}") from None
 
 
 def test_acknowledge_an_incident_in_a_real_browser(system, browser, tmp_path):

@@ -1,6 +1,7 @@
 """Chaos: three runner.py daemons on one PostgreSQL, a fake Slack on 127.0.0.1, 1,000 triggers
 from concurrent clients spread over the daemons while reminders and escalations fall due, and a
-random daemon killed with SIGKILL every few seconds (restarted on its port at once).
+random daemon killed with SIGKILL every few seconds (restarted on its port at once; the next
+kill comes a few seconds after the replacement serves).
 
 Afterwards: every trigger answered 2xx is stored, each dedup key's trigger counts lie between
 the 2xx answers and the attempts (a request cut off by a kill may or may not have committed),
@@ -60,7 +61,8 @@ class Fleet:
         for daemon in self.daemons:
             daemon.wait_ready(timeout=60)
 
-    def kill_one(self, rng: random.Random) -> None:
+    def kill_one(self, rng: random.Random) -> Daemon:
+        """Kill -9 a random daemon and start its replacement; returns the replacement."""
         index = rng.randrange(DAEMONS)
         victim = self.daemons[index]
         victim.process.send_signal(signal.SIGKILL)
@@ -68,6 +70,7 @@ class Fleet:
         victim.kill()  # closes its log
         self.kills += 1
         self.daemons[index] = self._start(victim.port)
+        return self.daemons[index]
 
     def logs(self) -> str:
         return "".join(path.read_text() for path in sorted(self.tmp_path.glob("daemon-*.log")))
@@ -224,7 +227,10 @@ def test_three_daemons_lose_nothing_when_killed(tmp_path, pg_cluster, slack):
                 time.monotonic() < deadline
             ):
                 done.wait(KILL_EVERY)
-                fleet.kill_one(killer)
+                # The next kill waits until the replacement serves: on a slow machine a start
+                # can take longer than KILL_EVERY, and killing daemons still starting would
+                # leave none serving (the clients then starve until the deadline).
+                fleet.kill_one(killer).wait_ready(timeout=60)
             drainer.join()
         finished.set()
         resolver.join()
