@@ -90,9 +90,15 @@ def test_a_new_session_signs_in_with_a_password(guarded, browser, tmp_path):  # 
 def test_a_reload_stays_signed_in_until_sign_out(guarded, browser, tmp_path):  # noqa: F811
     """Runs after the password sign-in above (same browser): the session cookie carries it
     across page loads; signing out ends it for every tab."""
-    open_page(browser, f"{guarded['app']}/people", "People")
+    before = session_of(guarded, browser)  # what the reload carries, named if it fails
+    try:
+        open_page(browser, f"{guarded['app']}/people", "People")
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; session before the reload: {before}; after: {session_of(guarded, browser)}"
+        ) from None
     sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
-    assert "Ben Okafor (@ben)" in sidebar
+    assert "Ben Okafor (@ben)" in sidebar, f"{sidebar}; session before the reload: {before}"
     cookie = browser.get_cookie("oncall_session")
     assert cookie and cookie["value"].startswith("oo_ses_") and cookie["sameSite"] == "Strict"
     browser.find_element("xpath", "//button[contains(., 'Sign out')]").click()
@@ -101,6 +107,20 @@ def test_a_reload_stays_signed_in_until_sign_out(guarded, browser, tmp_path):  #
     open_page(browser, guarded["app"], "Sign in")  # a new page load is not signed in
     with Client(guarded["admin"].base_url, token=cookie["value"]) as old:
         assert_unauthenticated(old)
+
+
+def session_of(guarded: dict, driver) -> str:
+    """Whose session the browser's cookie holds, as the daemon says (or why none)."""
+    from oncall_opt.client import ApiError
+
+    cookie = driver.get_cookie("oncall_session")
+    if not cookie:
+        return "no cookie"
+    try:
+        with Client(guarded["admin"].base_url, token=cookie["value"]) as session:
+            return f"@{session.me()['User']['SlackHandle']}"
+    except ApiError as exc:
+        return f"a cookie the daemon refuses ({exc.status})"
 
 
 def assert_unauthenticated(client: Client) -> None:
