@@ -10,8 +10,10 @@ person's API key, or a console session.
 
 Authorisation is one table, `RULES`, checked by `authorize` (a dependency of every route)
 against the route's path template: reads need any credential, writes an admin, except the
-member actions listed (incidents, what-if solves) and the `SELF` ones, which a member may do
-for their own user id.
+member actions listed (incidents, what-if solves), the `SELF` ones, which a member may do for
+their own user id, and the `TEAM` ones, which a member may do in a team they belong to (a
+member of one team must not be able to put themself on call for another, or revoke its
+calendar feed). Routes on one team's object (an override, a swap) check its team themselves.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from oncall_opt.api.common import error
+from oncall_opt.engine import teams
 from oncall_opt.engine.auth import ANONYMOUS, DAEMON_TOKEN, OPEN, Authenticator, Principal
 from oncall_opt.errors import PermissionDeniedError
 
@@ -55,6 +58,7 @@ def is_open(path: str) -> bool:
 class Need(Enum):
     MEMBER = "any signed-in person"
     SELF = "an admin, or the person themself"
+    TEAM = "an admin, or a member of the team"
     ADMIN = "an admin"
 
 
@@ -71,13 +75,13 @@ RULES: dict[tuple[str, str], Need] = {
     ("POST", "/roster/solve"): Need.MEMBER,  # a what-if: nothing changes until a publish
     ("POST", "/auth/logout"): Need.MEMBER,
     ("DELETE", "/api-keys/{id}"): Need.MEMBER,  # the route checks that it is the caller's
-    ("POST", "/teams/{id}/overrides"): Need.MEMBER,  # the route: for themself
-    ("POST", "/teams/{id}/overrides/take"): Need.MEMBER,
+    ("POST", "/teams/{id}/overrides"): Need.TEAM,  # the route: for themself
+    ("POST", "/teams/{id}/overrides/take"): Need.TEAM,
     ("DELETE", "/overrides/{id}"): Need.MEMBER,  # the route: their own
-    ("POST", "/teams/{id}/swaps"): Need.MEMBER,
-    ("PUT", "/swaps/{id}/accept"): Need.MEMBER,
+    ("POST", "/teams/{id}/swaps"): Need.TEAM,
+    ("PUT", "/swaps/{id}/accept"): Need.MEMBER,  # the route: a member of the swap's team
     ("PUT", "/swaps/{id}/cancel"): Need.MEMBER,  # the route: their own
-    ("POST", "/teams/{id}/calendar"): Need.MEMBER,
+    ("POST", "/teams/{id}/calendar"): Need.TEAM,
     ("POST", "/users/{id}/calendar"): Need.SELF,
     ("DELETE", "/users/{id}/calendar"): Need.SELF,
     ("PUT", "/users/{id}"): Need.SELF,  # the route keeps Role for admins
@@ -110,6 +114,15 @@ async def authorize(request: Request) -> None:
         return
     if need is Need.SELF and str(principal.user_id) == str(request.path_params.get("id")):
         return
+    if need is Need.TEAM and principal.user_id is not None:
+        team_id = int(request.path_params.get("id", 0))
+        store = request.app.state.store
+        if await run_in_threadpool(teams.is_member, store, team_id, principal.user_id):
+            return
+        raise PermissionDeniedError(
+            f"{request.method} {route.path} needs {need.value}; you (user {principal.user_id}) "
+            f"are not a member of team {team_id}"
+        )
     raise PermissionDeniedError(
         f"{request.method} {route.path} needs {need.value}; you are a member"
         + (f" (user {principal.user_id})" if principal.user_id else "")

@@ -498,10 +498,22 @@ _ACK_TIMEOUT = (
 )
 
 
-def acknowledge_all(store: Store, now: datetime, by_user_id: int | None = None) -> list[Incident]:
-    """Acknowledge every triggered incident at once (one UPDATE); returns them by id. Each
-    team's channel gets one message per incident, or one summary when there are more than a
-    few."""
+def acknowledge_all(
+    store: Store,
+    now: datetime,
+    by_user_id: int | None = None,
+    of_teams_of: int | None = None,
+) -> list[Incident]:
+    """Acknowledge every triggered incident at once (one UPDATE), or with `of_teams_of` only
+    those of the services of that person's teams; returns them by id. Each team's channel gets
+    one message per incident, or one summary when there are more than a few."""
+    scope, scope_params = "", []
+    if of_teams_of is not None:
+        scope = (
+            " AND service_id IN (SELECT s.id FROM services s JOIN team_members m "
+            "ON m.team_id = s.team_id WHERE m.user_id = ?)"
+        )
+        scope_params = [of_teams_of]
 
     def work(tx: Transaction) -> list[Incident]:
         if by_user_id is not None:
@@ -509,8 +521,8 @@ def acknowledge_all(store: Store, now: datetime, by_user_id: int | None = None) 
         rows = tx.rows(
             "UPDATE incidents SET status = ?, acknowledged_at = ?, acknowledged_by = ?, "
             f"next_escalation_at = NULL, retrigger_at = {_ACK_TIMEOUT} "
-            f"WHERE status = ? RETURNING {COLUMNS}",
-            [ACKNOWLEDGED, now, by_user_id, now, TRIGGERED],
+            f"WHERE status = ?{scope} RETURNING {COLUMNS}",
+            [ACKNOWLEDGED, now, by_user_id, now, TRIGGERED, *scope_params],
         )
         done = sorted(incidents_from_rows(tx, rows), key=lambda incident: incident.id)
         for team_id, of_team in _by_team(done).items():

@@ -1,5 +1,9 @@
 """Slack messages in the seed's wording, written to the outbox in the caller's transaction so a
-message exists exactly when the change that causes it is committed."""
+message exists exactly when the change that causes it is committed.
+
+Every text here is Slack markup: whatever came from people or alerts (names, bodies, notes,
+policy and team names) goes in through `esc`, and mentions only through `slack.mention`, so data
+can never ping a channel or plant a link. Callers composing their own text do the same."""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from datetime import datetime
 
 from oncall_opt.engine import text
 from oncall_opt.engine.records import Incident, User
+from oncall_opt.engine.slack import escape as esc
+from oncall_opt.engine.slack import mention
 from oncall_opt.engine.store import Transaction
+
+__all__ = ["esc", "who"]
 
 REMINDER_HEADER = (
     "These incidents have not been acknowledged yet. Please acknowledge them otherwise you "
@@ -20,11 +28,14 @@ SUMMARY_ABOVE = 5  # more incidents than this at once: one summary message, not 
 
 
 def who(user: User | None) -> str:
-    return f"{user.first_name} {user.last_name} <@{user.slack_handle}>" if user else "nobody"
+    """`Ana Silva <@ana>`, as Slack markup."""
+    if user is None:
+        return "nobody"
+    return f"{esc(user.first_name)} {esc(user.last_name)} {mention(user.slack_handle)}"
 
 
 def _body(incident: Incident) -> str:
-    return text.shortened(incident.body)
+    return esc(text.shortened(incident.body))
 
 
 def _urgency(incident: Incident) -> str:
@@ -77,10 +88,10 @@ def escalated(incident: Incident, minutes: float | None, paged: Sequence[User], 
     """`why`: which step of which policy, and what it targets; `minutes` None: by hand."""
     to = ", ".join(who(user) for user in paged) or "nobody (nobody is on call there)"
     if minutes is None:
-        return f"Incident #{incident.id} escalated by hand to {to} ({why})\n{_body(incident)}"
+        return f"Incident #{incident.id} escalated by hand to {to} ({esc(why)})\n{_body(incident)}"
     return (
         f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
-        f"to {to} ({why})\n{_body(incident)}"
+        f"to {to} ({esc(why)})\n{_body(incident)}"
     )
 
 
@@ -93,7 +104,7 @@ def snoozed(incident: Incident, minutes: int) -> str:
 
 def retriggered(incident: Incident, why: str) -> str:
     to = f": assigned to {who(incident.assignee)}" if incident.assignee else ""
-    return f"Incident #{incident.id} is triggered again ({why}){to}\n{_body(incident)}"
+    return f"Incident #{incident.id} is triggered again ({esc(why)}){to}\n{_body(incident)}"
 
 
 def auto_resolved(incident: Incident, minutes: int) -> str:
@@ -104,12 +115,13 @@ def auto_resolved(incident: Incident, minutes: int) -> str:
 
 
 def summary(header: str, incidents: Sequence[Incident]) -> str:
-    """One message for many incidents: the header, then `[#id] body` lines while they fit in a
-    Slack message, then how many more there are."""
+    """One message for many incidents: the header (markup), then `[#id] body` lines while they
+    fit in a Slack message, then how many more there are."""
     lines = [header]
     size = len(header)
     for shown, incident in enumerate(incidents):
-        line = f"[#{incident.id}] {incident.body.splitlines()[0] if incident.body else ''}"[:200]
+        first = incident.body.splitlines()[0][:200] if incident.body else ""
+        line = f"[#{incident.id}] {esc(first)}"
         rest = len(incidents) - shown
         if size + len(line) + 40 > MAX_MESSAGE_CHARS:
             lines.append(f"... and {rest} more")
@@ -121,8 +133,11 @@ def summary(header: str, incidents: Sequence[Incident]) -> str:
 
 def reminder_line(incident: Incident) -> str:
     a = incident.assignee
-    assignee = f"{a.first_name} {a.last_name} (<@{a.slack_handle}>)" if a else "Unassigned"
-    return f"[{assignee}] [#{incident.id}] {text.shortened(incident.body)}"
+    if a is None:
+        assignee = "Unassigned"
+    else:
+        assignee = f"{esc(a.first_name)} {esc(a.last_name)} ({mention(a.slack_handle)})"
+    return f"[{assignee}] [#{incident.id}] {_body(incident)}"
 
 
 def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:
@@ -130,7 +145,7 @@ def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:
     messages: list[tuple[str, list[int]]] = []
     lines, ids = [REMINDER_HEADER], []
     for incident in incidents:
-        line = reminder_line(incident)[: MAX_MESSAGE_CHARS - len(REMINDER_HEADER) - 2]
+        line = _cut(reminder_line(incident), MAX_MESSAGE_CHARS - len(REMINDER_HEADER) - 2)
         if ids and sum(len(x) + 1 for x in lines) + len(line) > MAX_MESSAGE_CHARS:
             messages.append(("\n".join(lines), ids))
             lines, ids = [REMINDER_HEADER + " (continued)"], []
@@ -139,6 +154,17 @@ def reminders(incidents: Sequence[Incident]) -> list[tuple[str, list[int]]]:
     if ids:
         messages.append(("\n".join(lines), ids))
     return messages
+
+
+def _cut(markup: str, limit: int) -> str:
+    """`markup` cut to `limit` characters, never inside an entity (`&lt;`) or a mention."""
+    if len(markup) <= limit:
+        return markup
+    cut = markup[:limit]
+    opened = max(cut.rfind("&"), cut.rfind("<"))
+    if opened != -1 and not any(end in cut[opened:] for end in (";", ">")):
+        cut = cut[:opened]
+    return cut
 
 
 def enqueue(

@@ -121,7 +121,7 @@ def slack_time(moment: datetime, zone: str | None) -> str:
 def _announce(made: Override, team: str, now: datetime) -> str:
     layer = LAYER_NAMES.get(made.layer, f"layer {made.layer}")
     return (
-        f"{outbox.who(made.user)} is on call for {team} ({layer}) from "
+        f"{outbox.who(made.user)} is on call for {outbox.esc(team)} ({layer}) from "
         f"{slack_time(max(made.start, now), made.user.time_zone)} until "
         f"{slack_time(made.end, made.user.time_zone)} (override)"
     )
@@ -296,11 +296,12 @@ def request_swap(
         )
         assert row is not None
         swap = _swaps(tx, [row])[0]
-        said = f": {note}" if note else ""
+        said = f": {outbox.esc(note)}" if note else ""
         outbox.enqueue(
             tx,
             "swap",
-            f"{outbox.who(swap.from_user)} asks for someone to take {team.name} {_range(swap)}"
+            f"{outbox.who(swap.from_user)} asks for someone to take {outbox.esc(team.name)} "
+            f"{_range(swap)}"
             f"{said} (swap #{swap.id}: accept it in the console)",
             now,
             (),
@@ -365,7 +366,7 @@ def accept_swap(store: Store, swap_id: int, user_id: int, now: datetime) -> Swap
         outbox.enqueue(
             tx,
             "swap",
-            f"{outbox.who(taker)} takes {team.name} {_range(swap)} for "
+            f"{outbox.who(taker)} takes {outbox.esc(team.name)} {_range(swap)} for "
             f"{outbox.who(swap.from_user)} (swap #{swap.id} accepted)",
             now,
             (),
@@ -388,7 +389,7 @@ def cancel_swap(store: Store, swap_id: int, now: datetime) -> Swap:
         outbox.enqueue(
             tx,
             "swap",
-            f"{outbox.who(swap.from_user)} no longer needs someone for {team.name} "
+            f"{outbox.who(swap.from_user)} no longer needs someone for {outbox.esc(team.name)} "
             f"{_range(swap)} (swap #{swap.id} cancelled)",
             now,
             (),

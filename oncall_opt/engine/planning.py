@@ -476,7 +476,7 @@ def _announce(tx, team_id: int, start, end, done: Published, now: datetime | Non
         return
     team = get_team(tx, team_id)
     lines = [
-        f"Roster published for {team.name}, {slack_time(start, None)} to "
+        f"Roster published for {outbox.esc(team.name)}, {slack_time(start, None)} to "
         f"{slack_time(end, None)}: {len(done.changes)} change(s)"
     ]
     for change in done.changes[:MAX_LISTED_CHANGES]:

@@ -18,12 +18,26 @@ import httpx
 from pydantic import SecretStr
 
 from oncall_opt.engine.settings import ConfigError
+from oncall_opt.engine.text import SLACK_HANDLE
 
 log = logging.getLogger(__name__)
 
 # What Slack answers on an error: a word or a few (`invalid_payload`, `channel_is_archived`).
 _ERROR_WORDS = re.compile(r"[A-Za-z0-9_.:<> -]{1,80}")
 MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
+
+
+def escape(text: str) -> str:
+    """`text` as Slack shows it literally: its three control characters as the entities Slack's
+    formatting reference asks for, so data cannot open a mention (`<@U1>`), a broadcast
+    (`<!channel>`, `<!here>`, `<!subteam^...>`) or a disguised link (`<https://evil|ack>`)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(handle: str) -> str:
+    """`<@handle>` for a valid handle; anything else (a handle stored before handles were
+    checked) is shown as escaped text, never as markup."""
+    return f"<@{handle}>" if SLACK_HANDLE.fullmatch(handle) else "@" + escape(handle)
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,10 @@ def member_ids(source: Store | Transaction, team_id: int) -> list[int]:
         "SELECT user_id FROM team_members WHERE team_id = ? ORDER BY user_id", [team_id]
     )
     return [row["user_id"] for row in rows]
+
+
+def is_member(source: Store | Transaction, team_id: int, user_id: int) -> bool:
+    row = source.row(
+        "SELECT 1 AS yes FROM team_members WHERE team_id = ? AND user_id = ?", [team_id, user_id]
+    )
+    return row is not None

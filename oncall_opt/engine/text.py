@@ -6,6 +6,7 @@ Every field's limit is here, so the API's documentation, the engine and the test
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from oncall_opt.errors import InvalidRequestError
@@ -17,6 +18,13 @@ SLACK_BODY = 3000  # characters of a body shown in one Slack message (Slack cuts
 
 # Line and paragraph separators end a line in many log viewers: as unsafe as a newline.
 _SINGLE_LINE_UNSAFE = {"Cc", "Zl", "Zp"}
+# Bidirectional controls make a name or key read differently from what it is ("Trojan
+# Source"): refused in single-line fields rather than silently dropped.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f" + "".join(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A))))
+)
+# What Slack accepts in a user name or a user id, so a handle can never leave its mention.
+SLACK_HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def clean(field: str, value: object, max_length: int, *, multiline: bool = False) -> str:
@@ -31,6 +39,12 @@ def clean(field: str, value: object, max_length: int, *, multiline: bool = False
         raise InvalidRequestError(
             field, "is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
         ) from None
+    if not multiline:
+        bidi = next((ch for ch in value if ch in BIDI_CONTROLS), None)
+        if bidi is not None:
+            raise InvalidRequestError(
+                field, f"holds the bidirectional control U+{ord(bidi):04X}, which is refused"
+            )
     kept = "".join(ch for ch in value if _keep(ch, multiline)).strip()
     if len(kept) > max_length:
         raise InvalidRequestError(field, f"is {len(kept)} characters long; at most {max_length}")
@@ -44,6 +58,19 @@ def name(field: str, value: object, max_length: int = MAX_NAME) -> str:
     if not cleaned:
         raise InvalidRequestError(field, "must not be empty")
     return cleaned
+
+
+def slack_handle(value: object) -> str:
+    """A Slack handle (a leading `@` dropped): letters, digits, `.`, `_` and `-`, as Slack
+    allows, so that it can stand in a mention."""
+    handle = name("SlackHandle", value).removeprefix("@")
+    if not SLACK_HANDLE.fullmatch(handle):
+        raise InvalidRequestError(
+            "SlackHandle",
+            f"'{handle[:40]}' is not a Slack handle: letters, digits, '.', '_' and '-' only, "
+            "at most 80, starting with a letter or digit",
+        )
+    return handle
 
 
 def _keep(ch: str, multiline: bool) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from oncall_opt.engine import text
 from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.errors import InvalidRequestError, NotFoundError
+from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 _COLUMNS = "id, first_name, last_name, slack_handle, time_zone, role"
 ROLES = ("admin", "member")
@@ -51,7 +51,7 @@ def create_user(
     values = [
         text.name("FirstName", first_name),
         text.name("LastName", last_name),
-        text.name("SlackHandle", slack_handle).removeprefix("@"),
+        text.slack_handle(slack_handle),
         _check_zone(time_zone),
         check_role(role),
         now,
@@ -59,6 +59,7 @@ def create_user(
     teams = sorted(set(team_ids))
 
     def work(tx: Transaction) -> User:
+        _check_unique_handle(tx, values[2])
         known = {r["id"] for r in tx.rows("SELECT id FROM teams")}
         for i, team_id in enumerate(teams):
             if team_id not in known:
@@ -89,13 +90,17 @@ def update_user(store: Store, user_id: int, **fields: str | None) -> User:
             changes[key] = _check_zone(value)
         elif key == "role":
             changes[key] = check_role(value)
+        elif key == "slack_handle":
+            changes[key] = text.slack_handle(value)
         else:
-            changes[key] = text.name(names[key], value).removeprefix("@")
+            changes[key] = text.name(names[key], value)
 
     def work(tx: Transaction) -> User:
         user = get_user(tx, user_id)
         if not changes:
             return user
+        if "slack_handle" in changes:
+            _check_unique_handle(tx, changes["slack_handle"], user.id)
         assignments = ", ".join(f"{key} = ?" for key in changes)
         row = tx.row(
             f"UPDATE users SET {assignments} WHERE id = ? RETURNING {_COLUMNS}",
@@ -105,6 +110,19 @@ def update_user(store: Store, user_id: int, **fields: str | None) -> User:
         return _from_row(row)
 
     return store.write(work)
+
+
+def _check_unique_handle(tx: Transaction, handle: str, user_id: int | None = None) -> None:
+    """A handle names one person (sign-in and mentions go by it), whatever its case."""
+    row = tx.row(
+        "SELECT id, first_name, last_name FROM users WHERE lower(slack_handle) = ? AND id <> ?",
+        [handle.lower(), user_id or 0],
+    )
+    if row is not None:
+        raise ConflictError(
+            f"SlackHandle: @{handle} is already the handle of {row['first_name']} "
+            f"{row['last_name']} (user {row['id']})"
+        )
 
 
 def get_user(source: Store | Transaction, user_id: int) -> User:

@@ -151,9 +151,12 @@ def list_incidents(
 
 @router.post("/incidents/acknowledge_all", response_model=IncidentList)
 def acknowledge_all(request: Request, params: Actor | None = None) -> IncidentList:
-    """Acknowledge every triggered incident (as the tutorial's example app does); returns them."""
+    """Acknowledge every triggered incident (as the tutorial's example app does); returns them.
+    A member acknowledges those of their own teams' services only."""
     who = _actor(request, params)
-    done = incidents.acknowledge_all(store_of(request), now_of(request), who)
+    principal = principal_of(request)
+    scope = None if principal.is_admin else principal.user_id
+    done = incidents.acknowledge_all(store_of(request), now_of(request), who, of_teams_of=scope)
     return IncidentList(Items=[IncidentOut.of(i) for i in done])
 
 

@@ -99,7 +99,7 @@ def queue_test_message(store: Store, text: str | None, now: datetime) -> dict[st
     text = clean("Text", text or "", MAX_TEXT, multiline=True) or DEFAULT_TEST_TEXT
 
     def work(tx: Transaction) -> dict[str, Any]:
-        message_id = outbox.enqueue(tx, TEST_KIND, text, now)
+        message_id = outbox.enqueue(tx, TEST_KIND, outbox.esc(text), now)
         row = tx.row(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", [message_id])
         assert row is not None
         return row

@@ -40,6 +40,7 @@ from oncall_opt.api.routes.schedules import TimeRange
 from oncall_opt.engine import calendar, final, overrides, report
 from oncall_opt.engine.auth import acting_user
 from oncall_opt.engine.shifts import check_team
+from oncall_opt.engine.teams import is_member
 from oncall_opt.engine.users import get_user
 from oncall_opt.errors import InvalidRequestError, PermissionDeniedError
 
@@ -292,8 +293,14 @@ def list_swaps(
 @router.put("/swaps/{id}/accept", response_model=SwapOut)
 def accept_swap(id: IdPath, request: Request, params: AcceptIn | None = None) -> SwapOut:
     """Take the swap (a member of the team, not marked away then): creates the override."""
+    store, principal = store_of(request), principal_of(request)
     who = _as_self(request, params.UserId if params else None, "takes it")
-    return SwapOut.of(overrides.accept_swap(store_of(request), id, who, now_of(request)))
+    swap = overrides.get_swap(store, id)
+    if not principal.is_admin and not is_member(store, swap.team_id, who):
+        raise PermissionDeniedError(
+            f"swap #{id} is team {swap.team_id}'s; only its members (or an admin) may take it"
+        )
+    return SwapOut.of(overrides.accept_swap(store, id, who, now_of(request)))
 
 
 @router.put("/swaps/{id}/cancel", response_model=SwapOut)

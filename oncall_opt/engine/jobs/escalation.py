@@ -195,7 +195,7 @@ def _announce(
             to = ", ".join(outbox.who(u) for u in people) or "nobody"
             header = (
                 f"{len(of_team)} incidents have not been acknowledged in time: escalated to "
-                f"{to} ({why})"
+                f"{to} ({outbox.esc(why)})"
             )
             ids = [i.id for i in of_team]
             outbox.enqueue(tx, KIND, summary(header, of_team), now, ids, team_id)

@@ -71,7 +71,8 @@ def run(store: Store, now: datetime, settings: Settings) -> int:
     return store.write(work)
 
 
-def _notice(kind: str, segment: Segment, team: str):
+def _notice(kind: str, segment: Segment, team_name: str):
+    team = outbox.esc(team_name)
     zone = segment.user.time_zone
     layer = LAYER_NAMES.get(segment.layer, f"layer {segment.layer}")
     until = slack_time(segment.end, zone)
@@ -86,7 +87,8 @@ def _notice(kind: str, segment: Segment, team: str):
     return (kind, segment.team_id, segment.layer, segment.start, segment.user.id, text)
 
 
-def _gap(team_id: int, team: str, layer: int, start, end, horizon):
+def _gap(team_id: int, team_name: str, layer: int, start, end, horizon):
+    team = outbox.esc(team_name)
     name = LAYER_NAMES.get(layer, f"layer {layer}")
     until = "with nothing planned after" if end >= horizon else f"until {slack_time(end, None)}"
     text = (
