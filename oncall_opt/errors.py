@@ -61,3 +61,7 @@ class PermissionDeniedError(OncallOptError):
 
 class TooManyRequestsError(OncallOptError):
     """Slow down: too many attempts, for example failed sign-ins (HTTP 429)."""
+
+
+class UnavailableError(OncallOptError):
+    """Something the daemon needs does not answer, e.g. its database (HTTP 503): retry."""

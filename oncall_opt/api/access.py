@@ -25,6 +25,7 @@ from enum import Enum
 from fastapi import Request
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from oncall_opt.api.common import error
 from oncall_opt.engine import teams
@@ -173,6 +174,8 @@ class Guard:
 
         try:
             await self.app(scope, receive, watched)
+        except ClientDisconnect:  # the client went away: nobody to answer, nothing to trace
+            log.info("%s %s: the client went away", scope["method"], scope["path"])
         except Exception:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if started:  # too late for an answer of ours

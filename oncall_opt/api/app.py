@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oncall_opt.api.access import Guard, authorize
 from oncall_opt.api.common import error
+from oncall_opt.api.guards import BodyLimit, SameOrigin, mask_access_log
 from oncall_opt.engine.auth import Authenticator, LoginThrottle
 from oncall_opt.engine.clock import Clock, SystemClock
 from oncall_opt.engine.jobs.loop import JobLoop
@@ -29,6 +30,7 @@ from oncall_opt.errors import (
     PermissionDeniedError,
     TooManyRequestsError,
     UnauthenticatedError,
+    UnavailableError,
 )
 
 log = logging.getLogger("oncall_opt.api")
@@ -43,6 +45,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     UnauthenticatedError: (401, "unauthenticated"),
     PermissionDeniedError: (403, "permission_denied"),
     TooManyRequestsError: (429, "resource_exhausted"),
+    UnavailableError: (503, "unavailable"),
     OncallOptError: (400, "invalid_argument"),
 }
 
@@ -94,7 +97,14 @@ def create_app(
     app.state.authenticator = Authenticator(store, clock.now)
     app.state.login_throttle = LoginThrottle()
 
+    # Outermost first: the Host and cross-site checks, then who the request is, then its body.
+    app.add_middleware(
+        BodyLimit, idle_timeout=settings.body_timeout, total_timeout=4 * settings.body_timeout
+    )
     app.add_middleware(Guard, token=settings.api_token, authenticator=app.state.authenticator)
+    if settings.api_token is None:
+        app.add_middleware(SameOrigin, allowed_hosts=settings.allowed_hosts)
+    mask_access_log()
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

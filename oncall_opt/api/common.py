@@ -53,7 +53,6 @@ def error(status: int, message: str, code: str | None = None) -> JSONResponse:
     return JSONResponse(body, status)
 
 
-MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a larger request body is refused with 413
 ID_MAX = 2**63 - 1  # BIGINT: a larger id cannot exist, and would not fit a query parameter
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -61,16 +60,15 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class JSONBodyRoute(APIRoute):
     """Reads request bodies as JSON whatever their Content-Type: the tutorial's
     `curl -d '{...}'` sends `application/x-www-form-urlencoded`. An empty body stays empty, so
-    `curl -X PUT` works where every field is optional."""
+    `curl -X PUT` works where every field is optional. The body has been read, bounded, by
+    `guards.BodyLimit` already."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
             if request.method in _BODY_METHODS:
-                body = await _bounded_body(request)
-                if body is None:
-                    return error(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
+                body = await request.body()
 
                 async def receive() -> dict[str, Any]:
                     return {"type": "http.request", "body": body, "more_body": False}
@@ -81,21 +79,6 @@ class JSONBodyRoute(APIRoute):
             return await handler(request)
 
         return handle
-
-
-async def _bounded_body(request: Request) -> bytes | None:
-    """The request's body, or None when it is larger than MAX_REQUEST_BYTES (a declared length
-    is checked before reading; a chunked body stops being read once past the limit)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # ----- timestamps -------------------------------------------------------------------------------

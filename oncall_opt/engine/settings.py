@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     session_hours: float = 24.0  # how long a console sign-in lasts
     handoff_notice_minutes: float = 30.0  # the heads-up before someone's shift starts
     delivery_lease: float = 60.0  # PostgreSQL: a claimed message not sent by then is free again
+    body_timeout: float = 15.0  # seconds a request body may pause (4x: for all of it)
+    allowed_hosts: tuple[str, ...] = ()  # names the daemon answers to without a token
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -90,6 +92,8 @@ class _Variables(BaseSettings):
     session_hours: float = Field(24.0, gt=0)
     handoff_notice_minutes: float = Field(30.0, ge=0)
     delivery_lease: float = Field(60.0, gt=0)
+    body_timeout: float = Field(15.0, gt=0)
+    allowed_hosts: str = ""  # comma-separated
 
     @field_validator("slack_webhook_url", "api_token", mode="before")
     @classmethod
@@ -151,6 +155,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{ENV_PREFIX}DELIVERY_LEASE: must be more than {ENV_PREFIX}SLACK_TIMEOUT "
             f"({variables.slack_timeout:g} s), or a slow post is posted again by another daemon"
         )
-    fields = variables.model_dump(exclude={"db", "bind", "secrets_path"})
+    fields = variables.model_dump(exclude={"db", "bind", "secrets_path", "allowed_hosts"})
     db = variables.db if is_postgresql(variables.db) else Path(variables.db)
-    return Settings(db_path=db, host=host, port=port, **fields)
+    allowed = [name.strip() for name in variables.allowed_hosts.split(",") if name.strip()]
+    if host not in ("0.0.0.0", "::", ""):  # the address it is told to listen on is its name
+        allowed.append(host)
+    return Settings(db_path=db, host=host, port=port, allowed_hosts=tuple(allowed), **fields)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from oncall_opt import times
-from oncall_opt.errors import ConflictError, OncallOptError
+from oncall_opt.errors import ConflictError, OncallOptError, UnavailableError
 
 T = TypeVar("T")
 
@@ -380,6 +380,10 @@ def _utc(value: Any) -> Any:
 
 
 # ----- PostgreSQL ------------------------------------------------------------------------------
+CONNECT_TIMEOUT = 3  # seconds to open a connection to PostgreSQL
+POOL_WAIT = 5.0  # seconds a request waits for a pooled connection
+
+
 class PostgresStore(Store):
     dialect = PostgresDialect()
 
@@ -402,9 +406,16 @@ class PostgresStore(Store):
             str(target),
             min_size=1,
             max_size=pool_size,
-            kwargs={"options": "-c TimeZone=UTC", "autocommit": False},
+            kwargs={
+                "options": "-c TimeZone=UTC",
+                "autocommit": False,
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
             open=False,
             name="oncall",
+            # A request waits this long for a connection, then fails with a clear 503 rather
+            # than hanging for the pool's default 30 s while the database is down.
+            timeout=POOL_WAIT,
         )
         try:
             self._pool.open(wait=True, timeout=30)
@@ -420,15 +431,45 @@ class PostgresStore(Store):
         self._pool.close()
 
     def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with (
+            self._unavailable_as_503(),
+            self._pool.connection() as connection,
+            connection.cursor() as cursor,
+        ):
             cursor.execute(self.dialect.sql(sql), params)
             return _pg_dicts(cursor)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
         # The pool's connection commits on a clean exit and rolls back on an exception.
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with (
+            self._unavailable_as_503(),
+            self._pool.connection() as connection,
+            connection.cursor() as cursor,
+        ):
             yield _PgCursor(cursor, self.dialect)
+
+    @contextlib.contextmanager
+    def _unavailable_as_503(self) -> Iterator[None]:
+        """A database that is down or unreachable becomes UnavailableError (a 503 saying so);
+        other database errors (a conflict to retry, a constraint) pass unchanged."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except PoolTimeout:
+            raise UnavailableError(
+                f"the database is not answering (no connection within {POOL_WAIT:g} s); "
+                "retry in a moment"
+            ) from None
+        except psycopg.OperationalError as exc:
+            state = exc.sqlstate or ""
+            if state and not state.startswith(("08", "57P")):  # not a lost connection
+                raise
+            raise UnavailableError(
+                f"the database connection failed ({type(exc).__name__}); retry in a moment"
+            ) from None
 
 
 class _PgCursor:

@@ -13,6 +13,8 @@ from oncall_opt.api import create_app
 from oncall_opt.engine.auth import LoginThrottle
 from oncall_opt.engine.settings import Settings
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 TOKEN = "daemon-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 DAY = ("2027-01-04", "2027-01-10")
@@ -33,7 +35,7 @@ def assert_error(response, status: int, code: str, *words: str) -> None:
 @pytest.fixture
 def api(store, clock):
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         yield client
 
 
@@ -61,7 +63,9 @@ def team(api):
 
 # ----- without authentication: the tutorial's daemon ---------------------------------------
 def test_without_a_token_everyone_is_an_anonymous_admin(store, clock):
-    with TestClient(create_app(store, Settings(), clock, run_jobs=False)) as api:
+    with TestClient(
+        base_url=LOCAL, app=create_app(store, Settings(), clock, run_jobs=False)
+    ) as api:
         assert api.get("/auth/me").json() == {
             "AuthRequired": False, "Role": "admin", "Via": "open", "User": None,
         }  # fmt: skip
@@ -346,7 +350,7 @@ def test_login_link_prints_a_console_link_that_signs_the_person_in(
     from oncall_opt.cli import main
 
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with serve(app) as url, TestClient(app) as api:
+    with serve(app) as url, TestClient(base_url=LOCAL, app=app) as api:
         person(api, "bob")
         monkeypatch.delenv("ONCALL_API_TOKEN", raising=False)
         monkeypatch.setenv("ONCALL_SECRETS_FILE", "/dev/null")

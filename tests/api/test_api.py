@@ -19,6 +19,8 @@ from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
 KATY = '{ "FirstName":"Katy", "LastName":"Smith", "SlackHandle":"katy" }'
@@ -36,7 +38,7 @@ def app(store, clock):
 
 @pytest.fixture
 def api(app):
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         yield client
 
 
@@ -485,7 +487,7 @@ def test_json_content_type_and_no_content_type_work_too(api):
 # ----- the token --------------------------------------------------------------------------------
 def test_every_request_needs_the_token_when_one_is_set(store, clock):
     app = create_app(store, Settings(api_token=SecretStr("s3cret")), clock, run_jobs=False)
-    with TestClient(app) as api:
+    with TestClient(base_url=LOCAL, app=app) as api:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             response = api.post("/users", content=KATY, headers={**FORM, **headers})
             assert_error(response, 401, "unauthenticated", "Authorization: Bearer")
@@ -511,7 +513,7 @@ def test_the_token_is_compared_exactly_letter_case_included(store, clock):
     """A token that differs from the configured one only in letter case is a wrong token."""
     token = "S3cret-Token-xYz"
     app = create_app(store, Settings(api_token=SecretStr(token)), clock, run_jobs=False)
-    with TestClient(app) as api:
+    with TestClient(base_url=LOCAL, app=app) as api:
         for wrong in (token.lower(), token.upper(), token.swapcase()):
             bearer = {"Authorization": f"Bearer {wrong}"}
             response = api.post("/users", content=KATY, headers={**FORM, **bearer})

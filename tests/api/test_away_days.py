@@ -18,6 +18,8 @@ from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.users import create_user
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ZONE = "Europe/Berlin"
 # Mon 7 Dec to Thu 10 Dec 2026; Ana marks Tuesday 8 Dec away.
@@ -27,7 +29,9 @@ TUESDAY = "2026-12-08"
 
 @pytest.fixture
 def api(store):
-    with TestClient(create_app(store, Settings(), FakeClock(NOW), run_jobs=False)) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(store, Settings(), FakeClock(NOW), run_jobs=False)
+    ) as client:
         client.people = [  # type: ignore[attr-defined]
             create_user(store, first, "X", first.lower(), NOW).id for first in ("Ana", "Ben")
         ]

@@ -15,6 +15,8 @@ from oncall_opt.api import create_app
 from oncall_opt.client import ApiError, Client
 from oncall_opt.engine.settings import Settings
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TOKEN = "daemon-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,7 +36,9 @@ def assert_error(response, status: int, code: str, *words: str) -> None:
 
 @pytest.fixture
 def api(store, clock):
-    with TestClient(create_app(store, Settings(), clock, run_jobs=False)) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(store, Settings(), clock, run_jobs=False)
+    ) as client:
         yield client
 
 
@@ -136,7 +140,7 @@ def test_the_route_is_documented(api):
 @pytest.fixture
 def guarded(store, clock):
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         yield client
 
 

@@ -14,6 +14,8 @@ from pydantic import SecretStr
 from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 TOKEN = "integrations-test-token"
 
 
@@ -21,14 +23,16 @@ TOKEN = "integrations-test-token"
 def api(store, clock):
     # With an API token: the integrations must work without it (their key is the credential).
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with TestClient(
+        base_url=LOCAL, app=app, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
         yield client
 
 
 @pytest.fixture
 def anonymous(api):
     """The same app, without the API token."""
-    with TestClient(api.app) as client:
+    with TestClient(base_url=LOCAL, app=api.app) as client:
         yield client
 
 

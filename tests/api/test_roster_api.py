@@ -20,6 +20,8 @@ from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.solvejobs import SolveJobs
 from oncall_opt.engine.users import create_user
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DECEMBER = {"Start": "2026-12-01", "End": "2026-12-31"}
 
@@ -31,7 +33,7 @@ def app(store):
 
 @pytest.fixture
 def api(app):
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         yield client
 
 

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 TOKEN = "rota-token"
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -30,7 +32,9 @@ def ok(response, status=(200, 201, 202, 204)):
 @pytest.fixture
 def api(store, clock):
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with TestClient(
+        base_url=LOCAL, app=app, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
         for handle in ("ana", "ben", "cy"):
             ok(
                 api_post(
@@ -125,8 +129,8 @@ def test_a_calendar_feed_is_the_final_schedule_and_keeps_local_0900_across_dst(a
     )
     clock.advance(days=100)  # mid April: the feed covers 30 days back, 180 ahead
     url = ok(api.post("/teams/1/calendar"))["Url"]
-    anonymous = TestClient(api.app)  # the URL is the secret: no API token
-    response = anonymous.get(url.replace("http://testserver", ""))
+    anonymous = TestClient(base_url=LOCAL, app=api.app)  # the URL is the secret: no API token
+    response = anonymous.get(url.replace("http://127.0.0.1", ""))
     assert response.status_code == 200 and response.headers["content-type"].startswith(
         "text/calendar"
     )
@@ -166,10 +170,10 @@ def test_a_calendar_feed_is_the_final_schedule_and_keeps_local_0900_across_dst(a
         timedelta(hours=2),
     }  # both sides
     assert len({e.get("uid") for e in events}) == len(events)
-    again = Calendar.from_ical(anonymous.get(url.replace("http://testserver", "")).text)
+    again = Calendar.from_ical(anonymous.get(url.replace("http://127.0.0.1", "")).text)
     assert [e.get("uid") for e in again.walk("VEVENT")] == [e.get("uid") for e in events]  # stable
     ok(api.delete("/teams/1/calendar"))
-    assert anonymous.get(url.replace("http://testserver", "")).status_code == 404
+    assert anonymous.get(url.replace("http://127.0.0.1", "")).status_code == 404
 
 
 def test_a_persons_feed_and_a_new_url_revokes_the_old(api, clock):
@@ -181,9 +185,9 @@ def test_a_persons_feed_and_a_new_url_revokes_the_old(api, clock):
     )
     first = ok(api.post("/users/2/calendar"))["Url"]
     second = ok(api.post("/users/2/calendar"))["Url"]
-    anonymous = TestClient(api.app)
-    assert anonymous.get(first.replace("http://testserver", "")).status_code == 404
-    [event] = Calendar.from_ical(anonymous.get(second.replace("http://testserver", "")).text).walk(
+    anonymous = TestClient(base_url=LOCAL, app=api.app)
+    assert anonymous.get(first.replace("http://127.0.0.1", "")).status_code == 404
+    [event] = Calendar.from_ical(anonymous.get(second.replace("http://127.0.0.1", "")).text).walk(
         "VEVENT"
     )
     assert str(event.get("summary")) == "on call for Default (primary)"

@@ -15,6 +15,8 @@ from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SlackWebhook
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 # Each is what an attacker writes; none of them may reach Slack as markup.
 ATTACKS = (
     "<!channel>",
@@ -37,7 +39,7 @@ def ok(response, status: int = 200):
 def api(store, clock, slack):
     settings = Settings(slack_webhook_url=slack.url, slack_min_interval=0)
     app = create_app(store, settings, clock, run_jobs=False)
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         client.jobs = JobLoop(
             store, settings, clock, sender=SlackWebhook(slack.url), sleep=lambda s: None
         )

@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 TOKEN = "daemon-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 READS = {"get", "head", "options"}
@@ -45,7 +47,7 @@ def ok(response, status: int = 200):
 @pytest.fixture
 def api(store, clock):
     app = create_app(store, Settings(api_token=SecretStr(TOKEN)), clock, run_jobs=False)
-    with TestClient(app) as client:
+    with TestClient(base_url=LOCAL, app=app) as client:
         yield client
 
 

@@ -13,12 +13,16 @@ from oncall_opt.engine.jobs import JobState, delivery, escalation
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SlackWebhook
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 MONDAY = "2026-01-05"  # the fake clock's day (09:00 UTC)
 
 
 @pytest.fixture
 def api(store, clock):
-    with TestClient(create_app(store, Settings(), clock, run_jobs=False)) as client:
+    with TestClient(
+        base_url=LOCAL, app=create_app(store, Settings(), clock, run_jobs=False)
+    ) as client:
         yield client
 
 

@@ -29,6 +29,8 @@ from oncall_opt.engine.shifts import SECONDARY, create_schedule
 from oncall_opt.engine.store import Store
 from oncall_opt.engine.users import create_user
 
+LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
+
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -310,7 +312,7 @@ def test_many_concurrent_triggers_over_http(app, store):
 
 
 def test_the_response_is_what_get_answers(app):
-    with TestClient(app) as api:
+    with TestClient(base_url=LOCAL, app=app) as api:
         first = api.post("/incidents", json={"Body": " Disk full ", "DedupKey": " disk "}).json()
         again = api.post("/incidents", json={"Body": "Disk", "DedupKey": "disk"}).json()
         new = api.post("/incidents", json={"Body": "Checkout down", "DedupKey": ""}).json()
@@ -326,7 +328,7 @@ def test_the_response_is_what_get_answers(app):
 
 def test_the_batcher_lives_with_the_app(app):
     for _ in range(2):  # the app started twice: a fresh batcher each time
-        with TestClient(app) as api:
+        with TestClient(base_url=LOCAL, app=app) as api:
             assert api.post("/incidents", json={"Body": "x"}).json()["Created"] is True
             batcher = batcher_of(app)
             assert batcher.running and writer_threads()

@@ -9,16 +9,14 @@
   Grafana's alerting webhook): one incident per alert group, resolved with it.
 
 Neither needs the API token: the integration key in the event or the URL is the credential
-(so the URL's key is masked in the access log). Triggers go through the same group commit as
-`POST /incidents`.
+(so the URL's key is masked in the access log: `api/guards.py`). Triggers go through the same
+group commit as `POST /incidents`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import re
 import time
 from typing import Any
 
@@ -44,23 +42,6 @@ router = APIRouter(tags=["integrations"])
 
 ALERTMANAGER_PREFIX = "/integrations/alertmanager/"
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty refuses events over 512 KB
-
-
-class _MaskKeys(logging.Filter):
-    """The integration key in an Alertmanager receiver's URL is a credential: masked in
-    uvicorn's access log lines."""
-
-    pattern = re.compile(r"(/integrations/alertmanager/)[^/\s\"?]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(
-                self.pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
-        return True
-
-
-logging.getLogger("uvicorn.access").addFilter(_MaskKeys())
 
 
 KEY_CACHE_SECONDS = 10.0
