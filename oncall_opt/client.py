@@ -205,9 +205,12 @@ class Client:
         """End the session this client signs its requests with."""
         return self.request("POST", "/auth/logout")
 
-    def set_password(self, user_id: int, password: str) -> dict:
-        """Set a person's console password ("" removes it); their sessions end."""
+    def set_password(self, user_id: int, password: str, current: str | None = None) -> dict:
+        """Set a person's console password ("" removes it); their other sessions end, and the
+        keys those sessions made. Your own: `current` is the password you have now."""
         body = {"Password": password}
+        if current:
+            body["CurrentPassword"] = current
         return self.request("PUT", f"/users/{int(user_id)}/password", json=body)
 
     def login_link(self, user_id: int) -> dict:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from oncall_opt.api.access import Guard, authorize
 from oncall_opt.api.common import error
 from oncall_opt.api.guards import BodyLimit, SameOrigin, mask_access_log
-from oncall_opt.engine.auth import Authenticator, LoginThrottle
+from oncall_opt.engine.auth import Authenticator, HashGate, SignInThrottle
 from oncall_opt.engine.clock import Clock, SystemClock
 from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import Settings
@@ -95,7 +95,8 @@ def create_app(
     app.state.store, app.state.settings, app.state.clock = store, settings, clock
     app.state.run_jobs = run_jobs
     app.state.authenticator = Authenticator(store, clock.now)
-    app.state.login_throttle = LoginThrottle()
+    app.state.login_throttle = SignInThrottle()
+    app.state.hash_gate = HashGate()
 
     # Outermost first: the Host and cross-site checks, then who the request is, then its body.
     app.add_middleware(
@@ -133,7 +134,10 @@ def create_app(
     @app.exception_handler(OncallOptError)
     async def domain_error(request: Request, exc: OncallOptError) -> JSONResponse:
         status, code = status_of(exc)
-        return error(status, str(exc), code)
+        response = error(status, str(exc), code)
+        if status in (429, 503):
+            response.headers["Retry-After"] = "1" if status == 503 else "60"
+        return response
 
     from oncall_opt.api.routes import (
         access,

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -97,6 +98,26 @@ def console_url() -> str:
     if parts.scheme and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return os.environ.get("ONCALL_CONSOLE_URL", "http://127.0.0.1:8501").rstrip("/")
+
+
+# ----- data in Markdown -------------------------------------------------------------------------
+# Everything Markdown, GFM and Streamlit's own syntax give meaning to: emphasis, code, links and
+# images, headings, lists, quotes, tables, HTML, directives (`:red[...]`, `:green-badge[...]`,
+# `:material/...:`), emoji shortcodes, LaTeX (`$`), entities (`&`).
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'@/])")
+
+
+def text(value: object) -> str:
+    """`value` (a name, an incident body, anything a person or an alert wrote) as literal text
+    inside a Markdown string: every character with a meaning is escaped, so it shows as typed
+    and can never become a link, an image, a badge or a heading; line breaks are kept."""
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", str(value))
+    return escaped.replace("\r\n", "\n").replace("\n", "  \n")
+
+
+def line(value: object) -> str:
+    """`text(value)` on one line: for labels, headings and captions."""
+    return text(" ".join(str(value).split()))
 
 
 # ----- signing in -------------------------------------------------------------------------------

@@ -16,13 +16,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import ipaddress
 import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -36,6 +38,7 @@ from oncall_opt.errors import (
     PermissionDeniedError,
     TooManyRequestsError,
     UnauthenticatedError,
+    UnavailableError,
 )
 
 Role = Literal["admin", "member"]
@@ -109,11 +112,12 @@ def _issue(
     role: Role,
     now: datetime,
     expires_at: datetime | None,
+    made_with: int | None = None,
 ) -> tuple[Credential, str]:
     secret = _new_secret(kind)
     row = tx.row(
         "INSERT INTO credentials (user_id, kind, name, role, secret_hash, prefix, created_at, "
-        f"expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+        f"expires_at, made_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
         [
             user_id,
             kind,
@@ -123,6 +127,7 @@ def _issue(
             secret[: len(_PREFIXES[kind]) + 4],
             now,
             expires_at,
+            made_with,
         ],
     )
     assert row is not None
@@ -131,9 +136,15 @@ def _issue(
 
 # ----- API keys ---------------------------------------------------------------------------------
 def create_key(
-    store: Store, user_id: int, name: str, now: datetime, role: str | None = None
+    store: Store,
+    user_id: int,
+    name: str,
+    now: datetime,
+    role: str | None = None,
+    made_with: int | None = None,
 ) -> tuple[Credential, str]:
-    """A new API key for `user_id` (their role, or a lower one); the secret is returned once."""
+    """A new API key for `user_id` (their role, or a lower one); the secret is returned once.
+    `made_with`: the credential (session or key) the request was made with, if any."""
     name = text.clean("Name", name, MAX_KEY_NAME)
     if not name:
         raise InvalidRequestError("Name", "must not be empty (say what the key is for)")
@@ -145,7 +156,7 @@ def create_key(
             raise InvalidRequestError(
                 "Role", f"{person.full_name} is a {person.role}; a key cannot be {wanted}"
             )
-        return _issue(tx, user_id, KEY, name, wanted, now, None)
+        return _issue(tx, user_id, KEY, name, wanted, now, None, made_with)
 
     return store.write(work)
 
@@ -189,9 +200,18 @@ def _hasher():
     return PasswordHasher()
 
 
-def set_password(store: Store, user_id: int, password: str, now: datetime) -> None:
-    """Set (or, with "", remove) a person's console password. A new password signs out the
-    person's console sessions: someone who had it can no longer use a session made with it."""
+def set_password(
+    store: Store,
+    user_id: int,
+    password: str,
+    now: datetime,
+    gate: HashGate | None = None,
+    keep_session: int | None = None,
+) -> None:
+    """Set (or, with "", remove) a person's console password. Whoever had the old one loses
+    what they made with it: the person's console sessions end (but `keep_session`, the one
+    making the change), and so do the API keys any of those sessions made (and keys those keys
+    made). Keys an admin or the daemon's token made stay."""
     if not isinstance(password, str):
         raise InvalidRequestError("Password", "must be text")
     if password and not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
@@ -199,16 +219,40 @@ def set_password(store: Store, user_id: int, password: str, now: datetime) -> No
             "Password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"
         )
     text.clean("Password", password, MAX_PASSWORD, multiline=True)  # valid Unicode
-    hashed = _hasher().hash(password) if password else None
+    hashed = None
+    if password:
+        with gate.slot() if gate is not None else contextlib.nullcontext():
+            hashed = _hasher().hash(password)
 
     def work(tx: Transaction) -> None:
         get_user(tx, user_id)
         tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", [hashed, user_id])
-        tx.execute(
-            "UPDATE credentials SET revoked_at = ? WHERE user_id = ? AND kind = ? "
-            "AND revoked_at IS NULL",
-            [now, user_id, SESSION],
-        )
+        made = {
+            r["id"]: r["made_with"]
+            for r in tx.rows(
+                "SELECT id, made_with FROM credentials WHERE user_id = ? AND kind IN (?, ?)",
+                [user_id, SESSION, KEY],
+            )
+        }
+        sessions = {
+            r["id"]
+            for r in tx.rows(
+                "SELECT id FROM credentials WHERE user_id = ? AND kind = ?", [user_id, SESSION]
+            )
+        } - {keep_session}
+        ending = set(sessions)
+        while True:  # keys made by ending credentials end too, to any depth
+            more = {cid for cid, parent in made.items() if parent in ending} - ending
+            if not more:
+                break
+            ending |= more
+        if ending:
+            marks = ", ".join("?" for _ in ending)
+            tx.execute(
+                f"UPDATE credentials SET revoked_at = ? WHERE id IN ({marks}) "
+                "AND revoked_at IS NULL",
+                [now, *sorted(ending)],
+            )
 
     store.write(work)
 
@@ -218,40 +262,115 @@ def has_password(store: Store, user_id: int) -> bool:
     return bool(row and row["password_hash"])
 
 
-# ----- sign-in ----------------------------------------------------------------------------------
-class LoginThrottle:
-    """At most `attempts` failed sign-ins per handle in `window` seconds (then 429 until the
-    oldest failure ages out), so a password cannot be guessed online. In memory: a restart
-    forgets, which costs an attacker a restart per `attempts` guesses."""
+# ----- sign-in ---------------------------------------------------------------------------------
+class HashGate:
+    """At most `workers` password hashes at once (an argon2id hash holds 64 MiB and a core for
+    tens of milliseconds), with at most `queue` more waiting their turn; past that, a sign-in
+    is answered 503 at once. Strangers can then neither exhaust the daemon's memory nor starve
+    its other requests, however many sign-ins they send."""
 
-    def __init__(self, attempts: int = 5, window: float = 900.0, clock=time.monotonic):
-        self.attempts, self.window, self.clock = attempts, window, clock
-        self._failures: dict[str, list[float]] = {}
+    def __init__(self, workers: int = 2, queue: int = 8):
+        self.workers, self.queue = workers, queue
+        self._slots = threading.BoundedSemaphore(workers)
+        self._admitted = 0
         self._lock = threading.Lock()
 
-    def _recent(self, handle: str) -> list[float]:
-        cutoff = self.clock() - self.window
-        recent = [t for t in self._failures.get(handle, []) if t > cutoff]
-        self._failures[handle] = recent
-        return recent
-
-    def check(self, handle: str) -> None:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
         with self._lock:
-            recent = self._recent(handle)
-            if len(recent) >= self.attempts:
-                wait = max(1, math.ceil((recent[0] + self.window - self.clock()) / 60))
+            if self._admitted >= self.workers + self.queue:
+                raise UnavailableError(
+                    "too many sign-ins at once; retry in a moment (or use a sign-in link)"
+                )
+            self._admitted += 1
+        try:
+            with self._slots:
+                yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+def address_key(address: str | None) -> str:
+    """Whom failures are counted against: the IPv4 address, or an IPv6 address's /64 (one
+    machine is usually given a whole /64)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class SignInThrottle:
+    """Failed password sign-ins, counted in the store (so a restart forgets nothing) over
+    `window`. Past any of these the answer is 429, without hashing, until the oldest failure
+    of that kind ages out:
+
+    - `per_address` failures from one address, whatever the handles (one guesser);
+    - `per_pair` failures for one handle from one address (a person mistyping their own);
+    - `per_handle` failures for one handle from anywhere (many addresses at one person).
+
+    Someone else's guesses can thus lock a person out of password sign-in only by coming from
+    many addresses, and never out of one-time sign-in links, which are not throttled."""
+
+    def __init__(
+        self,
+        per_address: int = 20,
+        per_pair: int = 5,
+        per_handle: int = 50,
+        window: timedelta = timedelta(minutes=15),
+    ):
+        self.per_address, self.per_pair, self.per_handle = per_address, per_pair, per_handle
+        self.window = window
+
+    def check(self, store: Store, handle: str, address: str, now: datetime) -> None:
+        row = store.row(
+            "SELECT sum(CASE WHEN address = ? THEN 1 ELSE 0 END) AS by_address, "
+            "sum(CASE WHEN address = ? AND handle = ? THEN 1 ELSE 0 END) AS by_pair, "
+            "sum(CASE WHEN handle = ? THEN 1 ELSE 0 END) AS by_handle, "
+            "min(CASE WHEN address = ? THEN failed_at END) AS oldest_address, "
+            "min(CASE WHEN address = ? AND handle = ? THEN failed_at END) AS oldest_pair, "
+            "min(CASE WHEN handle = ? THEN failed_at END) AS oldest_handle "
+            "FROM sign_in_failures WHERE failed_at > ? AND (address = ? OR handle = ?)",
+            [address, address, handle, handle, address, address, handle, handle,
+             now - self.window, address, handle],
+        )  # fmt: skip
+        assert row is not None
+        for kind, limit, whose in (
+            ("pair", self.per_pair, f"@{handle}"),
+            ("handle", self.per_handle, f"@{handle}"),
+            ("address", self.per_address, "your address"),
+        ):
+            if (row[f"by_{kind}"] or 0) >= limit:
+                oldest = row[f"oldest_{kind}"]
+                wait = max(1, math.ceil((oldest + self.window - now).total_seconds() / 60))
                 raise TooManyRequestsError(
-                    f"too many failed sign-ins for @{handle}; try again in {wait} min "
+                    f"too many failed sign-ins for {whose}; try again in {wait} min "
                     "or ask an admin for a sign-in link"
                 )
 
-    def failed(self, handle: str) -> None:
-        with self._lock:
-            self._recent(handle).append(self.clock())
+    def failed(self, store: Store, handle: str, address: str, now: datetime) -> None:
+        def work(tx: Transaction) -> None:
+            tx.execute("DELETE FROM sign_in_failures WHERE failed_at <= ?", [now - self.window])
+            tx.execute(
+                "INSERT INTO sign_in_failures (handle, address, failed_at) VALUES (?, ?, ?)",
+                [handle, address, now],
+            )
 
-    def succeeded(self, handle: str) -> None:
-        with self._lock:
-            self._failures.pop(handle, None)
+        store.write(work)
+
+    def succeeded(self, store: Store, handle: str, address: str) -> None:
+        store.write(
+            lambda tx: tx.execute(
+                "DELETE FROM sign_in_failures WHERE handle = ? AND address = ?", [handle, address]
+            )
+        )
 
 
 def sign_in_with_password(
@@ -260,26 +379,59 @@ def sign_in_with_password(
     password: str,
     now: datetime,
     lifetime: timedelta,
-    throttle: LoginThrottle,
+    throttle: SignInThrottle,
+    gate: HashGate,
+    address: str | None = None,
 ) -> tuple[Credential, str]:
     """A console session for the person with this Slack handle and password. The answer to a
-    wrong handle and to a wrong password is the same."""
+    wrong handle and to a wrong password is the same, and costs the same work."""
     handle = text.clean("SlackHandle", slack_handle, text.MAX_NAME).removeprefix("@").lower()
-    throttle.check(handle)
+    where = address_key(address)
+    throttle.check(store, handle, where, now)
     candidates = store.rows(
         "SELECT id, password_hash FROM users WHERE lower(slack_handle) = ? "
         "AND password_hash IS NOT NULL ORDER BY id",
         [handle],
     )
     hasher = _hasher()
-    for candidate in candidates:
-        if _verifies(hasher, candidate["password_hash"], password):
-            throttle.succeeded(handle)
-            return _session(store, candidate["id"], "password", now, lifetime)
-    if not candidates:  # as slow as a wrong password, so handles cannot be probed by timing
-        _verifies(hasher, _dummy_hash(), password)
-    throttle.failed(handle)
+    with gate.slot():
+        found = next(
+            (c["id"] for c in candidates if _verifies(hasher, c["password_hash"], password)), None
+        )
+        if not candidates:  # as slow as a wrong password, so handles cannot be probed by timing
+            _verifies(hasher, _dummy_hash(), password)
+    if found is not None:
+        throttle.succeeded(store, handle, where)
+        return _session(store, found, "password", now, lifetime)
+    throttle.failed(store, handle, where, now)
     raise UnauthenticatedError("wrong Slack handle or password")
+
+
+def check_current_password(
+    store: Store,
+    user_id: int,
+    password: str | None,
+    now: datetime,
+    throttle: SignInThrottle,
+    gate: HashGate,
+    address: str | None = None,
+) -> None:
+    """Refuse (401) a password change whose `CurrentPassword` is missing or wrong, counting a
+    wrong one as a failed sign-in: a stolen session cannot guess its way to a new password."""
+    row = store.row("SELECT slack_handle, password_hash FROM users WHERE id = ?", [user_id])
+    if row is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    if not row["password_hash"]:
+        return  # nothing to confirm: the person signed in with a link or a key
+    if not password:
+        raise UnauthenticatedError("CurrentPassword: give your current password to change it")
+    handle, where = row["slack_handle"].lower(), address_key(address)
+    throttle.check(store, handle, where, now)
+    with gate.slot():
+        right = _verifies(_hasher(), row["password_hash"], password)
+    if not right:
+        throttle.failed(store, handle, where, now)
+        raise UnauthenticatedError("CurrentPassword: that is not your current password")
 
 
 @functools.cache

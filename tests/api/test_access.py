@@ -4,14 +4,18 @@ what, what is stored, and that every credential stops working when it should."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from oncall_opt.api import create_app
-from oncall_opt.engine.auth import LoginThrottle
+from oncall_opt.engine.auth import HashGate, SignInThrottle, address_key
 from oncall_opt.engine.settings import Settings
+from oncall_opt.errors import TooManyRequestsError, UnavailableError
 
 LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
 
@@ -263,15 +267,118 @@ def test_wrong_handle_and_wrong_password_get_the_same_answer_and_are_throttled(a
     assert_error(other, 401, "unauthenticated")  # one handle's lockout is not another's
 
 
-def test_the_throttle_forgets_failures_once_they_age_out():
-    now = [0.0]
-    throttle = LoginThrottle(attempts=2, window=60, clock=lambda: now[0])
-    throttle.failed("bob")
-    throttle.failed("bob")
-    with pytest.raises(Exception, match="try again in 1 min"):
-        throttle.check("bob")
-    now[0] = 61.0
-    throttle.check("bob")  # no longer refused
+def test_the_throttle_forgets_failures_once_they_age_out(store, clock):
+    throttle = SignInThrottle(
+        per_address=10, per_pair=2, per_handle=10, window=timedelta(minutes=1)
+    )
+    throttle.failed(store, "bob", "10.0.0.1", clock.now())
+    throttle.failed(store, "bob", "10.0.0.1", clock.now())
+    with pytest.raises(TooManyRequestsError, match="@bob; try again in 1 min"):
+        throttle.check(store, "bob", "10.0.0.1", clock.now())
+    throttle.check(store, "bob", "10.0.0.2", clock.now())  # bob from elsewhere: not refused
+    clock.advance(seconds=61)
+    throttle.check(store, "bob", "10.0.0.1", clock.now())  # no longer refused
+
+
+def test_the_throttle_counts_per_address_and_per_handle_and_survives_a_restart(store, clock):
+    throttle = SignInThrottle(per_address=3, per_pair=5, per_handle=4)
+    now = clock.now()
+    for handle in ("ana", "bob", "cy"):  # one guesser, many handles
+        throttle.failed(store, handle, "10.0.0.9", now)
+    with pytest.raises(TooManyRequestsError, match="your address"):
+        throttle.check(store, "dan", "10.0.0.9", now)
+    for i in range(4):  # many addresses at one person
+        throttle.failed(store, "eve", f"192.0.2.{i}", now)
+    again = SignInThrottle(per_address=3, per_pair=5, per_handle=4)  # a restarted daemon
+    with pytest.raises(TooManyRequestsError, match="@eve"):
+        again.check(store, "eve", "198.51.100.7", now)
+    again.check(store, "dan", "198.51.100.7", now)
+    assert address_key("2001:db8:1:2:3:4:5:6") == address_key("2001:db8:1:2:ffff::1")
+    assert address_key("::ffff:10.0.0.9") == address_key("10.0.0.9") == "10.0.0.9"
+
+
+def test_a_locked_password_sign_in_never_locks_out_a_sign_in_link(api, team):
+    set_password(api, team["bob"]["Id"], "correct horse")
+    for _ in range(5):
+        api.post("/auth/login", json={"SlackHandle": "bob", "Password": "a wrong guess"})
+    right = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "correct horse"})
+    assert_error(right, 429, "resource_exhausted")
+    assert right.headers["Retry-After"]
+    code = api.post(f"/users/{team['bob']['Id']}/login-link", headers=ADMIN).json()["Code"]
+    assert api.post("/auth/login", json={"Code": code}).status_code == 200
+
+
+def test_password_checks_run_a_few_at_a_time_and_the_rest_are_told_to_retry(store, clock):
+    """Two checks at once (workers) and one waiting (queue): a fourth is refused at once."""
+    gate = HashGate(workers=2, queue=1)
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            inside.wait(timeout=30)
+            release.wait(timeout=30)
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    for thread in holders:
+        thread.start()
+    inside.wait(timeout=30)  # both workers busy
+    waiting = threading.Thread(target=lambda: gate.slot().__enter__())
+    waiting.start()
+    deadline = time.monotonic() + 30
+    while gate._admitted < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(UnavailableError, match="too many sign-ins at once"), gate.slot():
+        pass
+    release.set()
+    for thread in holders:
+        thread.join(timeout=30)
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+
+
+def test_changing_your_own_password_asks_for_the_current_one(api, team):
+    bob_id = team["bob"]["Id"]
+    set_password(api, bob_id, "first password")
+    session = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "first password"})
+    bob = bearer(session.json()["Token"])
+    missing = api.put(f"/users/{bob_id}/password", json={"Password": "stolen session!"},
+                      headers=bob)  # fmt: skip
+    assert_error(missing, 401, "unauthenticated", "CurrentPassword")
+    wrong = api.put(f"/users/{bob_id}/password", headers=bob,
+                    json={"Password": "stolen session!", "CurrentPassword": "a guess"})  # fmt: skip
+    assert_error(wrong, 401, "unauthenticated", "not your current password")
+    change = {"Password": "second password", "CurrentPassword": "first password"}
+    right = api.put(f"/users/{bob_id}/password", headers=bob, json=change)
+    assert right.status_code == 200, right.text
+    assert api.get("/auth/me", headers=bob).is_success  # the session that changed it stays
+    # An admin resets someone else's without knowing it:
+    assert set_password(api, bob_id, "third password")["HasPassword"]
+
+
+def test_a_new_password_revokes_the_keys_that_sessions_made(api, team):
+    """A key minted with a stolen session does not outlive the password change; keys an admin
+    made, and the person's own from the session that changes it, stay."""
+    bob_id = team["bob"]["Id"]
+    set_password(api, bob_id, "first password")
+
+    def session() -> dict[str, str]:
+        answer = api.post("/auth/login", json={"SlackHandle": "bob", "Password": "first password"})
+        return bearer(answer.json()["Token"])
+
+    stolen, own = session(), session()
+    minted = api.post(f"/users/{bob_id}/api-keys", json={"Name": "x"}, headers=stolen).json()
+    chained = api.post(f"/users/{bob_id}/api-keys", json={"Name": "y"},
+                       headers=bearer(minted["Key"])).json()  # fmt: skip
+    mine = api.post(f"/users/{bob_id}/api-keys", json={"Name": "laptop2"}, headers=own).json()
+    for key in (minted, chained, mine):
+        assert api.get("/auth/me", headers=bearer(key["Key"])).is_success
+    change = {"Password": "second password", "CurrentPassword": "first password"}
+    changed = api.put(f"/users/{bob_id}/password", headers=own, json=change)
+    assert changed.status_code == 200, changed.text
+    for gone in (stolen, bearer(minted["Key"]), bearer(chained["Key"])):
+        assert_error(api.get("/auth/me", headers=gone), 401, "unauthenticated")
+    for kept in (own, bearer(mine["Key"]), bearer(team["keys"]["bob"])):
+        assert api.get("/auth/me", headers=kept).is_success
 
 
 def test_a_new_password_ends_the_persons_sessions(api, team):

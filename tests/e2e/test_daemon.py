@@ -71,13 +71,14 @@ class Daemon:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> Daemon:
+    def wait_ready(self, timeout: float = 30.0, token: str | None = None) -> Daemon:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the daemon exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/users", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/users", headers=headers, timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

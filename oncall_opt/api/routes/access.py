@@ -4,7 +4,8 @@
   a console session `{Token, ExpiresAt, User, Role}`. Open: needs no credential.
 - `POST /auth/logout`: ends the session it is sent with.
 - `GET /auth/me`: who the credential acts as, and whether the daemon asks for one at all.
-- `PUT /users/{id}/password {Password}` (`""` removes it): the person or an admin.
+- `PUT /users/{id}/password {Password, CurrentPassword}` (`""` removes it): the person (who
+  confirms the current one) or an admin.
 - `POST /users/{id}/login-link` (admin): a one-time code, valid 15 minutes;
   `oncall-opt login-link` prints it as a console link.
 - `GET|POST /users/{id}/api-keys`, `DELETE /api-keys/{id}`: a person's API keys, the secret
@@ -69,6 +70,8 @@ class Me(BaseModel):
 
 class PasswordIn(RequestBody):
     Password: str = Field(max_length=auth.MAX_PASSWORD)  # "" removes it
+    # The person's own change, when they have a password: the one they have now.
+    CurrentPassword: str | None = Field(None, max_length=auth.MAX_PASSWORD)
 
 
 class PasswordOut(BaseModel):
@@ -123,8 +126,9 @@ def _session_lifetime(request: Request) -> timedelta:
 
 @router.post("/auth/login", response_model=Session)
 def login(params: Login, request: Request) -> Session:
-    """A console session from a password or a one-time sign-in link's code. Five wrong
-    passwords for one handle in 15 minutes are answered 429 until the oldest ages out."""
+    """A console session from a password or a one-time sign-in link's code. Failed passwords
+    are throttled per address and handle (429, see `auth.SignInThrottle`); password checks
+    run a few at a time (503 when too many wait)."""
     store, now = store_of(request), now_of(request)
     if params.Code is not None:
         credential, token = auth.sign_in_with_link(
@@ -139,6 +143,8 @@ def login(params: Login, request: Request) -> Session:
             now,
             _session_lifetime(request),
             request.app.state.login_throttle,
+            request.app.state.hash_gate,
+            request.client.host if request.client else None,
         )
     assert credential.expires_at is not None
     return Session(
@@ -176,10 +182,20 @@ def me(request: Request) -> Me:
 
 @router.put("/users/{id}/password", response_model=PasswordOut)
 def set_password(id: IdPath, params: PasswordIn, request: Request) -> PasswordOut:
-    """Set the console password (at least 10 characters), or remove it with `""`. The
-    person's console sessions end; their API keys keep working."""
-    auth.set_password(store_of(request), id, params.Password, now_of(request))
-    request.app.state.authenticator.forget()
+    """Set the console password (at least 10 characters), or remove it with `""`. Changing
+    your own asks for the current one (`CurrentPassword`). The person's other console sessions
+    end, and so do the API keys those sessions made; keys made otherwise keep working."""
+    store, now, principal = store_of(request), now_of(request), principal_of(request)
+    state = request.app.state
+    own = principal.user_id == id
+    if own:
+        auth.check_current_password(
+            store, id, params.CurrentPassword, now, state.login_throttle, state.hash_gate,
+            request.client.host if request.client else None,
+        )  # fmt: skip
+    keep = principal.credential_id if own and principal.via == "session" else None
+    auth.set_password(store, id, params.Password, now, state.hash_gate, keep_session=keep)
+    state.authenticator.forget()
     return PasswordOut(UserId=id, HasPassword=bool(params.Password))
 
 
@@ -202,8 +218,9 @@ def create_key(id: IdPath, params: KeyIn, request: Request) -> KeyCreated:
     """A new API key acting as person `id`, with their role or a lower one. `Key` is shown in
     this answer only."""
     credential, secret = auth.create_key(
-        store_of(request), id, params.Name, now_of(request), params.Role
-    )
+        store_of(request), id, params.Name, now_of(request), params.Role,
+        made_with=principal_of(request).credential_id,
+    )  # fmt: skip
     return KeyCreated(**KeyOut.of(credential).model_dump(), Key=secret)
 
 

@@ -239,24 +239,32 @@ def _your_account(people: list[dict]) -> None:
     api = common.client()
     left, right = st.columns(2)
     with left, st.form("password", clear_on_submit=True):
-        st.markdown(f"**Console password** for {common.label(person)}")
+        st.markdown(f"**Console password** for {common.text(common.label(person))}")
+        own = common.who().get("User") and common.who()["User"]["Id"] == person["Id"]
+        current = (
+            st.text_input(
+                "Current password",
+                type="password",
+                key="current_password",
+                help="Leave it empty if you have none yet (you signed in with a link).",
+            )
+            if own
+            else None
+        )
         new = st.text_input(
             "New password",
             type="password",
             key="new_password",
-            help="At least 10 characters. Signs out your other console sessions.",
+            help="At least 10 characters. Signs out your other console sessions and revokes "
+            "the API keys they made.",
         )
         again = st.text_input("The same again", type="password", key="new_password_again")
         if st.form_submit_button("Set password", icon=":material/password:"):
             if new != again:
                 st.error("The two passwords differ.")
             else:
-                api.set_password(person["Id"], new)
-                if common.auth_required():
-                    common.sign_out()  # the new password ended this session too
-                    common.flash("Password set: sign in with it.")
-                else:
-                    common.flash("Password set.")
+                api.set_password(person["Id"], new, current)
+                common.flash("Password set: your other sessions are signed out.")
                 st.rerun()
     with right:
         _api_keys(api, person)
