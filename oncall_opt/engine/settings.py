@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     delivery_lease: float = 60.0  # PostgreSQL: a claimed message not sent by then is free again
     body_timeout: float = 15.0  # seconds a request body may pause (4x: for all of it)
     allowed_hosts: tuple[str, ...] = ()  # names the daemon answers to without a token
+    allow_private_webhooks: bool = False  # team webhooks may reach private addresses, http
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -94,6 +95,7 @@ class _Variables(BaseSettings):
     delivery_lease: float = Field(60.0, gt=0)
     body_timeout: float = Field(15.0, gt=0)
     allowed_hosts: str = ""  # comma-separated
+    allow_private_webhooks: bool = False
 
     @field_validator("slack_webhook_url", "api_token", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import SecretStr
 
+from oncall_opt.engine.destinations import PinnedTransport, RefusedConnect
 from oncall_opt.engine.settings import ConfigError
 from oncall_opt.engine.text import SLACK_HANDLE
 
@@ -113,7 +114,11 @@ class SlackWebhook:
         url: SecretStr,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        show_answers: bool = True,
     ):
+        """`show_answers`: keep Slack's short error words in `SendResult.error`; False for a
+        webhook people set through the API, whose answers members must not read (its host is
+        theirs to choose): then only the status code is kept."""
         raw = url.get_secret_value().strip()
         try:
             parsed = httpx.URL(raw)
@@ -125,6 +130,7 @@ class SlackWebhook:
                 "(expected https://hooks.slack.com/services/...)"
             )
         self._url = url
+        self._show_answers = show_answers
         _redact.secrets.update(_secret_parts(raw, parsed))
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
@@ -136,6 +142,8 @@ class SlackWebhook:
             response = self._client.post(self._url.get_secret_value().strip(), json={"text": text})
         except httpx.TimeoutException as exc:
             return SendResult.retry(f"timeout ({type(exc).__name__})")
+        except RefusedConnect:
+            return SendResult.permanent("refused: the webhook's host is not a public address")
         except httpx.HTTPError as exc:  # connection refused, reset, DNS, protocol errors
             return SendResult.retry(f"network error ({type(exc).__name__})")
         status = response.status_code
@@ -152,6 +160,8 @@ class SlackWebhook:
     def _detail(self, response: httpx.Response) -> str:
         """Slack's short error word (`invalid_payload`, `no_service`...), secrets masked; any
         other body (a proxy's page, a server echoing the request) is not shown at all."""
+        if not self._show_answers:
+            return ""
         try:
             body = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         except (UnicodeDecodeError, httpx.ResponseNotRead):
@@ -184,3 +194,15 @@ def retry_after(value: str | None) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def team_webhook(url: str, timeout: float, allow_private: bool) -> SlackWebhook:
+    """A team's own webhook, set through the API: every send goes to the address its host
+    resolves to then, once found public (unless the operator allows private ones), and the
+    host's answers are not kept beyond their status code."""
+    return SlackWebhook(
+        SecretStr(url),
+        timeout,
+        transport=None if allow_private else PinnedTransport(),
+        show_answers=False,
+    )

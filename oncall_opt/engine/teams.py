@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from oncall_opt.engine import text
+from oncall_opt.engine import destinations, text
 from oncall_opt.engine.policies import ROUTING_MEMO, parse_steps
 from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.users import users_by_id
@@ -45,18 +44,13 @@ class Team:
     away_means: str = "day"
 
 
-def check_webhook(url: str | None) -> str | None:
-    """A Slack webhook URL given for a team: http(s) with a host, or "" / None for none. The
-    message never quotes it (it is a secret)."""
+def check_webhook(url: str | None, allow_private: bool = False) -> str | None:
+    """A Slack webhook URL given for a team: https to a public address (see `destinations`),
+    or "" / None for none. The message never quotes it (it is a secret)."""
     if url is None or not url.strip():
         return None
     url = text.clean("SlackWebhookUrl", url, 2048)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequestError(
-            "SlackWebhookUrl", "must be an http(s) URL such as https://hooks.slack.com/services/..."
-        )
-    return url
+    return destinations.check_url("SlackWebhookUrl", url, allow_private)
 
 
 def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team]:
@@ -114,10 +108,11 @@ def create_team(
     member_ids: Iterable[int] = (),
     slack_webhook_url: str | None = None,
     away_means: str = "day",
+    allow_private: bool = False,
 ) -> Team:
     name, webhook, members, away = (
         text.name("Name", name),
-        check_webhook(slack_webhook_url),
+        check_webhook(slack_webhook_url, allow_private),
         list(member_ids),
         check_away_means(away_means),
     )
@@ -147,12 +142,18 @@ def update_team(
     member_ids: Iterable[int] | None = None,
     slack_webhook_url: Any = _UNSET,
     away_means: str | None = None,
+    allow_private: bool = False,
 ) -> Team:
     """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
-    then go to the global one)."""
+    then go to the global one). `allow_private`: the operator lets webhooks reach private
+    addresses (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`)."""
     new_name = text.name("Name", name) if name is not None else None
     away = check_away_means(away_means) if away_means is not None else None
-    webhook = check_webhook(slack_webhook_url) if slack_webhook_url is not _UNSET else _UNSET
+    webhook = (
+        check_webhook(slack_webhook_url, allow_private)
+        if slack_webhook_url is not _UNSET
+        else _UNSET
+    )
     members = list(member_ids) if member_ids is not None else None
 
     def work(tx: Transaction) -> Team:

@@ -15,13 +15,16 @@ from oncall_opt.engine.slack import SlackWebhook
 
 LOCAL = "http://127.0.0.1"  # the daemon answers loopback names without a token
 
+PRIVATE_OK = Settings(slack_min_interval=0, allow_private_webhooks=True)
 MONDAY = "2026-01-05"  # the fake clock's day (09:00 UTC)
 
 
 @pytest.fixture
 def api(store, clock):
     with TestClient(
-        base_url=LOCAL, app=create_app(store, Settings(), clock, run_jobs=False)
+        # The fake Slack channels listen on 127.0.0.1: the operator allows private webhooks.
+        base_url=LOCAL,
+        app=create_app(store, Settings(allow_private_webhooks=True), clock, run_jobs=False),
     ) as client:
         yield client
 
@@ -150,9 +153,7 @@ def test_each_team_has_its_own_slack_channel(api, store, clock, two_teams):
             )
         )
         sender = SlackWebhook(channel.url, 2.0)
-        result = delivery.run(
-            store, clock.now(), sender, Settings(slack_min_interval=0), state=JobState()
-        )
+        result = delivery.run(store, clock.now(), sender, PRIVATE_OK, state=JobState())
         assert result["sent"] == 2
         assert channel.take(1)[0].endswith("default one")
         assert payments_channel.take(1)[0].endswith("payments one")
@@ -163,9 +164,7 @@ def test_each_team_has_its_own_slack_channel(api, store, clock, two_teams):
                 "/incidents", json={"Body": "payments two", "ServiceId": two_teams["service"]["Id"]}
             )
         )
-        result = delivery.run(
-            store, clock.now(), None, Settings(slack_min_interval=0), state=JobState()
-        )
+        result = delivery.run(store, clock.now(), None, PRIVATE_OK, state=JobState())
         assert result["sent"] == 1 and payments_channel.take(1)[0].endswith("payments two")
         pending = store.rows("SELECT text FROM outbox WHERE status = 'pending'")
         assert [p["text"].splitlines()[-1] for p in pending] == ["default two"]

@@ -91,6 +91,7 @@ def create_team(params: TeamIn, request: Request) -> TeamOut:
     team = teams.create_team(
         store_of(request), params.Name, now_of(request), _ids(params.UserIds) or [],
         params.SlackWebhookUrl, params.AwayMeans,
+        allow_private=request.app.state.settings.allow_private_webhooks,
     )  # fmt: skip
     return TeamOut.of(team)
 
@@ -113,6 +114,7 @@ def update_team(id: IdPath, params: TeamUpdate, request: Request) -> TeamOut:
     team = teams.update_team(
         store_of(request), id, params.Name, _ids(params.UserIds), **fields,
         away_means=params.AwayMeans,
+        allow_private=request.app.state.settings.allow_private_webhooks,
     )  # fmt: skip
     return TeamOut.of(team)
 

@@ -49,14 +49,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pydantic import SecretStr
-
 from oncall_opt.engine import outbox
 from oncall_opt.engine.incidents import COLUMNS, TRIGGERED, incidents_from_rows
 from oncall_opt.engine.jobs import JobState
 from oncall_opt.engine.jobs.reminders import KIND as REMINDER
 from oncall_opt.engine.settings import Settings
-from oncall_opt.engine.slack import SendResult, SlackWebhook
+from oncall_opt.engine.slack import SendResult, team_webhook
 from oncall_opt.engine.store import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -98,8 +96,8 @@ class _Channels:
             url = row["slack_webhook_url"]
             sender = state.team_senders.get(url)
             if sender is None:
-                sender = state.team_senders[url] = SlackWebhook(
-                    SecretStr(url), settings.slack_timeout
+                sender = state.team_senders[url] = team_webhook(
+                    url, settings.slack_timeout, settings.allow_private_webhooks
                 )
             self.own[row["id"]] = sender
 
