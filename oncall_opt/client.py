@@ -70,7 +70,8 @@ class Client:
     """Typed access to the daemon. `token` is sent as `Authorization: Bearer <token>` (needed
     for every request when the daemon has ONCALL_API_TOKEN). `transport` is handed to
     httpx.Client as it is (tests pass `httpx.MockTransport`, or point `base_url` at a real
-    server)."""
+    server). `headers` go with every request (the console's sign-in forwards the browser's
+    address as `X-Forwarded-For`)."""
 
     def __init__(
         self,
@@ -78,9 +79,10 @@ class Client:
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10,
+        headers: Mapping[str, str] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
         )

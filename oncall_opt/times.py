@@ -1,5 +1,5 @@
 """The one place that reads and writes times: RFC 3339 timestamps with an offset, bare calendar
-dates, UTC text, and the daemon's HOST:PORT address.
+dates, UTC text, the daemon's HOST:PORT address and the names in Host headers.
 
 Every part (input.json, the API's bodies and queries, publishing, settings) reads times here, so
 they accept the same text and word a mistake the same way. Parsers raise `ValueError` with a
@@ -126,6 +126,31 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name: it may resolve to anything
         return False
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def host_name(host_header: str) -> str:
+    """The name in a Host header or an origin's netloc, without its port, lower case."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [::1]:8080
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_own_name(name: str, allowed: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether a server that asks for no credentials may answer a request for `name` (a
+    `host_name`): loopback names, IP literals (an address cannot be rebound: a page whose
+    origin is that address was served by it) and the names an operator `allowed`. Any other
+    name may be a stranger's, made to resolve to 127.0.0.1 (DNS rebinding)."""
+    if name in LOOPBACK_NAMES or name in allowed or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def url_of(host: str, port: int) -> str:

@@ -42,7 +42,7 @@ from oncall_opt.client import ApiError, Client, DaemonUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
-PACKAGED_APP = Path(__file__).resolve().parent / "console" / "app.py"
+PACKAGED_APP = Path(__file__).resolve().parent / "streamlit_app.py"
 RUNNER = ROOT / "runner.py"
 DEFAULT_API = "127.0.0.1:8080"
 DEFAULT_PORT = 8501

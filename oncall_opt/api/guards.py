@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import threading
@@ -26,11 +25,11 @@ from urllib.parse import urlsplit
 
 from oncall_opt.api.common import error
 from oncall_opt.engine.auth import ANONYMOUS
+from oncall_opt.times import host_name, is_own_name
 
 log = logging.getLogger("oncall_opt.api")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -40,39 +39,19 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
-def host_name(host_header: str) -> str:
-    """The name in a Host header or an origin's netloc, without its port, lower case."""
-    host = host_header.strip().lower()
-    if host.startswith("["):  # [::1]:8080
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 class SameOrigin:
     """Refuses, without a token, a Host that is not one of the daemon's names (400) and a
     state-changing request a browser sent from another site (403)."""
 
     def __init__(self, app, allowed_hosts: Iterable[str] = ()):
         self.app = app
-        self.allowed = LOOPBACK_NAMES | {h.strip().lower() for h in allowed_hosts if h.strip()}
-
-    def _known_host(self, name: str) -> bool:
-        # An IP literal cannot be rebound: a page whose origin is that address was served by it.
-        return name in self.allowed or name.endswith(".localhost") or _is_ip(name)
+        self.allowed = frozenset(h.strip().lower() for h in allowed_hosts if h.strip())
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         host = _header(scope, b"host") or ""
-        if not self._known_host(host_name(host)):
+        if not is_own_name(host_name(host), self.allowed):
             shown = host_name(host)[:80] or "(none)"
             response = error(
                 400,
@@ -92,9 +71,11 @@ class SameOrigin:
         return await self.app(scope, receive, send)
 
     def _cross_site(self, scope, host: str) -> bool:
+        # The browser's own word first (same-site: another port of this host, another origin);
+        # browsers without it send Origin; scripts and curl send neither.
         fetch_site = (_header(scope, b"sec-fetch-site") or "").lower()
-        if fetch_site in ("cross-site", "same-site"):  # same-site: another port of this host
-            return True
+        if fetch_site:
+            return fetch_site not in ("same-origin", "none")
         origin = _header(scope, b"origin")
         if origin is None:
             return False  # curl, scripts, the console's server: not a browser page

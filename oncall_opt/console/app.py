@@ -22,7 +22,6 @@ def page(module: str, title: str, icon: str, **kwargs) -> st.Page:
 def main() -> None:
     st.set_page_config(
         page_title="On-call console",
-        page_icon=":material/notifications_active:",
         layout="wide",
         menu_items={
             "About": "oncall_opt: fair on-call rosters, incidents routed to who is on call."

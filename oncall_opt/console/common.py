@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ import streamlit as st
 
 from oncall_opt import times
 from oncall_opt.client import ApiError, Client, DaemonUnavailable
+from oncall_opt.console import sessions, signin
 
 log = logging.getLogger("oncall_opt.console")
 
@@ -74,15 +74,33 @@ def api_url() -> str:
     return times.daemon_url(os.environ)
 
 
-SESSION = "_session"  # the signed-in person's session: {Token, ExpiresAt, User, Role}
+SID = "_sid"  # this browser session's console session id (from the cookie), see sessions.py
 WHO = "_who"  # what GET /auth/me said on this run
+
+
+def console_session() -> sessions.ConsoleSession | None:
+    """The viewer's sign-in: the one this browser session took up, else the one its cookie
+    names (a reload, a new tab), while the console still holds it."""
+    sid = st.session_state.get(SID)
+    found = sessions.REGISTRY.get(sid)
+    if found is None:
+        try:
+            sid = sessions.cookie_value(st.context.cookies)
+        except Exception:  # no browser (a bare script run)
+            sid = None
+        found = sessions.REGISTRY.get(sid)
+    if found is None:
+        st.session_state.pop(SID, None)
+        return None
+    st.session_state[SID] = sid
+    return found
 
 
 def client() -> Client:
     """This viewer's client for the configured daemon, signed as them when signed in (one per
     browser session: a session's token never serves another viewer)."""
-    session = st.session_state.get(SESSION)
-    wanted = (api_url(), session["Token"] if session else None)
+    session = console_session()
+    wanted = (api_url(), session.token if session else None)
     held = st.session_state.get("_client")
     if held is None or held[0] != wanted:
         if held is not None:
@@ -134,76 +152,37 @@ def auth_required() -> bool:
     return bool(who()["AuthRequired"])
 
 
-COOKIE = "oncall_session"  # the console session's token, so a reload stays signed in
-
-
-def _sign_in(session: dict) -> None:
-    st.session_state[SESSION] = session
-    st.session_state["me"] = session["User"]["Id"]
-    expires = parse_time(session.get("ExpiresAt"))
-    seconds = int((expires - now()).total_seconds()) if expires else 3600
-    st.session_state["_cookie"] = (session["Token"], max(seconds, 0))
-
-
 def sign_out() -> None:
+    """End the viewer's sign-in: at the daemon, and here (every tab of the browser, whose
+    cookie now names nothing)."""
     with contextlib.suppress(ApiError):  # expired, or the daemon is down: dropped here anyway
         client().logout()
-    session = st.session_state.get(SESSION) or {}
-    for key in (SESSION, WHO, "me"):
+    sessions.REGISTRY.drop(st.session_state.get(SID))
+    for key in (SID, WHO, "me"):
         st.session_state.pop(key, None)
-    st.session_state["_dropped_cookie"] = session.get("Token")  # not taken up again
     st.session_state["_was_signed_in"] = False
-    st.session_state["_cookie"] = ("", 0)
 
 
-def _write_cookie() -> None:
-    """Set (or, with max-age 0, clear) the session cookie in the browser. Streamlit reads
-    cookies but cannot set them, so a script does; it is SameSite=Strict, and Secure when the
-    console is served over https."""
-    pending = st.session_state.pop("_cookie", None)
-    if pending is None:
-        return
-    token, seconds = pending
-    secure = "; Secure" if console_url().startswith("https:") else ""
-    st.html(
-        f"<script>document.cookie = {json.dumps(f'{COOKIE}={token}')} + "
-        f"'; path=/; max-age={seconds}; SameSite=Strict{secure}';</script>",
-        unsafe_allow_javascript=True,
-        width="content",
-    )
-
-
-def _cookie_session() -> None:
-    """A new browser session (a reload, a new tab) takes up the signed-in session from the
-    cookie; the daemon still decides whether it is valid."""
-    if st.session_state.get(SESSION) is not None:
-        return
-    try:
-        token = (st.context.cookies or {}).get(COOKIE)
-    except Exception:
-        token = None
-    if token and st.session_state.get("_dropped_cookie") != token:
-        st.session_state[SESSION] = {"Token": token}
+def _here() -> str:
+    """This page's path and query (for coming back after signing in), without a link's code."""
+    parts = urlsplit(st.context.url or "")
+    query = "&".join(p for p in parts.query.split("&") if p and not p.startswith("login="))
+    return (parts.path or "/") + (f"?{query}" if query else "")
 
 
 def gate() -> bool:
-    """Whether the viewer may see the pages. Trades a `?login=` code for a session, then asks
-    the daemon who the viewer is; when it wants credentials and has none, shows the sign-in
-    form and answers False. A daemon that is down lets the pages show their banner."""
+    """Whether the viewer may see the pages. A `?login=` code (a one-time link) is confirmed
+    first; then the daemon is asked who the viewer is, and when it wants credentials and has
+    none, only the sign-in form is shown (answer False). A daemon that is down lets the pages
+    show their banner."""
     code = st.query_params.get("login")
     if code:
-        del st.query_params["login"]  # used once either way; keep it out of the address bar
-        try:
-            with Client(api_url(), timeout=15) as anonymous:
-                session = anonymous.login(code=code)
-        except DaemonUnavailable:
-            pass
-        except ApiError as exc:
-            flash(f"Could not sign in with that link: {exc.message}", "error")
-        else:
-            _sign_in(session)
-            flash(f"Signed in as {label(session['User'])}.")
-    _cookie_session()
+        del st.query_params["login"]  # kept out of the address bar (and of bookmarks)
+        st.session_state["_link_code"] = code
+    current = console_session()
+    if st.session_state.get("_link_code"):
+        _confirm_link(st.session_state["_link_code"], current)
+        return False
     try:
         st.session_state[WHO] = client().me()
     except DaemonUnavailable:
@@ -211,43 +190,38 @@ def gate() -> bool:
     except ApiError as exc:
         if exc.status != 401:
             raise
-        dropped = st.session_state.pop(SESSION, None)
-        if dropped:  # expired or revoked: the cookie goes too
-            st.session_state["_dropped_cookie"] = dropped["Token"]
-            st.session_state["_cookie"] = ("", 0)
+        sessions.REGISTRY.drop(st.session_state.pop(SID, None))  # expired or revoked
         st.session_state.pop(WHO, None)
-        _write_cookie()
         sign_in_form(expired=bool(st.session_state.get("_was_signed_in")))
         return False
-    _write_cookie()
-    st.session_state["_was_signed_in"] = st.session_state.get(SESSION) is not None
+    st.session_state["_was_signed_in"] = current is not None
     return True
 
 
+def _confirm_link(code: str, current: sessions.ConsoleSession | None) -> None:
+    """A one-time link asks before it signs anyone in, and before it replaces a sign-in."""
+    middle = st.columns([1, 2, 1])[1]
+    with middle:
+        st.title("Sign in with a link")
+        who_now = label(current.user) if current else None
+        st.html(signin.link_form(code, who_now, _here()))
+        if current is not None and st.button(
+            f"Stay signed in as {line(who_now)}", key="keep_session", icon=":material/undo:"
+        ):
+            st.session_state.pop("_link_code", None)
+            st.rerun()
+
+
 def sign_in_form(expired: bool = False) -> None:
-    """The only thing an unsigned viewer sees when the daemon asks for credentials."""
+    """The only thing an unsigned viewer sees when the daemon asks for credentials: a plain
+    form that posts to the console's sign-in route (`server.py`), which sets the cookie."""
     show_flash()
     middle = st.columns([1, 2, 1])[1]
     with middle:
         st.title("Sign in")
         if expired:
             st.info("Your session ended: sign in again.", icon=":material/lock_clock:")
-        with st.form("sign_in"):
-            handle = st.text_input("Slack handle", key="sign_in_handle", placeholder="katy")
-            password = st.text_input("Password", type="password", key="sign_in_password")
-            submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
-        if submitted:
-            try:
-                with Client(api_url(), timeout=15) as anonymous:
-                    session = anonymous.login(handle.strip(), password)
-            except DaemonUnavailable as exc:
-                daemon_down(exc)
-                return
-            except ApiError as exc:
-                st.error(exc.message, icon=":material/error:")
-                return
-            _sign_in(session)
-            st.rerun()
+        st.html(signin.password_form(_here()))
         st.caption(
             "No password yet, or forgot it? An admin can send you a one-time sign-in link: "
             "`oncall-opt login-link <your Slack handle>` on the daemon's machine, or the "
@@ -342,20 +316,21 @@ def daemon_down(exc: DaemonUnavailable | None = None) -> None:
         icon=":material/power_off:",
     )
     if exc is not None:
-        st.caption(f"Details: {exc.message}")
+        st.caption(f"Details: {line(exc.message)}")
     st.button("Try again", key="daemon-retry", icon=":material/refresh:")
 
 
 def api_error(exc: ApiError, doing: str | None = None) -> None:
     """An error answer from the daemon, in words."""
     prefix = f"Could not {doing}: " if doing else "The daemon refused this: "
-    st.error(f"{prefix}{exc.message}", icon=":material/error:")
+    st.error(f"{prefix}{line(exc.message)}", icon=":material/error:")
 
 
 def unexpected(exc: Exception) -> None:
     log.exception("the console hit an unexpected error")
     st.error(
-        f"Something went wrong: {type(exc).__name__}: {exc}. The console's log has the details.",
+        f"Something went wrong: {type(exc).__name__}: {line(exc)}. The console's log has the "
+        "details.",
         icon=":material/error:",
     )
 
@@ -483,7 +458,7 @@ def sidebar() -> None:
             people = None
         signed_in = who().get("User")
         if signed_in:
-            st.markdown(f"Signed in as **{label(signed_in)}** · {who()['Role']}")
+            st.markdown(f"Signed in as **{line(label(signed_in))}** · {who()['Role']}")
             if st.button("Sign out", key="sign_out", icon=":material/logout:"):
                 sign_out()
                 st.rerun()
@@ -532,7 +507,7 @@ def _daemon_badge() -> None:
     except DaemonUnavailable:
         st.markdown(f":red-badge[● daemon down] `{api_url()}`")
     except ApiError as exc:
-        st.markdown(f":orange-badge[● daemon error] {exc.message}")
+        st.markdown(f":orange-badge[● daemon error] {line(exc.message)}")
     else:
         st.markdown(f":green-badge[● connected] `{api_url()}`")
 

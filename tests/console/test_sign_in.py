@@ -1,27 +1,34 @@
 """The console when the daemon asks for credentials: nothing but a sign-in form until the viewer
-signs in (password or one-time link), then every request carries their session and their role
-shapes what they may do. AppTest against a real daemon with ONCALL_API_TOKEN."""
+signs in, through the console's own sign-in route, whose answer sets a cookie that page script
+cannot read and that is worth nothing against the API; a one-time link asks before it signs
+anyone in or replaces a sign-in. The route is driven over HTTP (Starlette's test client), the
+pages with AppTest (which cannot carry cookies, so it is handed the cookie's value as the
+browser session's), against a real daemon with ONCALL_API_TOKEN."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from live_server import serve
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from oncall_opt.api import create_app
-from oncall_opt.client import Client
+from oncall_opt.client import ApiError, Client
+from oncall_opt.console import common, server, sessions
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app_streamlit.py")
 PEOPLE = "oncall_opt/console/pages/people.py"
-PLANNER = "oncall_opt/console/pages/planner.py"
 TOKEN = "console-test-daemon-token"
+CONSOLE = "http://127.0.0.1:8501"
 
 
 @pytest.fixture
@@ -43,63 +50,133 @@ def daemon(tmp_path, monkeypatch) -> Iterator[Client]:
         store.close()
 
 
-def fresh() -> AppTest:
+@pytest.fixture
+def route(daemon) -> Iterator[TestClient]:
+    """The console's own routes and headers (what `st.App` serves beside the pages)."""
+    app = Starlette(routes=server.routes(), middleware=server.middleware())
+    with TestClient(app, base_url=CONSOLE, follow_redirects=False,
+                    client=("198.51.100.7", 40000)) as client:  # fmt: skip
+        yield client
+
+
+def sign_in(route: TestClient, handle: str, password: str, **headers: str):
+    return route.post(
+        "/oncall/sign-in",
+        data={"SlackHandle": handle, "Password": password, "next": "/incidents"},
+        headers=headers,
+    )
+
+
+def cookie_of(response) -> tuple[str, str]:
+    """The console session cookie an answer sets: (its value, the whole Set-Cookie line)."""
+    line = response.headers["set-cookie"]
+    name, value = line.split(";", 1)[0].split("=", 1)
+    assert name == sessions.PLAIN_COOKIE, line  # plain http: the __Host- name needs https
+    return value, line
+
+
+def app_as(session_id: str | None = None, **query: str) -> AppTest:
+    """The console, as a browser whose cookie holds `session_id`."""
     at = AppTest.from_file(APP, default_timeout=60)
+    if session_id:
+        at.session_state[common.SID] = session_id
+    for key, value in query.items():
+        at.query_params[key] = value
     at.run()
     return at
 
 
-def sign_in(at: AppTest, handle: str, password: str) -> AppTest:
-    at.text_input(key="sign_in_handle").input(handle)
-    at.text_input(key="sign_in_password").input(password)
-    at.button[0].click().run()
-    return at
+def forms(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html") if "<form" in h.proto.body)
 
 
+def sidebar(at: AppTest) -> str:
+    return re.sub(r"\\(.)", r"\1", "\n".join(m.value for m in at.sidebar.markdown))
+
+
+# ----- the sign-in route --------------------------------------------------------------------------
 def test_nothing_but_the_sign_in_form_until_signed_in(daemon):
-    at = fresh()
+    at = app_as()
     assert not at.exception
     assert [t.value for t in at.title] == ["Sign in"]
     assert not at.sidebar.markdown  # no navigation, no daemon data
-    sign_in(at, "ana", "wrong password")
-    assert any("wrong Slack handle or password" in e.value for e in at.error)
-    assert [t.value for t in at.title] == ["Sign in"]
+    form = forms(at)
+    assert 'action="/oncall/sign-in"' in form and 'method="post"' in form
+    assert 'name="SlackHandle"' in form and 'type="password"' in form
+    assert "<script" not in form and not at.text_input  # no password through Streamlit
 
 
-def test_a_password_sign_in_shows_the_console_as_that_person(daemon):
-    at = sign_in(fresh(), "@ana", "ana-password-1")
+def test_a_password_sign_in_sets_a_cookie_script_cannot_read_and_the_api_refuses(daemon, route):
+    response = sign_in(route, "@ana", "ana-password-1")
+    assert response.status_code == 303 and response.headers["location"] == "/incidents"
+    value, line = cookie_of(response)
+    assert "HttpOnly" in line and "SameSite=strict" in line and "Path=/" in line
+    assert "oo_ses_" not in line and TOKEN not in line
+    # The cookie is worth nothing against the API: a stolen copy replayed there is refused.
+    with Client(daemon.base_url, token=value) as replay, pytest.raises(ApiError) as refused:
+        replay.me()
+    assert refused.value.status == 401
+    held = sessions.REGISTRY.get(value)
+    assert held is not None and held.user["SlackHandle"] == "ana" and held.role == "admin"
+    with Client(daemon.base_url, token=held.token) as as_ana:  # what the console uses
+        assert as_ana.me()["User"]["SlackHandle"] == "ana"
+    assert "content-security-policy" in response.headers
+
+
+def test_a_wrong_password_shows_the_form_again_with_the_reason_escaped(daemon, route):
+    response = sign_in(route, "<b>ana</b>", "wrong password")
+    assert response.status_code == 401
+    assert "wrong Slack handle or password" in response.text
+    assert "<b>ana" not in response.text and "set-cookie" not in response.headers
+    assert 'name="SlackHandle"' in response.text  # the form again
+
+
+def test_a_sign_in_from_another_sites_page_is_refused(daemon, route):
+    forged = sign_in(route, "ana", "ana-password-1", Origin="http://evil.example")
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    fetched = sign_in(route, "ana", "ana-password-1", **{"Sec-Fetch-Site": "cross-site"})
+    assert fetched.status_code == 403
+    huge = route.post("/oncall/sign-in", content=b"SlackHandle=" + b"a" * 20000,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert huge.status_code == 413
+
+
+def test_failed_sign_ins_count_against_the_browsers_address_not_the_consoles(daemon, route):
+    """The console tells the daemon whose attempt it is (X-Forwarded-For from loopback), so
+    one guesser's failures do not lock everyone else out of the console."""
+    for _ in range(5):
+        assert sign_in(route, "ana", "a wrong guess").status_code == 401
+    assert sign_in(route, "ana", "ana-password-1").status_code == 429  # this browser
+    app = Starlette(routes=server.routes(), middleware=server.middleware())
+    with TestClient(app, base_url=CONSOLE, follow_redirects=False,
+                    client=("203.0.113.9", 40000)) as elsewhere:  # fmt: skip
+        assert sign_in(elsewhere, "ana", "ana-password-1").status_code == 303
+
+
+# ----- the pages, signed in --------------------------------------------------------------------
+def test_the_cookies_session_shows_the_console_as_that_person_until_sign_out(daemon, route):
+    value, _ = cookie_of(sign_in(route, "ana", "ana-password-1"))
+    at = app_as(value)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "On call now"
-    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
-    assert "Signed in as **Ana X (@ana)** · admin" in sidebar
+    assert "Signed in as **Ana X (@ana)** · admin" in sidebar(at)
     incident = daemon.trigger_incident("disk full")
     at.switch_page("oncall_opt/console/pages/incidents.py").run()
     at.button(key=f"ack-{incident['Id']}").click().run()
     acked = daemon.get_incident(incident["Id"])
     assert acked["Acknowledged"] and acked["AcknowledgedBy"]["SlackHandle"] == "ana"
+    token = sessions.REGISTRY.get(value).token
     at.sidebar.button(key="sign_out").click().run()
     assert [t.value for t in at.title] == ["Sign in"]
+    assert sessions.REGISTRY.get(value) is None  # every tab's cookie now names nothing
+    with Client(daemon.base_url, token=token) as old, pytest.raises(ApiError):
+        old.me()  # ended at the daemon too
+    assert [t.value for t in app_as(value).title] == ["Sign in"]
 
 
-def test_a_one_time_link_signs_in_once(daemon):
-    ben = next(u for u in daemon.list_users() if u["SlackHandle"] == "ben")
-    code = daemon.login_link(ben["Id"])["Code"]
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["login"] = code
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "On call now"
-    assert "login" not in at.query_params  # the code leaves the address bar
-    assert any("Signed in as Ben X (@ben)" in s.value for s in at.success)
-    again = AppTest.from_file(APP, default_timeout=60)
-    again.query_params["login"] = code
-    again.run()
-    assert [t.value for t in again.title] == ["Sign in"]
-    assert any("used already" in e.value for e in again.error)
-
-
-def test_a_member_sees_people_read_only_and_cannot_publish(daemon):
-    at = sign_in(fresh(), "ben", "ben-password-1")
+def test_a_member_sees_people_read_only_and_cannot_publish(daemon, route):
+    value, _ = cookie_of(sign_in(route, "ben", "ben-password-1"))
+    at = app_as(value)
     at.switch_page(PEOPLE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.data_editor and at.dataframe  # a table, not an editor
@@ -107,18 +184,54 @@ def test_a_member_sees_people_read_only_and_cannot_publish(daemon):
     assert "Your account" in [h.value for h in at.subheader]
     at.text_input(key="new_key_name").input("grafana")
     next(b for b in at.button if b.label == "Make a key").click().run()
-    keys = daemon.list_api_keys(
-        next(u["Id"] for u in daemon.list_users() if u["SlackHandle"] == "ben")
-    )
-    assert [k["Name"] for k in keys] == ["grafana"]
+    ben = next(u["Id"] for u in daemon.list_users() if u["SlackHandle"] == "ben")
+    assert [k["Name"] for k in daemon.list_api_keys(ben)] == ["grafana"]
     shown = [c.value for c in at.code]
     assert shown and shown[0].startswith("oo_key_")
     with Client(daemon.base_url, token=shown[0]) as as_ben:
         assert as_ben.me()["User"]["SlackHandle"] == "ben"
 
 
-def test_an_admin_makes_a_sign_in_link_for_someone(daemon):
-    at = sign_in(fresh(), "ana", "ana-password-1")
+# ----- one-time links ---------------------------------------------------------------------------
+def test_a_link_asks_first_and_then_signs_in_once(daemon, route):
+    ben = next(u for u in daemon.list_users() if u["SlackHandle"] == "ben")
+    code = daemon.login_link(ben["Id"])["Code"]
+    at = app_as(login=code)  # what the printed link opens
+    assert [t.value for t in at.title] == ["Sign in with a link"]
+    assert "login" not in at.query_params  # the code leaves the address bar
+    assert f'name="Code" value="{code}"' in forms(at)
+    page = route.get("/oncall/sign-in", params={"code": code})  # a link preview, say
+    assert page.status_code == 200 and "Sign in" in page.text
+    confirmed = route.post("/oncall/sign-in", data={"Code": code, "next": "/"})
+    assert confirmed.status_code == 303  # the code was not spent by looking at it
+    value, _ = cookie_of(confirmed)
+    assert sessions.REGISTRY.get(value).user["Id"] == ben["Id"]
+    again = route.post("/oncall/sign-in", data={"Code": code})
+    assert again.status_code == 401 and "used already" in again.text
+
+
+def test_a_link_never_replaces_a_sign_in_without_asking(daemon, route):
+    ana_cookie, _ = cookie_of(sign_in(route, "ana", "ana-password-1"))
+    ben = next(u for u in daemon.list_users() if u["SlackHandle"] == "ben")
+    code = daemon.login_link(ben["Id"])["Code"]
+    at = app_as(ana_cookie, login=code)
+    assert "You are signed in as <strong>Ana X (@ana)</strong>" in forms(at)
+    at.button(key="keep_session").click().run()  # stay as Ana: nothing changes
+    assert at.title[0].value == "On call now" and "Ana X (@ana)" in sidebar(at)
+    # Confirming switches: Ana's session ends here and at the daemon.
+    ana_token = sessions.REGISTRY.get(ana_cookie).token
+    route.cookies.set(sessions.PLAIN_COOKIE, ana_cookie)
+    switched = route.post("/oncall/sign-in", data={"Code": code})
+    ben_cookie, _ = cookie_of(switched)
+    assert sessions.REGISTRY.get(ana_cookie) is None
+    assert sessions.REGISTRY.get(ben_cookie).user["SlackHandle"] == "ben"
+    with Client(daemon.base_url, token=ana_token) as old, pytest.raises(ApiError):
+        old.me()
+
+
+def test_an_admin_makes_a_sign_in_link_for_someone(daemon, route):
+    value, _ = cookie_of(sign_in(route, "ana", "ana-password-1"))
+    at = app_as(value)
     at.switch_page(PEOPLE).run()
     assert at.data_editor  # admins edit the team
     ben = next(u for u in daemon.list_users() if u["SlackHandle"] == "ben")

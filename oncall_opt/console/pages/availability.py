@@ -167,7 +167,7 @@ def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
             common.client().set_availability(who, first, last, days)
             _reset_editor()
             message = (
-                f"{common.full_name(by_id[who])}: {common.day_label(first)} to "
+                f"{common.line(common.full_name(by_id[who]))}: {common.day_label(first)} to "
                 f"{common.day_label(last)} marked {kind}."
             )
             st.session_state["_av_saved"] = message
@@ -232,7 +232,8 @@ def _away_reading(team: dict, frame: pd.DataFrame, days: list[date]) -> None:
                 if row.get(day.isoformat()) == UNAVAILABLE:
                     shifts = blocked_shifts(day, choice)
                     spans = "; ".join(f"{_fmt(a)} – {_fmt(b)}" for a, b in shifts)
-                    lines.append(f"- {row['Person']}, {common.day_label(day)}: {spans}")
+                    who = common.line(row["Person"])
+                    lines.append(f"- {who}, {common.day_label(day)}: {spans}")
         if lines:
             st.markdown("**The shifts each away day blocks:**\n" + "\n".join(lines[:40]))
             if len(lines) > 40:
@@ -323,7 +324,7 @@ def render() -> None:
     ):
         for user_id, kinds in changes.items():
             api.set_availability(user_id, start, end, kinds)
-        names = ", ".join(common.full_name(u) for u in people if u["Id"] in changes)
+        names = common.line(", ".join(common.full_name(u) for u in people if u["Id"] in changes))
         st.session_state["_av_saved"] = f"Saved the days of {names}."
         st.toast(st.session_state["_av_saved"], icon=":material/check:")
         _reset_editor()

@@ -148,7 +148,7 @@ def _do_actions() -> None:
                 if user_id and user_id != NOBODY:
                     done = api.assign(incident_id, int(user_id))
                     _mark(incident_id, "assigned")
-                    who = common.full_name(done["Assignee"])
+                    who = common.line(common.full_name(done["Assignee"]))
                     _toast(f"Incident #{incident_id} assigned to {who}", ":material/person:")
         except DaemonUnavailable:
             raise
@@ -220,11 +220,12 @@ def _row(incident: dict, people: list[dict], done: dict | None) -> None:
             just = f" {DONE_BADGES[what]}" if what in DONE_BADGES else ""
             st.markdown(
                 f":{colour}-badge[{status.capitalize()}]{urgency}{just} **#{iid}** "
-                f"{incident['Body'].splitlines()[0] if incident['Body'] else ''}"
+                f"{common.line(incident['Body'].splitlines()[0]) if incident['Body'] else ''}"
             )
             st.caption(" · ".join(_details(incident)))
             if what == "failed":
-                st.markdown(f":red[:material/error: {done['message']}]")  # type: ignore[index]
+                message = common.line(done["message"])  # type: ignore[index]
+                st.markdown(f":red[:material/error: {message}]")
         with assign:
             key = f"assign-{iid}"
             current = (incident.get("Assignee") or {}).get("Id", NOBODY)
@@ -254,33 +255,34 @@ def _row(incident: dict, people: list[dict], done: dict | None) -> None:
 
 
 def _details(incident: dict) -> list[str]:
-    """The row's caption: when it was opened, its service, key, who did what and when."""
+    """The row's caption (Markdown, data escaped): when it was opened, its service, key, who
+    did what and when."""
     status = incident["Status"]
     details = [f"opened {common.when(incident['CreatedAt'])}"]
     service = services_by_id().get(incident.get("ServiceId"))
     if service is not None and service["Id"] != 1:
-        details.append(f"service {service['Name']}")
+        details.append(f"service {common.line(service['Name'])}")
     if incident.get("SnoozedUntil") and status == "acknowledged":
         details.append(f"quiet until {common.when(incident['SnoozedUntil'])}")
     if incident.get("Count", 1) > 1:
         last = common.when(incident["LastTriggeredAt"])
         details.append(f"triggered ×{incident['Count']}, last {last}")
     if incident.get("DedupKey"):
-        details.append(f"key `{incident['DedupKey']}`")
+        details.append(f"key {common.line(incident['DedupKey'])}")
     if incident.get("AcknowledgedAt"):
         by = incident.get("AcknowledgedBy")
         details.append(
             f"acked {common.when(incident['AcknowledgedAt'])}"
-            + (f" by {common.full_name(by)}" if by else "")
+            + (f" by {common.line(common.full_name(by))}" if by else "")
         )
     if incident.get("ResolvedAt"):
         by = incident.get("ResolvedBy")
         details.append(
             f"resolved {common.when(incident['ResolvedAt'])}"
-            + (f" by {common.full_name(by)}" if by else "")
+            + (f" by {common.line(common.full_name(by))}" if by else "")
         )
     if incident.get("EscalatedTo"):
-        details.append(f"escalated to {common.full_name(incident['EscalatedTo'])}")
+        details.append(f"escalated to {common.line(common.full_name(incident['EscalatedTo']))}")
     return details
 
 
@@ -414,14 +416,15 @@ def _detail(incident_id: int, people: list[dict]) -> None:
     incident = api.get_incident(incident_id)
     with st.container(border=True, key="incident-detail"):
         title, close = st.columns([8, 1], vertical_alignment="center")
-        title.markdown(f"#### Incident #{incident_id} · {incident['Status']}")
+        title.markdown(f"#### Incident #{incident_id} · {common.line(incident['Status'])}")
         if close.button("Close", key="detail-close", icon=":material/close:"):
             st.session_state.pop(DETAIL, None)
             st.rerun()
         st.text(incident["Body"])
         service = services_by_id().get(incident["ServiceId"], {})
         st.caption(
-            f"Service {service.get('Name', incident['ServiceId'])} · {incident['Urgency']} "
+            f"Service {common.line(service.get('Name', incident['ServiceId']))} · "
+            f"{common.line(incident['Urgency'])} "
             f"urgency · escalation step {incident['EscalationStep']}"
             + (f", next {common.when(incident['NextEscalationAt'])}"
                if incident.get("NextEscalationAt") else "")
@@ -465,7 +468,8 @@ def _detail(incident_id: int, people: list[dict]) -> None:
             )  # fmt: skip
             if st.button("Escalate now", key=f"escalate-{incident_id}", icon=":material/campaign:"):
                 done = api.escalate(incident_id, int(step))
-                st.toast(f"Paged step {step}: {common.full_name(done.get('EscalatedTo'))}")
+                paged = common.line(common.full_name(done.get("EscalatedTo")))
+                st.toast(f"Paged step {step}: {paged}")
                 st.rerun()
 
 

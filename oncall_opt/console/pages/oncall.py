@@ -4,7 +4,6 @@ schedule, so overrides count (and are marked)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import altair as alt
@@ -63,9 +62,9 @@ def _card(layer: int, shifts: list[dict], at: datetime) -> None:
         if current is not None:
             user = current["User"]
             end = _span(current)[1]
-            st.markdown(f"### :green[●] {common.full_name(user)}")
+            st.markdown(f"### :green[●] {common.line(common.full_name(user))}")
             extra = f" · {user['TimeZone']}" if user.get("TimeZone") else ""
-            st.caption(f"@{user['SlackHandle']}{extra}")
+            st.caption(common.line(f"@{user['SlackHandle']}{extra}"))
             st.markdown(f"Hands off **{common.when(end)}** ({common.relative(end, at)})")
         else:
             st.markdown(f"### :red[Nobody] {'' if upcoming else '— no shift planned'}")
@@ -76,7 +75,8 @@ def _card(layer: int, shifts: list[dict], at: datetime) -> None:
             if current is not None and start > _span(current)[1]:
                 gap_note = f" — :red[nobody from {common.when(_span(current)[1])}]"
             st.markdown(
-                f"Next: **{common.full_name(upcoming['User'])}** from {common.when(start)} "
+                f"Next: **{common.line(common.full_name(upcoming['User']))}** from "
+                f"{common.when(start)} "
                 f"({common.relative(start, at)}){gap_note}"
             )
         elif current is not None:
@@ -238,11 +238,8 @@ def title_of(shifts: list[dict], layers: list[int], at: datetime) -> str:
 
 
 def _set_tab_title(text: str) -> None:
-    st.html(
-        f"<script>document.title = {json.dumps(text)};</script>",
-        unsafe_allow_javascript=True,
-        width="content",
-    )
+    """The tab's title, set as text by Streamlit itself: a name is never written into script."""
+    st.set_page_config(page_title=text)
 
 
 def render() -> None:
@@ -316,7 +313,7 @@ def _timeline_text(shifts: list[dict], layer: int, at: datetime) -> str:
     if not coming:
         return "Nobody is planned in this layer."
     parts = [
-        f"{common.full_name(s['User'])} {common.when(max(_span(s)[0], at))} – "
+        f"{common.line(common.full_name(s['User']))} {common.when(max(_span(s)[0], at))} – "
         f"{common.when(_span(s)[1])}"
         for s in coming
     ]

@@ -155,7 +155,7 @@ def _add_person() -> None:
                 slack.strip().lstrip("@"),
                 time_zone or None,
             )
-            common.flash(f"Added {common.label(user)}.")
+            common.flash(f"Added {common.line(common.label(user))}.")
             st.rerun()
 
 
@@ -166,12 +166,13 @@ def _teams(people: list[dict]) -> None:
     by_id = {u["Id"]: u for u in people}
     for team in api.list_teams():
         members = ", ".join(common.full_name(by_id.get(i)) for i in team["UserIds"]) or "nobody"
+        name = common.line(team["Name"])
         channel = "its own Slack channel" if team["HasSlackWebhook"] else "the global channel"
         with st.expander(
-            f"{team['Name']} · {len(team['UserIds'])} member(s) · {channel}",
+            f"{name} · {len(team['UserIds'])} member(s) · {channel}",
             icon=":material/groups:",
         ):
-            st.caption(f"Members: {members}")
+            st.caption(f"Members: {common.line(members)}")
             if not common.is_admin():
                 continue
             chosen = st.multiselect(
@@ -193,7 +194,7 @@ def _teams(people: list[dict]) -> None:
                 if webhook.strip():
                     fields["SlackWebhookUrl"] = webhook.strip()
                 api.update_team(team["Id"], **fields)
-                common.flash(f"Saved the team {team['Name']}.")
+                common.flash(f"Saved the team {name}.")
                 st.rerun()
             if team["HasSlackWebhook"] and remove.button(
                 "Use the global channel", key=f"team-unhook-{team['Id']}"
@@ -204,7 +205,7 @@ def _teams(people: list[dict]) -> None:
                 "Delete", key=f"team-delete-{team['Id']}", icon=":material/delete:"
             ):
                 api.delete_team(team["Id"])
-                common.flash(f"Deleted the team {team['Name']}.")
+                common.flash(f"Deleted the team {name}.")
                 st.rerun()
     if common.is_admin():
         with st.form("add_team", clear_on_submit=True):
@@ -222,7 +223,7 @@ def _teams(people: list[dict]) -> None:
                     st.error("Give the team a name.")
                     return
                 api.create_team(name.strip(), chosen)
-                common.flash(f"Added the team {name.strip()}.")
+                common.flash(f"Added the team {common.line(name.strip())}.")
                 st.rerun()
 
 
@@ -275,20 +276,22 @@ def _api_keys(api, person: dict) -> None:
     fresh = st.session_state.pop("_new_key", None)
     if fresh:
         st.success(
-            f"Key **{fresh['Name']}** made. Copy it now: it is not shown again.",
+            f"Key **{common.line(fresh['Name'])}** made. Copy it now: it is not shown again.",
             icon=":material/key:",
         )
         st.code(fresh["Key"], language=None)
     keys = api.list_api_keys(person["Id"])
     for key in keys:
         name, used, revoke = st.columns([3, 3, 1.2], vertical_alignment="center")
-        name.markdown(f"`{key['Prefix']}…` **{key['Name']}** · {key['Role']}")
+        name.markdown(
+            f"{common.line(key['Prefix'])}… **{common.line(key['Name'])}** · {key['Role']}"
+        )
         used.caption(
             "last used " + (common.relative(key["LastUsedAt"]) if key["LastUsedAt"] else "never")
         )
         if revoke.button("Revoke", key=f"revoke_{key['Id']}", icon=":material/key_off:"):
             api.revoke_api_key(key["Id"])
-            common.flash(f"Key {key['Name']} revoked.")
+            common.flash(f"Key {common.line(key['Name'])} revoked.")
             st.rerun()
     with st.form("new_key", clear_on_submit=True):
         name = st.text_input("Name", key="new_key_name", placeholder="grafana, my laptop…")
@@ -314,7 +317,7 @@ def _sign_in_links(people: list[dict]) -> None:
             link = common.client().login_link(who)
             st.code(f"{common.console_url()}/?login={link['Code']}", language=None)
             st.caption(
-                f"Send it to {common.full_name(by_id[who])} privately; it expires "
+                f"Send it to {common.line(common.full_name(by_id[who]))} privately; it expires "
                 f"{common.when(link['ExpiresAt'])}."
             )
 
@@ -351,7 +354,8 @@ def _slack_log() -> None:
     failed = [m for m in messages if m["Status"] == "failed"]
     if failed:
         st.error(
-            f"Slack refused {len(failed)} recent message(s): {failed[0].get('LastError')}",
+            f"Slack refused {len(failed)} recent message(s): "
+            f"{common.line(failed[0].get('LastError') or '')}",
             icon=":material/error:",
         )
     elif pending:

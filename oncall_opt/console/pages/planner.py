@@ -253,7 +253,7 @@ def _infeasible(job: dict) -> None:
     if reasons:
         st.error(
             "**No roster satisfies every rule.** The optimizer's explanation:\n\n"
-            + "\n".join(f"- {reason}" for reason in reasons),
+            + "\n".join(f"- {common.line(reason)}" for reason in reasons),
             icon=":material/block:",
         )
         st.caption(
@@ -262,7 +262,8 @@ def _infeasible(job: dict) -> None:
         )
     else:
         st.error(
-            f"**No roster:** {job.get('Error') or 'the solve failed'}", icon=":material/block:"
+            f"**No roster:** {common.line(job.get('Error') or 'the solve failed')}",
+            icon=":material/block:",
         )
 
 
@@ -481,7 +482,7 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
     stale = _stale(plan, current)
     grid = oo.load_problem(document).grid
     st.caption(
-        f"Planned from {plan['source']}: shifts from {common.when(grid.starts[0])} to "
+        f"Planned from {common.line(plan['source'])}: shifts from {common.when(grid.starts[0])} to "
         f"{common.when(grid.end)} ({common.zone_name()})"
     )
     if job["Status"] != "done":
@@ -491,7 +492,7 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
     stats = output.get("statistics") or {}
     _status_metrics(stats, job)
     for warning in job.get("Warnings") or []:
-        st.caption(f":material/info: {warning}")
+        st.caption(f":material/info: {common.line(warning)}")
     roster = roster_of(document, output)
     if roster is None:
         st.error("The roster does not match its input; solve again.")
@@ -541,7 +542,7 @@ def _import_export(window: tuple[date, date] | None, options: dict, limit: float
                 except DaemonUnavailable:
                     raise
                 except ApiError as exc:
-                    st.caption(f":orange[Cannot export: {exc.message}]")
+                    st.caption(f":orange[Cannot export: {common.line(exc.message)}]")
                 else:
                     st.download_button(
                         "Export input.json",
@@ -559,16 +560,21 @@ def _import_export(window: tuple[date, date] | None, options: dict, limit: float
                 document = json.loads(uploaded.getvalue().decode("utf-8"))
                 oo.load_problem(document)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                st.error(f"{uploaded.name} is not JSON: {exc}")
+                st.error(f"{common.line(uploaded.name)} is not JSON: {common.line(exc)}")
                 return
             except oo.InputError as exc:
                 st.error(
-                    f"**{uploaded.name} is not a valid input.json:**\n\n"
-                    + "\n".join(f"- `{where}`: {message}" for where, message in exc.problems[:20])
+                    f"**{common.line(uploaded.name)} is not a valid input.json:**\n\n"
+                    + "\n".join(
+                        f"- {common.line(where)}: {common.line(message)}"
+                        for where, message in exc.problems[:20]
+                    )
                 )
                 return
-            st.caption(f"{uploaded.name}: {len(document['users'])} people, "
-                       f"{document['schedule_start']} to {document['schedule_end']}")  # fmt: skip
+            st.caption(common.line(
+                f"{uploaded.name}: {len(document['users'])} people, "
+                f"{document['schedule_start']} to {document['schedule_end']}"
+            ))  # fmt: skip
             if st.button(
                 "Solve the imported input", key="pl_solve_import", icon=":material/play_arrow:"
             ):

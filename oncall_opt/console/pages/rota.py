@@ -59,7 +59,7 @@ def _override_form(team: int, members: list[dict]) -> None:
                 team, _moment(first, first_time), _moment(last, last_time), who, layer
             )
             common.flash(
-                f"{common.full_name(made['User'])} is on call from "
+                f"{common.line(common.full_name(made['User']))} is on call from "
                 f"{common.when(made['Start'])} to {common.when(made['End'])}."
             )
             st.rerun()
@@ -77,7 +77,7 @@ def _overrides(team: int) -> None:
         text, action = st.columns([6, 1], vertical_alignment="center")
         layer = LAYERS.get(override["Layer"], override["Layer"])
         text.markdown(
-            f"**{common.full_name(override['User'])}** · {layer} · "
+            f"**{common.line(common.full_name(override['User']))}** · {layer} · "
             f"{common.when(override['Start'])} → {common.when(override['End'])}"
         )
         mine = me in (override["User"]["Id"], override.get("CreatedBy"))
@@ -94,9 +94,9 @@ def _swaps(team: int, members: list[dict]) -> None:
     me = common.me()
     for swap in api.list_swaps(team):
         text, action = st.columns([6, 1.3], vertical_alignment="center")
-        note = f" — “{swap['Note']}”" if swap["Note"] else ""
+        note = f" — “{common.line(swap['Note'])}”" if swap["Note"] else ""
         text.markdown(
-            f"**{common.full_name(swap['From'])}** needs someone: "
+            f"**{common.line(common.full_name(swap['From']))}** needs someone: "
             f"{common.when(swap['Start'])} → {common.when(swap['End'])}{note}"
         )
         if me == swap["From"]["Id"]:

@@ -51,7 +51,8 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
     if fresh:
         service, key = fresh
         st.success(
-            f"Integration key of **{service['Name']}**: copy it now, it is not shown again.",
+            f"Integration key of **{common.line(service['Name'])}**: copy it now, it is not "
+            "shown again.",
             icon=":material/key:",
         )
         st.code(key, language=None)
@@ -81,7 +82,8 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
         width="stretch",
     )
     for service in found:
-        with st.expander(f"{service['Name']}: integration and settings", icon=":material/hub:"):
+        name = common.line(service["Name"])
+        with st.expander(f"{name}: integration and settings", icon=":material/hub:"):
             integration_help(service, None)
             if not common.is_admin():
                 continue
@@ -123,7 +125,7 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
                         AckTimeoutMinutes=int(ack),
                         AutoResolveMinutes=int(auto),
                     )
-                    common.flash(f"Saved {service['Name']}.")
+                    common.flash(f"Saved {name}.")
                     st.rerun()
             rotate, delete, _ = st.columns([1.6, 1, 3])
             if rotate.button(
@@ -139,7 +141,7 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
                 "Delete", key=f"delete-svc-{service['Id']}", icon=":material/delete:"
             ):
                 api.delete_service(service["Id"])
-                common.flash(f"Deleted {service['Name']}.")
+                common.flash(f"Deleted {name}.")
                 st.rerun()
     if common.is_admin():
         _add_service(teams, policies)
@@ -263,15 +265,14 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
     st.caption(
         "Who is paged when an incident is not acknowledged: step 1 at the trigger, each next "
         "step its delay later; acknowledging or resolving stops it. Team numbers: "
-        + ", ".join(f"{i} = {name}" for i, name in teams.items())
+        + ", ".join(f"{i} = {common.line(name)}" for i, name in teams.items())
         + ". People: "
-        + ", ".join(f"{i} = {common.full_name(p)}" for i, p in people.items())
+        + ", ".join(f"{i} = {common.line(common.full_name(p))}" for i, p in people.items())
     )
     api = common.client()
     for policy in api.list_policies():
-        with st.expander(
-            f"{policy['Name']}: {describe(policy, teams, people)}", icon=":material/campaign:"
-        ):
+        summary = common.line(f"{policy['Name']}: {describe(policy, teams, people)}")
+        with st.expander(summary, icon=":material/campaign:"):
             if not common.is_admin():
                 continue
             edited = _editor(policy, teams, people, f"policy-{policy['Id']}")
@@ -294,7 +295,7 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
                     policy["Id"], Steps=steps, Repeat=int(repeat), RepeatAfterMinutes=int(after)
                 )
                 st.session_state.pop(f"policy-{policy['Id']}", None)
-                common.flash(f"Saved the escalation policy {policy['Name']}.")
+                common.flash(f"Saved the escalation policy {common.line(policy['Name'])}.")
                 st.rerun()
     if common.is_admin():
         with st.expander("New escalation policy", icon=":material/add:"):
@@ -311,7 +312,7 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
                     return
                 api.create_policy(name.strip(), steps)
                 st.session_state.pop("new-policy", None)
-                common.flash(f"Created the escalation policy {name.strip()}.")
+                common.flash(f"Created the escalation policy {common.line(name.strip())}.")
                 st.rerun()
 
 
