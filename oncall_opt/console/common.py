@@ -123,6 +123,7 @@ def console_url() -> str:
 # images, headings, lists, quotes, tables, HTML, directives (`:red[...]`, `:green-badge[...]`,
 # `:material/...:`), emoji shortcodes, LaTeX (`$`), entities (`&`).
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'@/])")
+_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|\\@|(?i:www)(?=\\\.))")
 
 
 def text(value: object) -> str:
@@ -130,6 +131,9 @@ def text(value: object) -> str:
     inside a Markdown string: every character with a meaning is escaped, so it shows as typed
     and can never become a link, an image, a badge or a heading; line breaks are kept."""
     escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", str(value))
+    # GFM turns bare URLs, www. names and e-mail addresses in text into links after parsing,
+    # escapes or not: an invisible word joiner keeps them text.
+    escaped = _AUTOLINK.sub("\\1\u2060", escaped)
     return escaped.replace("\r\n", "\n").replace("\n", "  \n")
 
 
