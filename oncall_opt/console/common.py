@@ -123,7 +123,7 @@ def console_url() -> str:
 # images, headings, lists, quotes, tables, HTML, directives (`:red[...]`, `:green-badge[...]`,
 # `:material/...:`), emoji shortcodes, LaTeX (`$`), entities (`&`).
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'@/])")
-_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|\\@|(?i:www)(?=\\\.))")
+_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|(?<=\w)\\@|(?i:www)(?=\\\.))")
 
 
 def text(value: object) -> str:

@@ -91,7 +91,8 @@ def forms(at: AppTest) -> str:
 
 
 def sidebar(at: AppTest) -> str:
-    return re.sub(r"\\(.)", r"\1", "\n".join(m.value for m in at.sidebar.markdown))
+    text = "\n".join(m.value for m in at.sidebar.markdown)
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 # ----- the sign-in route --------------------------------------------------------------------------
