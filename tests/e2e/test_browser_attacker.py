@@ -22,6 +22,7 @@ from test_browser import (
     page_text,
     running_up,
     screenshot,
+    wait_for,
     wait_until_settled,
 )
 
@@ -175,3 +176,51 @@ def test_every_answer_of_the_console_carries_a_policy_that_forbids_foreign_scrip
         ), policy
         assert "frame-ancestors 'none'" in policy and headers["x-frame-options"] == "DENY"
         assert "img-src 'self' data: blob:" in policy and "connect-src 'self'" in policy
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="{api}/users" enctype="text/plain">
+<input name='{{"LastName":"Evil","Role":"admin","SlackHandle":"eve","FirstName":"Eve'
+ value='x"}}'>
+</form>
+<script>
+fetch("{api}/incidents/acknowledge_all", {{method: "POST", mode: "no-cors",
+  headers: {{"Content-Type": "text/plain"}}, body: "{{}}"}})
+  .finally(() => {{ document.title = "fetched"; document.getElementById("f").submit(); }});
+</script></body></html>"""
+
+
+def test_another_sites_page_cannot_change_anything_in_the_no_token_daemon(attacked, browser):  # noqa: F811
+    """A page on another origin (another port of this machine) posts a form whose text/plain
+    body is valid JSON making an admin ("Eve=x Evil"), and fetches acknowledge_all: Chromium
+    sends both, the daemon refuses both."""
+    api: Client = attacked["api"]
+    page = EVIL_PAGE.format(api=attacked["api_url"])
+
+    class Evil(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    users_before = {u["Id"] for u in api.list_users()}
+    triggered = [i["Id"] for i in api.list_incidents("triggered")]
+    assert triggered
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        wait_for(lambda: "/users" in browser.current_url, 30, "the forged form to be posted")
+        answer = browser.find_element(By.TAG_NAME, "body").text
+        assert "another site" in answer, answer  # the daemon's refusal, shown to the victim
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {u["Id"] for u in api.list_users()} == users_before
+    assert [i["Id"] for i in api.list_incidents("triggered")] == triggered
