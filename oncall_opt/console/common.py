@@ -3,8 +3,12 @@ flash messages, the sidebar ("you are", time zone) and the time-zone helpers.
 
 When the daemon asks for credentials (it has ONCALL_API_TOKEN), the console shows only a
 sign-in form until the viewer signs in with their Slack handle and password or opens a one-time
-link (`oncall-opt login-link`, `?login=<code>`); every request then carries that person's
-session, so the daemon applies their role. The console never holds the daemon's own token.
+link (`oncall-opt login-link`, `?login=<code>`, confirmed before it is used); the sign-in
+itself happens in `server.py`, and the pages find it through the cookie (`sessions.py`). Every
+request then carries that person's session, so the daemon applies their role. The console
+never holds the daemon's own token.
+
+Whatever people or alerts wrote goes into Markdown only through `text()` / `line()`.
 
 Every page runs inside `run_page`, so an unreachable daemon shows the banner, an error answer
 shows its message, and anything unexpected shows one line (the traceback goes to the log):

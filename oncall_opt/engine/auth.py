@@ -145,7 +145,7 @@ def create_key(
 ) -> tuple[Credential, str]:
     """A new API key for `user_id` (their role, or a lower one); the secret is returned once.
     `made_with`: the credential (session or key) the request was made with, if any."""
-    name = text.clean("Name", name, MAX_KEY_NAME)
+    name = text.clean("Name", name, MAX_KEY_NAME, refuse_bidi=True)
     if not name:
         raise InvalidRequestError("Name", "must not be empty (say what the key is for)")
 

@@ -146,7 +146,7 @@ def check_trigger(
         encoded = text.clean("Details", encoded, MAX_DETAILS, multiline=True)
     return Trigger(
         body,
-        text.clean("DedupKey", dedup_key or "", text.MAX_KEY) or None,
+        text.clean("DedupKey", dedup_key or "", text.MAX_KEY, refuse_bidi=True) or None,
         service_id,
         urgency,
         severity,

@@ -18,19 +18,28 @@ SLACK_BODY = 3000  # characters of a body shown in one Slack message (Slack cuts
 
 # Line and paragraph separators end a line in many log viewers: as unsafe as a newline.
 _SINGLE_LINE_UNSAFE = {"Cc", "Zl", "Zp"}
-# Bidirectional controls make a name or key read differently from what it is ("Trojan
-# Source"): refused in single-line fields rather than silently dropped.
-BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f" + "".join(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A))))
-)
-# What Slack accepts in a user name or a user id, so a handle can never leave its mention.
-SLACK_HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+# The bidirectional embeddings, overrides and isolates ("Trojan Source", CVE-2021-42574) make a
+# name or key read differently from what it is: refused in names, handles and keys, dropped from
+# other single-line text. (The marks U+200E/U+200F stay: right-to-left text needs them.)
+BIDI_CONTROLS = frozenset(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A))))
+# Letters (any script), digits, `.`, `_` and `-`: what Slack names are made of, and nothing that
+# could end a mention (`>`, `|`, a space) or start markup (`<`, `&`, `!`).
+SLACK_HANDLE = re.compile(r"[^\W_][\w.\-]{0,79}")
 
 
-def clean(field: str, value: object, max_length: int, *, multiline: bool = False) -> str:
-    """`value` stripped of control characters (newlines and tabs kept when `multiline`) and of
-    surrounding space; an InvalidRequestError names `field` when it is not text, not valid
-    Unicode (a lone surrogate, which no database can store) or longer than `max_length`."""
+def clean(
+    field: str,
+    value: object,
+    max_length: int,
+    *,
+    multiline: bool = False,
+    refuse_bidi: bool = False,
+) -> str:
+    """`value` stripped of control characters (newlines and tabs kept when `multiline`; the
+    bidirectional controls dropped when not) and of surrounding space; an InvalidRequestError
+    names `field` when it is not text, not valid Unicode (a lone surrogate, which no database
+    can store), longer than `max_length`, or, with `refuse_bidi` (names, handles, keys), holds a
+    bidirectional control."""
     if not isinstance(value, str):
         raise InvalidRequestError(field, "must be text")
     try:
@@ -39,12 +48,11 @@ def clean(field: str, value: object, max_length: int, *, multiline: bool = False
         raise InvalidRequestError(
             field, "is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
         ) from None
-    if not multiline:
-        bidi = next((ch for ch in value if ch in BIDI_CONTROLS), None)
-        if bidi is not None:
-            raise InvalidRequestError(
-                field, f"holds the bidirectional control U+{ord(bidi):04X}, which is refused"
-            )
+    bidi = next((ch for ch in value if ch in BIDI_CONTROLS), None)
+    if bidi is not None and refuse_bidi:
+        raise InvalidRequestError(
+            field, f"holds the bidirectional control U+{ord(bidi):04X}, which is refused"
+        )
     kept = "".join(ch for ch in value if _keep(ch, multiline)).strip()
     if len(kept) > max_length:
         raise InvalidRequestError(field, f"is {len(kept)} characters long; at most {max_length}")
@@ -54,7 +62,7 @@ def clean(field: str, value: object, max_length: int, *, multiline: bool = False
 def name(field: str, value: object, max_length: int = MAX_NAME) -> str:
     """A required single-line name (a person's, a team's, a service's): `clean`, and not
     empty."""
-    cleaned = clean(field, value if value is not None else "", max_length)
+    cleaned = clean(field, value if value is not None else "", max_length, refuse_bidi=True)
     if not cleaned:
         raise InvalidRequestError(field, "must not be empty")
     return cleaned
@@ -68,15 +76,15 @@ def slack_handle(value: object) -> str:
         raise InvalidRequestError(
             "SlackHandle",
             f"'{handle[:40]}' is not a Slack handle: letters, digits, '.', '_' and '-' only, "
-            "at most 80, starting with a letter or digit",
+            "at most 80, starting with a letter or a digit",
         )
     return handle
 
 
 def _keep(ch: str, multiline: bool) -> bool:
-    if multiline and ch in "\n\t":
-        return True
-    return unicodedata.category(ch) not in _SINGLE_LINE_UNSAFE
+    if multiline:
+        return ch in "\n\t" or unicodedata.category(ch) not in _SINGLE_LINE_UNSAFE
+    return ch not in BIDI_CONTROLS and unicodedata.category(ch) not in _SINGLE_LINE_UNSAFE
 
 
 def shortened(body: str, limit: int = SLACK_BODY) -> str:

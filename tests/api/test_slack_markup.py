@@ -72,7 +72,7 @@ def test_bidirectional_controls_are_refused_in_names_handles_and_keys(api):
     trojan = "admin\u202e\u2066gnp.exe"
     for body in (
         {"FirstName": trojan, "LastName": "S", "SlackHandle": "ana"},
-        {"FirstName": "A", "LastName": "S\u200f", "SlackHandle": "ana"},
+        {"FirstName": "A", "LastName": "S\u202b", "SlackHandle": "ana"},
     ):
         response = api.post("/users", json=body)
         assert response.status_code == 400 and "bidirectional" in response.json()["message"]
@@ -80,6 +80,17 @@ def test_bidirectional_controls_are_refused_in_names_handles_and_keys(api):
     refused = api.post("/incidents", json={"Body": "disk", "DedupKey": "k\u2067ey"})
     assert refused.status_code == 400 and "DedupKey" in refused.json()["message"], refused.text
     assert ok(api.get("/users"))["Items"] == []
+    # Right-to-left text keeps its marks; an alert's other fields lose the controls, not the
+    # alert.
+    hebrew = ok(api.post("/users", json={"FirstName": "\u05e9\u05dc\u05d5\u05dd\u200f",
+                                         "LastName": "L", "SlackHandle": "shalom"}))  # fmt: skip
+    assert hebrew["FirstName"].endswith("\u200f")
+    key = ok(api.post("/services", json={"Name": "web"}), 201)["IntegrationKey"]
+    payload = {"summary": "down", "source": "web\u202e-1", "severity": "critical"}
+    event = {"routing_key": key, "event_action": "trigger", "payload": payload}
+    assert api.post("/v2/enqueue", json=event).status_code == 202
+    [incident] = ok(api.get("/incidents", params={"Status": "all"}))["Items"]
+    assert incident["Source"] == "web-1"
 
 
 def test_every_message_source_reaches_slack_escaped(api, clock, slack):
