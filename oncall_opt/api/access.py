@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from oncall_opt.api.common import error
+from oncall_opt.api.guards import masked
 from oncall_opt.engine import teams
 from oncall_opt.engine.auth import ANONYMOUS, DAEMON_TOKEN, OPEN, Authenticator, Principal
 from oncall_opt.errors import PermissionDeniedError
@@ -116,7 +117,10 @@ async def authorize(request: Request) -> None:
     if need is Need.SELF and str(principal.user_id) == str(request.path_params.get("id")):
         return
     if need is Need.TEAM and principal.user_id is not None:
-        team_id = int(request.path_params.get("id", 0))
+        try:
+            team_id = int(str(request.path_params.get("id", "")))
+        except ValueError:
+            return  # no team has such an id: the route's own check answers 400
         store = request.app.state.store
         if await run_in_threadpool(teams.is_member, store, team_id, principal.user_id):
             return
@@ -175,9 +179,9 @@ class Guard:
         try:
             await self.app(scope, receive, watched)
         except ClientDisconnect:  # the client went away: nobody to answer, nothing to trace
-            log.info("%s %s: the client went away", scope["method"], scope["path"])
+            log.info("%s %s: the client went away", scope["method"], masked(scope["path"]))
         except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            log.exception("unexpected error on %s %s", scope["method"], masked(scope["path"]))
             if started:  # too late for an answer of ours
                 raise
             await error(500, "internal error; the daemon's log has the details")(

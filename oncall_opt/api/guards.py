@@ -98,6 +98,7 @@ BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/roster/", 16 * MB),  # input.json and output.json of a large team over a year
 )
 UNAUTHENTICATED_BUDGET = 32 * MB  # bodies of requests nobody has authenticated, at once
+PER_ADDRESS_BUDGET = 8 * MB  # ... of which one client address may hold
 
 
 def body_limit(path: str) -> int:
@@ -107,22 +108,31 @@ def body_limit(path: str) -> int:
 
 
 class _Budget:
-    """Bytes that bodies of unauthenticated requests may hold at once."""
+    """Bytes that bodies of unauthenticated requests hold at once, in all and per client
+    address, charged as they arrive (a declared length costs nothing until it is sent)."""
 
-    def __init__(self, capacity: int):
-        self.capacity, self.used = capacity, 0
+    def __init__(self, capacity: int, per_address: int):
+        self.capacity, self.per_address, self.used = capacity, per_address, 0
+        self.by_address: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def take(self, size: int) -> bool:
+    def take(self, address: str, size: int) -> bool:
         with self._lock:
-            if self.used + size > self.capacity:
+            held = self.by_address.get(address, 0)
+            if self.used + size > self.capacity or held + size > self.per_address:
                 return False
             self.used += size
+            self.by_address[address] = held + size
             return True
 
-    def give(self, size: int) -> None:
+    def give(self, address: str, size: int) -> None:
         with self._lock:
             self.used -= size
+            left = self.by_address.get(address, 0) - size
+            if left > 0:
+                self.by_address[address] = left
+            else:
+                self.by_address.pop(address, None)
 
 
 class _TooLarge(Exception):
@@ -137,6 +147,10 @@ class _Gone(Exception):
     pass
 
 
+class _Busy(Exception):
+    pass
+
+
 class BodyLimit:
     """Reads each request body whole before the app sees it, bounded in size and time; the app
     then gets it as one message. `idle_timeout`: the longest wait for the next piece of a
@@ -148,29 +162,32 @@ class BodyLimit:
         idle_timeout: float = 15.0,
         total_timeout: float = 60.0,
         budget: int = UNAUTHENTICATED_BUDGET,
+        per_address: int = PER_ADDRESS_BUDGET,
     ):
         self.app = app
         self.idle_timeout, self.total_timeout = idle_timeout, total_timeout
-        self.budget = _Budget(budget)
+        self.budget = _Budget(budget, per_address)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             return await self.app(scope, receive, send)
-        path, method = scope["path"], scope["method"]
-        limit = body_limit(path)
+        path, method = masked(scope["path"]), scope["method"]
+        limit = body_limit(scope["path"])
         declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             return await self._too_large(scope, receive, send, limit)
-        reserved = 0
-        if scope.get("state", {}).get("principal", ANONYMOUS) is ANONYMOUS:  # nobody known
-            reserved = min(int(declared), limit) if declared and declared.isdigit() else limit
-            if not self.budget.take(reserved):
-                response = error(503, "too many requests are being received at once; retry")
-                response.headers["Retry-After"] = "1"
-                return await response(scope, receive, send)
+        stranger = scope.get("state", {}).get("principal", ANONYMOUS) is ANONYMOUS
+        address = (scope.get("client") or ("unknown", 0))[0]
+        held = [0]  # bytes of this body charged to the budget so far
         try:
             try:
-                body = await self._read(receive, limit)
+                body = await self._read(receive, limit, address if stranger else None, held)
+            except _Busy:
+                log.info("%s %s: bodies of strangers at their limit; answered 503", method, path)
+                response = error(503, "too many requests are being received at once; retry")
+                response.headers["Retry-After"] = "1"
+                response.headers["Connection"] = "close"
+                return await response(scope, receive, send)
             except _TooLarge:
                 return await self._too_large(scope, receive, send, limit)
             except _Slow:
@@ -192,10 +209,12 @@ class BodyLimit:
 
             return await self.app(scope, replay, send)
         finally:
-            if reserved:
-                self.budget.give(reserved)
+            if held[0]:
+                self.budget.give(address, held[0])
 
-    async def _read(self, receive, limit: int) -> bytes:
+    async def _read(self, receive, limit: int, stranger: str | None, held: list[int]) -> bytes:
+        """The body; a stranger's (`stranger`: their address) is charged to the budget piece
+        by piece as it arrives (`held[0]`: how much so far)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_timeout
         chunks, size = [], 0
@@ -213,6 +232,10 @@ class BodyLimit:
             size += len(piece)
             if size > limit:
                 raise _TooLarge
+            if stranger is not None and piece:
+                if not self.budget.take(stranger, len(piece)):
+                    raise _Busy
+                held[0] += len(piece)
             chunks.append(piece)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -250,6 +273,11 @@ class MaskSecretsInAccessLog(logging.Filter):
 
 
 _mask_filter = MaskSecretsInAccessLog()
+
+
+def masked(path: str) -> str:
+    """`path` as it may be logged: the credentials in it masked."""
+    return _mask_filter._mask(path)
 
 
 def mask_access_log() -> None:

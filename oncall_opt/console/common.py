@@ -89,7 +89,8 @@ def console_session() -> sessions.ConsoleSession | None:
     found = sessions.REGISTRY.get(sid)
     if found is None:
         try:
-            sid = sessions.cookie_value(st.context.cookies)
+            secure = urlsplit(st.context.url or "").scheme == "https"
+            sid = sessions.cookie_value(st.context.cookies, secure)
         except Exception:  # no browser (a bare script run)
             sid = None
         found = sessions.REGISTRY.get(sid)
@@ -127,7 +128,7 @@ def console_url() -> str:
 # images, headings, lists, quotes, tables, HTML, directives (`:red[...]`, `:green-badge[...]`,
 # `:material/...:`), emoji shortcodes, LaTeX (`$`), entities (`&`).
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'@/])")
-_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|(?<=\w)\\@|(?i:www)(?=\\\.))")
+_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|\\@|(?i:www)(?=\\\.))")
 
 
 def text(value: object) -> str:

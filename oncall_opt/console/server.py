@@ -10,8 +10,10 @@
   is refused (login CSRF).
 - `ConsoleGuard`: every answer carries a Content-Security-Policy (script only from the console
   itself: data can never run as script, nor load anything from elsewhere), no framing and no
-  referrer; and when the daemon asks nobody for credentials, the console, like the daemon,
-  answers only to its own names (DNS rebinding).
+  referrer to other sites; the pages' WebSocket (everything a viewer does goes through it) is
+  refused to a page of any other origin, another port of this host included (a browser sends
+  the SameSite cookie there, since a site ignores ports); and when the daemon asks nobody for
+  credentials, the console, like the daemon, answers only to its own names (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def _end(session: sessions.ConsoleSession | None) -> None:
 
 
 async def sign_in(request: Request) -> Response:
-    current = sessions.REGISTRY.get(sessions.cookie_value(request.cookies))
+    current = sessions.REGISTRY.get(sessions.cookie_value(request.cookies, _secure(request)))
     next_path = signin.safe_next(request.query_params.get("next"))
     if request.method == "GET":
         code = request.query_params.get("code")
@@ -155,7 +157,7 @@ async def sign_in(request: Request) -> Response:
     except ApiError as exc:
         again = signin.password_form(next_path)
         return _page(again, f"Could not sign in: {exc.message}", exc.status)
-    replaced = sessions.REGISTRY.drop(sessions.cookie_value(request.cookies))
+    replaced = sessions.REGISTRY.drop(sessions.cookie_value(request.cookies, _secure(request)))
     if replaced is not None:
         await run_in_threadpool(_end, replaced)
     expires = datetime.fromisoformat(session["ExpiresAt"].replace("Z", "+00:00"))
@@ -224,10 +226,13 @@ class _AuthRequired:
             if time.monotonic() - self._at < self.ttl:
                 return self._value
         value = False
-        with contextlib.suppress(ApiError, DaemonUnavailable), Client(
-            api_url(), timeout=5
-        ) as anonymous:  # fmt: skip
-            value = bool(anonymous.me().get("AuthRequired"))
+        try:
+            with Client(api_url(), timeout=5) as anonymous:
+                value = bool(anonymous.me().get("AuthRequired"))
+        except ApiError as exc:
+            value = exc.status == 401  # it asks for credentials
+        except DaemonUnavailable:
+            pass
         with self._lock:
             self._value, self._at = value, time.monotonic()
         return value
@@ -270,6 +275,10 @@ class ConsoleGuard:
             )
             return await Response(text, 400, media_type="text/plain")(scope, receive, send)
         if scope["type"] == "websocket":
+            origin = dict(scope.get("headers", ())).get(b"origin", b"").decode("latin-1")
+            if origin and urlsplit(origin.strip()).netloc.lower() != host.strip().lower():
+                log.info("refused a WebSocket from another origin: %s", origin[:100])
+                return await send({"type": "websocket.close", "code": 1008})
             return await self.app(scope, receive, send)
 
         async def with_headers(message) -> None:

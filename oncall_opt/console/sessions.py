@@ -78,8 +78,9 @@ class Registry:
 REGISTRY = Registry()  # one per console process, shared by its pages and its sign-in routes
 
 
-def cookie_value(cookies: Mapping[str, str] | None) -> str | None:
-    """The console session id a browser sent, under either cookie name."""
+def cookie_value(cookies: Mapping[str, str] | None, secure: bool) -> str | None:
+    """The console session id a browser sent: over https only the `__Host-` cookie counts (a
+    plain one could have been planted by a sibling name or over plain http)."""
     if not cookies:
         return None
-    return cookies.get(SECURE_COOKIE) or cookies.get(PLAIN_COOKIE)
+    return cookies.get(SECURE_COOKIE) if secure else cookies.get(PLAIN_COOKIE)

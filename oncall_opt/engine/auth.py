@@ -31,7 +31,7 @@ from typing import Literal
 
 from oncall_opt.engine import text
 from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.engine.users import check_role, get_user
+from oncall_opt.engine.users import check_role, get_user, same_handle
 from oncall_opt.errors import (
     InvalidRequestError,
     NotFoundError,
@@ -46,6 +46,8 @@ KEY, SESSION, LINK = "key", "session", "link"
 _PREFIXES = {KEY: "oo_key_", SESSION: "oo_ses_", LINK: "oo_link_"}
 
 LINK_LIFETIME = timedelta(minutes=15)
+LINK_SESSION_NAME = "console (link)"
+SESSION_NAMES = {"password": "console (password)", "link": LINK_SESSION_NAME}
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 MAX_KEY_NAME = text.MAX_NAME
 
@@ -385,14 +387,17 @@ def sign_in_with_password(
 ) -> tuple[Credential, str]:
     """A console session for the person with this Slack handle and password. The answer to a
     wrong handle and to a wrong password is the same, and costs the same work."""
-    handle = text.clean("SlackHandle", slack_handle, text.MAX_NAME).removeprefix("@").lower()
+    handle = text.clean("SlackHandle", slack_handle, text.MAX_NAME).removeprefix("@").casefold()
     where = address_key(address)
     throttle.check(store, handle, where, now)
-    candidates = store.rows(
-        "SELECT id, password_hash FROM users WHERE lower(slack_handle) = ? "
-        "AND password_hash IS NOT NULL ORDER BY id",
-        [handle],
-    )
+    candidates = [
+        row
+        for row in store.rows(
+            "SELECT id, slack_handle, password_hash FROM users "
+            "WHERE password_hash IS NOT NULL ORDER BY id"
+        )
+        if same_handle(row["slack_handle"], handle)
+    ]
     hasher = _hasher()
     with gate.slot():
         found = next(
@@ -415,23 +420,46 @@ def check_current_password(
     throttle: SignInThrottle,
     gate: HashGate,
     address: str | None = None,
+    credential_id: int | None = None,
 ) -> None:
-    """Refuse (401) a password change whose `CurrentPassword` is missing or wrong, counting a
-    wrong one as a failed sign-in: a stolen session cannot guess its way to a new password."""
+    """Refuse (401) a change of your own password whose `CurrentPassword` is missing or wrong,
+    counting a wrong one as a failed sign-in: a stolen session cannot guess its way to a new
+    password. Without a password yet, the first one may be set only from a session a one-time
+    link made minutes ago (`credential_id`): a session stolen later cannot set one and keep
+    the account."""
     row = store.row("SELECT slack_handle, password_hash FROM users WHERE id = ?", [user_id])
     if row is None:
         raise NotFoundError(f"no user with id {user_id}")
     if not row["password_hash"]:
-        return  # nothing to confirm: the person signed in with a link or a key
+        if not _fresh_link_session(store, credential_id, user_id, now):
+            raise UnauthenticatedError(
+                "CurrentPassword: you have no password yet; to set your first one, sign in "
+                f"with a new one-time link (it counts for {LINK_LIFETIME.seconds // 60} minutes "
+                "after signing in), or ask an admin"
+            )
+        return
     if not password:
         raise UnauthenticatedError("CurrentPassword: give your current password to change it")
-    handle, where = row["slack_handle"].lower(), address_key(address)
+    handle, where = row["slack_handle"].casefold(), address_key(address)
     throttle.check(store, handle, where, now)
     with gate.slot():
         right = _verifies(_hasher(), row["password_hash"], password)
     if not right:
         throttle.failed(store, handle, where, now)
         raise UnauthenticatedError("CurrentPassword: that is not your current password")
+
+
+def _fresh_link_session(
+    store: Store, credential_id: int | None, user_id: int, now: datetime
+) -> bool:
+    if credential_id is None:
+        return False
+    row = store.row(
+        "SELECT created_at FROM credentials WHERE id = ? AND user_id = ? AND kind = ? "
+        "AND name = ? AND revoked_at IS NULL",
+        [credential_id, user_id, SESSION, LINK_SESSION_NAME],
+    )
+    return row is not None and now - row["created_at"] < LINK_LIFETIME
 
 
 @functools.cache
@@ -453,7 +481,7 @@ def _session(
 ) -> tuple[Credential, str]:
     def work(tx: Transaction) -> tuple[Credential, str]:
         person = get_user(tx, user_id)
-        return _issue(tx, user_id, SESSION, f"console ({how})", person.role, now, now + lifetime)
+        return _issue(tx, user_id, SESSION, SESSION_NAMES[how], person.role, now, now + lifetime)
 
     return store.write(work)
 

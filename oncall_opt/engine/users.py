@@ -112,12 +112,18 @@ def update_user(store: Store, user_id: int, **fields: str | None) -> User:
     return store.write(work)
 
 
+def same_handle(a: str, b: str) -> bool:
+    """Whether two handles are one, whatever their case (Unicode's case folding: the
+    database's lower() and Python's disagree on some scripts)."""
+    return a.casefold() == b.casefold()
+
+
 def _check_unique_handle(tx: Transaction, handle: str, user_id: int | None = None) -> None:
     """A handle names one person (sign-in and mentions go by it), whatever its case."""
-    row = tx.row(
-        "SELECT id, first_name, last_name FROM users WHERE lower(slack_handle) = ? AND id <> ?",
-        [handle.lower(), user_id or 0],
+    rows = tx.rows(
+        "SELECT id, first_name, last_name, slack_handle FROM users WHERE id <> ?", [user_id or 0]
     )
+    row = next((r for r in rows if same_handle(r["slack_handle"], handle)), None)
     if row is not None:
         raise ConflictError(
             f"SlackHandle: @{handle} is already the handle of {row['first_name']} "

@@ -227,7 +227,7 @@ def test_a_key_needs_a_name(api, team, name):
 # ----- passwords and sessions -------------------------------------------------------------------
 def test_a_password_signs_in_to_a_session_that_acts_as_the_person(api, team):
     bob_id = team["bob"]["Id"]
-    answer = set_password(api, bob_id, "correct horse", bearer(team["keys"]["bob"]))
+    answer = set_password(api, bob_id, "correct horse")  # an admin sets the first one
     assert answer == {"UserId": bob_id, "HasPassword": True}
     stored = api.app.state.store.row("SELECT password_hash FROM users WHERE id = ?", [bob_id])
     assert stored["password_hash"].startswith("$argon2id$") and "correct horse" not in str(stored)
@@ -475,3 +475,37 @@ def test_login_link_prints_a_console_link_that_signs_the_person_in(
 
         assert main(["login-link", "nobody", "--api", url]) == 1
         assert "no user with id or Slack handle 'nobody'" in capsys.readouterr().err
+
+
+def test_a_first_password_needs_a_fresh_link_sign_in(api, team, clock):
+    """Someone who never set a password signs in with links: a session stolen later cannot set
+    one (and keep the account); the person can, within minutes of a new link."""
+    cy_id = team["cy"]["Id"]
+
+    def link_session() -> dict[str, str]:
+        code = api.post(f"/users/{cy_id}/login-link", headers=ADMIN).json()["Code"]
+        return bearer(api.post("/auth/login", json={"Code": code}).json()["Token"])
+
+    stolen = link_session()
+    clock.advance(minutes=20)
+    taken = api.put(f"/users/{cy_id}/password", json={"Password": "attacker-pw-123"},
+                    headers=stolen)  # fmt: skip
+    assert_error(taken, 401, "unauthenticated", "new one-time link")
+    by_key = api.put(f"/users/{cy_id}/password", json={"Password": "attacker-pw-123"},
+                     headers=bearer(team["keys"]["cy"]))  # fmt: skip
+    assert_error(by_key, 401, "unauthenticated")
+    fresh = link_session()
+    mine = api.put(f"/users/{cy_id}/password", json={"Password": "cys-own-password"},
+                   headers=fresh)  # fmt: skip
+    assert mine.status_code == 200, mine.text
+    assert_error(api.get("/auth/me", headers=stolen), 401, "unauthenticated")  # ended
+
+
+def test_handles_are_one_whatever_their_case_in_any_script(api, team):
+    sigma = person(api, "ΣΑΣ")
+    twin = api.post("/users", json={"FirstName": "S", "LastName": "X", "SlackHandle": "σασ"},
+                    headers=ADMIN)  # fmt: skip
+    assert_error(twin, 409, "already_exists", "SlackHandle")
+    set_password(api, sigma["Id"], "sigma-password")
+    signed = api.post("/auth/login", json={"SlackHandle": "σας", "Password": "sigma-password"})
+    assert signed.status_code == 200 and signed.json()["User"]["Id"] == sigma["Id"]

@@ -147,6 +147,20 @@ def test_a_body_that_stalls_is_answered_408_and_the_daemon_serves_others(store, 
     assert "came too slowly" in caplog.text and "Traceback" not in caplog.text
 
 
+def test_a_path_with_a_credential_is_masked_in_our_own_log_lines(store, clock, caplog):
+    app = create_app(store, Settings(), clock, run_jobs=False)
+    with serve(app) as url, caplog.at_level(logging.INFO, logger="oncall_opt.api"):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /integrations/alertmanager/oo_int_SECRET123 HTTP/1.1\r\n"
+                         b"Host: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{")  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "went away" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "POST /integrations/alertmanager/***: the client went away" in caplog.text
+    assert "SECRET123" not in caplog.text
+
+
 def test_a_client_that_hangs_up_mid_upload_costs_one_log_line(store, clock, caplog):
     app = create_app(store, Settings(), clock, run_jobs=False)
     with serve(app) as url, caplog.at_level(logging.INFO):
@@ -170,32 +184,64 @@ def test_a_client_that_hangs_up_mid_upload_costs_one_log_line(store, clock, capl
     assert count(store, "incidents") == 0
 
 
-def test_bodies_of_strangers_share_a_budget(store, clock):
-    """With a token, the open routes (sign-in, events) take bodies from anyone: together they
-    may hold at most the budget; past it, 503 at once, and the daemon goes on serving."""
+def test_a_declared_length_costs_nothing_until_it_is_sent(store, clock):
+    """Eight strangers declare 4 MB bodies and send one byte each (and would go on trickling):
+    that holds almost nothing, and an event from someone else is taken at once."""
     app = create_app(store, Settings(api_token=SecretStr("t0k")), clock, run_jobs=False)
-    budget_user = next(m for m in app.user_middleware if m.cls.__name__ == "BodyLimit")
-    budget_user.kwargs["budget"] = 3 * 1024 * 1024
+    guard = next(m for m in app.user_middleware if m.cls.__name__ == "BodyLimit")
+    guard.kwargs.update(budget=3 * 1024 * 1024, per_address=2 * 1024 * 1024)
     with serve(app) as url:
         host, port = url.removeprefix("http://").split(":")
         held = []
-        head = (
-            f"POST /v2/enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {1024 * 1024}\r\n\r\n"
-        ).encode()
-        for _ in range(3):  # three 1 MB events, sent only in part: they hold the budget
-            sock = socket.create_connection((host, int(port)))
-            sock.sendall(head + b"{")
-            held.append(sock)
         try:
-            time.sleep(0.5)  # let the server take them in (no assertion on time)
-            answer = raw_request(url, head.decode(), [b"{}"])
+            for _ in range(8):
+                sock = socket.create_connection((host, int(port)))
+                sock.sendall(
+                    b"POST /integrations/alertmanager/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + f"Content-Length: {4 * 1024 * 1024}\r\n\r\n{{".encode()
+                )
+                held.append(sock)
+            event = {"routing_key": "nope", "event_action": "trigger"}
+            answer = httpx.post(f"{url}/v2/enqueue", json=event)
+            assert answer.status_code == 400, answer.text  # read and judged, not 503
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_bytes_a_stranger_actually_sends_are_bounded_per_address(store, clock):
+    """One address that sends more than its share of unauthenticated bytes at once is told to
+    retry (503); someone authenticated is not held up by it."""
+    app = create_app(store, Settings(api_token=SecretStr("t0k")), clock, run_jobs=False)
+    guard = next(m for m in app.user_middleware if m.cls.__name__ == "BodyLimit")
+    guard.kwargs.update(budget=8 * 1024 * 1024, per_address=2 * 1024 * 1024)
+    with serve(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        head = (
+            "POST /integrations/alertmanager/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Length: {4 * 1024 * 1024}\r\n\r\n"
+        ).encode()
+        first = socket.create_connection((host, int(port)))
+        try:
+            first.sendall(head + b"{" + b" " * (1536 * 1024))  # 1.5 MB held, not finished
+            time.sleep(0.5)  # let the server take it in (no assertion on time)
+            answer = raw_request(url, head.decode(), [b" " * (1024 * 1024)])
             assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
             authed = httpx.post(f"{url}/incidents", json={"Body": "x"},
                                 headers={"Authorization": "Bearer t0k"})  # fmt: skip
             assert authed.status_code == 200
         finally:
-            for sock in held:
-                sock.close()
+            first.close()
+
+
+def test_the_budget_counts_in_all_and_per_address():
+    from oncall_opt.api.guards import _Budget
+
+    budget = _Budget(capacity=10, per_address=6)
+    assert budget.take("a", 6) and not budget.take("a", 1)  # a's share is full
+    assert budget.take("b", 4) and not budget.take("c", 1)  # all of it is full
+    budget.give("a", 6)
+    assert budget.take("c", 5) and budget.by_address == {"b": 4, "c": 5}
 
 
 # ----- the access log -------------------------------------------------------------------------

@@ -190,3 +190,9 @@ def test_acknowledge_all_by_a_member_acknowledges_only_their_teams_incidents(api
     everything = ok(api.post("/incidents/acknowledge_all", headers=ADMIN))
     payments_ids = {i["Id"] for i in world["incidents"][world["payments"]["Id"]]}
     assert {i["Id"] for i in everything["Items"]} == payments_ids
+
+
+def test_a_team_route_with_an_id_that_is_no_number_is_a_400_not_a_500(api, world):
+    for path in ("/teams/abc/overrides", "/teams/%C2%B2/swaps", "/teams/1e3/calendar"):
+        response = api.post(path, json={}, headers=world["mallory"]["headers"])
+        assert response.status_code == 400, (path, response.text)

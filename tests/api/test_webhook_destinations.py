@@ -155,3 +155,22 @@ def test_a_send_connects_to_the_address_that_was_checked():
     assert request.url.host == "93.184.216.34" and request.url.path == "/services/x"
     assert request.headers["host"] == "hooks.example.com"
     assert request.extensions["sni_hostname"] == "hooks.example.com"
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700::1111", True),
+        ("64:ff9b::5db8:d822", True),  # NAT64 of a public address
+        ("64:ff9b::a00:5", False),  # NAT64 of 10.0.0.5
+        ("64:ff9b:1::a00:5", False),
+        ("2002:a00:5::1", False),  # 6to4 of 10.0.0.5
+        ("2002:5db8:d822::1", True),
+        ("fec0::1", False),  # the old site-local
+        ("::ffff:10.0.0.1", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+    ],
+)
+def test_an_ipv6_address_is_public_only_with_every_ipv4_it_carries(address, public):
+    assert destinations.is_public(address) is public

@@ -242,3 +242,35 @@ def test_an_admin_makes_a_sign_in_link_for_someone(daemon, route):
     with Client(daemon.base_url) as anonymous:
         session = anonymous.login(code=link.split("?login=")[1])
     assert session["User"]["Id"] == ben["Id"]
+
+
+def test_over_https_only_the_host_prefixed_cookie_counts():
+    planted = {sessions.PLAIN_COOKIE: "planted", sessions.SECURE_COOKIE: "real"}
+    assert sessions.cookie_value(planted, secure=True) == "real"
+    assert sessions.cookie_value({sessions.PLAIN_COOKIE: "planted"}, secure=True) is None
+    assert sessions.cookie_value(planted, secure=False) == "planted"
+
+
+def test_the_pages_websocket_refuses_another_origin_even_another_port(daemon):
+    """What a viewer does goes through the WebSocket, and the browser sends the SameSite cookie
+    to another port of the same host: a page there must not get one."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocketDisconnect
+
+    async def stream(websocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/_stcore/stream", stream)],
+                    middleware=server.middleware())  # fmt: skip
+    host = {"Host": CONSOLE.removeprefix("http://")}  # the test client's own is "testserver"
+    with TestClient(app, base_url=CONSOLE) as client:
+        with client.websocket_connect("/_stcore/stream", headers={**host, "Origin": CONSOLE}) as ws:
+            assert ws.receive_text() == "hello"
+        for origin in ("http://127.0.0.1:9999", "http://localhost:8501", "https://evil.example"):
+            with (
+                pytest.raises(WebSocketDisconnect),
+                client.websocket_connect("/_stcore/stream", headers={**host, "Origin": origin}),
+            ):
+                pass

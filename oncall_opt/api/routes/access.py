@@ -192,6 +192,7 @@ def set_password(id: IdPath, params: PasswordIn, request: Request) -> PasswordOu
         auth.check_current_password(
             store, id, params.CurrentPassword, now, state.login_throttle, state.hash_gate,
             request.client.host if request.client else None,
+            credential_id=principal.credential_id if principal.via == "session" else None,
         )  # fmt: skip
     keep = principal.credential_id if own and principal.via == "session" else None
     auth.set_password(store, id, params.Password, now, state.hash_gate, keep_session=keep)

@@ -247,7 +247,8 @@ def _your_account(people: list[dict]) -> None:
                 "Current password",
                 type="password",
                 key="current_password",
-                help="Leave it empty if you have none yet (you signed in with a link).",
+                help="Leave it empty if you have none yet: you can set your first one within "
+                "15 minutes of signing in with a one-time link.",
             )
             if own
             else None
