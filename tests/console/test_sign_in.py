@@ -274,3 +274,27 @@ def test_the_pages_websocket_refuses_another_origin_even_another_port(daemon):
                 client.websocket_connect("/_stcore/stream", headers={**host, "Origin": origin}),
             ):
                 pass
+
+
+def test_a_person_in_by_link_sets_a_first_password_and_then_needs_it_to_change_it(daemon, route):
+    dev = daemon.create_user("Dev", "X", "dev")  # no password: signs in by link
+    code = daemon.login_link(dev["Id"])["Code"]
+    value, _ = cookie_of(route.post("/oncall/sign-in", data={"Code": code}))
+    route.cookies.clear()  # the checks below sign in as another browser would
+    at = app_as(value)
+    at.switch_page(PEOPLE).run()
+
+    def set_password(current: str, new: str) -> None:
+        at.text_input(key="current_password").input(current)
+        at.text_input(key="new_password").input(new)
+        at.text_input(key="new_password_again").input(new)
+        next(b for b in at.button if b.label == "Set password").click().run()
+
+    set_password("", "devs-first-password")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert sign_in(route, "dev", "devs-first-password").status_code == 303
+    route.cookies.clear()
+    set_password("a wrong guess", "devs-second-password")
+    assert any("not your current password" in e.value.replace("\\", "") for e in at.error)
+    set_password("devs-first-password", "devs-second-password")
+    assert sign_in(route, "dev", "devs-second-password").status_code == 303
