@@ -128,17 +128,19 @@ def console_url() -> str:
 # images, headings, lists, quotes, tables, HTML, directives (`:red[...]`, `:green-badge[...]`,
 # `:material/...:`), emoji shortcodes, LaTeX (`$`), entities (`&`).
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'@/])")
-_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto)\\:|\\@|(?i:www)(?=\\\.))")
+# What GFM's autolinks begin with: a scheme's colon, `www.`, and an e-mail's @ (after a
+# character an address can end its name with).
+_AUTOLINK = re.compile(r"((?i:https?|ftp|mailto):|(?<=[-.\w+])@|(?i:www)(?=\.))")
 
 
 def text(value: object) -> str:
     """`value` (a name, an incident body, anything a person or an alert wrote) as literal text
     inside a Markdown string: every character with a meaning is escaped, so it shows as typed
     and can never become a link, an image, a badge or a heading; line breaks are kept."""
-    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", str(value))
     # GFM turns bare URLs, www. names and e-mail addresses in text into links after parsing,
     # escapes or not: an invisible word joiner keeps them text.
-    escaped = _AUTOLINK.sub("\\1\u2060", escaped)
+    joined = _AUTOLINK.sub("\\1\u2060", str(value))
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", joined)
     return escaped.replace("\r\n", "\n").replace("\n", "  \n")
 
 

@@ -42,8 +42,9 @@ def test_links_images_badges_and_autolinks_are_defused():
     assert shown.startswith("\\!\\[x\\]\\(") and "\\:green\\-badge\\[" in shown, shown
     for autolink in ("http\\:\u2060", "https\\:\u2060", "www\u2060", "a\\@\u2060b"):
         assert autolink in shown, shown
-    for address in ("x-@evil.example", "ops+@evil.example", "a.@evil.example", "(@ana)"):
-        assert "\\@\u2060" in text(address), address  # whatever stands before the @
+    for address in ("x-@evil.example", "ops+@evil.example", "a.@evil.example", "a@b.c"):
+        assert "\\@\u2060" in text(address), address
+    assert text("(@ana)") == "\\(\\@ana\\)"  # a handle, no address: left as it is
 
 
 def test_line_keeps_one_line():
