@@ -13,12 +13,12 @@ STYLE = """
 <style>
 .oo-sign-in { display: grid; gap: 0.9rem; max-width: 26rem; font-family: inherit; }
 .oo-sign-in label { display: grid; gap: 0.3rem; font-size: 0.95rem; color: #31333f; }
-.oo-sign-in input { font: inherit; padding: 0.55rem 0.7rem; border: 1px solid #9aa0ab;
+.oo-sign-in input { font: inherit; padding: 0.55rem 0.7rem; border: 1px solid #6b7280;
   border-radius: 0.5rem; background: #fff; color: #31333f; }
 .oo-sign-in input:focus { outline: 2px solid #ff4b4b; outline-offset: 1px; }
 .oo-sign-in button { font: inherit; justify-self: start; padding: 0.5rem 1.1rem; border: 0;
   border-radius: 0.5rem; background: #d63a3a; color: #fff; cursor: pointer; }
-.oo-sign-in button.secondary { background: #fff; color: #31333f; border: 1px solid #9aa0ab; }
+.oo-sign-in button.secondary { background: #fff; color: #31333f; border: 1px solid #6b7280; }
 .oo-error { color: #a4161a; background: #fdecea; padding: 0.6rem 0.8rem; border-radius: 0.5rem; }
 </style>
 """
