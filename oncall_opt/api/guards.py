@@ -223,7 +223,8 @@ class BodyLimit:
             if wait <= 0:
                 raise _Slow
             try:
-                message = await asyncio.wait_for(receive(), wait)
+                async with asyncio.timeout(wait):  # no task per piece, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise _Slow from None
             if message["type"] == "http.disconnect":
