@@ -91,6 +91,13 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", "/users/{id}/password"): Need.SELF,
     ("GET", "/users/{id}/api-keys"): Need.SELF,
     ("POST", "/users/{id}/api-keys"): Need.SELF,
+    # Contact methods: a person's own (addresses are personal); the routes check the owner.
+    ("GET", "/users/{id}/contact-methods"): Need.SELF,
+    ("POST", "/users/{id}/contact-methods"): Need.SELF,
+    ("PUT", "/contact-methods/{id}"): Need.MEMBER,
+    ("DELETE", "/contact-methods/{id}"): Need.MEMBER,
+    ("POST", "/contact-methods/{id}/verify"): Need.MEMBER,
+    ("POST", "/contact-methods/{id}/test"): Need.MEMBER,
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -141,6 +141,7 @@ def create_app(
 
     from oncall_opt.api.routes import (
         access,
+        contact_methods,
         incidents,
         integrations,
         messages,
@@ -153,7 +154,8 @@ def create_app(
     )
 
     routers = (
-        users, access, teams, services, schedules, rota, incidents, integrations, roster, messages,
+        users, access, contact_methods, teams, services, schedules, rota, incidents,
+        integrations, roster, messages,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

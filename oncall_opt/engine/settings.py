@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     body_timeout: float = 15.0  # seconds a request body may pause (4x: for all of it)
     allowed_hosts: tuple[str, ...] = ()  # names the daemon answers to without a token
     allow_private_webhooks: bool = False  # team webhooks may reach private addresses, http
+    # Paging people (engine/paging): where links in messages point, and the providers.
+    public_url: str = "http://127.0.0.1:8501"  # the console as people reach it
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = 15.0
+    ntfy_token: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -96,13 +106,22 @@ class _Variables(BaseSettings):
     body_timeout: float = Field(15.0, gt=0)
     allowed_hosts: str = ""  # comma-separated
     allow_private_webhooks: bool = False
+    public_url: str = "http://127.0.0.1:8501"
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, gt=0, lt=65536)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = Field(15.0, gt=0)
+    ntfy_token: SecretStr | None = None
 
-    @field_validator("slack_webhook_url", "api_token", mode="before")
+    @field_validator("slack_webhook_url", "api_token", "smtp_password", "ntfy_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("slack_webhook_url", "api_token", mode="after")
+    @field_validator("slack_webhook_url", "api_token", "smtp_password", "ntfy_token", mode="after")
     @classmethod
     def _strip(cls, value: SecretStr | None) -> SecretStr | None:
         return SecretStr(value.get_secret_value().strip()) if value is not None else None

@@ -90,6 +90,9 @@ def world(api, clock):
             "Name": team["Name"].lower(), "TeamId": team["Id"],
             "EscalationPolicyId": policies[team["Id"]]["Id"],
         }), 201)  # fmt: skip
+    method = ok(api.post(f"/users/{ana['Id']}/contact-methods", headers=ana["headers"],
+                         json={"Type": "webhook", "Address": "https://93.184.216.34/hook"}),
+                201)  # fmt: skip
     incidents = {
         team_id: [
             ok(api.post("/incidents", headers=ADMIN,
@@ -101,7 +104,7 @@ def world(api, clock):
     return {
         "payments": payments, "search": search, "ana": ana, "ben": ben, "mallory": mallory,
         "shift": shift, "override": override, "swap": swap, "policy": policies[payments["Id"]],
-        "service": services[payments["Id"]], "incidents": incidents,
+        "service": services[payments["Id"]], "incidents": incidents, "method": method,
     }  # fmt: skip
 
 
@@ -135,6 +138,7 @@ def id_for(path: str, world: dict) -> int:
         "api-keys": world["ana"]["KeyId"],
         "schedules": world["shift"]["Id"],
         "incidents": world["incidents"][world["payments"]["Id"]][0]["Id"],
+        "contact-methods": world["method"]["Id"],
     }[first]
 
 

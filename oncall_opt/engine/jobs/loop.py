@@ -3,7 +3,8 @@
 seconds, escalation and the per-service timeouts every `escalate_every`, the reminder check
 every `remind_every / 10` (at most every minute, so an incident is reminded at most that late
 after its 10 minutes), delivery every
-`deliver_every`. Jobs run one at a time; a job that raises is logged and keeps its schedule.
+`deliver_every`, and so do notifications to people's contact methods (`notify`). Jobs run one
+at a time; a job that raises is logged and keeps its schedule.
 Job logic reads the time from the injected clock, so tests drive it with a fake one.
 """
 
@@ -24,6 +25,7 @@ from oncall_opt.engine.jobs import (
     delivery,
     escalation,
     handoffs,
+    notify,
     reminders,
     timeouts,
 )
@@ -76,6 +78,7 @@ class JobLoop:
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
             ("handoffs", s.assign_every, self._handoffs),
             ("delivery", s.deliver_every, self._delivery),
+            ("notify", s.deliver_every, self._notify),
         ]
 
     # ----- the jobs, with the loop's clock, state and sender ------------------------------
@@ -99,6 +102,9 @@ class JobLoop:
             self.store, self.clock.now(), self.sender, self.settings,
             sleep=self._sleep, state=self.state, stop=self._stop,
         )  # fmt: skip
+
+    def _notify(self) -> dict[str, int]:
+        return notify.run(self.store, self.clock.now(), self.settings, stop=self._stop)
 
     def _guarded(self, name: str, job: Callable[[], Any]) -> Callable[[], Any]:
         """`job` with its exceptions logged, not raised: the `schedule` library would let one

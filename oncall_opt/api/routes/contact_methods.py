@@ -1,0 +1,180 @@
+"""A person's contact methods (the person or an admin):
+
+- `GET /users/{id}/contact-methods`, `POST /users/{id}/contact-methods {Type, Address, Name}`
+  (a webhook's answer carries its signing `Secret`, once);
+- `PUT /contact-methods/{id} {Name?, Address?}`, `DELETE /contact-methods/{id}`;
+- `POST /contact-methods/{id}/verify {Code}` (without a Code: a new code is sent;
+  `{"Verified": true}`: an admin vouches for the address);
+- `POST /contact-methods/{id}/test`: a test sent now, answered with how it went.
+
+Addresses are shown masked where they hold a secret (a push topic, a webhook's path)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from oncall_opt.api.access import principal_of
+from oncall_opt.api.common import (
+    ERROR_RESPONSES,
+    IdPath,
+    JSONBodyRoute,
+    RequestBody,
+    UtcTime,
+    now_of,
+    store_of,
+)
+from oncall_opt.engine.auth import require_self_or_admin
+from oncall_opt.engine.paging import deliver, methods
+from oncall_opt.engine.paging.channels import available
+from oncall_opt.engine.paging.methods import ContactMethod
+from oncall_opt.engine.paging.notifications import Notification
+from oncall_opt.errors import PermissionDeniedError
+
+router = APIRouter(route_class=JSONBodyRoute, tags=["paging"], responses=ERROR_RESPONSES)
+
+MethodType = Literal["email", "push", "webhook"]
+
+
+class MethodIn(RequestBody):
+    Type: MethodType
+    Address: str = Field(max_length=2048)
+    Name: str = Field("", max_length=200)
+
+
+class MethodUpdate(RequestBody):
+    Name: str | None = Field(None, max_length=200)
+    Address: str | None = Field(None, max_length=2048)
+
+
+class VerifyIn(RequestBody):
+    Code: str | None = Field(None, max_length=20)
+    Verified: bool | None = None  # an admin's word for it
+
+
+class MethodOut(BaseModel):
+    Id: int
+    UserId: int
+    Type: str
+    Name: str
+    Address: str  # masked where the address holds a secret
+    Verified: bool
+    VerifiedAt: UtcTime | None
+    CreatedAt: UtcTime
+
+    @classmethod
+    def of(cls, method: ContactMethod) -> MethodOut:
+        return cls(
+            Id=method.id,
+            UserId=method.user_id,
+            Type=method.type,
+            Name=method.name,
+            Address=method.shown,
+            Verified=method.verified,
+            VerifiedAt=method.verified_at,
+            CreatedAt=method.created_at,
+        )
+
+
+class MethodCreated(MethodOut):
+    Secret: str | None = None  # a webhook's signing secret: shown this once
+
+
+class MethodList(BaseModel):
+    Items: list[MethodOut]
+    Available: dict[str, str]  # each type: "" when this daemon can use it, else what it needs
+
+
+class NotificationOut(BaseModel):
+    Id: int
+    Kind: str
+    ContactMethodId: int
+    Status: str
+    Attempts: int
+    Error: str | None
+    DueAt: UtcTime
+    SentAt: UtcTime | None
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(
+            Id=n.id,
+            Kind=n.kind,
+            ContactMethodId=n.contact_method_id,
+            Status=n.status,
+            Attempts=n.attempts,
+            Error=n.last_error,
+            DueAt=n.due_at,
+            SentAt=n.sent_at,
+        )
+
+
+def _own(request: Request, method_id: int) -> ContactMethod:
+    """The method, when it is the caller's (or the caller is an admin): 404 or 403 otherwise."""
+    method = methods.get(store_of(request), method_id)
+    require_self_or_admin(principal_of(request), method.user_id, "manage contact methods")
+    return method
+
+
+@router.get("/users/{id}/contact-methods", response_model=MethodList)
+def list_methods(id: IdPath, request: Request) -> MethodList:
+    """The person's contact methods, and which types this daemon can deliver to."""
+    settings = request.app.state.settings
+    return MethodList(
+        Items=[MethodOut.of(m) for m in methods.of_user(store_of(request), id)],
+        Available=available(settings),
+    )
+
+
+@router.post("/users/{id}/contact-methods", response_model=MethodCreated, status_code=201)
+def create_method(id: IdPath, params: MethodIn, request: Request) -> MethodCreated:
+    """A new contact method. Email and push are sent a six-digit code and are not paged until
+    verified; a webhook's signing secret is in this answer only."""
+    method, secret = methods.create(
+        store_of(request), id, params.Type, params.Address, params.Name, now_of(request),
+        request.app.state.settings,
+    )  # fmt: skip
+    return MethodCreated(**MethodOut.of(method).model_dump(), Secret=secret)
+
+
+@router.put("/contact-methods/{id}", response_model=MethodOut)
+def update_method(id: IdPath, params: MethodUpdate, request: Request) -> MethodOut:
+    """Rename it, or give it a new address (which is verified again)."""
+    _own(request, id)
+    settings = request.app.state.settings
+    updated = methods.update(
+        store_of(request), id, now_of(request), settings, name=params.Name, address=params.Address
+    )
+    return MethodOut.of(updated)
+
+
+@router.delete("/contact-methods/{id}", response_model=MethodOut)
+def delete_method(id: IdPath, request: Request) -> MethodOut:
+    """Remove it, with its notification rules; what was waiting to go to it is cancelled."""
+    _own(request, id)
+    return MethodOut.of(methods.delete(store_of(request), id, now_of(request)))
+
+
+@router.post("/contact-methods/{id}/verify", response_model=MethodOut)
+def verify_method(id: IdPath, request: Request, params: VerifyIn | None = None) -> MethodOut:
+    """Check the code sent there; without one, send a new code. `{"Verified": true}`: an
+    admin marks it verified."""
+    _own(request, id)
+    params = params or VerifyIn()
+    store, now = store_of(request), now_of(request)
+    if params.Verified:
+        if not principal_of(request).is_admin:
+            raise PermissionDeniedError("Verified: only an admin may vouch for an address")
+        return MethodOut.of(methods.mark_verified(store, id, now))
+    return MethodOut.of(methods.verify(store, id, params.Code, now))
+
+
+@router.post("/contact-methods/{id}/test", response_model=NotificationOut)
+def test_method(id: IdPath, request: Request) -> NotificationOut:
+    """Send a test there now; the answer says whether it went (`sent`), will be tried again
+    (`queued`, with the error) or was refused (`failed`)."""
+    _own(request, id)
+    done = deliver.send_test(store_of(request), id, now_of(request), request.app.state.settings)
+    return NotificationOut.of(done)

@@ -1,0 +1,90 @@
+"""Sending one notification through its method's channel and recording how it went: the
+notify job's body, and the test a person asks for (`POST /contact-methods/{id}/test`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from oncall_opt.engine.paging import methods, notifications
+from oncall_opt.engine.paging.channels import Channel, Destination, Message, channel_for
+from oncall_opt.engine.paging.notifications import Notification
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.slack import SendResult
+from oncall_opt.engine.store import Store
+from oncall_opt.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+ChannelFor = Callable[[str], Channel]
+
+
+def message_for(notification: Notification) -> Message:
+    if notification.kind == "verify":
+        return Message(
+            subject="Your on-call verification code",
+            text=(
+                f"Your code is {notification.body}. Enter it where you added this contact "
+                "method; it works for 15 minutes. If you did not ask for it, ignore this."
+            ),
+        )
+    return Message(
+        subject="Test from the on-call console",
+        text="This is a test: when you are paged, it reaches you here.",
+    )
+
+
+def deliver(
+    store: Store,
+    notification: Notification,
+    now: datetime,
+    settings: Settings,
+    channel_of: ChannelFor | None = None,
+) -> Notification:
+    """Send a claimed notification and record the outcome; returns it as it now stands."""
+    try:
+        method = methods.get(store, notification.contact_method_id)
+    except NotFoundError:
+        store.write(lambda tx: notifications.mark_cancelled(tx, notification, "method removed"))
+        return notifications.get(store, notification.id)
+    channel = (channel_of or (lambda kind: channel_for(kind, settings)))(method.type)
+    try:
+        result = channel.send(Destination(method.address, method.secret), message_for(notification))
+    except Exception as exc:  # a channel's bug must not lose the notification: retry it
+        log.error("the %s channel raised %s", method.type, type(exc).__name__)
+        result = SendResult.retry(f"the {method.type} channel raised {type(exc).__name__}")
+    if result.ok:
+        store.write(lambda tx: notifications.mark_sent(tx, notification, now))
+    elif result.retryable and notification.attempts < notifications.MAX_ATTEMPTS:
+        delay = result.retry_after or notifications.backoff(notification.attempts)
+        at = now + timedelta(seconds=delay)
+        store.write(lambda tx: notifications.mark_retry(tx, notification, result.error or "", at))
+        log.warning(
+            "notification %d by %s not sent (%s, attempt %d): retrying in %gs",
+            notification.id, method.type, result.error, notification.attempts, delay,
+        )  # fmt: skip
+    else:
+        store.write(lambda tx: notifications.mark_failed(tx, notification, result.error or ""))
+        log.error("notification %d by %s failed: %s", notification.id, method.type, result.error)
+    return notifications.get(store, notification.id)
+
+
+def send_test(
+    store: Store,
+    method_id: int,
+    now: datetime,
+    settings: Settings,
+    channel_of: ChannelFor | None = None,
+) -> Notification:
+    """A test to the method now (verified or not): recorded like any notification."""
+    method = methods.get(store, method_id)
+
+    def work(tx) -> Notification:
+        queued = notifications.queue(tx, "test", method.user_id, method.id, now)
+        tx.execute(
+            "UPDATE notifications SET claimed_at = ?, attempts = 1 WHERE id = ?", [now, queued]
+        )
+        return notifications.get(tx, queued)
+
+    return deliver(store, store.write(work), now, settings, channel_of)

@@ -1,0 +1,156 @@
+"""Notifications: one row per message to one contact method (a page, a verification code, a
+test), written in the transaction that causes it and delivered by the notify job, so that
+none is lost when a provider is down or the daemon stops. Their states:
+
+- `queued`: waiting until `due_at` (a notification rule's delay) and its next attempt;
+- `sent`: the provider took it (`provider_id` where it gives one);
+- `failed`: refused for good (a bad address), with the provider's reason;
+- `cancelled`: no longer wanted (the incident was acknowledged or resolved first, the method
+  removed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from oncall_opt.engine.store import Store, Transaction
+
+QUEUED, SENT, FAILED, CANCELLED = "queued", "sent", "failed", "cancelled"
+STATES = (QUEUED, SENT, FAILED, CANCELLED)
+KINDS = ("page", "verify", "test")
+MAX_BACKOFF = 300.0
+MAX_ATTEMPTS = 10  # a notification still failing after these is given up (failed)
+_COLUMNS = (
+    "id, kind, incident_id, user_id, contact_method_id, rule_id, body, status, due_at, "
+    "next_attempt_at, attempts, last_error, claimed_at, sent_at, provider_id, created_at"
+)
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    kind: str
+    incident_id: int | None
+    user_id: int
+    contact_method_id: int
+    rule_id: int | None
+    body: str
+    status: str
+    due_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+    last_error: str | None
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    provider_id: str | None
+    created_at: datetime
+
+    def __repr__(self) -> str:  # the body of a verification is its code
+        return f"Notification(id={self.id}, kind={self.kind!r}, status={self.status!r})"
+
+
+def _of(row: dict[str, Any]) -> Notification:
+    return Notification(**row)
+
+
+def queue(
+    tx: Transaction,
+    kind: str,
+    user_id: int,
+    method_id: int,
+    due: datetime,
+    body: str = "",
+    incident_id: int | None = None,
+    rule_id: int | None = None,
+) -> int:
+    row = tx.row(
+        "INSERT INTO notifications (kind, incident_id, user_id, contact_method_id, rule_id, "
+        "body, status, due_at, next_attempt_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [kind, incident_id, user_id, method_id, rule_id, body, QUEUED, due, due, due],
+    )
+    assert row is not None
+    return row["id"]
+
+
+def cancel_queued_for_method(tx: Transaction, method_id: int, now: datetime) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = ?, last_error = ?, body = '' "
+        "WHERE contact_method_id = ? AND status = ?",
+        [CANCELLED, "the contact method changed or was removed", method_id, QUEUED],
+    )
+
+
+def get(source: Store | Transaction, notification_id: int) -> Notification:
+    row = source.row(f"SELECT {_COLUMNS} FROM notifications WHERE id = ?", [notification_id])
+    assert row is not None
+    return _of(row)
+
+
+def of_incident(source: Store | Transaction, incident_id: int) -> list[Notification]:
+    rows = source.rows(
+        f"SELECT {_COLUMNS} FROM notifications WHERE incident_id = ? ORDER BY due_at, id",
+        [incident_id],
+    )
+    return [_of(r) for r in rows]
+
+
+def claim_due(tx: Transaction, now: datetime, lease: float) -> Notification | None:
+    """The oldest due queued notification, claimed (with several daemons: locked, and a claim
+    younger than `lease` seconds is another daemon's send in flight)."""
+    where, params = "", []
+    if tx.shared:
+        where, params = (
+            " AND (claimed_at IS NULL OR claimed_at <= ?)",
+            [now - timedelta(seconds=lease)],
+        )
+    row = tx.row(
+        f"SELECT {_COLUMNS} FROM notifications WHERE status = ? AND next_attempt_at <= ?{where} "
+        f"ORDER BY next_attempt_at, id LIMIT 1{tx.claim}",
+        [QUEUED, now, *params],
+    )
+    if row is None:
+        return None
+    tx.execute(
+        "UPDATE notifications SET claimed_at = ?, attempts = attempts + 1 WHERE id = ?",
+        [now, row["id"]],
+    )
+    return _of({**row, "attempts": row["attempts"] + 1, "claimed_at": now})
+
+
+def backoff(attempts: int) -> float:
+    return min(2.0 ** max(attempts, 1), MAX_BACKOFF)
+
+
+def mark_sent(tx: Transaction, notification: Notification, now: datetime, provider_id=None):
+    # A code is not kept once it has gone: only its hash stays (with the method).
+    tx.execute(
+        "UPDATE notifications SET status = ?, sent_at = ?, last_error = NULL, claimed_at = NULL, "
+        "provider_id = ?, body = CASE WHEN kind = 'verify' THEN '' ELSE body END WHERE id = ?",
+        [SENT, now, provider_id, notification.id],
+    )
+
+
+def mark_retry(tx: Transaction, notification: Notification, error: str, at: datetime) -> None:
+    tx.execute(
+        "UPDATE notifications SET claimed_at = NULL, next_attempt_at = ?, last_error = ? "
+        "WHERE id = ?",
+        [at, error, notification.id],
+    )
+
+
+def mark_failed(tx: Transaction, notification: Notification, error: str) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = ?, claimed_at = NULL, last_error = ?, "
+        "body = CASE WHEN kind = 'verify' THEN '' ELSE body END WHERE id = ?",
+        [FAILED, error, notification.id],
+    )
+
+
+def mark_cancelled(tx: Transaction, notification: Notification, why: str) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = ?, claimed_at = NULL, last_error = ? WHERE id = ?",
+        [CANCELLED, why, notification.id],
+    )
