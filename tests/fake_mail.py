@@ -4,6 +4,7 @@ channel's tests: `mail.take(1)` waits for one message and returns it, parsed."""
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 import threading
 import time
@@ -29,7 +30,9 @@ class FakeMail:
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 with fake._lock:
-                    fake.received.append(email.message_from_bytes(envelope.content))
+                    fake.received.append(
+                        email.message_from_bytes(envelope.content, policy=email.policy.default)
+                    )
                     fake.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
                 return "250 OK"
 

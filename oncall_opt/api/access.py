@@ -98,6 +98,9 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", "/contact-methods/{id}"): Need.MEMBER,
     ("POST", "/contact-methods/{id}/verify"): Need.MEMBER,
     ("POST", "/contact-methods/{id}/test"): Need.MEMBER,
+    ("GET", "/users/{id}/notification-rules"): Need.SELF,
+    ("POST", "/users/{id}/notification-rules"): Need.SELF,
+    ("DELETE", "/notification-rules/{id}"): Need.MEMBER,  # the route: their own
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

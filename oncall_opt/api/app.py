@@ -141,10 +141,10 @@ def create_app(
 
     from oncall_opt.api.routes import (
         access,
-        contact_methods,
         incidents,
         integrations,
         messages,
+        paging,
         roster,
         rota,
         schedules,
@@ -154,7 +154,7 @@ def create_app(
     )
 
     routers = (
-        users, access, contact_methods, teams, services, schedules, rota, incidents,
+        users, access, paging, teams, services, schedules, rota, incidents,
         integrations, roster, messages,
     )  # fmt: skip
     for module in routers:

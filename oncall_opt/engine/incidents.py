@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall_opt.engine import outbox, text, timeline
+from oncall_opt.engine.paging import pages
 from oncall_opt.engine.policies import OnCallNow, Page, Policy
 from oncall_opt.engine.records import Incident, User
 from oncall_opt.engine.services import (
@@ -263,12 +264,23 @@ def trigger_batch(
             )  # fmt: skip
         incidents = [created[i] for i in opening]
         _enqueue_created(tx, incidents, plans, now)
+        planned = pages.page(
+            tx,
+            [
+                (i, [p.user for p in plan.pages if p.user])
+                for i, plan in zip(incidents, plans, strict=True)
+            ],
+            now,
+        )
         log = []
         for incident, plan in zip(incidents, plans, strict=True):
             via = f" by {incident.source}" if incident.source else ""
             log.append((incident.id, "triggered", f"triggered{via} ({incident.urgency} urgency)",
                         None))  # fmt: skip
-            log += [(incident.id, "paged", page_line(1, p), page_user(p)) for p in plan.pages]
+            log += [
+                (incident.id, "paged", page_line(1, p, planned, incident.id), page_user(p))
+                for p in plan.pages
+            ]
         timeline.add_many(tx, log, now)
 
     counted = {key: _incident(row, people, services) for key, row in open_rows.items()}
@@ -297,11 +309,20 @@ def page_user(page: Page) -> int | None:
     return page.user.id if page.user else None
 
 
-def page_line(step: int, page: Page) -> str:
-    """A timeline line: who a step paged and why (the target), or that nobody was on call."""
+def page_line(
+    step: int, page: Page, planned: dict[tuple[int, int], str | None], incident_id: int
+) -> str:
+    """A timeline line: whom a step pages, why (the target) and by what (`planned`, from
+    `paging.pages.page`), or that nobody was on call."""
     if page.user is None:
         return f"step {step}: nobody to page ({page.why} is empty)"
-    return f"step {step}: paged {page.user.full_name} ({page.why})"
+    how = planned.get((incident_id, page.user.id))
+    if how is None:
+        return (
+            f"step {step}: {page.user.full_name} ({page.why}) has no verified contact method: "
+            "only the team's Slack channel tells them"
+        )
+    return f"step {step}: paging {page.user.full_name} ({page.why}) by {how}"
 
 
 def _count_against_open(
@@ -449,12 +470,14 @@ def _transition(
     message: tuple[str, Any],
     refused: str,
     log: str | None = None,
+    then: Any = None,
 ) -> Incident:
     """One state change of one incident: check who, apply `change` (an UPDATE ... RETURNING
     whose WHERE clause says when the change is allowed), queue its Slack message to the team's
-    channel and write its timeline entry (`log`, default the message kind). When the incident
-    exists but the change is not allowed, a ConflictError says `refused` (formatted with the
-    current status)."""
+    channel and write its timeline entry (`log`, default the message kind); pages not sent yet
+    are cancelled once it is no longer triggered; `then(tx, incident)` does the rest. When the
+    incident exists but the change is not allowed, a ConflictError says `refused` (formatted
+    with the current status)."""
 
     def work(tx: Transaction) -> Incident:
         if by_user_id is not None:
@@ -467,6 +490,10 @@ def _transition(
         kind, render = message
         outbox.enqueue(tx, kind, render(incident), now, [incident.id], incident.team_id)
         timeline.add(tx, incident.id, kind, log or kind, now, by_user_id)
+        if incident.status != TRIGGERED:
+            pages.cancel(tx, [incident.id], f"{incident.status} before it was sent")
+        if then is not None:
+            then(tx, incident)
         return incident
 
     return store.write(work)
@@ -525,6 +552,7 @@ def acknowledge_all(
             [ACKNOWLEDGED, now, by_user_id, now, TRIGGERED, *scope_params],
         )
         done = sorted(incidents_from_rows(tx, rows), key=lambda incident: incident.id)
+        pages.cancel(tx, [i.id for i in done], "acknowledged before it was sent")
         for team_id, of_team in _by_team(done).items():
             if len(of_team) > outbox.SUMMARY_ABOVE:
                 by = f" by {outbox.who(of_team[0].acknowledged_by)}" if by_user_id else ""
@@ -559,7 +587,19 @@ def assign(store: Store, incident_id: int, user_id: int, now: datetime) -> Incid
         ("assigned", outbox.assigned),
         "incident {id} is {status}",
         log="reassigned",
+        then=lambda tx, incident: _page_assignee(tx, incident, now),
     )
+
+
+def _page_assignee(tx: Transaction, incident: Incident, now: datetime) -> None:
+    """Whoever is handed a triggered incident is paged (their notification rules)."""
+    if incident.status != TRIGGERED or incident.assignee is None:
+        return
+    planned = pages.page(tx, [(incident, [incident.assignee])], now)
+    how = planned.get((incident.id, incident.assignee.id))
+    name = incident.assignee.full_name
+    line = f"paging {name} by {how}" if how else f"{name} has no verified contact method"
+    timeline.add(tx, incident.id, "paged", line, now, incident.assignee.id)
 
 
 def resolve(

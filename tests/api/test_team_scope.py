@@ -105,6 +105,7 @@ def world(api, clock):
         "payments": payments, "search": search, "ana": ana, "ben": ben, "mallory": mallory,
         "shift": shift, "override": override, "swap": swap, "policy": policies[payments["Id"]],
         "service": services[payments["Id"]], "incidents": incidents, "method": method,
+        "rule": ok(api.get(f"/users/{ana['Id']}/notification-rules", headers=ADMIN))["Items"][0],
     }  # fmt: skip
 
 
@@ -139,6 +140,7 @@ def id_for(path: str, world: dict) -> int:
         "schedules": world["shift"]["Id"],
         "incidents": world["incidents"][world["payments"]["Id"]][0]["Id"],
         "contact-methods": world["method"]["Id"],
+        "notification-rules": world["rule"]["Id"],
     }[first]
 
 

@@ -268,7 +268,10 @@ def test_timeline_notes_snooze_and_escalation_by_hand(api, store, clock, two_tea
         "escalated",
         "snoozed",
     ]
-    assert log[1]["Message"] == "step 1: paged Cy X (primary on call in Payments)"
+    assert log[1]["Message"] == (  # Cy has no contact method: the team's channel tells them
+        "step 1: Cy X (primary on call in Payments) has no verified contact method: only the "
+        "team's Slack channel tells them"
+    )
     assert log[2]["Message"] == "triggered again (count 2)"
     assert api.get("/incidents/999/log").status_code == 404
     assert api.post(f"/incidents/{incident['Id']}/notes", json={"Text": "  "}).status_code == 400

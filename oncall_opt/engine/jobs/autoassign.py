@@ -19,8 +19,9 @@ import logging
 from datetime import datetime
 
 from oncall_opt.engine import outbox, timeline
-from oncall_opt.engine.incidents import COLUMNS, RESOLVED, incidents_from_rows
+from oncall_opt.engine.incidents import COLUMNS, RESOLVED, TRIGGERED, incidents_from_rows
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
+from oncall_opt.engine.paging import pages as paging
 from oncall_opt.engine.policies import OnCallNow
 from oncall_opt.engine.services import routing
 from oncall_opt.engine.store import Store, Transaction
@@ -82,10 +83,15 @@ def run(store: Store, now: datetime, state: JobState | None = None) -> int:
             else:
                 messages = [(outbox.assigned(i), [i.id]) for i in incidents]
                 outbox.enqueue_many(tx, KIND, messages, now, service.team_id)
+            planned = paging.page(
+                tx, [(i, [person]) for i in incidents if i.status == TRIGGERED], now
+            )
             entries = [
-                (i.id, "reassigned", f"assigned to {person.full_name}, now on call", person.id)
+                (i.id, "reassigned", f"assigned to {person.full_name}, now on call"
+                 + (f"; paging them by {planned[(i.id, person.id)]}"
+                    if planned.get((i.id, person.id)) else ""), person.id)
                 for i in incidents
-            ]
+            ]  # fmt: skip
             timeline.add_many(tx, entries, now)
             log.info("assigned %d incident(s) to %s", len(incidents), person.full_name)
             done += len(incidents)

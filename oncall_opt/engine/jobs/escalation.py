@@ -40,6 +40,7 @@ from oncall_opt.engine.incidents import (
     page_user,
 )
 from oncall_opt.engine.jobs import SUMMARY_ABOVE, JobState, summary
+from oncall_opt.engine.paging import pages as paging
 from oncall_opt.engine.policies import OnCallNow, Page, Policy
 from oncall_opt.engine.records import Incident
 from oncall_opt.engine.services import routing
@@ -157,8 +158,9 @@ def _page_group(
     incidents = incidents_from_rows(tx, changed)
     why = _why(policy, move, pages)
     _announce(tx, incidents, pages, why, now)
+    planned = paging.page(tx, [(incident, people) for incident in incidents], now)
     entries = [
-        (incident.id, "escalated", page_line(number, page), page_user(page))
+        (incident.id, "escalated", page_line(number, page, planned, incident.id), page_user(page))
         for incident in incidents
         for page in pages
     ]
@@ -250,9 +252,11 @@ def escalate(store: Store, incident_id: int, step: int | None, now: datetime) ->
         why = _why(policy, move, pages)
         text = outbox.escalated(incident, None, people, why)
         outbox.enqueue(tx, KIND, text, now, [incident.id], incident.team_id)
+        planned = paging.page(tx, [(incident, people)], now)
         timeline.add_many(
             tx,
-            [(incident.id, "escalated", page_line(wanted, p) + " (by hand)", page_user(p))
+            [(incident.id, "escalated",
+              page_line(wanted, p, planned, incident.id) + " (by hand)", page_user(p))
              for p in pages],
             now,
         )  # fmt: skip

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from oncall_opt.engine import text, timeline
 from oncall_opt.engine.paging import methods, notifications
 from oncall_opt.engine.paging.channels import Channel, Destination, Message, channel_for
 from oncall_opt.engine.paging.notifications import Notification
@@ -18,6 +19,31 @@ from oncall_opt.errors import NotFoundError
 log = logging.getLogger(__name__)
 
 ChannelFor = Callable[[str], Channel]
+
+
+def _page_of(store: Store, notification: Notification, settings: Settings) -> Message | str:
+    """The page's message, or why it is no longer wanted (the incident was acknowledged or
+    resolved first)."""
+    row = store.row(
+        "SELECT i.id, i.body, i.status, i.urgency, i.trigger_count, s.name AS service "
+        "FROM incidents i LEFT JOIN services s ON s.id = i.service_id WHERE i.id = ?",
+        [notification.incident_id],
+    )
+    if row is None:
+        return "the incident is gone"
+    if row["status"] != "triggered":
+        return f"{row['status']} before it was sent"
+    first = " ".join((row["body"].splitlines() or [""])[0].split())
+    repeats = f" (triggered {row['trigger_count']} times)" if row["trigger_count"] > 1 else ""
+    return Message(
+        subject=f"[{row['service'] or 'on-call'}] #{row['id']}: {first}"[:160],
+        text=(
+            f"{text.shortened(row['body'], 1500)}\n\n"
+            f"Incident #{row['id']} on {row['service'] or 'its service'}, "
+            f"{row['urgency']} urgency{repeats}. Acknowledge it so nobody else is woken."
+        ),
+        link=f"{settings.public_url.rstrip('/')}/incidents?incident={row['id']}",
+    )
 
 
 def message_for(notification: Notification) -> Message:
@@ -48,14 +74,25 @@ def deliver(
     except NotFoundError:
         store.write(lambda tx: notifications.mark_cancelled(tx, notification, "method removed"))
         return notifications.get(store, notification.id)
+    message: Message | str = message_for(notification)
+    if notification.kind == "page":
+        message = _page_of(store, notification, settings)
+        if isinstance(message, str):
+            store.write(lambda tx, why=message: notifications.mark_cancelled(tx, notification, why))
+            return notifications.get(store, notification.id)
     channel = (channel_of or (lambda kind: channel_for(kind, settings)))(method.type)
     try:
-        result = channel.send(Destination(method.address, method.secret), message_for(notification))
+        result = channel.send(Destination(method.address, method.secret), message)
     except Exception as exc:  # a channel's bug must not lose the notification: retry it
         log.error("the %s channel raised %s", method.type, type(exc).__name__)
         result = SendResult.retry(f"the {method.type} channel raised {type(exc).__name__}")
     if result.ok:
-        store.write(lambda tx: notifications.mark_sent(tx, notification, now))
+
+        def sent(tx) -> None:
+            notifications.mark_sent(tx, notification, now)
+            _log(tx, notification, method.type, "sent", now)
+
+        store.write(sent)
     elif result.retryable and notification.attempts < notifications.MAX_ATTEMPTS:
         delay = result.retry_after or notifications.backoff(notification.attempts)
         at = now + timedelta(seconds=delay)
@@ -65,9 +102,26 @@ def deliver(
             notification.id, method.type, result.error, notification.attempts, delay,
         )  # fmt: skip
     else:
-        store.write(lambda tx: notifications.mark_failed(tx, notification, result.error or ""))
+
+        def failed(tx) -> None:
+            notifications.mark_failed(tx, notification, result.error or "")
+            _log(tx, notification, method.type, f"failed ({result.error})", now)
+
+        store.write(failed)
         log.error("notification %d by %s failed: %s", notification.id, method.type, result.error)
     return notifications.get(store, notification.id)
+
+
+def _log(tx, notification: Notification, kind: str, outcome: str, now: datetime) -> None:
+    """A page's outcome in its incident's timeline: "paged Ana Silva by email: sent"."""
+    if notification.kind != "page" or notification.incident_id is None:
+        return
+    person = tx.row("SELECT first_name, last_name FROM users WHERE id = ?", [notification.user_id])
+    name = f"{person['first_name']} {person['last_name']}".strip() if person else "someone"
+    timeline.add(
+        tx, notification.incident_id, "notified", f"paged {name} by {kind}: {outcome}", now,
+        notification.user_id,
+    )  # fmt: skip
 
 
 def send_test(

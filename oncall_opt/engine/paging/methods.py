@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oncall_opt.engine import destinations, text
-from oncall_opt.engine.paging import notifications
+from oncall_opt.engine.paging import notifications, rules
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
@@ -94,6 +94,10 @@ def check_kind(kind: object, settings: Settings) -> str:
     return kind  # type: ignore[return-value]
 
 
+def _first_rules(tx: Transaction, method: ContactMethod, now: datetime) -> None:
+    rules.ensure_default(tx, method.user_id, method.id, now)
+
+
 def _code_hash(method_id: int, code: str) -> str:
     return hashlib.sha256(f"{method_id}:{code}".encode()).hexdigest()
 
@@ -140,6 +144,8 @@ def create(
         method = _of(row)
         if kind in VERIFIED_BY_CODE:
             _new_code(tx, method, now)
+        else:
+            _first_rules(tx, method, now)
         return method
 
     return store.write(work), secret
@@ -231,6 +237,7 @@ def verify(store: Store, method_id: int, code: str | None, now: datetime) -> Con
             "code_expires_at = NULL WHERE id = ?",
             [now, method_id],
         )
+        _first_rules(tx, method, now)
         return get(tx, method_id), None
 
     method, problem = store.write(work)  # a wrong try is counted even though it is refused
@@ -243,12 +250,13 @@ def mark_verified(store: Store, method_id: int, now: datetime) -> ContactMethod:
     """An admin vouches for the address."""
 
     def work(tx: Transaction) -> ContactMethod:
-        get(tx, method_id)
+        method = get(tx, method_id)
         tx.execute(
             "UPDATE contact_methods SET verified_at = coalesce(verified_at, ?), code_hash = NULL, "
             "code_expires_at = NULL WHERE id = ?",
             [now, method_id],
         )
+        _first_rules(tx, method, now)
         return get(tx, method_id)
 
     return store.write(work)

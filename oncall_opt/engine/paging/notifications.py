@@ -11,6 +11,7 @@ none is lost when a provider is down or the daemon stops. Their states:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +74,33 @@ def queue(
     )
     assert row is not None
     return row["id"]
+
+
+def queue_pages(
+    tx: Transaction, pages: list[tuple[int, int, int, int, datetime]], now: datetime
+) -> None:
+    """Queue (incident, user, method, rule, due) pages in one statement."""
+    if not pages:
+        return
+    incidents, users, methods_, rules, dues = (list(c) for c in zip(*pages, strict=True))
+    tx.execute(
+        "INSERT INTO notifications (kind, incident_id, user_id, contact_method_id, rule_id, "
+        "status, due_at, next_attempt_at, created_at) SELECT 'page', unnest(?::BIGINT[]), "
+        "unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), ?, "
+        "unnest(?::TIMESTAMPTZ[]), unnest(?::TIMESTAMPTZ[]), ?",
+        [incidents, users, methods_, rules, QUEUED, dues, dues, now],
+    )
+
+
+def cancel_pages(tx: Transaction, incident_ids: Sequence[int], why: str) -> None:
+    if not incident_ids:
+        return
+    marks = ", ".join("?" for _ in incident_ids)
+    tx.execute(
+        f"UPDATE notifications SET status = ?, last_error = ? WHERE kind = 'page' "
+        f"AND status = ? AND incident_id IN ({marks})",
+        [CANCELLED, why, QUEUED, *incident_ids],
+    )
 
 
 def cancel_queued_for_method(tx: Transaction, method_id: int, now: datetime) -> None:

@@ -1,4 +1,7 @@
-"""A person's contact methods (the person or an admin):
+"""Paging people: a person's contact methods and notification rules (the person or an admin),
+and what was sent about an incident.
+
+Contact methods:
 
 - `GET /users/{id}/contact-methods`, `POST /users/{id}/contact-methods {Type, Address, Name}`
   (a webhook's answer carries its signing `Secret`, once);
@@ -7,7 +10,11 @@
   `{"Verified": true}`: an admin vouches for the address);
 - `POST /contact-methods/{id}/test`: a test sent now, answered with how it went.
 
-Addresses are shown masked where they hold a secret (a push topic, a webhook's path)."""
+Addresses are shown masked where they hold a secret (a push topic, a webhook's path).
+
+- `GET|POST /users/{id}/notification-rules {ContactMethodId, DelayMinutes, Urgency}`,
+  `DELETE /notification-rules/{id}`;
+- `GET /incidents/{id}/notifications`: each page about the incident, with its state."""
 
 from __future__ import annotations
 
@@ -26,8 +33,9 @@ from oncall_opt.api.common import (
     now_of,
     store_of,
 )
+from oncall_opt.engine import incidents
 from oncall_opt.engine.auth import require_self_or_admin
-from oncall_opt.engine.paging import deliver, methods
+from oncall_opt.engine.paging import deliver, methods, notifications, rules
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.paging.methods import ContactMethod
 from oncall_opt.engine.paging.notifications import Notification
@@ -178,3 +186,84 @@ def test_method(id: IdPath, request: Request) -> NotificationOut:
     _own(request, id)
     done = deliver.send_test(store_of(request), id, now_of(request), request.app.state.settings)
     return NotificationOut.of(done)
+
+
+# ----- notification rules ---------------------------------------------------------------------
+class RuleIn(RequestBody):
+    ContactMethodId: int = Field(ge=1)
+    DelayMinutes: int = Field(0, ge=0, le=rules.MAX_DELAY)
+    Urgency: Literal["high", "low"] = "high"
+
+
+class RuleOut(BaseModel):
+    Id: int
+    UserId: int
+    ContactMethodId: int
+    DelayMinutes: int
+    Urgency: str
+
+    @classmethod
+    def of(cls, rule: rules.Rule) -> RuleOut:
+        return cls(
+            Id=rule.id,
+            UserId=rule.user_id,
+            ContactMethodId=rule.contact_method_id,
+            DelayMinutes=rule.delay_minutes,
+            Urgency=rule.urgency,
+        )
+
+
+class RuleList(BaseModel):
+    Items: list[RuleOut]
+
+
+@router.get("/users/{id}/notification-rules", response_model=RuleList)
+def list_rules(id: IdPath, request: Request) -> RuleList:
+    """When the person is paged, which method is used how many minutes later, per urgency."""
+    return RuleList(Items=[RuleOut.of(r) for r in rules.of_user(store_of(request), id)])
+
+
+@router.post("/users/{id}/notification-rules", response_model=RuleOut, status_code=201)
+def create_rule(id: IdPath, params: RuleIn, request: Request) -> RuleOut:
+    """Use one of the person's methods `DelayMinutes` after they are paged, for incidents of
+    that urgency (the same rule twice is one rule)."""
+    rule = rules.create(
+        store_of(request), id, params.ContactMethodId, params.DelayMinutes, params.Urgency,
+        now_of(request),
+    )  # fmt: skip
+    return RuleOut.of(rule)
+
+
+@router.delete("/notification-rules/{id}", response_model=RuleOut)
+def delete_rule(id: IdPath, request: Request) -> RuleOut:
+    rule = rules.get(store_of(request), id)
+    require_self_or_admin(principal_of(request), rule.user_id, "manage notification rules")
+    return RuleOut.of(rules.delete(store_of(request), id))
+
+
+# ----- what was sent about an incident ---------------------------------------------------------
+class IncidentNotificationOut(NotificationOut):
+    UserId: int
+    Type: str | None  # the method's type (None once the method is removed)
+
+
+class IncidentNotificationList(BaseModel):
+    Items: list[IncidentNotificationOut]
+
+
+@router.get("/incidents/{id}/notifications", response_model=IncidentNotificationList)
+def incident_notifications(id: IdPath, request: Request) -> IncidentNotificationList:
+    """Every page sent (or waiting, or cancelled) about the incident, in due order."""
+    store = store_of(request)
+    incidents.get_incident(store, id)  # 404 for an unknown incident
+    kinds = {m["id"]: m["type"] for m in store.rows("SELECT id, type FROM contact_methods")}
+    return IncidentNotificationList(
+        Items=[
+            IncidentNotificationOut(
+                **NotificationOut.of(n).model_dump(),
+                UserId=n.user_id,
+                Type=kinds.get(n.contact_method_id),
+            )
+            for n in notifications.of_incident(store, id)
+        ]
+    )
