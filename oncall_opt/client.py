@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -202,6 +203,15 @@ class Client:
         `Client(url, token=session["Token"])`."""
         body = {"SlackHandle": slack_handle, "Password": password, "Code": code}
         return self.request("POST", "/auth/login", json=_drop_none(body))
+
+    def peek_action(self, token: str) -> dict:
+        """What a page's one-time link would do: `{Action, IncidentId, Summary, Status, Person,
+        Via}` (nothing is spent)."""
+        return self.request("GET", f"/actions/{quote(token, safe='')}")
+
+    def use_action(self, token: str) -> dict:
+        """Do what a page's one-time link says (once)."""
+        return self.request("POST", f"/actions/{quote(token, safe='')}")
 
     def logout(self) -> dict:
         """End the session this client signs its requests with."""

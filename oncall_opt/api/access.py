@@ -49,8 +49,9 @@ OPEN_PATHS = frozenset(
         "/v2/enqueue",
     }
 )
-# Integrations: the integration key in the event or the URL is the credential.
-OPEN_PREFIXES = ("/integrations/alertmanager/", "/calendar/")
+# Integrations: the integration key in the event or the URL is the credential; so is a
+# calendar feed's token, and a page's one-time action link.
+OPEN_PREFIXES = ("/integrations/alertmanager/", "/calendar/", "/actions/")
 
 
 def is_open(path: str) -> bool:

@@ -8,6 +8,8 @@
   id, which page script cannot read (HttpOnly), no other site can send (SameSite=Strict) and,
   over https, no other origin can plant (`__Host-`, Secure). A post from another site's page
   is refused (login CSRF).
+- `GET|POST /oncall/act/{token}`: a page's one-time action link (acknowledge, resolve): the
+  GET asks, the POST acts (through the daemon's `/actions/{token}`).
 - `ConsoleGuard`: every answer carries a Content-Security-Policy (script only from the console
   itself: data can never run as script, nor load anything from elsewhere), no framing and no
   referrer to other sites; the pages' WebSocket (everything a viewer does goes through it) is
@@ -27,6 +29,7 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -170,8 +173,51 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
+ACT_PATH = "/oncall/act/{token}"
+
+
+def _act_page(title: str, body: str, error: str | None = None, status: int = 200):
+    return HTMLResponse(signin.page(title, body, error, hint=False), status)
+
+
+async def act(request: Request) -> Response:
+    """A page's one-time link (acknowledge, resolve): the GET shows what it does and asks (a
+    mail scanner or a link preview changes nothing), the POST acts, once, as the person the
+    page went to. An ntfy push button POSTs straight here (no browser, no Origin)."""
+    token = request.path_params["token"]
+    path = request.url.path
+    if request.method == "POST" and _cross_site(request):
+        return _act_page("Refused", "", "Refused: this came from another site's page.", 403)
+
+    def ask() -> dict:
+        with Client(api_url(), timeout=15) as anonymous:
+            if request.method == "GET":
+                return anonymous.peek_action(token)
+            return anonymous.use_action(token)
+
+    try:
+        what = await run_in_threadpool(ask)
+    except DaemonUnavailable:
+        return _act_page("Not now", "", "The on-call daemon is not running: try again soon.", 503)
+    except ApiError as exc:
+        status = exc.status if exc.status in (401, 404, 409) else 400
+        return _act_page("This link cannot act", "", exc.message, status)
+    if request.method == "GET":
+        verb = "Acknowledge" if what["Action"] == "acknowledge" else "Resolve"
+        return _act_page(f"{verb} incident #{what['IncidentId']}?", signin.action_form(path, what))
+    done = "acknowledged" if what["Action"] == "acknowledge" else "resolved"
+    body = (
+        f"<p>Incident #{what['IncidentId']} is {done} by {escape(what['Person'])}. You can "
+        "close this page.</p>"
+    )
+    return _act_page(f"#{what['IncidentId']} {done}", body)
+
+
 def routes() -> list[Route]:
-    return [Route(signin.SIGN_IN_PATH, sign_in, methods=["GET", "POST"])]
+    return [
+        Route(signin.SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
+        Route(ACT_PATH, act, methods=["GET", "POST"]),
+    ]
 
 
 # ----- headers and names ------------------------------------------------------------------------

@@ -64,9 +64,9 @@ def link_form(code: str, signed_in_as: str | None, next_path: str = "/") -> str:
     )
 
 
-def page(title: str, body: str, error: str | None = None) -> str:
-    """A whole page of the sign-in route (shown after a failed attempt, or for a link opened
-    straight on the route)."""
+def page(title: str, body: str, error: str | None = None, hint: bool = True) -> str:
+    """A whole page of the console's own routes (sign-in after a failed attempt, a link opened
+    straight on the route, a page's action link); `body` is HTML made here, escaped."""
     problem = f'<p class="oo-error" role="alert">{escape(error)}</p>' if error else ""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -76,7 +76,26 @@ def page(title: str, body: str, error: str | None = None) -> str:
         "main { max-width: 30rem; margin: 4rem auto; padding: 0 1.2rem; }"
         "h1 { font-size: 2rem; } .hint { color: #4b4f5a; font-size: 0.9rem; }</style>"
         f"</head><body><main><h1>{escape(title)}</h1>{problem}{body}"
-        '<p class="hint">No password yet, or forgot it? An admin can send you a one-time '
-        "sign-in link: <code>oncall-opt login-link &lt;your Slack handle&gt;</code> on the "
-        "daemon's machine, or the People page.</p></main></body></html>"
+        + (
+            '<p class="hint">No password yet, or forgot it? An admin can send you a one-time '
+            "sign-in link: <code>oncall-opt login-link &lt;your Slack handle&gt;</code> on the "
+            "daemon's machine, or the People page.</p>"
+            if hint
+            else ""
+        )
+        + "</main></body></html>"
+    )
+
+
+def action_form(path: str, what: dict) -> str:
+    """The confirmation a page's action link opens: the incident, what the button does and as
+    whom; only the button (a POST) acts."""
+    verb = "Acknowledge" if what["Action"] == "acknowledge" else "Resolve"
+    return (
+        f"{STYLE}<p><strong>#{escape(str(what['IncidentId']))}</strong> "
+        f"{escape(str(what['Summary']))}</p>"
+        f"<p>It is {escape(str(what['Status']))}. The button {verb.lower()}s it as "
+        f"<strong>{escape(str(what['Person']))}</strong>.</p>"
+        f'<form class="oo-sign-in" method="post" action="{escape(path)}">'
+        f'<button type="submit">{verb} #{escape(str(what["IncidentId"]))}</button></form>'
     )

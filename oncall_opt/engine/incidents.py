@@ -500,11 +500,15 @@ def _transition(
 
 
 def acknowledge(
-    store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
+    store: Store,
+    incident_id: int,
+    now: datetime,
+    by_user_id: int | None = None,
+    via: str | None = None,
 ) -> Incident:
-    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who. Escalation
-    stops; with the service's acknowledgement timeout, it is triggered again after that long
-    unless resolved."""
+    """Acknowledge a triggered incident, assigned or not; `by_user_id` records who, `via`
+    how ("email link"). Escalation stops; with the service's acknowledgement timeout, it is
+    triggered again after that long unless resolved."""
     return _transition(
         store,
         incident_id,
@@ -515,6 +519,7 @@ def acknowledge(
         [ACKNOWLEDGED, now, by_user_id, now, incident_id, TRIGGERED],
         ("acknowledged", outbox.acknowledged),
         "incident {id} is already {status}",
+        log=f"acknowledged via {via}" if via else None,
     )
 
 
@@ -603,7 +608,11 @@ def _page_assignee(tx: Transaction, incident: Incident, now: datetime) -> None:
 
 
 def resolve(
-    store: Store, incident_id: int, now: datetime, by_user_id: int | None = None
+    store: Store,
+    incident_id: int,
+    now: datetime,
+    by_user_id: int | None = None,
+    via: str | None = None,
 ) -> Incident:
     """Resolve an open incident (acknowledging it too if it was not); escalation stops."""
     return _transition(
@@ -618,6 +627,7 @@ def resolve(
         [RESOLVED, now, by_user_id, now, by_user_id, incident_id, RESOLVED],
         ("resolved", outbox.resolved),
         "incident {id} is already {status}",
+        log=f"resolved via {via}" if via else None,
     )
 
 

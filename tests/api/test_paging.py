@@ -168,3 +168,85 @@ def test_a_reassignment_pages_the_new_assignee(api, clock, push):
     assert any(re.match(r"paging Ben X by push at once", m) for m in messages(api, incident["Id"]))
     api.jobs.run_once()
     assert [p[2] for p in push.posts] == ["/ben"]
+
+
+# ----- one-time action links --------------------------------------------------------------------
+def links_in(page) -> dict[str, str]:
+    """The action links of a page's mail: {"Acknowledge": url, "Resolve": url}."""
+    found = dict(re.findall(r"^(Acknowledge|Resolve): (\S+)", plain_text(page), re.M))
+    assert set(found) == {"Acknowledge", "Resolve"}, plain_text(page)
+    return found
+
+
+def token_of(url: str) -> str:
+    assert url.startswith("https://oncall.example.com/oncall/act/oo_act_"), url
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def paged(api, clock, mail):
+    """Ana on call with a verified email; an incident paged to her: its mail's links."""
+    ana = person(api, "ana")
+    on_call_now(api, clock, ana)
+    method(api, ana, "email", "ana@example.com")
+    api.jobs.run_once()
+    mail.take(mail.new())
+    incident = ok(api.post("/incidents", json={"Body": "Disk full on db-1"}))
+    api.jobs.run_once()
+    [page] = mail.take(1)
+    return {"ana": ana, "incident": incident, "links": links_in(page)}
+
+
+def test_opening_a_link_changes_nothing_and_its_button_acts_once_as_that_person(api, paged):
+    iid = paged["incident"]["Id"]
+    ack = token_of(paged["links"]["Acknowledge"])
+    seen = ok(api.get(f"/actions/{ack}"))  # a mail scanner following the link
+    assert seen == {"Action": "acknowledge", "IncidentId": iid, "Summary": "Disk full on db-1",
+                    "Status": "triggered", "Person": "Ana X", "Via": "email link",
+                    "Done": False}  # fmt: skip
+    assert ok(api.get(f"/incidents/{iid}"))["Status"] == "triggered"
+    done = ok(api.post(f"/actions/{ack}"))
+    assert done["Done"] is True
+    incident = ok(api.get(f"/incidents/{iid}"))
+    assert incident["Status"] == "acknowledged"
+    assert incident["AcknowledgedBy"]["Id"] == paged["ana"]["Id"]
+    assert "acknowledged via email link" in messages(api, iid)
+    again = api.post(f"/actions/{ack}")
+    assert again.status_code == 401 and "used already" in again.json()["message"]
+    resolve = token_of(paged["links"]["Resolve"])
+    assert ok(api.post(f"/actions/{resolve}"))["Done"]
+    assert ok(api.get(f"/incidents/{iid}"))["Status"] == "resolved"
+
+
+def test_a_link_expires_and_a_made_up_one_is_refused(api, clock, paged):
+    ack = token_of(paged["links"]["Acknowledge"])
+    for made_up in ("oo_act_" + "x" * 43, "anything", "oo_act_"):
+        assert api.get(f"/actions/{made_up}").status_code == 401
+    clock.advance(hours=25)
+    expired = api.post(f"/actions/{ack}")
+    assert expired.status_code == 401 and "expired" in expired.json()["message"]
+    assert ok(api.get(f"/incidents/{paged['incident']['Id']}"))["Status"] == "triggered"
+
+
+def test_the_consoles_link_page_asks_then_acts(api, paged, monkeypatch):
+    from live_server import serve
+    from starlette.applications import Starlette
+
+    from oncall_opt.console import server
+
+    ack = token_of(paged["links"]["Acknowledge"])
+    with serve(api.app) as url:
+        monkeypatch.setenv("ONCALL_API_URL", url)
+        console = Starlette(routes=server.routes(), middleware=server.middleware())
+        with TestClient(console, base_url="http://127.0.0.1:8501") as browser:
+            page = browser.get(f"/oncall/act/{ack}")
+            assert page.status_code == 200 and "Acknowledge incident #" in page.text
+            assert "Disk full on db-1" in page.text and "Ana X" in page.text
+            assert f'action="/oncall/act/{ack}"' in page.text
+            forged = browser.post(f"/oncall/act/{ack}", headers={"Origin": "http://evil.example"})
+            assert forged.status_code == 403
+            acted = browser.post(f"/oncall/act/{ack}")
+            assert acted.status_code == 200 and "acknowledged by Ana X" in acted.text
+            used = browser.get(f"/oncall/act/{ack}")
+            assert used.status_code == 401 and "used already" in used.text
+    assert ok(api.get(f"/incidents/{paged['incident']['Id']}"))["Status"] == "acknowledged"

@@ -14,13 +14,15 @@ Addresses are shown masked where they hold a secret (a push topic, a webhook's p
 
 - `GET|POST /users/{id}/notification-rules {ContactMethodId, DelayMinutes, Urgency}`,
   `DELETE /notification-rules/{id}`;
-- `GET /incidents/{id}/notifications`: each page about the incident, with its state."""
+- `GET /incidents/{id}/notifications`: each page about the incident, with its state;
+- `GET|POST /actions/{token}`: a page's one-time link: what it would do, and doing it (the
+  link is the credential; the console's `/oncall/act/{token}` page asks first)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from oncall_opt.api.access import principal_of
@@ -35,7 +37,7 @@ from oncall_opt.api.common import (
 )
 from oncall_opt.engine import incidents
 from oncall_opt.engine.auth import require_self_or_admin
-from oncall_opt.engine.paging import deliver, methods, notifications, rules
+from oncall_opt.engine.paging import actions, deliver, methods, notifications, rules
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.paging.methods import ContactMethod
 from oncall_opt.engine.paging.notifications import Notification
@@ -267,3 +269,34 @@ def incident_notifications(id: IdPath, request: Request) -> IncidentNotification
             for n in notifications.of_incident(store, id)
         ]
     )
+
+
+# ----- one-time action links --------------------------------------------------------------------
+class ActionOut(BaseModel):
+    Action: Literal["acknowledge", "resolve"]
+    IncidentId: int
+    Summary: str
+    Status: str
+    Person: str  # whom the link acts as
+    Via: str
+    Done: bool = False  # true in the answer of the POST that acted
+
+
+@router.get("/actions/{token}", response_model=ActionOut)
+def peek_action(token: Annotated[str, Path(max_length=100)], request: Request) -> ActionOut:
+    """What a page's one-time link would do; nothing is spent (the link is the credential)."""
+    store = store_of(request)
+    link = actions.peek(store, token, now_of(request))
+    return ActionOut(**actions.describe(store, link))
+
+
+@router.post("/actions/{token}", response_model=ActionOut)
+def use_action(token: Annotated[str, Path(max_length=100)], request: Request) -> ActionOut:
+    """Do what the link says, as the person it was sent to, once (409 when the incident is
+    already acknowledged or resolved; the link is spent either way)."""
+    store, now = store_of(request), now_of(request)
+    actions.peek(store, token, now)  # a clear 401 for a used or expired link
+    link = store.write(lambda tx: actions.spend(tx, token, now))
+    act = incidents.acknowledge if link.action == "acknowledge" else incidents.resolve
+    act(store, link.incident_id, now, link.user_id, via=link.via)
+    return ActionOut(**actions.describe(store, link), Done=True)

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from oncall_opt.engine import text, timeline
-from oncall_opt.engine.paging import methods, notifications
-from oncall_opt.engine.paging.channels import Channel, Destination, Message, channel_for
+from oncall_opt.engine.paging import actions, methods, notifications
+from oncall_opt.engine.paging.channels import (
+    Action,
+    Channel,
+    Destination,
+    Message,
+    channel_for,
+)
 from oncall_opt.engine.paging.notifications import Notification
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SendResult
@@ -43,6 +50,31 @@ def _page_of(store: Store, notification: Notification, settings: Settings) -> Me
             f"{row['urgency']} urgency{repeats}. Acknowledge it so nobody else is woken."
         ),
         link=f"{settings.public_url.rstrip('/')}/incidents?incident={row['id']}",
+    )
+
+
+def _with_actions(
+    store: Store,
+    message: Message,
+    notification: Notification,
+    kind: str,
+    now: datetime,
+    settings: Settings,
+) -> Message:
+    """The page with its one-time links (acknowledge, resolve), which act as the person it
+    goes to; they open a confirmation in the console (`ONCALL_PUBLIC_URL/oncall/act/...`)."""
+    assert notification.incident_id is not None
+    via = "push" if kind == "push" else f"{kind} link"
+    tokens = store.write(
+        lambda tx: actions.make(tx, notification.incident_id, notification.user_id, via, now)
+    )
+    base = settings.public_url.rstrip("/")
+    return replace(
+        message,
+        actions=tuple(
+            Action(actions.ACTIONS[name], f"{base}/oncall/act/{token}")
+            for name, token in tokens.items()
+        ),
     )
 
 
@@ -80,6 +112,7 @@ def deliver(
         if isinstance(message, str):
             store.write(lambda tx, why=message: notifications.mark_cancelled(tx, notification, why))
             return notifications.get(store, notification.id)
+        message = _with_actions(store, message, notification, method.type, now, settings)
     channel = (channel_of or (lambda kind: channel_for(kind, settings)))(method.type)
     try:
         result = channel.send(Destination(method.address, method.secret), message)
