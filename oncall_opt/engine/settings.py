@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout: float = 15.0
     ntfy_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None  # a Slack app's bot token: direct messages
+    slack_signing_secret: SecretStr | None = None  # verifies the app's button presses
+    slack_api_url: str = "https://slack.com/api/"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -83,6 +86,12 @@ class _SecretsFile(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {name: value for name, value in self.values.items() if value.strip()}
+
+
+_SECRETS = (
+    "slack_webhook_url", "api_token", "smtp_password", "ntfy_token", "slack_bot_token",
+    "slack_signing_secret",
+)  # fmt: skip
 
 
 class _Variables(BaseSettings):
@@ -115,13 +124,16 @@ class _Variables(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout: float = Field(15.0, gt=0)
     ntfy_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
 
-    @field_validator("slack_webhook_url", "api_token", "smtp_password", "ntfy_token", mode="before")
+    @field_validator(*_SECRETS, mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("slack_webhook_url", "api_token", "smtp_password", "ntfy_token", mode="after")
+    @field_validator(*_SECRETS, mode="after")
     @classmethod
     def _strip(cls, value: SecretStr | None) -> SecretStr | None:
         return SecretStr(value.get_secret_value().strip()) if value is not None else None

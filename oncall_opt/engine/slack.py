@@ -52,6 +52,7 @@ class SendResult:
     retry_after: float | None = None
     status: int | None = None
     error: str | None = None
+    provider_id: str | None = None  # the provider's id of what it took (a Slack ts, a Twilio SID)
 
     @classmethod
     def success(cls, status: int | None = 200) -> SendResult:

@@ -16,14 +16,17 @@ Addresses are shown masked where they hold a secret (a push topic, a webhook's p
   `DELETE /notification-rules/{id}`;
 - `GET /incidents/{id}/notifications`: each page about the incident, with its state;
 - `GET|POST /actions/{token}`: a page's one-time link: what it would do, and doing it (the
-  link is the credential; the console's `/oncall/act/{token}` page asks first)."""
+  link is the credential; the console's `/oncall/act/{token}` page asks first);
+- `POST /integrations/slack/interactivity`: a press of a page's button in Slack."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
@@ -37,15 +40,25 @@ from oncall_opt.api.common import (
 )
 from oncall_opt.engine import incidents
 from oncall_opt.engine.auth import require_self_or_admin
-from oncall_opt.engine.paging import actions, deliver, methods, notifications, rules
+from oncall_opt.engine.paging import (
+    actions,
+    deliver,
+    methods,
+    notifications,
+    rules,
+    slack_buttons,
+)
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.paging.methods import ContactMethod
 from oncall_opt.engine.paging.notifications import Notification
-from oncall_opt.errors import PermissionDeniedError
+from oncall_opt.engine.slack import escape
+from oncall_opt.errors import ConflictError, PermissionDeniedError, UnauthenticatedError
+
+log = logging.getLogger("oncall_opt.api")
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["paging"], responses=ERROR_RESPONSES)
 
-MethodType = Literal["email", "push", "webhook"]
+MethodType = Literal["email", "push", "slack", "webhook"]
 
 
 class MethodIn(RequestBody):
@@ -300,3 +313,49 @@ def use_action(token: Annotated[str, Path(max_length=100)], request: Request) ->
     act = incidents.acknowledge if link.action == "acknowledge" else incidents.resolve
     act(store, link.incident_id, now, link.user_id, via=link.via)
     return ActionOut(**actions.describe(store, link), Done=True)
+
+
+# ----- Slack's buttons ------------------------------------------------------------------------
+@router.post("/integrations/slack/interactivity")
+async def slack_interactivity(request: Request) -> Response:
+    """Slack's interactivity requests (a Slack app's "Request URL"): a press of a page's
+    Acknowledge or Resolve button acts as the person paged, once, and the message says so in
+    place. Verified with ONCALL_SLACK_SIGNING_SECRET (401 otherwise); the answer is empty."""
+    store, now, settings = store_of(request), now_of(request), request.app.state.settings
+    body = await request.body()
+    press = slack_buttons.verified_press(body, dict(request.headers), settings, now)
+    if press is None:
+        return Response(status_code=200)
+
+    def act() -> str:
+        link = actions.peek(store, press.token, now)
+        slack_buttons.check_presser(store, link.user_id, press.slack_user)
+        link = store.write(lambda tx: actions.spend(tx, press.token, now))
+        act_on = incidents.acknowledge if link.action == "acknowledge" else incidents.resolve
+        try:
+            act_on(store, link.incident_id, now, link.user_id, via="Slack")
+        except ConflictError as exc:
+            return f"#{link.incident_id}: {exc}"
+        who = actions.describe(store, link)["Person"]
+        done = "Acknowledged" if link.action == "acknowledge" else "Resolved"
+        return f"{done} by {who}"
+
+    try:
+        said = await run_in_threadpool(act)
+    except (UnauthenticatedError, PermissionDeniedError) as exc:
+        said = str(exc)
+    if press.response_url:
+        await run_in_threadpool(_tell_slack, press.response_url, said)
+    return Response(status_code=200)
+
+
+def _tell_slack(response_url: str, said: str) -> None:
+    """Update the pressed message (Slack's response_url; a failure is only logged)."""
+    from slack_sdk.webhook import WebhookClient
+
+    try:
+        WebhookClient(response_url, timeout=10).send(
+            text=escape(said), replace_original=False, response_type="ephemeral"
+        )
+    except Exception as exc:  # the press was done; telling Slack is a courtesy
+        log.warning("could not tell Slack how a button press went: %s", type(exc).__name__)

@@ -122,7 +122,7 @@ def deliver(
     if result.ok:
 
         def sent(tx) -> None:
-            notifications.mark_sent(tx, notification, now)
+            notifications.mark_sent(tx, notification, now, result.provider_id)
             _log(tx, notification, method.type, "sent", now)
 
         store.write(sent)

@@ -19,13 +19,15 @@ from urllib.parse import urlsplit
 from oncall_opt.engine import destinations, text
 from oncall_opt.engine.paging import notifications, rules
 from oncall_opt.engine.paging.channels import available
+from oncall_opt.engine.paging.channels.slack_dm import USER_ID as SLACK_USER_ID
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
-KINDS = ("email", "push", "webhook")
-VERIFIED_BY_CODE = frozenset({"email", "push"})  # a code proves the person reads it there
+KINDS = ("email", "push", "slack", "webhook")
+# A code proves the person reads it there (a typed address could be anyone's).
+VERIFIED_BY_CODE = frozenset({"email", "push", "slack"})
 CODE_LIFETIME = timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
 MAX_METHODS = 20  # per person
@@ -71,6 +73,12 @@ def check_address(kind: str, address: object, settings: Settings) -> tuple[str, 
     if kind == "email":
         if len(value) > 254 or not _EMAIL.fullmatch(value):
             raise InvalidRequestError("Address", "is not an e-mail address (name@example.com)")
+        return value, value
+    if kind == "slack":
+        if not SLACK_USER_ID.fullmatch(value):
+            raise InvalidRequestError(
+                "Address", "is not a Slack member id (U0123ABCD: Slack profile, ⋮, Copy member ID)"
+            )
         return value, value
     try:
         topic = urlsplit(value).path.strip("/")

@@ -55,17 +55,23 @@ class Channel(Protocol):
 def available(settings: Settings) -> dict[str, str]:
     """The kinds of contact method this daemon can deliver to, each with what it needs when it
     cannot (an empty string when it can)."""
-    from oncall_opt.engine.paging.channels import email, ntfy, webhook
+    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, webhook
 
     return {
         "email": email.missing(settings),
         "push": ntfy.missing(settings),
+        "slack": slack_dm.missing(settings),
         "webhook": webhook.missing(settings),
     }
 
 
 def channel_for(kind: str, settings: Settings) -> Channel:
-    from oncall_opt.engine.paging.channels import email, ntfy, webhook
+    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, webhook
 
-    makers = {"email": email.EmailChannel, "push": ntfy.NtfyChannel, "webhook": webhook.Webhook}
+    makers = {
+        "email": email.EmailChannel,
+        "push": ntfy.NtfyChannel,
+        "slack": slack_dm.SlackDM,
+        "webhook": webhook.Webhook,
+    }
     return makers[kind](settings)
