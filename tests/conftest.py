@@ -68,14 +68,13 @@ def store(tmp_path, backend, request):
     the throwaway PostgreSQL cluster."""
     from oncall_opt.engine.store import Store
 
-    target = (
-        request.getfixturevalue("pg_cluster").database()
-        if backend == "postgresql"
-        else tmp_path / "t.duckdb"
-    )
+    cluster = request.getfixturevalue("pg_cluster") if backend == "postgresql" else None
+    target = cluster.database() if cluster else tmp_path / "t.duckdb"
     store = Store(target)
     yield store
     store.close()
+    if cluster:
+        cluster.drop(target)
 
 
 @pytest.fixture
