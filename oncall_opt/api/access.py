@@ -51,7 +51,10 @@ OPEN_PATHS = frozenset(
 )
 # Integrations: the integration key in the event or the URL is the credential; so is a
 # calendar feed's token, and a page's one-time action link.
-OPEN_PREFIXES = ("/integrations/alertmanager/", "/integrations/slack/", "/calendar/", "/actions/")
+OPEN_PREFIXES = (
+    "/integrations/alertmanager/", "/integrations/slack/", "/integrations/twilio/",
+    "/calendar/", "/actions/",
+)  # fmt: skip
 
 
 def is_open(path: str) -> bool:

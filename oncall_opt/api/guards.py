@@ -252,13 +252,15 @@ class BodyLimit:
 
 # ----- the access log -------------------------------------------------------------------------
 class MaskSecretsInAccessLog(logging.Filter):
-    """An Alertmanager receiver's URL holds its integration key and a calendar feed's URL its
-    token: both are credentials, masked in uvicorn's access log lines."""
+    """An Alertmanager receiver's URL holds its integration key, a calendar feed's URL its
+    token, a page's action link (and a call's `?token=`) its one-time token: all credentials,
+    masked in uvicorn's access log lines."""
 
     patterns = (
         (re.compile(r"(/integrations/alertmanager/)[^/\s\"?]+"), r"\1***"),
         (re.compile(r"(/calendar/)[^/\s\"?]+?(\.ics)?(?=[\s\"?]|$)"), r"\1***\2"),
         (re.compile(r"(/actions/|/oncall/act/)[^/\s\"?]+"), r"\1***"),
+        (re.compile(r"([?&]token=)[^&\s\"]+"), r"\1***"),  # a call's key-press link
     )
 
     def filter(self, record: logging.LogRecord) -> bool:

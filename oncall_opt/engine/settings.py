@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None  # a Slack app's bot token: direct messages
     slack_signing_secret: SecretStr | None = None  # verifies the app's button presses
     slack_api_url: str = "https://slack.com/api/"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None  # the number texts and calls come from
+    twilio_api_url: str = "https://api.twilio.com"
+    public_api_url: str | None = None  # the daemon as Twilio reaches it (call key presses)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -90,7 +95,7 @@ class _SecretsFile(PydanticBaseSettingsSource):
 
 _SECRETS = (
     "slack_webhook_url", "api_token", "smtp_password", "ntfy_token", "slack_bot_token",
-    "slack_signing_secret",
+    "slack_signing_secret", "twilio_auth_token",
 )  # fmt: skip
 
 
@@ -127,6 +132,11 @@ class _Variables(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    public_api_url: str | None = None
 
     @field_validator(*_SECRETS, mode="before")
     @classmethod

@@ -17,7 +17,9 @@ Addresses are shown masked where they hold a secret (a push topic, a webhook's p
 - `GET /incidents/{id}/notifications`: each page about the incident, with its state;
 - `GET|POST /actions/{token}`: a page's one-time link: what it would do, and doing it (the
   link is the credential; the console's `/oncall/act/{token}` page asks first);
-- `POST /integrations/slack/interactivity`: a press of a page's button in Slack."""
+- `POST /integrations/slack/interactivity`: a press of a page's button in Slack;
+- `POST /integrations/twilio/sms`, `POST /integrations/twilio/voice`: a reply to a page's text,
+  a key pressed in a page's call."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from oncall_opt.engine.paging import (
     notifications,
     rules,
     slack_buttons,
+    twilio_replies,
 )
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.paging.methods import ContactMethod
@@ -58,7 +61,7 @@ log = logging.getLogger("oncall_opt.api")
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["paging"], responses=ERROR_RESPONSES)
 
-MethodType = Literal["email", "push", "slack", "webhook"]
+MethodType = Literal["email", "sms", "voice", "push", "slack", "webhook"]
 
 
 class MethodIn(RequestBody):
@@ -359,3 +362,84 @@ def _tell_slack(response_url: str, said: str) -> None:
         )
     except Exception as exc:  # the press was done; telling Slack is a courtesy
         log.warning("could not tell Slack how a button press went: %s", type(exc).__name__)
+
+
+# ----- Twilio: replies to texts, keys pressed in calls --------------------------------------------
+def _twiml(xml: str) -> Response:
+    return Response(xml, media_type="application/xml")
+
+
+async def _twilio_form(request: Request) -> tuple[dict[str, str], str]:
+    """Twilio's form fields, and the URL it called (as Twilio saw it: the public address when
+    ONCALL_PUBLIC_API_URL is set), after its signature has been checked."""
+    from urllib.parse import parse_qsl
+
+    settings = request.app.state.settings
+    body = (await request.body()).decode("utf-8", "replace")
+    params = dict(parse_qsl(body, keep_blank_values=True))
+    url = str(request.url)
+    if settings.public_api_url:
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = f"{settings.public_api_url.rstrip('/')}{request.url.path}{query}"
+    signature = request.headers.get("x-twilio-signature")
+    twilio_replies.check_signature(settings, url, params, signature)
+    return params, url
+
+
+@router.post("/integrations/twilio/sms")
+async def twilio_sms(request: Request) -> Response:
+    """A text to the pages' number (the number's "A message comes in" webhook): "1"
+    acknowledges and "2" resolves the newest open incident paged to that number, as its
+    person; the answer is the text sent back (TwiML)."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    params, _ = await _twilio_form(request)
+    store, now = store_of(request), now_of(request)
+    answer = MessagingResponse()
+
+    def act() -> str:
+        page = twilio_replies.newest_page_to(store, params.get("From", ""))
+        if page is None:
+            return "This number has no page from us to answer."
+        wanted = twilio_replies.action_of(params.get("Body", ""))
+        if wanted is None:
+            return f"Incident #{page.incident_id}: reply 1 to acknowledge, 2 to resolve."
+        act_on = incidents.acknowledge if wanted == "acknowledge" else incidents.resolve
+        try:
+            act_on(store, page.incident_id, now, page.user_id, via="SMS")
+        except ConflictError:
+            current = incidents.get_incident(store, page.incident_id).status
+            return f"Incident #{page.incident_id} is already {current}."
+        done = "acknowledged" if wanted == "acknowledge" else "resolved"
+        return f"Incident #{page.incident_id} {done}."
+
+    answer.message(await run_in_threadpool(act))
+    return _twiml(str(answer))
+
+
+@router.post("/integrations/twilio/voice")
+async def twilio_voice(request: Request) -> Response:
+    """A key pressed during a page's call: 1 acknowledges as the person called (the call's
+    one-time link, in the URL Twilio was given)."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    params, _ = await _twilio_form(request)
+    store, now = store_of(request), now_of(request)
+    token = request.query_params.get("token", "")
+    answer = VoiceResponse()
+
+    def act() -> str:
+        if params.get("Digits") != "1":
+            return "Nothing was done. Goodbye."
+        try:
+            link = store.write(lambda tx: actions.spend(tx, token, now))
+        except UnauthenticatedError:
+            return "This page was answered already. Goodbye."
+        try:
+            incidents.acknowledge(store, link.incident_id, now, link.user_id, via="phone call")
+        except ConflictError:
+            return "It is acknowledged already. Goodbye."
+        return f"Incident {link.incident_id} acknowledged. Goodbye."
+
+    answer.say(await run_in_threadpool(act))
+    return _twiml(str(answer))

@@ -20,14 +20,15 @@ from oncall_opt.engine import destinations, text
 from oncall_opt.engine.paging import notifications, rules
 from oncall_opt.engine.paging.channels import available
 from oncall_opt.engine.paging.channels.slack_dm import USER_ID as SLACK_USER_ID
+from oncall_opt.engine.paging.channels.twilio import E164
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
-KINDS = ("email", "push", "slack", "webhook")
+KINDS = ("email", "sms", "voice", "push", "slack", "webhook")
 # A code proves the person reads it there (a typed address could be anyone's).
-VERIFIED_BY_CODE = frozenset({"email", "push", "slack"})
+VERIFIED_BY_CODE = frozenset({"email", "sms", "voice", "push", "slack"})
 CODE_LIFETIME = timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
 MAX_METHODS = 20  # per person
@@ -74,6 +75,13 @@ def check_address(kind: str, address: object, settings: Settings) -> tuple[str, 
         if len(value) > 254 or not _EMAIL.fullmatch(value):
             raise InvalidRequestError("Address", "is not an e-mail address (name@example.com)")
         return value, value
+    if kind in ("sms", "voice"):
+        number = value.replace(" ", "").replace("-", "")
+        if not E164.fullmatch(number):
+            raise InvalidRequestError(
+                "Address", "is not a phone number in international form (+4915112345678)"
+            )
+        return number, number
     if kind == "slack":
         if not SLACK_USER_ID.fullmatch(value):
             raise InvalidRequestError(

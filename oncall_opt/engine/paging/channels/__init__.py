@@ -55,10 +55,12 @@ class Channel(Protocol):
 def available(settings: Settings) -> dict[str, str]:
     """The kinds of contact method this daemon can deliver to, each with what it needs when it
     cannot (an empty string when it can)."""
-    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, webhook
+    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, twilio, webhook
 
     return {
         "email": email.missing(settings),
+        "sms": twilio.missing_sms(settings),
+        "voice": twilio.missing_voice(settings),
         "push": ntfy.missing(settings),
         "slack": slack_dm.missing(settings),
         "webhook": webhook.missing(settings),
@@ -66,10 +68,12 @@ def available(settings: Settings) -> dict[str, str]:
 
 
 def channel_for(kind: str, settings: Settings) -> Channel:
-    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, webhook
+    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, twilio, webhook
 
     makers = {
         "email": email.EmailChannel,
+        "sms": twilio.TwilioSms,
+        "voice": twilio.TwilioVoice,
         "push": ntfy.NtfyChannel,
         "slack": slack_dm.SlackDM,
         "webhook": webhook.Webhook,

@@ -1,0 +1,210 @@
+"""Texts and calls through Twilio, with the real `twilio` client against a stand-in for
+Twilio's REST API on 127.0.0.1: a phone number is checked and verified by a code texted (or
+read out in a call, digit by digit), a page is a text with the incident's link and "reply 1 to
+acknowledge, 2 to resolve", or a call that says so and gathers a key press. Replies and key
+presses are taken only with Twilio's signature (the `twilio` library's `RequestValidator`
+under the auth token), and act as the person whose verified number it is."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from fake_twilio import TOKEN, FakeTwilio
+from fastapi.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from oncall_opt.api import create_app
+from oncall_opt.engine.jobs.loop import JobLoop
+from oncall_opt.engine.settings import Settings
+
+LOCAL = "http://127.0.0.1"
+PUBLIC_API = "https://oncall-api.example.com"
+ANA_PHONE = "+4915112345678"
+
+
+def ok(response, status: int = 200):
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    server = FakeTwilio()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def api(store, clock, twilio):
+    settings = Settings(**twilio.settings(), public_url="https://oncall.example.com",
+                        public_api_url=PUBLIC_API)  # fmt: skip
+    app = create_app(store, settings, clock, run_jobs=False)
+    with TestClient(base_url=LOCAL, app=app) as client:
+        client.jobs = JobLoop(store, settings, clock, sleep=lambda s: None)
+        yield client
+
+
+def from_twilio(api, path: str, form: dict, *, token: str = TOKEN, query: str = ""):
+    """A request as Twilio makes it: form-encoded, signed for the public URL it called."""
+    url = f"{PUBLIC_API}{path}" + (f"?{query}" if query else "")
+    signature = RequestValidator(token).compute_signature(url, form)
+    return api.post(path + (f"?{query}" if query else ""), content=urlencode(form),
+                    headers={"Content-Type": "application/x-www-form-urlencoded",
+                             "X-Twilio-Signature": signature})  # fmt: skip
+
+
+def verified_number(api, twilio, user: dict, kind: str, number: str = ANA_PHONE) -> dict:
+    made = ok(api.post(f"/users/{user['Id']}/contact-methods",
+                       json={"Type": kind, "Address": number}), 201)  # fmt: skip
+    assert made["Verified"] is False
+    api.jobs.run_once()
+    if kind == "sms":
+        code = re.search(r"\b(\d{6})\b", twilio.messages[-1]["Body"]).group(1)
+    else:  # a call reads the code out digit by digit: "1, 2, 3, 4, 5, 6"
+        said = re.search(r"<Say[^>]*>([^<]*)</Say>", twilio.calls[-1]["Twiml"]).group(1)
+        code = re.search(r"\d(?:, \d){5}", said).group().replace(", ", "")
+    assert ok(api.post(f"/contact-methods/{made['Id']}/verify", json={"Code": code}))["Verified"]
+    return made
+
+
+@pytest.fixture
+def ana(api, clock):
+    ana = ok(api.post("/users", json={"FirstName": "Ana", "LastName": "X", "SlackHandle": "ana"}))
+    shift = {"Start": clock.now().isoformat(), "End": "2027-12-31T00:00:00Z"}
+    ok(api.post(f"/users/{ana['Id']}/schedules", json=shift))
+    return ana
+
+
+def timeline(api, incident_id: int) -> list[str]:
+    return [e["Message"] for e in ok(api.get(f"/incidents/{incident_id}/log"))["Items"]]
+
+
+def test_a_phone_number_must_be_in_international_form(api, ana):
+    for wrong in ("0151 1234567", "+0151234567", "4915112345678", "+49 151 abc"):
+        answer = api.post(f"/users/{ana['Id']}/contact-methods",
+                          json={"Type": "sms", "Address": wrong})  # fmt: skip
+        assert answer.status_code == 400, wrong
+        assert "Address" in answer.text and "international form" in answer.text
+    spaced = ok(api.post(f"/users/{ana['Id']}/contact-methods",
+                         json={"Type": "voice", "Address": "+49 151 1234-5678"}), 201)  # fmt: skip
+    assert spaced["Address"] == ANA_PHONE
+
+
+def test_a_text_page_links_the_incident_and_a_reply_acknowledges_as_that_person(api, twilio, ana):
+    verified_number(api, twilio, ana, "sms")
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    page = twilio.messages[-1]
+    assert page["To"] == ANA_PHONE and page["From"] == "+15005550006"
+    assert f"#{incident['Id']}: checkout down" in page["Body"]
+    assert f"https://oncall.example.com/incidents?incident={incident['Id']}" in page["Body"]
+    assert "Reply 1 to acknowledge, 2 to resolve." in page["Body"]
+    replied = from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": " 1 "})
+    assert replied.status_code == 200 and replied.headers["content-type"].startswith(
+        "application/xml"
+    )
+    assert f"Incident #{incident['Id']} acknowledged." in replied.text
+    now = ok(api.get(f"/incidents/{incident['Id']}"))
+    assert now["Status"] == "acknowledged" and now["AcknowledgedBy"]["Id"] == ana["Id"]
+    assert "acknowledged via SMS" in timeline(api, incident["Id"])
+    again = from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": "1"})
+    assert "already acknowledged" in again.text
+    resolved = from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": "2"})
+    assert f"Incident #{incident['Id']} resolved." in resolved.text
+    assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "resolved"
+
+
+def test_a_reply_goes_to_the_open_incident_and_a_word_it_does_not_know_changes_nothing(
+    api, twilio, ana
+):
+    verified_number(api, twilio, ana, "sms")
+    first = ok(api.post("/incidents", json={"Body": "disk full"}))
+    api.jobs.run_once()
+    second = ok(api.post("/incidents", json={"Body": "queue stuck"}))
+    api.jobs.run_once()
+    ok(api.put(f"/incidents/{second['Id']}/resolve"))
+    unknown = from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": "what?"})
+    assert f"Incident #{first['Id']}: reply 1 to acknowledge, 2 to resolve." in unknown.text
+    assert ok(api.get(f"/incidents/{first['Id']}"))["Status"] == "triggered"
+    from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": "ack"})
+    assert ok(api.get(f"/incidents/{first['Id']}"))["Status"] == "acknowledged"
+
+
+def test_a_forged_reply_or_one_from_a_number_never_paged_changes_nothing(api, twilio, ana):
+    verified_number(api, twilio, ana, "sms")
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    form = {"From": ANA_PHONE, "Body": "1"}
+    forged = from_twilio(api, "/integrations/twilio/sms", form, token="not-the-auth-token")
+    assert forged.status_code == 401 and "signature" in forged.text
+    unsigned = api.post("/integrations/twilio/sms", content=urlencode(form),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert unsigned.status_code == 401
+    stranger = from_twilio(api, "/integrations/twilio/sms", {"From": "+12025550123", "Body": "1"})
+    assert stranger.status_code == 200 and "no page from us" in stranger.text
+    assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "triggered"
+
+
+def test_a_call_reads_the_page_and_a_key_press_acknowledges_once(api, twilio, ana):
+    verified_number(api, twilio, ana, "voice")
+    incident = ok(api.post("/incidents", json={"Body": 'db <Say>down</Say> & "slow"'}))
+    api.jobs.run_once()
+    call = twilio.calls[-1]
+    assert call["To"] == ANA_PHONE
+    twiml = call["Twiml"]
+    assert "<Say>down</Say>" not in twiml and "&lt;Say&gt;down&lt;/Say&gt;" in twiml  # escaped
+    assert "Press 1 to acknowledge." in twiml
+    action = re.search(r'<Gather[^>]* action="([^"]+)"', twiml).group(1).replace("&amp;", "&")
+    assert action.startswith(f"{PUBLIC_API}/integrations/twilio/voice?token=oo_act_")
+    query = urlsplit(action).query
+    other_key = from_twilio(api, "/integrations/twilio/voice", {"Digits": "9"}, query=query)
+    assert "Nothing was done" in other_key.text
+    assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "triggered"
+    pressed = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"}, query=query)
+    assert pressed.status_code == 200 and f"Incident {incident['Id']} acknowledged." in pressed.text
+    now = ok(api.get(f"/incidents/{incident['Id']}"))
+    assert now["Status"] == "acknowledged" and now["AcknowledgedBy"]["Id"] == ana["Id"]
+    assert "acknowledged via phone call" in timeline(api, incident["Id"])
+    again = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"}, query=query)
+    assert "answered already" in again.text
+
+
+def test_a_key_press_with_a_forged_signature_or_a_made_up_token_changes_nothing(api, twilio, ana):
+    verified_number(api, twilio, ana, "voice")
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    action = re.search(r'action="([^"]+)"', twilio.calls[-1]["Twiml"]).group(1)
+    query = urlsplit(action.replace("&amp;", "&")).query
+    forged = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"}, query=query,
+                         token="not-the-auth-token")  # fmt: skip
+    assert forged.status_code == 401
+    token = parse_qs(query)["token"][0]
+    made_up = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"},
+                          query=urlencode({"token": token[:-4] + "AAAA"}))  # fmt: skip
+    assert "answered already" in made_up.text
+    assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "triggered"
+
+
+def test_a_number_twilio_refuses_fails_for_good_and_says_why(api, twilio, ana):
+    twilio.invalid_numbers.add("+4915199999999")
+    ok(api.post(f"/users/{ana['Id']}/contact-methods",
+                json={"Type": "sms", "Address": "+4915199999999"}), 201)  # fmt: skip
+    api.jobs.run_once()
+    rows = api.app.state.store.rows("SELECT status, last_error FROM notifications")
+    assert rows == [{"status": "failed", "last_error": "Twilio 21211"}], rows
+
+
+def test_texts_and_calls_are_offered_only_when_twilio_is_set_up(store, clock):
+    app = create_app(store, Settings(), clock, run_jobs=False)
+    with TestClient(base_url=LOCAL, app=app) as api:
+        ana = ok(api.post("/users", json={"FirstName": "A", "LastName": "X", "SlackHandle": "a"}))
+        refused = api.post(f"/users/{ana['Id']}/contact-methods",
+                           json={"Type": "sms", "Address": ANA_PHONE})  # fmt: skip
+        assert refused.status_code in (400, 409), refused.text
+        assert "ONCALL_TWILIO_ACCOUNT_SID" in refused.text
+        off = api.post("/integrations/twilio/sms", content="From=%2B1&Body=1",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert off.status_code == 401 and "Twilio replies are off" in off.text
