@@ -61,7 +61,7 @@ log = logging.getLogger("oncall_opt.api")
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["paging"], responses=ERROR_RESPONSES)
 
-MethodType = Literal["email", "sms", "voice", "push", "slack", "webhook"]
+MethodType = Literal["email", "sms", "voice", "push", "slack", "webhook", "apprise"]
 
 
 class MethodIn(RequestBody):

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from oncall_opt.engine import destinations, text
 from oncall_opt.engine.paging import notifications, rules
-from oncall_opt.engine.paging.channels import available
+from oncall_opt.engine.paging.channels import apprise_url, available
 from oncall_opt.engine.paging.channels.slack_dm import USER_ID as SLACK_USER_ID
 from oncall_opt.engine.paging.channels.twilio import E164
 from oncall_opt.engine.settings import Settings
@@ -26,9 +26,9 @@ from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
-KINDS = ("email", "sms", "voice", "push", "slack", "webhook")
+KINDS = ("email", "sms", "voice", "push", "slack", "webhook", "apprise")
 # A code proves the person reads it there (a typed address could be anyone's).
-VERIFIED_BY_CODE = frozenset({"email", "sms", "voice", "push", "slack"})
+VERIFIED_BY_CODE = frozenset({"email", "sms", "voice", "push", "slack", "apprise"})
 CODE_LIFETIME = timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
 MAX_METHODS = 20  # per person
@@ -88,6 +88,8 @@ def check_address(kind: str, address: object, settings: Settings) -> tuple[str, 
                 "Address", "is not a Slack member id (U0123ABCD: Slack profile, ⋮, Copy member ID)"
             )
         return value, value
+    if kind == "apprise":
+        return apprise_url.check(value, settings)
     try:
         topic = urlsplit(value).path.strip("/")
     except ValueError:

@@ -55,7 +55,14 @@ class Channel(Protocol):
 def available(settings: Settings) -> dict[str, str]:
     """The kinds of contact method this daemon can deliver to, each with what it needs when it
     cannot (an empty string when it can)."""
-    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, twilio, webhook
+    from oncall_opt.engine.paging.channels import (
+        apprise_url,
+        email,
+        ntfy,
+        slack_dm,
+        twilio,
+        webhook,
+    )
 
     return {
         "email": email.missing(settings),
@@ -64,11 +71,19 @@ def available(settings: Settings) -> dict[str, str]:
         "push": ntfy.missing(settings),
         "slack": slack_dm.missing(settings),
         "webhook": webhook.missing(settings),
+        "apprise": apprise_url.missing(settings),
     }
 
 
 def channel_for(kind: str, settings: Settings) -> Channel:
-    from oncall_opt.engine.paging.channels import email, ntfy, slack_dm, twilio, webhook
+    from oncall_opt.engine.paging.channels import (
+        apprise_url,
+        email,
+        ntfy,
+        slack_dm,
+        twilio,
+        webhook,
+    )
 
     makers = {
         "email": email.EmailChannel,
@@ -77,5 +92,6 @@ def channel_for(kind: str, settings: Settings) -> Channel:
         "push": ntfy.NtfyChannel,
         "slack": slack_dm.SlackDM,
         "webhook": webhook.Webhook,
+        "apprise": apprise_url.AppriseChannel,
     }
     return makers[kind](settings)
