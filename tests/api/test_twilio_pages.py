@@ -208,3 +208,106 @@ def test_texts_and_calls_are_offered_only_when_twilio_is_set_up(store, clock):
         off = api.post("/integrations/twilio/sms", content="From=%2B1&Body=1",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert off.status_code == 401 and "Twilio replies are off" in off.text
+
+
+def vouched(api, user: dict, kind: str, address: str) -> dict:
+    made = ok(api.post(f"/users/{user['Id']}/contact-methods",
+                       json={"Type": kind, "Address": address}), 201)  # fmt: skip
+    return ok(api.post(f"/contact-methods/{made['Id']}/verify", json={"Verified": True}))
+
+
+def rule(api, user: dict, method: dict, minutes: int) -> None:
+    body = {"ContactMethodId": method["Id"], "DelayMinutes": minutes, "Urgency": "high"}
+    ok(api.post(f"/users/{user['Id']}/notification-rules", json=body), 201)
+
+
+def test_push_at_once_text_at_2_call_at_5_and_an_acknowledgement_at_3_cancels_the_call(
+    store, clock, twilio
+):
+    from test_contact_methods import Receiver
+
+    push = Receiver()
+    settings = Settings(**twilio.settings(), public_api_url=PUBLIC_API, allow_private_webhooks=True)
+    app = create_app(store, settings, clock, run_jobs=False)
+    try:
+        with TestClient(base_url=LOCAL, app=app) as api:
+            jobs = JobLoop(store, settings, clock, sleep=lambda s: None)
+            ana = ok(api.post("/users", json={"FirstName": "Ana", "LastName": "X",
+                                              "SlackHandle": "ana"}))  # fmt: skip
+            shift = {"Start": clock.now().isoformat(), "End": "2027-12-31T00:00:00Z"}
+            ok(api.post(f"/users/{ana['Id']}/schedules", json=shift))
+            vouched(api, ana, "push", f"{push.url}/ana-topic")  # its first: a rule at once
+            rule(api, ana, vouched(api, ana, "sms", ANA_PHONE), 2)
+            rule(api, ana, vouched(api, ana, "voice", ANA_PHONE), 5)
+            incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+            jobs.run_once()
+            assert len(push.posts) == 1 and not twilio.messages and not twilio.calls
+            clock.advance(minutes=2)
+            jobs.run_once()
+            assert len(twilio.messages) == 1 and not twilio.calls
+            clock.advance(minutes=1)
+            ok(api.put(f"/incidents/{incident['Id']}/acknowledge"))
+            clock.advance(minutes=2)
+            jobs.run_once()
+            assert not twilio.calls  # the call at minute 5 was cancelled
+            items = ok(api.get(f"/incidents/{incident['Id']}/notifications"))["Items"]
+            states = {n["Type"]: n["Status"] for n in items}
+            assert states == {"push": "sent", "sms": "sent", "voice": "cancelled"}, states
+    finally:
+        push.close()
+
+
+def test_when_every_method_fails_the_timeline_and_the_team_channel_say_so(api, twilio, ana):
+    dead = "+4915199999999"
+    twilio.invalid_numbers.add(dead)
+    vouched(api, ana, "sms", dead)
+    rule(api, ana, vouched(api, ana, "voice", dead), 0)
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    states = [n["Status"] for n in
+              ok(api.get(f"/incidents/{incident['Id']}/notifications"))["Items"]]  # fmt: skip
+    assert states == ["failed", "failed"], states
+    said = timeline(api, incident["Id"])
+    assert said.count("paged Ana X: every method failed") == 1, said
+    told = api.app.state.store.rows("SELECT text FROM outbox WHERE kind = 'unreachable'")
+    assert len(told) == 1 and "Could not reach Ana X <@ana>" in told[0]["text"]
+    assert f"incident #{incident['Id']}: every contact method failed" in told[0]["text"]
+
+
+def test_one_method_failing_while_another_works_is_not_every_method(api, twilio, ana):
+    twilio.invalid_numbers.add("+4915199999999")
+    vouched(api, ana, "sms", "+4915199999999")
+    rule(api, ana, vouched(api, ana, "voice", ANA_PHONE), 0)
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    assert "every method failed" not in " ".join(timeline(api, incident["Id"]))
+    assert not api.app.state.store.rows("SELECT id FROM outbox WHERE kind = 'unreachable'")
+
+
+def test_twilio_reports_a_text_delivered_and_a_call_not_answered(api, twilio, ana):
+    vouched(api, ana, "sms", ANA_PHONE)
+    rule(api, ana, vouched(api, ana, "voice", ANA_PHONE), 0)
+    incident = ok(api.post("/incidents", json={"Body": "checkout down"}))
+    api.jobs.run_once()
+    callback = f"{PUBLIC_API}/integrations/twilio/status"
+    assert twilio.messages[-1]["StatusCallback"] == callback
+    assert twilio.calls[-1]["StatusCallback"] == callback
+    text_sid, call_sid = "SM" + "0" * 31 + "1", "CA" + "0" * 31 + "1"
+    status = "/integrations/twilio/status"
+    forged = from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "delivered"},
+                         token="not-the-auth-token")  # fmt: skip
+    assert forged.status_code == 401
+    from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "sent"})  # not final
+    assert from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "delivered"}
+                       ).status_code == 204  # fmt: skip
+    from_twilio(api, status, {"CallSid": call_sid, "CallStatus": "no-answer"})
+    from_twilio(api, status, {"CallSid": call_sid, "CallStatus": "completed"})  # late: ignored
+    items = ok(api.get(f"/incidents/{incident['Id']}/notifications"))["Items"]
+    by_type = {n["Type"]: n for n in items}
+    assert by_type["sms"]["Status"] == "delivered" and by_type["sms"]["DeliveredAt"]
+    assert by_type["voice"]["Status"] == "failed"
+    assert by_type["voice"]["Error"] == "Twilio: call no-answer"
+    said = timeline(api, incident["Id"])
+    assert "paged Ana X by sms: delivered 09:00:00 UTC" in said, said
+    assert "paged Ana X by voice: failed (Twilio: call no-answer)" in said
+    assert not any("every method failed" in line for line in said)  # the text reached her

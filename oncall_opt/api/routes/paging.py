@@ -19,7 +19,8 @@ Addresses are shown masked where they hold a secret (a push topic, a webhook's p
   link is the credential; the console's `/oncall/act/{token}` page asks first);
 - `POST /integrations/slack/interactivity`: a press of a page's button in Slack;
 - `POST /integrations/twilio/sms`, `POST /integrations/twilio/voice`: a reply to a page's text,
-  a key pressed in a page's call."""
+  a key pressed in a page's call; `POST /integrations/twilio/status`: whether a text or a call
+  reached the person."""
 
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ class NotificationOut(BaseModel):
     Error: str | None
     DueAt: UtcTime
     SentAt: UtcTime | None
+    DeliveredAt: UtcTime | None = None
 
     @classmethod
     def of(cls, n: Notification) -> NotificationOut:
@@ -134,6 +136,7 @@ class NotificationOut(BaseModel):
             Error=n.last_error,
             DueAt=n.due_at,
             SentAt=n.sent_at,
+            DeliveredAt=n.delivered_at,
         )
 
 
@@ -443,3 +446,26 @@ async def twilio_voice(request: Request) -> Response:
 
     answer.say(await run_in_threadpool(act))
     return _twiml(str(answer))
+
+
+# Twilio's final states: a text delivered or not; a call answered, or why not.
+_DELIVERED = {"delivered", "completed"}
+_NOT_DELIVERED = {"undelivered", "failed", "busy", "no-answer", "canceled"}
+
+
+@router.post("/integrations/twilio/status", status_code=204)
+async def twilio_status(request: Request) -> Response:
+    """Twilio's status callback for a page's text or call: `delivered` (a text delivered, a
+    call answered) or `failed` with the reason; anything not final is ignored."""
+    params, _ = await _twilio_form(request)
+    sid = params.get("MessageSid") or params.get("CallSid") or ""
+    state = params.get("MessageStatus") or params.get("CallStatus") or ""
+    if sid and state in _DELIVERED | _NOT_DELIVERED:
+        what = "call" if "CallSid" in params and "MessageSid" not in params else "text"
+        code = params.get("ErrorCode")
+        reason = f"Twilio: {what} {state}" + (f" (error {code})" if code else "")
+        store, now = store_of(request), now_of(request)
+        await run_in_threadpool(
+            deliver.provider_report, store, sid, state in _DELIVERED, reason[:200], now
+        )
+    return Response(status_code=204)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from oncall_opt.engine import text, timeline
+from oncall_opt.engine import outbox, text, timeline
 from oncall_opt.engine.paging import actions, methods, notifications
 from oncall_opt.engine.paging.channels import (
     Action,
@@ -19,7 +19,8 @@ from oncall_opt.engine.paging.channels import (
 )
 from oncall_opt.engine.paging.notifications import Notification
 from oncall_opt.engine.settings import Settings
-from oncall_opt.engine.slack import SendResult
+from oncall_opt.engine.slack import SendResult, mention
+from oncall_opt.engine.slack import escape as esc
 from oncall_opt.engine.store import Store
 from oncall_opt.errors import NotFoundError
 
@@ -139,6 +140,7 @@ def deliver(
         def failed(tx) -> None:
             notifications.mark_failed(tx, notification, result.error or "")
             _log(tx, notification, method.type, f"failed ({result.error})", now)
+            _when_every_method_failed(tx, notification, now)
 
         store.write(failed)
         log.error("notification %d by %s failed: %s", notification.id, method.type, result.error)
@@ -155,6 +157,72 @@ def _log(tx, notification: Notification, kind: str, outcome: str, now: datetime)
         tx, notification.incident_id, "notified", f"paged {name} by {kind}: {outcome}", now,
         notification.user_id,
     )  # fmt: skip
+
+
+def _when_every_method_failed(tx, notification: Notification, now: datetime) -> None:
+    """When every page of one paging of a person (the notifications made at the same moment
+    for the incident and the person) has failed, the timeline and the team's channel say so;
+    the escalation goes on at its next step as its policy says."""
+    if notification.kind != "page" or notification.incident_id is None:
+        return
+    left = tx.row(
+        "SELECT COUNT(*) AS n FROM notifications WHERE kind = 'page' AND incident_id = ? "
+        "AND user_id = ? AND created_at = ? AND status <> ?",
+        [notification.incident_id, notification.user_id, notification.created_at,
+         notifications.FAILED],
+    )  # fmt: skip
+    if left["n"]:
+        return
+    person = tx.row(
+        "SELECT first_name, last_name, slack_handle FROM users WHERE id = ?",
+        [notification.user_id],
+    )
+    incident = tx.row(
+        "SELECT s.team_id FROM incidents i LEFT JOIN services s ON s.id = i.service_id "
+        "WHERE i.id = ?",
+        [notification.incident_id],
+    )
+    if person is None or incident is None:
+        return
+    name = f"{person['first_name']} {person['last_name']}".strip()
+    timeline.add(
+        tx, notification.incident_id, "notified", f"paged {name}: every method failed", now,
+        notification.user_id,
+    )  # fmt: skip
+    said = (
+        f"Could not reach {esc(name)} {mention(person['slack_handle'])} about incident "
+        f"#{notification.incident_id}: every contact method failed. The escalation goes on "
+        "as its policy says."
+    )
+    team_id = incident["team_id"] or 1  # an incident without a service is the first team's
+    outbox.enqueue(tx, "unreachable", said, now, [notification.incident_id], team_id)
+
+
+def provider_report(
+    store: Store, provider_id: str, delivered: bool, reason: str, now: datetime
+) -> Notification | None:
+    """What the provider later says of a sent notification (`provider_id`: its id there): it
+    reached the person, or it did not (`reason`). A report for something already final (or
+    unknown) changes nothing: providers may report twice."""
+
+    def work(tx) -> Notification | None:
+        notification = notifications.by_provider_id(tx, provider_id)
+        if notification is None or notification.status != notifications.SENT:
+            return notification
+        method = tx.row(
+            "SELECT type FROM contact_methods WHERE id = ?", [notification.contact_method_id]
+        )
+        kind = method["type"] if method else "a removed method"
+        if delivered:
+            notifications.mark_delivered(tx, notification, now)
+            _log(tx, notification, kind, f"delivered {now.astimezone(UTC):%H:%M:%S} UTC", now)
+        else:
+            notifications.mark_failed(tx, notification, reason)
+            _log(tx, notification, kind, f"failed ({reason})", now)
+            _when_every_method_failed(tx, notification, now)
+        return notifications.get(tx, notification.id)
+
+    return store.write(work)
 
 
 def send_test(

@@ -256,6 +256,7 @@ def verify(store: Store, method_id: int, code: str | None, now: datetime) -> Con
             [now, method_id],
         )
         _first_rules(tx, method, now)
+        notifications.cancel_codes(tx, method_id)
         return get(tx, method_id), None
 
     method, problem = store.write(work)  # a wrong try is counted even though it is refused
@@ -275,6 +276,7 @@ def mark_verified(store: Store, method_id: int, now: datetime) -> ContactMethod:
             [now, method_id],
         )
         _first_rules(tx, method, now)
+        notifications.cancel_codes(tx, method_id)
         return get(tx, method_id)
 
     return store.write(work)

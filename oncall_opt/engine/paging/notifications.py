@@ -19,13 +19,15 @@ from typing import Any
 from oncall_opt.engine.store import Store, Transaction
 
 QUEUED, SENT, FAILED, CANCELLED = "queued", "sent", "failed", "cancelled"
-STATES = (QUEUED, SENT, FAILED, CANCELLED)
+DELIVERED = "delivered"  # the provider says it reached the person (a text, a call answered)
+STATES = (QUEUED, SENT, DELIVERED, FAILED, CANCELLED)
 KINDS = ("page", "verify", "test")
 MAX_BACKOFF = 300.0
 MAX_ATTEMPTS = 10  # a notification still failing after these is given up (failed)
 _COLUMNS = (
     "id, kind, incident_id, user_id, contact_method_id, rule_id, body, status, due_at, "
-    "next_attempt_at, attempts, last_error, claimed_at, sent_at, provider_id, created_at"
+    "next_attempt_at, attempts, last_error, claimed_at, sent_at, provider_id, created_at, "
+    "delivered_at"
 )
 
 
@@ -47,6 +49,7 @@ class Notification:
     sent_at: datetime | None
     provider_id: str | None
     created_at: datetime
+    delivered_at: datetime | None = None
 
     def __repr__(self) -> str:  # the body of a verification is its code
         return f"Notification(id={self.id}, kind={self.kind!r}, status={self.status!r})"
@@ -111,6 +114,15 @@ def cancel_queued_for_method(tx: Transaction, method_id: int, now: datetime) -> 
     )
 
 
+def cancel_codes(tx: Transaction, method_id: int) -> None:
+    """The method is verified: a code not sent yet is no longer wanted."""
+    tx.execute(
+        "UPDATE notifications SET status = ?, last_error = ?, body = '' "
+        "WHERE contact_method_id = ? AND kind = 'verify' AND status = ?",
+        [CANCELLED, "verified before it was sent", method_id, QUEUED],
+    )
+
+
 def get(source: Store | Transaction, notification_id: int) -> Notification:
     row = source.row(f"SELECT {_COLUMNS} FROM notifications WHERE id = ?", [notification_id])
     assert row is not None
@@ -158,6 +170,18 @@ def mark_sent(tx: Transaction, notification: Notification, now: datetime, provid
         "UPDATE notifications SET status = ?, sent_at = ?, last_error = NULL, claimed_at = NULL, "
         "provider_id = ?, body = CASE WHEN kind = 'verify' THEN '' ELSE body END WHERE id = ?",
         [SENT, now, provider_id, notification.id],
+    )
+
+
+def by_provider_id(tx: Transaction, provider_id: str) -> Notification | None:
+    row = tx.row(f"SELECT {_COLUMNS} FROM notifications WHERE provider_id = ?", [provider_id])
+    return _of(row) if row else None
+
+
+def mark_delivered(tx: Transaction, notification: Notification, at: datetime) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = ?, delivered_at = ? WHERE id = ?",
+        [DELIVERED, at, notification.id],
     )
 
 

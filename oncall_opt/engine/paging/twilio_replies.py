@@ -40,8 +40,8 @@ def newest_page_to(store: Store, number: str) -> Replied | None:
         "SELECT n.incident_id, n.user_id, i.status FROM notifications n "
         "JOIN contact_methods m ON m.id = n.contact_method_id "
         "JOIN incidents i ON i.id = n.incident_id "
-        "WHERE n.kind = 'page' AND n.status = 'sent' AND m.type = 'sms' AND m.address = ? "
-        "AND m.verified_at IS NOT NULL "
+        "WHERE n.kind = 'page' AND n.status IN ('sent', 'delivered') AND m.type = 'sms' "
+        "AND m.address = ? AND m.verified_at IS NOT NULL "
         "ORDER BY CASE WHEN i.status = 'resolved' THEN 1 ELSE 0 END, n.sent_at DESC, n.id DESC "
         "LIMIT 1",
         [number],

@@ -34,6 +34,14 @@ def missing_voice(settings: Settings) -> str:
     )
 
 
+def _status_callback(settings: Settings) -> dict[str, str]:
+    """Where Twilio reports whether a text was delivered or a call answered, when it can
+    reach the daemon."""
+    if not settings.public_api_url:
+        return {}
+    return {"status_callback": f"{settings.public_api_url.rstrip('/')}/integrations/twilio/status"}
+
+
 def _client(settings: Settings) -> Client:
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     client = Client(settings.twilio_account_sid, token)
@@ -72,6 +80,7 @@ class TwilioSms:
                 to=to.address,
                 from_=self.settings.twilio_from,
                 body=sms_text(message, numbered=bool(message.actions)),
+                **_status_callback(self.settings),
             )
         except (TwilioException, OSError) as exc:
             return _result(exc)
@@ -113,6 +122,7 @@ class TwilioVoice:
                 to=to.address,
                 from_=self.settings.twilio_from,
                 twiml=call_twiml(message, gather_url),
+                **_status_callback(self.settings),
             )
         except (TwilioException, OSError) as exc:
             return _result(exc)
