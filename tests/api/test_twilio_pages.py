@@ -139,10 +139,10 @@ def test_a_forged_reply_or_one_from_a_number_never_paged_changes_nothing(api, tw
     api.jobs.run_once()
     form = {"From": ANA_PHONE, "Body": "1"}
     forged = from_twilio(api, "/integrations/twilio/sms", form, token="not-the-auth-token")
-    assert forged.status_code == 401 and "signature" in forged.text
+    assert forged.status_code == 403 and "signature" in forged.text
     unsigned = api.post("/integrations/twilio/sms", content=urlencode(form),
                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-    assert unsigned.status_code == 401
+    assert unsigned.status_code == 403
     stranger = from_twilio(api, "/integrations/twilio/sms", {"From": "+12025550123", "Body": "1"})
     assert stranger.status_code == 200 and "no page from us" in stranger.text
     assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "triggered"
@@ -180,7 +180,7 @@ def test_a_key_press_with_a_forged_signature_or_a_made_up_token_changes_nothing(
     query = urlsplit(action.replace("&amp;", "&")).query
     forged = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"}, query=query,
                          token="not-the-auth-token")  # fmt: skip
-    assert forged.status_code == 401
+    assert forged.status_code == 403
     token = parse_qs(query)["token"][0]
     made_up = from_twilio(api, "/integrations/twilio/voice", {"Digits": "1"},
                           query=urlencode({"token": token[:-4] + "AAAA"}))  # fmt: skip
@@ -207,7 +207,7 @@ def test_texts_and_calls_are_offered_only_when_twilio_is_set_up(store, clock):
         assert "ONCALL_TWILIO_ACCOUNT_SID" in refused.text
         off = api.post("/integrations/twilio/sms", content="From=%2B1&Body=1",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-        assert off.status_code == 401 and "Twilio replies are off" in off.text
+        assert off.status_code == 403 and "Twilio replies are off" in off.text
 
 
 def vouched(api, user: dict, kind: str, address: str) -> dict:
@@ -296,7 +296,7 @@ def test_twilio_reports_a_text_delivered_and_a_call_not_answered(api, twilio, an
     status = "/integrations/twilio/status"
     forged = from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "delivered"},
                          token="not-the-auth-token")  # fmt: skip
-    assert forged.status_code == 401
+    assert forged.status_code == 403
     from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "sent"})  # not final
     assert from_twilio(api, status, {"MessageSid": text_sid, "MessageStatus": "delivered"}
                        ).status_code == 204  # fmt: skip

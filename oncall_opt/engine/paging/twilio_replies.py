@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
-from oncall_opt.errors import UnauthenticatedError
+from oncall_opt.errors import PermissionDeniedError
 
 ACKNOWLEDGE_WORDS = {"1", "ack", "acknowledge", "ok"}
 RESOLVE_WORDS = {"2", "resolve", "resolved"}
@@ -20,10 +20,10 @@ RESOLVE_WORDS = {"2", "resolve", "resolved"}
 
 def check_signature(settings: Settings, url: str, params: dict, signature: str | None) -> None:
     if settings.twilio_auth_token is None:
-        raise UnauthenticatedError("Twilio replies are off: ONCALL_TWILIO_AUTH_TOKEN is not set")
+        raise PermissionDeniedError("Twilio replies are off: ONCALL_TWILIO_AUTH_TOKEN is not set")
     validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
     if not signature or not validator.validate(url, params, signature):
-        raise UnauthenticatedError("not Twilio's: the request's signature does not verify")
+        raise PermissionDeniedError("not Twilio's: the request's signature does not verify")
 
 
 @dataclass(frozen=True)
