@@ -369,6 +369,47 @@ class Client:
         body = _drop_none({"Text": text, "UserId": user_id})
         return self.request("POST", f"/incidents/{int(incident_id)}/notes", json=body)
 
+    def incident_notifications(self, incident_id: int) -> list[dict]:
+        """Each page about the incident: `{Id, UserId, Type, Status, Error, DueAt, SentAt,
+        DeliveredAt, ...}`, in due order."""
+        return self.request("GET", f"/incidents/{int(incident_id)}/notifications")["Items"]
+
+    # ----- paging people: contact methods and notification rules --------------------------------
+    def contact_methods(self, user_id: int) -> dict:
+        """`{Items: [...], Available: {type: "" or what the daemon needs for it}}`."""
+        return self.request("GET", f"/users/{int(user_id)}/contact-methods")
+
+    def add_contact_method(self, user_id: int, kind: str, address: str, name: str = "") -> dict:
+        """A new method (`kind`: email, sms, voice, push, slack, webhook, apprise); a code is
+        sent to it unless it is a webhook. A webhook's `Secret` is in this answer only."""
+        body = {"Type": kind, "Address": address, "Name": name}
+        return self.request("POST", f"/users/{int(user_id)}/contact-methods", json=body)
+
+    def verify_contact_method(
+        self, method_id: int, code: str | None = None, verified: bool | None = None
+    ) -> dict:
+        """With `code`: check it; without: send a new one; `verified=True`: an admin vouches."""
+        body = _drop_none({"Code": code, "Verified": verified})
+        return self.request("POST", f"/contact-methods/{int(method_id)}/verify", json=body)
+
+    def test_contact_method(self, method_id: int) -> dict:
+        return self.request("POST", f"/contact-methods/{int(method_id)}/test")
+
+    def delete_contact_method(self, method_id: int) -> dict:
+        return self.request("DELETE", f"/contact-methods/{int(method_id)}")
+
+    def notification_rules(self, user_id: int) -> list[dict]:
+        return self.request("GET", f"/users/{int(user_id)}/notification-rules")["Items"]
+
+    def add_notification_rule(
+        self, user_id: int, method_id: int, delay_minutes: int = 0, urgency: str = "high"
+    ) -> dict:
+        body = {"ContactMethodId": method_id, "DelayMinutes": delay_minutes, "Urgency": urgency}
+        return self.request("POST", f"/users/{int(user_id)}/notification-rules", json=body)
+
+    def delete_notification_rule(self, rule_id: int) -> dict:
+        return self.request("DELETE", f"/notification-rules/{int(rule_id)}")
+
     # ----- teams, services, escalation policies -------------------------------------------------
     def list_teams(self) -> list[dict]:
         return self.request("GET", "/teams")["Items"]

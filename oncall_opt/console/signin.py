@@ -17,6 +17,7 @@ STYLE = """
   border-radius: 0.5rem; background: #fff; color: #31333f; }
 .oo-sign-in input:focus { outline: 2px solid #ff4b4b; outline-offset: 1px; }
 .oo-sign-in button { font: inherit; justify-self: start; padding: 0.5rem 1.1rem; border: 0;
+  min-height: 48px; min-width: 48px;
   border-radius: 0.5rem; background: #d63a3a; color: #fff; cursor: pointer; }
 .oo-sign-in button.secondary { background: #fff; color: #31333f; border: 1px solid #6b7280; }
 .oo-error { color: #a4161a; background: #fdecea; padding: 0.6rem 0.8rem; border-radius: 0.5rem; }

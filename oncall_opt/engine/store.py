@@ -155,6 +155,8 @@ class Store:
                         result = work(tx)
                     for name in tx.forgets:  # what the committed change made stale
                         self.forget(name)
+                    for callback in tx.committed:
+                        callback()
                     return result
                 except Exception as exc:
                     if not self.dialect.retryable(exc) or attempt == _RETRIES - 1:
@@ -326,6 +328,12 @@ class _DuckCursor:
 
     def __init__(self, cursor: Any):
         self._cursor = cursor
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once this transaction has committed (not if it rolls back): to
+        wake a job for work it can only see once committed."""
+        if callback not in self.committed:
+            self.committed.append(callback)
 
     def execute(self, sql: str, params: list | tuple = ()) -> None:
         self._cursor.execute(sql, params)
@@ -524,6 +532,7 @@ class Transaction:
         self._cursor = cursor
         self.store = store
         self.forgets: set[str] = set()
+        self.committed: list[Callable[[], object]] = []
         self.claim = store.dialect.claim if store is not None else ""
         self.shared = store.dialect.shared if store is not None else False
 
@@ -531,6 +540,12 @@ class Transaction:
         """Once this transaction commits, drop the store's remembered `name` (see
         `Store.remembered`): the change made it stale."""
         self.forgets.add(name)
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once this transaction has committed (not if it rolls back): to
+        wake a job for work it can only see once committed."""
+        if callback not in self.committed:
+            self.committed.append(callback)
 
     def execute(self, sql: str, params: list | tuple = ()) -> None:
         self._cursor.execute(sql, params)

@@ -17,7 +17,7 @@ from typing import Any
 import streamlit as st
 
 from oncall_opt.client import ApiError, DaemonUnavailable
-from oncall_opt.console import common
+from oncall_opt.console import common, paging
 
 REFRESH_SECONDS = float(os.environ.get("ONCALL_UI_REFRESH", "5") or 5)
 CONFIRM_SECONDS = 20.0  # how long a row acted on shows what was done, and stays in the list
@@ -445,6 +445,8 @@ def _detail(incident_id: int, people: list[dict]) -> None:
             hide_index=True,
             width="stretch",
         )
+        st.markdown("**Pages** (through each person's contact methods)")
+        paging.incident_pages(incident_id, {u["Id"]: u for u in people})
         if incident["Status"] == "resolved":
             return
         note_col, snooze_col, escalate_col = st.columns(3)
@@ -592,9 +594,21 @@ def _trigger_dialog() -> None:
     st.rerun()
 
 
+def _open_linked_incident() -> None:
+    """A page's link (`/incidents?incident=12`) opens that incident's detail; the parameter is
+    taken once, so closing the detail closes it."""
+    linked = st.query_params.get("incident")
+    if linked is None:
+        return
+    del st.query_params["incident"]
+    if linked.isdigit() and int(linked) > 0:
+        st.session_state[DETAIL] = int(linked)
+
+
 def render() -> None:
     st.title("Incidents")
     st.session_state.pop("_services", None)  # read once per page run
+    _open_linked_incident()
     people = common.users()
     common.ask_who_you_are(people)
     _filters(people)

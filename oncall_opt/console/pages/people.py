@@ -1,6 +1,7 @@
 """People: everyone as a table (names, Slack handle, time zone, role), editable by admins, a
 form to add someone, the teams (members, Slack channel), your account (password, API keys),
-sign-in links for others (admins), and
+how you are paged (contact methods and notification rules), sign-in links for others (admins),
+and
 Slack: send a test message and see what the daemon's outbox delivered."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import zoneinfo
 import pandas as pd
 import streamlit as st
 
-from oncall_opt.console import common
+from oncall_opt.console import common, paging
 
 EDITOR = "people_editor"
 FIELDS = {"FirstName": "First name", "LastName": "Last name", "SlackHandle": "Slack handle"}
@@ -401,6 +402,7 @@ def render() -> None:
         _add_person()
     _teams(people)
     _your_account(people)
+    paging.how_you_are_paged(people)
     _sign_in_links(people)
     if common.is_admin():
         _slack()

@@ -3,8 +3,12 @@
 seconds, escalation and the per-service timeouts every `escalate_every`, the reminder check
 every `remind_every / 10` (at most every minute, so an incident is reminded at most that late
 after its 10 minutes), delivery every
-`deliver_every`, and so do notifications to people's contact methods (`notify`). Jobs run one
-at a time; a job that raises is logged and keeps its schedule.
+`deliver_every`. Those run one at a time; a job that raises is logged and keeps its schedule.
+
+Notifications to people's contact methods (`notify`) have a thread of their own: a page never
+waits behind the team channel's messages (a delivery run paced at one Slack post a second can
+last minutes in a storm), and the thread wakes as soon as a transaction that queued a
+notification commits, else every `deliver_every` for what falls due later.
 Job logic reads the time from the injected clock, so tests drive it with a fake one.
 """
 
@@ -29,6 +33,7 @@ from oncall_opt.engine.jobs import (
     reminders,
     timeouts,
 )
+from oncall_opt.engine.paging import notifications
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SlackWebhook
 from oncall_opt.engine.store import Store
@@ -70,6 +75,8 @@ class JobLoop:
         self._run_lock = threading.Lock()  # one job at a time, loop thread or run_once
         self._scheduler = schedule.Scheduler()
         self._thread: threading.Thread | None = None
+        self._pager: threading.Thread | None = None
+        self._notify_lock = threading.Lock()  # notify: its own thread, or run_once
         s = settings
         self.jobs: list[tuple[str, float, Callable[[], Any]]] = [
             ("autoassign", s.assign_every, self._autoassign),
@@ -109,11 +116,12 @@ class JobLoop:
     def _guarded(self, name: str, job: Callable[[], Any]) -> Callable[[], Any]:
         """`job` with its exceptions logged, not raised: the `schedule` library would let one
         escape and end the loop thread."""
+        lock = self._notify_lock if name == "notify" else self._run_lock
 
         def run() -> Any:
             if self._stop.is_set():
                 return None
-            with self._run_lock:
+            with lock:
                 try:
                     return job()
                 except Exception:
@@ -139,14 +147,24 @@ class JobLoop:
         if self._thread is not None:
             raise RuntimeError("the job loop was already started")
         for name, every, job in self.jobs:
-            self._scheduler.every(every).seconds.do(self._guarded(name, job))
+            if name != "notify":
+                self._scheduler.every(every).seconds.do(self._guarded(name, job))
         self._thread = threading.Thread(target=self._loop, name="oncall-jobs", daemon=True)
+        self._pager = threading.Thread(target=self._pager_loop, name="oncall-notify", daemon=True)
         _loops.add(self)
         self._thread.start()
+        self._pager.start()
         log.info(
             "jobs started: %s",
             ", ".join(f"{name} every {every:g}s" for name, every, _ in self.jobs),
         )
+
+    def _pager_loop(self) -> None:
+        notify = self._guarded("notify", self._notify)
+        while not self._stop.is_set():
+            notifications.QUEUED_NOW.clear()  # before the run: what commits during it wakes us
+            notify()
+            notifications.QUEUED_NOW.wait(self.settings.deliver_every)
 
     def _loop(self) -> None:
         self.run_once()
@@ -164,11 +182,12 @@ class JobLoop:
         posted again at the next start), so this takes milliseconds. Returns whether the thread
         ended; if not, it is a daemon thread and is left to end on its own."""
         self._stop.set()
-        thread = self._thread
+        notifications.QUEUED_NOW.set()  # wakes the notify thread (others just run once more)
         ended = True
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            ended = not thread.is_alive()
+        for thread in (self._thread, self._pager):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+                ended = ended and not thread.is_alive()
         self._scheduler.clear()
         if not ended:
             log.warning("a job is still running after %gs; leaving it to end on its own", timeout)
@@ -179,4 +198,7 @@ class JobLoop:
 
 def jobs_running() -> bool:
     """Whether a JobLoop thread of this process is still running."""
-    return any(loop.running for loop in list(_loops))
+    return any(
+        loop.running or (loop._pager is not None and loop._pager.is_alive())
+        for loop in list(_loops)
+    )
