@@ -111,7 +111,9 @@ class JobLoop:
         )  # fmt: skip
 
     def _notify(self) -> dict[str, int]:
-        return notify.run(self.store, self.clock.now(), self.settings, stop=self._stop)
+        return notify.run(
+            self.store, self.clock.now(), self.settings, stop=self._stop, clock=self.clock.now
+        )
 
     def _guarded(self, name: str, job: Callable[[], Any]) -> Callable[[], Any]:
         """`job` with its exceptions logged, not raised: the `schedule` library would let one

@@ -7,6 +7,7 @@ is sent again after the lease, which can repeat it once."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from oncall_opt.engine.paging import notifications
@@ -24,15 +25,20 @@ def run(
     channel_of: ChannelFor | None = None,
     limit: int = MAX_PER_RUN,
     stop: threading.Event | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
-    """Send what is due now; returns counts by the state each ended in."""
+    """Send what is due now; returns counts by the state each ended in. With `clock`, each
+    notification is claimed and recorded at the time it is sent (a run can last a while),
+    not at `now`."""
     counts = {state: 0 for state in notifications.STATES}
+    lease = settings.delivery_lease
     for _ in range(limit):
         if stop is not None and stop.is_set():
             break
-        claimed = store.write(lambda tx: notifications.claim_due(tx, now, settings.delivery_lease))
+        at = clock() if clock is not None else now
+        claimed = store.write(lambda tx, at=at: notifications.claim_due(tx, at, lease))
         if claimed is None:
             break
-        done = deliver(store, claimed, now, settings, channel_of)
+        done = deliver(store, claimed, at, settings, channel_of)
         counts[done.status] += 1
     return counts

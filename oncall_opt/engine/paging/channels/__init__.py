@@ -7,6 +7,8 @@ and so on); `channel_for(kind, settings)` gives the channel."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,7 +77,22 @@ def available(settings: Settings) -> dict[str, str]:
     }
 
 
+# One channel of each kind per settings object, kept while those settings live: a channel
+# holds an HTTP client (making one costs tens of milliseconds, mostly its TLS context; keeping
+# it also keeps connections open to the provider).
+_made: weakref.WeakKeyDictionary[Settings, dict[str, Channel]] = weakref.WeakKeyDictionary()
+_making = threading.Lock()
+
+
 def channel_for(kind: str, settings: Settings) -> Channel:
+    with _making:
+        made = _made.setdefault(settings, {})
+        if kind not in made:
+            made[kind] = _make(kind, settings)
+        return made[kind]
+
+
+def _make(kind: str, settings: Settings) -> Channel:
     from oncall_opt.engine.paging.channels import (
         apprise_url,
         email,

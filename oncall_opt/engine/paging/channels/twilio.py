@@ -73,10 +73,11 @@ def sms_text(message: Message, numbered: bool) -> str:
 class TwilioSms:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.client = _client(settings)
 
     def send(self, to: Destination, message: Message) -> SendResult:
         try:
-            sent = _client(self.settings).messages.create(
+            sent = self.client.messages.create(
                 to=to.address,
                 from_=self.settings.twilio_from,
                 body=sms_text(message, numbered=bool(message.actions)),
@@ -104,6 +105,7 @@ def call_twiml(message: Message, gather_url: str | None) -> str:
 class TwilioVoice:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.client = _client(settings)
 
     def send(self, to: Destination, message: Message) -> SendResult:
         acknowledge = next((a for a in message.actions if a.label == "Acknowledge"), None)
@@ -118,7 +120,7 @@ class TwilioVoice:
             spoken = re.sub(r"\d{4,}", lambda m: ", ".join(m.group()), message.text)
             message = Message(subject=spoken, text=spoken)
         try:
-            call = _client(self.settings).calls.create(
+            call = self.client.calls.create(
                 to=to.address,
                 from_=self.settings.twilio_from,
                 twiml=call_twiml(message, gather_url),
