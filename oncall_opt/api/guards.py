@@ -94,6 +94,8 @@ DEFAULT_BODY_LIMIT = 1 * MB
 BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/auth/", 16 * KB),
     ("/v2/", 1 * MB),  # an event: PagerDuty takes up to 512 KB
+    ("/integrations/twilio/", 64 * KB),  # a text's reply or a key press: a few fields
+    ("/integrations/slack/", 64 * KB),  # a button press
     ("/integrations/", 4 * MB),  # an Alertmanager group of many alerts
     ("/roster/", 16 * MB),  # input.json and output.json of a large team over a year
 )

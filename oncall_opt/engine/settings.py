@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     twilio_from: str | None = None  # the number texts and calls come from
     twilio_api_url: str = "https://api.twilio.com"
     public_api_url: str | None = None  # the daemon as Twilio reaches it (call key presses)
+    apprise_hosts: str = ""  # self-hosted Apprise services (Matrix...) allowed: host,host
+    ntfy_server: str | None = None  # the ntfy server ONCALL_NTFY_TOKEN belongs to
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
@@ -137,6 +139,8 @@ class _Variables(BaseSettings):
     twilio_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     public_api_url: str | None = None
+    apprise_hosts: str = ""
+    ntfy_server: str | None = None
 
     @field_validator(*_SECRETS, mode="before")
     @classmethod

@@ -142,9 +142,11 @@ def test_a_service_that_does_not_take_it_is_retried_and_says_which(api, ana, mat
         ("json://93.184.216.34/hook", "not an Apprise URL of a service"),
         ("https://hooks.example.com/x", "not an Apprise URL of a service"),
         ("tgram://", "not a valid Telegram Apprise URL"),
-        ("mmost://chat.example.com/token", "mmosts://"),
-        ("mmosts://127.0.0.1/token", "non-public"),
-        ("gotifys://10.1.2.3/token", "non-public"),
+        ("mmosts://127.0.0.1/token", "ONCALL_APPRISE_HOSTS"),
+        ("gotifys://10.1.2.3/token", "ONCALL_APPRISE_HOSTS"),
+        ("mmosts://chat.example.com/token", "ONCALL_APPRISE_HOSTS"),  # public, not listed
+        ("workflows://127.0.0.1:8443/wf/sig", "ONCALL_APPRISE_HOSTS"),  # a host in the URL
+        ("matrixs://user:pw@evil.example.org/#room", "ONCALL_APPRISE_HOSTS"),
     ],
 )
 def test_urls_that_could_post_anywhere_are_refused_and_not_quoted(store, clock, address, words):
@@ -156,3 +158,26 @@ def test_urls_that_could_post_anywhere_are_refused_and_not_quoted(store, clock, 
         assert "Address" in refused.text and words in refused.text
         assert address not in refused.text
         assert ok(api.get(f"/users/{ana['Id']}/contact-methods"))["Items"] == []
+
+
+def test_a_self_hosted_service_on_a_host_the_operator_lists_is_taken(store, clock):
+    with client_for(store, clock, apprise_hosts="chat.example.com, Matrix.Example.org") as api:
+        ana = ok(api.post("/users", json={"FirstName": "A", "LastName": "X", "SlackHandle": "a"}))
+        for address in ("mmosts://chat.example.com/token",
+                        "matrixs://bot:pw@matrix.example.org/#oncall"):  # fmt: skip
+            made = ok(api.post(f"/users/{ana['Id']}/contact-methods",
+                               json={"Type": "apprise", "Address": address}), 201)  # fmt: skip
+            assert "pw" not in made["Address"] and "token" not in made["Address"]
+
+
+def test_an_at_in_the_alert_mentions_nobody_on_discord_or_mattermost():
+    from oncall_opt.engine.paging.channels import Message
+    from oncall_opt.engine.paging.channels.apprise_url import _with_options, markdown_of
+
+    title, body = markdown_of(Message(subject="@everyone disk", text="<@&123456> @channel hi"))
+    for said in (title, body):
+        assert "@everyone" not in said and "@channel" not in said and "<@&" not in said
+    assert "everyone" in title and "channel" in body
+    url = _with_options("discord://1/abc?rto=600&cto=600&format=text&avatar=no", markdown=True)
+    assert "rto" not in url and "cto" not in url and "format=markdown" in url
+    assert "avatar=no" in url and "format=text" not in url

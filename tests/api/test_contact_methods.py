@@ -143,6 +143,9 @@ def test_a_code_expires_and_runs_out_of_tries_and_a_new_one_can_be_asked_for(
     late = api.post(f"/contact-methods/{made['Id']}/verify", json={"Code": first},
                     headers=ana["headers"])  # fmt: skip
     assert late.status_code == 400 and "tried too often" in late.json()["message"]
+    too_soon = api.post(f"/contact-methods/{made['Id']}/verify", headers=ana["headers"])
+    assert too_soon.status_code == 429 and "less than a minute ago" in too_soon.text
+    clock.advance(minutes=1)
     ok(api.post(f"/contact-methods/{made['Id']}/verify", headers=ana["headers"]))  # a new code
     run_notify(api, store, clock)
     second = code_in(mail.take(1)[0])
@@ -212,7 +215,11 @@ def test_a_test_is_sent_now_and_a_mail_server_that_is_down_means_try_again(api, 
     made = ok(api.post(f"/users/{ana['Id']}/contact-methods", headers=ana["headers"],
                        json={"Type": "email", "Address": "ana@example.com"}), 201)  # fmt: skip
     run_notify(api, store, clock)
-    mail.take(1)  # the code
+    code = code_in(mail.take(1)[0])
+    unverified = api.post(f"/contact-methods/{made['Id']}/test", headers=ana["headers"])
+    assert unverified.status_code == 409 and "verify this method first" in unverified.text
+    ok(api.post(f"/contact-methods/{made['Id']}/verify", json={"Code": code},
+                headers=ana["headers"]))  # fmt: skip
     sent = ok(api.post(f"/contact-methods/{made['Id']}/test", headers=ana["headers"]))
     assert sent["Status"] == "sent" and sent["Kind"] == "test"
     assert "test" in plain_text(mail.take(1)[0])
@@ -257,3 +264,23 @@ def test_a_push_goes_to_the_ntfy_topic_with_a_title(store, clock, receiver):
         done = ok(api.post(f"/contact-methods/{made['Id']}/verify", json={"Code": code},
                            headers=ana["headers"]))  # fmt: skip
         assert done["Verified"] is True
+
+
+def test_codes_are_rationed_per_method_and_per_person(api, store, clock, mail):
+    ana = person(api, "ana")
+    made = add(api, ana, {"Type": "email", "Address": "ana@example.com"})
+    for _ in range(4):  # five codes in the hour, the first at its making
+        clock.advance(minutes=1, seconds=1)
+        ok(api.post(f"/contact-methods/{made['Id']}/verify", headers=ana["headers"]))
+    clock.advance(minutes=2)
+    sixth = api.post(f"/contact-methods/{made['Id']}/verify", headers=ana["headers"])
+    assert sixth.status_code == 429 and "in the last hour" in sixth.text
+    for n in range(5):  # other methods of hers: ten codes in all within the hour
+        add(api, ana, {"Type": "email", "Address": f"ana{n}@example.com"})
+    refused = api.post(f"/users/{ana['Id']}/contact-methods", headers=ana["headers"],
+                       json={"Type": "email", "Address": "ana9@example.com"})  # fmt: skip
+    assert refused.status_code == 429
+    listed = api.get(f"/users/{ana['Id']}/contact-methods", headers=ana["headers"]).json()
+    assert len(listed["Items"]) == 6  # the refused one was not made
+    clock.advance(hours=1)
+    ok(api.post(f"/contact-methods/{made['Id']}/verify", headers=ana["headers"]))  # an hour on

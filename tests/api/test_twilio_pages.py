@@ -7,6 +7,7 @@ under the auth token), and act as the person whose verified number it is."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -47,8 +48,14 @@ def api(store, clock, twilio):
         yield client
 
 
+_SIDS = itertools.count(1)
+
+
 def from_twilio(api, path: str, form: dict, *, token: str = TOKEN, query: str = ""):
-    """A request as Twilio makes it: form-encoded, signed for the public URL it called."""
+    """A request as Twilio makes it: form-encoded, signed for the public URL it called; an
+    incoming text has a new MessageSid unless the test gives one."""
+    if path.endswith("/sms") and "MessageSid" not in form:
+        form = {**form, "MessageSid": f"SM{next(_SIDS):032d}"}
     url = f"{PUBLIC_API}{path}" + (f"?{query}" if query else "")
     signature = RequestValidator(token).compute_signature(url, form)
     return api.post(path + (f"?{query}" if query else ""), content=urlencode(form),
@@ -311,3 +318,39 @@ def test_twilio_reports_a_text_delivered_and_a_call_not_answered(api, twilio, an
     assert "paged Ana X by sms: delivered 09:00:00 UTC" in said, said
     assert "paged Ana X by voice: failed (Twilio: call no-answer)" in said
     assert not any("every method failed" in line for line in said)  # the text reached her
+
+
+def test_a_signed_reply_sent_again_later_acts_only_once(api, twilio, ana):
+    verified_number(api, twilio, ana, "sms")
+    first = ok(api.post("/incidents", json={"Body": "disk full"}))
+    api.jobs.run_once()
+    reply = {"From": ANA_PHONE, "Body": "2", "MessageSid": "SM" + "7" * 32}
+    assert "resolved" in from_twilio(api, "/integrations/twilio/sms", reply).text
+    second = ok(api.post("/incidents", json={"Body": "queue stuck"}))
+    api.jobs.run_once()
+    replayed = from_twilio(api, "/integrations/twilio/sms", reply)  # the same signed request
+    assert "handled already" in replayed.text
+    assert ok(api.get(f"/incidents/{second['Id']}"))["Status"] == "triggered"
+    assert ok(api.get(f"/incidents/{first['Id']}"))["Status"] == "resolved"
+
+
+def test_a_reply_to_a_page_older_than_a_day_gets_a_clear_answer(api, twilio, ana, clock):
+    verified_number(api, twilio, ana, "sms")
+    incident = ok(api.post("/incidents", json={"Body": "disk full"}))
+    api.jobs.run_once()
+    clock.advance(hours=25)
+    late = from_twilio(api, "/integrations/twilio/sms", {"From": ANA_PHONE, "Body": "1"})
+    assert "no page from us" in late.text
+    assert ok(api.get(f"/incidents/{incident['Id']}"))["Status"] == "triggered"
+
+
+def test_a_huge_or_field_stuffed_form_is_refused_before_any_work(api, twilio):
+    stuffed = "&".join(f"f{n}=x" for n in range(5000))
+    answer = api.post("/integrations/twilio/sms", content=stuffed,
+                      headers={"Content-Type": "application/x-www-form-urlencoded",
+                               "X-Twilio-Signature": "x"})  # fmt: skip
+    assert answer.status_code == 403 and "too many form fields" in answer.text
+    big = "Body=" + "x" * (65 * 1024)
+    too_big = api.post("/integrations/twilio/sms", content=big,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert too_big.status_code == 413

@@ -203,8 +203,10 @@ def verify_method(id: IdPath, request: Request, params: VerifyIn | None = None) 
 @router.post("/contact-methods/{id}/test", response_model=NotificationOut)
 def test_method(id: IdPath, request: Request) -> NotificationOut:
     """Send a test there now; the answer says whether it went (`sent`), will be tried again
-    (`queued`, with the error) or was refused (`failed`)."""
-    _own(request, id)
+    (`queued`, with the error) or was refused (`failed`). Only to a verified method (a code
+    already tests a new one; tests to any typed number would be free texts for anyone)."""
+    if not _own(request, id).verified:
+        raise ConflictError("verify this method first: its code is the test of a new one")
     done = deliver.send_test(store_of(request), id, now_of(request), request.app.state.settings)
     return NotificationOut.of(done)
 
@@ -368,6 +370,9 @@ def _tell_slack(response_url: str, said: str) -> None:
 
 
 # ----- Twilio: replies to texts, keys pressed in calls --------------------------------------------
+MAX_TWILIO_FIELDS = 100
+
+
 def _twiml(xml: str) -> Response:
     return Response(xml, media_type="application/xml")
 
@@ -378,14 +383,19 @@ async def _twilio_form(request: Request) -> tuple[dict[str, str], str]:
     from urllib.parse import parse_qsl
 
     settings = request.app.state.settings
+    twilio_replies.check_enabled(settings)  # before reading anything
     body = (await request.body()).decode("utf-8", "replace")
-    params = dict(parse_qsl(body, keep_blank_values=True))
+    try:  # Twilio sends a few dozen fields: more is not Twilio
+        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_TWILIO_FIELDS)
+    except ValueError:
+        raise PermissionDeniedError("not Twilio's: too many form fields") from None
+    params = dict(fields)
     url = str(request.url)
     if settings.public_api_url:
         query = f"?{request.url.query}" if request.url.query else ""
         url = f"{settings.public_api_url.rstrip('/')}{request.url.path}{query}"
     signature = request.headers.get("x-twilio-signature")
-    twilio_replies.check_signature(settings, url, params, signature)
+    await run_in_threadpool(twilio_replies.check_signature, settings, url, params, signature)
     return params, url
 
 
@@ -401,7 +411,10 @@ async def twilio_sms(request: Request) -> Response:
     answer = MessagingResponse()
 
     def act() -> str:
-        page = twilio_replies.newest_page_to(store, params.get("From", ""))
+        sid = params.get("MessageSid", "")
+        if not sid or not twilio_replies.first_time(store, sid[:64], now):
+            return "This reply was handled already."
+        page = twilio_replies.newest_page_to(store, params.get("From", ""), now)
         if page is None:
             return "This number has no page from us to answer."
         wanted = twilio_replies.action_of(params.get("Body", ""))

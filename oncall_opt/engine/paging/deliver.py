@@ -4,6 +4,7 @@ notify job's body, and the test a person asks for (`POST /contact-methods/{id}/t
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,34 @@ def _with_actions(
     )
 
 
+SEND_DEADLINE = 30.0  # seconds one send may take, whatever the server at the other end does
+
+
+def _send_within(
+    deadline: float, channel: Channel, to: Destination, message: Message, kind: str
+) -> SendResult:
+    """The channel's result, or a retry when it has not answered within `deadline` seconds:
+    a server that answers a byte at a time (a person names the server of a push topic, a
+    webhook, an Apprise service) must not hold every other page back. The late send is left
+    to end in its own thread (if it gets through, the retry repeats it: at least once)."""
+    results: list[SendResult] = []
+
+    def send() -> None:
+        try:
+            results.append(channel.send(to, message))
+        except Exception as exc:  # a channel's bug must not lose the notification: retry it
+            log.error("the %s channel raised %s", kind, type(exc).__name__)
+            results.append(SendResult.retry(f"the {kind} channel raised {type(exc).__name__}"))
+
+    worker = threading.Thread(target=send, name=f"send-{kind}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if not results:
+        log.warning("a %s send had no answer within %gs: it is tried again", kind, deadline)
+        return SendResult.retry(f"no answer within {deadline:g} s")
+    return results[0]
+
+
 def message_for(notification: Notification) -> Message:
     if notification.kind == "verify":
         return Message(
@@ -115,11 +144,8 @@ def deliver(
             return notifications.get(store, notification.id)
         message = _with_actions(store, message, notification, method.type, now, settings)
     channel = (channel_of or (lambda kind: channel_for(kind, settings)))(method.type)
-    try:
-        result = channel.send(Destination(method.address, method.secret), message)
-    except Exception as exc:  # a channel's bug must not lose the notification: retry it
-        log.error("the %s channel raised %s", method.type, type(exc).__name__)
-        result = SendResult.retry(f"the {method.type} channel raised {type(exc).__name__}")
+    result = _send_within(SEND_DEADLINE, channel, Destination(method.address, method.secret),
+                          message, method.type)  # fmt: skip
     if result.ok:
 
         def sent(tx) -> None:

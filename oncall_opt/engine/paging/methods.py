@@ -24,13 +24,21 @@ from oncall_opt.engine.paging.channels.twilio import E164
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.users import get_user
-from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
+from oncall_opt.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    TooManyRequestsError,
+)
 
 KINDS = ("email", "sms", "voice", "push", "slack", "webhook", "apprise")
 # A code proves the person reads it there (a typed address could be anyone's).
 VERIFIED_BY_CODE = frozenset({"email", "sms", "voice", "push", "slack", "apprise"})
 CODE_LIFETIME = timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
+CODE_GAP = timedelta(minutes=1)  # between two codes to one method
+CODES_PER_METHOD_HOUR = 5
+CODES_PER_PERSON_HOUR = 10
 MAX_METHODS = 20  # per person
 _EMAIL = re.compile(r"[^@\s<>\"'(),;:\[\]\\]+@[^@\s<>\"'(),;:\[\]\\]+\.[^@\s<>\"'(),;:\[\]\\]+")
 _COLUMNS = (
@@ -121,7 +129,21 @@ def _code_hash(method_id: int, code: str) -> str:
 
 
 def _new_code(tx: Transaction, method: ContactMethod, now: datetime) -> None:
-    """A fresh code for `method`, stored as a hash, sent by the notify job (durable)."""
+    """A fresh code for `method`, stored as a hash, sent by the notify job (durable). Codes
+    are rationed: each text or call costs money (and a stream of them is a way to pump SMS to
+    numbers one does not own), and each new code would bring five more guesses."""
+    sent = tx.row(
+        "SELECT COUNT(*) FILTER (WHERE contact_method_id = ?) AS method_hour, "
+        "COUNT(*) FILTER (WHERE contact_method_id = ? AND created_at > ?) AS method_minute, "
+        "COUNT(*) AS person_hour FROM notifications "
+        "WHERE kind = 'verify' AND user_id = ? AND created_at > ?",
+        [method.id, method.id, now - CODE_GAP, method.user_id, now - timedelta(hours=1)],
+    )
+    assert sent is not None
+    if sent["method_minute"]:
+        raise TooManyRequestsError("a code was sent there less than a minute ago: wait for it")
+    if sent["method_hour"] >= CODES_PER_METHOD_HOUR or sent["person_hour"] >= CODES_PER_PERSON_HOUR:
+        raise TooManyRequestsError("too many codes were sent in the last hour: try again later")
     code = f"{secrets.randbelow(10**6):06d}"
     tx.execute(
         "UPDATE contact_methods SET code_hash = ?, code_expires_at = ?, code_attempts = 0 "

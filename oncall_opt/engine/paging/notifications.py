@@ -144,8 +144,9 @@ def of_incident(source: Store | Transaction, incident_id: int) -> list[Notificat
 
 
 def claim_due(tx: Transaction, now: datetime, lease: float) -> Notification | None:
-    """The oldest due queued notification, claimed (with several daemons: locked, and a claim
-    younger than `lease` seconds is another daemon's send in flight)."""
+    """The oldest due queued page, else the oldest other due notification (a code, a test:
+    never ahead of a page), claimed (with several daemons: locked, and a claim younger than
+    `lease` seconds is another daemon's send in flight)."""
     where, params = "", []
     if tx.shared:
         where, params = (
@@ -154,7 +155,8 @@ def claim_due(tx: Transaction, now: datetime, lease: float) -> Notification | No
         )
     row = tx.row(
         f"SELECT {_COLUMNS} FROM notifications WHERE status = ? AND next_attempt_at <= ?{where} "
-        f"ORDER BY next_attempt_at, id LIMIT 1{tx.claim}",
+        "ORDER BY CASE WHEN kind = 'page' THEN 0 ELSE 1 END, next_attempt_at, id "
+        f"LIMIT 1{tx.claim}",
         [QUEUED, now, *params],
     )
     if row is None:

@@ -4,16 +4,33 @@ as buttons (`http` actions, which POST, so a phone's preview changes nothing).""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 
 from oncall_opt.engine.destinations import PinnedTransport, RefusedConnect
-from oncall_opt.engine.paging.channels import Destination, Message
+from oncall_opt.engine.paging.channels import Destination, Message, capped
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SendResult
 
 
 def missing(settings: Settings) -> str:
-    return ""  # ntfy.sh needs no account; ONCALL_NTFY_TOKEN for a server that wants one
+    # ntfy.sh needs no account; ONCALL_NTFY_TOKEN (with ONCALL_NTFY_SERVER) for one that does
+    return ""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _on_our_server(topic: str, server: str | None) -> bool:
+    """The operator's token goes only to the operator's ntfy server (ONCALL_NTFY_SERVER): a
+    topic URL is typed by a person, who could otherwise collect the token."""
+    try:
+        return bool(server) and _origin(topic) == _origin(server or "")
+    except ValueError:
+        return False
 
 
 def _header_safe(value: str) -> str:
@@ -40,10 +57,12 @@ class NtfyChannel:
                 f"http, {_header_safe(a.label).replace(',', ' ')}, {a.url}, method=POST, clear=true"
                 for a in message.actions
             )
-        if self.settings.ntfy_token:
+        if self.settings.ntfy_token and _on_our_server(to.address, self.settings.ntfy_server):
             headers["Authorization"] = f"Bearer {self.settings.ntfy_token.get_secret_value()}"
         try:
-            response = self._client.post(to.address, content=message.text.encode(), headers=headers)
+            response = capped.post(
+                self._client, to.address, content=message.text.encode(), headers=headers
+            )
         except RefusedConnect:
             return SendResult.permanent("refused: the topic's host is not a public address")
         except httpx.TimeoutException:

@@ -13,7 +13,7 @@ import time
 import httpx
 
 from oncall_opt.engine.destinations import PinnedTransport, RefusedConnect
-from oncall_opt.engine.paging.channels import Destination, Message
+from oncall_opt.engine.paging.channels import Destination, Message, capped
 from oncall_opt.engine.paging.channels.ntfy import _outcome
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SendResult
@@ -51,7 +51,7 @@ class Webhook:
             "X-Oncall-Signature": signature(to.secret or "", timestamp, body),
         }
         try:
-            response = self._client.post(to.address, content=body, headers=headers)
+            response = capped.post(self._client, to.address, content=body, headers=headers)
         except RefusedConnect:
             return SendResult.permanent("refused: the webhook's host is not a public address")
         except httpx.TimeoutException:
