@@ -71,7 +71,8 @@ def how_you_are_paged(people: list[dict]) -> None:
     api = common.client()
     listing = api.contact_methods(person_id)
     methods, available = listing["Items"], listing["Available"]
-    _methods(api, methods)
+    whose = "you" if person_id == mine else common.full_name(by_id[person_id])
+    _methods(api, methods, whose)
     left, right = st.columns(2)
     with left:
         _add_method(api, person_id, available)
@@ -79,7 +80,7 @@ def how_you_are_paged(people: list[dict]) -> None:
         _rules(api, person_id, methods)
 
 
-def _methods(api, methods: list[dict]) -> None:
+def _methods(api, methods: list[dict], whose: str) -> None:
     secret = st.session_state.pop("_new_method_secret", None)
     if secret:
         st.success(
@@ -90,8 +91,8 @@ def _methods(api, methods: list[dict]) -> None:
         st.code(secret, language=None)
     if not methods:
         st.info(
-            "No contact method yet: nobody can page you but the team's Slack channel. Add one "
-            "below.",
+            f"No contact method yet: nobody can page {common.line(whose)} but the team's Slack "
+            "channel. Add one below.",
             icon=":material/notifications_off:",
         )
         return
@@ -184,10 +185,9 @@ def _add_method(api, person_id: int, available: dict[str, str]) -> None:
             st.rerun()
     missing = {kind: need for kind, need in available.items() if need}
     if missing:
-        st.caption(
-            "Not set up on this daemon: "
-            + "; ".join(f"{KINDS.get(k, k)} (needs {common.line(n)})" for k, n in missing.items())
-        )
+        with st.expander(f"{len(missing)} more kind(s) once the daemon is set up for them"):
+            for kind, need in missing.items():
+                st.caption(f"**{KINDS.get(kind, kind)}** needs {common.line(need)}")
 
 
 def _rules(api, person_id: int, methods: list[dict]) -> None:
