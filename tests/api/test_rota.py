@@ -193,6 +193,11 @@ def test_a_persons_feed_and_a_new_url_revokes_the_old(api, clock):
     assert str(event.get("summary")) == "on call for Default (primary)"
     assert event.decoded("dtstart") == now
     assert anonymous.get("/calendar/not-a-token.ics").status_code == 404
+    api.app.state.settings = api.app.state.settings.model_copy(
+        update={"public_api_url": "https://oncall-api.example.com/"}
+    )
+    public = ok(api.post("/users/2/calendar"))["Url"]
+    assert public.startswith("https://oncall-api.example.com/calendar/"), public
 
 
 # ----- safe re-planning -------------------------------------------------------------------------

@@ -319,7 +319,10 @@ class FeedOut(BaseModel):
 
 
 def _feed_url(request: Request, token: str) -> str:
-    return str(request.base_url).rstrip("/") + f"/calendar/{token}.ics"
+    """The feed at the daemon's public address (ONCALL_PUBLIC_API_URL: a calendar app elsewhere
+    fetches it), else at the address this request came to."""
+    base = request.app.state.settings.public_api_url or str(request.base_url)
+    return base.rstrip("/") + f"/calendar/{token}.ics"
 
 
 @router.post("/users/{id}/calendar", response_model=FeedOut, status_code=201)

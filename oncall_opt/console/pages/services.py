@@ -7,6 +7,8 @@ hash). The policy editor is a table of targets grouped into steps."""
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -17,7 +19,10 @@ LAYER_NAMES = {1: "primary", 2: "secondary"}
 
 
 def _api_url() -> str:
-    return common.api_url()
+    """Where monitoring tools reach the daemon: ONCALL_PUBLIC_API_URL when set (they run on
+    other machines), else the address this console uses."""
+    public = os.environ.get("ONCALL_PUBLIC_API_URL", "").strip()
+    return public.rstrip("/") if public else common.api_url()
 
 
 def integration_help(service: dict, key: str | None) -> None:
