@@ -42,7 +42,7 @@ STATUS_FILTERS = {
 HIGH, LOW = "high", "low"
 SEVERITIES = ("critical", "error", "warning", "info")
 URGENCY_OF = {"critical": HIGH, "error": HIGH, "warning": LOW, "info": LOW}
-MAX_DETAILS = 64 * 1024  # characters of an integration's details (JSON)
+MAX_DETAILS = 512 * 1024  # characters of an integration's details (JSON): PagerDuty's limit
 COLUMNS = (
     "id, body, dedup_key, status, trigger_count, created_at, last_triggered_at, "
     "assigned_user_id, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "

@@ -14,6 +14,7 @@ so the API layer only authenticates the integration key and applies the events:
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -90,14 +91,29 @@ def _string(errors: list[str], where: str, value: Any, limit: int, required: boo
     return cleaned or None
 
 
+_PD_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")  # +0000, as PagerDuty's own example writes it
+_NO_OFFSET = re.compile(r".*[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def event_timestamp(value: Any) -> str:
+    """An event's timestamp as RFC 3339 (UTC offsets `Z`, `+00:00`, `+0000` and `+00`; none
+    at all is UTC, as PagerDuty reads it); ValueError for anything else."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    stamp = value.strip()
+    stamp = _PD_OFFSET.sub(r"\1:\2", stamp) if "T" in stamp.upper() else stamp
+    if re.search(r"[+-]\d{2}$", stamp) and "T" in stamp.upper():
+        stamp += ":00"
+    if _NO_OFFSET.fullmatch(stamp):
+        stamp += "Z"
+    return times.parse_timestamp(stamp).isoformat()
+
+
 def pagerduty_event(body: Any, service_id: int) -> Event:
     """One Events API v2 event (`routing_key` already matched to `service_id`)."""
     errors: list[str] = []
     if not isinstance(body, dict):
         raise EventError(["the event must be a JSON object"])
-    unknown = sorted(set(body) - _EVENT_FIELDS)
-    if unknown:
-        errors.append(f"unknown field '{unknown[0]}'")
     action = body.get("event_action")
     if action not in ("trigger", "acknowledge", "resolve"):
         errors.append("'event_action' must be one of trigger, acknowledge, resolve")
@@ -120,9 +136,6 @@ def _trigger(errors: list[str], body: dict, dedup: str | None, service_id: int) 
     if not isinstance(payload, dict):
         errors.append("'payload' is missing or not an object")
         return None
-    unknown = sorted(set(payload) - _PAYLOAD_FIELDS)
-    if unknown:
-        errors.append(f"unknown field 'payload.{unknown[0]}'")
     summary = _string(errors, "payload.summary", payload.get("summary"), MAX_SUMMARY, True)
     source = _string(errors, "payload.source", payload.get("source"), text.MAX_NAME, True)
     severity = payload.get("severity")
@@ -131,9 +144,9 @@ def _trigger(errors: list[str], body: dict, dedup: str | None, service_id: int) 
     stamp = payload.get("timestamp")
     if stamp is not None:
         try:
-            times.parse_timestamp(stamp)
+            stamp = event_timestamp(stamp)
         except (ValueError, TypeError):
-            errors.append("'payload.timestamp' must be an ISO 8601 timestamp with an offset")
+            errors.append("'payload.timestamp' must be an ISO 8601 timestamp")
     for name in ("component", "group", "class"):
         _string(errors, f"payload.{name}", payload.get(name), text.MAX_NAME, False)
     for name in ("links", "images"):
@@ -154,6 +167,10 @@ def _trigger(errors: list[str], body: dict, dedup: str | None, service_id: int) 
             "images": body.get("images"),
             "client": body.get("client"),
             "client_url": body.get("client_url"),
+            # What PagerDuty's documentation does not name is kept, not refused: a sender's
+            # extra field must not lose its alert.
+            "other": {k: v for k, v in body.items() if k not in _EVENT_FIELDS} or None,
+            "other_payload": {k: v for k, v in payload.items() if k not in _PAYLOAD_FIELDS} or None,
         }.items()
         if value is not None
     }
