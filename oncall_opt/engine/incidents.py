@@ -614,26 +614,25 @@ def resolve(
     by_user_id: int | None = None,
     via: str | None = None,
 ) -> Incident:
-    """Resolve an open incident (acknowledging it too if it was not); escalation stops."""
+    """Resolve an open incident; escalation stops. One never acknowledged stays so
+    (`acknowledged_at` null): a time to acknowledge is only ever a real acknowledgement's."""
     return _transition(
         store,
         incident_id,
         now,
         by_user_id,
         "UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, "
-        "acknowledged_at = coalesce(acknowledged_at, ?), "
-        "acknowledged_by = coalesce(acknowledged_by, ?), next_escalation_at = NULL, "
-        "retrigger_at = NULL WHERE id = ? AND status <> ?",
-        [RESOLVED, now, by_user_id, now, by_user_id, incident_id, RESOLVED],
+        "next_escalation_at = NULL, retrigger_at = NULL WHERE id = ? AND status <> ?",
+        [RESOLVED, now, by_user_id, incident_id, RESOLVED],
         ("resolved", outbox.resolved),
         "incident {id} is already {status}",
         log=f"resolved via {via}" if via else None,
     )
 
 
-# Whether a resolved incident had been acknowledged before it was resolved. Resolving fills an
-# empty acknowledgement with the resolution's own moment, so an acknowledgement of its own is
-# the one the timeline shows made (acknowledged, or snoozed) at that very moment.
+# Whether a resolved incident had been acknowledged before it was resolved: an acknowledgement
+# the timeline shows made (acknowledged, or snoozed) at that moment. (Before issue 22, resolving
+# filled an empty acknowledgement with the resolution's moment; those rows read right too.)
 _ACKNOWLEDGED_BEFORE = (
     "EXISTS (SELECT 1 FROM incident_log WHERE incident_log.incident_id = incidents.id "
     "AND incident_log.kind IN ('acknowledged', 'snoozed') "

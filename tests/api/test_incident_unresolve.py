@@ -63,9 +63,16 @@ def test_reopening_restores_the_state_before_the_resolve(api, clock):
     acked = api.post("/incidents", json={"Body": "Disk full"}).json()
     api.put(f"/incidents/{acked['Id']}/acknowledge", json={"UserId": katy["Id"]})
     clock.advance(minutes=3)
+    resolved = {}
     for incident in (triggered, acked):
         done = api.put(f"/incidents/{incident['Id']}/resolve", json={"UserId": katy["Id"]})
         assert done.json()["Status"] == "resolved"
+        resolved[incident["Id"]] = done.json()
+    # Resolving is not acknowledging: time to acknowledge stays true (issue 22).
+    never = resolved[triggered["Id"]]
+    assert never["AcknowledgedAt"] is None and never["AcknowledgedBy"] is None
+    assert never["Acknowledged"] is False and never["ResolvedAt"] == iso(NOW + timedelta(minutes=3))
+    assert resolved[acked["Id"]]["AcknowledgedAt"] == iso(NOW)
     clock.advance(minutes=1)
 
     again = api.post(f"/incidents/{triggered['Id']}/unresolve")

@@ -46,13 +46,12 @@ def run(store: Store, now: datetime) -> dict[str, int]:
             timeline.add(tx, incident.id, "retriggered", f"triggered again: {why}", now)
         quiet = tx.rows(
             "UPDATE incidents SET status = ?, resolved_at = ?, next_escalation_at = NULL, "
-            "retrigger_at = NULL, acknowledged_at = coalesce(acknowledged_at, ?) "
-            "WHERE status <> ? AND service_id IN "
+            "retrigger_at = NULL WHERE status <> ? AND service_id IN "
             "(SELECT id FROM services WHERE auto_resolve_minutes IS NOT NULL) "
             "AND last_triggered_at <= ? - (SELECT auto_resolve_minutes FROM services "
             "WHERE services.id = incidents.service_id) * INTERVAL '1 minute' "
             f"RETURNING {COLUMNS}",
-            [RESOLVED, now, now, RESOLVED, now],
+            [RESOLVED, now, RESOLVED, now],
         )
         resolved = incidents_from_rows(tx, sorted(quiet, key=lambda r: r["id"]))
         services = routing(tx).services
