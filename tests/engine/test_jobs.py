@@ -661,3 +661,25 @@ def test_jobs_can_run_concurrently_with_run_once(store, clock, slack):
         thread.join()
     assert slack.take(6, timeout=5) == [f"m{i}" for i in range(6)]
     loop.stop()
+
+
+def test_retry_after_counts_from_when_the_answer_arrived(store, clock, slack):
+    """Issue 22: Slack said "Retry-After: 2" half a second into the run; the webhook's messages
+    wait until 2 s after that answer, not 2 s after the run began."""
+
+    class SlowAnswer:  # the post takes half a second (on the run's clock)
+        def __init__(self):
+            self.webhook = SlackWebhook(slack.url, SECRET_TIMEOUT)
+
+        def send(self, text):
+            clock.advance(seconds=0.5)
+            return self.webhook.send(text)
+
+    queue(store, clock, "one", "two")
+    slack.reply(429, "rate_limited", retry_after=2)
+    began = clock.now()
+    counts = delivery.run(store, began, SlowAnswer(), make_settings(slack), no_sleep,
+                          clock=clock.now)  # fmt: skip
+    assert counts["retry"] == 1
+    answered = began + timedelta(seconds=0.5)
+    assert outbox_rows(store)[0]["next_attempt_at"] == answered + timedelta(seconds=2)

@@ -141,10 +141,12 @@ def run(
     state: JobState | None = None,
     limit: int = MAX_PER_RUN,
     stop: threading.Event | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
     """Post due outbox messages; returns counts by outcome (sent, skipped, failed, retry).
     `sender` is the global webhook (None: none configured); teams' own webhooks come from the
-    teams table."""
+    teams table. With `clock`, a Retry-After (and a back-off) counts from the moment the answer
+    arrived, not from the run's start (a run paced at one post a second lasts a while)."""
     state = state if state is not None else JobState()
     counts = {SENT: 0, SKIPPED: 0, FAILED: 0, "retry": 0}
     channels = _Channels(store, sender, settings, state)
@@ -203,7 +205,8 @@ def run(
             delay = result.retry_after
             if delay is None:
                 delay = backoff(claim.attempts)
-            retry_at = now + timedelta(seconds=delay)
+            answered = clock() if clock is not None else now
+            retry_at = answered + timedelta(seconds=delay)
             store.write(lambda tx, c=claim, r=result, t=retry_at: _mark_retry(tx, c, r, t))
             counts["retry"] += 1
             failures_in_a_row += 1

@@ -107,7 +107,7 @@ class JobLoop:
     def _delivery(self) -> dict[str, int]:
         return delivery.run(
             self.store, self.clock.now(), self.sender, self.settings,
-            sleep=self._sleep, state=self.state, stop=self._stop,
+            sleep=self._sleep, state=self.state, stop=self._stop, clock=self.clock.now,
         )  # fmt: skip
 
     def _notify(self) -> dict[str, int]:
