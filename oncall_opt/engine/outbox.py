@@ -90,7 +90,8 @@ def escalated(incident: Incident, minutes: float | None, paged: Sequence[User], 
     if minutes is None:
         return f"Incident #{incident.id} escalated by hand to {to} ({esc(why)})\n{_body(incident)}"
     return (
-        f"Incident #{incident.id} has not been acknowledged for {minutes:g} minutes: escalated "
+        f"Incident #{incident.id} has not been acknowledged for {minutes:g} "
+        f"minute{'' if minutes == 1 else 's'}: escalated "
         f"to {to} ({esc(why)})\n{_body(incident)}"
     )
 

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     remind_every: float = 600.0  # seconds: the reminder job, and how often an incident is due
     assign_every: float = 60.0
     deliver_every: float = 5.0
-    escalate_every: float = 60.0
+    escalate_every: float = 5.0  # a step fires within 5 s of its time
     slack_timeout: float = 10.0
     slack_min_interval: float = 1.0  # at most about one message per second per webhook
     session_hours: float = 24.0  # how long a console sign-in lasts
@@ -113,7 +113,7 @@ class _Variables(BaseSettings):
     remind_every: float = Field(600.0, gt=0)
     assign_every: float = Field(60.0, gt=0)
     deliver_every: float = Field(5.0, gt=0)
-    escalate_every: float = Field(60.0, gt=0)
+    escalate_every: float = Field(5.0, gt=0)
     slack_timeout: float = Field(10.0, gt=0)
     slack_min_interval: float = Field(1.0, gt=-1)
     session_hours: float = Field(24.0, gt=0)

@@ -683,3 +683,22 @@ def test_retry_after_counts_from_when_the_answer_arrived(store, clock, slack):
     assert counts["retry"] == 1
     answered = began + timedelta(seconds=0.5)
     assert outbox_rows(store)[0]["next_attempt_at"] == answered + timedelta(seconds=2)
+
+
+def test_an_escalation_counts_minutes_from_the_trigger_not_the_last_repeat(store, clock, slack):
+    """Issue 22: the same alert again at minute 14 must not make the step at minute 15 say
+    "not acknowledged for 1 minute"; and the job looks every 5 s, so a step fires on time."""
+    ana, ben = people(store, clock)
+    on_call(store, ana, clock)
+    on_call(store, ben, clock, layer=SECONDARY)
+    incident, _ = incidents.trigger(store, "Disk full", clock.now(), dedup_key="disk")
+    clock.advance(minutes=14)
+    incidents.trigger(store, "Disk full", clock.now(), dedup_key="disk")  # a repeat
+    clock.advance(minutes=1)
+    loop = JobLoop(store, make_settings(slack), clock, sleep=no_sleep)
+    assert loop.run_once()["escalation"] == 1
+    [escalated] = [t for t in slack.accepted() if "has not been acknowledged" in t]
+    assert f"Incident #{incident.id} has not been acknowledged for 15 minutes" in escalated
+    assert dict((name, every) for name, every, _ in loop.jobs)["escalation"] <= 5
+    slack.take(len(slack.accepted()))
+    loop.stop()

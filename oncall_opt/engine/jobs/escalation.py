@@ -202,10 +202,27 @@ def _announce(
             ids = [i.id for i in of_team]
             outbox.enqueue(tx, KIND, summary(header, of_team), now, ids, team_id)
             continue
+        since = _unacknowledged_since(tx, of_team)
         for incident in of_team:
-            minutes = (now - incident.last_triggered_at).total_seconds() // 60
+            minutes = (now - since[incident.id]).total_seconds() // 60
             text = outbox.escalated(incident, minutes, people, why)
             outbox.enqueue(tx, KIND, text, now, [incident.id], team_id)
+
+
+def _unacknowledged_since(tx: Transaction, incidents: list[Incident]) -> dict[int, datetime]:
+    """When each incident last became unacknowledged: its creation, or the last time it was
+    triggered again (a snooze or acknowledgement timeout) or reopened. Not its last repeated
+    alert: "not acknowledged for 0 minutes" on a 65-second-old incident was that mistake."""
+    since = {incident.id: incident.created_at for incident in incidents}
+    marks = ", ".join("?" for _ in incidents)
+    for row in tx.rows(
+        "SELECT incident_id, max(logged_at) AS at FROM incident_log "
+        f"WHERE incident_id IN ({marks}) AND kind IN ('retriggered', 'unresolved') "
+        "GROUP BY incident_id",
+        [incident.id for incident in incidents],
+    ):
+        since[row["incident_id"]] = max(since[row["incident_id"]], row["at"])
+    return since
 
 
 def _by_team(incidents: list[Incident]) -> dict[int, list[Incident]]:
