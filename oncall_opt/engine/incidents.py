@@ -113,6 +113,8 @@ class Trigger:
     severity: str | None = None
     source: str | None = None
     details: str | None = None  # JSON text
+    # A repeat replaces the open incident's body and details (the source says what fires now)
+    refresh: bool = False
 
     @property
     def key(self) -> tuple[int, str] | None:
@@ -218,6 +220,7 @@ def trigger_batch(
         if t.key is not None:
             keyed.setdefault(t.key, []).append(i)
     open_rows = _count_against_open(tx, {key: len(at) for key, at in keyed.items()}, now)
+    refreshed = _refresh_open(tx, triggers, keyed, open_rows, now)
 
     # What opens an incident: every trigger without a key, the first of a key with none open.
     opening = [
@@ -262,6 +265,17 @@ def trigger_batch(
                 source=t.source, details=t.details, escalation_step=plan.escalation_step,
                 next_escalation_at=plan.next_escalation_at, retrigger_at=None,
             )  # fmt: skip
+        for i in opening:  # a later trigger of its key in this batch says what fires now
+            t = triggers[i]
+            last = triggers[keyed[t.key][-1]] if t.key is not None else t
+            if last is not t and last.refresh:
+                tx.execute(
+                    "UPDATE incidents SET body = ?, details = ?, severity = ? WHERE id = ?",
+                    [last.body, last.details, last.severity, created[i].id],
+                )
+                created[i] = replace(
+                    created[i], body=last.body, details=last.details, severity=last.severity
+                )
         incidents = [created[i] for i in opening]
         _enqueue_created(tx, incidents, plans, now)
         planned = pages.page(
@@ -301,8 +315,33 @@ def trigger_batch(
         answers.append((replace(incident, trigger_count=count), opened))
         if not opened:
             again.append((incident.id, "repeated", f"triggered again (count {count})", None))
-    timeline.add_many(tx, again, now)
+    timeline.add_many(tx, again + refreshed, now)
     return answers
+
+
+def _refresh_open(
+    tx: Transaction,
+    triggers: Sequence[Trigger],
+    keyed: dict[tuple[int, str], list[int]],
+    open_rows: dict[tuple[int, str], dict[str, Any]],
+    now: datetime,
+) -> list[tuple[int, str, str, int | None]]:
+    """An open incident whose alert source says what fires *now* (an Alertmanager group:
+    `refresh`) takes the body, details and severity of the key's last trigger, so that after
+    web-2 joins and web-1 resolves it names web-2. Returns the timeline entries."""
+    log = []
+    for key, row in open_rows.items():
+        last = triggers[keyed[key][-1]]
+        if not last.refresh or (last.body, last.details) == (row["body"], row["details"]):
+            continue
+        tx.execute(
+            "UPDATE incidents SET body = ?, details = ?, severity = ? WHERE id = ?",
+            [last.body, last.details, last.severity, row["id"]],
+        )
+        row.update(body=last.body, details=last.details, severity=last.severity)
+        headline = last.body.splitlines()[0] if last.body else ""
+        log.append((row["id"], "updated", f"now: {text.shortened(headline, 200)}", None))
+    return log
 
 
 def page_user(page: Page) -> int | None:
@@ -613,8 +652,10 @@ def resolve(
     now: datetime,
     by_user_id: int | None = None,
     via: str | None = None,
+    body: str | None = None,
 ) -> Incident:
-    """Resolve an open incident; escalation stops. One never acknowledged stays so
+    """Resolve an open incident; escalation stops; `body`, when given, is what it says from
+    now on (an alert source's resolved notification). One never acknowledged stays so
     (`acknowledged_at` null): a time to acknowledge is only ever a real acknowledgement's."""
     return _transition(
         store,
@@ -622,8 +663,9 @@ def resolve(
         now,
         by_user_id,
         "UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, "
-        "next_escalation_at = NULL, retrigger_at = NULL WHERE id = ? AND status <> ?",
-        [RESOLVED, now, by_user_id, incident_id, RESOLVED],
+        "body = coalesce(?, body), next_escalation_at = NULL, retrigger_at = NULL "
+        "WHERE id = ? AND status <> ?",
+        [RESOLVED, now, by_user_id, body, incident_id, RESOLVED],
         ("resolved", outbox.resolved),
         "incident {id} is already {status}",
         log=f"resolved via {via}" if via else None,

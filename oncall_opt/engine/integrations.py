@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from oncall_opt import times
@@ -41,6 +41,7 @@ class Event:
     action: Literal["trigger", "acknowledge", "resolve"]
     dedup_key: str
     trigger: Trigger | None = None  # for "trigger"
+    body: str | None = None  # for "resolve": what the incident says now (the alerts resolved)
 
 
 # ----- PagerDuty Events API v2 -------------------------------------------------------------------
@@ -218,11 +219,14 @@ def alertmanager_events(body: Any, service_id: int) -> list[Event]:
     if errors:
         raise EventError(errors)
     key = _group_dedup_key(group_key)
-    if status == "resolved":
-        return [Event("resolve", key)]
     labels = _strings(body.get("commonLabels") or {})
     annotations = _strings(body.get("commonAnnotations") or {})
-    firing = [a for a in alerts if a.get("status", "firing") == "firing"] or alerts
+    if status == "resolved":  # the incident says so when its resolution is announced
+        said = _body(body, labels, annotations, alerts, "[RESOLVED]")
+        return [Event("resolve", key, body=text.clean("Body", said, text.MAX_BODY, multiline=True))]
+    firing = [a for a in alerts if a.get("status", "firing") == "firing"]
+    if not firing:  # nothing fires (an empty list, or only resolved alerts): nothing to open
+        return []
     severity = AM_SEVERITY.get(labels.get("severity", "").lower())
     if severity is None:  # the worst severity among the firing alerts, if they say one
         found = [AM_SEVERITY.get(_strings(a.get("labels") or {}).get("severity", "").lower())
@@ -245,12 +249,13 @@ def alertmanager_events(body: Any, service_id: int) -> list[Event]:
             details[extra] = body[extra]
     try:
         trigger = check_trigger(
-            _body(body, labels, annotations, firing), key, service_id, severity=severity,
-            source=_source(body), details=details,
+            _body(body, labels, annotations, firing, f"[FIRING:{len(firing)}]"), key,
+            service_id, severity=severity, source=_source(body), details=details,
         )  # fmt: skip
     except InvalidRequestError as exc:
         raise EventError([str(exc)]) from None
-    return [Event("trigger", key, trigger)]
+    # Each notification says what fires now: the open incident follows it.
+    return [Event("trigger", key, replace(trigger, refresh=True))]
 
 
 def _group_dedup_key(group_key: str) -> str:
@@ -267,9 +272,9 @@ def _source(body: dict) -> str:
     return "grafana" if "orgId" in body or "state" in body else "alertmanager"
 
 
-def _body(body: dict, labels: dict, annotations: dict, firing: list[dict]) -> str:
-    """What the incident says: the group's summary (or Grafana's title), how many alerts fire
-    and which, and each one's summary or description."""
+def _body(body: dict, labels: dict, annotations: dict, firing: list[dict], state: str) -> str:
+    """What the incident says: `state` (`[FIRING:2]`, `[RESOLVED]`), the group's summary (or
+    Grafana's title), and each alert's summary or description."""
     names = []
     for alert in firing:
         name = _strings(alert.get("labels") or {}).get("alertname")
@@ -281,7 +286,7 @@ def _body(body: dict, labels: dict, annotations: dict, firing: list[dict]) -> st
         or ", ".join(names)
         or "alert"
     )
-    lines = [f"[FIRING:{len(firing)}] {headline}"]
+    lines = [f"{state} {headline}"]
     description = annotations.get("description")
     if description and description != headline:
         lines.append(description)

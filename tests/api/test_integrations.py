@@ -404,3 +404,51 @@ def test_an_unknown_key_is_404_and_the_key_never_reaches_the_access_log(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "/integrations/alertmanager/***" in logged
     assert service["IntegrationKey"] not in logged
+
+
+def _alert(name: str, instance: str, status: str = "firing") -> dict:
+    return {"status": status, "labels": {"alertname": name, "instance": instance},
+            "annotations": {"summary": f"{name} on {instance}"},
+            "startsAt": "2026-01-05T08:58:00Z", "fingerprint": f"fp-{instance}"}  # fmt: skip
+
+
+def test_the_incident_follows_what_the_group_fires_now_and_says_when_resolved(
+    anonymous, api, service
+):
+    group = copy.deepcopy(FIRING)
+    group.update(groupKey='{}:{job="web"}', commonAnnotations={}, commonLabels={"job": "web"})
+    group["alerts"] = [_alert("HighLatency", "web-1")]
+    notify(anonymous, service, group)
+    group["alerts"] = [_alert("HighLatency", "web-1"), _alert("HighLatency", "web-2")]
+    notify(anonymous, service, group)
+    [incident] = incidents(api)
+    assert incident["Body"].startswith("[FIRING:2]") and "web-2" in incident["Body"]
+    group["alerts"] = [_alert("HighLatency", "web-1", "resolved"), _alert("HighLatency", "web-2")]
+    notify(anonymous, service, group)
+    [incident] = incidents(api)
+    assert incident["Body"].startswith("[FIRING:1]"), incident["Body"]
+    assert "web-2" in incident["Body"] and "web-1" not in incident["Body"]
+    assert [a["labels"]["instance"] for a in incident["Details"]["alerts"]] == ["web-1", "web-2"]
+    log = [e["Message"] for e in api.get(f"/incidents/{incident['Id']}/log").json()["Items"]]
+    assert any(m.startswith("now: [FIRING:1]") for m in log), log
+    group["status"] = "resolved"
+    group["alerts"] = [_alert("HighLatency", "web-1", "resolved"),
+                       _alert("HighLatency", "web-2", "resolved")]  # fmt: skip
+    assert notify(anonymous, service, group).json()["action"] == "resolve"
+    [incident] = incidents(api)
+    assert incident["Status"] == "resolved" and incident["Body"].startswith("[RESOLVED]")
+    told = api.get("/messages", params={"Status": "all"}).json()["Items"]
+    [resolved] = [m["Text"] for m in told if m["Kind"] == "resolved"]
+    assert "[RESOLVED]" in resolved and "[FIRING" not in resolved
+
+
+def test_nothing_firing_opens_nothing_and_grafana_may_put(anonymous, api, service):
+    empty = copy.deepcopy(FIRING)
+    empty["alerts"] = []
+    answer = notify(anonymous, service, empty)
+    assert answer.status_code == 200 and answer.json()["action"] == "none"
+    assert incidents(api) == []
+    url = f"/integrations/alertmanager/{service['IntegrationKey']}"
+    put = anonymous.put(url, json=FIRING)
+    assert put.status_code == 200 and put.json()["action"] == "trigger"
+    assert len(incidents(api)) == 1

@@ -114,7 +114,7 @@ async def apply(request: Request, service: Service, event: Event) -> None:
             if event.action == "acknowledge":
                 incidents.acknowledge(store, incident.id, now)
             else:
-                incidents.resolve(store, incident.id, now)
+                incidents.resolve(store, incident.id, now, body=event.body)
         except ConflictError:  # acknowledged or resolved meanwhile: the outcome stands
             pass
 
@@ -152,7 +152,9 @@ class AlertmanagerOut(BaseModel):
     action: str
 
 
-@router.post(ALERTMANAGER_PREFIX + "{key}", response_model=AlertmanagerOut)
+@router.api_route(
+    ALERTMANAGER_PREFIX + "{key}", methods=["POST", "PUT"], response_model=AlertmanagerOut
+)  # Grafana's webhook contact point may be set to PUT
 async def alertmanager(key: str, request: Request) -> Any:
     """Prometheus Alertmanager's webhook receiver (payload version 4), Grafana's alerting
     webhook too: one incident per alert group (its group key is the dedup key); a repeated
@@ -170,5 +172,8 @@ async def alertmanager(key: str, request: Request) -> Any:
         return error(400, "; ".join(exc.errors))
     for event in events:
         await apply(request, service, event)
+    if not events:  # nothing fires: answered, nothing opened
+        group = body.get("groupKey") if isinstance(body, dict) else ""
+        return AlertmanagerOut(status="success", dedup_key=str(group)[:200], action="none")
     last = events[-1]
     return AlertmanagerOut(status="success", dedup_key=last.dedup_key, action=last.action)
