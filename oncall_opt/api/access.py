@@ -47,6 +47,7 @@ OPEN_PATHS = frozenset(
         "/redoc",
         "/auth/login",
         "/v2/enqueue",
+        "/v2/change/enqueue",
     }
 )
 # Integrations: the integration key in the event or the URL is the credential; so is a

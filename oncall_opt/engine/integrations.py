@@ -183,6 +183,48 @@ def _trigger(errors: list[str], body: dict, dedup: str | None, service_id: int) 
         return None
 
 
+@dataclass(frozen=True)
+class ChangeEvent:
+    summary: str
+    source: str | None
+    timestamp: str | None  # RFC 3339, when the change happened (None: when it arrived)
+    details: dict[str, Any]
+
+
+def pagerduty_change(body: Any) -> ChangeEvent:
+    """One change event of the Events API v2 (`POST /v2/change/enqueue`): `{"routing_key",
+    "payload": {"summary", "timestamp"?, "source"?, "custom_details"?}, "links"?}`."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise EventError(["the event must be a JSON object"])
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise EventError(["'payload' is missing or not an object"])
+    summary = _string(errors, "payload.summary", payload.get("summary"), MAX_SUMMARY, True)
+    source = _string(errors, "payload.source", payload.get("source"), text.MAX_NAME, False)
+    stamp = payload.get("timestamp")
+    if stamp is not None:
+        try:
+            stamp = event_timestamp(stamp)
+        except (ValueError, TypeError):
+            errors.append("'payload.timestamp' must be an ISO 8601 timestamp")
+    if "links" in body and not isinstance(body["links"], list):
+        errors.append("'links' must be an array")
+    if errors or summary is None:
+        raise EventError(errors or ["'payload.summary' is missing or blank"])
+    details = {
+        key: value
+        for key, value in {
+            "custom_details": payload.get("custom_details"),
+            "links": body.get("links"),
+            "other": {k: v for k, v in body.items() if k not in ("routing_key", "payload",
+                                                                 "links")} or None,
+        }.items()
+        if value is not None
+    }  # fmt: skip
+    return ChangeEvent(summary, source, stamp, details)
+
+
 # ----- Prometheus Alertmanager (and Grafana) webhook ---------------------------------------------
 AM_SEVERITY = {
     "critical": "critical", "page": "critical", "high": "error", "error": "error",

@@ -452,3 +452,43 @@ def test_nothing_firing_opens_nothing_and_grafana_may_put(anonymous, api, servic
     put = anonymous.put(url, json=FIRING)
     assert put.status_code == 200 and put.json()["action"] == "trigger"
     assert len(incidents(api)) == 1
+
+
+def test_change_events_are_kept_on_the_service_and_shown_on_incidents_after_them(
+    anonymous, api, service, clock
+):
+    change = {
+        "routing_key": service["IntegrationKey"],
+        "payload": {
+            "summary": "Build Success: Increase snapshot create timeout to 30 seconds",
+            "timestamp": "2026-01-05T08:30:00+0000",
+            "source": "acme-build-pipeline-tool-default-i-9999",
+            "custom_details": {"build_state": "passed", "run_time": "1236s"},
+        },
+        "links": [{"href": "https://acme.pagerduty.dev/build/2", "text": "View more"}],
+    }
+    answer = anonymous.post("/v2/change/enqueue", json=change)
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"status": "success", "message": "Change event processed",
+                             "dedup_key": None}  # fmt: skip
+    assert incidents(api) == []  # nobody is paged
+    old = copy.deepcopy(change)
+    old["payload"].update(summary="Last week's deploy", timestamp="2025-12-29T08:00:00Z")
+    assert anonymous.post("/v2/change/enqueue", json=old).status_code == 202
+    listed = api.get(f"/services/{service['Id']}/changes").json()["Items"]
+    assert [c["Summary"] for c in listed] == [change["payload"]["summary"], "Last week's deploy"]
+    assert listed[0]["At"] == "2026-01-05T08:30:00Z"
+    assert listed[0]["Details"]["custom_details"]["build_state"] == "passed"
+    opened = anonymous.post("/v2/enqueue", json=event(service)).json()
+    [incident] = [i for i in incidents(api) if i["DedupKey"] == opened["dedup_key"]]
+    before = api.get(f"/incidents/{incident['Id']}/changes").json()["Items"]
+    assert [c["Summary"] for c in before] == [change["payload"]["summary"]]  # within the hour
+    clock.advance(hours=2)
+    later = anonymous.post("/v2/enqueue", json=event(service, dedup_key="later")).json()
+    [second] = [i for i in incidents(api) if i["DedupKey"] == later["dedup_key"]]
+    assert api.get(f"/incidents/{second['Id']}/changes").json()["Items"] == []
+    bad = copy.deepcopy(change)
+    bad["payload"].pop("summary")
+    invalid(anonymous.post("/v2/change/enqueue", json=bad), "'payload.summary' is missing")
+    bad["routing_key"] = "0" * 32
+    invalid(anonymous.post("/v2/change/enqueue", json=bad), "not the integration key")

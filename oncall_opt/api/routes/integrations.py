@@ -5,6 +5,10 @@
   `routing_key`. Answers as PagerDuty does: `202 {"status": "success", "message": "Event
   processed", "dedup_key"}`, or `400 {"status": "invalid event", "message": "Event object is
   invalid", "errors": [...]}`.
+- `POST /v2/change/enqueue`: its change events (a deploy, a config change): `202 {"status":
+  "success", "message": "Change event processed"}`; listed on the service
+  (`GET /services/{id}/changes`) and on its incidents opened within the hour after
+  (`GET /incidents/{id}/changes`).
 - `POST /integrations/alertmanager/{IntegrationKey}`: Alertmanager's `webhook_configs` (and
   Grafana's alerting webhook): one incident per alert group, resolved with it.
 
@@ -25,14 +29,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from oncall_opt import times
 from oncall_opt.api.common import error, now_of, store_of
 from oncall_opt.api.routes.incidents import batcher_of
-from oncall_opt.engine import incidents
+from oncall_opt.engine import changes, incidents
 from oncall_opt.engine.integrations import (
     Event,
     EventError,
     alertmanager_events,
     check_routing_key,
+    pagerduty_change,
     pagerduty_event,
 )
 from oncall_opt.engine.services import Service, service_for_key
@@ -144,6 +150,39 @@ async def enqueue(request: Request) -> Any:
         return _invalid(exc.errors)
     await apply(request, service, event)
     return EnqueueOut(status="success", message="Event processed", dedup_key=event.dedup_key)
+
+
+@router.post(
+    "/v2/change/enqueue",
+    status_code=202,
+    response_model=EnqueueOut,
+    responses={400: {"model": InvalidEventOut, "description": "the event is invalid"}},
+)
+async def change_enqueue(request: Request) -> Any:
+    """PagerDuty's change events: `{"routing_key", "payload": {"summary", "timestamp"?,
+    "source"?, "custom_details"?}, "links"?}`. Nobody is paged; the change is listed on the
+    service and on its incidents opened within the hour after."""
+    body, errors = await _json(request)
+    if errors:
+        return _invalid(errors)
+    try:
+        key = check_routing_key(body)
+        service = await service_of(request, key)
+        if service is None:
+            return _invalid(["'routing_key' is not the integration key of any service"])
+        change = pagerduty_change(body)
+    except EventError as exc:
+        return _invalid(exc.errors)
+    store, now = store_of(request), now_of(request)
+    happened = times.parse_timestamp(change.timestamp) if change.timestamp else now
+
+    def keep(tx) -> int:
+        return changes.record(
+            tx, service.id, change.summary, change.source, happened, change.details, now
+        )
+
+    await run_in_threadpool(store.write, keep)
+    return EnqueueOut(status="success", message="Change event processed")
 
 
 class AlertmanagerOut(BaseModel):

@@ -27,7 +27,7 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.api.routes.integrations import forget_keys
-from oncall_opt.engine import policies, services
+from oncall_opt.engine import changes, policies, services
 from oncall_opt.engine.policies import Step, Target
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["services"], responses=ERROR_RESPONSES)
@@ -111,6 +111,44 @@ def list_services(
 @router.get("/services/{id}", response_model=ServiceOut)
 def get_service(id: IdPath, request: Request) -> ServiceOut:
     return ServiceOut.of(services.get_service(store_of(request), id))
+
+
+class ChangeOut(BaseModel):
+    Id: int
+    ServiceId: int
+    Summary: str
+    Source: str | None
+    At: UtcTime  # when it happened (the event's timestamp, else when it arrived)
+    Details: dict | None
+    ReceivedAt: UtcTime
+
+    @classmethod
+    def of(cls, change: changes.Change) -> ChangeOut:
+        return cls(
+            Id=change.id, ServiceId=change.service_id, Summary=change.summary,
+            Source=change.source, At=change.happened_at, Details=change.details,
+            ReceivedAt=change.received_at,
+        )  # fmt: skip
+
+
+class ChangeList(BaseModel):
+    Items: list[ChangeOut]
+
+
+@router.get("/services/{id}/changes", response_model=ChangeList)
+def service_changes(id: IdPath, request: Request) -> ChangeList:
+    """The service's latest change events (`POST /v2/change/enqueue`), newest first."""
+    store = store_of(request)
+    services.get_service(store, id)  # 404 for an unknown service
+    return ChangeList(Items=[ChangeOut.of(c) for c in changes.of_service(store, id)])
+
+
+@router.get("/incidents/{id}/changes", response_model=ChangeList)
+def incident_changes(id: IdPath, request: Request) -> ChangeList:
+    """The changes on the incident's service in the hour before it opened, newest first:
+    what changed just before it broke."""
+    found = changes.before_incident(store_of(request), id)
+    return ChangeList(Items=[ChangeOut.of(c) for c in found])
 
 
 @router.put("/services/{id}", response_model=ServiceOut)
