@@ -37,9 +37,10 @@ from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_SERVICE = 1
 MAX_TIMEOUT = 7 * 24 * 60  # minutes
+MAX_EVENTS_PER_MINUTE = 100_000
 _COLUMNS = (
     "id, name, team_id, escalation_policy_id, key_prefix, ack_timeout_minutes, "
-    "auto_resolve_minutes, created_at"
+    "auto_resolve_minutes, created_at, events_per_minute"
 )
 
 
@@ -53,6 +54,7 @@ class Service:
     ack_timeout_minutes: int | None
     auto_resolve_minutes: int | None
     created_at: datetime
+    events_per_minute: int | None = None  # None: the daemon's ONCALL_EVENTS_PER_MINUTE
 
 
 def hash_key(key: str) -> str:
@@ -137,9 +139,17 @@ def update_service(
     escalation_policy_id: int | None = None,
     ack_timeout_minutes: Any = _UNSET,
     auto_resolve_minutes: Any = _UNSET,
+    events_per_minute: Any = _UNSET,
 ) -> Service:
-    """Change the fields given (a timeout of 0 or None turns it off)."""
+    """Change the fields given (a timeout of 0 or None turns it off; an events-a-minute limit
+    of None is the daemon's default)."""
     changes: dict[str, Any] = {}
+    if events_per_minute is not _UNSET:
+        if events_per_minute is not None and not 1 <= events_per_minute <= MAX_EVENTS_PER_MINUTE:
+            raise InvalidRequestError(
+                "EventsPerMinute", f"must be 1 to {MAX_EVENTS_PER_MINUTE}, or null for the default"
+            )
+        changes["events_per_minute"] = events_per_minute
     if name is not None:
         changes["name"] = text.name("Name", name)
     if ack_timeout_minutes is not _UNSET:

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     public_api_url: str | None = None  # the daemon as Twilio reaches it (call key presses)
     apprise_hosts: str = ""  # self-hosted Apprise services (Matrix...) allowed: host,host
+    events_per_minute: int = 120  # an integration key's rate limit (PagerDuty's, about)
     ntfy_server: str | None = None  # the ntfy server ONCALL_NTFY_TOKEN belongs to
 
     @classmethod
@@ -141,6 +142,7 @@ class _Variables(BaseSettings):
     public_api_url: str | None = None
     apprise_hosts: str = ""
     ntfy_server: str | None = None
+    events_per_minute: int = Field(120, ge=1, le=100_000)
 
     @field_validator(*_SECRETS, mode="before")
     @classmethod

@@ -492,3 +492,29 @@ def test_change_events_are_kept_on_the_service_and_shown_on_incidents_after_them
     invalid(anonymous.post("/v2/change/enqueue", json=bad), "'payload.summary' is missing")
     bad["routing_key"] = "0" * 32
     invalid(anonymous.post("/v2/change/enqueue", json=bad), "not the integration key")
+
+
+def test_an_integration_key_over_its_rate_limit_is_told_to_retry_and_nothing_is_lost(
+    anonymous, api, service, clock
+):
+    assert (
+        api.put(f"/services/{service['Id']}", json={"EventsPerMinute": 6}).json()["EventsPerMinute"]
+        == 6
+    )
+    answers = [
+        anonymous.post("/v2/enqueue", json=event(service, dedup_key=f"k{n}")) for n in range(10)
+    ]
+    assert [a.status_code for a in answers] == [202] * 6 + [429] * 4
+    refused = answers[-1]
+    assert refused.json()["status"] == "throttle event"
+    assert refused.headers["Retry-After"] == "10"  # 6 a minute: one more every 10 s
+    assert sorted(i["DedupKey"] for i in incidents(api)) == [f"k{n}" for n in range(6)]
+    clock.advance(seconds=10)
+    again = anonymous.post("/v2/enqueue", json=event(service, dedup_key="k6"))
+    assert again.status_code == 202  # sent again after Retry-After: taken
+    am = anonymous.post(f"/integrations/alertmanager/{service['IntegrationKey']}", json=FIRING)
+    assert am.status_code == 429 and am.headers["Retry-After"] == "10"
+    other = api.post("/services", json={"Name": "search", "TeamId": service["TeamId"]}).json()
+    assert anonymous.post("/v2/enqueue", json=event(other)).status_code == 202  # its own limit
+    bad = api.put(f"/services/{service['Id']}", json={"EventsPerMinute": 0})
+    assert bad.status_code == 400 and "EventsPerMinute" in bad.text

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from oncall_opt import times
 from oncall_opt.api.common import error, now_of, store_of
 from oncall_opt.api.routes.incidents import batcher_of
+from oncall_opt.api.throttle import EventThrottle
 from oncall_opt.engine import changes, incidents
 from oncall_opt.engine.integrations import (
     Event,
@@ -87,6 +88,24 @@ class InvalidEventOut(BaseModel):
     status: str = "invalid event"
     message: str = "Event object is invalid"
     errors: list[str]
+
+
+THROTTLED = {
+    "status": "throttle event",
+    "message": "Requests for this service are arriving too quickly.  Please retry later.",
+}  # PagerDuty's words
+
+
+def throttled(request: Request, service: Service) -> JSONResponse | None:
+    """429 with Retry-After when the service's integration key is over its rate limit."""
+    throttle = getattr(request.app.state, "event_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.event_throttle = EventThrottle()
+    per_minute = service.events_per_minute or request.app.state.settings.events_per_minute
+    wait = throttle.take(service.id, per_minute, now_of(request).timestamp())
+    if not wait:
+        return None
+    return JSONResponse(THROTTLED, 429, headers={"Retry-After": str(wait)})
 
 
 def _invalid(errors: list[str]) -> JSONResponse:
@@ -148,6 +167,8 @@ async def enqueue(request: Request) -> Any:
         event = pagerduty_event(body, service.id)
     except EventError as exc:
         return _invalid(exc.errors)
+    if refused := throttled(request, service):
+        return refused
     await apply(request, service, event)
     return EnqueueOut(status="success", message="Event processed", dedup_key=event.dedup_key)
 
@@ -173,6 +194,8 @@ async def change_enqueue(request: Request) -> Any:
         change = pagerduty_change(body)
     except EventError as exc:
         return _invalid(exc.errors)
+    if refused := throttled(request, service):
+        return refused
     store, now = store_of(request), now_of(request)
     happened = times.parse_timestamp(change.timestamp) if change.timestamp else now
 
@@ -209,6 +232,8 @@ async def alertmanager(key: str, request: Request) -> Any:
         events = alertmanager_events(body, service.id)
     except EventError as exc:
         return error(400, "; ".join(exc.errors))
+    if refused := throttled(request, service):
+        return refused
     for event in events:
         await apply(request, service, event)
     if not events:  # nothing fires: answered, nothing opened

@@ -55,6 +55,9 @@ class ServiceUpdate(RequestBody):
     EscalationPolicyId: Id | None = None
     AckTimeoutMinutes: Minutes | None = None
     AutoResolveMinutes: Minutes | None = None
+    EventsPerMinute: int | None = Field(
+        None, description="the integration key's rate limit; null: the daemon's default"
+    )
 
 
 class ServiceOut(BaseModel):
@@ -65,6 +68,7 @@ class ServiceOut(BaseModel):
     IntegrationKeyPrefix: str  # the key's first characters ("" until one is made)
     AckTimeoutMinutes: int | None
     AutoResolveMinutes: int | None
+    EventsPerMinute: int | None = None  # null: the daemon's ONCALL_EVENTS_PER_MINUTE
     CreatedAt: UtcTime
 
     @classmethod
@@ -77,6 +81,7 @@ class ServiceOut(BaseModel):
             IntegrationKeyPrefix=service.key_prefix,
             AckTimeoutMinutes=service.ack_timeout_minutes,
             AutoResolveMinutes=service.auto_resolve_minutes,
+            EventsPerMinute=service.events_per_minute,
             CreatedAt=service.created_at,
         )
 
@@ -159,6 +164,7 @@ def update_service(id: IdPath, params: ServiceUpdate, request: Request) -> Servi
         for name, field in (
             ("ack_timeout_minutes", "AckTimeoutMinutes"),
             ("auto_resolve_minutes", "AutoResolveMinutes"),
+            ("events_per_minute", "EventsPerMinute"),
         )
         if field in given
     }
