@@ -3,6 +3,8 @@
 - `oncall-opt solve INPUT`: the optimizer (`roster/cli.py`), needing nothing else.
 - `oncall-opt login-link USER`: a one-time console sign-in link for a person, made by the
   running daemon (its API token from ONCALL_API_TOKEN or the secrets file).
+- `oncall-opt maintenance start SERVICE --minutes 30`, `... end SERVICE`, `... list SERVICE`:
+  a service's maintenance windows, through the running daemon.
 - `oncall-opt db copy --from SOURCE --to postgresql://...`: moves a database (the embedded
   DuckDB file) into an empty PostgreSQL one, for several daemons (`engine/dbcopy.py`).
 
@@ -44,6 +46,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help=f"the console's address (default {CONSOLE_URL_ENV}, else {DEFAULT_CONSOLE_URL})",
     )
+    windows = commands.add_parser(
+        "maintenance",
+        help="start, end or list a service's maintenance windows (through the daemon)",
+        description="While a service is in maintenance its alert events open no incident and "
+        "page nobody (they are kept on the window). Talks to the running daemon "
+        "(ONCALL_API_URL, its token from ONCALL_API_TOKEN or the secrets file).",
+    ).add_subparsers(dest="maintenance_command", required=True)
+    for name, says in (("start", "put SERVICE in maintenance"),
+                       ("end", "end SERVICE's maintenance now"),
+                       ("list", "SERVICE's windows of the last week and to come")):  # fmt: skip
+        command = windows.add_parser(name, help=says)
+        command.add_argument("service", metavar="SERVICE", help="the service's name or id")
+        command.add_argument("--api", metavar="URL", help="the daemon (default ONCALL_API_URL)")
+        if name == "start":
+            command.add_argument("--minutes", type=int, required=True, help="for how long")
+            command.add_argument("--reason", default="", help="what is going on (a deploy...)")
     db = commands.add_parser("db", help="database tasks").add_subparsers(
         dest="db_command", required=True
     )
@@ -66,7 +84,56 @@ def main(argv: list[str] | None = None) -> int:
         return login_link_command(args)
     if args.command == "db":
         return db_copy_command(args)
+    if args.command == "maintenance":
+        return maintenance_command(args)
     return solve_command(args)
+
+
+def maintenance_command(args: argparse.Namespace) -> int:
+    from oncall_opt.client import ApiError, Client, DaemonUnavailable
+
+    environ = dict(os.environ)
+    if args.api:
+        environ["ONCALL_API_URL"] = args.api
+    try:
+        with Client.from_environment(environ) as api:
+            found = api.list_services()
+            wanted = args.service.strip()
+            service = next((s for s in found if str(s["Id"]) == wanted), None) or next(
+                (s for s in found if s["Name"].casefold() == wanted.casefold()), None
+            )
+            if service is None:
+                names = ", ".join(s["Name"] for s in found) or "none"
+                print(f"error: SERVICE: no service '{wanted}' (there are: {names})",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            if args.maintenance_command == "start":
+                window = api.start_maintenance(service["Id"], args.minutes, args.reason)
+                print(
+                    f"{service['Name']} is in maintenance until {window['End']} (window "
+                    f"{window['Id']}): its alerts open nothing and page nobody"
+                )
+                return 0
+            current = [w for w in api.maintenance_windows(service["Id"]) if w["On"]]
+            if args.maintenance_command == "end":
+                if not current:
+                    print(f"{service['Name']} is not in maintenance", file=sys.stderr)
+                    return 1
+                for window in current:
+                    api.end_maintenance(window["Id"])
+                print(f"{service['Name']}: maintenance ended; its alerts page people again")
+                return 0
+            for window in api.maintenance_windows(service["Id"]):
+                state = "on" if window["On"] else "off"
+                print(f"{window['Id']}\t{state}\t{window['Start']}\t{window['End']}\t"
+                      f"{window['EventsKept']} events kept\t{window['Reason']}")  # fmt: skip
+            return 0
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except DaemonUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def db_copy_command(args: argparse.Namespace) -> int:

@@ -374,6 +374,33 @@ class Client:
         DeliveredAt, ...}`, in due order."""
         return self.request("GET", f"/incidents/{int(incident_id)}/notifications")["Items"]
 
+    # ----- maintenance windows ------------------------------------------------------------------
+    def start_maintenance(
+        self,
+        service_id: int,
+        minutes: int | None = None,
+        reason: str = "",
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> dict:
+        """Put a service in maintenance for the next `minutes` (or from `start` to `end`): its
+        alert events open nothing and page nobody."""
+        body = _drop_none(
+            {
+                "Minutes": minutes,
+                "Reason": reason,
+                "Start": _time(start) if start else None,
+                "End": _time(end) if end else None,
+            }
+        )
+        return self.request("POST", f"/services/{int(service_id)}/maintenance", json=body)
+
+    def maintenance_windows(self, service_id: int) -> list[dict]:
+        return self.request("GET", f"/services/{int(service_id)}/maintenance")["Items"]
+
+    def end_maintenance(self, window_id: int) -> dict:
+        return self.request("DELETE", f"/maintenance/{int(window_id)}")
+
     # ----- paging people: contact methods and notification rules --------------------------------
     def contact_methods(self, user_id: int) -> dict:
         """`{Items: [...], Available: {type: "" or what the daemon needs for it}}`."""

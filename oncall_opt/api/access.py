@@ -106,6 +106,10 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", "/users/{id}/notification-rules"): Need.SELF,
     ("POST", "/users/{id}/notification-rules"): Need.SELF,
     ("DELETE", "/notification-rules/{id}"): Need.MEMBER,  # the route: their own
+    # Maintenance: a deploy is a team's own business; the routes check the service's team.
+    ("POST", "/services/{id}/maintenance"): Need.MEMBER,
+    ("POST", "/teams/{id}/maintenance"): Need.TEAM,
+    ("DELETE", "/maintenance/{id}"): Need.MEMBER,
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -143,6 +143,7 @@ def create_app(
         access,
         incidents,
         integrations,
+        maintenance,
         messages,
         paging,
         roster,
@@ -155,7 +156,7 @@ def create_app(
 
     routers = (
         users, access, paging, teams, services, schedules, rota, incidents,
-        integrations, roster, messages,
+        integrations, maintenance, roster, messages,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

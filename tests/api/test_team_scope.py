@@ -106,6 +106,8 @@ def world(api, clock):
         "shift": shift, "override": override, "swap": swap, "policy": policies[payments["Id"]],
         "service": services[payments["Id"]], "incidents": incidents, "method": method,
         "rule": ok(api.get(f"/users/{ana['Id']}/notification-rules", headers=ADMIN))["Items"][0],
+        "maintenance": ok(api.post(f"/services/{services[payments['Id']]['Id']}/maintenance",
+                                   json={"Minutes": 30}, headers=ADMIN), 201),
     }  # fmt: skip
 
 
@@ -141,6 +143,7 @@ def id_for(path: str, world: dict) -> int:
         "incidents": world["incidents"][world["payments"]["Id"]][0]["Id"],
         "contact-methods": world["method"]["Id"],
         "notification-rules": world["rule"]["Id"],
+        "maintenance": world["maintenance"]["Id"],
     }[first]
 
 

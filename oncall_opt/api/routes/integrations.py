@@ -33,7 +33,7 @@ from oncall_opt import times
 from oncall_opt.api.common import error, now_of, store_of
 from oncall_opt.api.routes.incidents import batcher_of
 from oncall_opt.api.throttle import EventThrottle
-from oncall_opt.engine import changes, incidents
+from oncall_opt.engine import changes, incidents, maintenance
 from oncall_opt.engine.integrations import (
     Event,
     EventError,
@@ -125,11 +125,13 @@ async def _json(request: Request) -> tuple[Any, list[str]]:
 async def apply(request: Request, service: Service, event: Event) -> None:
     """Trigger through the group commit; acknowledge or resolve the service's open incident
     with the event's dedup key (none open, or already so: nothing happens)."""
+    store, now = store_of(request), now_of(request)
     if event.action == "trigger":
         assert event.trigger is not None
+        if await run_in_threadpool(_kept_in_maintenance, store, service, event, now):
+            return
         await asyncio.wrap_future(batcher_of(request.app).submit(event.trigger))
         return
-    store, now = store_of(request), now_of(request)
 
     def act() -> None:
         incident = incidents.by_key(store, service.id, event.dedup_key)
@@ -144,6 +146,23 @@ async def apply(request: Request, service: Service, event: Event) -> None:
             pass
 
     await run_in_threadpool(act)
+
+
+def _kept_in_maintenance(store, service: Service, event: Event, now) -> bool:
+    """When the service is in maintenance: the trigger is kept on the window, opening nothing
+    and paging nobody; True."""
+    window = maintenance.active(store, service.id, now)
+    if window is None:
+        return False
+    trigger = event.trigger
+    assert trigger is not None
+    summary = trigger.body.splitlines()[0][:1024] if trigger.body else ""
+    store.write(
+        lambda tx: maintenance.keep(
+            tx, window, service.id, summary, trigger.dedup_key, trigger.source, now
+        )
+    )
+    return True
 
 
 @router.post(

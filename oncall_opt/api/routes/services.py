@@ -27,7 +27,7 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.api.routes.integrations import forget_keys
-from oncall_opt.engine import changes, policies, services
+from oncall_opt.engine import changes, maintenance, policies, services
 from oncall_opt.engine.policies import Step, Target
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["services"], responses=ERROR_RESPONSES)
@@ -69,6 +69,7 @@ class ServiceOut(BaseModel):
     AckTimeoutMinutes: int | None
     AutoResolveMinutes: int | None
     EventsPerMinute: int | None = None  # null: the daemon's ONCALL_EVENTS_PER_MINUTE
+    InMaintenanceUntil: UtcTime | None = None  # a maintenance window is on until then
     CreatedAt: UtcTime
 
     @classmethod
@@ -108,14 +109,25 @@ def create_service(params: ServiceIn, request: Request) -> ServiceWithKey:
 def list_services(
     request: Request, team_id: Annotated[int | None, Query(alias="TeamId", ge=1, le=ID_MAX)] = None
 ) -> ServiceList:
+    store = store_of(request)
+    windows = maintenance.active_by_service(store, now_of(request))
     return ServiceList(
-        Items=[ServiceOut.of(s) for s in services.list_services(store_of(request), team_id)]
+        Items=[
+            _with_window(ServiceOut.of(s), windows) for s in services.list_services(store, team_id)
+        ]
     )
+
+
+def _with_window(out: ServiceOut, windows: dict) -> ServiceOut:
+    window = windows.get(out.Id)
+    return out.model_copy(update={"InMaintenanceUntil": window.ends_at}) if window else out
 
 
 @router.get("/services/{id}", response_model=ServiceOut)
 def get_service(id: IdPath, request: Request) -> ServiceOut:
-    return ServiceOut.of(services.get_service(store_of(request), id))
+    store = store_of(request)
+    found = ServiceOut.of(services.get_service(store, id))
+    return _with_window(found, maintenance.active_by_service(store, now_of(request)))
 
 
 class ChangeOut(BaseModel):

@@ -79,6 +79,9 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
                     "Auto-resolve": f"{s['AutoResolveMinutes']} min"
                     if s["AutoResolveMinutes"]
                     else "—",
+                    "Maintenance": f"until {common.when(s['InMaintenanceUntil'])}"
+                    if s.get("InMaintenanceUntil")
+                    else "—",
                 }
                 for s in found
             ]
@@ -88,7 +91,15 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
     )
     for service in found:
         name = common.line(service["Name"])
-        with st.expander(f"{name}: integration and settings", icon=":material/hub:"):
+        until = service.get("InMaintenanceUntil")
+        title = (
+            f"{name}: in maintenance until {common.when(until)}"
+            if until
+            else (f"{name}: integration and settings")
+        )
+        icon = ":material/construction:" if until else ":material/hub:"
+        with st.expander(title, icon=icon):
+            _maintenance(api, service)
             integration_help(service, None)
             if not common.is_admin():
                 continue
@@ -150,6 +161,37 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
                 st.rerun()
     if common.is_admin():
         _add_service(teams, policies)
+
+
+def _maintenance(api, service: dict) -> None:
+    """Start a maintenance window (a deploy), or end the one on: its alerts open nothing and
+    page nobody meanwhile (members of the service's team, and admins)."""
+    sid = service["Id"]
+    if service.get("InMaintenanceUntil"):
+        st.warning(
+            f"In maintenance until {common.when(service['InMaintenanceUntil'])}: its alerts "
+            "open no incident and page nobody (they are kept).",
+            icon=":material/construction:",
+        )
+        if st.button("End maintenance now", key=f"maint-end-{sid}"):
+            for window in api.maintenance_windows(sid):
+                if window["On"]:
+                    api.end_maintenance(window["Id"])
+            common.flash(f"{common.line(service['Name'])}: its alerts page people again.")
+            st.rerun()
+        return
+    minutes_col, reason_col, go_col = st.columns([1, 2, 1], vertical_alignment="bottom")
+    minutes = minutes_col.number_input(
+        "Maintenance (min)", 1, 43200, 30, key=f"maint-min-{sid}",
+        help="Its alerts open nothing and page nobody meanwhile; they are kept on the window.",
+    )  # fmt: skip
+    reason = reason_col.text_input("Why", key=f"maint-why-{sid}", placeholder="deploy 4.2")
+    if go_col.button("Start maintenance", key=f"maint-start-{sid}", icon=":material/construction:"):
+        window = api.start_maintenance(sid, int(minutes), reason.strip())
+        common.flash(
+            f"{common.line(service['Name'])} is in maintenance until {common.when(window['End'])}."
+        )
+        st.rerun()
 
 
 def _add_service(teams: dict[int, str], policies: dict[int, dict]) -> None:
