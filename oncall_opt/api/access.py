@@ -54,7 +54,7 @@ OPEN_PATHS = frozenset(
 # calendar feed's token, and a page's one-time action link.
 OPEN_PREFIXES = (
     "/integrations/alertmanager/", "/integrations/slack/", "/integrations/twilio/",
-    "/calendar/", "/actions/",
+    "/calendar/", "/actions/", "/heartbeat/",
 )  # fmt: skip
 
 

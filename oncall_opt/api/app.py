@@ -141,6 +141,7 @@ def create_app(
 
     from oncall_opt.api.routes import (
         access,
+        heartbeats,
         incidents,
         integrations,
         maintenance,
@@ -156,7 +157,7 @@ def create_app(
 
     routers = (
         users, access, paging, teams, services, schedules, rota, incidents,
-        integrations, maintenance, roster, messages,
+        integrations, maintenance, heartbeats, roster, messages,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

@@ -261,7 +261,7 @@ class MaskSecretsInAccessLog(logging.Filter):
     patterns = (
         (re.compile(r"(/integrations/alertmanager/)[^/\s\"?]+"), r"\1***"),
         (re.compile(r"(/calendar/)[^/\s\"?]+?(\.ics)?(?=[\s\"?]|$)"), r"\1***\2"),
-        (re.compile(r"(/actions/|/oncall/act/)[^/\s\"?]+"), r"\1***"),
+        (re.compile(r"(/actions/|/oncall/act/|/heartbeat/)[^/\s\"?]+"), r"\1***"),
         (re.compile(r"([?&]token=)[^&\s\"]+"), r"\1***"),  # a call's key-press link
     )
 

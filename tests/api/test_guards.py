@@ -267,6 +267,12 @@ def test_calendar_tokens_and_integration_keys_are_masked_in_the_access_log():
     )  # fmt: skip
     mask.filter(record)
     assert "CALLSECRET" not in record.getMessage() and "?token=***&x=1" in record.getMessage()
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/heartbeat/oo_hb_BEATSECRET", "1.1", 200), None,
+    )  # fmt: skip
+    mask.filter(record)
+    assert "BEATSECRET" not in record.getMessage() and "/heartbeat/***" in record.getMessage()
 
 
 def test_a_calendar_feed_token_never_reaches_the_real_access_log(store, clock, caplog):

@@ -108,6 +108,9 @@ def world(api, clock):
         "rule": ok(api.get(f"/users/{ana['Id']}/notification-rules", headers=ADMIN))["Items"][0],
         "maintenance": ok(api.post(f"/services/{services[payments['Id']]['Id']}/maintenance",
                                    json={"Minutes": 30}, headers=ADMIN), 201),
+        "heartbeat": ok(api.post(f"/services/{services[payments['Id']]['Id']}/heartbeats",
+                                 json={"Name": "backup", "IntervalMinutes": 60}, headers=ADMIN),
+                        201),
     }  # fmt: skip
 
 
@@ -144,6 +147,7 @@ def id_for(path: str, world: dict) -> int:
         "contact-methods": world["method"]["Id"],
         "notification-rules": world["rule"]["Id"],
         "maintenance": world["maintenance"]["Id"],
+        "heartbeats": world["heartbeat"]["Id"],
     }[first]
 
 
@@ -154,7 +158,7 @@ def test_every_write_route_refuses_a_member_of_another_team(api, world, store):
         for method in operations:
             if method in READS or (method, path) in ANY_MEMBER | OPEN:
                 continue
-            if path.startswith(("/integrations/", "/actions/")):  # the key/link is the credential
+            if path.startswith(("/integrations/", "/actions/", "/heartbeat/")):  # the URL's key
                 continue
             url = path.replace("{id}", str(id_for(path, world))) if "{id}" in path else path
             before = snapshot(store)

@@ -534,7 +534,8 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
     loop = JobLoop(store, settings, clock, sleep=no_sleep)
     results = loop.run_once()
     assert list(results) == [
-        "autoassign", "timeouts", "escalation", "reminders", "handoffs", "delivery", "notify",
+        "autoassign", "timeouts", "heartbeats", "escalation", "reminders", "handoffs",
+        "delivery", "notify",
     ]  # fmt: skip
     assert results["autoassign"] == 1 and results["escalation"] == 1
     assert results["reminders"] == 1 and results["handoffs"] == 2

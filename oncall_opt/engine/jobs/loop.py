@@ -22,6 +22,7 @@ from typing import Any
 
 import schedule
 
+from oncall_opt.engine import heartbeats
 from oncall_opt.engine.clock import Clock, SystemClock
 from oncall_opt.engine.jobs import (
     JobState,
@@ -81,6 +82,7 @@ class JobLoop:
         self.jobs: list[tuple[str, float, Callable[[], Any]]] = [
             ("autoassign", s.assign_every, self._autoassign),
             ("timeouts", s.escalate_every, self._timeouts),
+            ("heartbeats", s.escalate_every, self._heartbeats),
             ("escalation", s.escalate_every, self._escalation),
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
             ("handoffs", s.assign_every, self._handoffs),
@@ -94,6 +96,9 @@ class JobLoop:
 
     def _escalation(self) -> int:
         return escalation.run(self.store, self.clock.now(), self.state)
+
+    def _heartbeats(self) -> int:
+        return heartbeats.check(self.store, self.clock.now())
 
     def _timeouts(self) -> dict[str, int]:
         return timeouts.run(self.store, self.clock.now())
