@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bind", metavar="HOST:PORT", help="API address (ONCALL_BIND)")
     parser.add_argument("--once", action="store_true", help="run each job once and exit")
     parser.add_argument(
+        "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (ONCALL_TLS_CERT)"
+    )
+    parser.add_argument(
+        "--tls-key", metavar="PEM", help="... and this private key (ONCALL_TLS_KEY)"
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         help="listen on a non-loopback address without an API token (anyone who reaches the "
@@ -86,12 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         environ["ONCALL_DB"] = args.db
     if args.bind:
         environ["ONCALL_BIND"] = args.bind
+    if args.tls_cert:
+        environ["ONCALL_TLS_CERT"] = args.tls_cert
+    if args.tls_key:
+        environ["ONCALL_TLS_KEY"] = args.tls_key
     try:
         settings = load_settings(environ)
         sender = make_sender(settings)
     except ConfigError as exc:
         return _fail(str(exc))
     if not args.once and not args.insecure and (problem := open_to_the_network(settings)):
+        return _fail(problem)
+    if not args.once and (problem := tls_problem(settings)):
         return _fail(problem)
     where = redact_url(str(settings.db_path))  # a URL's password never reaches the log
     try:
@@ -126,6 +138,26 @@ def open_to_the_network(settings: Settings) -> str | None:
         "who reaches that port could read and change everything. Set ONCALL_API_TOKEN (in the "
         "environment or the secrets file), listen on 127.0.0.1, or pass --insecure."
     )
+
+
+def tls_problem(settings: Settings) -> str | None:
+    """What is wrong with the TLS settings (both files or neither, readable), or None."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        return "ONCALL_TLS_CERT and ONCALL_TLS_KEY go together: give both (or neither)"
+    for name, path in (("ONCALL_TLS_CERT", cert), ("ONCALL_TLS_KEY", key)):
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return f"{name}: no readable file at {path}"
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        why = exc.reason if isinstance(exc, ssl.SSLError) else exc
+        return f"ONCALL_TLS_CERT/ONCALL_TLS_KEY: not a certificate and its key ({why})"
+    return None
 
 
 def run() -> NoReturn:
@@ -167,6 +199,8 @@ def _serve(store: Store, settings: Settings, level: str) -> int:
         log_config=None,  # our logging set-up, one format for every line
         log_level=level.lower(),
         timeout_graceful_shutdown=1,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
     server = uvicorn.Server(config)
     received: list[int] = []
@@ -180,7 +214,7 @@ def _serve(store: Store, settings: Settings, level: str) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        log.info("API on http://%s:%d", settings.host, settings.port)
+        log.info("API on %s", settings.api_url)
         server.run()
     finally:
         for sig, handler in previous.items():

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     public_api_url: str | None = None  # the daemon as Twilio reaches it (call key presses)
     apprise_hosts: str = ""  # self-hosted Apprise services (Matrix...) allowed: host,host
     events_per_minute: int = 120  # an integration key's rate limit (PagerDuty's, about)
+    tls_cert: str | None = None  # serve HTTPS: the certificate (PEM) ...
+    tls_key: str | None = None  # ... and its key
     ntfy_server: str | None = None  # the ntfy server ONCALL_NTFY_TOKEN belongs to
 
     @classmethod
@@ -79,7 +81,8 @@ class Settings(BaseSettings):
 
     @property
     def api_url(self) -> str:
-        return times.url_of(self.host, self.port)
+        url = times.url_of(self.host, self.port)
+        return url.replace("http://", "https://", 1) if self.tls_cert else url
 
 
 class _SecretsFile(PydanticBaseSettingsSource):
@@ -143,6 +146,8 @@ class _Variables(BaseSettings):
     apprise_hosts: str = ""
     ntfy_server: str | None = None
     events_per_minute: int = Field(120, ge=1, le=100_000)
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     @field_validator(*_SECRETS, mode="before")
     @classmethod
