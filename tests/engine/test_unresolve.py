@@ -43,7 +43,7 @@ def test_a_triggered_incident_resolved_then_reopened_is_triggered_and_escalates_
     assert incident.escalation_step == 1 and incident.assignee == katy
     clock.advance(minutes=5)
     resolved = incidents.resolve(store, incident.id, clock.now(), katy.id)
-    assert resolved.acknowledged_at == resolved.resolved_at  # resolving fills it in
+    assert resolved.acknowledged_at is None  # resolving is not acknowledging (issue 22)
     clock.advance(minutes=1)
     reopened = incidents.unresolve(store, incident.id, clock.now(), bob.id)
 
