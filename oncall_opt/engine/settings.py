@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     public_api_url: str | None = None  # the daemon as Twilio reaches it (call key presses)
     apprise_hosts: str = ""  # self-hosted Apprise services (Matrix...) allowed: host,host
     events_per_minute: int = 120  # an integration key's rate limit (PagerDuty's, about)
+    channel_links: bool = False  # team-channel messages link their incident (ONCALL_PUBLIC_URL)
     tls_cert: str | None = None  # serve HTTPS: the certificate (PEM) ...
     tls_key: str | None = None  # ... and its key
     ntfy_server: str | None = None  # the ntfy server ONCALL_NTFY_TOKEN belongs to
@@ -214,4 +215,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     allowed = [name.strip() for name in variables.allowed_hosts.split(",") if name.strip()]
     if host not in ("0.0.0.0", "::", ""):  # the address it is told to listen on is its name
         allowed.append(host)
+    # Links in channel messages only where the console's address was told (the default,
+    # 127.0.0.1, would be a link that works on no one's phone).
+    default_console = Settings.model_fields["public_url"].default
+    fields["channel_links"] = variables.public_url != default_console
     return Settings(db_path=db, host=host, port=port, allowed_hosts=tuple(allowed), **fields)

@@ -703,3 +703,24 @@ def test_an_escalation_counts_minutes_from_the_trigger_not_the_last_repeat(store
     assert dict((name, every) for name, every, _ in loop.jobs)["escalation"] <= 5
     slack.take(len(slack.accepted()))
     loop.stop()
+
+
+def test_a_channel_message_links_its_incident_where_the_console_address_is_known(
+    store, clock, slack
+):
+    """Issue 21: teams whose channel is an incoming webhook act from a link to the incident
+    (buttons need a Slack app); only where ONCALL_PUBLIC_URL says where the console is."""
+    from oncall_opt.engine.settings import load_settings
+
+    assert load_settings({"ONCALL_PUBLIC_URL": "https://oncall.example.com/"}).channel_links
+    assert load_settings({}).channel_links is False
+    incident, _ = incidents.trigger(store, "Disk full", clock.now())
+    deliver = Delivery(store, clock, slack, public_url="https://oncall.example.com/",
+                       channel_links=True)  # fmt: skip
+    deliver()
+    [text] = slack.take(1)
+    assert text == (
+        f"Incident #{incident.id} created and unassigned\nDisk full\n"
+        f"<https://oncall.example.com/incidents?incident={incident.id}|Open incident "
+        f"#{incident.id}>"
+    )

@@ -78,6 +78,7 @@ class _Claim:
     attempts: int
     resent: bool  # claimed before and never marked: the daemon stopped mid-post
     team_id: int | None = None
+    incident_ids: tuple[int, ...] = ()
 
 
 GLOBAL = "global"  # the destination of messages that go to ONCALL_SLACK_WEBHOOK_URL
@@ -188,7 +189,7 @@ def run(
             )
         target = channels.sender(claim.team_id)
         assert target is not None  # the filter only lets through messages with a webhook
-        result = _send(target, claim.text, stop)
+        result = _send(target, _with_link(claim, settings), stop)
         state.last_sent = time.monotonic()
         if result is None:  # stopping: the post is abandoned, the message stays claimed
             log.info(
@@ -228,6 +229,18 @@ def run(
                 claim.id, result.error,
             )  # fmt: skip
     return counts
+
+
+def _with_link(claim: _Claim, settings: Settings) -> str:
+    """The message, and for a message about one incident a link that opens it in the console
+    (where the console's address is known: ONCALL_PUBLIC_URL): teams whose channel is an
+    incoming webhook act from there (buttons need a Slack app, see the contact methods)."""
+    assert claim.text is not None
+    if not settings.channel_links or claim.kind == REMINDER or len(claim.incident_ids) != 1:
+        return claim.text
+    [incident_id] = claim.incident_ids
+    base = settings.public_url.rstrip("/").replace("|", "%7C").replace(">", "%3E")
+    return f"{claim.text}\n<{base}/incidents?incident={incident_id}|Open incident #{incident_id}>"
 
 
 def _anything_due(store: Store, now: datetime, allowed: tuple[str, list]) -> bool:
@@ -310,7 +323,8 @@ def _claim(
         [claimed_at, text, ids, row["id"]],
     )
     resent = row["claimed_at"] is not None
-    return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, resent, row["team_id"])
+    about = tuple(json.loads(ids)) if ids else ()
+    return _Claim(row["id"], row["kind"], text, row["attempts"] + 1, resent, row["team_id"], about)
 
 
 def _still_to_remind(tx: Transaction, ids: list[int], reminded_at: datetime) -> list:
