@@ -395,6 +395,22 @@ class Client:
         )
         return self.request("POST", f"/services/{int(service_id)}/maintenance", json=body)
 
+    def heartbeats(self, service_id: int) -> list[dict]:
+        """The service's heartbeat monitors: `{Id, Name, IntervalMinutes, LastPingAt, Down}`."""
+        return self.request("GET", f"/services/{int(service_id)}/heartbeats")["Items"]
+
+    def add_heartbeat(self, service_id: int, name: str, interval_minutes: int) -> dict:
+        """A monitor; its secret `Url` is in this answer only."""
+        body = {"Name": name, "IntervalMinutes": interval_minutes}
+        return self.request("POST", f"/services/{int(service_id)}/heartbeats", json=body)
+
+    def delete_heartbeat(self, heartbeat_id: int) -> dict:
+        return self.request("DELETE", f"/heartbeats/{int(heartbeat_id)}")
+
+    def incident_changes(self, incident_id: int) -> list[dict]:
+        """Change events on the incident's service in the hour before it opened."""
+        return self.request("GET", f"/incidents/{int(incident_id)}/changes")["Items"]
+
     def maintenance_windows(self, service_id: int) -> list[dict]:
         return self.request("GET", f"/services/{int(service_id)}/maintenance")["Items"]
 

@@ -447,6 +447,14 @@ def _detail(incident_id: int, people: list[dict]) -> None:
         )
         st.markdown("**Pages** (through each person's contact methods)")
         paging.incident_pages(incident_id, {u["Id"]: u for u in people})
+        changed = api.incident_changes(incident_id)
+        if changed:
+            st.markdown("**Changes on its service in the hour before it opened**")
+            for change in changed:
+                st.caption(
+                    f"{common.when(change['At'])} · {common.line(change['Summary'])}"
+                    + (f" · {common.line(change['Source'])}" if change.get("Source") else "")
+                )
         if incident["Status"] == "resolved":
             return
         note_col, snooze_col, escalate_col = st.columns(3)

@@ -100,6 +100,7 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
         icon = ":material/construction:" if until else ":material/hub:"
         with st.expander(title, icon=icon):
             _maintenance(api, service)
+            _heartbeats(api, service)
             integration_help(service, None)
             if not common.is_admin():
                 continue
@@ -161,6 +162,40 @@ def _services(teams: dict[int, str], policies: dict[int, dict]) -> None:
                 st.rerun()
     if common.is_admin():
         _add_service(teams, policies)
+
+
+HEARTBEAT_URL = "_new_heartbeat_url"
+
+
+def _heartbeats(api, service: dict) -> None:
+    """The service's heartbeat monitors (a silent job opens an incident); admins add them."""
+    sid = service["Id"]
+    made = st.session_state.pop(HEARTBEAT_URL, None)
+    if made and made[0] == sid:
+        st.success("Monitor added. Its URL (shown this once): ping it at least every interval.",
+                   icon=":material/monitor_heart:")  # fmt: skip
+        st.code(made[1], language=None)
+    for beat in api.heartbeats(sid):
+        heard = common.when(beat["LastPingAt"]) if beat["LastPingAt"] else "never"
+        state = ":red[silent: an incident is open]" if beat["Down"] else ":green[alive]"
+        st.caption(
+            f"Heartbeat **{common.line(beat['Name'])}** · every {beat['IntervalMinutes']} min · "
+            f"last ping {heard} · {state}"
+        )
+    if not common.is_admin():
+        return
+    with st.form(f"heartbeat-{sid}", clear_on_submit=True, border=False):
+        name_col, every_col, go_col = st.columns([2, 1, 1], vertical_alignment="bottom")
+        name = name_col.text_input("Heartbeat monitor", key=f"hb-name-{sid}",
+                                   placeholder="nightly-backup")  # fmt: skip
+        every = every_col.number_input("Every (min)", 1, 10080, 60, key=f"hb-every-{sid}")
+        if go_col.form_submit_button("Add monitor", icon=":material/monitor_heart:"):
+            if not name.strip():
+                st.error("Name the job the monitor listens for.")
+                return
+            beat = api.add_heartbeat(sid, name.strip(), int(every))
+            st.session_state[HEARTBEAT_URL] = (sid, beat["Url"])
+            st.rerun()
 
 
 def _maintenance(api, service: dict) -> None:
