@@ -9,12 +9,11 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fake_mail import FakeMail, plain_text
+from fake_receiver import Receiver
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -37,34 +36,6 @@ def mail() -> Iterator[FakeMail]:
     server = FakeMail()
     yield server
     server.stop()
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 keeping every POST (headers and body)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[dict[str, str], bytes, str]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                receiver.posts.append((dict(self.headers), body, self.path))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from fake_mail import FakeMail, plain_text
+from fake_receiver import Receiver
 from fastapi.testclient import TestClient
-from test_contact_methods import Receiver
 
 from oncall_opt.api import create_app
 from oncall_opt.engine.jobs.loop import JobLoop

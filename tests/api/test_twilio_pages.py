@@ -231,7 +231,7 @@ def rule(api, user: dict, method: dict, minutes: int) -> None:
 def test_push_at_once_text_at_2_call_at_5_and_an_acknowledgement_at_3_cancels_the_call(
     store, clock, twilio
 ):
-    from test_contact_methods import Receiver
+    from fake_receiver import Receiver
 
     push = Receiver()
     settings = Settings(**twilio.settings(), public_api_url=PUBLIC_API, allow_private_webhooks=True)

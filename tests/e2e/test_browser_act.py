@@ -6,15 +6,13 @@ page fits the phone's width. A second tap says the link was used."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fake_receiver import Receiver
 from test_browser import browser, running_up, wait_for  # noqa: F401
 
 from oncall_opt.client import Client
@@ -22,34 +20,9 @@ from oncall_opt.client import Client
 PHONE = (390, 844)
 
 
-class PageCatcher:
-    def __init__(self) -> None:
-        self.pages: list[dict] = []
-        catcher = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                catcher.pages.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def paged(tmp_path_factory) -> Iterator[dict]:
-    catcher = PageCatcher()
+    catcher = Receiver()
     folder = tmp_path_factory.mktemp("act")
     try:
         with (
@@ -57,10 +30,10 @@ def paged(tmp_path_factory) -> Iterator[dict]:
             Client(up["api_url"]) as api,
         ):
             ana = api.scheduled(datetime.now(UTC), layer=1)["User"]  # the demo's on call
-            api.add_contact_method(ana["Id"], "webhook", catcher.url)
+            api.add_contact_method(ana["Id"], "webhook", f"{catcher.url}/hook")
             incident = api.trigger_incident("checkout <b>down</b> on the phone")
             page = wait_for(
-                lambda: next((p for p in catcher.pages
+                lambda: next((p for p in catcher.bodies()
                               if f"#{incident['Id']}:" in p["subject"]), None),
                 60, "the page to reach the webhook",
             )  # fmt: skip

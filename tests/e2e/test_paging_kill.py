@@ -6,58 +6,26 @@ between the provider taking it and the daemon recording it is repeated)."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from conftest import wait_for
+from fake_receiver import Receiver
 from test_daemon import Daemon, iso
 
 INCIDENTS = 30
 
 
-class SlowReceiver:
-    """Takes each POST after a short pause (so pages are still due when the daemon dies)."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                time.sleep(0.05)
-                with receiver.lock:
-                    receiver.subjects.append(json.loads(body)["subject"])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def incidents(self) -> Counter:
-        with self.lock:
-            return Counter(int(re.search(r"#(\d+):", s).group(1)) for s in self.subjects)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def incidents_paged(receiver: Receiver) -> Counter:
+    """How many pages each incident's number got."""
+    return Counter(int(re.search(r"#(\d+):", s).group(1)) for s in receiver.subjects())
 
 
 def test_every_due_page_is_sent_after_a_kill_9_and_at_most_one_twice(tmp_path):
-    receiver = SlowReceiver()
+    receiver = Receiver(delay=0.05)  # slow: pages are still due when the daemon dies
     env = {"ONCALL_ALLOW_PRIVATE_WEBHOOKS": "true"}
     daemon = Daemon(tmp_path, None, **env).wait_ready()
     try:
@@ -66,16 +34,16 @@ def test_every_due_page_is_sent_after_a_kill_9_and_at_most_one_twice(tmp_path):
         now = datetime.now(UTC)
         shift = {"Start": iso(now - timedelta(hours=1)), "End": iso(now + timedelta(days=1))}
         assert httpx.post(f"{daemon.url}/users/{ana['Id']}/schedules", json=shift).is_success
-        method = httpx.post(f"{daemon.url}/users/{ana['Id']}/contact-methods",
-                            json={"Type": "webhook", "Address": receiver.url})  # fmt: skip
+        hook = {"Type": "webhook", "Address": f"{receiver.url}/hook"}
+        method = httpx.post(f"{daemon.url}/users/{ana['Id']}/contact-methods", json=hook)
         assert method.status_code == 201 and method.json()["Verified"], method.text
         for n in range(INCIDENTS):
             made = httpx.post(f"{daemon.url}/incidents", json={"Body": f"disk {n} full"})
             assert made.status_code == 200, made.text
-        wait_for(lambda: sum(receiver.incidents().values()) >= 3, 30, "the first pages")
+        wait_for(lambda: sum(incidents_paged(receiver).values()) >= 3, 30, "the first pages")
         daemon.process.send_signal(signal.SIGKILL)
         daemon.process.wait(timeout=30)
-        before = receiver.incidents()
+        before = incidents_paged(receiver)
         assert sum(before.values()) < INCIDENTS, "every page went before the kill: nothing tested"
     finally:
         daemon.kill()
@@ -83,7 +51,7 @@ def test_every_due_page_is_sent_after_a_kill_9_and_at_most_one_twice(tmp_path):
     again = Daemon(tmp_path, None, port=daemon.port, **env).wait_ready()
     try:
         everyone = set(range(1, INCIDENTS + 1))
-        wait_for(lambda: set(receiver.incidents()) == everyone, 60, "every incident's page")
+        wait_for(lambda: set(incidents_paged(receiver)) == everyone, 60, "every incident's page")
         items = httpx.get(f"{again.url}/incidents/{INCIDENTS}/notifications").json()["Items"]
         assert [n["Status"] for n in items] == ["sent"]
         wait_for(
@@ -95,7 +63,7 @@ def test_every_due_page_is_sent_after_a_kill_9_and_at_most_one_twice(tmp_path):
             30,
             "every notification recorded as sent",
         )
-        got = receiver.incidents()
+        got = incidents_paged(receiver)
         twice = sum(count - 1 for count in got.values())
         assert twice <= 1, got
         assert again.stop(signal.SIGTERM) == 0

@@ -5,12 +5,10 @@ with the notify job's own turn an hour away."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import wait_for
+from fake_receiver import Receiver
 
 from oncall_opt.engine import incidents, outbox
 from oncall_opt.engine.jobs.loop import JobLoop
@@ -20,33 +18,8 @@ from oncall_opt.engine.shifts import create_schedule
 from oncall_opt.engine.users import create_user
 
 
-class Catcher:
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        catcher = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                catcher.subjects.append(json.loads(body)["subject"])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_page_goes_at_once_while_the_channel_backlog_is_paced(store, slack):
-    catcher = Catcher()
+    catcher = Receiver()
     settings = Settings(
         slack_webhook_url=slack.url, slack_min_interval=3600.0, deliver_every=3600.0,
         allow_private_webhooks=True,
@@ -54,7 +27,7 @@ def test_a_page_goes_at_once_while_the_channel_backlog_is_paced(store, slack):
     now = datetime.now(UTC)
     ana = create_user(store, "Ana", "Silva", "ana", now)
     create_schedule(store, ana.id, now - timedelta(hours=1), now + timedelta(hours=2))
-    methods.create(store, ana.id, "webhook", catcher.url, "", now, settings)
+    methods.create(store, ana.id, "webhook", f"{catcher.url}/hook", "", now, settings)
     store.write(lambda tx: [outbox.enqueue(tx, "test", f"backlog {n}", now) for n in range(50)])
     loop = JobLoop(store, settings)
     try:
@@ -62,7 +35,7 @@ def test_a_page_goes_at_once_while_the_channel_backlog_is_paced(store, slack):
         wait_for(lambda: slack.accepted(), 30, "the first channel message")  # then it paces
         incident, _ = incidents.trigger(store, "checkout down", datetime.now(UTC))
         wait_for(
-            lambda: any(f"#{incident.id}:" in s for s in catcher.subjects),
+            lambda: any(f"#{incident.id}:" in s for s in catcher.subjects()),
             30, "the page, long before the backlog or the notify job's next turn",
         )  # fmt: skip
         assert len(slack.accepted()) < 50, "the backlog was not in the way: nothing tested"
