@@ -97,6 +97,16 @@ def slack():
         fake.close()
 
 
+@pytest.fixture
+def mail():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it is sent."""
+    from fake_mail import FakeMail
+
+    server = FakeMail()
+    yield server
+    server.stop()
+
+
 def wait_for(
     condition: Callable[[], Any], timeout: float = 30.0, message: str = "the condition"
 ) -> Any:

@@ -32,13 +32,6 @@ def ok(response, status: int = 200):
 
 
 @pytest.fixture
-def mail() -> Iterator[FakeMail]:
-    server = FakeMail()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server

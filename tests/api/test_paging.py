@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fake_mail import FakeMail, plain_text
+from fake_mail import plain_text
 from fake_receiver import Receiver
 from fastapi.testclient import TestClient
 
@@ -23,13 +23,6 @@ LOCAL = "http://127.0.0.1"
 def ok(response, status: int = 200):
     assert response.status_code == status, response.text
     return response.json()
-
-
-@pytest.fixture
-def mail() -> Iterator[FakeMail]:
-    server = FakeMail()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fake_mail import FakeMail, plain_text
+from fake_mail import plain_text
 from live_server import serve
 from test_app import console, no_errors, plain, texts
 
@@ -19,13 +19,6 @@ from oncall_opt.client import Client
 from oncall_opt.engine.jobs import notify
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
-
-
-@pytest.fixture
-def mail() -> Iterator[FakeMail]:
-    server = FakeMail()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

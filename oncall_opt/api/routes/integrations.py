@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -44,6 +45,8 @@ from oncall_opt.engine.integrations import (
 )
 from oncall_opt.engine.services import Service, service_for_key
 from oncall_opt.errors import ConflictError
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["integrations"])
 
@@ -106,6 +109,24 @@ def throttled(request: Request, service: Service) -> JSONResponse | None:
     if not wait:
         return None
     return JSONResponse(THROTTLED, 429, headers={"Retry-After": str(wait)})
+
+
+async def _routed(
+    request: Request, parse: Callable[[Any, Service], T]
+) -> tuple[Service, T] | JSONResponse:
+    """An Events API request read: its JSON, the service of its routing key, `parse`d, and
+    within that key's rate limit; else the answer PagerDuty gives (400 or 429)."""
+    body, errors = await _json(request)
+    if errors:
+        return _invalid(errors)
+    try:
+        service = await service_of(request, check_routing_key(body))
+        if service is None:
+            return _invalid(["'routing_key' is not the integration key of any service"])
+        parsed = parse(body, service)
+    except EventError as exc:
+        return _invalid(exc.errors)
+    return throttled(request, service) or (service, parsed)
 
 
 def _invalid(errors: list[str]) -> JSONResponse:
@@ -175,19 +196,10 @@ async def enqueue(request: Request) -> Any:
     """PagerDuty's Events API v2: `{"routing_key", "event_action": "trigger" | "acknowledge" |
     "resolve", "dedup_key"?, "payload": {"summary", "source", "severity", "timestamp"?,
     "component"?, "group"?, "class"?, "custom_details"?}, "links"?, "images"?}`."""
-    body, errors = await _json(request)
-    if errors:
-        return _invalid(errors)
-    try:
-        key = check_routing_key(body)
-        service = await service_of(request, key)
-        if service is None:
-            return _invalid(["'routing_key' is not the integration key of any service"])
-        event = pagerduty_event(body, service.id)
-    except EventError as exc:
-        return _invalid(exc.errors)
-    if refused := throttled(request, service):
-        return refused
+    read = await _routed(request, lambda body, service: pagerduty_event(body, service.id))
+    if isinstance(read, JSONResponse):
+        return read
+    service, event = read
     await apply(request, service, event)
     return EnqueueOut(status="success", message="Event processed", dedup_key=event.dedup_key)
 
@@ -202,19 +214,10 @@ async def change_enqueue(request: Request) -> Any:
     """PagerDuty's change events: `{"routing_key", "payload": {"summary", "timestamp"?,
     "source"?, "custom_details"?}, "links"?}`. Nobody is paged; the change is listed on the
     service and on its incidents opened within the hour after."""
-    body, errors = await _json(request)
-    if errors:
-        return _invalid(errors)
-    try:
-        key = check_routing_key(body)
-        service = await service_of(request, key)
-        if service is None:
-            return _invalid(["'routing_key' is not the integration key of any service"])
-        change = pagerduty_change(body)
-    except EventError as exc:
-        return _invalid(exc.errors)
-    if refused := throttled(request, service):
-        return refused
+    read = await _routed(request, lambda body, service: pagerduty_change(body))
+    if isinstance(read, JSONResponse):
+        return read
+    service, change = read
     store, now = store_of(request), now_of(request)
     happened = times.parse_timestamp(change.timestamp) if change.timestamp else now
 
