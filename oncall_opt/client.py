@@ -467,7 +467,8 @@ class Client:
         return self.request("POST", "/teams", json=_drop_none(body))
 
     def update_team(self, team_id: int, **fields: Any) -> dict:
-        """Change the API's fields given: Name, UserIds, SlackWebhookUrl ("" removes it)."""
+        """Change the API's fields given: Name, UserIds, SlackWebhookUrl, SlackChannel ("" removes
+        either)."""
         return self.request("PUT", f"/teams/{int(team_id)}", json=fields)
 
     def set_team_members(self, team_id: int, user_ids: list[int]) -> dict:

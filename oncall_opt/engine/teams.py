@@ -10,6 +10,7 @@ shifts depend on is refused with a message saying what depends on it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,9 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_TEAM = 1
-_COLUMNS = "id, name, slack_webhook_url, away_means, created_at"
+_COLUMNS = "id, name, slack_webhook_url, slack_channel, away_means, created_at"
+# A Slack channel id as the Web API names channels (public C..., private G...).
+SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
 # How the planner reads a day someone marked away (planning.build_input): the whole local day,
 # the shifts that start that day, or that day's working hours (WORKING_HOURS, roster's zone).
 AWAY_MEANS = ("day", "shift-start", "working-hours")
@@ -42,6 +45,20 @@ class Team:
     has_slack_webhook: bool
     created_at: datetime
     away_means: str = "day"
+    slack_channel: str | None = None  # posted to by the Slack app, with buttons
+
+
+def check_slack_channel(channel: str | None) -> str | None:
+    """A team's Slack channel id (`C0123ABCD`: in Slack, the channel's details, at the
+    bottom), or "" / None for none."""
+    if channel is None or not channel.strip():
+        return None
+    channel = channel.strip()
+    if not SLACK_CHANNEL.fullmatch(channel):
+        raise InvalidRequestError(
+            "SlackChannel", "must be a Slack channel id such as C0123ABCD (not its #name)"
+        )
+    return channel
 
 
 def check_webhook(url: str | None, allow_private: bool = False) -> str | None:
@@ -71,6 +88,7 @@ def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team
             has_slack_webhook=bool(row["slack_webhook_url"]),
             created_at=row["created_at"],
             away_means=row["away_means"],
+            slack_channel=row["slack_channel"],
         )
         for row in rows
     ]
@@ -109,21 +127,23 @@ def create_team(
     slack_webhook_url: str | None = None,
     away_means: str = "day",
     allow_private: bool = False,
+    slack_channel: str | None = None,
 ) -> Team:
-    name, webhook, members, away = (
+    name, webhook, members, away, channel = (
         text.name("Name", name),
         check_webhook(slack_webhook_url, allow_private),
         list(member_ids),
         check_away_means(away_means),
+        check_slack_channel(slack_channel),
     )
 
     def work(tx: Transaction) -> Team:
         check_unique_name(tx, "teams", name, "a team")
         tx.forget(ROUTING_MEMO)
         row = tx.row(
-            "INSERT INTO teams (name, slack_webhook_url, away_means, created_at) "
-            "VALUES (?, ?, ?, ?) RETURNING id",
-            [name, webhook, away, now],
+            "INSERT INTO teams (name, slack_webhook_url, slack_channel, away_means, created_at) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            [name, webhook, channel, away, now],
         )
         assert row is not None
         _set_members(tx, row["id"], members)
@@ -143,10 +163,11 @@ def update_team(
     slack_webhook_url: Any = _UNSET,
     away_means: str | None = None,
     allow_private: bool = False,
+    slack_channel: Any = _UNSET,
 ) -> Team:
     """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
-    then go to the global one). `allow_private`: the operator lets webhooks reach private
-    addresses (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`)."""
+    then go to the global one), `slack_channel=""` its Slack app channel. `allow_private`: the
+    operator lets webhooks reach private addresses (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`)."""
     new_name = text.name("Name", name) if name is not None else None
     away = check_away_means(away_means) if away_means is not None else None
     webhook = (
@@ -155,9 +176,12 @@ def update_team(
         else _UNSET
     )
     members = list(member_ids) if member_ids is not None else None
+    channel = check_slack_channel(slack_channel) if slack_channel is not _UNSET else _UNSET
 
     def work(tx: Transaction) -> Team:
         get_team(tx, team_id)
+        if channel is not _UNSET:
+            tx.execute("UPDATE teams SET slack_channel = ? WHERE id = ?", [channel, team_id])
         if new_name is not None:
             check_unique_name(tx, "teams", new_name, "a team", team_id)
             tx.forget(ROUTING_MEMO)

@@ -75,13 +75,19 @@ def paged(api, clock, slack_api):
     return {"ana": ana, "incident": incident, "page": page, "buttons": buttons}
 
 
-def press(api, slack_api, button: dict, user: str, *, secret: str = SIGNING, age: float = 0):
+def press(
+    api, slack_api, button: dict, user: str, *, secret: str = SIGNING, age: float = 0,
+    message: dict | None = None,
+):  # fmt: skip
+    """Press `button` as Slack would, `message` being the posted message it sits on."""
     payload = {
         "type": "block_actions",
         "user": {"id": user},
         "actions": [{"action_id": button["action_id"], "value": button["value"]}],
         "response_url": f"{slack_api.url}/response/1",
     }
+    if message is not None:
+        payload["message"] = {"text": message.get("text", ""), "blocks": message["blocks"]}
     body = urlencode({"payload": json.dumps(payload)})
     stamp = str(int(api.app.state.clock.now().timestamp() - age))
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
@@ -114,6 +120,26 @@ def test_pressing_acknowledge_acknowledges_as_the_person_paged(api, slack_api, p
     assert slack_api.responses[-1]["text"] == "Acknowledged by Ana X"
     again = press(api, slack_api, paged["buttons"]["acknowledge"], "U0ANA")
     assert again.status_code == 200 and "used already" in slack_api.responses[-1]["text"]
+
+
+def test_the_pressed_dm_says_who_acknowledged_in_place_and_keeps_resolve(api, slack_api, paged):
+    iid = paged["incident"]["Id"]
+    done = press(api, slack_api, paged["buttons"]["acknowledge"], "U0ANA", message=paged["page"])
+    assert done.status_code == 200
+    answer = slack_api.responses[-1]
+    assert answer["replace_original"] is True and answer["text"] == "Acknowledged by Ana X"
+    shown = json.dumps(answer["blocks"])
+    assert "Acknowledged by Ana X" in shown and f"#{iid}" in shown  # the page's text stays
+    left = {e["action_id"] for b in answer["blocks"] if b["type"] == "actions"
+            for e in b["elements"]}  # fmt: skip
+    assert left == {"resolve", "open"}
+    resolve = paged["buttons"]["resolve"]
+    press(api, slack_api, resolve, "U0ANA", message={"blocks": answer["blocks"]})
+    assert ok(api.get(f"/incidents/{iid}"))["Status"] == "resolved"
+    final = slack_api.responses[-1]
+    assert final["text"] == "Resolved by Ana X"
+    assert [e["action_id"] for b in final["blocks"] if b["type"] == "actions"
+            for e in b["elements"]] == ["open"]  # fmt: skip
 
 
 def test_a_forged_or_stale_press_or_someone_elses_changes_nothing(api, slack_api, paged):

@@ -323,6 +323,19 @@ def test_teams_on_the_people_page_and_the_sidebar_picks_one(api, monkeypatch):
     )
 
 
+def test_a_team_gets_its_slack_app_channel_on_the_people_page(api, monkeypatch):
+    at = console(api, monkeypatch, "people")
+    at.text_input(key="team-channel-1").input("#ops")
+    next(b for b in at.button if b.key == "team-save-1").click().run()
+    assert any("SlackChannel" in e.value for e in at.error)  # named, and nothing saved
+    assert api.get_team(1)["SlackChannel"] is None
+    at.text_input(key="team-channel-1").input("C0OPS1234")
+    next(b for b in at.button if b.key == "team-save-1").click().run()
+    no_errors(at)
+    assert api.get_team(1)["SlackChannel"] == "C0OPS1234"
+    assert any("Slack app channel C0OPS1234" in e.label for e in at.expander)
+
+
 # ----- rota ---------------------------------------------------------------------------------------
 def test_rota_take_now_override_swap_feed_and_report(api, monkeypatch):
     chloe, dev, ana = user_id(api, "Chloé"), user_id(api, "Dev"), user_id(api, "Ana")

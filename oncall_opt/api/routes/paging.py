@@ -52,11 +52,16 @@ from oncall_opt.engine.paging import (
     slack_buttons,
     twilio_replies,
 )
-from oncall_opt.engine.paging.channels import available
+from oncall_opt.engine.paging.channels import available, slack_dm
 from oncall_opt.engine.paging.methods import ContactMethod
 from oncall_opt.engine.paging.notifications import Notification
 from oncall_opt.engine.slack import escape
-from oncall_opt.errors import ConflictError, PermissionDeniedError, UnauthenticatedError
+from oncall_opt.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 
 log = logging.getLogger("oncall_opt.api")
 
@@ -326,45 +331,64 @@ def use_action(token: Annotated[str, Path(max_length=100)], request: Request) ->
 # ----- Slack's buttons ------------------------------------------------------------------------
 @router.post("/integrations/slack/interactivity")
 async def slack_interactivity(request: Request) -> Response:
-    """Slack's interactivity requests (a Slack app's "Request URL"): a press of a page's
-    Acknowledge or Resolve button acts as the person paged, once, and the message says so in
-    place. Verified with ONCALL_SLACK_SIGNING_SECRET (401 otherwise); the answer is empty."""
+    """Slack's interactivity requests (a Slack app's "Request URL"): a press of Acknowledge or
+    Resolve, on a page sent as a DM (acts as the person paged, once) or on a team channel's
+    message (acts as the presser, through their verified Slack contact method); the message
+    then says who did what, in place. Verified with ONCALL_SLACK_SIGNING_SECRET (401
+    otherwise); the answer is empty."""
     store, now, settings = store_of(request), now_of(request), request.app.state.settings
     body = await request.body()
     press = slack_buttons.verified_press(body, dict(request.headers), settings, now)
     if press is None:
         return Response(status_code=200)
 
-    def act() -> str:
-        link = actions.peek(store, press.token, now)
-        slack_buttons.check_presser(store, link.user_id, press.slack_user)
-        link = store.write(lambda tx: actions.spend(tx, press.token, now))
-        act_on = incidents.acknowledge if link.action == "acknowledge" else incidents.resolve
+    def act() -> tuple[str, bool]:
+        if press.incident_id is not None:  # a team channel's button
+            user_id = slack_buttons.user_of(store, press.slack_user)
+            incident_id = press.incident_id
+        else:
+            link = actions.peek(store, press.token, now)
+            slack_buttons.check_presser(store, link.user_id, press.slack_user)
+            link = store.write(lambda tx: actions.spend(tx, press.token, now))
+            user_id, incident_id = link.user_id, link.incident_id
+        act_on = incidents.acknowledge if press.action == "acknowledge" else incidents.resolve
         try:
-            act_on(store, link.incident_id, now, link.user_id, via="Slack")
-        except ConflictError as exc:
-            return f"#{link.incident_id}: {exc}"
-        who = actions.describe(store, link)["Person"]
-        done = "Acknowledged" if link.action == "acknowledge" else "Resolved"
-        return f"{done} by {who}"
+            incident = act_on(store, incident_id, now, user_id, via="Slack")
+        except (ConflictError, NotFoundError) as exc:
+            return f"#{incident_id}: {exc}", False
+        person = incident.resolved_by if press.action == "resolve" else incident.acknowledged_by
+        who = f"{person.first_name} {person.last_name}" if person else "someone"
+        return f"{'Resolved' if press.action == 'resolve' else 'Acknowledged'} by {who}", True
 
     try:
-        said = await run_in_threadpool(act)
+        said, done = await run_in_threadpool(act)
     except (UnauthenticatedError, PermissionDeniedError) as exc:
-        said = str(exc)
+        said, done = str(exc), False
     if press.response_url:
-        await run_in_threadpool(_tell_slack, press.response_url, said)
+        blocks = (
+            slack_dm.after_press(list(press.blocks), said, press.action == "resolve")
+            if done and press.blocks
+            else None
+        )
+        await run_in_threadpool(_tell_slack, press.response_url, said, blocks)
     return Response(status_code=200)
 
 
-def _tell_slack(response_url: str, said: str) -> None:
-    """Update the pressed message (Slack's response_url; a failure is only logged)."""
+def _tell_slack(response_url: str, said: str, blocks: list[dict] | None) -> None:
+    """Tell the presser how it went through Slack's response_url: done, the message itself is
+    updated in place (`blocks`: its text, who did what, the buttons still of use); refused,
+    only the presser sees why. A failure here is only logged."""
     from slack_sdk.webhook import WebhookClient
 
     try:
-        WebhookClient(response_url, timeout=10).send(
-            text=escape(said), replace_original=False, response_type="ephemeral"
-        )
+        if blocks is not None:
+            WebhookClient(response_url, timeout=10).send(
+                text=escape(said), blocks=blocks, replace_original=True
+            )
+        else:
+            WebhookClient(response_url, timeout=10).send(
+                text=escape(said), replace_original=False, response_type="ephemeral"
+            )
     except Exception as exc:  # the press was done; telling Slack is a courtesy
         log.warning("could not tell Slack how a button press went: %s", type(exc).__name__)
 

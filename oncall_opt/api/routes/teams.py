@@ -24,6 +24,10 @@ from oncall_opt.errors import InvalidRequestError
 router = APIRouter(route_class=JSONBodyRoute, tags=["teams"], responses=ERROR_RESPONSES)
 
 
+SLACK_CHANNEL_HELP = (
+    "the team's Slack channel id (C0123ABCD) for the Slack app (ONCALL_SLACK_BOT_TOKEN): its "
+    'messages are posted there with Acknowledge and Resolve buttons; "" removes it'
+)
 AWAY_MEANS_HELP = (
     "how the planner reads a day someone marked away: 'day' the whole local day (every shift "
     "overlapping it), 'shift-start' the shifts that start that day, 'working-hours' 09:00-17:00 "
@@ -38,6 +42,7 @@ class TeamIn(RequestBody):
         None, description="the team's channel (a secret, never shown); default: the global one"
     )
     AwayMeans: str = Field("day", description=AWAY_MEANS_HELP)
+    SlackChannel: str | None = Field(None, description=SLACK_CHANNEL_HELP)
 
 
 class TeamUpdate(RequestBody):
@@ -47,6 +52,7 @@ class TeamUpdate(RequestBody):
     UserIds: list[int] | None = None
     SlackWebhookUrl: str | None = None
     AwayMeans: str | None = Field(None, description=AWAY_MEANS_HELP)
+    SlackChannel: str | None = Field(None, description=SLACK_CHANNEL_HELP)
 
 
 class MembersIn(RequestBody):
@@ -58,6 +64,7 @@ class TeamOut(BaseModel):
     Name: str
     UserIds: list[int]
     HasSlackWebhook: bool
+    SlackChannel: str | None = None
     AwayMeans: str
     CreatedAt: UtcTime
 
@@ -68,6 +75,7 @@ class TeamOut(BaseModel):
             Name=team.name,
             UserIds=list(team.member_ids),
             HasSlackWebhook=team.has_slack_webhook,
+            SlackChannel=team.slack_channel,
             AwayMeans=team.away_means,
             CreatedAt=team.created_at,
         )
@@ -92,6 +100,7 @@ def create_team(params: TeamIn, request: Request) -> TeamOut:
         store_of(request), params.Name, now_of(request), _ids(params.UserIds) or [],
         params.SlackWebhookUrl, params.AwayMeans,
         allow_private=request.app.state.settings.allow_private_webhooks,
+        slack_channel=params.SlackChannel,
     )  # fmt: skip
     return TeamOut.of(team)
 
@@ -111,6 +120,8 @@ def update_team(id: IdPath, params: TeamUpdate, request: Request) -> TeamOut:
     fields = {}
     if "SlackWebhookUrl" in params.model_fields_set:
         fields["slack_webhook_url"] = params.SlackWebhookUrl or ""
+    if "SlackChannel" in params.model_fields_set:
+        fields["slack_channel"] = params.SlackChannel or ""
     team = teams.update_team(
         store_of(request), id, params.Name, _ids(params.UserIds), **fields,
         away_means=params.AwayMeans,

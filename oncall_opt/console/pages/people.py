@@ -168,7 +168,12 @@ def _teams(people: list[dict]) -> None:
     for team in api.list_teams():
         members = ", ".join(common.full_name(by_id.get(i)) for i in team["UserIds"]) or "nobody"
         name = common.line(team["Name"])
-        channel = "its own Slack channel" if team["HasSlackWebhook"] else "the global channel"
+        if team.get("SlackChannel"):
+            channel = f"Slack app channel {team['SlackChannel']}"
+        elif team["HasSlackWebhook"]:
+            channel = "its own Slack webhook"
+        else:
+            channel = "the global channel"
         with st.expander(
             f"{name} · {len(team['UserIds'])} member(s) · {channel}",
             icon=":material/groups:",
@@ -189,9 +194,17 @@ def _teams(people: list[dict]) -> None:
                 key=f"team-webhook-{team['Id']}",
                 help="Messages about this team's incidents go there; empty keeps the current one.",
             )
+            slack_channel = st.text_input(
+                "Slack channel id, for the Slack app's buttons",
+                value=team.get("SlackChannel") or "",
+                placeholder="C0123ABCD",
+                key=f"team-channel-{team['Id']}",
+                help="With the Slack app set up, the team's messages go to this channel with "
+                "Acknowledge and Resolve buttons; empty: the webhook above.",
+            )
             save, remove, delete, _ = st.columns([1, 1.6, 1, 2])
             if save.button("Save", key=f"team-save-{team['Id']}", icon=":material/save:"):
-                fields = {"UserIds": chosen}
+                fields = {"UserIds": chosen, "SlackChannel": slack_channel.strip()}
                 if webhook.strip():
                     fields["SlackWebhookUrl"] = webhook.strip()
                 api.update_team(team["Id"], **fields)

@@ -33,8 +33,10 @@ Pacing: at most `MAX_PER_RUN` messages per run and `settings.slack_min_interval`
 between two requests to Slack, across runs too (Slack allows about one message per second per
 webhook). `sleep` is injected so tests need not wait, and so the JobLoop can cut it short.
 
-Channels: a message about a team's incident goes to that team's own webhook when it has one,
-else to the global one (`ONCALL_SLACK_WEBHOOK_URL`). A 429 holds only the webhook that said it;
+Channels: a message about a team's incident goes to that team's Slack channel through the Slack
+app when the team names one (`SlackChannel`) and the app's bot token is set, with Acknowledge
+and Resolve buttons on a message about one incident; else to the team's own webhook when it has
+one; else to the global one (`ONCALL_SLACK_WEBHOOK_URL`). A 429 holds only the webhook that said it;
 a message whose channel has no webhook at all stays pending until one is configured.
 """
 
@@ -53,6 +55,7 @@ from oncall_opt.engine import outbox
 from oncall_opt.engine.incidents import COLUMNS, TRIGGERED, incidents_from_rows
 from oncall_opt.engine.jobs import JobState
 from oncall_opt.engine.jobs.reminders import KIND as REMINDER
+from oncall_opt.engine.paging.channels.slack_dm import SlackTeamChannel
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.slack import SendResult, team_webhook
 from oncall_opt.engine.store import Store, Transaction
@@ -85,22 +88,30 @@ GLOBAL = "global"  # the destination of messages that go to ONCALL_SLACK_WEBHOOK
 
 
 class _Channels:
-    """Where each message goes: its team's own webhook, else the global one. Built once per
-    run from the teams table (team webhooks are secrets: SlackWebhook masks them)."""
+    """Where each message goes: its team's channel through the Slack app, else its team's own
+    webhook, else the global one. Built once per run from the teams table (team webhooks are
+    secrets: SlackWebhook masks them)."""
 
     def __init__(self, store: Store, default: Sender | None, settings: Settings, state: JobState):
         self.default = default
-        self.own: dict[int, Sender] = {}
+        self.own: dict[int, Sender | SlackTeamChannel] = {}
+        app = settings.slack_bot_token is not None
         for row in store.rows(
-            "SELECT id, slack_webhook_url FROM teams WHERE slack_webhook_url IS NOT NULL"
+            "SELECT id, slack_webhook_url, slack_channel FROM teams "
+            "WHERE slack_webhook_url IS NOT NULL OR slack_channel IS NOT NULL"
         ):
-            url = row["slack_webhook_url"]
-            sender = state.team_senders.get(url)
-            if sender is None:
-                sender = state.team_senders[url] = team_webhook(
-                    url, settings.slack_timeout, settings.allow_private_webhooks
-                )
-            self.own[row["id"]] = sender
+            channel, url = row["slack_channel"], row["slack_webhook_url"]
+            if app and channel:
+                key = f"slack-app:{channel}"
+                if key not in state.team_senders:
+                    state.team_senders[key] = SlackTeamChannel(settings, channel)
+                self.own[row["id"]] = state.team_senders[key]
+            elif url:
+                if url not in state.team_senders:
+                    state.team_senders[url] = team_webhook(
+                        url, settings.slack_timeout, settings.allow_private_webhooks
+                    )
+                self.own[row["id"]] = state.team_senders[url]
 
     def any(self) -> bool:
         return self.default is not None or bool(self.own)
@@ -108,7 +119,7 @@ class _Channels:
     def destination(self, team_id: int | None) -> object:
         return team_id if team_id in self.own else GLOBAL
 
-    def sender(self, team_id: int | None) -> Sender | None:
+    def sender(self, team_id: int | None) -> Sender | SlackTeamChannel | None:
         return self.own.get(team_id) if team_id in self.own else self.default  # type: ignore[arg-type]
 
     def open_filter(self, held: set[object]) -> tuple[str, list]:
@@ -189,7 +200,7 @@ def run(
             )
         target = channels.sender(claim.team_id)
         assert target is not None  # the filter only lets through messages with a webhook
-        result = _send(target, _with_link(claim, settings), stop)
+        result = _send(lambda t=target, c=claim: _post(t, c, settings), stop)
         state.last_sent = time.monotonic()
         if result is None:  # stopping: the post is abandoned, the message stays claimed
             log.info(
@@ -231,16 +242,31 @@ def run(
     return counts
 
 
+def _about(claim: _Claim) -> int | None:
+    """The one incident a message is about (a reminder is about its list, not one of them)."""
+    if claim.kind == REMINDER or len(claim.incident_ids) != 1:
+        return None
+    return claim.incident_ids[0]
+
+
+def _incident_link(incident_id: int, settings: Settings) -> str | None:
+    """Where the incident opens in the console, when the console's address is known."""
+    if not settings.channel_links:
+        return None
+    return f"{settings.public_url.rstrip('/')}/incidents?incident={incident_id}"
+
+
 def _with_link(claim: _Claim, settings: Settings) -> str:
     """The message, and for a message about one incident a link that opens it in the console
     (where the console's address is known: ONCALL_PUBLIC_URL): teams whose channel is an
-    incoming webhook act from there (buttons need a Slack app, see the contact methods)."""
+    incoming webhook act from there (buttons need the Slack app and the team's SlackChannel)."""
     assert claim.text is not None
-    if not settings.channel_links or claim.kind == REMINDER or len(claim.incident_ids) != 1:
+    about = _about(claim)
+    link = _incident_link(about, settings) if about is not None else None
+    if link is None:
         return claim.text
-    [incident_id] = claim.incident_ids
-    base = settings.public_url.rstrip("/").replace("|", "%7C").replace(">", "%3E")
-    return f"{claim.text}\n<{base}/incidents?incident={incident_id}|Open incident #{incident_id}>"
+    link = link.replace("|", "%7C").replace(">", "%3E")
+    return f"{claim.text}\n<{link}|Open incident #{about}>"
 
 
 def _anything_due(store: Store, now: datetime, allowed: tuple[str, list]) -> bool:
@@ -262,16 +288,15 @@ def _pace(state: JobState, settings: Settings, sleep: Callable[[float], object])
         sleep(wait)
 
 
-def _send(sender: Sender, text: str, stop: threading.Event | None) -> SendResult | None:
-    """The sender's result; with `stop`, the post runs in its own thread, and None means the
+def _send(post: Callable[[], SendResult], stop: threading.Event | None) -> SendResult | None:
+    """The post's result; with `stop`, the post runs in its own thread, and None means the
     stop came first: the job returns at once instead of waiting for Slack's timeout (the
     abandoned post only does network I/O, never touches the database)."""
     if stop is None:
-        return _post(sender, text)
+        return post()
     results: list[SendResult] = []
-    thread = threading.Thread(
-        target=lambda: results.append(_post(sender, text)), name="slack-post", daemon=True
-    )
+    thread = threading.Thread(target=lambda: results.append(post()), name="slack-post",
+                              daemon=True)  # fmt: skip
     thread.start()
     while thread.is_alive():
         if stop.wait(0.05) and thread.is_alive():
@@ -279,9 +304,13 @@ def _send(sender: Sender, text: str, stop: threading.Event | None) -> SendResult
     return results[0] if results else SendResult.retry("the sender failed")
 
 
-def _post(sender: Sender, text: str) -> SendResult:
+def _post(sender: Sender | SlackTeamChannel, claim: _Claim, settings: Settings) -> SendResult:
     try:
-        return sender.send(text)
+        if isinstance(sender, SlackTeamChannel):  # the Slack app: buttons, and Open as one
+            about = _about(claim)
+            link = _incident_link(about, settings) if about is not None else None
+            return sender.post(claim.text or "", about, link)
+        return sender.send(_with_link(claim, settings))
     except Exception as exc:  # a sender bug must not lose the message: retry it later
         log.error("the Slack sender raised %s", type(exc).__name__)
         return SendResult.retry(f"sender raised {type(exc).__name__}")

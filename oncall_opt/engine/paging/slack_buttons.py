@@ -1,8 +1,12 @@
-"""A press of a page's Acknowledge or Resolve button in Slack: the request is Slack's only when
-its signature verifies under the app's signing secret and its timestamp is within five minutes
-(`slack_sdk`'s verifier, given the daemon's clock); the button carries the page's one-time link
-secret, and the Slack user who pressed it must be the person the page went to (their verified
-Slack contact method)."""
+"""A press of an Acknowledge or Resolve button in Slack: the request is Slack's only when its
+signature verifies under the app's signing secret and its timestamp is within five minutes
+(`slack_sdk`'s verifier, given the daemon's clock).
+
+- A page's button (a DM) carries the page's one-time link secret, and the Slack user who
+  pressed it must be the person the page went to (their verified Slack contact method).
+- A team channel's button carries the incident's id: the Slack user who pressed it acts as the
+  person whose verified Slack contact method is that Slack user; a Slack user nobody has
+  linked is told how to link themselves, and nothing changes."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from oncall_opt.engine.paging.channels.slack_dm import CHANNEL_ACTIONS
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 from oncall_opt.errors import InvalidRequestError, PermissionDeniedError, UnauthenticatedError
@@ -21,9 +26,11 @@ from oncall_opt.errors import InvalidRequestError, PermissionDeniedError, Unauth
 @dataclass(frozen=True)
 class Press:
     action: str  # acknowledge or resolve
-    token: str  # the one-time link's secret
+    token: str  # the one-time link's secret ("" for a channel's button)
     slack_user: str
     response_url: str | None
+    incident_id: int | None = None  # a channel's button: the incident it acts on
+    blocks: tuple[dict, ...] = ()  # the pressed message's blocks, to update it in place
 
 
 class _At(Clock):
@@ -48,17 +55,41 @@ def verified_press(
         payload = json.loads(parse_qs(body.decode())["payload"][0])
     except (KeyError, ValueError, UnicodeDecodeError):
         raise InvalidRequestError("payload", "is not Slack's interaction payload") from None
-    pressed = (payload.get("actions") or [{}])[0]
-    if payload.get("type") != "block_actions" or pressed.get("action_id") not in (
-        "acknowledge", "resolve",
-    ):  # fmt: skip
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return None
-    return Press(
-        action=pressed["action_id"],
-        token=str(pressed.get("value") or ""),
-        slack_user=str((payload.get("user") or {}).get("id") or ""),
-        response_url=payload.get("response_url"),
+    pressed = (payload.get("actions") or [{}])[0]
+    action_id, value = pressed.get("action_id"), str(pressed.get("value") or "")
+    message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+    blocks = tuple(b for b in message.get("blocks") or [] if isinstance(b, dict))
+    common = {
+        "slack_user": str((payload.get("user") or {}).get("id") or ""),
+        "response_url": payload.get("response_url"),
+        "blocks": blocks,
+    }
+    if action_id in ("acknowledge", "resolve"):
+        return Press(action=action_id, token=value, **common)
+    if action_id in CHANNEL_ACTIONS:
+        if not value.isdigit() or len(value) > 18:
+            raise InvalidRequestError("value", "is not an incident id")
+        return Press(action=CHANNEL_ACTIONS[action_id], token="", incident_id=int(value),
+                     **common)  # fmt: skip
+    return None
+
+
+def user_of(store: Store, slack_user: str) -> int:
+    """The person whose verified Slack contact method is `slack_user`; PermissionDeniedError
+    saying how to link oneself when there is none (or more than one: no guessing)."""
+    rows = store.rows(
+        "SELECT DISTINCT user_id FROM contact_methods WHERE type = 'slack' AND address = ? "
+        "AND verified_at IS NOT NULL",
+        [slack_user],
     )
+    if len(rows) != 1:
+        raise PermissionDeniedError(
+            "your Slack account is not linked to anyone in oncall_opt: add a Slack contact "
+            "method with your Slack member id on your profile and verify it, then press again"
+        )
+    return rows[0]["user_id"]
 
 
 def check_presser(store: Store, user_id: int, slack_user: str) -> None:
