@@ -446,12 +446,13 @@ def _insert(
 def _enqueue_created(
     tx: Transaction, created: list[Incident], plans: list[FirstPage], now: datetime
 ) -> None:
-    """The 'created' Slack message of each new incident, to its team's channel, in one INSERT."""
+    """The 'created' Slack message of each new incident, to its team's channel (bundled per
+    service during a storm, see `outbox.enqueue_created`)."""
     messages = [
-        (outbox.created(incident, [p.user for p in plan.pages if p.user]), [incident.id])
+        (incident, outbox.created(incident, [p.user for p in plan.pages if p.user]))
         for incident, plan in zip(created, plans, strict=True)
     ]
-    outbox.enqueue_many(tx, "created", messages, now, [i.team_id for i in created])
+    outbox.enqueue_created(tx, messages, now)
 
 
 def get_incident(store: Store, incident_id: int) -> Incident:

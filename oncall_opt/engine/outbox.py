@@ -3,13 +3,23 @@ message exists exactly when the change that causes it is committed.
 
 Every text here is Slack markup: whatever came from people or alerts (names, bodies, notes,
 policy and team names) goes in through `esc`, and mentions only through `slack.mention`, so data
-can never ping a channel or plant a link. Callers composing their own text do the same."""
+can never ping a channel or plant a link. Callers composing their own text do the same.
+
+Storms cannot bury a page. Each message has a priority: the first message of a new incident
+(and "could not reach anyone") goes before every other message waiting (chatter). And a new
+incident's first message is posted on its own only for the first `STORM_ABOVE` new incidents of
+a service within a minute; beyond that the service is in a storm, and its new incidents are
+gathered in one bundled summary ("payments: 312 new incidents since 14:02 ...") posted at
+most once a minute per service, like GoAlert's per-service bundles. A new incident of another
+service still gets its own message, at once, ahead of the storm's chatter. People are paged
+as always: bundling is about the channel only."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from oncall_opt.engine import text
 from oncall_opt.engine.records import Incident, User
@@ -25,6 +35,13 @@ REMINDER_HEADER = (
 )
 MAX_MESSAGE_CHARS = 3500  # Slack truncates long messages; reminders split before this
 SUMMARY_ABOVE = 5  # more incidents than this at once: one summary message, not one each
+FIRST = 0  # priority of a new incident's first message (and "could not reach anyone")
+CHATTER = 1  # priority of every other message
+FIRST_KINDS = ("created", "unreachable")
+STORM_ABOVE = 3  # new incidents of one service in STORM_WINDOW that get a message each
+STORM_WINDOW = timedelta(minutes=1)
+STORM = "storm"  # the kind of a service's bundled summary
+MAX_BUNDLED = 20_000  # ids a bundle keeps (its count goes on; the text shows a few anyway)
 
 
 def who(user: User | None) -> str:
@@ -188,6 +205,7 @@ def enqueue_many(
     messages: Sequence[tuple[str, Sequence[int]]],
     now: datetime,
     team_ids: int | Sequence[int | None] | None = None,
+    service_ids: Sequence[int | None] | None = None,
 ) -> list[int]:
     """Queue (text, incident_ids) messages of one kind, to one team's channel or each to its
     own (`team_ids` a list as long as `messages`); returns their outbox ids, ascending. The one
@@ -198,10 +216,96 @@ def enqueue_many(
     texts = [text for text, _ in messages]
     ids = [json.dumps(list(incident_ids)) if incident_ids else None for _, incident_ids in messages]
     teams = list(team_ids) if isinstance(team_ids, Sequence) else [team_ids] * len(messages)
+    services = list(service_ids) if service_ids is not None else [None] * len(messages)
+    priority = FIRST if kind in FIRST_KINDS else CHATTER
     rows = tx.rows(
-        "INSERT INTO outbox (kind, text, incident_ids, team_id, created_at, next_attempt_at) "
-        "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]), ?, ? "
-        "RETURNING id",
-        [kind, texts, ids, teams, now, now],
+        "INSERT INTO outbox (kind, text, incident_ids, team_id, service_id, priority, "
+        "created_at, next_attempt_at) SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+        "unnest(?::BIGINT[]), unnest(?::BIGINT[]), ?, ?, ? RETURNING id",
+        [kind, texts, ids, teams, services, priority, now, now],
     )
     return [row["id"] for row in sorted(rows, key=lambda r: r["id"])]
+
+
+def enqueue_created(
+    tx: Transaction, messages: Sequence[tuple[Incident, str]], now: datetime
+) -> None:
+    """Each new incident's first message (`created` text), on its own while its service is
+    calm, else into the service's bundle (see the module's note on storms)."""
+    by_service: dict[int, list[tuple[Incident, str]]] = {}
+    for incident, text_ in messages:
+        by_service.setdefault(incident.service_id, []).append((incident, text_))
+    alone: list[tuple[Incident, str]] = []
+    bundles: dict[int, list[Incident]] = {}
+    for service_id, items in by_service.items():
+        row = tx.row(
+            "SELECT count(*) AS n FROM outbox WHERE service_id = ? AND kind = 'created' "
+            "AND created_at > ?",
+            [service_id, now - STORM_WINDOW],
+        )
+        room = max(STORM_ABOVE - (row["n"] if row else 0), 0)
+        alone += items[:room]
+        if items[room:]:
+            bundles[service_id] = [incident for incident, _ in items[room:]]
+    alone.sort(key=lambda item: item[0].id)  # as if triggered one by one
+    enqueue_many(
+        tx, "created", [(text_, [incident.id]) for incident, text_ in alone], now,
+        [incident.team_id for incident, _ in alone], [incident.service_id for incident, _ in alone],
+    )  # fmt: skip
+    for service_id, bundled in bundles.items():
+        _bundle(tx, service_id, bundled, now)
+
+
+def _bundle(tx: Transaction, service_id: int, incidents: list[Incident], now: datetime) -> None:
+    """Add new incidents to the service's pending bundle, or start one: due now, or a minute
+    after the service's last bundle was due (at most one a minute per service)."""
+    pending = tx.row(
+        "SELECT id, incident_ids, created_at FROM outbox WHERE service_id = ? AND kind = ? "
+        f"AND status = 'pending' AND claimed_at IS NULL ORDER BY id DESC LIMIT 1{tx.claim}",
+        [service_id, STORM],
+    )
+    if pending is not None:
+        ids = json.loads(pending["incident_ids"] or "[]")
+        bundled = [*ids, *(incident.id for incident in incidents)][-MAX_BUNDLED:]
+        since = pending["created_at"]
+        tx.execute(
+            "UPDATE outbox SET incident_ids = ?, text = ? WHERE id = ?",
+            [json.dumps(bundled), _storm_text(tx, service_id, bundled, since), pending["id"]],
+        )
+        return
+    last = tx.row(
+        "SELECT max(next_attempt_at) AS due FROM outbox WHERE service_id = ? AND kind = ?",
+        [service_id, STORM],
+    )
+    due = max(now, last["due"] + STORM_WINDOW) if last and last["due"] else now
+    team_id = incidents[0].team_id
+    bundled = [incident.id for incident in incidents]
+    tx.execute(
+        "INSERT INTO outbox (kind, text, incident_ids, team_id, service_id, priority, "
+        "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [STORM, _storm_text(tx, service_id, bundled, now), json.dumps(bundled), team_id,
+         service_id, CHATTER, now, due],
+    )  # fmt: skip
+
+
+def _storm_text(tx: Transaction, service_id: int, bundled: list[int], since: datetime) -> str:
+    """`payments: 312 new incidents since 14:02 UTC, 315 open on the service; most common: ...`
+    (Slack markup: the service's name and the alerts' text escaped)."""
+    service = tx.row("SELECT name FROM services WHERE id = ?", [service_id])
+    name = esc(service["name"]) if service else f"service {service_id}"
+    open_ = tx.row(
+        "SELECT count(*) AS n FROM incidents WHERE service_id = ? AND status <> 'resolved'",
+        [service_id],
+    )
+    shown = bundled[-500:]  # the most common summaries among the latest new ones
+    marks = ", ".join("?" for _ in shown)
+    bodies = Counter(
+        (row["body"] or "").splitlines()[0][:120] if row["body"] else ""
+        for row in tx.rows(f"SELECT body FROM incidents WHERE id IN ({marks})", shown)
+    )
+    top = "; ".join(f"{esc(body) or '(no text)'} ×{count}" for body, count in bodies.most_common(3))
+    return (
+        f"{name}: {len(bundled)} new incident{'' if len(bundled) == 1 else 's'} since "
+        f"{since:%H:%M} UTC ({STORM_ABOVE} a minute get a message each; the rest are bundled "
+        f"here), {open_['n'] if open_ else 0} open on the service; most common: {top}"
+    )

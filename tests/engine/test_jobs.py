@@ -22,6 +22,7 @@ from oncall_opt.engine.settings import ConfigError, Settings
 from oncall_opt.engine.shifts import PRIMARY, SECONDARY, create_schedule
 from oncall_opt.engine.slack import SendResult, SlackWebhook, retry_after
 from oncall_opt.engine.store import Store
+from oncall_opt.engine.teams import create_team
 from oncall_opt.engine.users import create_user
 
 # The client's timeout in these tests: a hang (3 s) lasts longer; an ordinary post on a loaded
@@ -724,3 +725,47 @@ def test_a_channel_message_links_its_incident_where_the_console_address_is_known
         f"<https://oncall.example.com/incidents?incident={incident.id}|Open incident "
         f"#{incident.id}>"
     )
+
+
+# ----- storms: priority, and pacing per channel ----------------------------------------------
+class Recording:
+    """A sender that answers ok and notes what it was given, in one list shared by several."""
+
+    def __init__(self, name: str, events: list):
+        self.name, self.events = name, events
+
+    def send(self, text: str) -> SendResult:
+        self.events.append((self.name, text))
+        return SendResult.success()
+
+
+def test_a_new_incidents_first_message_goes_before_chatter(store, clock):
+    events: list = []
+    queue(store, clock, "chatter 1", "chatter 2")
+    store.write(lambda tx: outbox.enqueue(tx, "created", "Incident #9 created", clock.now()))
+    store.write(lambda tx: outbox.enqueue(tx, "unreachable", "Could not reach Ana", clock.now()))
+    sent = delivery.run(store, clock.now(), Recording("global", events), make_settings(),
+                        sleep=no_sleep)  # fmt: skip
+    assert sent["sent"] == 4
+    assert [text for _, text in events] == [
+        "Incident #9 created", "Could not reach Ana", "chatter 1", "chatter 2",
+    ]  # fmt: skip
+
+
+def test_a_busy_channel_does_not_hold_another(store, clock):
+    """Pacing is per channel: while the global channel waits its second between posts, a
+    message to a team's own channel goes out."""
+    events: list = []
+    url = "https://hooks.slack.com/services/T0/B0/shop"
+    shop = create_team(store, "Shop", clock.now(), slack_webhook_url=url, allow_private=True)
+    queue(store, clock, "m1", "m2", "m3")
+    store.write(lambda tx: outbox.enqueue(tx, "test", "shop 1", clock.now(), team_id=shop.id))
+    state = JobState(team_senders={url: Recording("shop", events)})
+    delivery.run(
+        store, clock.now(), Recording("global", events), make_settings(slack_min_interval=1.0),
+        sleep=lambda s: events.append(("sleep", round(s))), state=state,
+    )  # fmt: skip
+    assert events == [
+        ("global", "m1"), ("shop", "shop 1"), ("sleep", 1), ("global", "m2"), ("sleep", 1),
+        ("global", "m3"),
+    ]  # fmt: skip

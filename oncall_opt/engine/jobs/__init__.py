@@ -31,7 +31,8 @@ class JobState:
     were already warned about, and the delivery job's rate limit and back-off."""
 
     warned: set[str] = field(default_factory=set)
-    last_sent: float | None = None  # time.monotonic() of the last request to Slack
+    # time.monotonic() of the last request to each channel (a team id, or the global one)
+    last_sent: dict[object, float] = field(default_factory=dict)
     # Slack's rate limit (429 Retry-After) per webhook: nothing to it before then
     holds: dict[object, datetime] = field(default_factory=dict)
     team_senders: dict[str, Any] = field(default_factory=dict)  # a team's webhook URL -> sender

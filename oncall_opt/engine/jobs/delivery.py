@@ -30,8 +30,13 @@ and before the `sent` commit (the next run finds it claimed but not sent, says s
 and posts it again).
 
 Pacing: at most `MAX_PER_RUN` messages per run and `settings.slack_min_interval` seconds (1 s)
-between two requests to Slack, across runs too (Slack allows about one message per second per
-webhook). `sleep` is injected so tests need not wait, and so the JobLoop can cut it short.
+between two requests to one channel, across runs too (Slack allows about one message per second
+per webhook or channel); a message to another channel does not wait for it.
+
+Order: a new incident's first message goes before every other message due (chatter), and
+within a priority the oldest first; during a storm a service's new incidents are bundled
+(`outbox.enqueue_created`), so a page's channel message never waits behind a storm's.
+`sleep` is injected so tests need not wait, and so the JobLoop can cut it short.
 
 Channels: a message about a team's incident goes to that team's Slack channel through the Slack
 app when the team names one (`SlackChannel`) and the app's bot token is set, with Acknowledge
@@ -175,10 +180,18 @@ def run(
     failures_in_a_row = 0
     started = time.monotonic()
     for _ in range(limit):
-        allowed = channels.open_filter(set(state.holds))
+        held = set(state.holds)
+        busy = _paced(state, settings)
+        allowed = channels.open_filter(held | set(busy))
         if not _anything_due(store, now, allowed):
-            break
-        _pace(state, settings, sleep)
+            # Every channel with a message due was posted to a moment ago: wait for the first
+            # of them to be free.
+            waiting = {d: busy[d] for d in _due_channels(store, now, channels, held) if d in busy}
+            if not waiting:
+                break
+            soonest = min(waiting, key=waiting.__getitem__)
+            sleep(busy.pop(soonest))
+            allowed = channels.open_filter(held | set(busy))
         if stop is not None and stop.is_set():
             break
         # A run paced at one message a second lasts a while: the claim is stamped with the
@@ -201,7 +214,7 @@ def run(
         target = channels.sender(claim.team_id)
         assert target is not None  # the filter only lets through messages with a webhook
         result = _send(lambda t=target, c=claim: _post(t, c, settings), stop)
-        state.last_sent = time.monotonic()
+        state.last_sent[channels.destination(claim.team_id)] = time.monotonic()
         if result is None:  # stopping: the post is abandoned, the message stays claimed
             log.info(
                 "stopping while outbox message %d is being posted: it is posted again at the "
@@ -280,12 +293,28 @@ def _anything_due(store: Store, now: datetime, allowed: tuple[str, list]) -> boo
     )
 
 
-def _pace(state: JobState, settings: Settings, sleep: Callable[[float], object]) -> None:
-    if state.last_sent is None or settings.slack_min_interval <= 0:
-        return
-    wait = settings.slack_min_interval - (time.monotonic() - state.last_sent)
-    if wait > 0:
-        sleep(wait)
+def _due_channels(store: Store, now: datetime, channels: _Channels, held: set) -> set[object]:
+    """The channels (not on hold) with a message due."""
+    where, params = channels.open_filter(held)
+    rows = store.rows(
+        f"SELECT DISTINCT team_id FROM outbox WHERE status = ? AND next_attempt_at <= ? "
+        f"AND {where}",
+        [PENDING, now, *params],
+    )
+    return {channels.destination(row["team_id"]) for row in rows}
+
+
+def _paced(state: JobState, settings: Settings) -> dict[object, float]:
+    """The channels posted to less than `slack_min_interval` ago, each with how long is left
+    (Slack allows about a message a second per channel; other channels need not wait)."""
+    if settings.slack_min_interval <= 0:
+        return {}
+    since = time.monotonic()
+    return {
+        destination: settings.slack_min_interval - (since - at)
+        for destination, at in state.last_sent.items()
+        if since - at < settings.slack_min_interval
+    }
 
 
 def _send(post: Callable[[], SendResult], stop: threading.Event | None) -> SendResult | None:
@@ -319,11 +348,12 @@ def _post(sender: Sender | SlackTeamChannel, claim: _Claim, settings: Settings) 
 def _claim(
     tx: Transaction, now: datetime, claimed_at: datetime, allowed: tuple[str, list], lease: float
 ) -> _Claim | None:
-    """The oldest due message with a webhook not on hold, claimed; a reminder is re-checked and
-    re-rendered first. With several daemons (PostgreSQL) the row is locked (`SKIP LOCKED`: two
-    daemons never take the same message) and a claim made less than `lease` seconds ago is
-    another daemon's post in flight; with one (DuckDB) any old claim is this process's, left by
-    a stop mid-post."""
+    """The first due message with a webhook not on hold, claimed: a new incident's first
+    message before chatter, then the oldest (storms cannot bury a page); a reminder is
+    re-checked and re-rendered first. With several daemons (PostgreSQL) the row is locked
+    (`SKIP LOCKED`: two daemons never take the same message) and a claim made less than `lease`
+    seconds ago is another daemon's post in flight; with one (DuckDB) any old claim is this
+    process's, left by a stop mid-post."""
     where, params = allowed
     if tx.shared:
         where += " AND (claimed_at IS NULL OR claimed_at <= ?)"
@@ -331,7 +361,7 @@ def _claim(
     row = tx.row(
         "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id "
         f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} "
-        f"ORDER BY id LIMIT 1{tx.claim}",
+        f"ORDER BY priority, id LIMIT 1{tx.claim}",
         [PENDING, now, *params],
     )
     if row is None:
