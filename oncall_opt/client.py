@@ -18,6 +18,7 @@ To add an endpoint, write a method over `self.request(method, path, json=..., pa
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -63,6 +64,16 @@ def _day(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def trust(ca_file: str | None) -> ssl.SSLContext | bool:
+    """What to trust for the daemon's HTTPS: the CA in `ca_file` (a PEM file) as well as the
+    system's, or the system's alone (True)."""
+    if not ca_file:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -72,7 +83,8 @@ class Client:
     for every request when the daemon has ONCALL_API_TOKEN). `transport` is handed to
     httpx.Client as it is (tests pass `httpx.MockTransport`, or point `base_url` at a real
     server). `headers` go with every request (the console's sign-in forwards the browser's
-    address as `X-Forwarded-For`)."""
+    address as `X-Forwarded-For`). A daemon serving HTTPS with a certificate from a private CA
+    is trusted through `verify` (an SSL context), or ONCALL_API_CA (that CA's PEM file)."""
 
     def __init__(
         self,
@@ -81,12 +93,16 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10,
         headers: Mapping[str, str] | None = None,
+        verify: ssl.SSLContext | bool | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        if verify is None:
+            verify = trust(os.environ.get("ONCALL_API_CA"))
         self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
-        )
+            base_url=self.base_url, headers=headers, transport=transport, timeout=timeout,
+            verify=verify,
+        )  # fmt: skip
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:

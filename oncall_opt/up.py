@@ -13,6 +13,10 @@ SIGTERM it stops both cleanly (console first, then the daemon) and exits 0.
     python -m oncall_opt.up [--db PATH] [--api HOST:PORT] [--port N] [--address HOST]
                             [--no-seed] [--insecure] [--verbose]
                             [--restart-delay SECONDS] [--restart-max SECONDS]
+                            [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
+
+With a certificate and key the daemon serves HTTPS, and the console and `up` talk to it over
+HTTPS (`--tls-ca`: the CA that signed a certificate the system does not trust already).
 
 Environment: ONCALL_DB and ONCALL_BIND as for `runner.py` (flags win); every other ONCALL_*
 setting (Slack webhook, API token, ...) reaches the daemon as it is. With an API token the
@@ -25,6 +29,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -38,7 +43,7 @@ from typing import Any
 import httpx
 
 from oncall_opt import secretsfile, times
-from oncall_opt.client import ApiError, Client, DaemonUnavailable
+from oncall_opt.client import ApiError, Client, DaemonUnavailable, trust
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
@@ -250,10 +255,14 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def daemon_command(db: str, bind: str, verbose: bool, insecure: bool = False) -> list[str]:
+def daemon_command(
+    db: str, bind: str, verbose: bool, insecure: bool = False, tls: tuple[str, str] | None = None
+) -> list[str]:
     flags = ["--db", db, "--bind", bind, "--log-level", "INFO" if verbose else "WARNING"]
     if insecure:
         flags.append("--insecure")
+    if tls is not None:
+        flags += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     if RUNNER.is_file():
         return [sys.executable, str(RUNNER), *flags]
     code = "from oncall_opt.daemon import run; run()"
@@ -394,8 +403,8 @@ class Supervised:
             return False
 
 
-def _answers(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=0.5).is_success
+def _answers(url: str, verify: ssl.SSLContext | bool = True) -> Callable[[], bool]:
+    return lambda: httpx.get(url, timeout=0.5, verify=verify).is_success
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -427,6 +436,25 @@ def _parser() -> argparse.ArgumentParser:
         "(then nobody signs in: anyone who reaches them can act as the team)",
     )
     parser.add_argument("--verbose", action="store_true", help="the daemon logs at INFO")
+    parser.add_argument(
+        "--tls-cert",
+        default=os.environ.get("ONCALL_TLS_CERT"),
+        metavar="PEM",
+        help="the daemon serves HTTPS with this certificate (default: ONCALL_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=os.environ.get("ONCALL_TLS_KEY"),
+        metavar="PEM",
+        help="... and this private key (default: ONCALL_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=os.environ.get("ONCALL_API_CA"),
+        metavar="PEM",
+        help="the CA that signed the certificate, when the system does not trust it already "
+        "(default: ONCALL_API_CA)",
+    )
     parser.add_argument(
         "--restart-delay",
         type=float,
@@ -468,6 +496,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"error: --api: expected HOST:PORT, got {args.api!r}", file=sys.stderr)
         return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together (HTTPS needs both)", file=sys.stderr)
+        return 2
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    try:
+        verify = trust(args.tls_ca)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"error: --tls-ca: cannot read a CA certificate from {args.tls_ca} "
+              f"({type(exc).__name__})", file=sys.stderr)  # fmt: skip
+        return 2
     token = secretsfile.api_token(os.environ)
     if not args.insecure and not times.is_loopback(args.address) and token is None:
         print(
@@ -488,8 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
     api_url = times.url_of(api_host, api_port)
+    if tls is not None:
+        api_url = "https://" + api_url.removeprefix("http://")
     app_url = times.url_of(args.address, args.port)
     env = {**os.environ, "ONCALL_API_URL": api_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    if args.tls_ca:
+        env["ONCALL_API_CA"] = str(Path(args.tls_ca).resolve())
 
     stopping = threading.Event()
 
@@ -505,12 +547,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     daemon = Supervised(
         "the daemon",
         lambda: subprocess.Popen(
-            daemon_command(args.db, args.api, args.verbose, args.insecure),
+            daemon_command(args.db, args.api, args.verbose, args.insecure, tls),
             env=env,
             start_new_session=True,
         ),
         backoff,
-        ready=_answers(f"{api_url}/healthz"),
+        ready=_answers(f"{api_url}/healthz", verify),
         say=say,
     )
     app = Supervised(
@@ -527,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             say(f"the daemon: pid {daemon_proc.pid}")
         sign_in = None
-        with Client(api_url, token=token) as api:
+        with Client(api_url, token=token, verify=verify) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon_proc, 30, stopping):
                 if stopping.is_set():
                     return 0

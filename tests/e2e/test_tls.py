@@ -5,6 +5,7 @@ and the older `pdpyras`. Bad TLS settings stop the daemon with a clear message."
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import sys
@@ -118,3 +119,45 @@ def test_bad_tls_settings_stop_the_daemon_with_a_clear_message(tmp_path, ca):
         )  # fmt: skip
         assert done.returncode == 1, (flags, done.stderr)
         assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_up_serves_the_daemon_over_https_and_the_console_trusts_it(tmp_path, ca):
+    """`python -m oncall_opt.up --tls-cert --tls-key --tls-ca`: the daemon answers HTTPS only,
+    `up` seeds the demo team through it, and the console reaches it over HTTPS (a page link's
+    check goes to the daemon: 'cannot act', not 'the daemon is not running')."""
+    from test_up import ROOT, _free_ports, _wait
+
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path, ca_path = (tmp_path / n for n in ("cert.pem", "key.pem", "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    ca.cert_pem.write_to_path(str(ca_path))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    api_port, app_port = _free_ports(2)
+    log_path = tmp_path / "up.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "oncall_opt.up", "--db", str(tmp_path / "oncall.duckdb"),
+             "--api", f"127.0.0.1:{api_port}", "--port", str(app_port),
+             "--tls-cert", str(cert_path), "--tls-key", str(key_path), "--tls-ca", str(ca_path)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait(lambda: "Ctrl-C stops both" in log_path.read_text(), 180, "up to start", log_path)
+        out = log_path.read_text()
+        assert f"https://127.0.0.1:{api_port}" in out and "seeding a demo team" in out
+        users = httpx.get(f"https://127.0.0.1:{api_port}/users", verify=context, timeout=10)
+        assert len(users.json()["Items"]) == 6  # seeded by `up` over HTTPS
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{api_port}/users", timeout=5)
+        page = httpx.get(f"http://127.0.0.1:{app_port}/oncall/act/oo_act_nothing", timeout=30)
+        assert page.status_code == 401 and "not running" not in page.text, page.text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
