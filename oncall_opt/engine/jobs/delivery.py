@@ -359,7 +359,8 @@ def _claim(
         where += " AND (claimed_at IS NULL OR claimed_at <= ?)"
         params = [*params, now - timedelta(seconds=lease)]
     row = tx.row(
-        "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id "
+        "SELECT id, kind, text, incident_ids, attempts, claimed_at, created_at, team_id, "
+        "service_id "
         f"FROM outbox WHERE status = ? AND next_attempt_at <= ? AND {where} "
         f"ORDER BY priority, id LIMIT 1{tx.claim}",
         [PENDING, now, *params],
@@ -367,6 +368,8 @@ def _claim(
     if row is None:
         return None
     text, ids = row["text"], row["incident_ids"]
+    if row["kind"] == outbox.STORM and ids:  # written now: adding to it during a storm is cheap
+        text = outbox.storm_text(tx, row["service_id"], json.loads(ids), row["created_at"])
     if row["kind"] == REMINDER and ids:
         still = _still_to_remind(tx, json.loads(ids), row["created_at"])
         if not still:
