@@ -18,6 +18,7 @@ from typing import Any
 
 from oncall_opt.engine import destinations, text
 from oncall_opt.engine.policies import ROUTING_MEMO, parse_steps
+from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -255,6 +256,19 @@ def webhook_of(source: Store | Transaction, team_id: int) -> str | None:
     """The team's own Slack webhook URL (a secret), or None to use the global one."""
     row = source.row("SELECT slack_webhook_url FROM teams WHERE id = ?", [team_id])
     return row["slack_webhook_url"] if row else None
+
+
+def channel_of(source: Store | Transaction, settings: Settings, team_id: int) -> str | None:
+    """Where the team's Slack messages go, in words; None when nowhere is set up (they wait
+    in the outbox until a webhook is configured)."""
+    row = source.row("SELECT slack_webhook_url, slack_channel FROM teams WHERE id = ?", [team_id])
+    if row and row["slack_channel"] and settings.slack_bot_token is not None:
+        return f"the team's Slack channel ({row['slack_channel']})"
+    if row and row["slack_webhook_url"]:
+        return "the team's Slack channel"
+    if settings.slack_webhook_url is not None:
+        return "the Slack channel"
+    return None
 
 
 def member_ids(source: Store | Transaction, team_id: int) -> list[int]:

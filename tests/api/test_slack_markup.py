@@ -145,7 +145,8 @@ def test_every_message_source_reaches_slack_escaped(api, clock, slack):
         "FromUserId": evil["Id"],
         "Note": POISON,
     }
-    ok(api.post(f"/teams/{team['Id']}/swaps", json=swap), 201)
+    asked = ok(api.post(f"/teams/{team['Id']}/swaps", json=swap), 201)
+    assert asked["AnnouncedIn"] == "the Slack channel"  # the global webhook: told, honestly
     ok(api.post("/messages/test", json={"Text": POISON}), 201)
     ok(api.put(f"/incidents/{incident['Id']}/acknowledge", json={"UserId": evil["Id"]}))
     api.jobs.run_once()

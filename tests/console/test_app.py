@@ -290,10 +290,14 @@ def test_a_new_service_shows_its_key_once_with_the_receiver_urls(api, monkeypatc
     assert not any(key in c.value for c in at.code)
 
 
-def test_the_policy_editor_saves_steps(api, monkeypatch):
+def test_the_policy_editor_works_in_names_and_saves_steps(api, monkeypatch):
     at = console(api, monkeypatch, "services")
-    ana = user_id(api, "Ana")
-    row = {"Step": 3, "Delay (min)": 30, "Type": "user", "Person": ana}
+    grid = next(g for g in at.data_editor if g.key == "policy-1")
+    shown = grid.value
+    assert set(shown["Page"]) == {"Who is on call in a team"}
+    assert set(shown["Team"]) == {"Default"} and set(shown["Layer"]) <= {"primary", "secondary"}
+    assert "Team numbers" not in " ".join(c.value for c in at.caption)
+    row = {"Step": 3, "Delay (min)": 30, "Page": "A person", "Person": "Ana Silva (@ana)"}
     at.session_state["policy-1"] = {"edited_rows": {}, "added_rows": [row], "deleted_rows": []}
     at.run()
     at.button(key="save-policy-1").click().run()
@@ -354,6 +358,7 @@ def test_rota_take_now_override_swap_feed_and_report(api, monkeypatch):
     at.text_input(key="sw_note").input("wedding")
     next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
     no_errors(at)
+    assert any("no Slack channel is set up, so nobody was told" in w.value for w in at.warning)
     [swap] = api.list_swaps(1)
     assert swap["From"]["Id"] == chloe and swap["Note"] == "wedding"
     at.session_state["me"] = dev

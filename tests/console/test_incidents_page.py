@@ -345,3 +345,44 @@ def test_the_list_refreshes_without_waiting_for_a_click(api, monkeypatch):
     while ":orange-badge[Acknowledged]" not in row_text(at, 5):
         assert time.monotonic() < deadline, "the row never showed the acknowledgement"
         at.run()
+
+
+# ----- an incident's address and its detail ----------------------------------------------------
+def detail_text(at: AppTest) -> str:
+    found = next(n for n in walk(at.main) if getattr(n, "key", None) == "incident-detail")
+    return "\n".join(n.value for n in walk(found) if n.type in ("markdown", "caption", "text"))
+
+
+def test_an_incidents_address_opens_it_with_its_actions_and_stays_while_open(api, monkeypatch):
+    monkeypatch.setenv("ONCALL_API_URL", api.base_url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["incident"] = "3"
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not errors(at)
+    assert "Incident #3" in detail_text(at) and "TLS expiring" in detail_text(at)
+    at.button(key="detail-ack-3").click().run()
+    assert api.get_incident(3)["Status"] == "acknowledged"
+    assert at.query_params["incident"] == "3"  # still its address after acting
+    ben = next(u["Id"] for u in api.list_users() if u["FirstName"] == "Ben")
+    at.selectbox(key="detail-assign-3").set_value(ben)
+    at.button(key="detail-reassign-3").click().run()
+    assert api.get_incident(3)["Assignee"]["Id"] == ben
+    at.button(key="detail-resolve-3").click().run()
+    assert api.get_incident(3)["Status"] == "resolved"
+    at.button(key="detail-close").click().run()
+    assert "incident" not in at.query_params
+    assert not [n for n in walk(at.main) if getattr(n, "key", None) == "incident-detail"]
+
+
+def test_a_rows_detail_opens_under_it_and_gets_the_address(api, monkeypatch):
+    at = console(api, monkeypatch)
+    at.button(key="detail-1").click().run()  # the oldest: the last row
+    keys = [getattr(n, "key", None) or "" for n in walk(at.main)]
+    assert keys.index("incident-detail") == keys.index("incident-1") + 1 + sum(
+        1 for _ in walk(row(at, 1))
+    )  # right after row 1 and everything in it
+    assert at.query_params["incident"] == "1"
+    at.query_params["incident"] = "99"
+    at.run()
+    assert any("no incident #99" in w.value for w in at.warning)

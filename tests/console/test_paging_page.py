@@ -126,7 +126,7 @@ def test_a_pages_link_opens_that_incident(daemon, monkeypatch):
     at.run()
     no_errors(at)
     assert any(f"Incident #{incident['Id']}" in m.value for m in at.markdown)
-    assert "incident" not in at.query_params  # taken once: closing the detail closes it
+    assert at.query_params["incident"] == str(incident["Id"])  # its address while open
     at.query_params["incident"] = "not-a-number"
     at.run()
     no_errors(at)

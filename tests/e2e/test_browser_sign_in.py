@@ -99,7 +99,12 @@ def test_a_reload_stays_signed_in_until_sign_out(guarded, browser, tmp_path):  #
     open_page(browser, f"{guarded['app']}/people", "People")
     sidebar = browser.find_element("css selector", "[data-testid='stSidebar']").text
     assert "Ben Okafor (@ben)" in sidebar, sidebar
-    browser.find_element("xpath", "//button[contains(., 'Sign out')]").click()
+    # The sidebar renders in pieces: the name can be there before the button below it.
+    sign_out = wait_for(
+        lambda: browser.find_elements("xpath", "//button[contains(., 'Sign out')]"),
+        30, "the Sign out button",
+    )  # fmt: skip
+    sign_out[0].click()
     wait_for(lambda: "Sign in" in page_text(browser), 60, "the sign-in form")
     open_page(browser, guarded["app"], "Sign in")  # a new page load is not signed in
 

@@ -37,7 +37,7 @@ from oncall_opt.api.common import (
     store_of,
 )
 from oncall_opt.api.routes.schedules import TimeRange
-from oncall_opt.engine import calendar, final, overrides, report
+from oncall_opt.engine import calendar, final, overrides, report, teams
 from oncall_opt.engine.auth import acting_user
 from oncall_opt.engine.shifts import check_team
 from oncall_opt.engine.teams import is_member
@@ -238,6 +238,9 @@ class SwapOut(BaseModel):
     OverrideId: int | None
     CreatedAt: UtcTime
     DecidedAt: UtcTime | None
+    # In the answer that asks: where the team is told ("the team's Slack channel"), queued to go
+    # out within seconds; null when no Slack channel is set up (nobody is told).
+    AnnouncedIn: str | None = None
 
     @classmethod
     def of(cls, s: overrides.Swap) -> SwapOut:
@@ -275,7 +278,8 @@ def request_swap(id: IdPath, params: SwapIn, request: Request) -> SwapOut:
         params.Note,
         params.Layer,
     )
-    return SwapOut.of(swap)
+    where = teams.channel_of(store_of(request), request.app.state.settings, id)
+    return SwapOut.of(swap).model_copy(update={"AnnouncedIn": where})
 
 
 @router.get("/teams/{id}/swaps", response_model=SwapList)

@@ -142,7 +142,14 @@ def _do_actions() -> None:
                 state = STATUSES[done["Status"]].lower()
                 _toast(f"Incident #{incident_id} reopened ({state})", ":material/undo:")
             elif action == "detail":
-                st.session_state[DETAIL] = incident_id
+                _open_detail(incident_id)
+            elif action == "reassign":  # from the detail's own box
+                user_id = st.session_state.get(f"detail-assign-{incident_id}")
+                if user_id and user_id != NOBODY:
+                    done = api.assign(incident_id, int(user_id))
+                    _mark(incident_id, "assigned")
+                    who = common.line(common.full_name(done["Assignee"]))
+                    _toast(f"Incident #{incident_id} assigned to {who}", ":material/person:")
             elif action == "assign":
                 user_id = st.session_state.get(f"assign-{incident_id}")
                 if user_id and user_id != NOBODY:
@@ -349,8 +356,7 @@ def incident_list() -> None:
         if st.session_state.get("inc_urgency", "any") == "any"
         else st.session_state["inc_urgency"],
     }
-    if st.session_state.get(DETAIL):
-        _detail(st.session_state[DETAIL], people)
+    detail = st.session_state.get(DETAIL)
     assignee_id = None
     if assignee == MINE:
         assignee_id = common.me()
@@ -369,8 +375,13 @@ def incident_list() -> None:
         f"{common.when(common.now())}:{common.local(common.now()):%S}, "
         f"every {REFRESH_SECONDS:g} s"
     )
-    for incident in items[:PAGE_SIZE]:
+    shown = items[:PAGE_SIZE]
+    if detail and detail not in {incident["Id"] for incident in shown}:
+        _detail(detail, people)  # opened by its address, and not in this list: on top
+    for incident in shown:
         _row(incident, people, done.get(incident["Id"]))
+        if incident["Id"] == detail:  # in place, under its row
+            _detail(detail, people)
     if len(items) > PAGE_SIZE:
         st.caption(f"Showing the first {PAGE_SIZE}; narrow the filters to see the others.")
     if not matching:  # after the rows kept in place, so that they do not move
@@ -410,16 +421,40 @@ def services_by_id() -> dict[int, dict]:
     return found
 
 
+def _open_detail(incident_id: int) -> None:
+    """Open an incident's detail, and put it in the address (`?incident=12`): it can be
+    shared, bookmarked and reloaded."""
+    st.session_state[DETAIL] = incident_id
+    st.query_params["incident"] = str(incident_id)
+
+
+def _close_detail() -> None:
+    st.session_state.pop(DETAIL, None)
+    if "incident" in st.query_params:
+        del st.query_params["incident"]
+
+
 def _detail(incident_id: int, people: list[dict]) -> None:
-    """One incident in full: its timeline, a note, snooze, escalate to a step."""
+    """One incident in full: acknowledge, resolve, reassign; its timeline, its pages, a note,
+    snooze, escalate to a step."""
     api = common.client()
-    incident = api.get_incident(incident_id)
+    try:
+        incident = api.get_incident(incident_id)
+    except DaemonUnavailable:
+        raise
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        st.warning(f"There is no incident #{incident_id}.", icon=":material/search_off:")
+        _close_detail()
+        return
     with st.container(border=True, key="incident-detail"):
         title, close = st.columns([8, 1], vertical_alignment="center")
         title.markdown(f"#### Incident #{incident_id} · {common.line(incident['Status'])}")
         if close.button("Close", key="detail-close", icon=":material/close:"):
-            st.session_state.pop(DETAIL, None)
+            _close_detail()
             st.rerun()
+        _detail_actions(incident, people)
         st.text(incident["Body"])
         service = services_by_id().get(incident["ServiceId"], {})
         st.caption(
@@ -481,6 +516,32 @@ def _detail(incident_id: int, people: list[dict]) -> None:
                 paged = common.line(common.full_name(done.get("EscalatedTo")))
                 st.toast(f"Paged step {step}: {paged}")
                 st.rerun()
+
+
+def _detail_actions(incident: dict, people: list[dict]) -> None:
+    """Acknowledge, Resolve (or Undo) and Reassign, as on the row."""
+    iid, status = incident["Id"], incident["Status"]
+    ack, resolve, assign, go = st.columns([1.4, 1.1, 2.4, 1.1], vertical_alignment="bottom")
+    if status == "triggered":
+        ack.button("Acknowledge", key=f"detail-ack-{iid}", type="primary", width="stretch",
+                   on_click=_queue, args=("acknowledge", iid))  # fmt: skip
+    if status != "resolved":
+        resolve.button("Resolve", key=f"detail-resolve-{iid}", width="stretch",
+                       on_click=_queue, args=("resolve", iid))  # fmt: skip
+    else:
+        resolve.button("Reopen", key=f"detail-reopen-{iid}", icon=":material/undo:",
+                       width="stretch", on_click=_queue, args=("unresolve", iid))  # fmt: skip
+    if status == "resolved":
+        return
+    by_id = {u["Id"]: u for u in people}
+    current = (incident.get("Assignee") or {}).get("Id", NOBODY)
+    assign.selectbox(
+        "Reassign to", [NOBODY, *by_id], index=[NOBODY, *by_id].index(current)
+        if current in by_id else 0, key=f"detail-assign-{iid}",
+        format_func=lambda i: "— unassigned —" if i == NOBODY else common.full_name(by_id[i]),
+    )  # fmt: skip
+    go.button("Reassign", key=f"detail-reassign-{iid}", icon=":material/person:",
+              width="stretch", on_click=_queue, args=("reassign", iid))  # fmt: skip
 
 
 def when_format(moments: list[datetime]) -> str:
@@ -603,14 +664,15 @@ def _trigger_dialog() -> None:
 
 
 def _open_linked_incident() -> None:
-    """A page's link (`/incidents?incident=12`) opens that incident's detail; the parameter is
-    taken once, so closing the detail closes it."""
+    """An incident's address (`/incidents?incident=12`, in every page and channel message)
+    opens its detail; the address stays while it is open (Close removes it)."""
     linked = st.query_params.get("incident")
     if linked is None:
         return
-    del st.query_params["incident"]
-    if linked.isdigit() and int(linked) > 0:
+    if linked.isdigit() and 0 < int(linked) < 2**53:
         st.session_state[DETAIL] = int(linked)
+    else:
+        del st.query_params["incident"]
 
 
 def render() -> None:

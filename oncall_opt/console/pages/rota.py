@@ -122,8 +122,20 @@ def _swaps(team: int, members: list[dict]) -> None:
         last_time = d.time_input("at ", value=time(9, 0), key="sw_to_time")
         note = st.text_input("Note (optional)", key="sw_note", placeholder="dentist in the morning")
         if st.form_submit_button("Ask the team", icon=":material/swap_horiz:"):
-            api.request_swap(team, _moment(first, first_time), _moment(last, last_time), me, note)
-            common.flash("Asked: the team's Slack channel has it.")
+            asked = api.request_swap(
+                team, _moment(first, first_time), _moment(last, last_time), me, note
+            )
+            if asked.get("AnnouncedIn"):
+                common.flash(
+                    f"Asked. The message to {common.line(asked['AnnouncedIn'])} is queued and "
+                    "goes out within seconds."
+                )
+            else:
+                common.flash(
+                    "Asked, but no Slack channel is set up, so nobody was told: tell the team "
+                    "yourself (it is listed here for them), or ask an admin to set up Slack.",
+                    "warning",
+                )
             st.rerun()
 
 

@@ -253,8 +253,26 @@ def _add_service(teams: dict[int, str], policies: dict[int, dict]) -> None:
 
 
 # ----- escalation policies ----------------------------------------------------------------------
-def steps_frame(policy: dict | None) -> pd.DataFrame:
-    """One row per target: its step, the step's delay, and the team layer or person."""
+TARGET_TYPES = {"layer": "Who is on call in a team", "user": "A person"}
+COLUMNS = ["Step", "Delay (min)", "Page", "Team", "Layer", "Person"]
+
+
+def _names(teams: dict[int, str], people: dict[int, dict]) -> tuple[dict, dict, dict, dict]:
+    """What the editor shows for each id, and back: teams by name, layers as primary and
+    secondary, people as `Ana Silva (@ana)` (names and handles are unique)."""
+    team_names = {i: name for i, name in teams.items()}
+    person_names = {i: common.label(p) for i, p in people.items()}
+    return (
+        team_names, person_names,
+        {name: i for i, name in team_names.items()}, {name: i for i, name in person_names.items()},
+    )  # fmt: skip
+
+
+def steps_frame(
+    policy: dict | None, teams: dict[int, str], people: dict[int, dict]
+) -> pd.DataFrame:
+    """One row per target: its step, the step's delay, and the team layer or person, by name."""
+    team_names, person_names, _, _ = _names(teams, people)
     rows = []
     for number, step in enumerate((policy or {}).get("Steps", []), start=1):
         for target in step["Targets"]:
@@ -262,39 +280,42 @@ def steps_frame(policy: dict | None) -> pd.DataFrame:
                 {
                     "Step": number,
                     "Delay (min)": step["DelayMinutes"],
-                    "Type": target["Type"],
-                    "Team": target.get("TeamId"),
-                    "Layer": target.get("Layer"),
-                    "Person": target.get("UserId"),
+                    "Page": TARGET_TYPES[target["Type"]],
+                    "Team": team_names.get(target.get("TeamId")),
+                    "Layer": LAYER_NAMES.get(target.get("Layer")),
+                    "Person": person_names.get(target.get("UserId")),
                 }
             )
     if not rows:
-        rows.append(
-            {"Step": 1, "Delay (min)": 0, "Type": "layer", "Team": 1, "Layer": 1, "Person": None}
-        )
-    return pd.DataFrame(rows, columns=["Step", "Delay (min)", "Type", "Team", "Layer", "Person"])
+        first_team = next(iter(team_names.values()), None)
+        rows.append({"Step": 1, "Delay (min)": 0, "Page": TARGET_TYPES["layer"],
+                     "Team": first_team, "Layer": LAYER_NAMES[1], "Person": None})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def steps_from(frame: pd.DataFrame) -> list[dict]:
+def steps_from(frame: pd.DataFrame, teams: dict[int, str], people: dict[int, dict]) -> list[dict]:
     """The API's steps from the edited table (rows grouped by step number, in order; a step's
     delay is its first row's). Raises ValueError saying which row is incomplete."""
+    _, _, team_ids, person_ids = _names(teams, people)
+    layers = {name: number for number, name in LAYER_NAMES.items()}
     steps: dict[int, dict] = {}
     for index, row in frame.reset_index(drop=True).iterrows():
         if pd.isna(row["Step"]):
             raise ValueError(f"row {index + 1}: give its step number")
         number = int(row["Step"])
+        delay = row["Delay (min)"]
         step = steps.setdefault(
-            number, {"DelayMinutes": int(row["Delay (min)"] or 0), "Targets": []}
+            number, {"DelayMinutes": 0 if pd.isna(delay) else int(delay), "Targets": []}
         )
-        if row["Type"] == "user":
-            if pd.isna(row["Person"]):
+        if row["Page"] == TARGET_TYPES["user"]:
+            if pd.isna(row["Person"]) or row["Person"] not in person_ids:
                 raise ValueError(f"row {index + 1}: pick the person to page")
-            step["Targets"].append({"Type": "user", "UserId": int(row["Person"])})
+            step["Targets"].append({"Type": "user", "UserId": person_ids[row["Person"]]})
         else:
-            if pd.isna(row["Team"]) or pd.isna(row["Layer"]):
-                raise ValueError(f"row {index + 1}: pick the team and layer to page")
+            if pd.isna(row["Team"]) or row["Team"] not in team_ids or row["Layer"] not in layers:
+                raise ValueError(f"row {index + 1}: pick the team and the layer to page")
             step["Targets"].append(
-                {"Type": "layer", "TeamId": int(row["Team"]), "Layer": int(row["Layer"])}
+                {"Type": "layer", "TeamId": team_ids[row["Team"]], "Layer": layers[row["Layer"]]}
             )
     return [steps[n] for n in sorted(steps)]
 
@@ -316,8 +337,9 @@ def describe(policy: dict, teams: dict[int, str], people: dict[int, dict]) -> st
 
 
 def _editor(policy: dict | None, teams: dict[int, str], people: dict[int, dict], key: str):
+    team_names, person_names, _, _ = _names(teams, people)
     return st.data_editor(
-        steps_frame(policy),
+        steps_frame(policy, teams, people),
         key=key,
         num_rows="dynamic",
         hide_index=True,
@@ -332,12 +354,19 @@ def _editor(policy: dict | None, teams: dict[int, str], people: dict[int, dict],
                 step=1,
                 help="after the step before (step 1: after the trigger); a step's first row counts",
             ),
-            "Type": st.column_config.SelectboxColumn(
-                "Type", options=["layer", "user"], required=True
+            "Page": st.column_config.SelectboxColumn(
+                "Page",
+                options=list(TARGET_TYPES.values()),
+                required=True,
+                help="who is on call in a team's layer, or one person",
             ),
-            "Team": st.column_config.SelectboxColumn("Team (layer)", options=list(teams)),
-            "Layer": st.column_config.SelectboxColumn("Layer", options=[1, 2]),
-            "Person": st.column_config.SelectboxColumn("Person (user)", options=list(people)),
+            "Team": st.column_config.SelectboxColumn(
+                "Team", options=list(team_names.values()), help="whose layer is paged"
+            ),
+            "Layer": st.column_config.SelectboxColumn("Layer", options=list(LAYER_NAMES.values())),
+            "Person": st.column_config.SelectboxColumn(
+                "Person", options=list(person_names.values()), help="for 'A person'"
+            ),
         },
     )
 
@@ -346,10 +375,8 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
     st.subheader("Escalation policies")
     st.caption(
         "Who is paged when an incident is not acknowledged: step 1 at the trigger, each next "
-        "step its delay later; acknowledging or resolving stops it. Team numbers: "
-        + ", ".join(f"{i} = {common.line(name)}" for i, name in teams.items())
-        + ". People: "
-        + ", ".join(f"{i} = {common.line(common.full_name(p))}" for i, p in people.items())
+        "step its delay later; acknowledging or resolving stops it. Each row pages who is on "
+        "call in a team's layer, or one person."
     )
     api = common.client()
     for policy in api.list_policies():
@@ -369,7 +396,7 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
             )
             if c.button("Save", key=f"save-policy-{policy['Id']}", icon=":material/save:"):
                 try:
-                    steps = steps_from(edited)
+                    steps = steps_from(edited, teams, people)
                 except ValueError as exc:
                     st.error(str(exc))
                     return
@@ -388,7 +415,7 @@ def _policies(teams: dict[int, str], people: dict[int, dict]) -> None:
                     st.error("Give the policy a name.")
                     return
                 try:
-                    steps = steps_from(edited)
+                    steps = steps_from(edited, teams, people)
                 except ValueError as exc:
                     st.error(str(exc))
                     return
