@@ -516,6 +516,8 @@ def test_people_editor_edit_is_saved(api, monkeypatch):
     at = console(api, monkeypatch, "people")
     no_errors(at)
     [editor] = at.data_editor
+    assert list(editor.value.columns) == ["FirstName", "LastName", "SlackHandle", "TimeZone",
+                                          "Role"]  # fmt: skip  # names, no internal id
     row = list(editor.value["FirstName"]).index("Felipe")
     felipe = user_id(api, "Felipe")
     at.session_state["people_editor"] = {
@@ -596,3 +598,16 @@ def test_current_next_and_gaps():
         (datetime(2026, 12, 5, 9, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)),
     ]
     assert gaps(shifts, 2, at, datetime(2026, 12, 6, tzinfo=UTC)) == []
+
+
+def test_the_rota_keeps_its_tab_through_an_action_and_in_the_address(api, monkeypatch):
+    chloe = user_id(api, "Chloé")
+    at = console(api, monkeypatch, "rota", me=chloe)
+    at.query_params["tab"] = "Swaps"
+    at.run()
+    assert at.session_state["tab"] == "Swaps"
+    at.date_input(key="sw_from").set_value(tomorrow() + timedelta(days=30))
+    at.date_input(key="sw_to").set_value(tomorrow() + timedelta(days=31))
+    next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
+    no_errors(at)
+    assert at.session_state["tab"] == "Swaps" and at.query_params["tab"] == "Swaps"

@@ -32,7 +32,6 @@ def all_zones() -> list[str]:
 def people_frame(people: list[dict]) -> pd.DataFrame:
     rows = [
         {
-            "Id": u["Id"],
             "FirstName": u["FirstName"],
             "LastName": u["LastName"],
             "SlackHandle": u["SlackHandle"],
@@ -43,8 +42,8 @@ def people_frame(people: list[dict]) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         rows,
-        index=pd.Index([u["Id"] for u in people], name="Id"),
-        columns=["Id", *FIELDS, "TimeZone", "Role"],
+        index=pd.Index([u["Id"] for u in people], name="Id"),  # kept, never shown
+        columns=[*FIELDS, "TimeZone", "Role"],
     )
 
 
@@ -56,7 +55,7 @@ def changed_people(before: pd.DataFrame, after: pd.DataFrame) -> dict[int, dict[
         fields = {
             name: str(new[name] or "").strip()
             for name in after.columns
-            if name != "Id" and str(new[name] or "").strip() != str(old[name] or "").strip()
+            if str(new[name] or "").strip() != str(old[name] or "").strip()
         }
         if fields:
             changes[int(user_id)] = fields
@@ -80,7 +79,6 @@ def _team(people: list[dict]) -> None:
         num_rows="fixed",
         width="stretch",
         column_config={
-            "Id": st.column_config.NumberColumn("Id", disabled=True, width=60),
             "FirstName": st.column_config.TextColumn("First name", required=True),
             "LastName": st.column_config.TextColumn("Last name", required=True),
             "SlackHandle": st.column_config.TextColumn(

@@ -183,7 +183,7 @@ def solve(
         if job["Status"] == "done":
             stats = job.get("Statistics") or {}
             status.update(
-                label=f"Solved: {stats.get('status', 'done')} in {took(job)}",
+                label=f"Solved in {took(job)}: {_in_words(stats)}",
                 state="complete",
                 expanded=False,
             )
@@ -265,6 +265,12 @@ def _infeasible(job: dict) -> None:
             f"**No roster:** {common.line(job.get('Error') or 'the solve failed')}",
             icon=":material/block:",
         )
+
+
+def _in_words(stats: dict) -> str:
+    if stats.get("status") == "optimal":
+        return "the best possible roster"
+    return "a good roster, maybe not the best"
 
 
 def _status_metrics(stats: dict, job: dict) -> None:
@@ -498,7 +504,9 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
         st.error("The roster does not match its input; solve again.")
         return
     calendar_tab, fair_tab, diff_tab = st.tabs(
-        ["Calendar", "Fairness", "Changes against the published roster"]
+        ["Calendar", "Fairness", "Changes against the published roster"],
+        key="plan_tab",
+        bind="query-params",
     )
     before, published = published_roster(roster)
     with diff_tab:

@@ -255,8 +255,9 @@ def render() -> None:
     )
     team = common.team_id()
     members = common.team_members()
+    # The open tab is in the address (`?tab=Swaps`): it survives every action and a reload.
     overrides_tab, swaps_tab, mine_tab, report_tab = st.tabs(
-        ["Overrides", "Swaps", "My shifts", "Fairness report"]
+        ["Overrides", "Swaps", "My shifts", "Fairness report"], key="tab", bind="query-params"
     )
     with overrides_tab:
         _take_now(team)
