@@ -371,6 +371,12 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def counted(title: str, waiting: int) -> str:
+    """A browser tab's title with how many incidents wait for an acknowledgement in front,
+    `(3) On call: Ana`, as mail and chat tabs count what is unread."""
+    return f"({waiting}) {title}" if waiting else title
+
+
 def flash(message: str, kind: str = "success") -> None:
     """A message shown once, on the next run (after `st.rerun()`)."""
     st.session_state.setdefault("_flash", []).append((kind, message))

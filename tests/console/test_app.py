@@ -611,3 +611,34 @@ def test_the_rota_keeps_its_tab_through_an_action_and_in_the_address(api, monkey
     next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
     no_errors(at)
     assert at.session_state["tab"] == "Swaps" and at.query_params["tab"] == "Swaps"
+
+
+def test_a_swap_and_an_override_are_filled_in_from_a_picked_shift(api, monkeypatch):
+    chloe = user_id(api, "Chloé")
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+    start = start.replace(hour=7)  # an odd handoff: 07:00 UTC, not the forms' usual 09:00
+    api.create_schedule(chloe, start, start + timedelta(hours=13), layer=2)
+    at = console(api, monkeypatch, "rota", me=chloe)
+    at.query_params["tab"] = "Swaps"
+    at.run()
+    [mine] = [o for o in at.selectbox(key="sw_pick").options if "Secondary" in o]
+    at.selectbox(key="sw_pick").select(mine).run()
+    next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
+    no_errors(at)
+    [swap] = api.list_swaps(1)
+    asked = (datetime.fromisoformat(swap["Start"]), datetime.fromisoformat(swap["End"]))
+    assert asked == (start, start + timedelta(hours=13))
+
+    at.query_params["tab"] = "Overrides"
+    at.session_state["me"] = user_id(api, "Ana")  # an admin puts Dev on Chloé's shift
+    at.run()
+    picked = next(o for o in at.selectbox(key="ov_pick").options
+                  if "Secondary" in o and "Chloé" in o)  # fmt: skip
+    at.selectbox(key="ov_pick").select(picked).run()
+    at.selectbox(key="ov_who").set_value(user_id(api, "Dev"))
+    next(b for b in at.get("form_submit_button") if b.label == "Add override").click().run()
+    no_errors(at)
+    [made] = [o for o in api.list_overrides(1, start - timedelta(days=1), start + timedelta(days=2))
+              if o["User"]["Id"] == user_id(api, "Dev")]  # fmt: skip
+    assert (datetime.fromisoformat(made["Start"]), made["Layer"]) == (start, 2)
+    assert datetime.fromisoformat(made["End"]) == start + timedelta(hours=13)

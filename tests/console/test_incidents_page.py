@@ -386,3 +386,13 @@ def test_a_rows_detail_opens_under_it_and_gets_the_address(api, monkeypatch):
     at.query_params["incident"] = "99"
     at.run()
     assert any("no incident #99" in w.value for w in at.warning)
+
+
+def test_the_tab_title_counts_what_waits_for_an_acknowledgement(api, monkeypatch):
+    at = console(api, monkeypatch)
+    assert at.session_state["_incidents_title"] == "(3) Incidents · On-call console"
+    at.button(key="ack-5").click().run()
+    assert at.session_state["_incidents_title"] == "(2) Incidents · On-call console"
+    api.request("POST", "/incidents/acknowledge_all")
+    at.run()
+    assert at.session_state["_incidents_title"] == "Incidents · On-call console"

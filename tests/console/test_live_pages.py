@@ -33,6 +33,7 @@ def test_on_call_now_redraws_itself_and_names_who_is_on_call_in_the_title(
     now = datetime.now(UTC)
     ana, ben = user_id(api, "Ana"), user_id(api, "Ben")
     api.create_schedule(ana, now - timedelta(hours=1), now + timedelta(hours=3))
+    api.request("POST", "/incidents/acknowledge_all")  # the demo's: none waits
     at = console(api, monkeypatch)
     no_errors(at)
     assert _title(at) == "On call: Ana"
@@ -44,8 +45,9 @@ def test_on_call_now_redraws_itself_and_names_who_is_on_call_in_the_title(
 
     # A secondary is published meanwhile: the next redraw names both.
     api.create_schedule(ben, now - timedelta(hours=1), now + timedelta(hours=3), layer=2)
+    api.trigger_incident("Disk full")  # and one waits for an acknowledgement: counted
     at.run()
-    assert _title(at) == "On call: Ana (Primary), Ben (Secondary)"
+    assert _title(at) == "(1) On call: Ana (Primary), Ben (Secondary)"
     assert any(plain(c.value).startswith("Next: Ben") for c in at.caption), "the chart in words"
 
 

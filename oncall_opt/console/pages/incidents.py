@@ -366,6 +366,10 @@ def incident_list() -> None:
     elif isinstance(assignee, int):
         assignee_id = assignee
     open_incidents = api.list_incidents("open", **scope)
+    waiting = sum(1 for incident in open_incidents if incident["Status"] == "triggered")
+    title = common.counted("Incidents · On-call console", waiting)
+    st.session_state["_incidents_title"] = title
+    st.set_page_config(page_title=title)  # as text: nothing typed reaches a script
     _metrics(open_incidents)
     matching = filtered(api.list_incidents(status, assignee_id, **scope), assignee, search)
     done = recently_done()

@@ -83,7 +83,8 @@ def _card(layer: int, shifts: list[dict], at: datetime) -> None:
             st.markdown(":red[Nobody is planned after this shift.]")
 
 
-def _incident_card() -> None:
+def _incident_card() -> int:
+    """The team's open incidents; returns how many wait for an acknowledgement."""
     open_incidents = common.client().list_incidents("open", team_id=common.team_id())
     triggered = sum(1 for i in open_incidents if i["Status"] == "triggered")
     with st.container(border=True):
@@ -91,6 +92,7 @@ def _incident_card() -> None:
         colour = "red" if triggered else "green"
         st.markdown(f"### :{colour}[{triggered}] waiting for an acknowledgement")
         st.caption(f"{len(open_incidents) - triggered} acknowledged and still open")
+    return triggered
 
 
 def timeline(
@@ -259,9 +261,6 @@ def live() -> None:
     horizon = at + timedelta(weeks=weeks)
     shifts = final_shifts(at - timedelta(days=1), horizon)
     layers = sorted({1} | {s["Layer"] for s in shifts})
-    title = title_of(shifts, layers, at)
-    st.session_state["_oncall_title"] = title
-    _set_tab_title(title)
     st.caption(
         f"Times in {common.zone_name()} · as of {common.when(at)} · refreshes every "
         f"{REFRESH_SECONDS:g} s"
@@ -272,7 +271,10 @@ def live() -> None:
         with column:
             _card(layer, shifts, at)
     with columns[-1]:
-        _incident_card()
+        waiting = _incident_card()
+    title = common.counted(title_of(shifts, layers, at), waiting)
+    st.session_state["_oncall_title"] = title
+    _set_tab_title(title)
 
     st.subheader(f"The next {weeks} weeks")
     if not shifts:

@@ -20,6 +20,52 @@ def _moment(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=common.zone())
 
 
+def _next_handoff(team: int) -> datetime:
+    """When the team's primary layer next changes hands (the typed forms start there), or
+    tomorrow at 09:00 when nothing is published."""
+    now = common.now()
+    segments = common.client().final_schedule(team, now, now + timedelta(days=14), layer=1)
+    starts = [common.parse_time(s["Start"]) for s in segments]
+    later = sorted(t for t in starts if t is not None and t > now)
+    if later:
+        return later[0].astimezone(common.zone())
+    return _moment(common.today() + timedelta(days=1), time(9, 0))
+
+
+def _shift_label(shift: dict) -> str:
+    who = common.full_name(shift["User"]) if shift.get("User") else ""
+    layer = LAYERS.get(shift["Layer"], shift["Layer"])
+    return (f"{common.when(shift['Start'])} → {common.when(shift['End'])} · {layer}"
+            + (f" · {who}" if who else ""))  # fmt: skip
+
+
+def _prefill(prefix: str, shift: dict, layer_key: str | None = None) -> None:
+    """Put a shift's exact start and end (and layer) in a form's fields."""
+    start = common.parse_time(shift["Start"]).astimezone(common.zone())  # type: ignore[union-attr]
+    end = common.parse_time(shift["End"]).astimezone(common.zone())  # type: ignore[union-attr]
+    st.session_state[f"{prefix}_from{'_day' if prefix == 'ov' else ''}"] = start.date()
+    st.session_state[f"{prefix}_from_time"] = start.time().replace(tzinfo=None)
+    st.session_state[f"{prefix}_to{'_day' if prefix == 'ov' else ''}"] = end.date()
+    st.session_state[f"{prefix}_to_time"] = end.time().replace(tzinfo=None)
+    if layer_key:
+        st.session_state[layer_key] = shift["Layer"]
+
+
+def _pick_shift(label: str, key: str, shifts: list[dict], prefix: str, layer_key=None) -> None:
+    """A list of shifts to act on: choosing one fills the form below with it."""
+
+    def chosen() -> None:
+        index = st.session_state.get(key)
+        if index is not None:
+            _prefill(prefix, shifts[index], layer_key)
+
+    st.selectbox(
+        label, list(range(len(shifts))), index=None, key=key, on_change=chosen,
+        format_func=lambda i: _shift_label(shifts[i]),
+        placeholder="Pick a shift to fill in its times" if shifts else "No shifts ahead",
+    )  # fmt: skip
+
+
 def _take_now(team: int) -> None:
     me = common.me()
     left, right = st.columns([2, 3], vertical_alignment="bottom")
@@ -42,6 +88,10 @@ def _override_form(team: int, members: list[dict]) -> None:
     by_id = {u["Id"]: u for u in members}
     me = common.me()
     choices = list(by_id) if common.is_admin() else [i for i in by_id if i == me]
+    now = common.now()
+    ahead = common.client().final_schedule(team, now, now + timedelta(weeks=4))
+    _pick_shift("Override a shift", "ov_pick", ahead, "ov", "ov_layer")
+    handoff = _next_handoff(team)
     with st.form("override", clear_on_submit=True):
         st.markdown("**Put someone on call** (an override on top of the roster)")
         who_col, layer_col = st.columns([2, 1])
@@ -50,10 +100,10 @@ def _override_form(team: int, members: list[dict]) -> None:
         )
         layer = layer_col.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="ov_layer")
         a, b, c, d = st.columns(4)
-        first = a.date_input("From", value=common.today(), key="ov_from_day")
-        first_time = b.time_input("at", value=time(9, 0), key="ov_from_time")
-        last = c.date_input("To", value=common.today() + timedelta(days=1), key="ov_to_day")
-        last_time = d.time_input("at ", value=time(9, 0), key="ov_to_time")
+        first = a.date_input("From", value=handoff.date(), key="ov_from_day")
+        first_time = b.time_input("at", value=handoff.time(), key="ov_from_time")
+        last = c.date_input("To", value=handoff.date() + timedelta(days=1), key="ov_to_day")
+        last_time = d.time_input("at ", value=handoff.time(), key="ov_to_time")
         if st.form_submit_button("Add override", icon=":material/add:", disabled=who is None):
             made = common.client().create_override(
                 team, _moment(first, first_time), _moment(last, last_time), who, layer
@@ -113,13 +163,17 @@ def _swaps(team: int, members: list[dict]) -> None:
     if me is None:
         st.caption("Pick yourself under **You are** to ask for or take a swap.")
         return
+    now = common.now()
+    mine = [s for s in api.my_shifts(me, now, now + timedelta(weeks=8)) if s["TeamId"] == team]
+    _pick_shift("One of your shifts", "sw_pick", mine, "sw")
+    handoff = _next_handoff(team)
     with st.form("swap", clear_on_submit=True):
         st.markdown("**Ask the team to take a shift of yours**")
         a, b, c, d = st.columns(4)
-        first = a.date_input("From", value=common.today() + timedelta(days=1), key="sw_from")
-        first_time = b.time_input("at", value=time(9, 0), key="sw_from_time")
-        last = c.date_input("To", value=common.today() + timedelta(days=2), key="sw_to")
-        last_time = d.time_input("at ", value=time(9, 0), key="sw_to_time")
+        first = a.date_input("From", value=handoff.date(), key="sw_from")
+        first_time = b.time_input("at", value=handoff.time(), key="sw_from_time")
+        last = c.date_input("To", value=handoff.date() + timedelta(days=1), key="sw_to")
+        last_time = d.time_input("at ", value=handoff.time(), key="sw_to_time")
         note = st.text_input("Note (optional)", key="sw_note", placeholder="dentist in the morning")
         if st.form_submit_button("Ask the team", icon=":material/swap_horiz:"):
             asked = api.request_swap(
