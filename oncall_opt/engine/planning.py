@@ -12,6 +12,7 @@ Field names in error messages are the API's (`Start`, `TimeZone`, `Output.overri
 
 from __future__ import annotations
 
+import json
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ from oncall_opt.engine.shifts import (
     list_schedules,
     publish,
 )
-from oncall_opt.engine.store import Store
+from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import DEFAULT_TEAM, get_team, member_ids
 from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
@@ -45,7 +46,7 @@ from oncall_opt.roster.away import AWAY_MEANS, away_span
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
 from oncall_opt.roster.problem import Problem
-from oncall_opt.times import format_timestamp
+from oncall_opt.times import format_timestamp, parse_timestamp
 
 _HANDOFF = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
 
@@ -461,8 +462,36 @@ def publish_output(
         _merged(shifts) if merge else shifts,
         team_id,
         frozen,
-        announce=lambda tx, done: _announce(tx, team_id, start, end, done, now),
+        announce=lambda tx, done: (
+            _remember_rules(tx, team_id, rules_of_output(output)),
+            _announce(tx, team_id, start, end, done, now),
+        ),
     )
+
+
+def rules_of_output(output: Any) -> dict[str, Any] | None:
+    """The rules a published roster was planned with, as far as its output.json says them:
+    its time zone, the local time its first slot starts (the handoff), and its layers. None
+    when it does not say its zone (an output.json written by hand)."""
+    overrides = output.get("overrides") if isinstance(output, dict) else None
+    first = overrides[0] if isinstance(overrides, list) and overrides else None
+    if not isinstance(first, dict) or not isinstance(first.get("time_zone"), str):
+        return None
+    try:
+        zone = zoneinfo.ZoneInfo(first["time_zone"])
+        start = parse_timestamp(first["start"])
+    except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+    return {
+        "TimeZone": first["time_zone"],
+        "Handoff": start.astimezone(zone).strftime("%H:%M"),
+        "Layers": 2 if output.get("secondary_overrides") else 1,
+    }
+
+
+def _remember_rules(tx: Transaction, team_id: int, rules: dict[str, Any] | None) -> None:
+    if rules is not None:
+        tx.execute("UPDATE teams SET roster_rules = ? WHERE id = ?", [json.dumps(rules), team_id])
 
 
 MAX_FREEZE_HOURS = 24 * 30

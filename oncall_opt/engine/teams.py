@@ -10,6 +10,7 @@ shifts depend on is refused with a message saying what depends on it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_TEAM = 1
-_COLUMNS = "id, name, slack_webhook_url, slack_channel, away_means, created_at"
+_COLUMNS = "id, name, slack_webhook_url, slack_channel, away_means, roster_rules, created_at"
 # A Slack channel id as the Web API names channels (public C..., private G...).
 SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
 # How the planner reads a day someone marked away (planning.build_input): the whole local day,
@@ -47,6 +48,8 @@ class Team:
     created_at: datetime
     away_means: str = "day"
     slack_channel: str | None = None  # posted to by the Slack app, with buttons
+    # The rules of the roster it last published (TimeZone, Handoff, Layers): the planner's start
+    roster_rules: dict | None = None
 
 
 def check_slack_channel(channel: str | None) -> str | None:
@@ -90,6 +93,7 @@ def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team
             created_at=row["created_at"],
             away_means=row["away_means"],
             slack_channel=row["slack_channel"],
+            roster_rules=json.loads(row["roster_rules"]) if row["roster_rules"] else None,
         )
         for row in rows
     ]

@@ -642,3 +642,22 @@ def test_a_swap_and_an_override_are_filled_in_from_a_picked_shift(api, monkeypat
               if o["User"]["Id"] == user_id(api, "Dev")]  # fmt: skip
     assert (datetime.fromisoformat(made["Start"]), made["Layer"]) == (start, 2)
     assert datetime.fromisoformat(made["End"]) == start + timedelta(hours=13)
+
+
+def test_the_planner_starts_from_the_published_rules_and_changes_nothing(seeded, monkeypatch):
+    """The demo published a two-layer Berlin roster with a 09:00 handoff: the planner opens on
+    those rules (not the viewer's zone and one layer), and re-planning a published week
+    changes no slot."""
+    rules = seeded.get_team(1)["RosterRules"]
+    assert rules == {"TimeZone": "Europe/Berlin", "Handoff": "09:00", "Layers": 2}
+    at = console(seeded, monkeypatch, "planner")
+    no_errors(at)
+    assert at.selectbox(key="pl_zone").value == "Europe/Berlin"
+    assert at.time_input(key="pl_handoff").value.strftime("%H:%M") == "09:00"
+    assert at.session_state["pl_layers"] == 2
+    assert any("(as here)" in c.value for c in at.caption)
+    _plan_window(at, days=7)
+    at.button(key="pl_solve").click().run()
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Slots that change"] == "0 of 14", metrics

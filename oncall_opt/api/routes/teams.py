@@ -65,6 +65,10 @@ class TeamOut(BaseModel):
     UserIds: list[int]
     HasSlackWebhook: bool
     SlackChannel: str | None = None
+    RosterRules: dict | None = Field(
+        None, description="the rules of the roster it last published: TimeZone, Handoff, Layers "
+        "(the planner starts from them)",
+    )  # fmt: skip
     AwayMeans: str
     CreatedAt: UtcTime
 
@@ -76,6 +80,7 @@ class TeamOut(BaseModel):
             UserIds=list(team.member_ids),
             HasSlackWebhook=team.has_slack_webhook,
             SlackChannel=team.slack_channel,
+            RosterRules=team.roster_rules,
             AwayMeans=team.away_means,
             CreatedAt=team.created_at,
         )

@@ -52,24 +52,39 @@ def _rules() -> tuple[dict[str, Any], float]:
     when the viewer goes to another page and comes back (`common.kept`)."""
     kept = common.kept
     viewer = common.zone_name()
-    zones = list(dict.fromkeys([viewer, *common.COMMON_ZONES]))
+    published = _published_rules()
+    zones = list(dict.fromkeys([published.get("TimeZone", viewer), viewer, *common.COMMON_ZONES]))
     a, b, c, d = st.columns(4)
     length = kept(
         a.selectbox, "pl_length", "P1D", "Shift length", list(LENGTHS), format_func=LENGTHS.get
     )
     handoff = kept(
-        b.time_input, "pl_handoff", clock_time(9, 0), "Handoff at", step=timedelta(minutes=30)
-    )
+        b.time_input, "pl_handoff", _clock(published.get("Handoff")) or clock_time(9, 0),
+        "Handoff at", step=timedelta(minutes=30),
+    )  # fmt: skip
     if st.session_state.get("pl_zone") not in (None, *zones):
         zones.append(st.session_state["pl_zone"])
     zone = kept(
-        c.selectbox, "pl_zone", viewer, "Time zone", zones,
+        c.selectbox, "pl_zone", published.get("TimeZone", viewer), "Time zone", zones,
         help="Shifts start at the handoff time in this zone.",
     )  # fmt: skip
     layers = kept(
-        d.segmented_control, "pl_layers", 1, "Layers", [1, 2],
+        d.segmented_control, "pl_layers", published.get("Layers", 1), "Layers", [1, 2],
         format_func={1: "Primary", 2: "+ secondary"}.get, required=True,
     )  # fmt: skip
+    if published:
+        same = (zone, f"{handoff:%H:%M}" if handoff else None, layers) == (
+            published.get("TimeZone"),
+            published.get("Handoff"),
+            published.get("Layers"),
+        )
+        st.caption(
+            f"The published roster: handoff {common.line(published.get('Handoff', '?'))} "
+            f"{common.line(published.get('TimeZone', '?'))}, "
+            f"{'two layers' if published.get('Layers') == 2 else 'one layer'}"
+            + (" (as here)." if same else ". :orange[These rules differ from it: publishing "
+               "moves the handoff or the layers.]")
+        )  # fmt: skip
     a, b, c, d = st.columns(4)
     max_run = kept(
         a.number_input, "pl_max_run", 0, "Max shifts in a row", 0, 31, help="0: no limit"
@@ -118,6 +133,30 @@ def _rules() -> tuple[dict[str, Any], float]:
     if keep:
         options["StabilityWeight"] = stability
     return {k: v for k, v in options.items() if v is not None}, float(limit)
+
+
+RULES_OF = ("pl_zone", "pl_handoff", "pl_layers")
+
+
+def _published_rules() -> dict[str, Any]:
+    """The rules of the roster the team last published (the daemon keeps them on the team),
+    which the planner starts from; the viewer's own choices are kept until the team changes."""
+    team = common.team_id()
+    if st.session_state.get("_pl_rules_team") != team:  # another team: start from its rules
+        st.session_state["_pl_rules_team"] = team
+        shadow = st.session_state.get(common.KEPT, {})
+        for key in RULES_OF:
+            shadow.pop(key, None)
+            st.session_state.pop(key, None)
+    return common.client().get_team(team).get("RosterRules") or {}
+
+
+def _clock(text: str | None) -> clock_time | None:
+    try:
+        hours, minutes = (int(part) for part in (text or "").split(":"))
+        return clock_time(hours, minutes)
+    except ValueError:
+        return None
 
 
 def rules_of(options: dict[str, Any], window: tuple[date, date] | None) -> dict[str, Any]:
