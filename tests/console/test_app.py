@@ -452,6 +452,8 @@ def test_planner_solves_shows_the_result_and_publishes(api, monkeypatch):
 
     at.button(key="pl_publish").click().run()
     assert any("Publish?" in w.value for w in at.warning)
+    assert any("It sets the handoff 09:00 Europe/Berlin, one layer." in plain(w.value)
+               for w in at.warning)  # fmt: skip
     assert not api.list_schedules(f"{start}T12:00:00Z", f"{end}T12:00:00Z")  # not yet
     at.button(key="pl_publish_yes").click().run()
     no_errors(at)
@@ -661,3 +663,6 @@ def test_the_planner_starts_from_the_published_rules_and_changes_nothing(seeded,
     no_errors(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Slots that change"] == "0 of 14", metrics
+    at.button(key="pl_publish").click().run()  # asks first: nothing is published here
+    said = " ".join(plain(w.value) for w in at.warning)
+    assert "The handoff 09:00 Europe/Berlin, two layers stay as published." in said, said

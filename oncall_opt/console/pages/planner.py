@@ -420,6 +420,26 @@ def plan_team() -> int:
     return int(plan.get("team") or common.team_id())
 
 
+def _described(zone: str, handoff: str, layers: int) -> str:
+    return f"handoff {handoff} {zone}, {'two layers' if layers == 2 else 'one layer'}"
+
+
+def rules_in_words(roster: Roster, published: dict | None) -> str:
+    """What publishing does to the handoff and the layers, in words (Markdown, escaped)."""
+    grid = roster.problem.grid
+    mine = _described(
+        grid.zone_name, grid.local(grid.starts[0]).strftime("%H:%M"), len(roster.problem.layers)
+    )
+    if not published:
+        return common.line(f"It sets the {mine}.")
+    before = _described(
+        published.get("TimeZone", "?"), published.get("Handoff", "?"), published.get("Layers", 1)
+    )
+    if before == mine:
+        return common.line(f"The {mine} stay as published.")
+    return common.line(f"It changes the {before} to {mine}.")
+
+
 def _publish(output: dict, roster: Roster, changed: int, published: int, stale: bool) -> None:
     grid = roster.problem.grid
     first, stop = common.when(grid.starts[0]), common.when(grid.end)
@@ -446,7 +466,8 @@ def _publish(output: dict, roster: Roster, changed: int, published: int, stale: 
         st.warning(
             f"**Publish?** The shifts from {first} to {stop} "
             + (f"({published} published now, {changed} slot(s) change) " if published else "")
-            + "are replaced by this roster. From then on it decides who gets paged.",
+            + "are replaced by this roster. From then on it decides who gets paged. "
+            + rules_in_words(roster, common.client().get_team(plan_team()).get("RosterRules")),
             icon=":material/warning:",
         )
         yes, no, _ = st.columns([1.2, 1, 4])
