@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -430,6 +431,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-seed", action="store_true", help="do not seed a demo team")
     parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="no sign-in: a single-user trial on this machine (anyone who reaches the console "
+        "acts as anyone; every page says so). Default: the first start makes an API token, "
+        "keeps it in the secrets file beside the database, and prints a sign-in link",
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         help="allow a non-loopback address for the console or the daemon without an API token "
@@ -473,6 +481,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def make_token(path: Path) -> str:
+    """A new API token, added to the secrets file at `path` (made readable by its owner only)."""
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as file:
+        file.write(f"# made by python -m oncall_opt.up: the API token (a secret)\n"
+                   f"ONCALL_API_TOKEN={token}\n")  # fmt: skip
+    return token
+
+
 def first_admin_link(api: Client, console_url: str) -> str:
     """A one-time sign-in link for the first admin, or how to make one when there is none."""
     admins = [u for u in api.list_users() if u["Role"] == "admin"]
@@ -506,13 +525,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --tls-ca: cannot read a CA certificate from {args.tls_ca} "
               f"({type(exc).__name__})", file=sys.stderr)  # fmt: skip
         return 2
-    token = secretsfile.api_token(os.environ)
+    secrets_file = Path(
+        os.environ.get("ONCALL_SECRETS_FILE") or Path(args.db).expanduser().parent / "secrets.env"
+    )
+    token = secretsfile.api_token({**os.environ, "ONCALL_SECRETS_FILE": str(secrets_file)})
+    if args.no_auth and token is not None:
+        print(
+            "error: --no-auth, but there is an API token (ONCALL_API_TOKEN, or in "
+            f"{secrets_file}): leave out --no-auth to sign in, or remove the token",
+            file=sys.stderr,
+        )
+        return 2
     if not args.insecure and not times.is_loopback(args.address) and token is None:
         print(
-            f"error: refusing to serve the console on {args.address} without sign-in: with no "
-            "ONCALL_API_TOKEN anyone who reaches it could act as the team. Set "
-            "ONCALL_API_TOKEN (the console then asks everyone to sign in), use 127.0.0.1, "
-            "or pass --insecure.",
+            f"error: refusing to serve the console on {args.address} without sign-in "
+            "(--no-auth): anyone who reaches it could act as the team. Leave out --no-auth "
+            "(everyone then signs in), use 127.0.0.1, or pass --insecure.",
             file=sys.stderr,
         )
         return 2
@@ -525,6 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
     Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    made_token = False
+    if token is None and not args.no_auth:
+        token, made_token = make_token(secrets_file), True
     api_url = times.url_of(api_host, api_port)
     if tls is not None:
         api_url = "https://" + api_url.removeprefix("http://")
@@ -532,6 +563,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, "ONCALL_API_URL": api_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if args.tls_ca:
         env["ONCALL_API_CA"] = str(Path(args.tls_ca).resolve())
+    if secrets_file.is_file():
+        env["ONCALL_SECRETS_FILE"] = str(secrets_file.resolve())
+    if made_token:
+        print(f"first start: made the API token, kept in {secrets_file} (the daemon, the "
+              "console and the CLI read it there); everyone signs in", flush=True)  # fmt: skip
 
     stopping = threading.Event()
 

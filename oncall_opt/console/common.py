@@ -480,6 +480,11 @@ def sidebar() -> None:
                 sign_out()
                 st.rerun()
         elif people:
+            st.warning(
+                "No sign-in: anyone who opens this console acts as anyone "
+                "(`python -m oncall_opt.up --no-auth`, a trial on one machine).",
+                icon=":material/lock_open:",
+            )
             ids = [u["Id"] for u in people]
             by_id = {u["Id"]: u for u in people}
             _from_address("me", ids)

@@ -119,6 +119,8 @@ def test_every_page_renders_against_the_daemon(seeded, monkeypatch, page):
     no_errors(at)
     assert at.title[0].value == PAGES[page][1]
     assert "connected" in at.sidebar.markdown[0].value
+    # This daemon has no token (up --no-auth): every page says anyone acts as anyone.
+    assert any("No sign-in" in w.value for w in at.sidebar.warning)
 
 
 def test_the_app_shows_navigation_and_the_on_call_page_by_default(seeded, monkeypatch):

@@ -219,6 +219,7 @@ def test_a_link_never_replaces_a_sign_in_without_asking(daemon, route):
     assert "You are signed in as <strong>Ana X (@ana)</strong>" in forms(at)
     at.button(key="keep_session").click().run()  # stay as Ana: nothing changes
     assert at.title[0].value == "On call now" and "Ana X (@ana)" in sidebar(at)
+    assert not any("No sign-in" in w.value for w in at.sidebar.warning)  # signed in: no warning
     # Confirming switches: Ana's session ends here and at the daemon.
     ana_token = sessions.REGISTRY.get(ana_cookie).token
     route.cookies.set(sessions.PLAIN_COOKIE, ana_cookie)

@@ -84,6 +84,8 @@ def running_up(folder: Path, *flags: str, **env: str) -> Iterator[dict[str, Any]
                 "--db", str(folder / "oncall.duckdb"),
                 "--api", f"127.0.0.1:{api_port}",
                 "--port", str(app_port),
+                # Open (no sign-in) unless the test gives a token: the tests act as anyone.
+                *([] if "ONCALL_API_TOKEN" in env else ["--no-auth"]),
                 *flags,
             ],
             cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,

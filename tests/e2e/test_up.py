@@ -99,7 +99,8 @@ def test_the_console_runs_headless_without_usage_statistics():
 
 
 def test_the_console_is_not_served_beyond_this_machine_without_insecure(tmp_path, capsys):
-    code = up.main(["--address", "0.0.0.0", "--db", str(tmp_path / "x.duckdb"), "--no-seed"])
+    code = up.main(["--address", "0.0.0.0", "--db", str(tmp_path / "x.duckdb"), "--no-seed",
+                    "--no-auth"])  # fmt: skip
     assert code == 2
     assert "refusing to serve the console on 0.0.0.0" in capsys.readouterr().err
     assert not (tmp_path / "x.duckdb").exists()
@@ -255,7 +256,7 @@ def test_up_restarts_a_killed_daemon_and_console_while_the_other_keeps_running(t
                 "--db", str(tmp_path / "oncall.duckdb"),
                 "--api", f"127.0.0.1:{api_port}",
                 "--port", str(app_port),
-                "--no-seed", "--restart-delay", "0.2",
+                "--no-seed", "--no-auth", "--restart-delay", "0.2",
             ],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -311,3 +312,35 @@ def test_up_restarts_a_killed_daemon_and_console_while_the_other_keeps_running(t
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_up_signs_everyone_in_by_default(tmp_path):
+    """The first start makes the API token, keeps it in the secrets file beside the database
+    (readable by its owner only) and prints a one-time sign-in link for the first admin; the
+    API refuses strangers; the next start uses the same token and says nothing of making one."""
+    api_port, app_port = _free_ports(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    command = [sys.executable, "-m", "oncall_opt.up", "--db", str(tmp_path / "oncall.duckdb"),
+               "--api", f"127.0.0.1:{api_port}", "--port", str(app_port)]  # fmt: skip
+    secrets = tmp_path / "secrets.env"
+    for start in (1, 2):
+        log_path = tmp_path / f"up-{start}.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            _wait(lambda p=log_path: "Ctrl-C stops both" in p.read_text(), 180, "up", log_path)
+            out = log_path.read_text()
+            assert ("made the API token" in out) == (start == 1), out
+            assert f"Sign in          http://127.0.0.1:{app_port}/?login=" in out, out
+            assert "(@ana" in out  # the demo's first person, its admin
+            assert secrets.stat().st_mode & 0o777 == 0o600
+            [token] = [line.split("=", 1)[1] for line in secrets.read_text().splitlines()
+                       if line.startswith("ONCALL_API_TOKEN=")]  # fmt: skip
+            url = f"http://127.0.0.1:{api_port}"
+            assert httpx.post(f"{url}/incidents", json={"Body": "x"}, timeout=10).status_code == 401
+            mine = httpx.get(f"{url}/users", headers={"Authorization": f"Bearer {token}"})
+            assert len(mine.json()["Items"]) == 6
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
