@@ -131,9 +131,21 @@ def calendar(
 def workload(roster: Roster, colors: Mapping[str, str] | None = None) -> alt.HConcatChart:
     """Shifts per person against their fair share (black ticks), beside preferred slots granted
     out of those asked; `colors` as for `calendar`."""
+    shifts, preferences = workload_panels(roster, colors, width=260)
+    return alt.hconcat(shifts, preferences)
+
+
+def workload_panels(
+    roster: Roster, colors: Mapping[str, str] | None = None, width: int | str = "container"
+) -> tuple[alt.LayerChart, alt.LayerChart]:
+    """`workload`'s two panels, each on its own (a page can stack them on a narrow screen):
+    `width="container"` fills whatever holds it. A row per person, 28 px high, so names never
+    overlap; axis titles short enough for a phone."""
     frame = roster.per_user
     palette = _colors(roster, colors)
-    base = alt.Chart(frame).encode(y=alt.Y("user_name:N", title=None, sort=None))
+    base = alt.Chart(frame).encode(
+        y=alt.Y("user_name:N", title=None, sort=None, axis=alt.Axis(labelLimit=140))
+    )
     shifts = base.mark_bar().encode(
         x=alt.X("shifts:Q", title="shifts (tick: fair share)", axis=_counts),
         color=alt.Color("user_name:N", scale=_person_scale(palette), legend=None),
@@ -141,13 +153,13 @@ def workload(roster: Roster, colors: Mapping[str, str] | None = None) -> alt.HCo
     )
     fair = base.mark_tick(color="black", thickness=3).encode(x="fair_share:Q")
     asked = base.mark_bar(color="#ddd").encode(
-        x=alt.X("preferred_asked:Q", title="preferred slots granted (grey: asked)", axis=_counts)
+        x=alt.X("preferred_asked:Q", title="preferred granted (grey: asked)", axis=_counts)
     )
     granted = base.mark_bar(color="#4c78a8").encode(
         x="preferred_granted:Q", tooltip=["user_name", "preferred_granted", "preferred_asked"]
     )
-    size = {"width": 260, "height": alt.Step(22)}
-    return alt.hconcat(
+    size = {"width": width, "height": alt.Step(28)}
+    return (
         (shifts + fair).properties(title="Shifts", **size),
         (asked + granted).properties(title="Preferences", **size),
     )

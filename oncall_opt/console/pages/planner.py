@@ -358,7 +358,11 @@ def _status_metrics(stats: dict, job: dict) -> None:
 
 
 def _fairness(roster: Roster) -> None:
-    st.altair_chart(charts.workload(roster, colors=common.person_colors()))
+    # Two charts side by side on a wide screen, one above the other on a phone (columns stack).
+    shifts, preferences = charts.workload_panels(roster, colors=common.person_colors())
+    left, right = st.columns(2)
+    left.altair_chart(shifts, width="stretch")
+    right.altair_chart(preferences, width="stretch")
     table = roster.per_user[
         ["user_name", "shifts", "fair_share", "weekend_shifts", "preferred_granted",
          "preferred_asked", "avoided_given"]
