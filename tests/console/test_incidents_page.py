@@ -7,6 +7,7 @@ test incident dialog, and the timeline's times sort as times."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -396,3 +397,13 @@ def test_the_tab_title_counts_what_waits_for_an_acknowledgement(api, monkeypatch
     api.request("POST", "/incidents/acknowledge_all")
     at.run()
     assert at.session_state["_incidents_title"] == "Incidents · On-call console"
+
+
+def test_a_service_in_maintenance_says_so_on_its_incidents(api, monkeypatch):
+    payments = api.create_service("payments")
+    incident = api.trigger_incident("Payment gateway slow", service_id=payments["Id"])
+    api.start_maintenance(payments["Id"], minutes=30, reason="deploy")
+    at = console(api, monkeypatch)
+    caption = re.sub(r"\\(.)", r"\1", row_text(at, incident["Id"]))  # as read
+    assert "service payments (in maintenance until" in caption, caption
+    assert "in maintenance" not in row_text(at, 1)  # the others' service is not

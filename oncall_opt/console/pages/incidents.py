@@ -268,7 +268,7 @@ def _details(incident: dict) -> list[str]:
     details = [f"opened {common.when(incident['CreatedAt'])}"]
     service = services_by_id().get(incident.get("ServiceId"))
     if service is not None and service["Id"] != 1:
-        details.append(f"service {common.line(service['Name'])}")
+        details.append(f"service {common.line(service['Name'])}{_maintenance(service)}")
     if incident.get("SnoozedUntil") and status == "acknowledged":
         details.append(f"quiet until {common.when(incident['SnoozedUntil'])}")
     if incident.get("Count", 1) > 1:
@@ -416,6 +416,15 @@ def _with_kept(matching: list[dict], done: dict[int, dict]) -> list[dict]:
     return sorted([*matching, *kept], key=order_key)
 
 
+def _maintenance(service: dict, markdown: bool = True) -> str:
+    """` (in maintenance until 14:30)` for a service in a maintenance window, else ""."""
+    until = service.get("InMaintenanceUntil")
+    if not until:
+        return ""
+    said = f"(in maintenance until {common.when(until)})"
+    return " " + (common.line(said) if markdown else said)
+
+
 def services_by_id() -> dict[int, dict]:
     found = st.session_state.get("_services")
     if found is None:
@@ -462,7 +471,8 @@ def _detail(incident_id: int, people: list[dict]) -> None:
         st.text(incident["Body"])
         service = services_by_id().get(incident["ServiceId"], {})
         st.caption(
-            f"Service {common.line(service.get('Name', incident['ServiceId']))} · "
+            f"Service {common.line(service.get('Name', incident['ServiceId']))}"
+            f"{_maintenance(service)} · "
             f"{common.line(incident['Urgency'])} "
             f"urgency · escalation step {incident['EscalationStep']}"
             + (f", next {common.when(incident['NextEscalationAt'])}"
@@ -595,7 +605,8 @@ def _filters(people: list[dict]) -> None:
             state["inc_service"] = ALL
         st.selectbox(
             "Service", [ALL, *shown], key="inc_service",
-            format_func=lambda i: "All services" if i == ALL else services[i]["Name"],
+            format_func=lambda i: "All services" if i == ALL
+            else services[i]["Name"] + _maintenance(services[i], markdown=False),
         )  # fmt: skip
         st.segmented_control(
             "Urgency", list(URGENCIES), key="inc_urgency", format_func=URGENCIES.get,
