@@ -474,6 +474,19 @@ def test_planner_solves_shows_the_result_and_publishes(api, monkeypatch):
     no_errors(at)
     assert {m.label: m.value for m in at.metric}["Slots that change"] == "0 of 14"
 
+    # An override on the last day: the comparison is with the final schedule, so that slot
+    # shows who is on call now (the override's person), not the roster's.
+    final = api.final_schedule(1, f"{end}T00:00:00Z", f"{end}T23:00:00Z", layer=1)
+    [slot] = [s for s in final if s["Start"] <= f"{end}T12:00:00Z" < s["End"]]
+    rostered = slot["User"]["Id"]
+    other = next(u for u in api.list_users() if u["Id"] != rostered)
+    last = datetime.fromisoformat(slot["Start"])  # 09:00 Berlin, the slot's own start
+    api.create_override(1, last, last + timedelta(days=1), other["Id"], 1)
+    at.button(key="pl_solve").click().run()
+    no_errors(at)
+    changes = next(d.value for d in at.dataframe if "Published" in d.value.columns)
+    assert list(changes["Published"]) == [f"{other['FirstName']} {other['LastName']}"], changes
+
 
 def test_planner_explains_an_infeasible_window(api, monkeypatch):
     day = tomorrow() + timedelta(days=2)

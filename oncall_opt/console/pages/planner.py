@@ -262,28 +262,31 @@ def roster_of(document: dict, output: dict) -> Roster | None:
 
 
 def published_roster(roster: Roster) -> tuple[Roster, int]:
-    """What is published now over the roster's slots, as a (partial) Roster of the same problem,
-    and how many shifts are published in the window."""
+    """Who is on call now over the roster's slots, by the final schedule (the published
+    roster with its overrides and swaps), as a (partial) Roster of the same problem, and how
+    many stretches of it there are in the window."""
     problem = roster.problem
     start, stop = problem.grid.starts[0], problem.grid.end
-    shifts = common.client().list_schedules(start, stop, team_id=plan_team())
+    segments = [
+        s for s in common.client().final_schedule(plan_team(), start, stop)
+        if s.get("User") and s["Layer"] in problem.layers
+    ]  # fmt: skip
     previous: dict[str, list] = {"overrides": [], "secondary_overrides": []}
-    for shift in shifts:
-        if shift["Layer"] not in problem.layers:
-            continue
-        key = "overrides" if shift["Layer"] == 1 else "secondary_overrides"
+    for segment in segments:
+        key = "overrides" if segment["Layer"] == 1 else "secondary_overrides"
         previous[key].append(
             {
-                "start": shift["Time"]["Start"],
-                "end": shift["Time"]["End"],
-                "user": {"id": str(shift["User"]["Id"]), "name": common.full_name(shift["User"])},
+                "start": segment["Start"],
+                "end": segment["End"],
+                "user": {"id": str(segment["User"]["Id"]),
+                         "name": common.full_name(segment["User"])},
             }
-        )
+        )  # fmt: skip
     if len(problem.layers) == 1:
         del previous["secondary_overrides"]
-    assignment = problem.with_previous(previous).previous if shifts else {}
+    assignment = problem.with_previous(previous).previous if segments else {}
     before = Roster(problem, assignment, "published", None, 0.0, 0.0, "published")
-    return before, len(shifts)
+    return before, len(segments)
 
 
 # ----- results --------------------------------------------------------------------------------
