@@ -31,6 +31,7 @@ import secrets
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import threading
@@ -481,11 +482,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class SecretsFileError(Exception):
+    """The secrets file is not one to put a token in (a link, someone else's file)."""
+
+
 def make_token(path: Path) -> str:
-    """A new API token, added to the secrets file at `path` (made readable by its owner only)."""
+    """A new API token, added to the secrets file at `path`, which is made readable by its
+    owner only (also when it existed already). A symbolic link or a file someone else owns is
+    refused: the token is an admin's credential."""
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise SecretsFileError(f"cannot write {path} ({exc.strerror}; a symbolic link?)") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        raise SecretsFileError(f"{path} is not a regular file of yours: not writing a token there")
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as file:
         file.write(f"# made by python -m oncall_opt.up: the API token (a secret)\n"
                    f"ONCALL_API_TOKEN={token}\n")  # fmt: skip
@@ -525,9 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --tls-ca: cannot read a CA certificate from {args.tls_ca} "
               f"({type(exc).__name__})", file=sys.stderr)  # fmt: skip
         return 2
-    secrets_file = Path(
-        os.environ.get("ONCALL_SECRETS_FILE") or Path(args.db).expanduser().parent / "secrets.env"
-    )
+    # The daemon's secrets file: the one named, else data/secrets.env where there is one (the
+    # daemon's own default), else one beside the database.
+    named = os.environ.get("ONCALL_SECRETS_FILE")
+    default = secretsfile.DEFAULT_SECRETS
+    secrets_file = Path(named) if named else (
+        default if default.is_file() else Path(args.db).expanduser().parent / "secrets.env"
+    )  # fmt: skip
     token = secretsfile.api_token({**os.environ, "ONCALL_SECRETS_FILE": str(secrets_file)})
     if args.no_auth and token is not None:
         print(
@@ -536,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if not args.insecure and not times.is_loopback(args.address) and token is None:
+    if not args.insecure and not times.is_loopback(args.address) and args.no_auth:
         print(
             f"error: refusing to serve the console on {args.address} without sign-in "
             "(--no-auth): anyone who reaches it could act as the team. Leave out --no-auth "
@@ -555,7 +574,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
     made_token = False
     if token is None and not args.no_auth:
-        token, made_token = make_token(secrets_file), True
+        try:
+            token, made_token = make_token(secrets_file), True
+        except SecretsFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     api_url = times.url_of(api_host, api_port)
     if tls is not None:
         api_url = "https://" + api_url.removeprefix("http://")
@@ -604,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon_proc = daemon.launch()
         if args.verbose:
             say(f"the daemon: pid {daemon_proc.pid}")
-        sign_in = None
+        sign_in, first_run = None, False
         with Client(api_url, token=token, verify=verify) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon_proc, 30, stopping):
                 if stopping.is_set():
@@ -616,13 +639,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if not api.list_users():
                         print("first run: seeding a demo team")
                         seed_demo(api, say=lambda line: print(f"  {line}"))
+                        first_run = True
                 except DaemonUnavailable as exc:
                     print(f"error: {exc.message}", file=sys.stderr)
                     return 1
                 except ApiError as exc:
                     print(f"warning: the demo data is incomplete: {exc.message}", file=sys.stderr)
-            if token is not None and not stopping.is_set():
+            # Once, on the first run (a new token or a new database): logs are read by many.
+            if (made_token or first_run) and not stopping.is_set():
                 sign_in = first_admin_link(api, times.url_of(args.address, args.port))
+            elif token is not None:
+                sign_in = "oncall-opt login-link <your Slack handle> (a one-time link)"
         if stopping.is_set():
             return 0
         app_proc = app.launch()

@@ -304,7 +304,8 @@ def storm_text(tx: Transaction, service_id: int, bundled: list[int], since: date
     )
     top = "; ".join(f"{esc(body) or '(no text)'} ×{count}" for body, count in bodies.most_common(3))
     return (
-        f"{name}: {len(bundled)} new incident{'' if len(bundled) == 1 else 's'} since "
+        f"{name}: {len(bundled)}{'+' if len(bundled) >= MAX_BUNDLED else ''} new "
+        f"incident{'' if len(bundled) == 1 else 's'} since "
         f"{since:%H:%M} UTC ({STORM_ABOVE} a minute get a message each; the rest are bundled "
         f"here), {open_['n'] if open_ else 0} open on the service; most common: {top}"
     )

@@ -84,7 +84,7 @@ class RosterOptions:
             raise InvalidRequestError("ShiftLength", str(exc)) from None
         try:
             zone = zoneinfo.ZoneInfo(self.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America"
             raise InvalidRequestError(
                 "TimeZone", f"unknown IANA time zone {self.time_zone!r} (like Europe/Berlin)"
             ) from None
@@ -480,8 +480,8 @@ def rules_of_output(output: Any) -> dict[str, Any] | None:
     try:
         zone = zoneinfo.ZoneInfo(first["time_zone"])
         start = parse_timestamp(first["start"])
-    except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
-        return None
+    except (KeyError, ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
+        return None  # OSError: a name that is a folder of zones ("America"), or too long
     return {
         "TimeZone": first["time_zone"],
         "Handoff": start.astimezone(zone).strftime("%H:%M"),

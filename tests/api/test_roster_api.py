@@ -240,6 +240,8 @@ def test_input_json_bad_options_name_the_field(api, team):
     window = {"Start": "2026-12-01", "End": "2026-12-07"}
     cases = [
         ({"TimeZone": "Europe/Berln"}, "TimeZone"),
+        ({"TimeZone": "America"}, "TimeZone"),  # a folder of zones: was a 500
+        ({"TimeZone": "a" * 300}, "TimeZone"),  # too long a file name: was a 500
         ({"Handoff": "9am"}, "Handoff"),
         ({"Handoff": "25:00"}, "Handoff"),
         ({"ShiftLength": "1 day"}, "ShiftLength"),

@@ -172,3 +172,40 @@ def test_without_the_app_a_team_keeps_its_webhook_with_a_link(store, clock, slac
             assert slack_api.posted == []
     finally:
         hook.close()
+
+
+def test_a_press_answers_only_to_slack_and_a_slack_id_links_one_person(api, slack_api, posted):
+    """A response_url elsewhere (even in a signed request) gets nothing; a second person cannot
+    verify the same Slack member id (a press acts as the one who owns it)."""
+    elsewhere = Receiver()
+    try:
+        button = buttons_of(posted["post"])["incident_acknowledge"]
+        payload_url = f"{elsewhere.url}/steal"
+        body = {"type": "block_actions", "user": {"id": "U0BEN"},
+                "actions": [{"action_id": button["action_id"], "value": button["value"]}],
+                "response_url": payload_url}  # fmt: skip
+        from urllib.parse import urlencode
+
+        from slack_sdk.signature import SignatureVerifier
+
+        form = urlencode({"payload": json.dumps(body)})
+        stamp = str(int(api.app.state.clock.now().timestamp()))
+        signature = SignatureVerifier(SIGNING).generate_signature(timestamp=stamp, body=form)
+        done = api.post("/integrations/slack/interactivity", content=form, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature})  # fmt: skip
+        assert done.status_code == 200
+        assert ok(api.get(f"/incidents/{posted['incident']['Id']}"))["Status"] == "acknowledged"
+        assert elsewhere.bodies() == []  # nothing went to a URL that is not Slack's
+    finally:
+        elsewhere.close()
+    mallory = ok(api.post("/users", json={"FirstName": "Mal", "LastName": "X",
+                                          "SlackHandle": "mal"}))  # fmt: skip
+    made = ok(api.post(f"/users/{mallory['Id']}/contact-methods",
+                       json={"Type": "slack", "Address": "U0BEN"}), 201)  # fmt: skip
+    api.jobs.run_once()
+    dm = next(p for p in reversed(slack_api.posted) if p["channel"] == "U0BEN")
+    assert "Never give it to anyone" in texts_of(dm)
+    code = re.search(r"\b(\d{6})\b", texts_of(dm)).group(1)  # Ben was talked into telling it
+    refused = api.post(f"/contact-methods/{made['Id']}/verify", json={"Code": code})
+    assert refused.status_code == 400 and "already linked to someone else" in refused.text

@@ -127,6 +127,7 @@ def test_a_pages_link_opens_that_incident(daemon, monkeypatch):
     no_errors(at)
     assert any(f"Incident #{incident['Id']}" in m.value for m in at.markdown)
     assert at.query_params["incident"] == str(incident["Id"])  # its address while open
-    at.query_params["incident"] = "not-a-number"
-    at.run()
-    no_errors(at)
+    for bad in ("not-a-number", "²", "9" * 40):  # "²" is a digit to str.isdigit
+        at.query_params["incident"] = bad
+        at.run()
+        no_errors(at)

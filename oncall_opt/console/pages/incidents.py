@@ -10,6 +10,7 @@ itself every few seconds (a fragment), the filters stay as they are."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -684,7 +685,7 @@ def _open_linked_incident() -> None:
     linked = st.query_params.get("incident")
     if linked is None:
         return
-    if linked.isdigit() and 0 < int(linked) < 2**53:
+    if re.fullmatch(r"[0-9]{1,15}", linked) and int(linked) > 0:  # "²" is a digit too
         st.session_state[DETAIL] = int(linked)
     else:
         del st.query_params["incident"]

@@ -114,7 +114,9 @@ def message_for(notification: Notification) -> Message:
             subject="Your on-call verification code",
             text=(
                 f"Your code is {notification.body}. Enter it where you added this contact "
-                "method; it works for 15 minutes. If you did not ask for it, ignore this."
+                "method; it works for 15 minutes. Never give it to anyone: it lets their "
+                "on-call account page you here and act with your buttons. If you did not ask "
+                "for it, ignore this."
             ),
         )
     return Message(

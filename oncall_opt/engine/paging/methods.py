@@ -272,6 +272,8 @@ def verify(store: Store, method_id: int, code: str | None, now: datetime) -> Con
             )
             left = MAX_CODE_ATTEMPTS - method.code_attempts - 1
             return method, f"that is not the code sent there ({left} tries left)"
+        if taken := _linked_elsewhere(tx, method):
+            return method, taken
         tx.execute(
             "UPDATE contact_methods SET verified_at = ?, code_hash = NULL, "
             "code_expires_at = NULL WHERE id = ?",
@@ -287,11 +289,28 @@ def verify(store: Store, method_id: int, code: str | None, now: datetime) -> Con
     return method
 
 
+def _linked_elsewhere(tx: Transaction, method: ContactMethod) -> str | None:
+    """Why a Slack member id cannot be verified for this person: someone else has it verified
+    (a Slack button press acts as the one person who owns that id)."""
+    if method.type != "slack":
+        return None
+    row = tx.row(
+        "SELECT id FROM contact_methods WHERE type = 'slack' AND address = ? AND user_id <> ? "
+        "AND verified_at IS NOT NULL",
+        [method.address, method.user_id],
+    )
+    if row is None:
+        return None
+    return "this Slack member id is already linked to someone else (ask an admin)"
+
+
 def mark_verified(store: Store, method_id: int, now: datetime) -> ContactMethod:
     """An admin vouches for the address."""
 
     def work(tx: Transaction) -> ContactMethod:
         method = get(tx, method_id)
+        if taken := _linked_elsewhere(tx, method):
+            raise InvalidRequestError("Verified", taken)
         tx.execute(
             "UPDATE contact_methods SET verified_at = coalesce(verified_at, ?), code_hash = NULL, "
             "code_expires_at = NULL WHERE id = ?",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -63,7 +63,7 @@ def verified_press(
     blocks = tuple(b for b in message.get("blocks") or [] if isinstance(b, dict))
     common = {
         "slack_user": str((payload.get("user") or {}).get("id") or ""),
-        "response_url": payload.get("response_url"),
+        "response_url": slack_url(payload.get("response_url"), settings),
         "blocks": blocks,
     }
     if action_id in ("acknowledge", "resolve"):
@@ -74,6 +74,20 @@ def verified_press(
         return Press(action=CHANNEL_ACTIONS[action_id], token="", incident_id=int(value),
                      **common)  # fmt: skip
     return None
+
+
+SLACK_HOOKS = "https://hooks.slack.com/"
+
+
+def slack_url(url: object, settings: Settings) -> str | None:
+    """The press's response_url when it is Slack's (hooks.slack.com, or the Slack API the
+    daemon is pointed at), else None: even a request signed with a leaked secret cannot make
+    the daemon post somewhere else."""
+    if not isinstance(url, str):
+        return None
+    api = urlsplit(settings.slack_api_url)
+    ours = f"{api.scheme}://{api.netloc}/"
+    return url if url.startswith(SLACK_HOOKS) or url.startswith(ours) else None
 
 
 def user_of(store: Store, slack_user: str) -> int:
