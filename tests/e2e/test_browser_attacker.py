@@ -7,6 +7,7 @@ The console's answers carry a Content-Security-Policy that would stop script any
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,8 @@ def test_poisoned_data_shows_as_text_on_every_page(attacked, beacon, browser, tm
         screenshot(browser, tmp_path, f"attacked-{path or 'oncall'}")
     open_page(browser, f"{app}/?me={mallory}&team={team}", "On call now")
     wait_until_settled(browser)
-    assert browser.title.startswith("On call: </script><script>"), browser.title  # as text
+    # As text, after the count of incidents waiting for an acknowledgement: "(1) On call: ...".
+    assert re.match(r"(\(\d+\) )?On call: </script><script>", browser.title), browser.title
 
 
 def test_the_incident_detail_and_its_timeline_show_the_body_and_note_as_text(
