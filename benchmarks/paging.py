@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -78,9 +79,14 @@ class Receiver:
 
 
 class Daemon:
-    def __init__(self, tree: Path, folder: Path, **env: str):
+    """`runner.py` of `tree` on a free port with a database in `folder`; over HTTPS with `tls`
+    (a certificate and its key), trusting `verify`."""
+
+    def __init__(self, tree: Path, folder: Path, tls: tuple[Path, Path] | None = None,
+                 verify: ssl.SSLContext | bool = True, **env: str):  # fmt: skip
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify = verify
         environ = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
         environ.update(
             ONCALL_DB=str(folder / "oncall.duckdb"),
@@ -88,6 +94,8 @@ class Daemon:
             ONCALL_ALLOW_PRIVATE_WEBHOOKS="true",
             **env,
         )
+        if tls:
+            environ.update(ONCALL_TLS_CERT=str(tls[0]), ONCALL_TLS_KEY=str(tls[1]))
         self.log = (folder / "daemon.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, str(tree / "runner.py")], cwd=folder, env=environ,
@@ -96,7 +104,7 @@ class Daemon:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/users", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/users", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

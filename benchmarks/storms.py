@@ -20,90 +20,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from engine import environment, free_port, write_results
+import paging
+from engine import environment, write_results
+from paging import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- storms:start -->", "<!-- storms:end -->"
 STORM, CLIENTS, IN_FLIGHT = 5_000, 8, 16
 
 
-class Channel:
-    """A Slack incoming webhook on 127.0.0.1: when each message arrived, and its text."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        channel = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with channel.lock:
-                    channel.got.append((time.perf_counter(), json.loads(body)["text"]))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def messages(self) -> list[tuple[float, str]]:
-        with self.lock:
-            return list(self.got)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def texts(channel: Receiver) -> list[tuple[float, str]]:
+    """When each channel message arrived, and its text."""
+    with channel.lock:
+        return [(at, body.get("text", "")) for at, body in channel.got]
 
 
-class Daemon:
-    """`runner.py` of `tree` on a free port, over HTTPS when given a certificate."""
-
-    def __init__(self, tree: Path, folder: Path, tls: tuple[Path, Path] | None = None,
-                 verify: ssl.SSLContext | bool = True, **env: str):  # fmt: skip
-        self.port = free_port()
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        self.verify = verify
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
-        environ.update(ONCALL_DB=str(folder / "oncall.duckdb"),
-                       ONCALL_BIND=f"127.0.0.1:{self.port}", **env)  # fmt: skip
-        if tls:
-            environ.update(ONCALL_TLS_CERT=str(tls[0]), ONCALL_TLS_KEY=str(tls[1]))
-        self.log = (folder / "daemon.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(tree / "runner.py")], cwd=folder, env=environ,
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/users", timeout=1, verify=verify).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the daemon exited: see {folder / 'daemon.log'}")
-            time.sleep(0.1)
-        raise RuntimeError("the daemon did not answer within 60 s")
-
+class Daemon(paging.Daemon):
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, verify=self.verify)
 
@@ -113,15 +54,6 @@ class Daemon:
             made = api.post("/services", json={"Name": name}).json()
             api.put(f"/services/{made['Id']}", json={"EventsPerMinute": 100_000})
             return made["IntegrationKey"]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 def event(key: str, dedup: str, summary: str) -> dict:
@@ -185,7 +117,7 @@ def tls_against_plain(requests: int, rounds: int) -> dict[str, list[float]]:
 
 
 def new_incident_in_a_storm(tree: Path, drain: float) -> dict[str, float | int | None]:
-    channel = Channel()
+    channel = Receiver()
     with tempfile.TemporaryDirectory() as folder:
         daemon = Daemon(tree, Path(folder), ONCALL_SLACK_WEBHOOK_URL=channel.url)
         try:
@@ -212,14 +144,14 @@ def new_incident_in_a_storm(tree: Path, drain: float) -> dict[str, float | int |
                 api.post("/v2/enqueue", json=quiet).raise_for_status()
             deadline, arrived = began + drain, None
             while time.perf_counter() < deadline and arrived is None:
-                arrived = next((at for at, text in channel.messages() if "search is down" in text),
+                arrived = next((at for at, text in texts(channel) if "search is down" in text),
                                None)  # fmt: skip
                 time.sleep(0.01)
-            before = [t for at, t in channel.messages() if arrived is None or at < arrived]
+            before = [t for at, t in texts(channel) if arrived is None or at < arrived]
             if arrived is not None:  # the rest of the drain: how many posts the storm makes
                 while time.perf_counter() < deadline:
                     time.sleep(0.5)
-            storm_posts = [t for _, t in channel.messages() if "search is down" not in t]
+            storm_posts = [t for _, t in texts(channel) if "search is down" not in t]
         finally:
             daemon.stop()
             channel.close()

@@ -144,15 +144,9 @@ def _do_actions() -> None:
                 _toast(f"Incident #{incident_id} reopened ({state})", ":material/undo:")
             elif action == "detail":
                 _open_detail(incident_id)
-            elif action == "reassign":  # from the detail's own box
-                user_id = st.session_state.get(f"detail-assign-{incident_id}")
-                if user_id and user_id != NOBODY:
-                    done = api.assign(incident_id, int(user_id))
-                    _mark(incident_id, "assigned")
-                    who = common.line(common.full_name(done["Assignee"]))
-                    _toast(f"Incident #{incident_id} assigned to {who}", ":material/person:")
-            elif action == "assign":
-                user_id = st.session_state.get(f"assign-{incident_id}")
+            elif action in ("assign", "reassign"):  # the row's box, or the detail's own
+                box = f"{'detail-' if action == 'reassign' else ''}assign-{incident_id}"
+                user_id = st.session_state.get(box)
                 if user_id and user_id != NOBODY:
                     done = api.assign(incident_id, int(user_id))
                     _mark(incident_id, "assigned")
