@@ -160,8 +160,11 @@ def test_the_incident_detail_and_its_timeline_show_the_body_and_note_as_text(
     open_page(browser, f"{attacked['app']}/incidents?me={attacked['mallory']['Id']}", "Incidents")
     wait_until_settled(browser)
     browser.find_element(By.CSS_SELECTOR, f".st-key-detail-{iid} button").click()
+    # The click's script run may not have started when the page first looks settled.
+    panel = ".st-key-incident-detail"
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, panel), 60, "the incident's detail")
     wait_until_settled(browser)
-    detail = browser.find_element(By.CSS_SELECTOR, ".st-key-incident-detail").text
+    detail = browser.find_element(By.CSS_SELECTOR, panel).text
     detail = detail.replace("\u2060", "")
     assert "![seen](" in detail and ":green-badge[Resolved]" in detail, detail[:1000]
     assert_inert(browser, beacon, "detail")
