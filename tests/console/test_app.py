@@ -661,6 +661,79 @@ def test_a_swap_and_an_override_are_filled_in_from_a_picked_shift(api, monkeypat
     assert datetime.fromisoformat(made["End"]) == start + timedelta(hours=13)
 
 
+def _click_bar(at: AppTest, layer: int, user: int) -> dict:
+    """What a click on `user`'s bar in the `layer` timeline does (AppTest cannot click inside a
+    Vega chart; the browser suite does): the bar's shift, as drawn, opens its panel."""
+    drawn = at.session_state["_shifts_shown"][layer]
+    bar = next(b for b in sorted(drawn) if b.endswith(f"|{user}"))
+    at.session_state["_chosen_shift"] = drawn[bar]
+    at.run()
+    no_errors(at)
+    return drawn[bar]
+
+
+def _a_shift_of(api: Client, user: int) -> datetime:
+    """A secondary shift of `user` in three days' time at an odd hour (07:00 UTC, 13 h)."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+    start = start.replace(hour=7)
+    api.create_schedule(user, start, start + timedelta(hours=13), layer=2)
+    return start
+
+
+def test_a_clicked_shift_is_taken_with_its_exact_times(api, monkeypatch):
+    chloe, dev = user_id(api, "Chloé"), user_id(api, "Dev")
+    start = _a_shift_of(api, chloe)
+    at = console(api, monkeypatch, "oncall", me=dev)
+    shift = _click_bar(at, 2, chloe)
+    panel = at.get("markdown")
+    assert any("Chloé" in plain(m.value) and "Secondary" in m.value for m in panel)
+    assert at.button(key="shift_swap").disabled  # not Dev's shift to give away
+    at.button(key="shift_take").click().run()
+    no_errors(at)
+    [made] = [o for o in api.list_overrides(1, start - timedelta(days=1), start + timedelta(days=2))
+              if o["User"]["Id"] == dev]  # fmt: skip
+    assert (datetime.fromisoformat(made["Start"]), made["Layer"]) == (start, 2)
+    assert datetime.fromisoformat(made["End"]) == start + timedelta(hours=13) == shift["End"]
+    assert "_chosen_shift" not in at.session_state  # the panel closed
+
+
+def test_a_clicked_shift_opens_the_override_form_and_the_swap_request_filled_in(api, monkeypatch):
+    chloe, ben = user_id(api, "Chloé"), user_id(api, "Ben")
+    start = _a_shift_of(api, chloe)
+    local = start.astimezone(ZoneInfo(ZONE))
+    at = console(api, monkeypatch, "oncall", me=user_id(api, "Ana"))  # an admin, on call now
+    _click_bar(at, 2, chloe)
+    at.button(key="shift_override").click().run()
+    no_errors(at)
+    assert at.title[0].value == "Rota" and at.session_state["tab"] == "Overrides"
+    assert any("Filled in below: the override of" in plain(i.value) for i in at.info)
+    assert (at.date_input(key="ov_from_day").value, at.time_input(key="ov_from_time").value) == (
+        local.date(), local.time().replace(tzinfo=None))  # fmt: skip
+    assert at.selectbox(key="ov_layer").value == 2
+    at.switch_page(PAGES["rota"][0])  # AppTest's next runs stay on the page it was given
+    at.selectbox(key="ov_who").set_value(ben)
+    next(b for b in at.get("form_submit_button") if b.label == "Add override").click().run()
+    no_errors(at)
+    [made] = [o for o in api.list_overrides(1, start - timedelta(days=1), start + timedelta(days=2))
+              if o["User"]["Id"] == ben]  # fmt: skip
+    assert (datetime.fromisoformat(made["Start"]), made["Layer"]) == (start, 2)
+    assert datetime.fromisoformat(made["End"]) == start + timedelta(hours=13)
+
+    api.delete_override(made["Id"])  # Chloé's shift again: she asks for a swap, from Rota
+    at.session_state["me"] = chloe
+    at.run()
+    _click_bar(at, 2, chloe)
+    assert at.button(key="shift_take").disabled  # her own shift already
+    at.button(key="shift_swap").click().run()
+    no_errors(at)
+    assert at.session_state["tab"] == "Swaps"
+    next(b for b in at.get("form_submit_button") if b.label == "Ask the team").click().run()
+    no_errors(at)
+    [swap] = api.list_swaps(1)
+    asked = (datetime.fromisoformat(swap["Start"]), datetime.fromisoformat(swap["End"]))
+    assert asked == (start, start + timedelta(hours=13))
+
+
 def test_the_planner_starts_from_the_published_rules_and_changes_nothing(seeded, monkeypatch):
     """The demo published a two-layer Berlin roster with a 09:00 handoff: the planner opens on
     those rules (not the viewer's zone and one layer), and re-planning a published week

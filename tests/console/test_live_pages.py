@@ -18,7 +18,7 @@ from test_app import (  # noqa: F401
     user_id,
 )
 
-from oncall_opt.console.pages import oncall
+from oncall_opt.console import shifts
 from oncall_opt.roster import charts
 
 
@@ -80,12 +80,12 @@ def test_each_person_has_one_colour_everywhere(seeded, monkeypatch):  # noqa: F8
     planner.button(key="pl_solve").click().run()
     no_errors(planner)
     planned = _colours(planner)
-    shared = set(on_call) & set(planned) - {oncall.GAP}
+    shared = set(on_call) & set(planned) - {shifts.GAP}
     assert len(shared) >= 3, (on_call, planned)
     assert {n: on_call[n] for n in shared} == {n: planned[n] for n in shared}
-    people = [n for n in planned if n != oncall.GAP]
+    people = [n for n in planned if n != shifts.GAP]
     assert len({planned[n] for n in people}) == len(people), "no two people share a colour"
-    assert set(planned.values()) <= set(charts.PALETTE) | {oncall.GAP_COLOR}
+    assert set(planned.values()) <= set(charts.PALETTE) | {shifts.GAP_COLOR}
 
 
 def test_the_slack_log_shows_no_none(api, monkeypatch):  # noqa: F811

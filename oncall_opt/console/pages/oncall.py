@@ -6,23 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common
-from oncall_opt.roster import charts, spec
+from oncall_opt.console import shifts as shifts_chart
+from oncall_opt.console.shifts import LAYER_NAMES, final_shifts, gaps
+from oncall_opt.console.shifts import span as _span
 
-LAYER_NAMES = {layer: name.capitalize() for layer, name in spec.LAYER_NAMES.items()}
-GAP = "nobody on call"
-GAP_COLOR = "#b2182b"  # a dark red, hatched apart from every person's colour by its own row
+__all__ = ["current_and_next", "gaps", "render"]
 WEEKS = (1, 2, 4, 8)
-
-
-def _span(shift: dict) -> tuple[datetime, datetime]:
-    start, end = common.parse_time(shift["Time"]["Start"]), common.parse_time(shift["Time"]["End"])
-    assert start is not None and end is not None
-    return start, end
 
 
 def current_and_next(
@@ -34,25 +27,6 @@ def current_and_next(
     after = _span(current)[1] if current else at
     upcoming = next((s for s in mine if _span(s)[0] >= after and s is not current), None)
     return current, upcoming
-
-
-def gaps(
-    shifts: list[dict], layer: int, start: datetime, end: datetime
-) -> list[tuple[datetime, datetime]]:
-    """The stretches of [start, end) when nobody is on call in `layer`."""
-    found, cursor = [], start
-    for shift in sorted((s for s in shifts if s["Layer"] == layer), key=lambda s: _span(s)[0]):
-        s_start, s_end = _span(shift)
-        if s_end <= cursor:
-            continue
-        if s_start > cursor:
-            found.append((cursor, min(s_start, end)))
-        cursor = max(cursor, s_end)
-        if cursor >= end:
-            break
-    if cursor < end:
-        found.append((cursor, end))
-    return [(a, b) for a, b in found if b > a]
 
 
 def _card(layer: int, shifts: list[dict], at: datetime) -> None:
@@ -95,89 +69,6 @@ def _incident_card() -> int:
     return triggered
 
 
-def timeline(
-    shifts: list[dict], layer: int, start: datetime, end: datetime, at: datetime
-) -> alt.LayerChart:
-    """Shifts by person as bars across [start, end), gaps in red on a row of their own. Each
-    person keeps one colour in every layer's chart."""
-    rows = []
-    for shift in shifts:
-        if shift["Layer"] != layer:
-            continue
-        s_start, s_end = _span(shift)
-        covers = shift.get("Covers")
-        rows.append(
-            {
-                "person": common.full_name(shift["User"]),
-                "start": common.wall(max(s_start, start)),
-                "end": common.wall(min(s_end, end)),
-                "from": common.when(s_start),
-                "to": common.when(s_end),
-                "length": common.duration(s_end - s_start),
-                "kind": (f"override for {common.full_name(covers)}" if covers else "override")
-                if shift.get("Source") == "override"
-                else "roster",
-            }
-        )
-    for g_start, g_end in gaps(shifts, layer, start, end):
-        rows.append(
-            {
-                "person": GAP,
-                "start": common.wall(g_start),
-                "end": common.wall(g_end),
-                "from": common.when(g_start),
-                "to": common.when(g_end),
-                "length": common.duration(g_end - g_start),
-                "kind": "gap",
-            }
-        )
-    frame = pd.DataFrame(rows, columns=["person", "start", "end", "from", "to", "length", "kind"])
-    everyone = sorted({common.full_name(s["User"]) for s in shifts}, key=str.lower)
-    colour_of = charts.person_colors([*common.person_colors(), *everyone])
-    here = {r["person"] for r in rows}
-    people = [p for p in everyone if p in here] + ([GAP] if GAP in here else [])
-    colours = [GAP_COLOR if p == GAP else colour_of[p] for p in people]
-    domain = [common.wall(start).isoformat(), common.wall(end).isoformat()]
-    bars = (
-        alt.Chart(frame)
-        .mark_bar(cornerRadius=3, clip=True)
-        .encode(
-            x=alt.X(
-                "start:T",
-                title=None,
-                scale=alt.Scale(domain=domain),
-                axis=alt.Axis(format="%a %d %b", labelAngle=0, tickCount="day", grid=True),
-            ),
-            x2="end:T",
-            y=alt.Y("person:N", title=None, sort=people),
-            color=alt.Color("person:N", scale=alt.Scale(domain=people, range=colours), legend=None),
-            # Overrides stand out: outlined in black, slightly see-through.
-            stroke=alt.condition(
-                "indexof(datum.kind, 'override') == 0", alt.value("#111"), alt.value(None)
-            ),
-            strokeWidth=alt.condition(
-                "indexof(datum.kind, 'override') == 0", alt.value(2), alt.value(0)
-            ),
-            tooltip=[
-                alt.Tooltip("person:N", title="on call"),
-                alt.Tooltip("from:N"),
-                alt.Tooltip("to:N"),
-                alt.Tooltip("length:N"),
-                alt.Tooltip("kind:N", title="from"),
-            ],
-        )
-    )
-    now_frame = pd.DataFrame({"now": [common.wall(at)], "label": ["now"]})
-    rule = alt.Chart(now_frame).mark_rule(color="#333", strokeDash=[4, 3]).encode(x="now:T")
-    text = (
-        alt.Chart(now_frame)
-        .mark_text(align="left", dx=4, dy=-6, color="#333", baseline="bottom")
-        .encode(x="now:T", y=alt.value(0), text="label:N")
-    )
-    height = max(90, 34 * max(1, len(people)))
-    return (bars + rule + text).properties(height=height)
-
-
 def _upcoming_table(shifts: list[dict], at: datetime) -> None:
     rows = []
     for shift in sorted(shifts, key=lambda s: (_span(s)[0], s["Layer"])):
@@ -208,21 +99,6 @@ def _upcoming_table(shifts: list[dict], at: datetime) -> None:
             "Starts in": common.hours_column(help="0.0 h: on call now"),
         },
     )
-
-
-def final_shifts(start: datetime, end: datetime) -> list[dict]:
-    """The team's final schedule (overrides applied) as shift-shaped rows."""
-    segments = common.client().final_schedule(common.team_id(), start, end)
-    return [
-        {
-            "Time": {"Start": s["Start"], "End": s["End"]},
-            "User": s["User"],
-            "Layer": s["Layer"],
-            "Source": s["Source"],
-            "Covers": s["Covers"],
-        }
-        for s in segments
-    ]
 
 
 # A wallboard: the cards, the gaps and the charts redraw on their own this often (seconds).
@@ -259,7 +135,7 @@ def live() -> None:
     at = common.now()
     weeks = st.session_state.get("oncall_weeks") or 4
     horizon = at + timedelta(weeks=weeks)
-    shifts = final_shifts(at - timedelta(days=1), horizon)
+    shifts = final_shifts(at - timedelta(days=7), horizon)  # whole shifts, not cut at the start
     layers = sorted({1} | {s["Layer"] for s in shifts})
     st.caption(
         f"Times in {common.zone_name()} · as of {common.when(at)} · refreshes every "
@@ -276,7 +152,8 @@ def live() -> None:
     st.session_state["_oncall_title"] = title
     _set_tab_title(title)
 
-    st.subheader(f"The next {weeks} weeks")
+    ahead = "the next week" if weeks == 1 else f"the next {weeks} weeks"
+    st.subheader(ahead.capitalize())
     if not shifts:
         st.warning(
             "No shifts are published for the coming weeks: nobody will be paged. Plan and "
@@ -284,6 +161,7 @@ def live() -> None:
             icon=":material/event_busy:",
         )
         return
+    st.caption("Click a shift (or a red gap) to override it, ask for a swap or take it.")
     for layer in layers:
         holes = gaps(shifts, layer, at, horizon)
         name = LAYER_NAMES.get(layer, f"Layer {layer}")
@@ -297,12 +175,11 @@ def live() -> None:
             )
             more = f" and {len(holes) - 4} more" if len(holes) > 4 else ""
             st.error(
-                f"**{name}: nobody is on call for {hours:.0f} h** in the next {weeks} weeks: "
-                f"{listed}{more}.",
+                f"**{name}: nobody is on call for {hours:.0f} h** in {ahead}: {listed}{more}.",
                 icon=":material/event_busy:",
             )
         st.markdown(f"**{name}**")
-        st.altair_chart(timeline(shifts, layer, at - timedelta(hours=12), horizon, at))
+        shifts_chart.clickable_timeline(shifts, layer, at - timedelta(hours=12), horizon, at)
         st.caption(_timeline_text(shifts, layer, at))
     with st.expander("Coming shifts, one per row"):
         _upcoming_table(shifts, at)

@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from oncall_opt.console import common
+from oncall_opt.console import common, shifts
 
 LAYERS = {1: "Primary", 2: "Secondary"}
 FEED = "_calendar_url"
@@ -51,18 +51,18 @@ def _prefill(prefix: str, shift: dict, layer_key: str | None = None) -> None:
         st.session_state[layer_key] = shift["Layer"]
 
 
-def _pick_shift(label: str, key: str, shifts: list[dict], prefix: str, layer_key=None) -> None:
+def _pick_shift(label: str, key: str, choices: list[dict], prefix: str, layer_key=None) -> None:
     """A list of shifts to act on: choosing one fills the form below with it."""
 
     def chosen() -> None:
         index = st.session_state.get(key)
         if index is not None:
-            _prefill(prefix, shifts[index], layer_key)
+            _prefill(prefix, choices[index], layer_key)
 
     st.selectbox(
-        label, list(range(len(shifts))), index=None, key=key, on_change=chosen,
-        format_func=lambda i: _shift_label(shifts[i]),
-        placeholder="Pick a shift to fill in its times" if shifts else "No shifts ahead",
+        label, list(range(len(choices))), index=None, key=key, on_change=chosen,
+        format_func=lambda i: _shift_label(choices[i]),
+        placeholder="Pick a shift to fill in its times" if choices else "No shifts ahead",
     )  # fmt: skip
 
 
@@ -301,6 +301,20 @@ def _report(team: int) -> None:
     )
 
 
+def _timelines() -> None:
+    """The next two weeks, one chart per layer: a click on a shift fills a form below."""
+    at = common.now()
+    horizon = at + timedelta(weeks=2)
+    ahead = shifts.final_shifts(at - timedelta(days=7), horizon)  # whole shifts, not cut
+    if not ahead:
+        return
+    st.caption("The next two weeks: click a shift (or a red gap) to override it, ask for a "
+               "swap or take it.")  # fmt: skip
+    for layer in sorted({1} | {s["Layer"] for s in ahead}):
+        st.markdown(f"**{LAYERS.get(layer, f'Layer {layer}')}**")
+        shifts.clickable_timeline(ahead, layer, at - timedelta(hours=12), horizon, at, on_rota=True)
+
+
 def render() -> None:
     st.title("Rota")
     st.caption(
@@ -309,6 +323,17 @@ def render() -> None:
     )
     team = common.team_id()
     members = common.team_members()
+    _timelines()
+    clicked = shifts.take_prefill()
+    if clicked is not None:
+        form = clicked["form"]
+        _prefill(form, clicked["shift"], "ov_layer" if form == "ov" else None)
+        what = "the override of" if form == "ov" else "the swap request for"
+        then = " Pick who covers it." if form == "ov" else ""
+        st.info(
+            f"Filled in below: {what} {_shift_label(clicked['shift'])}.{then}",
+            icon=":material/info:",
+        )
     # The open tab is in the address (`?tab=Swaps`): it survives every action and a reload.
     overrides_tab, swaps_tab, mine_tab, report_tab = st.tabs(
         ["Overrides", "Swaps", "My shifts", "Fairness report"], key="tab", bind="query-params"
