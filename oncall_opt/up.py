@@ -3,15 +3,15 @@
 Starts the daemon (`runner.py`: the API, the jobs, the DuckDB file, by default
 `data/oncall.duckdb`) and the Streamlit console (`app_streamlit.py`, headless, no usage
 statistics) as child processes, seeds a demo team on first run (when the database has no users:
-six people with Slack handles and time zones, their availability, a published two-layer roster
-from yesterday for the coming eight weeks, three services and incidents in every state), prints
+the team of `data/input.json` with their days, the roster of `output.json` published, their
+earlier rotation and four weeks of incidents, see `oncall_opt.demo`), prints
 the addresses, and keeps both running: when one exits or dies on its own, it says so and starts
 it again after 1 s, then 2, 4, ... at most 30 s (from 1 s again once it stayed up a minute); the
 other one keeps running (the console shows that the daemon is down meanwhile). On Ctrl-C or
 SIGTERM it stops both cleanly (console first, then the daemon) and exits 0.
 
     python -m oncall_opt.up [--db PATH] [--api HOST:PORT] [--port N] [--address HOST]
-                            [--no-seed] [--insecure] [--verbose]
+                            [--no-seed] [--roster PATH] [--insecure] [--verbose]
                             [--restart-delay SECONDS] [--restart-max SECONDS]
                             [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
 
@@ -38,14 +38,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from oncall_opt import secretsfile, times
-from oncall_opt.client import ApiError, Client, DaemonUnavailable, trust
+from oncall_opt.client import ApiError, Client, trust
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
@@ -53,197 +51,6 @@ PACKAGED_APP = Path(__file__).resolve().parent / "streamlit_app.py"
 RUNNER = ROOT / "runner.py"
 DEFAULT_API = "127.0.0.1:8080"
 DEFAULT_PORT = 8501
-
-DEMO_TEAM = [
-    ("Ana", "Silva", "ana", "Europe/Lisbon"),
-    ("Ben", "Okafor", "ben", "Africa/Lagos"),
-    ("Chloé", "Martin", "chloe", "Europe/Paris"),
-    ("Dev", "Patel", "dev", "Asia/Kolkata"),
-    ("Emma", "Johansson", "emma", "Europe/Stockholm"),
-    ("Felipe", "Rocha", "felipe", "America/Sao_Paulo"),
-]
-# Days relative to today: (person index, first offset, last offset, kind)
-DEMO_DAYS = [
-    (0, 3, 3, "preferred"),
-    (0, 9, 13, "unavailable"),  # Ana's long weekend
-    (0, 38, 38, "avoid"),
-    (1, 2, 2, "avoid"),
-    (1, 6, 6, "preferred"),
-    (1, 16, 20, "unavailable"),
-    (1, 44, 45, "preferred"),
-    (2, 5, 6, "preferred"),
-    (2, 22, 29, "unavailable"),  # Chloé's holiday
-    (2, 47, 47, "avoid"),
-    (3, 1, 1, "unavailable"),
-    (3, 7, 8, "preferred"),
-    (3, 45, 48, "unavailable"),  # Dev at a conference
-    (4, 4, 4, "avoid"),
-    (4, 11, 12, "preferred"),
-    (4, 36, 43, "unavailable"),  # Emma's holiday
-    (5, 14, 15, "unavailable"),
-    (5, 18, 18, "preferred"),
-    (5, 50, 54, "unavailable"),
-]
-DEMO_ROSTER = {
-    "TimeZone": "Europe/Berlin",
-    "Handoff": "09:00",
-    "Layers": 2,
-    "MaxConsecutiveShifts": 2,
-}
-# The published roster runs from yesterday for this many weeks and a day: the console's longest
-# look-ahead (8 weeks) shows no gap on the first day.
-DEMO_WEEKS = 8
-DEMO_SERVICES = ("checkout", "payments", "postgres-main")
-
-
-# ----- seeding -----------------------------------------------------------------------------------
-def seed_demo(
-    api: Client,
-    today: date | None = None,
-    solve: bool = True,
-    say: Callable[[str], object] = print,
-) -> dict[str, Any]:
-    """Create the demo team, their days, a published roster (with `solve`), three services and
-    incidents in every state through the API. Returns what it made: users, services, incidents,
-    published shifts."""
-    today = today or date.today()
-    # The first person leads the team: an admin (the others are members).
-    people = [
-        api.create_user(*person, role="admin" if index == 0 else "member")
-        for index, person in enumerate(DEMO_TEAM)
-    ]
-    window = (today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7 + 7))
-    for index, person in enumerate(people):
-        days: dict[str, str] = {}
-        for who, first, last, kind in DEMO_DAYS:
-            if who == index:
-                for offset in range(first, last + 1):
-                    days[(today + timedelta(days=offset)).isoformat()] = kind
-        api.set_availability(person["Id"], *window, days)
-    say(f"seeded {len(people)} people with their availability")
-
-    published: list[dict] = []
-    if solve:
-        start, end = today - timedelta(days=1), today + timedelta(days=DEMO_WEEKS * 7)
-        job = api.start_solve(start, end, time_limit=20, **DEMO_ROSTER)
-        deadline = time.monotonic() + 60
-        while job["Status"] in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = api.solve_job(job["JobId"])
-        if job["Status"] == "done":
-            published = api.publish_roster(job_id=job["JobId"], freeze_hours=0)
-            status = job.get("Statistics", {}).get("status", "done")
-            took = f", solved in {job['Seconds']:.1f} s" if job.get("Seconds") is not None else ""
-            say(f"published the roster ({status}{took}): {len(published)} shifts, {start} to {end}")
-        else:
-            say(f"the demo roster was not published: {job.get('Error') or job['Status']}")
-
-    services = [api.create_service(name) for name in DEMO_SERVICES]
-    incidents = _demo_incidents(api, [p["Id"] for p in people], services)
-    say(
-        f"seeded {len(services)} services ({', '.join(DEMO_SERVICES)}) and {len(incidents)} "
-        "incidents (triggered, acknowledged and resolved)"
-    )
-    return {"users": people, "services": services, "incidents": incidents, "schedules": published}
-
-
-def _demo_incidents(api: Client, people: list[int], services: list[dict]) -> list[dict]:
-    """A few days' worth of alerts, as the services' monitoring would send them (the API stamps
-    each with the time it arrives). Returns each incident as it ends up."""
-    ana, ben, chloe, dev, emma, _ = people
-    checkout, payments, postgres = services
-
-    def events_v2(service: dict, summary: str, source: str, severity: str, **details) -> dict:
-        """What Prometheus or Datadog sends with the service's key (PagerDuty's Events API)."""
-        event = {
-            "routing_key": service["IntegrationKey"],
-            "event_action": "trigger",
-            "dedup_key": details.pop("dedup_key", None),
-            "payload": {
-                "summary": summary,
-                "source": source,
-                "severity": severity,
-                "custom_details": details,
-            },
-        }
-        key = api.request("POST", "/v2/enqueue", json=event)["dedup_key"]
-        found = api.list_incidents("open", service_id=service["Id"])
-        return next(i for i in found if i["DedupKey"] == key)
-
-    made = []
-    # Triggered: nobody has looked yet.
-    for _ in range(3):  # the alert fired three times: one incident, counted
-        latency = events_v2(
-            checkout,
-            "Checkout p99 latency above 2 s in eu-west-1 (2.7 s over the last 10 min)",
-            "checkout-7d9f8-kx2lp",
-            "critical",
-            dedup_key="checkout-latency",
-            p99_seconds=2.7,
-            region="eu-west-1",
-            runbook="runbooks/checkout.md#latency",
-        )
-    made.append(latency)
-    made.append(
-        api.trigger_incident(
-            "Disk 91% full on pg-replica-2 (/var/lib/postgresql), about 6 h until full at "
-            "the current rate",
-            dedup_key="pg-replica-2-disk",
-            service_id=postgres["Id"],
-        )
-    )
-    made.append(
-        api.trigger_incident(
-            "Card authorisation retries above 4% for 15 min (acquirer timeouts)",
-            dedup_key="card-auth-retries",
-            service_id=payments["Id"],
-            urgency="low",
-        )
-    )
-    # Acknowledged: someone is on it.
-    webhooks = api.trigger_incident(
-        "PSP webhooks failing: 12% of calls to /v1/webhooks/psp return 502",
-        service_id=payments["Id"],
-    )
-    api.assign(webhooks["Id"], ben)
-    made.append(api.acknowledge(webhooks["Id"], user_id=ben))
-    api.add_note(webhooks["Id"], "The 502s come from the ingress: new pods fail readiness", ben)
-    tls = api.trigger_incident(
-        "TLS certificate for checkout's public ingress expires in 7 days (cert-manager renewal "
-        "failing)",
-        service_id=checkout["Id"],
-        urgency="low",
-    )
-    api.assign(tls["Id"], chloe)
-    made.append(api.acknowledge(tls["Id"], user_id=chloe))
-    api.add_note(tls["Id"], "The DNS-01 challenge fails: the DNS provider's token expired", chloe)
-    lag = api.trigger_incident(
-        "Replication lag on pg-replica-1 above 30 s", service_id=postgres["Id"]
-    )
-    api.assign(lag["Id"], dev)
-    made.append(api.acknowledge(lag["Id"], user_id=dev))
-    # Resolved: over, with what happened in the timeline.
-    backup = api.trigger_incident(
-        "Nightly backup of postgres-main failed: pg_dump exit 137 (out of memory)",
-        service_id=postgres["Id"],
-    )
-    api.assign(backup["Id"], dev)
-    api.acknowledge(backup["Id"], user_id=dev)
-    api.add_note(backup["Id"], "Backup host's memory limit raised to 4 GiB; re-ran it: ok", dev)
-    made.append(api.resolve(backup["Id"], user_id=dev))
-    queue = api.trigger_incident(
-        "Queue depth above 10k on orders-worker", dedup_key="orders-q", service_id=checkout["Id"]
-    )
-    api.assign(queue["Id"], emma)
-    made.append(api.resolve(queue["Id"], user_id=ana))
-    errors = api.trigger_incident(
-        "Payments API 5xx rate 3.1% (threshold 2%) since the last deploy",
-        service_id=payments["Id"],
-    )
-    api.assign(errors["Id"], ben)
-    api.add_note(errors["Id"], "Rolled back the deploy; 5xx back to 0.1%", ben)
-    made.append(api.resolve(errors["Id"], user_id=ben))
-    return [api.get_incident(i["Id"]) for i in made]
 
 
 # ----- processes ---------------------------------------------------------------------------------
@@ -432,6 +239,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-seed", action="store_true", help="do not seed a demo team")
     parser.add_argument(
+        "--roster",
+        default="output.json",
+        metavar="PATH",
+        help="the bundled team's roster that the first run publishes (default: output.json, "
+        "what the quick start's first command writes; solved again when it is missing)",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help="no sign-in: a single-user trial on this machine (anyone who reaches the console "
@@ -505,6 +319,28 @@ def make_token(path: Path) -> str:
         file.write(f"# made by python -m oncall_opt.up: the API token (a secret)\n"
                    f"ONCALL_API_TOKEN={token}\n")  # fmt: skip
     return token
+
+
+def seed_if_new(db: str, roster: Path) -> bool:
+    """On a database with nobody in it, seed the demo (`oncall_opt.demo`) before the daemon
+    opens it: history keeps its own times there. Returns whether it did."""
+    from oncall_opt import demo
+    from oncall_opt.engine.store import Store
+
+    store = Store(db)
+    try:
+        if store.row("SELECT id FROM users LIMIT 1") is not None:
+            return False
+        print("first run: seeding the bundled team (data/input.json)", flush=True)
+        demo.seed(store, output_path=roster, say=lambda line: print(f"  {line}", flush=True))
+        return True
+    finally:
+        store.close()
+
+
+# Who the one-time setup link of an empty database signs in: the console then asks them to
+# put their own name, Slack handle and password (see console/common.py, `first_admin_setup`).
+FIRST_ADMIN = ("First", "Admin", "admin")
 
 
 def first_admin_link(api: Client, console_url: str) -> str:
@@ -623,28 +459,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         ready=_answers(f"{app_url}/_stcore/health"),
         say=say,
     )
+    first_run = False
+    if not args.no_seed:
+        try:
+            first_run = seed_if_new(args.db, Path(args.roster))
+        except Exception as exc:  # a locked database, a roster that cannot be read, ...
+            print(f"error: cannot seed the demo in {args.db}: {exc}", file=sys.stderr)
+            return 1
     try:
         daemon_proc = daemon.launch()
         if args.verbose:
             say(f"the daemon: pid {daemon_proc.pid}")
-        sign_in, first_run = None, False
+        sign_in = None
         with Client(api_url, token=token, verify=verify) as api:
             if not wait_until(lambda: api.list_users() is not None, daemon_proc, 30, stopping):
                 if stopping.is_set():
                     return 0
                 print(f"error: the daemon did not start on {args.api} (see above)", file=sys.stderr)
                 return 1
-            if not args.no_seed and not stopping.is_set():
-                try:
-                    if not api.list_users():
-                        print("first run: seeding a demo team")
-                        seed_demo(api, say=lambda line: print(f"  {line}"))
-                        first_run = True
-                except DaemonUnavailable as exc:
-                    print(f"error: {exc.message}", file=sys.stderr)
-                    return 1
-                except ApiError as exc:
-                    print(f"warning: the demo data is incomplete: {exc.message}", file=sys.stderr)
+            # Nobody yet (--no-seed on a new database): the link makes the first admin.
+            if token is not None and not api.list_users() and not stopping.is_set():
+                first_run = True
+                api.create_user(*FIRST_ADMIN, role="admin")
             # Once, on the first run (a new token or a new database): logs are read by many.
             if (made_token or first_run) and not stopping.is_set():
                 sign_in = first_admin_link(api, times.url_of(args.address, args.port))

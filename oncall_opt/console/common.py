@@ -400,9 +400,38 @@ def run_page(render: Callable[[], None]) -> None:
     """Run one page: flash messages first, then the page, its errors shown, not raised."""
     show_flash()
     try:
+        first_admin_setup()
         render()
     except Exception as exc:
         handle(exc)
+
+
+# Whom `up`'s setup link signs in on a database with nobody in it (up.FIRST_ADMIN).
+FIRST_ADMIN = {"FirstName": "First", "LastName": "Admin", "SlackHandle": "admin"}
+
+
+def first_admin_setup() -> None:
+    """Signed in by the setup link of an empty database: say who you are, on every page,
+    until you have."""
+    user = who().get("User") or {}
+    if not is_admin() or any(user.get(k) != v for k, v in FIRST_ADMIN.items()):
+        return
+    with st.form("first_admin", border=True):
+        st.markdown(
+            "**Welcome: you are this system's first admin.** Put your own name and Slack "
+            "handle (you sign in with it), then set a password on the **People** page and add "
+            "your team there."
+        )
+        left, right = st.columns(2)
+        first = left.text_input("First name", key="fa_first")
+        last = right.text_input("Last name", key="fa_last")
+        handle_ = left.text_input("Slack handle", key="fa_handle", placeholder="ana")
+        zones = list(COMMON_ZONES)
+        zone_ = right.selectbox("Time zone", zones, index=None, key="fa_zone")
+        if st.form_submit_button("Save", type="primary"):
+            client().update_user(user["Id"], first, last, handle_, zone_)
+            flash("Saved: this is you now.")
+            st.rerun()
 
 
 # ----- who, where -----------------------------------------------------------------------------
@@ -505,7 +534,9 @@ def sidebar() -> None:
         if people is not None:
             _team_picker()
         browser = default_zone_name()
-        zones = ["browser", *[z for z in COMMON_ZONES if z != browser]]
+        # The usual zones and every person's own (the team may live anywhere).
+        theirs = sorted({u["TimeZone"] for u in people or () if u.get("TimeZone")})
+        zones = ["browser", *[z for z in dict.fromkeys([*COMMON_ZONES, *theirs]) if z != browser]]
         if st.session_state.get("tz") not in (None, *zones):
             zones.append(st.session_state["tz"])
         _from_address("tz", zones)

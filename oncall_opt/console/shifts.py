@@ -23,6 +23,7 @@ SHOWN = "_shifts_shown"  # what each clickable bar stands for, by its id
 CHARTS = "_shift_charts"  # bumped on Close, so that a closed shift can be clicked again
 PENDING = "_shift_prefill"  # {"form": "ov" | "sw", "shift": ...}: for the Rota page's forms
 ROTA_TABS = {"ov": "Overrides", "sw": "Swaps"}
+GO_TO_ROTA = "_go_to_rota"  # the tab of Rota to open, asked by a timeline's panel
 ROTA_PAGE = Path(__file__).resolve().parent / "pages" / "rota.py"
 
 
@@ -273,10 +274,19 @@ def _to_rota_form(form: str, shift: dict, on_rota: bool) -> None:
     st.session_state[PENDING] = {"form": form, "shift": shift}
     st.session_state["tab"] = ROTA_TABS[form]
     close()
-    if on_rota:
-        st.rerun()  # the tabs are bound to the address: setting their state moves both
-    # The page's address is what identifies it (app.py names Rota's "rota").
-    st.switch_page(st.Page(ROTA_PAGE, url_path="rota"), query_params={"tab": ROTA_TABS[form]})
+    if not on_rota:
+        # Switched to from a whole run of the page (`follow`), not from this fragment's run,
+        # which the page's own timer may rerun meanwhile.
+        st.session_state[GO_TO_ROTA] = ROTA_TABS[form]
+    st.rerun(scope="app")  # on Rota, the tabs are bound to the address: their state moves both
+
+
+def follow() -> None:
+    """At the top of a page with clickable timelines: go where a panel's button asked to."""
+    tab = st.session_state.pop(GO_TO_ROTA, None)
+    if tab is not None:
+        # The page's address is what identifies it (app.py names Rota's "rota").
+        st.switch_page(st.Page(ROTA_PAGE, url_path="rota"), query_params={"tab": tab})
 
 
 def take_prefill() -> dict | None:

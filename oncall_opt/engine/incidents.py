@@ -24,6 +24,7 @@ from oncall_opt.engine.records import Incident, User
 from oncall_opt.engine.services import (
     DEFAULT_SERVICE,
     Service,
+    get_service,
     routing,
 )
 from oncall_opt.engine.store import Store, Transaction
@@ -787,3 +788,71 @@ def by_key(source: Store | Transaction, service_id: int, dedup_key: str) -> Inci
         [service_id, dedup_key, RESOLVED],
     )
     return incidents_from_rows(source, rows)[0] if rows else None
+
+
+@dataclass(frozen=True)
+class PastIncident:
+    """An incident that is already over, as the tool it comes from (or the demo) knew it."""
+
+    service_id: int
+    body: str
+    opened: datetime
+    resolved: datetime
+    assignee: int | None = None
+    acknowledged: datetime | None = None  # None: resolved without an acknowledgement
+    acknowledged_by: int | None = None
+    resolved_by: int | None = None
+    resolved_via: str | None = None
+    urgency: str = "high"
+    source: str | None = None
+    notes: tuple[tuple[datetime, int | None, str], ...] = ()
+
+
+def record_past(store: Store, past: Sequence[PastIncident]) -> list[int]:
+    """Write incidents that are over with their own times and timelines: history for the
+    reports, not news, so nobody is paged and no message is queued. Returns their ids."""
+    checked = []
+    for i, item in enumerate(past):
+        one = check_trigger(item.body, None, item.service_id, item.urgency, None, item.source)
+        ack = item.acknowledged
+        if not item.opened <= (ack or item.opened) <= item.resolved:
+            raise InvalidRequestError(f"[{i}]", "expected opened <= acknowledged <= resolved")
+        checked.append((one, item))
+
+    def work(tx: Transaction) -> list[int]:
+        ids = []
+        for one, item in checked:
+            get_service(tx, one.service_id)  # NotFoundError names it
+            for who in {item.assignee, item.acknowledged_by, item.resolved_by} - {None}:
+                get_user(tx, who)
+            [row] = tx.rows(
+                "INSERT INTO incidents (body, service_id, urgency, source, status, created_at, "
+                "last_triggered_at, assigned_user_id, acknowledged_at, acknowledged_by, "
+                "resolved_at, resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                [one.body, one.service_id, one.urgency, one.source, RESOLVED, item.opened,
+                 item.opened, item.assignee, item.acknowledged, item.acknowledged_by,
+                 item.resolved, item.resolved_by],
+            )  # fmt: skip
+            incident_id = row["id"]
+            via = f" by {one.source}" if one.source else ""
+            timeline.add(tx, incident_id, "triggered", f"triggered{via} ({one.urgency} urgency)",
+                         item.opened)  # fmt: skip
+            if item.acknowledged is not None:
+                timeline.add(tx, incident_id, "acknowledged", "acknowledged", item.acknowledged,
+                             item.acknowledged_by)  # fmt: skip
+            for at, who, note in item.notes:
+                timeline.add(
+                    tx,
+                    incident_id,
+                    "note",
+                    text.clean("Text", note, timeline.MAX_NOTE, multiline=True),
+                    at,
+                    who,
+                )
+            how = f"resolved via {item.resolved_via}" if item.resolved_via else "resolved"
+            timeline.add(tx, incident_id, "resolved", how, item.resolved, item.resolved_by)
+            ids.append(incident_id)
+        return ids
+
+    return store.write(work)

@@ -299,3 +299,27 @@ def test_a_person_in_by_link_sets_a_first_password_and_then_needs_it_to_change_i
     assert any("not your current password" in e.value.replace("\\", "") for e in at.error)
     set_password("devs-first-password", "devs-second-password")
     assert sign_in(route, "dev", "devs-second-password").status_code == 303
+
+
+def test_the_setup_links_first_admin_says_who_they_are(daemon, route):
+    """`up --no-seed` on an empty database makes a placeholder admin and prints a one-time
+    link for it (tests/e2e/test_browser_sign_in.py): the console asks them who they are."""
+    first = daemon.create_user(*common.FIRST_ADMIN.values(), role="admin")
+    code = daemon.login_link(first["Id"])["Code"]
+    value, _ = cookie_of(route.post("/oncall/sign-in", data={"Code": code}))
+    at = app_as(value)
+    assert not at.exception
+    assert any("first admin" in m.value for m in at.markdown)
+    at.text_input(key="fa_first").input("Zoë")
+    at.text_input(key="fa_last").input("Ngata")
+    at.text_input(key="fa_handle").input("zoe")
+    at.selectbox(key="fa_zone").set_value("Asia/Tokyo")
+    next(b for b in at.get("form_submit_button") if b.label == "Save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    me = daemon.get_user(first["Id"])
+    assert (me["FirstName"], me["LastName"], me["SlackHandle"], me["TimeZone"]) == (
+        "Zoë", "Ngata", "zoe", "Asia/Tokyo")  # fmt: skip
+    assert not any("first admin" in m.value for m in at.markdown)  # asked once
+    # Anyone else (an admin with another name) is never asked.
+    ana_value, _ = cookie_of(sign_in(route, "ana", "ana-password-1"))
+    assert not any("first admin" in m.value for m in app_as(ana_value).markdown)

@@ -65,9 +65,11 @@ def open_tab(driver) -> str:
 
 
 def when(moment: str) -> str:
-    """As the console and the tooltip write it, in the browser's zone: Tue 15 Dec 09:00."""
+    """As the console and the tooltip write it, in the browser's zone: Tue 15 Dec 09:00 (with
+    the year when it is not this year's)."""
     local = datetime.fromisoformat(moment).astimezone(ZoneInfo(BROWSER_ZONE))
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    year = "" if local.year == datetime.now(ZoneInfo(BROWSER_ZONE)).year else f" {local.year}"
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}"
 
 
 def press(driver, key: str) -> None:

@@ -124,3 +124,28 @@ def assert_unauthenticated(client: Client) -> None:
         assert exc.status == 401
     else:
         raise AssertionError("the API took the console's cookie as a credential")
+
+
+def test_on_an_empty_database_the_printed_link_makes_the_first_admin(tmp_path, browser):  # noqa: F811
+    """`up --no-seed` with a token and nobody in the database: the printed link signs in a
+    new admin, whom the console asks for their own name and Slack handle."""
+    with running_up(tmp_path, "--no-seed", ONCALL_API_TOKEN=TOKEN) as up:
+        link = re.search(r"Sign in +(http://\S+/\?login=oo_link_\S+)", up["log"].read_text())
+        assert link, up["log"].read_text()
+        browser.get(link.group(1))
+        wait_for(lambda: browser.find_element("xpath", "//form//button[.='Sign in']"),
+                 60, "the link's confirmation").click()  # fmt: skip
+        wait_for(lambda: "first admin" in page_text(browser), 60, "the first admin's form")
+        wait_until_settled(browser)
+        screenshot(browser, tmp_path, "first-admin-setup")
+        for label, value in (("First name", "Zoë"), ("Last name", "Ngata"),
+                             ("Slack handle", "zoe")):  # fmt: skip
+            browser.find_element("css selector", f"input[aria-label='{label}']").send_keys(value)
+        browser.find_element("xpath", "//button[contains(., 'Save')]").click()
+        side = "[data-testid='stSidebar']"
+        wait_for(lambda: "Zoë Ngata (@zoe)" in browser.find_element("css selector", side).text,
+                 60, "the admin's own name")  # fmt: skip
+        with Client(up["api_url"], token=TOKEN) as admin:
+            [zoe] = admin.list_users()
+        assert (zoe["SlackHandle"], zoe["Role"]) == ("zoe", "admin")
+        assert "first admin" not in page_text(browser)

@@ -81,36 +81,25 @@ def test_every_offline_notebook_exists():
 
 
 def test_live_notebook_reads_the_daemon_and_writes_nothing(kernel_specs, tmp_path, monkeypatch):
-    from datetime import date, timedelta
+    """On the quick start's team (the demo): the notebook plans the window after what is
+    published, with the team's published rules, and asks about the busiest person of it."""
+    from datetime import UTC, datetime, timedelta
 
     from live_server import serve
 
     from oncall_opt.api import create_app
     from oncall_opt.client import Client
+    from oncall_opt.demo import seed
     from oncall_opt.engine.settings import Settings
     from oncall_opt.engine.store import Store
 
     store = Store(tmp_path / "live.duckdb")
+    seed(store, say=lambda line: None)
     with serve(create_app(store, Settings(), run_jobs=False)) as url:
         client = Client(url)
-        today = date.today()
-        start = today + timedelta(days=7 - today.weekday())
-        for first, last in [
-            ("Ana", "Silva"),
-            ("Ben", "Okafor"),
-            ("Chloé", "Martin"),
-            ("Dev", "Patel"),
-        ]:
-            user = client.create_user(first, last, first.lower())
-            client.set_availability(
-                user["Id"],
-                start,
-                start + timedelta(days=27),
-                {
-                    start + timedelta(days=user["Id"]): "unavailable",
-                    start + timedelta(days=10 + user["Id"]): "preferred",
-                },
-            )
+        now = datetime.now(UTC)
+        ahead = client.final_schedule(1, now, now + timedelta(days=180), layer=1)
+        published_until = max(datetime.fromisoformat(s["End"]) for s in ahead).date()
         tables = ("users", "schedules", "incidents", "outbox", "availability")
         before = {t: store.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
         monkeypatch.setenv("ONCALL_API_URL", url)
@@ -120,3 +109,6 @@ def test_live_notebook_reads_the_daemon_and_writes_nothing(kernel_specs, tmp_pat
     assert after == before  # reading, solving and what-ifs wrote nothing
     printed = "".join(out.get("text", "") for out in outputs(notebook))
     assert "optimal" in printed and "not published" in printed
+    window = f"planning {published_until} to {published_until + timedelta(days=27)} for Default"
+    assert window in printed and "'Handoff': '00:00'" in printed, printed[:2000]
+    assert " away from " in printed

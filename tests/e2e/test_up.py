@@ -4,6 +4,7 @@ included, runs in tests/e2e/test_browser.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from live_server import serve
 
-from oncall_opt import up
+from oncall_opt import demo, up
 from oncall_opt.api import create_app
 from oncall_opt.client import Client
 from oncall_opt.engine.settings import Settings
@@ -27,55 +28,92 @@ from oncall_opt.engine.store import Store
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_seed_demo_makes_a_team_services_and_incidents_in_every_state(tmp_path):
+def _solved_like_the_quick_start(folder: Path) -> Path:
+    """What the quick start's first command writes: `oncall-opt solve data/input.json -o
+    output.json`."""
+    out = folder / "output.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "oncall_opt", "solve", str(demo.TEAM_INPUT), "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+NOW = datetime(2026, 12, 6, 10, 30, tzinfo=UTC)  # in the window data/input.json plans
+
+
+def test_the_demo_is_the_quick_start_team_with_the_roster_it_solved(tmp_path):
+    output_path = _solved_like_the_quick_start(tmp_path)
+    output = json.loads(output_path.read_text())
+    document = json.loads(demo.TEAM_INPUT.read_text())
     store = Store(tmp_path / "demo.duckdb")
     try:
+        seeded = demo.seed(store, now=NOW, output_path=output_path, say=lambda line: None)
+        assert not seeded.solved_here and seeded.moved_days == 0
         with serve(create_app(store, Settings(), run_jobs=False)) as url, Client(url) as api:
-            made = up.seed_demo(api, solve=False, say=lambda line: None)
-            people = api.list_users()
-            assert len(people) == len(up.DEMO_TEAM) and all(p["SlackHandle"] for p in people)
-            services = {s["Id"]: s["Name"] for s in api.list_services()}
-            assert set(up.DEMO_SERVICES) <= set(services.values())
+            people = {u["Id"]: f"{u['FirstName']} {u['LastName']}" for u in api.list_users()}
+            assert sorted(people.values()) == sorted(u["name"] for u in document["users"])
+            # Published as solved: who is on call in each of output.json's slots.
+            for override in output["overrides"]:
+                start = datetime.fromisoformat(override["start"].replace("Z", "+00:00"))
+                on_call = api.scheduled(start + timedelta(hours=12))
+                assert people[on_call["User"]["Id"]] == override["user"]["name"], override
+            assert api.get_team(1)["RosterRules"] == {
+                "TimeZone": "UTC", "Handoff": "00:00", "Layers": 1,
+            }  # fmt: skip
+            # Their days are input.json's.
+            ana = next(i for i, name in people.items() if name == "Ana Silva")
+            days = api.get_availability(ana, "2026-12-01", "2026-12-31")["Days"]
+            assert days["2026-12-05"] == "unavailable" and days["2026-12-02"] == "preferred"
+            # Open now: three waiting, three being worked on; history: over, spread out.
             everything = api.list_incidents("all")
             states = Counter(i["Status"] for i in everything)
-            assert states == {"triggered": 3, "acknowledged": 3, "resolved": 3}
-            # Each demo service has incidents (the Default service none), and bodies read like
-            # real alerts: no placeholder domains.
-            assert {services[i["ServiceId"]] for i in everything} == set(up.DEMO_SERVICES)
+            assert states["triggered"] == 3 and states["acknowledged"] == 3
+            past = [i for i in everything if i["Status"] == "resolved"]
+            opened = sorted(datetime.fromisoformat(i["CreatedAt"]) for i in past)
+            assert len(past) >= 40 and opened[-1] - opened[0] >= timedelta(weeks=4)
+            assert len({t.date() for t in opened}) >= 20, "spread over days, not one minute"
+            acknowledged = [i for i in past if i["AcknowledgedAt"]]
+            waits = [datetime.fromisoformat(i["AcknowledgedAt"]) - datetime.fromisoformat(
+                i["CreatedAt"]) for i in acknowledged]  # fmt: skip
+            assert all(timedelta(minutes=1) <= w <= timedelta(minutes=28) for w in waits)
+            assert len(set(waits)) > 5 and 0 < len(past) - len(acknowledged) < len(past) / 3
+            nights = [t for t in opened if t.hour < 7]
+            assert len(nights) >= 5, "Sunday nights' batch jobs page people"
             assert not [i["Body"] for i in everything if "example" in i["Body"].lower()]
-            latency = next(i for i in made["incidents"] if i["DedupKey"] == "checkout-latency")
+            latency = next(i for i in everything if i["DedupKey"] == "checkout-latency")
             assert latency["Count"] == 3 and latency["Source"] == "checkout-7d9f8-kx2lp"
-            first = people[0]["Id"]
-            today = date.today()
-            days = api.get_availability(first, today, today + timedelta(days=60))["Days"]
-            assert "unavailable" in days.values() and "preferred" in days.values()
+            # History is not news: nothing queued for it.
+            queued = store.rows("SELECT incident_ids FROM outbox")
+            ids = {
+                int(i)
+                for row in queued
+                for i in (row["incident_ids"] or "").strip("[]").split(",")
+                if i.strip()
+            }
+            assert ids and ids <= set(seeded.open_incidents), ids
     finally:
         store.close()
 
 
-def test_the_demo_roster_covers_the_next_eight_weeks(tmp_path):
-    """Both layers have someone on call (from yesterday's handoff) until past the console's
-    longest look-ahead, 8 weeks, so a new user's first view has no red gap for weeks."""
+def test_on_another_date_the_demo_moves_by_whole_weeks_and_solves_without_output(tmp_path):
+    later = datetime(2027, 5, 19, 8, tzinfo=UTC)  # a Wednesday, months after December 2026
     store = Store(tmp_path / "demo.duckdb")
     try:
+        seeded = demo.seed(store, now=later, output_path=tmp_path / "none.json", say=print)
+        assert seeded.solved_here and seeded.moved_days % 7 == 0
+        start = date(2026, 12, 1) + timedelta(days=seeded.moved_days)
+        assert start.weekday() == date(2026, 12, 1).weekday()
+        assert later.date() - timedelta(days=6) <= start <= later.date()
         with serve(create_app(store, Settings(), run_jobs=False)) as url, Client(url) as api:
-            lines: list[str] = []
-            up.seed_demo(api, say=lines.append)
-            # Published (how fast it solves is a benchmark's business, not a test's).
-            assert [line for line in lines if line.startswith("published the roster")], lines
-            now = datetime.now(UTC)
-            start, end = now - timedelta(hours=1), now + timedelta(weeks=8, hours=1)
-            for layer in (1, 2):
-                shifts = sorted(
-                    (datetime.fromisoformat(s["Time"]["Start"]),
-                     datetime.fromisoformat(s["Time"]["End"]))
-                    for s in api.list_schedules(start, end, layer=layer)
-                )  # fmt: skip
-                covered = start
-                for first, last in shifts:
-                    assert first <= covered, f"layer {layer}: nobody on call from {covered}"
-                    covered = max(covered, last)
-                assert covered >= end, f"layer {layer}: nobody on call from {covered}"
+            # Someone is on call at every hour of the moved window.
+            hour = datetime.combine(start, datetime.min.time(), UTC)
+            while hour < datetime.combine(start + timedelta(days=30), datetime.min.time(), UTC):
+                assert api.scheduled(hour) is not None, hour
+                hour += timedelta(hours=5)
+            days = api.get_availability(1, start, start + timedelta(days=30))["Days"]
+            assert days[(start + timedelta(days=4)).isoformat()] == "unavailable"  # Ana's Dec 5
     finally:
         store.close()
 
@@ -342,7 +380,9 @@ def test_up_signs_everyone_in_by_default(tmp_path):
             url = f"http://127.0.0.1:{api_port}"
             assert httpx.post(f"{url}/incidents", json={"Body": "x"}, timeout=10).status_code == 401
             mine = httpx.get(f"{url}/users", headers={"Authorization": f"Bearer {token}"})
-            assert len(mine.json()["Items"]) == 6
+            assert len(mine.json()["Items"]) == len(
+                json.loads(demo.TEAM_INPUT.read_text())["users"]
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0

@@ -121,6 +121,7 @@ def _set_tab_title(text: str) -> None:
 
 
 def render() -> None:
+    shifts_chart.follow()
     st.title("On call now")
     st.segmented_control(
         "Look ahead", WEEKS, default=4, key="oncall_weeks", format_func=lambda w: f"{w} wk"
