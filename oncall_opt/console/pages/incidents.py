@@ -251,7 +251,14 @@ def _row(incident: dict, people: list[dict], done: dict | None) -> None:
             since = common.parse_time(created)
             assert since is not None
             elapsed = (common.parse_time(end) if end else common.now()) - since
-            st.markdown(f":material/timer: {common.duration(elapsed)}")
+            # Says what it measures: open for so long, or how long it took to resolve.
+            what_it_is = "took" if end else "open"
+            st.markdown(
+                f":material/timer: {what_it_is} {common.duration(elapsed)}",
+                help="How long it took from opening to resolution"
+                if end
+                else "How long it has been open (since it was triggered)",
+            )
         with actions:
             _actions(iid, status, what)
 

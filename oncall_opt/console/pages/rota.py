@@ -276,7 +276,11 @@ def _report(team: int) -> None:
             )
             .properties(height=max(120, 32 * frame["person"].nunique()))
         )
-        st.altair_chart(chart, width="stretch")
+        # The element's own height holds the legend and the axis too: a row per person stays
+        # 32 px high (a "content" height let it shrink to a thin band beside a tall table).
+        st.altair_chart(
+            chart, width="stretch", height=max(120, 32 * frame["person"].nunique()) + 90
+        )
     st.dataframe(
         pd.DataFrame(
             [
