@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from oncall_opt.console import common
+from oncall_opt.console import alerts, common
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -48,6 +48,8 @@ def main() -> None:
         }
     )
     common.sidebar()
+    with st.sidebar:
+        alerts.toggle()
     current.run()
 
 

@@ -213,10 +213,24 @@ async def act(request: Request) -> Response:
     return _act_page(f"#{what['IncidentId']} {done}", body)
 
 
+NOTIFY_SCRIPT_PATH = "/oncall/notify.js"
+NOTIFY_SCRIPT = Path(__file__).resolve().parent / "static" / "notify.js"
+
+
+async def notify_script(request: Request) -> Response:
+    """The browser notifications' script (console/alerts.py): a file of the package, no data."""
+    return Response(
+        NOTIFY_SCRIPT.read_bytes(),
+        media_type="text/javascript",
+        headers={"cache-control": "no-cache"},
+    )
+
+
 def routes() -> list[Route]:
     return [
         Route(signin.SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
         Route(ACT_PATH, act, methods=["GET", "POST"]),
+        Route(NOTIFY_SCRIPT_PATH, notify_script, methods=["GET"]),
     ]
 
 
