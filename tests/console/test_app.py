@@ -306,6 +306,7 @@ def test_the_policy_editor_works_in_names_and_saves_steps(api, monkeypatch):
     shown = grid.value
     assert set(shown["Page"]) == {"Who is on call in a team"}
     assert set(shown["Team"]) == {"Default"} and set(shown["Layer"]) <= {"primary", "secondary"}
+    assert set(shown["Person"]) == {"—"} and not shown.isna().any().any()  # never None
     assert "Team numbers" not in " ".join(c.value for c in at.caption)
     row = {"Step": 3, "Delay (min)": 30, "Page": "A person", "Person": "Ana Silva (@ana)"}
     at.session_state["policy-1"] = {"edited_rows": {}, "added_rows": [row], "deleted_rows": []}

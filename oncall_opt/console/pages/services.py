@@ -255,6 +255,7 @@ def _add_service(teams: dict[int, str], policies: dict[int, dict]) -> None:
 # ----- escalation policies ----------------------------------------------------------------------
 TARGET_TYPES = {"layer": "Who is on call in a team", "user": "A person"}
 COLUMNS = ["Step", "Delay (min)", "Page", "Team", "Layer", "Person"]
+UNUSED = "—"  # a cell the row's kind does not use (never None on the page)
 
 
 def _names(teams: dict[int, str], people: dict[int, dict]) -> tuple[dict, dict, dict, dict]:
@@ -281,16 +282,20 @@ def steps_frame(
                     "Step": number,
                     "Delay (min)": step["DelayMinutes"],
                     "Page": TARGET_TYPES[target["Type"]],
-                    "Team": team_names.get(target.get("TeamId")),
-                    "Layer": LAYER_NAMES.get(target.get("Layer")),
-                    "Person": person_names.get(target.get("UserId")),
+                    "Team": team_names.get(target.get("TeamId"), UNUSED),
+                    "Layer": LAYER_NAMES.get(target.get("Layer"), UNUSED),
+                    "Person": person_names.get(target.get("UserId"), UNUSED),
                 }
             )
     if not rows:
         first_team = next(iter(team_names.values()), None)
         rows.append({"Step": 1, "Delay (min)": 0, "Page": TARGET_TYPES["layer"],
-                     "Team": first_team, "Layer": LAYER_NAMES[1], "Person": None})  # fmt: skip
+                     "Team": first_team, "Layer": LAYER_NAMES[1], "Person": UNUSED})  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _unset(value: object) -> bool:
+    return value is None or value == UNUSED or bool(pd.isna(value))
 
 
 def steps_from(frame: pd.DataFrame, teams: dict[int, str], people: dict[int, dict]) -> list[dict]:
@@ -308,11 +313,11 @@ def steps_from(frame: pd.DataFrame, teams: dict[int, str], people: dict[int, dic
             number, {"DelayMinutes": 0 if pd.isna(delay) else int(delay), "Targets": []}
         )
         if row["Page"] == TARGET_TYPES["user"]:
-            if pd.isna(row["Person"]) or row["Person"] not in person_ids:
+            if _unset(row["Person"]) or row["Person"] not in person_ids:
                 raise ValueError(f"row {index + 1}: pick the person to page")
             step["Targets"].append({"Type": "user", "UserId": person_ids[row["Person"]]})
         else:
-            if pd.isna(row["Team"]) or row["Team"] not in team_ids or row["Layer"] not in layers:
+            if _unset(row["Team"]) or row["Team"] not in team_ids or row["Layer"] not in layers:
                 raise ValueError(f"row {index + 1}: pick the team and the layer to page")
             step["Targets"].append(
                 {"Type": "layer", "TeamId": team_ids[row["Team"]], "Layer": layers[row["Layer"]]}
@@ -361,11 +366,19 @@ def _editor(policy: dict | None, teams: dict[int, str], people: dict[int, dict],
                 help="who is on call in a team's layer, or one person",
             ),
             "Team": st.column_config.SelectboxColumn(
-                "Team", options=list(team_names.values()), help="whose layer is paged"
+                "Team",
+                options=[UNUSED, *team_names.values()],
+                default=UNUSED,
+                help="whose layer is paged",
             ),
-            "Layer": st.column_config.SelectboxColumn("Layer", options=list(LAYER_NAMES.values())),
+            "Layer": st.column_config.SelectboxColumn(
+                "Layer", options=[UNUSED, *LAYER_NAMES.values()], default=UNUSED
+            ),
             "Person": st.column_config.SelectboxColumn(
-                "Person", options=list(person_names.values()), help="for 'A person'"
+                "Person",
+                options=[UNUSED, *person_names.values()],
+                default=UNUSED,
+                help="for 'A person'",
             ),
         },
     )
