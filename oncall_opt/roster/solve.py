@@ -44,6 +44,7 @@ from oncall_opt.roster.structure import (
     balance_groups,
     group_capacity,
     group_of,
+    history_constant,
     objective_is_integral,
 )
 from oncall_opt.roster.warmstart import greedy_roster
@@ -153,20 +154,27 @@ def _assignment(mx: Matrices, values: np.ndarray) -> Assignment | None:
 
 def _rounded_bound(problem: Problem, value: float) -> float:
     """A solver's lower bound, rounded up when every roster's objective is a whole number
-    (after a relative allowance for the solver's tolerances)."""
+    (after an allowance for the solver's tolerances)."""
     if objective_is_integral(problem):
-        return math.ceil(value - _tolerance(value))
+        return math.ceil(value - _tolerance(problem, value))
     return value
 
 
-def _tolerance(value: float) -> float:
-    return 1e-6 * max(1.0, abs(value))
+def _tolerance(problem: Problem, value: float) -> float:
+    """The solvers' relative tolerance, on the part of `value` a roster can change: the
+    constant that history adds (1e9 with long histories) must not widen it."""
+    return 1e-6 * max(1.0, abs(value - history_constant(problem)))
 
 
-def _proven(objective: float, bound: float | None) -> bool:
-    """The roster meets the bound: exactly when objectives are whole (the bound was rounded
-    up), else within the solvers' relative tolerance (as HiGHS's own gap is)."""
-    return bound is not None and objective - bound <= _tolerance(bound)
+def _proven(problem: Problem, objective: float, bound: float | None) -> bool:
+    """The roster meets the bound: exactly when objectives are whole numbers (the bound was
+    rounded up; a roster one unit above it is not optimal, however large the objective),
+    else within the solvers' relative tolerance on the part a roster can change."""
+    if bound is None:
+        return False
+    if objective_is_integral(problem):
+        return objective - bound < 0.5
+    return objective - bound <= _tolerance(problem, bound)
 
 
 def _infeasible(problem: Problem, clock: _Clock) -> InfeasibleError:
@@ -348,7 +356,7 @@ def _solve_side_rules(
                 timing.steps.append(f"dive over {tried.open} open cells")
                 if tried.assignment is not None:
                     best, start_values = tried.assignment, tried.values
-                if best is not None and _proven(evaluate(problem, best).total, bound):
+                if best is not None and _proven(problem, evaluate(problem, best).total, bound):
                     return _roster(problem, best, "optimal", bound, timing, _method(timing))
                 if clock.left() == 0:
                     break
@@ -386,7 +394,7 @@ def _solve_side_rules(
             bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
     if best is None:
         return _out_of_time(problem, None, bound, timing, _method(timing))
-    status = "optimal" if _proven(evaluate(problem, best).total, bound) else "feasible"
+    status = "optimal" if _proven(problem, evaluate(problem, best).total, bound) else "feasible"
     return _roster(problem, best, status, bound, timing, _method(timing))
 
 
@@ -459,7 +467,7 @@ def _dive(
     rows = np.union1d(rows, mx.touching(np.flatnonzero(~included), opened))
     options = dict(mip_options)
     if incumbent is not None:  # only a better roster is of use
-        options["objective_bound"] = evaluate(problem, incumbent).total - _tolerance(1.0)
+        options["objective_bound"] = evaluate(problem, incumbent).total - 1e-6
     highs = mx.to_highs(rows=rows, **options)
     _fix(highs, np.flatnonzero(~undecided & (cells < 0.5)), 0.0)
     _fix(highs, np.flatnonzero(~undecided & (cells >= 0.5)), 1.0)
@@ -540,8 +548,8 @@ def _out_of_time(
             f"no roster found within the time limit ({timing.build + timing.solve:.1f}s); "
             "allow more time"
         )
-    status = "optimal" if _proven(evaluate(problem, assignment).total, bound) else "feasible"
-    return _roster(problem, assignment, status, bound, timing, method)
+    proven = _proven(problem, evaluate(problem, assignment).total, bound)
+    return _roster(problem, assignment, "optimal" if proven else "feasible", bound, timing, method)
 
 
 def _feasible(problem: Problem, clock: _Clock) -> bool | None:

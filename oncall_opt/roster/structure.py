@@ -53,3 +53,14 @@ def objective_is_integral(problem: Problem) -> bool:
     coefficients = [w.balance, w.happiness, w.avoid, w.stability if problem.previous else 0]
     coefficients += [w.balance / user.weight for user in problem.users]
     return all(float(c).is_integer() for c in coefficients)
+
+
+def history_constant(problem: Problem) -> float:
+    """The part of every roster's objective that history alone fixes (the balance term of
+    the shifts already worked): a roster cannot change it, so no tolerance may grow with it."""
+    w = problem.weights
+    return w.balance * sum(
+        history_in_group(problem, u, g) ** 2 / user.weight
+        for g, _ in enumerate(balance_groups(problem))
+        for u, user in enumerate(problem.users)
+    )

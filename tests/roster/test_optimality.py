@@ -664,6 +664,17 @@ def gen_history(rng):
     return doc
 
 
+def gen_long_history(rng):
+    """Years of history (tens of thousands of shifts each): the objective's constant is
+    about 1e9, which no proof's tolerance may grow with; side rules half the time, so the
+    dive and the MIP prove it too."""
+    doc = base_doc(rng, start=_any_start(rng))
+    doc["history"] = {u["id"]: rng.randint(20_000, 40_000) for u in doc["users"]}
+    if _chance(rng, 0.5):
+        add_consecutive(rng, doc)
+    return doc
+
+
 def gen_weekend(rng):
     doc = base_doc(rng, start=_any_start(rng), days=(4, 7))
     doc["weekend_balance"] = True
@@ -744,6 +755,7 @@ GENERATORS = {
     "rest": gen_rest,
     "pins": gen_pins,
     "history": gen_history,
+    "long_history": gen_long_history,
     "weekend": gen_weekend,
     "previous": gen_previous,
     "layers": gen_layers,
@@ -858,6 +870,11 @@ def test_fixed_pins(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_history(seed):
     check("history", seed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_long_history_does_not_loosen_the_proof(seed):
+    check("long_history", seed)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
