@@ -250,7 +250,7 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
         if by_person[u]:
             limits = problem.min_shifts(u), problem.max_shifts(u)
             m.add_row(("shift_limits", u), *limits, (by_person[u], 1.0))
-    for u in users:
+    for u in problem.wishers:
         parts = ([happiness], 1.0), (preferred_of[u], -1.0)
         m.add_row(("happiness_floor", u), -INF, 0, *parts)
     if len(layers) > 1:

@@ -125,11 +125,12 @@ def build_model(
     m.shift_limits = _rule([u for u in users if by_person[u]], shift_limits)
 
     def happiness_floor(m, u):
-        """The least-happy level is at most the preferred slots each person is granted."""
+        """The least-happy level is at most the preferred slots each person who asked for
+        some is granted (`Problem.wishers`)."""
         granted = pyo.quicksum(m.x[c] for c in by_person[u] if c[1] in problem.preferred[u])
         return m.min_happiness <= granted
 
-    m.happiness_floor = _rule(users, happiness_floor)
+    m.happiness_floor = _rule(problem.wishers, happiness_floor)
 
     if len(layers) > 1:
 

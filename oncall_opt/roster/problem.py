@@ -45,6 +45,14 @@ class Problem:
         return len(self.document.users)
 
     @property
+    def wishers(self) -> list[int]:
+        """The people whose granted preferred slots the least-happy level counts: those with
+        a preferred slot in the window (someone who asked for nothing would hold it at zero
+        and make every other wish worthless); everyone when nobody asked."""
+        asked = [u for u in range(self.n_users) if self.preferred[u]]
+        return asked or list(range(self.n_users))
+
+    @property
     def n_slots(self) -> int:
         return len(self.grid)
 

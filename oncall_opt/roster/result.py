@@ -48,7 +48,7 @@ def evaluate(problem: Problem, assignment: Assignment) -> Breakdown:
     )
     w = problem.weights
     stability = w.stability if problem.previous else 0.0
-    min_happiness = min(granted)
+    min_happiness = min(granted[u] for u in problem.wishers)
     total = (
         w.balance * balance - w.happiness * min_happiness + w.avoid * avoided + stability * changed
     )

@@ -245,3 +245,28 @@ def test_network_method_is_exact_when_someone_carries_far_more_than_a_fair_share
     assert network.status == mip.status == "optimal"
     assert network.objective == pytest.approx(mip.objective)
     assert network.per_user["shifts"].iloc[0] >= 34
+
+
+def test_someone_who_asked_for_nothing_does_not_make_every_wish_worthless():
+    """Three people each prefer one day, the fourth none: the least-happy level counts only
+    those who asked, so each of them gets their day (with everyone counted, the level was
+    0 whatever the roster and no wish counted at all)."""
+    day = "2027-03-0{}T00:00:00Z"
+    users = [{"name": name, "id": name, "type": "user_reference", "unavailable": [],
+              "preferences": {"days": [day.format(d)] if d else []}}
+             for name, d in (("Ana", 1), ("Ben", 2), ("Chloe", 3), ("Dev", None))]  # fmt: skip
+    doc = {"schedule_start": day.format(1), "schedule_end": day.format(4), "users": users}
+    problem = oo.load_problem(doc)
+    assert problem.wishers == [0, 1, 2]
+    roster = oo.solve(problem, time_limit=30)
+    assert roster.status == "optimal"
+    granted = dict(
+        zip(roster.per_user["user_name"], roster.per_user["preferred_granted"], strict=True)
+    )
+    assert granted == {"Ana": 1, "Ben": 1, "Chloe": 1, "Dev": 0}
+    assert roster.breakdown.min_happiness == 1
+    nobody_asked = oo.load_problem(
+        {**doc, "users": [{**u, "preferences": {"days": []}} for u in users]}
+    )
+    assert nobody_asked.wishers == [0, 1, 2, 3]  # then everyone, and the level is 0
+    assert oo.solve(nobody_asked, time_limit=30).breakdown.min_happiness == 0

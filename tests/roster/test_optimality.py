@@ -238,9 +238,11 @@ def objective(inst: Inst, assign: Assignment) -> float:
             if (t, layer) in inst.prev and inst.prev[(t, layer)] != u:
                 changed += 1
     bal = sum((c + inst.hist.get(key, 0)) ** 2 / inst.weight[key[0]] for key, c in count.items())
+    # The least happy among those who asked for a preferred slot (everyone when nobody did).
+    wishers = [u for u in range(len(inst.ids)) if inst.pref[u]] or range(len(inst.ids))
     return (
         inst.w_bal * bal
-        - inst.w_happy * min(happy)
+        - inst.w_happy * min(happy[u] for u in wishers)
         + inst.w_avoid * avoided
         + inst.w_stab * changed
     )
@@ -290,6 +292,7 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
     cons = [INF if c is None else c for c in inst.max_cons]
     rest = inst.min_rest
     need = sum(inst.min_s)
+    wishers = [u for u in range(nu) if inst.pref[u]] or range(nu)
 
     def leaf(lin: float) -> None:
         bal = 0.0
@@ -297,7 +300,7 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
             w = inst.weight[u]
             for g in range(len(groups)):
                 bal += (cnt[u][g] + hist[u][g]) ** 2 / w
-        value = inst.w_bal * bal - inst.w_happy * min(happy) + lin
+        value = inst.w_bal * bal - inst.w_happy * min(happy[u] for u in wishers) + lin
         if best[0] is None or value < best[0] - 1e-12:
             best[0], best[1] = value, list(chosen)
 
