@@ -116,7 +116,12 @@ def _roster_output(document: dict[str, Any], output_path: Path | None) -> tuple[
             output = json.loads(output_path.read_text(encoding="utf-8"))
             ids = {u["id"] for u in document["users"]}
             overrides = output["overrides"]
-            if overrides and all(o["user"]["id"] in ids for o in overrides):
+            first = _day(document["schedule_start"])
+            last = _day(document["schedule_end"]) + timedelta(days=1)
+            if overrides and all(
+                o["user"]["id"] in ids and first <= _day(o["start"]) <= _day(o["end"]) <= last
+                for o in overrides
+            ):
                 return output, False
         except (OSError, ValueError, KeyError, TypeError):
             pass

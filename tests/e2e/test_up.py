@@ -400,3 +400,23 @@ def test_the_token_never_lands_in_a_file_others_can_read(tmp_path):
     with pytest.raises(up.SecretsFileError):
         up.make_token(link)
     assert not (tmp_path / "elsewhere.env").exists()
+
+
+def test_an_output_json_of_another_plan_is_not_published_as_the_teams(tmp_path):
+    """An output.json solved from another input (data/input_extended.json: the same people,
+    March 2027, two layers) is not the bundled team's December: the demo solves it instead."""
+    other = tmp_path / "output.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "oncall_opt", "solve", str(ROOT / "data" / "input_extended.json"),
+         "-o", str(other)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    store = Store(tmp_path / "demo.duckdb")
+    try:
+        seeded = demo.seed(store, now=NOW, output_path=other, say=lambda line: None)
+        assert seeded.solved_here
+        layers = {r["layer"] for r in store.rows("SELECT DISTINCT layer FROM schedules")}
+        assert layers == {1}
+    finally:
+        store.close()
