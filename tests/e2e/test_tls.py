@@ -147,12 +147,12 @@ def test_up_serves_the_daemon_over_https_and_the_console_trusts_it(tmp_path, ca)
     try:
         _wait(lambda: "Ctrl-C stops both" in log_path.read_text(), 180, "up to start", log_path)
         out = log_path.read_text()
-        assert f"https://127.0.0.1:{api_port}" in out and "seeding a demo team" in out
+        assert f"https://127.0.0.1:{api_port}" in out and "seeding the bundled team" in out
         token = next(line.split("=", 1)[1] for line in (tmp_path / "secrets.env").read_text()
                      .splitlines() if line.startswith("ONCALL_API_TOKEN="))  # fmt: skip
         users = httpx.get(f"https://127.0.0.1:{api_port}/users", verify=context, timeout=10,
                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-        assert len(users.json()["Items"]) == 6  # seeded by `up` over HTTPS
+        assert len(users.json()["Items"]) == 7  # the bundled team, seeded by `up`
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{api_port}/users", timeout=5)
         page = httpx.get(f"http://127.0.0.1:{app_port}/oncall/act/oo_act_nothing", timeout=30)
