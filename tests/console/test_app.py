@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from live_server import serve
+from published import BERLIN_TWO_LAYERS, solve_and_publish
 from streamlit.testing.v1 import AppTest
 
 from oncall_opt.api import create_app
@@ -52,10 +52,6 @@ def _daemon(path: Path, publish: bool = True) -> Iterator[Client]:
             yield api
     finally:
         store.close()
-
-
-# The rules of a two-layer roster in Berlin with a 09:00 handoff (tests publish one).
-BERLIN_TWO_LAYERS = {"TimeZone": "Europe/Berlin", "Handoff": "09:00", "Layers": 2}
 
 
 @pytest.fixture(scope="module")
@@ -744,22 +740,11 @@ def test_a_clicked_shift_opens_the_override_form_and_the_swap_request_filled_in(
     assert asked == (start, start + timedelta(hours=13))
 
 
-def _publish_berlin_two_layers(api: Client, days: int = 21) -> None:
-    start = tomorrow() - timedelta(days=1)
-    job = api.start_solve(start, start + timedelta(days=days), time_limit=30, **BERLIN_TWO_LAYERS)
-    deadline = time.monotonic() + 120
-    while job["Status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.2)  # polling the job, with a deadline
-        job = api.solve_job(job["JobId"])
-    assert job["Status"] == "done", job
-    api.publish_roster(job_id=job["JobId"], freeze_hours=0)
-
-
 def test_the_planner_starts_from_the_published_rules_and_changes_nothing(api, monkeypatch):
     """With a two-layer Berlin roster with a 09:00 handoff published, the planner opens on
     those rules (not the viewer's zone and one layer), and re-planning a published week
     changes no slot."""
-    _publish_berlin_two_layers(api)
+    solve_and_publish(api, tomorrow() - timedelta(days=1), 21, **BERLIN_TWO_LAYERS)
     seeded = api
     rules = seeded.get_team(1)["RosterRules"]
     assert rules == BERLIN_TWO_LAYERS

@@ -5,13 +5,13 @@ handoff; and the clicked shift's panel at phone size, checked for contrast and w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from published import BERLIN_TWO_LAYERS, solve_and_publish
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -28,8 +28,6 @@ from test_browser_pages import DESKTOP, PHONE, at_size, click, contrast_problems
 from test_browser_shifts import click_bar
 
 from oncall_opt.client import Client
-
-BERLIN_TWO_LAYERS = {"TimeZone": "Europe/Berlin", "Handoff": "09:00", "Layers": 2}
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +54,6 @@ def test_an_incident_opens_by_its_address_and_is_acknowledged_there(team, browse
     shoot(browser, "flow-incident-by-address", DESKTOP)
 
 
-def _publish_berlin(api: Client, first: date, days: int) -> None:
-    job = api.start_solve(first, first + timedelta(days=days), time_limit=30, **BERLIN_TWO_LAYERS)
-    deadline = time.monotonic() + 120
-    while job["Status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.2)  # polling the job, with a deadline
-        job = api.solve_job(job["JobId"])
-    assert job["Status"] == "done", job
-    api.publish_roster(job_id=job["JobId"], freeze_hours=0)
-
-
 def _slots(api: Client, first: date, days: int) -> list[tuple[int, str, int]]:
     start = datetime.combine(first, datetime.min.time(), ZoneInfo(BROWSER_ZONE))
     return sorted(
@@ -77,7 +65,7 @@ def _slots(api: Client, first: date, days: int) -> list[tuple[int, str, int]]:
 def test_a_planner_opened_on_a_published_berlin_roster_changes_nothing(team, browser):  # noqa: F811
     api: Client = team["api"]
     today = datetime.now(ZoneInfo(BROWSER_ZONE)).date()
-    _publish_berlin(api, today - timedelta(days=1), 40)  # covers the planner's 4 weeks
+    solve_and_publish(api, today - timedelta(days=1), 40, **BERLIN_TWO_LAYERS)  # 4 weeks+
     first = today + timedelta(days=1)  # the planner's default window: 28 days from tomorrow
     before = _slots(api, first, 28)
     at_size(browser, DESKTOP)
