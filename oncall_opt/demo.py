@@ -397,8 +397,7 @@ def seed(
         planning.publish_output(store, {"overrides": rotation}, now=now)
         published = len(planning.publish_output(store, output, now=now).shifts)
         published += _plan_next(store, output, now)
-    source = "solved here (no output.json for it)" if solved_here else "output.json"
-    if publish:
+        source = "solved here (no output.json for it)" if solved_here else "output.json"
         say(
             f"published the roster ({source}): {window[0]} to {window[1]}; the "
             f"{NEXT_WEEKS} weeks after it planned as the Roster planner would; and the plain "
@@ -406,7 +405,7 @@ def seed(
         )
 
     service_ids = {name: services.create_service(store, name, now)[0].id for name in SERVICES}
-    spans = [(a, b, u) for a, b, u in before]
+    spans = list(before)
     for override in output.get("overrides", []):
         spans.append(
             (
