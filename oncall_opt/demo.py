@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEAM_INPUT = ROOT / "data" / "input.json"
 SERVICES = ("checkout", "payments", "postgres-main")
 HISTORY_WEEKS = 4
+MAX_ROSTER_BYTES = 1_000_000  # the bundled month's output.json is about 5 KB
 # Where each person of the bundled team lives (input.json does not say).
 ZONES = {
     "Ana Silva": "Europe/Lisbon",
@@ -113,17 +114,21 @@ def _roster_output(document: dict[str, Any], output_path: Path | None) -> tuple[
     solved now; and whether it was solved here."""
     if output_path is not None and output_path.is_file():
         try:
+            if output_path.stat().st_size > MAX_ROSTER_BYTES:
+                raise ValueError("too large for the bundled team's roster")
             output = json.loads(output_path.read_text(encoding="utf-8"))
             ids = {u["id"] for u in document["users"]}
             overrides = output["overrides"]
+            everything = overrides + output.get("secondary_overrides", [])
             first = _day(document["schedule_start"])
             last = _day(document["schedule_end"]) + timedelta(days=1)
+            # Checked whole before anything is written: the seed never stops half-way.
             if overrides and all(
                 o["user"]["id"] in ids and first <= _day(o["start"]) <= _day(o["end"]) <= last
-                for o in overrides
+                for o in everything
             ):
                 return output, False
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     from oncall_opt.roster.load import load_problem
     from oncall_opt.roster.solve import solve

@@ -118,7 +118,7 @@ def client() -> Client:
 def console_url() -> str:
     """This console's own address (scheme and host, as the browser reached it)."""
     parts = urlsplit(st.context.url or "")
-    if parts.scheme and parts.netloc:
+    if parts.scheme in ("http", "https") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return os.environ.get("ONCALL_CONSOLE_URL", "http://127.0.0.1:8501").rstrip("/")
 

@@ -180,7 +180,7 @@ def choose(key: str) -> None:
     shown = st.session_state.get(SHOWN, {})
     shift = next((bars[bar] for bars in shown.values() if bar in bars), None)
     if shift is not None:
-        st.session_state[CHOSEN] = shift
+        st.session_state[CHOSEN] = {**shift, "TeamId": common.team_id()}
 
 
 def clickable_timeline(
@@ -201,7 +201,9 @@ def clickable_timeline(
         key=key,
     )
     chosen = st.session_state.get(CHOSEN)
-    if chosen is not None and chosen["Layer"] == layer:
+    if chosen is not None and chosen.get("TeamId") != common.team_id():
+        st.session_state.pop(CHOSEN, None)  # another team's shift: its panel is gone
+    elif chosen is not None and chosen["Layer"] == layer:
         actions(chosen, on_rota)
 
 

@@ -59,3 +59,16 @@ def test_without_someone_to_notify_it_says_so(api, monkeypatch):  # noqa: F811
     no_errors(at)
     assert not frames(at)
     assert any("Pick yourself" in c.value for c in at.sidebar.caption)
+
+
+def test_a_storm_notifies_the_newest_twenty_not_thousands(api, monkeypatch):  # noqa: F811
+    mine = user_id(api, "Ben")
+    made = []
+    for n in range(25):
+        incident = api.trigger_incident(f"disk {n} full", dedup_key=f"disk-{n}")
+        api.assign(incident["Id"], mine)
+        made.append(incident["Id"])
+    at = console(api, monkeypatch, "incidents", me=mine)
+    at.toggle(key="notify_me").set_value(True).run()
+    shown = [p["tag"] for p in pages_in(frames(at)[0])]
+    assert shown == [f"oncall-incident-{i}" for i in sorted(made, reverse=True)[:20]]

@@ -672,7 +672,7 @@ def _click_bar(at: AppTest, layer: int, user: int) -> dict:
     Vega chart; the browser suite does): the bar's shift, as drawn, opens its panel."""
     drawn = at.session_state["_shifts_shown"][layer]
     bar = next(b for b in sorted(drawn) if b.endswith(f"|{user}"))
-    at.session_state["_chosen_shift"] = drawn[bar]
+    at.session_state["_chosen_shift"] = {**drawn[bar], "TeamId": 1}  # the Default team's
     at.run()
     no_errors(at)
     return drawn[bar]
@@ -738,6 +738,36 @@ def test_a_clicked_shift_opens_the_override_form_and_the_swap_request_filled_in(
     [swap] = api.list_swaps(1)
     asked = (datetime.fromisoformat(swap["Start"]), datetime.fromisoformat(swap["End"]))
     assert asked == (start, start + timedelta(hours=13))
+
+
+def test_a_clicked_shifts_name_is_text_in_the_filled_in_notice(api, monkeypatch):
+    """A member may name themself anything: a link in the name stays text on Rota."""
+    chloe = user_id(api, "Chloé")
+    api.update_user(chloe, first_name="[Session expired: sign in](https://evil.example/x)")
+    _a_shift_of(api, chloe)
+    at = console(api, monkeypatch, "rota", me=user_id(api, "Ana"))
+    _click_bar(at, 2, chloe)
+    at.button(key="shift_override").click().run()
+    no_errors(at)
+    [notice] = [i.value for i in at.info if "Filled in below" in i.value]
+    assert "](https://evil.example/x)" not in notice and "\\]" in notice, notice
+    assert "[Session expired: sign in](https://evil.example/x)" in plain(notice)
+
+
+def test_a_clicked_shift_of_another_team_is_forgotten_when_the_team_changes(api, monkeypatch):
+    chloe = user_id(api, "Chloé")
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+    api.create_schedule(chloe, start, start + timedelta(hours=13), layer=1)  # the Default team
+    api.create_team("Payments", [chloe, user_id(api, "Ben")])
+    payments = next(t["Id"] for t in api.list_teams() if t["Name"] == "Payments")
+    solve_and_publish(api, tomorrow(), 7, TeamId=payments)  # its own primary chart
+    at = console(api, monkeypatch, "rota", me=user_id(api, "Ana"))
+    _click_bar(at, 1, chloe)
+    assert at.button(key="shift_take")  # the panel is open, under Default's primary
+    at.sidebar.selectbox(key="team").set_value(payments).run()
+    no_errors(at)
+    assert at.session_state["_shifts_shown"][1]  # Payments' primary, drawn
+    assert not [b for b in at.button if b.key == "shift_take"]  # without Default's panel
 
 
 def test_the_planner_starts_from_the_published_rules_and_changes_nothing(api, monkeypatch):

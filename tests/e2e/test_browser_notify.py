@@ -96,3 +96,8 @@ def test_notifications_ask_first_then_show_what_waits_for_me(team, browser, tmp_
     wait_for(lambda: f"oncall-incident-{new['Id']}" in notified(browser), 60,
              "the new incident's notification")  # fmt: skip
     assert sorted(notified(browser)) == sorted({*mine, f"oncall-incident-{new['Id']}"})
+    # Remembered while it waits, forgotten once acknowledged (the list stays short).
+    api.acknowledge(new["Id"], user_id=on_call["Id"])
+    wait_for(lambda: f"oncall-incident-{new['Id']}" not in notified(browser), 60,
+             "the acknowledged incident forgotten")  # fmt: skip
+    assert set(notified(browser)) == mine

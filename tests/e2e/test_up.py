@@ -420,3 +420,21 @@ def test_an_output_json_of_another_plan_is_not_published_as_the_teams(tmp_path):
         assert layers == {1}
     finally:
         store.close()
+
+
+def test_a_roster_naming_a_stranger_is_refused_before_anything_is_written(tmp_path):
+    """An output.json whose secondary layer names someone not in the team is not published
+    half-way: it is checked whole first, and the demo solves the input instead."""
+    import oncall_opt as oo
+
+    output = oo.solve(oo.load_problem(demo.TEAM_INPUT), time_limit=30).to_output()
+    first = output["overrides"][0]
+    output["secondary_overrides"] = [{**first, "user": {"id": "PSTRANGER", "name": "X"}}]
+    path = tmp_path / "output.json"
+    path.write_text(json.dumps(output))
+    store = Store(tmp_path / "demo.duckdb")
+    try:
+        seeded = demo.seed(store, now=NOW, output_path=path, say=lambda line: None)
+        assert seeded.solved_here and len(seeded.users) == 7
+    finally:
+        store.close()

@@ -334,10 +334,8 @@ def render() -> None:
         _prefill(form, clicked["shift"], "ov_layer" if form == "ov" else None)
         what = "the override of" if form == "ov" else "the swap request for"
         then = " Pick who covers it." if form == "ov" else ""
-        st.info(
-            f"Filled in below: {what} {_shift_label(clicked['shift'])}.{then}",
-            icon=":material/info:",
-        )
+        label = common.line(_shift_label(clicked["shift"]))  # a name is data: escaped
+        st.info(f"Filled in below: {what} {label}.{then}", icon=":material/info:")
     # The open tab is in the address (`?tab=Swaps`): it survives every action and a reload.
     overrides_tab, swaps_tab, mine_tab, report_tab = st.tabs(
         ["Overrides", "Swaps", "My shifts", "Fairness report"], key="tab", bind="query-params"

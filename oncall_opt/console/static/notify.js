@@ -45,15 +45,20 @@
       // Text only: a notification's title and body are never read as markup.
       var note = new Notification(page.title, { body: page.body, tag: page.tag, silent: false });
       note.onclick = function () {
-        window.top.focus();
-        window.top.location.href = page.url;
+        // The frame may not navigate the page (its sandbox): the incident opens in a tab.
+        window.open(page.url, "_blank", "noopener");
+        note.close();
       };
       seen.push(page.tag);
     });
     if (fresh.length) {
       beep();
     }
-    window.localStorage.setItem(SEEN, JSON.stringify(seen.slice(-500)));
+    // Only what is still waiting is remembered: the list stays as short as the page's, and
+    // an incident shown once is never shown again while it waits.
+    var waiting = pages.map(function (page) { return page.tag; });
+    seen = seen.filter(function (tag) { return waiting.indexOf(tag) >= 0; });
+    window.localStorage.setItem(SEEN, JSON.stringify(seen));
   }
 
   function say(text) {
