@@ -84,6 +84,8 @@ def timeline(
         if shift["Layer"] != layer:
             continue
         s_start, s_end = span(shift)
+        if s_end <= start:
+            continue  # over before the chart begins (loaded whole, for its real start)
         covers = shift.get("Covers")
         bar = _bar_id(layer, s_start, s_end, shift["User"])
         shown[bar] = {"Start": s_start, "End": s_end, "Layer": layer, "User": shift["User"]}
