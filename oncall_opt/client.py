@@ -34,6 +34,11 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 PAGE = 1000  # items asked for per request when following pages (the API's maximum)
 
 
+# Whom `up`'s one-time setup link signs in on a database with nobody in it: the console then
+# asks them for their own name and Slack handle (console/common.py, `first_admin_setup`).
+FIRST_ADMIN = {"FirstName": "First", "LastName": "Admin", "SlackHandle": "admin"}
+
+
 class ApiError(Exception):
     """The API answered with an error: HTTP `status`, `code` (`not_found`, `already_exists`,
     `invalid_argument`, ...) and a `message` for people."""

@@ -43,7 +43,7 @@ from pathlib import Path
 import httpx
 
 from oncall_opt import secretsfile, times
-from oncall_opt.client import ApiError, Client, trust
+from oncall_opt.client import FIRST_ADMIN, ApiError, Client, trust
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app_streamlit.py"  # in a checkout; else the packaged copy of its wiring
@@ -338,11 +338,6 @@ def seed_if_new(db: str, roster: Path) -> bool:
         store.close()
 
 
-# Who the one-time setup link of an empty database signs in: the console then asks them to
-# put their own name, Slack handle and password (see console/common.py, `first_admin_setup`).
-FIRST_ADMIN = ("First", "Admin", "admin")
-
-
 def first_admin_link(api: Client, console_url: str) -> str:
     """A one-time sign-in link for the first admin, or how to make one when there is none."""
     admins = [u for u in api.list_users() if u["Role"] == "admin"]
@@ -480,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Nobody yet (--no-seed on a new database): the link makes the first admin.
             if token is not None and not api.list_users() and not stopping.is_set():
                 first_run = True
-                api.create_user(*FIRST_ADMIN, role="admin")
+                api.create_user(*FIRST_ADMIN.values(), role="admin")
             # Once, on the first run (a new token or a new database): logs are read by many.
             if (made_token or first_run) and not stopping.is_set():
                 sign_in = first_admin_link(api, times.url_of(args.address, args.port))

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from oncall_opt import times
-from oncall_opt.client import ApiError, Client, DaemonUnavailable
+from oncall_opt.client import FIRST_ADMIN, ApiError, Client, DaemonUnavailable
 from oncall_opt.console import sessions, signin
 
 log = logging.getLogger("oncall_opt.console")
@@ -404,10 +404,6 @@ def run_page(render: Callable[[], None]) -> None:
         render()
     except Exception as exc:
         handle(exc)
-
-
-# Whom `up`'s setup link signs in on a database with nobody in it (up.FIRST_ADMIN).
-FIRST_ADMIN = {"FirstName": "First", "LastName": "Admin", "SlackHandle": "admin"}
 
 
 def first_admin_setup() -> None:

@@ -214,13 +214,13 @@ async def act(request: Request) -> Response:
 
 
 NOTIFY_SCRIPT_PATH = "/oncall/notify.js"
-NOTIFY_SCRIPT = Path(__file__).resolve().parent / "static" / "notify.js"
+NOTIFY_SCRIPT = (Path(__file__).resolve().parent / "static" / "notify.js").read_bytes()
 
 
 async def notify_script(request: Request) -> Response:
     """The browser notifications' script (console/alerts.py): a file of the package, no data."""
     return Response(
-        NOTIFY_SCRIPT.read_bytes(),
+        NOTIFY_SCRIPT,
         media_type="text/javascript",
         headers={"cache-control": "no-cache"},
     )

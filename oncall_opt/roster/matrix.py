@@ -26,6 +26,7 @@ from oncall_opt.roster.structure import (
     candidates,
     group_capacity,
     group_of,
+    history_constant,
     history_in_group,
 )
 
@@ -228,9 +229,7 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
             m.lower.append(0.0)
             m.upper.append(capacity - k + 1 if k == n and k < capacity else 1.0)
             m.integer.append(False)
-    m.offset = weights.balance * sum(
-        history_in_group(problem, u, g) ** 2 / problem.users[u].weight for (u, g) in steps
-    )
+    m.offset = history_constant(problem)  # steps cover every person and group
 
     happiness = m.happiness_column
     m.cost.append(-weights.happiness)

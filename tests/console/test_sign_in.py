@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from oncall_opt.api import create_app
-from oncall_opt.client import ApiError, Client
+from oncall_opt.client import FIRST_ADMIN, ApiError, Client
 from oncall_opt.console import common, server, sessions
 from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
@@ -304,7 +304,7 @@ def test_a_person_in_by_link_sets_a_first_password_and_then_needs_it_to_change_i
 def test_the_setup_links_first_admin_says_who_they_are(daemon, route):
     """`up --no-seed` on an empty database makes a placeholder admin and prints a one-time
     link for it (tests/e2e/test_browser_sign_in.py): the console asks them who they are."""
-    first = daemon.create_user(*common.FIRST_ADMIN.values(), role="admin")
+    first = daemon.create_user(*FIRST_ADMIN.values(), role="admin")
     code = daemon.login_link(first["Id"])["Code"]
     value, _ = cookie_of(route.post("/oncall/sign-in", data={"Code": code}))
     at = app_as(value)
