@@ -286,13 +286,19 @@ def _to_rota_form(form: str, shift: dict, on_rota: bool) -> None:
 
 
 def follow() -> None:
-    """At the top of a page with clickable timelines: go where a panel's button asked to."""
-    tab = st.session_state.pop(GO_TO_ROTA, None)
+    """At the top of a page with clickable timelines: go where a panel's button asked to.
+
+    The request stays until Rota shows (`arrived`): Streamlit folds a rerun that arrives
+    while one is pending into the newer one's page, so the page's own timer firing just
+    after the switch would bring this page back, and the next run must switch again."""
+    tab = st.session_state.get(GO_TO_ROTA)
     if tab is not None:
         # The page's address is what identifies it (app.py names Rota's "rota").
         st.switch_page(st.Page(ROTA_PAGE, url_path="rota"), query_params={"tab": tab})
 
 
 def take_prefill() -> dict | None:
-    """The form and shift a click on a timeline asked Rota to fill in (once)."""
+    """The form and shift a click on a timeline asked Rota to fill in (once). Rota has
+    arrived, so no other page needs to switch to it any more."""
+    st.session_state.pop(GO_TO_ROTA, None)
     return st.session_state.pop(PENDING, None)
