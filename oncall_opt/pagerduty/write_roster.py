@@ -243,19 +243,19 @@ def _match(slots: Sequence[Slot], users: list[dict]) -> dict[str, dict]:
     by_id = {user["id"]: user for user in users}
     by_email = {user["email"].casefold(): user for user in users if user.get("email")}
     people: dict[str, dict] = {}
-    unmatched = []
+    unmatched: dict[str, str] = {}  # person id -> how they are named in the error
     for slot in slots:
-        if slot.person in people or slot.label in unmatched:
+        if slot.person in people or slot.person in unmatched:
             continue
         user = by_id.get(slot.person) or next(
             (by_email[e.casefold()] for e in slot.emails if e.casefold() in by_email), None
         )
         if user is None:
-            unmatched.append(slot.label)
+            unmatched[slot.person] = slot.label
         else:
             people[slot.person] = user
     if unmatched:
-        raise UnmatchedPeopleError(unmatched)
+        raise UnmatchedPeopleError(list(unmatched.values()))
     return people
 
 

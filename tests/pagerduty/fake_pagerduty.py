@@ -176,7 +176,8 @@ class FakePagerDuty:
     def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[dict]:
         """Who is on call, as PagerDuty renders it: contiguous entries clipped to the window."""
         schedule = self.schedules[schedule_id]
-        cuts = {since, until, *schedule.rotation.handoffs(since, until)}
+        cuts = {since, until}
+        cuts |= {t for t in schedule.rotation.handoffs(since, until) if since < t < until}
         for override in schedule.overrides:
             cuts |= {t for t in (override.start, override.end) if since < t < until}
         ordered = sorted(cuts)
