@@ -284,13 +284,24 @@ def _plan(
         exact = [
             o for o in existing if (o.start, o.end, o.user) == (slot.start, slot.end, user["id"])
         ]
+        # Someone's own override over part of the slot wins there: it is reported, never touched.
+        theirs = [o for o in existing if o.id not in remembered and o.overlaps(slot)]
+        theirs = [o for o in theirs if o not in exact]
+        result.left_alone += [(o, slot) for o in theirs]
         if exact:
             result.kept.append(exact[0])
             wanted.add(exact[0].id)
+            if theirs:
+                result.rows.append(
+                    Row(
+                        slot.span,
+                        _who(on_now, slot),
+                        _who(on_now, slot),
+                        f"left alone: {theirs[0].name}'s own override",
+                    )
+                )
             continue
-        theirs = [o for o in existing if o.id not in remembered and o.overlaps(slot)]
         if theirs:
-            result.left_alone += [(o, slot) for o in theirs]
             result.rows.append(
                 Row(
                     slot.span,

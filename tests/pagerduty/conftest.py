@@ -3,22 +3,13 @@ bridge reads: its token, its address, the CA that signed its certificate, a stat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pagerduty
 import pytest
 import trustme
 from fake_pagerduty import FakePagerDuty, Rotation
-
-TOKEN = "u+Sk3cr3tT0kenNeverPrinted"
-SCHEDULE = "PSCHED1"
-PEOPLE = [  # PagerDuty user id, name, email
-    ("PANA001", "Ana Silva", "ana@example.com"),
-    ("PBEN002", "Ben Okafor", "ben@example.com"),
-    ("PCHL003", "Chloé Martin", "chloe@example.com"),
-    ("PDEV004", "Dev Patel", "dev@example.com"),
-]
-ROTATION_START = datetime(2030, 1, 1, tzinfo=UTC)
+from pagerduty_account import PEOPLE, ROTATION_START, SCHEDULE, TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ plain http), keeping its state, in the documented shapes:
   `{status, override}` or `{status, errors}` per item, `DELETE /schedules/{id}/overrides/{oid}`.
 
 Every request must carry `Authorization: Token token=<token>` (else 401). Tests can ask for a 429
-with Retry-After on the next requests (`rate_limit`) and for a 500 on the n-th POST (`fail_post`).
+with Retry-After on the next requests (`rate_limit`), for a 500 on the n-th POST (`fail_post`)
+and for single overrides refused in a POST's answer (`refuse`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class FakePagerDuty:
         self.rate_limited: list[str] = []  # requests answered 429
         self.rate_limit = 0  # answer the next n requests with 429
         self.fail_post: set[int] = set()  # 1-based numbers of POSTs to answer with 500
+        self.refuse: set[str] = set()  # override starts to refuse, one by one, with a 400
         self.posts = 0
         self.refused_auth = 0
         self._ids = itertools.count(1)
@@ -144,7 +146,9 @@ class FakePagerDuty:
         ca.issue_cert("127.0.0.1").configure_cert(context)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -273,6 +277,9 @@ class FakePagerDuty:
                 user = item["user"]["id"]
                 if not any(u["id"] == user for u in self.users):
                     answers.append({"status": 400, "errors": ["User not found"]})
+                    continue
+                if item["start"] in self.refuse:
+                    answers.append({"status": 400, "errors": ["Override must end after it starts"]})
                     continue
                 made = self.add_override(
                     schedule.id, parse(item["start"]), parse(item["end"]), user

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from conftest import PEOPLE, ROTATION_START, SCHEDULE, TOKEN
+from pagerduty_account import PEOPLE, ROTATION_START, SCHEDULE, TOKEN
 
 import oncall_opt as oo
 from oncall_opt.cli import main

@@ -9,7 +9,7 @@ import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import PEOPLE, ROTATION_START, SCHEDULE, TOKEN
+from pagerduty_account import PEOPLE, ROTATION_START, SCHEDULE, TOKEN
 
 from oncall_opt import pagerduty as bridge
 from oncall_opt.cli import main
@@ -220,6 +220,31 @@ def test_rate_limits_are_waited_out(pd):
     pd.rate_limit = 2
     result = bridge.push(roster, SCHEDULE)
     assert len(pd.rate_limited) == 2 and result.complete and len(result.created) == 5
+    assert_final_schedule_is(pd, roster)
+
+
+def test_endless_rate_limits_are_reported_after_the_clients_retries(pd):
+    pd.rate_limit = 1000
+    with pytest.raises(bridge.PagerDutyError, match=r"answered 429 .*\(rate limited"):
+        bridge.push(daily_roster(["PANA001"]), SCHEDULE)
+    assert 1 < len(pd.rate_limited) < 1000 and pd.writes == []
+
+
+def test_overrides_pagerduty_refuses_are_reported_and_a_rerun_adds_them(pd, tmp_path, capsys):
+    ids = [p[0] for p in PEOPLE]
+    roster = daily_roster([ids[day % 4] for day in range(5)])
+    refused = roster["overrides"][1]
+    pd.refuse = {refused["start"]}
+    path = write(tmp_path / "r.json", roster)
+    code, _, err = run(capsys, "push", path, "--schedule", SCHEDULE)
+    assert code == 1
+    assert f"refused by PagerDuty: {refused['start']} – {refused['end']}" in err
+    assert "Override must end after it starts" in err and "created 4 override(s)" in err
+    assert "not written (1; run the push again to finish)" in err
+
+    pd.refuse = set()
+    code, out, _ = run(capsys, "push", path, "--schedule", SCHEDULE)
+    assert code == 0 and "created 1 override(s)" in out and "4 already right" in out
     assert_final_schedule_is(pd, roster)
 
 
