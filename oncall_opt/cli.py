@@ -137,7 +137,13 @@ def _add_pagerduty_commands(commands: argparse._SubParsersAction) -> None:
         "midnight in the schedule's time zone) or an RFC 3339 timestamp",
     )
     pull.add_argument("--end", required=True, help="the last day a slot starts")
-    pull.add_argument("-o", "--output", required=True, metavar="INPUT_JSON", help="where to write")
+    pull.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="INPUT_JSON",
+        help="where to write (- for standard output)",
+    )
     pull.add_argument("--shift", default="P1D", help="the slot length (default P1D)")
     pull.add_argument(
         "--history-days",

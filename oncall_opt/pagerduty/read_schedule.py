@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -57,13 +58,37 @@ def pull(
 ) -> PullResult:
     """An input.json for the slots starting from `start` to `end` (the last day a shift starts,
     as in input.json; dates are midnights in the schedule's time zone), written atomically to
-    `output` when given. Raises PagerDutyError when PagerDuty cannot be read, InputError when
-    the window or shift is wrong."""
+    `output` when given (`-`: standard output). Raises PagerDutyError when PagerDuty cannot be
+    read, InputError when the window or shift is wrong."""
     from oncall_opt.roster.export import write_atomic
     from oncall_opt.roster.problem import problem_from_dict
 
+    if history_days is not None and history_days < 0:
+        raise InputError([("history_days", f"is {history_days}: give 0 or more days")])
     env = os.environ if environ is None else environ
-    client = make_client(env)
+    with make_client(env) as client:
+        result = _read(client, schedule, start, end, shift, history_days)
+    document = result.document
+    problem_from_dict(document)  # what is written always loads
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is not None and str(output) == "-":
+        sys.stdout.write(text)
+    elif output is not None:
+        result.path = Path(output)
+        write_atomic(result.path, text)
+    return result
+
+
+def _read(
+    client: Any,
+    schedule: str,
+    start: date | datetime | str,
+    end: date | datetime | str,
+    shift: str,
+    history_days: int | None,
+) -> PullResult:
+    from oncall_opt.roster.problem import problem_from_dict
+
     found = _schedule(client, schedule, {})
     zone_name = found.get("time_zone") or "UTC"
     first, last = _instant(start, zone_name, "start"), _instant(end, zone_name, "end")
@@ -118,12 +143,15 @@ def pull(
     length = grid.end - grid.starts[0]
     since = grid.starts[0] - (timedelta(days=history_days) if history_days is not None else length)
     result.history_since = since
-    entries = _schedule(
-        client,
-        schedule,
-        {"since": format_utc(since), "until": format_utc(grid.starts[0]), "time_zone": "UTC"},
-    )
-    rendered = (entries.get("final_schedule") or {}).get("rendered_schedule_entries") or []
+    rendered = []
+    if since < grid.starts[0]:
+        window = {
+            "since": format_utc(since),
+            "until": format_utc(grid.starts[0]),
+            "time_zone": "UTC",
+        }
+        entries = _schedule(client, schedule, window)
+        rendered = (entries.get("final_schedule") or {}).get("rendered_schedule_entries") or []
     shift_hours = (grid.ends[0] - grid.starts[0]).total_seconds() / 3600
     hours: dict[str, float] = {}
     for entry in rendered:
@@ -136,10 +164,6 @@ def pull(
     }
     if result.history:
         document["history"] = result.history
-    problem_from_dict(document)  # what is written always loads
-    if output is not None:
-        result.path = Path(output)
-        write_atomic(result.path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return result
 
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oncall_opt.errors import OncallOptError
+from oncall_opt.errors import InputError, OncallOptError
 from oncall_opt.pagerduty.connection import PagerDutyError, make_client, reworded
-from oncall_opt.pagerduty.roster import Slot, slots_from_output
+from oncall_opt.pagerduty.roster import Slot, checked, slots_from_output
 from oncall_opt.pagerduty.state import Remembered, state_dir
 from oncall_opt.times import format_utc, parse_timestamp
 
@@ -141,7 +141,8 @@ class PushResult:
             f"{len(self.kept)} already right",
         ]
         if self.left_alone:
-            parts.append(f"{len(self.left_alone)} slot(s) left to people's own overrides")
+            slots = len({slot for _, slot in self.left_alone})
+            parts.append(f"{slots} slot(s) left to people's own overrides")
         if self.started:
             parts.append(f"{self.started} slot(s) already started, left as they are")
         return f"schedule {self.schedule}: " + ", ".join(parts)
@@ -178,19 +179,26 @@ def push(
     written) when someone is not a PagerDuty user, PushIncompleteError when it stopped half-way
     (its `result` says what was written), PagerDutyError when PagerDuty could not be read."""
     env = os.environ if environ is None else environ
-    slots = list(roster) if _is_slots(roster) else slots_from_output(roster, layer)  # type: ignore[arg-type]
+    slots = (
+        checked(roster, "the roster")  # type: ignore[arg-type]
+        if _is_slots(roster)
+        else slots_from_output(roster, layer)  # type: ignore[arg-type]
+    )
+    if not slots:
+        raise InputError([("the roster", "holds no slot to push")])
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    client = make_client(env)
-    remembered = Remembered.load(Path(state) if state else state_dir(env), client.url, schedule)
-    window = (slots[0].start, slots[-1].end)
-    on_now = _read_schedule(client, schedule, *window)
-    with reworded("list the account's users"):
-        users = client.list_all("/users")
-    people = _match(slots, users)
-    existing = _overrides(client, schedule, *window)
-    result = _plan(schedule, dry_run, slots, people, existing, remembered, on_now, now)
-    if not dry_run:
-        _write(client, result, people, remembered, batch)
+    with make_client(env) as client:
+        directory = Path(state) if state else state_dir(env)
+        remembered = Remembered.load(directory, client.url, schedule)
+        window = (slots[0].start, slots[-1].end)
+        on_now = _read_schedule(client, schedule, *window)
+        with reworded("list the account's users"):
+            users = client.list_all("/users")
+        people = _match(slots, users)
+        existing = _overrides(client, schedule, *window)
+        result = _plan(schedule, dry_run, slots, people, existing, remembered, on_now, now)
+        if not dry_run:
+            _write(client, result, people, remembered, batch)
     return result
 
 
@@ -198,6 +206,7 @@ def _is_slots(roster: Any) -> bool:
     return (
         isinstance(roster, Sequence)
         and not isinstance(roster, str)
+        and bool(roster)
         and all(isinstance(item, Slot) for item in roster)
     )
 

@@ -91,6 +91,17 @@ def test_a_longer_history_and_the_notebook_api(pd):
     assert result.history == worked == result.document["history"]
     assert result.path is None and result.pinned == 3
     oo.load_problem(result.document)
+    assert "history" not in oo.pagerduty.pull(SCHEDULE, START.date(), START.date(),
+                                              history_days=0).document  # fmt: skip
+
+
+def test_pull_to_standard_output(pd, capsys):
+    arranged(pd)
+    code = main(["pagerduty", "pull", "--schedule", SCHEDULE, "--start", "2030-02-04",
+                 "--end", "2030-02-10", "-o", "-"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0 and "made an input.json" in err
+    assert oo.load_problem(json.loads(out)).n_slots == DAYS
 
 
 def test_a_schedule_in_berlin_pins_its_local_days(pd):

@@ -223,6 +223,21 @@ def test_rate_limits_are_waited_out(pd):
     assert_final_schedule_is(pd, roster)
 
 
+def test_the_secondary_layer_is_pushed_with_layer_2(pd, tmp_path, capsys):
+    ids = [p[0] for p in PEOPLE]
+    primary = daily_roster([ids[day % 4] for day in range(4)])
+    secondary = daily_roster([ids[(day + 2) % 4] for day in range(4)])
+    both = dict(primary, secondary_overrides=secondary["overrides"])
+    path = write(tmp_path / "two.json", both)
+    code, _, _ = run(capsys, "push", path, "--schedule", SCHEDULE, "--layer", "2")
+    assert code == 0
+    assert_final_schedule_is(pd, secondary)
+
+    code, _, err = run(capsys, "push", write(tmp_path / "one.json", primary), "--schedule",
+                       SCHEDULE, "--layer", "2")  # fmt: skip
+    assert code == 2 and "secondary_overrides: holds no slot to push" in err
+
+
 def test_endless_rate_limits_are_reported_after_the_clients_retries(pd):
     pd.rate_limit = 1000
     with pytest.raises(bridge.PagerDutyError, match=r"answered 429 .*\(rate limited"):
