@@ -126,8 +126,9 @@ def _add_pagerduty_commands(commands: argparse._SubParsersAction) -> None:
     pull = bridge.add_parser(
         "pull",
         help="write an input.json from a PagerDuty schedule's users, overrides and history",
-        description="The schedule's users; their overrides in the window as pinned slots "
-        "(fixed); their on-call time on the final schedule before the window as history.",
+        description="The schedule's users; their own overrides in the window as pinned slots "
+        "(fixed), those an earlier push made as the previous roster (previous); their on-call "
+        "time on the final schedule before the window as history.",
     )
     pull.add_argument("--schedule", required=True, metavar="PXXXXXX", help="the schedule's id")
     pull.add_argument(

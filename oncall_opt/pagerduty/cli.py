@@ -41,7 +41,8 @@ def _push(args: argparse.Namespace) -> int:
     from oncall_opt.times import parse_moment
 
     if (args.roster is None) == (args.team is None):
-        print("error: give ROSTER (an output.json) or --team NAME, not both", file=sys.stderr)
+        which = "not both" if args.team is not None else "one of them"
+        print(f"error: give ROSTER (an output.json) or --team NAME, {which}", file=sys.stderr)
         return EXIT_INPUT
     if args.team is not None:
         start = _moment(parse_moment, args.start, "--start") or datetime.now(UTC)

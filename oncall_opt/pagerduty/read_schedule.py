@@ -2,8 +2,10 @@
 roster respects what the team already arranged.
 
 - `users`: the schedule's users (and anyone holding an override in the window);
-- `fixed`: every slot an existing override covers whole is pinned to its person (an override
+- `fixed`: every slot a person's own override covers whole is pinned to its person (an override
   covering part of a slot pins nothing and is listed in `notes`);
+- `previous`: the overrides an earlier push made (see `state.py`), so that a re-plan keeps what
+  it can of the roster already pushed (the `stability` weight) without being bound to it;
 - `history`: each person's on-call time on the schedule's final schedule in the period before
   the window (as long as the window, unless `history_days` says), in whole shifts.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from oncall_opt.errors import InputError
 from oncall_opt.pagerduty.connection import PagerDutyError, make_client, reworded
+from oncall_opt.pagerduty.state import Remembered, state_dir
 from oncall_opt.times import format_timestamp, format_utc, parse_moment
 
 
@@ -35,13 +38,15 @@ class PullResult:
     history: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     history_since: datetime | None = None
+    previous: int = 0  # overrides an earlier push made, given as `previous`
 
     def summary(self) -> str:
         where = f"wrote {self.path}" if self.path else "made an input.json"
         worked = sum(self.history.values())
         return (
             f"{where}: {len(self.document['users'])} people of schedule {self.schedule}, "
-            f"{self.pinned} slot(s) pinned by existing overrides, {worked} shift(s) of history "
+            f"{self.pinned} slot(s) pinned by people's own overrides, {self.previous} override(s) "
+            f"of an earlier push kept as previous, {worked} shift(s) of history "
             f"since {format_utc(self.history_since) if self.history_since else 'before the window'}"
         )
 
@@ -55,6 +60,7 @@ def pull(
     shift: str = "P1D",
     history_days: int | None = None,
     environ: Mapping[str, str] | None = None,
+    state: str | os.PathLike | None = None,
 ) -> PullResult:
     """An input.json for the slots starting from `start` to `end` (the last day a shift starts,
     as in input.json; dates are midnights in the schedule's time zone), written atomically to
@@ -67,7 +73,9 @@ def pull(
         raise InputError([("history_days", f"is {history_days}: give 0 or more days")])
     env = os.environ if environ is None else environ
     with make_client(env) as client:
-        result = _read(client, schedule, start, end, shift, history_days)
+        directory = Path(state) if state else state_dir(env)
+        pushed = Remembered.load(directory, client.url, schedule)
+        result = _read(client, schedule, start, end, shift, history_days, pushed)
     document = result.document
     problem_from_dict(document)  # what is written always loads
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -86,6 +94,7 @@ def _read(
     end: date | datetime | str,
     shift: str,
     history_days: int | None,
+    pushed: Remembered,
 ) -> PullResult:
     from oncall_opt.roster.problem import problem_from_dict
 
@@ -116,6 +125,7 @@ def _read(
     with reworded(f"list schedule {schedule}'s overrides"):
         overrides = client.list_all(f"/schedules/{schedule}/overrides", params=params)
     pins: dict[datetime, str] = {}
+    previous: list[dict[str, Any]] = []
     known = {u["id"] for u in users}
     for override in overrides:
         who = override["user"]
@@ -125,6 +135,10 @@ def _read(
             )
             known.add(who["id"])
         since, until = _utc(override["start"]), _utc(override["end"])
+        if override.get("id") in pushed:  # an earlier roster, not somebody's arrangement
+            user = {"id": who["id"], "name": who.get("summary") or who["id"]}
+            previous.append({"start": format_utc(since), "end": format_utc(until), "user": user})
+            continue
         for t in grid.slots_overlapping(since, until):
             if since <= grid.starts[t] and grid.ends[t] <= until:
                 pins[grid.starts[t]] = who["id"]
@@ -139,6 +153,9 @@ def _read(
             {"user": who, "start": format_utc(at)} for at, who in sorted(pins.items())
         ]
     result.pinned = len(pins)
+    if previous:
+        document["previous"] = {"overrides": previous}
+    result.previous = len(previous)
 
     length = grid.end - grid.starts[0]
     since = grid.starts[0] - (timedelta(days=history_days) if history_days is not None else length)

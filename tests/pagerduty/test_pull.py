@@ -127,3 +127,24 @@ def test_nothing_is_written_when_the_pull_fails(pd, tmp_path, capsys):
     assert code == 2 and "end: " in err and "is before start" in err
     assert path.read_text(encoding="utf-8") == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir() if "input" in p.name) == ["input.json"]
+
+
+def test_overrides_an_earlier_push_made_are_previous_not_pins(pd):
+    ids = [p[0] for p in PEOPLE]
+    roster = [
+        {"start": stamp(START + k * DAY), "end": stamp(START + (k + 1) * DAY),
+         "user": {"id": ids[(k * 3) % 4], "name": ""}}
+        for k in range(DAYS)
+    ]  # fmt: skip
+    oo.pagerduty.push({"overrides": roster}, SCHEDULE)
+    own_start = START + 3 * DAY  # someone's own arrangement, made after the push, wins the day
+    pd.add_override(SCHEDULE, own_start, own_start + DAY, "POUT005")
+
+    result = oo.pagerduty.pull(SCHEDULE, "2030-02-04", "2030-02-10")
+    assert result.document["fixed"] == [{"user": "POUT005", "start": stamp(own_start)}]
+    previous = [(o["start"], o["end"], o["user"]["id"])
+                for o in result.document["previous"]["overrides"]]  # fmt: skip
+    assert previous == [(o["start"], o["end"], o["user"]["id"]) for o in roster]
+    assert (result.pinned, result.previous) == (1, DAYS)
+    problem = oo.load_problem(result.document)
+    assert len(problem.previous) == DAYS
