@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from oncall_opt import secretsfile
 from oncall_opt.errors import ConfigError, OncallOptError
+from oncall_opt.times import format_utc
 
 if TYPE_CHECKING:
     import pagerduty
@@ -26,6 +28,9 @@ URL_ENV = "PAGERDUTY_API_URL"
 CA_ENV = "PAGERDUTY_API_CA"
 DEFAULT_URL = "https://api.pagerduty.com"
 RATE_LIMIT_RETRIES = 6
+# PagerDuty has documented a 3-month limit on the range one override listing may ask for, so
+# a year's roster is read in pieces of this length.
+OVERRIDE_QUERY_SPAN = timedelta(days=90)
 
 
 class PagerDutyError(OncallOptError):
@@ -68,6 +73,20 @@ def make_client(environ: Mapping[str, str] | None = None) -> pagerduty.RestApiV2
     # all, longer than PagerDuty's per-minute limits, and then the 429 is reported.
     client.retry = {**client.retry, 429: RATE_LIMIT_RETRIES}
     return client
+
+
+def overrides_between(client: Any, schedule: str, start: datetime, end: datetime) -> list[dict]:
+    """The schedule's overrides overlapping [start, end), each once, in the order listed."""
+    found: dict[str, dict] = {}
+    since = start
+    with reworded(f"list schedule {schedule}'s overrides"):
+        while since < end:
+            until = min(since + OVERRIDE_QUERY_SPAN, end)
+            params = {"since": format_utc(since), "until": format_utc(until)}
+            for override in client.list_all(f"/schedules/{schedule}/overrides", params=params):
+                found.setdefault(str(override.get("id")), override)
+            since = until
+    return list(found.values())
 
 
 @contextmanager

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from oncall_opt.errors import InputError
-from oncall_opt.pagerduty.connection import PagerDutyError, make_client, reworded
+from oncall_opt.pagerduty.connection import (
+    PagerDutyError,
+    make_client,
+    overrides_between,
+    reworded,
+)
 from oncall_opt.pagerduty.state import Remembered, state_dir
 from oncall_opt.times import format_timestamp, format_utc, parse_moment
 
@@ -121,9 +126,7 @@ def _read(
     grid = problem_from_dict({**document, "users": users or [{"id": "nobody"}]}).grid
     result = PullResult(schedule, document)
 
-    params = {"since": format_utc(grid.starts[0]), "until": format_utc(grid.end)}
-    with reworded(f"list schedule {schedule}'s overrides"):
-        overrides = client.list_all(f"/schedules/{schedule}/overrides", params=params)
+    overrides = overrides_between(client, schedule, grid.starts[0], grid.end)
     pins: dict[datetime, str] = {}
     previous: list[dict[str, Any]] = []
     known = {u["id"] for u in users}

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from oncall_opt.errors import InputError, OncallOptError
-from oncall_opt.pagerduty.connection import PagerDutyError, make_client, reworded
+from oncall_opt.pagerduty.connection import (
+    PagerDutyError,
+    make_client,
+    overrides_between,
+    reworded,
+)
 from oncall_opt.pagerduty.roster import Slot, checked, slots_from_output
 from oncall_opt.pagerduty.state import Remembered, state_dir
 from oncall_opt.times import format_utc, parse_timestamp
@@ -228,11 +233,7 @@ def _read_schedule(client: Any, schedule: str, start: datetime, end: datetime) -
 
 
 def _overrides(client: Any, schedule: str, start: datetime, end: datetime) -> list[Existing]:
-    params = {"since": format_utc(start), "until": format_utc(end)}
-    with reworded(f"list schedule {schedule}'s overrides"):
-        return [
-            _existing(o) for o in client.list_all(f"/schedules/{schedule}/overrides", params=params)
-        ]
+    return [_existing(o) for o in overrides_between(client, schedule, start, end)]
 
 
 def _existing(entry: Mapping[str, Any]) -> Existing:

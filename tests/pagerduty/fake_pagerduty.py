@@ -4,7 +4,8 @@ plain http), keeping its state, in the documented shapes:
 - `GET /users` (`limit`/`offset`/`more` pages, at most `page` items each, so clients must follow
   pages), `GET /schedules/{id}` (with `since`/`until`: `final_schedule.rendered_schedule_entries`,
   overrides winning over the rotation, the newest override over older ones),
-- `GET /schedules/{id}/overrides?since&until` (overrides overlapping the window, paged likewise),
+- `GET /schedules/{id}/overrides?since&until` (overrides overlapping the window, paged likewise;
+  at most 3 months at a time),
   `POST /schedules/{id}/overrides` with `{"overrides": [...]}` answering 201 with one
   `{status, override}` or `{status, errors}` per item, `DELETE /schedules/{id}/overrides/{oid}`.
 
@@ -260,6 +261,10 @@ class FakePagerDuty:
             return 200, {"schedule": body}
         if parts[2:] == ["overrides"] and method == "GET":
             since, until = parse(query["since"]), parse(query["until"])
+            if until - since > timedelta(days=92):
+                message = "The maximum date range queryable is 3 months"
+                return 400, {"error": {"message": "Invalid Input Provided", "code": 2001,
+                                       "errors": [message]}}  # fmt: skip
             found = [
                 self.override_json(o)
                 for o in sorted(schedule.overrides, key=lambda o: o.start)

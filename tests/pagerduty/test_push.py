@@ -223,6 +223,15 @@ def test_rate_limits_are_waited_out(pd):
     assert_final_schedule_is(pd, roster)
 
 
+def test_a_roster_longer_than_an_override_query_is_read_in_pieces(pd):
+    ids = [p[0] for p in PEOPLE]
+    roster = daily_roster([ids[(day // 2) % 4] for day in range(200)])  # PagerDuty reads 3 months
+    assert len(bridge.push(roster, SCHEDULE).created) == 200
+    again = bridge.push(roster, SCHEDULE)
+    assert (len(again.kept), again.writes, len(again.left_alone)) == (200, 0, 0)
+    assert_final_schedule_is(pd, roster)
+
+
 def test_the_secondary_layer_is_pushed_with_layer_2(pd, tmp_path, capsys):
     ids = [p[0] for p in PEOPLE]
     primary = daily_roster([ids[day % 4] for day in range(4)])
