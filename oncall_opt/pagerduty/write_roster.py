@@ -312,6 +312,9 @@ def _plan(
                 )
             continue
         if theirs:
+            # The slot is left as it is, overrides pushed earlier included: removing those would
+            # hand the part of the slot their override leaves free to the rotation.
+            wanted.update(o.id for o in existing if o.id in remembered and o.overlaps(slot))
             result.rows.append(
                 Row(
                     slot.span,

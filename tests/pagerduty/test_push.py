@@ -155,6 +155,25 @@ def test_a_persons_own_override_is_left_alone_and_reported(pd, tmp_path, capsys)
     assert len(pd.writes) == 1  # nothing else to do
 
 
+def test_a_slot_someone_arranged_after_a_push_keeps_the_pushed_override(pd):
+    ids = [p[0] for p in PEOPLE]
+    roster = daily_roster([ids[(day + 2) % 4] for day in range(3)])  # not the rotation's Ben
+    first = {stamp(o.start): o.id for o in bridge.push(roster, SCHEDULE).created}
+    middle = roster["overrides"][1]
+    evening = datetime.fromisoformat(middle["start"]) + timedelta(hours=18)
+    pd.add_override(SCHEDULE, evening, evening + timedelta(hours=6), "POUT005")
+
+    changed = json.loads(json.dumps(roster))
+    changed["overrides"][1]["user"] = {"id": "PANA001", "name": "Ana Silva"}
+    result = bridge.push(changed, SCHEDULE)
+    assert result.writes == 0 and [slot.start for _, slot in result.left_alone] == [
+        datetime.fromisoformat(middle["start"])
+    ]
+    assert first[middle["start"]] in {o.id for o in pd.schedules[SCHEDULE].overrides}
+    morning = pd.final_schedule(SCHEDULE, datetime.fromisoformat(middle["start"]), evening)
+    assert [e["user"]["id"] for e in morning] == [middle["user"]["id"]] != ["PBEN002"]
+
+
 def test_people_are_matched_by_email_when_the_id_is_not_pagerdutys(pd):
     emails = [email.upper() for _, _, email in PEOPLE]  # emails match whatever their case
     roster = daily_roster([emails[day % 4] for day in range(4)])
