@@ -75,6 +75,19 @@ def make_client(environ: Mapping[str, str] | None = None) -> pagerduty.RestApiV2
     return client
 
 
+def fetch_schedule(client: Any, schedule: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """`GET /schedules/{id}` (with since/until: its final schedule in that window)."""
+    try:
+        with reworded(f"read schedule {schedule}"):
+            return client.rget(f"/schedules/{schedule}", params=dict(params) or None)
+    except PagerDutyError as exc:
+        if exc.status == 404:
+            raise PagerDutyError(
+                f"--schedule: PagerDuty has no schedule '{schedule}'", 404
+            ) from None
+        raise
+
+
 def overrides_between(client: Any, schedule: str, start: datetime, end: datetime) -> list[dict]:
     """The schedule's overrides overlapping [start, end), each once, in the order listed."""
     found: dict[str, dict] = {}

@@ -22,14 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from oncall_opt.errors import InputError
-from oncall_opt.pagerduty.connection import (
-    PagerDutyError,
-    make_client,
-    overrides_between,
-    reworded,
-)
+from oncall_opt.pagerduty.connection import fetch_schedule, make_client, overrides_between
 from oncall_opt.pagerduty.state import Remembered, state_dir
-from oncall_opt.times import format_timestamp, format_utc, parse_moment
+from oncall_opt.times import format_timestamp, format_utc, parse_moment, parse_timestamp
 
 
 @dataclass
@@ -103,7 +98,7 @@ def _read(
 ) -> PullResult:
     from oncall_opt.roster.problem import problem_from_dict
 
-    found = _schedule(client, schedule, {})
+    found = fetch_schedule(client, schedule, {})
     zone_name = found.get("time_zone") or "UTC"
     first, last = _instant(start, zone_name, "start"), _instant(end, zone_name, "end")
     if last < first:
@@ -170,7 +165,7 @@ def _read(
             "until": format_utc(grid.starts[0]),
             "time_zone": "UTC",
         }
-        entries = _schedule(client, schedule, window)
+        entries = fetch_schedule(client, schedule, window)
         rendered = (entries.get("final_schedule") or {}).get("rendered_schedule_entries") or []
     shift_hours = (grid.ends[0] - grid.starts[0]).total_seconds() / 3600
     hours: dict[str, float] = {}
@@ -185,18 +180,6 @@ def _read(
     if result.history:
         document["history"] = result.history
     return result
-
-
-def _schedule(client: Any, schedule: str, params: dict[str, str]) -> dict[str, Any]:
-    try:
-        with reworded(f"read schedule {schedule}"):
-            return client.rget(f"/schedules/{schedule}", params=params or None)
-    except PagerDutyError as exc:
-        if exc.status == 404:
-            raise PagerDutyError(
-                f"--schedule: PagerDuty has no schedule '{schedule}'", 404
-            ) from None
-        raise
 
 
 def _instant(value: date | datetime | str, zone_name: str, name: str) -> datetime:
@@ -216,6 +199,4 @@ def _instant(value: date | datetime | str, zone_name: str, name: str) -> datetim
 
 
 def _utc(text: str) -> datetime:
-    from oncall_opt.times import parse_timestamp
-
     return parse_timestamp(text).astimezone(UTC)

@@ -21,6 +21,7 @@ from typing import Any
 from oncall_opt.errors import InputError, OncallOptError
 from oncall_opt.pagerduty.connection import (
     PagerDutyError,
+    fetch_schedule,
     make_client,
     overrides_between,
     reworded,
@@ -219,15 +220,7 @@ def _is_slots(roster: Any) -> bool:
 def _read_schedule(client: Any, schedule: str, start: datetime, end: datetime) -> list[Existing]:
     """The schedule's final schedule in the window (checks that the schedule exists)."""
     params = {"since": format_utc(start), "until": format_utc(end), "time_zone": "UTC"}
-    try:
-        with reworded(f"read schedule {schedule}"):
-            found = client.rget(f"/schedules/{schedule}", params=params)
-    except PagerDutyError as exc:
-        if exc.status == 404:
-            raise PagerDutyError(
-                f"--schedule: PagerDuty has no schedule '{schedule}'", 404
-            ) from None
-        raise
+    found = fetch_schedule(client, schedule, params)
     entries = (found.get("final_schedule") or {}).get("rendered_schedule_entries") or []
     return [_existing(entry) for entry in entries]
 
