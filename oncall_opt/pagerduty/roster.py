@@ -56,7 +56,7 @@ def slots_from_output(source: str | os.PathLike | Mapping[str, Any], layer: int 
         document = Previous.model_validate(dict(source))
     except ValidationError as exc:
         raise InputError(
-            [(_path(error["loc"]), error["msg"]) for error in exc.errors(include_url=False)]
+            [(_path(error["loc"]), _message(error)) for error in exc.errors(include_url=False)]
         ) from None
     overrides = document.overrides if layer == 1 else document.secondary_overrides
     if not overrides:
@@ -142,6 +142,14 @@ def slots_from_team(
     if not slots:
         raise OncallOptError(f"--team: team '{found['Name']}' has no published shift in the window")
     return checked(slots, f"team {found['Name']}'s shifts")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "value_error" and "ctx" in error:
+        return str(error["ctx"]["error"])  # our own words, without pydantic's "Value error, "
+    if error["type"] == "missing":
+        return "required field is missing"
+    return str(error["msg"])
 
 
 def _path(loc: tuple) -> str:
