@@ -114,9 +114,15 @@ def test_a_schedule_in_berlin_pins_its_local_days(pd):
     assert result.document["fixed"] == [{"user": "PANA001", "start": stamp(berlin_midnight)}]
 
 
-def test_nothing_is_written_when_the_pull_fails(pd, tmp_path, capsys):
+def test_nothing_is_written_when_the_pull_fails(pd, tmp_path, capsys, monkeypatch):
     path = tmp_path / "input.json"
     path.write_text("kept\n", encoding="utf-8")
+    monkeypatch.setenv("PAGERDUTY_API_TOKEN", "u+NotTheAccountsKey")
+    code = main(["pagerduty", "pull", "--schedule", SCHEDULE, "--start", "2030-02-04",
+                 "--end", "2030-02-10", "-o", str(path)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1 and "401" in err and "NotTheAccountsKey" not in out + err
+    monkeypatch.setenv("PAGERDUTY_API_TOKEN", TOKEN)
     code = main(["pagerduty", "pull", "--schedule", "PNOPE99", "--start", "2030-02-04",
                  "--end", "2030-02-10", "-o", str(path)])  # fmt: skip
     _, err = capsys.readouterr()
