@@ -43,8 +43,8 @@ _EXPORTS = {
     "sweep": "oncall_opt.roster.whatif",
     "team_of_size": "oncall_opt.roster.whatif",
 }
-# `from oncall_opt import charts` in a notebook: the Altair charts module
-_MODULES = {"charts": "oncall_opt.roster.charts"}
+# `from oncall_opt import charts` in a notebook: the Altair charts module; `oo.pagerduty.push`
+_MODULES = {"charts": "oncall_opt.roster.charts", "pagerduty": "oncall_opt.pagerduty"}
 
 __all__ = sorted(_EXPORTS)
 

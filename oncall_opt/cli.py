@@ -5,6 +5,10 @@
   running daemon (its API token from ONCALL_API_TOKEN or the secrets file).
 - `oncall-opt maintenance start SERVICE --minutes 30`, `... end SERVICE`, `... list SERVICE`:
   a service's maintenance windows, through the running daemon.
+- `oncall-opt pagerduty push ROSTER --schedule PXXXXXX [--dry-run]`: makes a PagerDuty
+  schedule equal a roster, with overrides; `... pull --schedule PXXXXXX --start ... --end ...
+  -o input.json`: an input.json from the schedule (`pagerduty/`). The token is
+  PAGERDUTY_API_TOKEN, from the environment or the secrets file.
 - `oncall-opt db copy --from SOURCE --to postgresql://...`: moves a database (the embedded
   DuckDB file) into an empty PostgreSQL one, for several daemons (`engine/dbcopy.py`).
 
@@ -62,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "start":
             command.add_argument("--minutes", type=int, required=True, help="for how long")
             command.add_argument("--reason", default="", help="what is going on (a deploy...)")
+    _add_pagerduty_commands(commands)
     db = commands.add_parser("db", help="database tasks").add_subparsers(
         dest="db_command", required=True
     )
@@ -78,6 +83,78 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_pagerduty_commands(commands: argparse._SubParsersAction) -> None:
+    bridge = commands.add_parser(
+        "pagerduty",
+        help="push a roster into a PagerDuty schedule, or pull one into an input.json",
+        description="The PagerDuty bridge. The REST API key is PAGERDUTY_API_TOKEN, from the "
+        "environment or the secrets file (never on the command line); the address is "
+        "PAGERDUTY_API_URL (default https://api.pagerduty.com, e.g. https://api.eu.pagerduty.com"
+        " for an EU account).",
+    ).add_subparsers(dest="pagerduty_command", required=True)
+    push = bridge.add_parser(
+        "push",
+        help="make a PagerDuty schedule's final schedule equal a roster, with overrides",
+        description="Creates the overrides the roster needs, leaves those already right, and "
+        "deletes only future overrides an earlier push created (remembered in "
+        "PAGERDUTY_STATE_DIR, default ~/.local/state/oncall-opt/pagerduty). A person's own "
+        "override is never deleted: its slot is left to it, and reported. People are matched "
+        "to PagerDuty users by the roster's user id, else by email; if anyone is unmatched, "
+        "nothing is written. Slots that have started are left as they are.",
+    )
+    push.add_argument("roster", metavar="ROSTER", nargs="?", help="an output.json file")
+    push.add_argument(
+        "--team",
+        metavar="NAME",
+        help="instead: a team's published roster, read from the running daemon (ONCALL_API_URL)",
+    )
+    push.add_argument("--schedule", required=True, metavar="PXXXXXX", help="the schedule's id")
+    push.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the change (slot, now, after) and write nothing",
+    )
+    push.add_argument(
+        "--layer",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="the roster's layer to push: 1 primary (default), 2 secondary",
+    )
+    push.add_argument("--start", help="with --team: from (default now)")
+    push.add_argument("--end", help="with --team: until (default 28 days after --start)")
+    pull = bridge.add_parser(
+        "pull",
+        help="write an input.json from a PagerDuty schedule's users, overrides and history",
+        description="The schedule's users; their own overrides in the window as pinned slots "
+        "(fixed), those an earlier push made as the previous roster (previous); their on-call "
+        "time on the final schedule before the window as history.",
+    )
+    pull.add_argument("--schedule", required=True, metavar="PXXXXXX", help="the schedule's id")
+    pull.add_argument(
+        "--start",
+        required=True,
+        help="the first slot's day (YYYY-MM-DD, "
+        "midnight in the schedule's time zone) or an RFC 3339 timestamp",
+    )
+    pull.add_argument("--end", required=True, help="the last day a slot starts")
+    pull.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="INPUT_JSON",
+        help="where to write (- for standard output)",
+    )
+    pull.add_argument("--shift", default="P1D", help="the slot length (default P1D)")
+    pull.add_argument(
+        "--history-days",
+        type=int,
+        metavar="N",
+        help="count on-call time in the N days before --start (default: as many "
+        "days as the window)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "login-link":
@@ -86,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         return db_copy_command(args)
     if args.command == "maintenance":
         return maintenance_command(args)
+    if args.command == "pagerduty":
+        from oncall_opt.pagerduty.cli import pagerduty_command
+
+        return pagerduty_command(args)
     return solve_command(args)
 
 

@@ -33,11 +33,19 @@ def api_token(environ: Mapping[str, str]) -> str | None:
     default data/secrets.env), else None. An unreadable file counts as none: the daemon, which
     reads the same file, reports it."""
     token = environ.get(f"{ENV_PREFIX}API_TOKEN", "").strip()
-    if token:
-        return token
-    path = Path(environ.get(f"{ENV_PREFIX}SECRETS_FILE") or DEFAULT_SECRETS)
+    return token or secret(environ, "API_TOKEN")
+
+
+def secrets_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get(f"{ENV_PREFIX}SECRETS_FILE") or DEFAULT_SECRETS)
+
+
+def secret(environ: Mapping[str, str], key: str) -> str | None:
+    """`key`'s value in the secrets file (ONCALL_SECRETS_FILE, default data/secrets.env), or
+    None when the file or the key is missing or the file cannot be read."""
+    path = secrets_path(environ)
     try:
         values = read_secrets_file(path) if path.is_file() else {}
     except (ConfigError, OSError, UnicodeDecodeError):
         return None
-    return values.get("API_TOKEN", "").strip() or None
+    return values.get(key.removeprefix(ENV_PREFIX), "").strip() or None

@@ -1,0 +1,302 @@
+"""A stand-in for PagerDuty's REST API v2 on 127.0.0.1 over HTTPS (the official client refuses
+plain http), keeping its state, in the documented shapes:
+
+- `GET /users` (`limit`/`offset`/`more` pages, at most `page` items each, so clients must follow
+  pages), `GET /schedules/{id}` (with `since`/`until`: `final_schedule.rendered_schedule_entries`,
+  overrides winning over the rotation, the newest override over older ones),
+- `GET /schedules/{id}/overrides?since&until` (overrides overlapping the window, paged likewise;
+  at most 3 months at a time),
+  `POST /schedules/{id}/overrides` with `{"overrides": [...]}` answering 201 with one
+  `{status, override}` or `{status, errors}` per item, `DELETE /schedules/{id}/overrides/{oid}`.
+
+Every request must carry `Authorization: Token token=<token>` (else 401). Tests can ask for a 429
+with Retry-After on the next requests (`rate_limit`), for a 500 on the n-th POST (`fail_post`)
+and for single overrides refused in a POST's answer (`refuse`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+
+
+def stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass
+class Rotation:
+    """One layer: `order` takes turns of `length` from `start`."""
+
+    start: datetime
+    length: timedelta
+    order: list[str]
+
+    def on_call(self, at: datetime) -> str | None:
+        if at < self.start:
+            return None
+        turn = int((at - self.start) / self.length)
+        return self.order[turn % len(self.order)]
+
+    def handoffs(self, since: datetime, until: datetime) -> list[datetime]:
+        first = max(0, int((since - self.start) / self.length))
+        found = []
+        for turn in itertools.count(first):
+            at = self.start + turn * self.length
+            if at >= until:
+                return found
+            found.append(at)
+        return found
+
+
+@dataclass
+class Override:
+    id: str
+    start: datetime
+    end: datetime
+    user: str
+    made: int  # creation order: the newest override wins
+
+
+@dataclass
+class Schedule:
+    id: str
+    name: str
+    time_zone: str
+    rotation: Rotation
+    overrides: list[Override] = field(default_factory=list)
+
+
+class FakePagerDuty:
+    def __init__(self, token: str, ca: trustme.CA, page: int = 3) -> None:
+        self.token = token
+        self.page = page
+        self.users: list[dict] = []
+        self.schedules: dict[str, Schedule] = {}
+        self.writes: list[str] = []  # "POST /schedules/X/overrides (n)", "DELETE ..."
+        self.requests: list[str] = []
+        self.rate_limited: list[str] = []  # requests answered 429
+        self.rate_limit = 0  # answer the next n requests with 429
+        self.fail_post: set[int] = set()  # 1-based numbers of POSTs to answer with 500
+        self.refuse: set[str] = set()  # override starts to refuse, one by one, with a 400
+        self.posts = 0
+        self.refused_auth = 0
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: object | None, headers: dict | None = None):
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                url = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                with fake._lock:
+                    fake.requests.append(f"{method} {url.path}")
+                    if self.headers.get("Authorization") != f"Token token={fake.token}":
+                        fake.refused_auth += 1
+                        self._answer(401, {"error": {"message": "Unauthorized", "code": 2006}})
+                        return
+                    if fake.rate_limit > 0:
+                        fake.rate_limit -= 1
+                        fake.rate_limited.append(f"{method} {url.path}")
+                        self._answer(
+                            429,
+                            {"error": {"message": "Rate Limit Exceeded", "code": 2020}},
+                            {"Retry-After": "1"},
+                        )
+                        return
+                    status, body = fake.route(method, url.path, query, raw)
+                    self._answer(status, body)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # ----- the account ---------------------------------------------------------------------
+    def add_user(self, user_id: str, name: str, email: str) -> dict:
+        user = {
+            "id": user_id,
+            "type": "user",
+            "name": name,
+            "summary": name,
+            "email": email,
+            "self": f"{self.url}/users/{user_id}",
+            "html_url": f"https://acme.pagerduty.com/users/{user_id}",
+        }
+        self.users.append(user)
+        return user
+
+    def add_schedule(self, schedule_id: str, rotation: Rotation, time_zone: str = "UTC") -> None:
+        self.schedules[schedule_id] = Schedule(schedule_id, "Checkout", time_zone, rotation)
+
+    def add_override(self, schedule_id: str, start: datetime, end: datetime, user: str) -> str:
+        override = Override(f"Q{next(self._ids):06d}", start, end, user, next(self._ids))
+        self.schedules[schedule_id].overrides.append(override)
+        return override.id
+
+    def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[dict]:
+        """Who is on call, as PagerDuty renders it: contiguous entries clipped to the window."""
+        schedule = self.schedules[schedule_id]
+        cuts = {since, until}
+        cuts |= {t for t in schedule.rotation.handoffs(since, until) if since < t < until}
+        for override in schedule.overrides:
+            cuts |= {t for t in (override.start, override.end) if since < t < until}
+        ordered = sorted(cuts)
+        entries: list[dict] = []
+        for start, end in itertools.pairwise(ordered):
+            user = self.on_call(schedule_id, start)
+            if user is None:
+                continue
+            if entries and entries[-1]["user"]["id"] == user and entries[-1]["end"] == stamp(start):
+                entries[-1]["end"] = stamp(end)
+            else:
+                entries.append({"start": stamp(start), "end": stamp(end), "user": self.ref(user)})
+        return entries
+
+    def on_call(self, schedule_id: str, at: datetime) -> str | None:
+        schedule = self.schedules[schedule_id]
+        covering = [o for o in schedule.overrides if o.start <= at < o.end]
+        if covering:
+            return max(covering, key=lambda o: o.made).user
+        return schedule.rotation.on_call(at)
+
+    def ref(self, user_id: str) -> dict:
+        user = next(u for u in self.users if u["id"] == user_id)
+        return {
+            "id": user_id,
+            "type": "user_reference",
+            "summary": user["name"],
+            "self": user["self"],
+            "html_url": user["html_url"],
+        }
+
+    def override_json(self, override: Override) -> dict:
+        return {
+            "id": override.id,
+            "start": stamp(override.start),
+            "end": stamp(override.end),
+            "user": self.ref(override.user),
+        }
+
+    # ----- the API -------------------------------------------------------------------------
+    def _paged(self, key: str, items: list[dict], query: dict) -> dict:
+        limit = min(int(query.get("limit", 25)), self.page)
+        offset = int(query.get("offset", 0))
+        chunk = items[offset : offset + limit]
+        return {
+            key: chunk,
+            "limit": limit,
+            "offset": offset,
+            "more": offset + limit < len(items),
+            "total": None,
+        }
+
+    def route(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, object]:
+        parts = path.strip("/").split("/")
+        not_found = (404, {"error": {"message": "Not Found", "code": 2100}})
+        if method == "GET" and parts == ["users"]:
+            return 200, self._paged("users", self.users, query)
+        if parts[0] != "schedules" or len(parts) < 2 or parts[1] not in self.schedules:
+            return not_found
+        schedule = self.schedules[parts[1]]
+        if method == "GET" and len(parts) == 2:
+            members = dict.fromkeys(schedule.rotation.order)
+            body = {
+                "id": schedule.id,
+                "type": "schedule",
+                "name": schedule.name,
+                "time_zone": schedule.time_zone,
+                "users": [self.ref(u) for u in members],
+                "final_schedule": {"name": "Final Schedule", "rendered_schedule_entries": []},
+            }
+            if "since" in query and "until" in query:
+                entries = self.final_schedule(
+                    schedule.id, parse(query["since"]), parse(query["until"])
+                )
+                body["final_schedule"]["rendered_schedule_entries"] = entries
+            return 200, {"schedule": body}
+        if parts[2:] == ["overrides"] and method == "GET":
+            since, until = parse(query["since"]), parse(query["until"])
+            if until - since > timedelta(days=92):
+                message = "The maximum date range queryable is 3 months"
+                return 400, {"error": {"message": "Invalid Input Provided", "code": 2001,
+                                       "errors": [message]}}  # fmt: skip
+            found = [
+                self.override_json(o)
+                for o in sorted(schedule.overrides, key=lambda o: o.start)
+                if o.start < until and since < o.end
+            ]
+            return 200, self._paged("overrides", found, query)
+        if parts[2:] == ["overrides"] and method == "POST":
+            self.posts += 1
+            if self.posts in self.fail_post:
+                return 500, {"error": {"message": "Internal Server Error", "code": 2000}}
+            wanted = json.loads(raw)["overrides"]
+            self.writes.append(f"POST {path} ({len(wanted)})")
+            answers = []
+            for item in wanted:
+                user = item["user"]["id"]
+                if not any(u["id"] == user for u in self.users):
+                    answers.append({"status": 400, "errors": ["User not found"]})
+                    continue
+                if item["start"] in self.refuse:
+                    answers.append({"status": 400, "errors": ["Override must end after it starts"]})
+                    continue
+                made = self.add_override(
+                    schedule.id, parse(item["start"]), parse(item["end"]), user
+                )
+                override = next(o for o in schedule.overrides if o.id == made)
+                answers.append({"status": 201, "override": self.override_json(override)})
+            return 201, answers
+        if len(parts) == 4 and parts[2] == "overrides" and method == "DELETE":
+            override = next((o for o in schedule.overrides if o.id == parts[3]), None)
+            if override is None:
+                return not_found
+            schedule.overrides.remove(override)
+            self.writes.append(f"DELETE {path}")
+            return 204, None
+        return not_found
