@@ -54,3 +54,69 @@ CASES = {
 TIGHT_ROTATION = dict(
     users=10, days=365, layers=2, max_consecutive_shifts=1, min_rest_shifts=3, weekend_balance=True
 )
+
+
+def rotation(
+    users: int,
+    weeks: int,
+    one_in: int,
+    layers: int = 1,
+    history: bool = False,
+    preferences: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A tight rotation: nobody on call two days running, `one_in - 1` days' rest after a
+    shift, weekend balance; holidays (a block of 4 to 9 days each, never more people away at
+    once than the rotation can spare), avoided days, and optionally preferred days and
+    history (shifts already worked, weekdays and weekends). Always feasible by construction:
+    at most `users - layers * one_in` people are away on any day."""
+    key = f"rotation {users} {weeks} {one_in} {layers} {history} {preferences}:{seed}"
+    rnd = random.Random(key)
+    days = 7 * weeks
+    calendar = [START + timedelta(days=d) for d in range(days)]
+    spare = users - layers * one_in
+    if spare < 0:
+        raise ValueError(f"{users} people cannot cover {layers} layer(s) one day in {one_in}")
+    away_count = [0] * days
+    team = []
+    for i in range(users):
+        away: list[date] = []
+        if spare > 0:
+            for _ in range(10):  # a few tries at a block that fits beside the others'
+                length = rnd.randint(4, 9)
+                first = rnd.randrange(0, max(1, days - length))
+                block = range(first, min(days, first + length))
+                if all(away_count[d] < spare for d in block):
+                    for d in block:
+                        away_count[d] += 1
+                    away = [calendar[d] for d in block]
+                    break
+        free = [d for d in calendar if d not in away]
+        person: dict[str, Any] = {
+            "name": f"Person {i:02d}",
+            "id": f"R{i:02d}",
+            "type": "user_reference",
+            "unavailable": [f"{d}T00:00:00Z" for d in away],
+        }
+        wishes: dict[str, Any] = {
+            "avoid_days": [f"{d}T00:00:00Z" for d in sorted(rnd.sample(free, k=days // 20))]
+        }
+        if preferences:
+            wishes["days"] = [f"{d}T00:00:00Z" for d in sorted(rnd.sample(free, k=days // 20))]
+        person["preferences"] = wishes
+        team.append(person)
+    doc: dict[str, Any] = {
+        "schedule_start": f"{calendar[0]}T00:00:00Z",
+        "schedule_end": f"{calendar[-1]}T00:00:00Z",
+        "users": team,
+        "layers": layers,
+        "max_consecutive_shifts": 1,
+        "min_rest_shifts": one_in - 1,
+        "weekend_balance": True,
+    }
+    if history:
+        doc["history"] = {
+            p["id"]: {"shifts": rnd.randint(28, 56), "weekend_shifts": rnd.randint(8, 16)}
+            for p in team
+        }
+    return doc

@@ -12,16 +12,18 @@ again from scratch:
     sum_l x[u,t,l] <= 1                   one layer at a time; on[u,t] is that sum
     s_ug = sum x[u,t,l] over group g      shifts of u per balance group (a layer, split into
                                           weekdays and weekends with weekend_balance)
-    q_ug = s_ug * s_ug                    AddMultiplicationEquality
+    q_ug = (s_ug + h_ug)^2                AddMultiplicationEquality (h_ug: shifts already
+                                          worked in the group, from history)
     min_shifts <= sum_g s_ug <= max_shifts
     sum of on[u,t..t+k] <= k              at most k = max_consecutive_shifts in a row
     on[u,t] - on[u,t+1] + on[u,t+j] <= 1  for 2 <= j <= min_rest_shifts: rest after a run
-    m <= sum of on[u,t] over preferred t  the least-happy person's granted preferences
+    m <= sum of on[u,t] over preferred t  the least-happy person's granted preferences, over
+                                          the people who asked for some (all if nobody did)
     minimise  balance * sum q  -  happiness * m  +  avoid * (avoided slots given)
 
 Run it in its own process: OR-Tools and highspy do not share a process safely. Only the input
 reading of `oncall_opt` is used here (pydantic); nothing reaches Pyomo's solvers or highspy.
-Instances with history, a previous roster or non-unit person weights are refused.
+Instances with a previous roster or non-unit person weights are refused.
 """
 
 from __future__ import annotations
@@ -42,8 +44,6 @@ import oncall_opt as oo
 def unsupported(problem) -> list[str]:
     """Features of the input this reference model does not cover."""
     reasons = []
-    if any(h != (0, 0) for h in problem.history):
-        reasons.append("history")
     if problem.previous:
         reasons.append("a previous roster")
     if any(user.weight != 1 for user in problem.users):
@@ -88,6 +88,15 @@ def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
         return sum(on.get((u, t), []))
 
     squares, happiness = [], model.NewIntVar(0, n_slots, "min_happiness")
+    asked = [u for u in range(n_users) if problem.preferred[u]]
+    wishers = set(asked or range(n_users))
+    history = {}  # (person, group) -> shifts already worked there: the primary layer's
+    for u in range(n_users):
+        on_weekdays, on_weekends = problem.history[u]
+        for layer in layers:
+            for part in (False, True):
+                worked = (on_weekends if part else on_weekdays) if layer == 1 else 0
+                history[u, (layer, part)] = worked
     for u in range(n_users):
         limit, rest = problem.max_consecutive[u], problem.min_rest[u]
         if limit is not None:
@@ -102,14 +111,16 @@ def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
             if v == u:
                 per_group.setdefault(group(t, layer), []).append(var)
         for key, cells in per_group.items():
-            shifts = model.NewIntVar(0, len(cells), f"s[{u},{key}]")
-            model.Add(shifts == sum(cells))
-            square = model.NewIntVar(0, len(cells) ** 2, f"q[{u},{key}]")
+            worked = history[u, key]
+            shifts = model.NewIntVar(worked, worked + len(cells), f"s[{u},{key}]")
+            model.Add(shifts == worked + sum(cells))
+            square = model.NewIntVar(0, (worked + len(cells)) ** 2, f"q[{u},{key}]")
             model.AddMultiplicationEquality(square, [shifts, shifts])
             squares.append(square)
         mine = [var for cells in per_group.values() for var in cells]
         model.AddLinearConstraint(sum(mine), problem.min_shifts(u), problem.max_shifts(u))
-        model.Add(happiness <= sum(on_call(u, t) for t in problem.preferred[u]))
+        if u in wishers:
+            model.Add(happiness <= sum(on_call(u, t) for t in problem.preferred[u]))
     avoided = sum(var for (u, t, _l), var in x.items() if t in problem.avoided[u])
     model.Minimize(
         int(w.balance) * sum(squares) - int(w.happiness) * happiness + int(w.avoid) * avoided
@@ -139,7 +150,9 @@ def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
         # Recompute the objective from the roster itself, as oncall_opt does.
         owner = {(t, layer): u for (u, t, layer), var in x.items() if solver.BooleanValue(var)}
         assert sorted(owner) == sorted(by_slot), "CP-SAT left a slot empty"
-        counts: dict[tuple, int] = {}
+        counts: dict[tuple, int] = {
+            (u, key): worked for (u, key), worked in history.items() if worked
+        }
         granted, given = [0] * n_users, 0
         for (t, layer), u in owner.items():
             key = (u, group(t, layer))
@@ -148,7 +161,7 @@ def solve_cpsat(problem, time_limit: float, workers: int) -> dict:
             given += t in problem.avoided[u]
         recomputed = (
             w.balance * sum(c * c for c in counts.values())
-            - w.happiness * min(granted)
+            - w.happiness * min(granted[u] for u in wishers)
             + w.avoid * given
         )
         assert abs(recomputed - objective) < 1e-6, (recomputed, objective)

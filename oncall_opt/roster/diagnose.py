@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from itertools import groupby, pairwise
 
+from oncall_opt.roster.capacity import Shortfall, shortfalls
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.spec import LAYER_NAMES
 from oncall_opt.roster.structure import candidates
@@ -62,8 +63,10 @@ def precheck(problem: Problem) -> list[str]:
 
     for (t, layer), u in sorted(problem.pins.items()):
         if t not in problem.available[u]:
+            # The shift's start and end: a day away blocks the shift that ends on it too.
+            [shift] = _spans(problem, [t])
             reasons.append(
-                f"{users[u].label} is pinned to {slot_label(problem, t)}{_layer(problem, layer)} "
+                f"{users[u].label} is pinned to {shift}{_layer(problem, layer)} "
                 "but is unavailable then"
             )
     if len(layers) > 1:
@@ -129,6 +132,9 @@ def precheck(problem: Problem) -> list[str]:
                 "must be two different people"
             )
 
+    if not reasons:  # a stretch nobody can take is already named above, more plainly
+        reasons += [_shortfall_reason(problem, short) for short in shortfalls(problem)]
+
     slots = n * len(layers)
     if any(user.max_shifts is not None for user in users):
         capacity = sum(problem.max_shifts(u) for u in range(len(users)))
@@ -141,6 +147,29 @@ def precheck(problem: Problem) -> list[str]:
     if floor > slots:
         reasons.append(f"min_shifts add up to {floor} but there are only {slots} slots")
     return reasons
+
+
+def _shortfall_reason(problem: Problem, short: Shortfall) -> str:
+    """'Fri 2027-01-15 to Mon 2027-01-18: 8 shifts to fill (2 layers x 4 slots), but at most
+    7 can be taken under ...: 1 each by Ana, Ben, ...; nobody else can be on call then'"""
+    users = problem.users
+    [span] = _spans(problem, list(range(short.start, short.start + short.length)))
+    layers = len(problem.layers)
+    shape = f"{layers} layers x {short.length} slots" if layers > 1 else f"{short.length} slots"
+    caps = {n for _, n in short.per_person}
+    if len(caps) == 1:
+        who = [users[u].label for u, _ in short.per_person]
+        by = f"{caps.pop()} each by "
+    else:
+        who = [f"{users[u].label} ({n})" for u, n in short.per_person]
+        by = "by "
+    listed = ", ".join(who[:12]) + (f" and {len(who) - 12} more" if len(who) > 12 else "")
+    rest = "; nobody else can be on call then" if len(who) < problem.n_users else ""
+    return (
+        f"{span}: {short.shifts} shifts to fill ({shape}), but at most {short.takeable} can "
+        f"be taken under max_consecutive_shifts, min_rest_shifts and availability: "
+        f"{by}{listed}{rest}"
+    )
 
 
 def _runs(slots: list[int]) -> list[list[int]]:
@@ -181,11 +210,17 @@ def explain(problem: Problem, is_feasible: Callable[[Problem], bool | None]) -> 
     in_use = [name for name in RULE_FAMILIES if _family_in_use(problem, name)]
     if not in_use:
         return ["the availability alone leaves no way to cover every slot"]
-    culprits = [name for name in in_use if is_feasible(problem.revise(RULE_FAMILIES[name])) is True]
+    answers = {name: is_feasible(problem.revise(RULE_FAMILIES[name])) for name in in_use}
+    culprits = [name for name, feasible in answers.items() if feasible is True]
     if culprits:
         return [
             f"{', '.join(in_use)} cannot all hold with this availability; a roster exists "
             f"without {' or without '.join(culprits)}"
+        ]
+    if None in answers.values():  # the time ran out before some answer: claim nothing more
+        return [
+            f"{', '.join(in_use)} cannot all hold with this availability (the time ran out "
+            "before finding which of them to drop; allow more time for the reason)"
         ]
     return [
         f"{', '.join(in_use)} cannot all hold with this availability, even with one of them dropped"

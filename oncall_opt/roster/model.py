@@ -28,6 +28,7 @@ from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
+    cycle_length,
     group_capacity,
     group_of,
     history_in_group,
@@ -180,6 +181,27 @@ def build_model(
             return on_call(m, u, t) - on_call(m, u, t + 1) + on_call(m, u, t + j) <= 1
 
         m.rest_after_a_run = _rule(rest, rest_after_a_run)
+
+    cycles = [
+        (u, t)
+        for u in users
+        if problem.max_consecutive[u] is not None and problem.min_rest[u] > 1
+        for t in range(problem.n_slots - cycle_length(problem, u) + 1)
+        if sum(can_work(u, s) for s in range(t, t + cycle_length(problem, u)))
+        > problem.max_consecutive[u]
+    ]
+    if cycles:
+
+        def at_most_a_run_per_cycle(m, u, t):
+            """In any max_consecutive_shifts + min_rest_shifts slots in a row, nobody is on
+            call more than max_consecutive_shifts of them. The two rules above already say
+            so for whole rosters (two runs in one window leave the rest between them too
+            short); said outright it keeps the LP from spreading half-shifts over a rotation
+            (one in four: at most 1/4 of a person per slot, where the rules above allow 1/2)."""
+            window = range(t, t + cycle_length(problem, u))
+            return pyo.quicksum(on_call(m, u, s) for s in window) <= problem.max_consecutive[u]
+
+        m.at_most_a_run_per_cycle = _rule(cycles, at_most_a_run_per_cycle)
 
     # ----- objective -------------------------------------------------------------------------
     def step_cost(u, g, k):

@@ -27,6 +27,12 @@ def candidates(problem: Problem, t: int, layer: int) -> list[int]:
     return [u for u in range(problem.n_users) if t in problem.available[u]]
 
 
+def cycle_length(problem: Problem, u: int) -> int:
+    """A run at its longest and the rest after it: in any this many slots in a row, `u` is on
+    call at most max_consecutive_shifts times (only meaningful when both rules apply)."""
+    return (problem.max_consecutive[u] or 0) + problem.min_rest[u]
+
+
 def history_in_group(problem: Problem, u: int, g: int) -> int:
     """Shifts already worked that count in group `g` (history counts in the primary layer)."""
     layer, part = balance_groups(problem)[g]

@@ -183,3 +183,38 @@ def test_no_roster_in_time_exit_4(tmp_path):
     result = run("solve", "-", "--time-limit", "0.01", stdin=json.dumps(doc))
     assert result.returncode == 4, result.stderr
     assert "no roster found within the time limit" in result.stderr
+
+
+def test_an_impossible_rotation_is_infeasible_at_once_with_its_dates_and_people(tmp_path):
+    """100 people, two layers, one shift in four (three days' rest after it), and a fortnight
+    when only 7 are not away, in Berlin: no solver could cover 8 shifts in 4 days with 7
+    people who can each take one, and the count says so before any solver runs, under a
+    one-second limit too, naming the days in the team's zone and the 7 people."""
+    from datetime import date, timedelta
+
+    away_from = date(2027, 3, 15)
+    users = [{"id": f"p{i}", "name": f"Person {i}"} for i in range(100)]
+    for user in users[7:]:
+        user["unavailable"] = [{"start": str(away_from), "end": str(away_from + timedelta(13))}]
+    doc = {
+        "schedule_start": "2027-03-01T09:00:00+01:00",
+        "schedule_end": "2027-04-25T09:00:00+02:00",
+        "shift": {"length": "P1D", "time_zone": "Europe/Berlin"},
+        "users": users,
+        "layers": 2,
+        "max_consecutive_shifts": 1,
+        "min_rest_shifts": 3,
+    }
+    out = tmp_path / "output.json"
+    result = run("solve", "-", "-o", str(out), "--time-limit", "1", stdin=json.dumps(doc))
+    assert result.returncode == 3, result.stderr
+    assert not out.exists()
+    # Shifts hand over at 09:00: a day away from the 15th blocks the shift that ends then,
+    # so the first stretch nobody can cover is the four shifts from the 14th at 09:00.
+    day = away_from - timedelta(days=1)
+    stretch = (f"the shifts from {day:%a %Y-%m-%d} 09:00 to "
+               f"{day + timedelta(days=4):%a %Y-%m-%d} 09:00")  # fmt: skip
+    assert stretch in result.stderr, result.stderr
+    assert "8 shifts to fill (2 layers x 4 slots), but at most 7 can be taken" in result.stderr
+    named = ", ".join(f"Person {i}" for i in range(7))
+    assert f"1 each by {named}; nobody else can be on call then" in result.stderr

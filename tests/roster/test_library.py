@@ -164,6 +164,33 @@ def test_pin_on_an_unavailable_day():
     assert reasons_for(doc) == ["User 0 is pinned to Tue 2027-01-05 but is unavailable then"]
 
 
+def test_a_pin_on_a_shift_that_ends_on_a_day_away_names_the_whole_shift():
+    """Shifts hand over at 09:00 and Ana is away on Wednesday: the shift pinned to her runs
+    from Tuesday 09:00 into Wednesday, which is what the reason must say (not 'Tue 09:00',
+    which sends her looking at the wrong day)."""
+    doc = {
+        "schedule_start": "2027-01-04T09:00:00+01:00",
+        "schedule_end": "2027-01-08T09:00:00+01:00",
+        "shift": {"length": "P1D", "time_zone": "Europe/Berlin"},
+        "users": [{"id": "ana", "name": "Ana", "unavailable": ["2027-01-06"]}, {"id": "ben"}],
+        "fixed": [{"user": "ana", "start": "2027-01-05T09:00:00+01:00"}],
+    }
+    assert reasons_for(doc) == [
+        "Ana is pinned to the shift from Tue 2027-01-05 09:00 to Wed 2027-01-06 09:00 "
+        "but is unavailable then"
+    ]
+
+
+def test_when_the_time_runs_out_the_reason_claims_no_more_than_it_knows():
+    """The rule families clash, but no check finished in time: the reason must not say a
+    roster exists without one of them, nor that none does."""
+    from oncall_opt.roster.diagnose import explain
+
+    reasons = explain(oo.load_problem(_min_shifts_beyond_the_run_limit()), lambda p: None)
+    assert len(reasons) == 1 and "the time ran out" in reasons[0], reasons
+    assert "even with one" not in reasons[0] and "a roster exists" not in reasons[0]
+
+
 def test_pins_breaking_limits():
     doc = team(days=6, people=2, max_consecutive_shifts=2, min_rest_shifts=2)
     doc["users"][0]["max_shifts"] = 2
@@ -220,11 +247,26 @@ def test_two_layers_need_two_people():
     ]
 
 
-def test_clashing_rule_families_are_named():
+def test_two_people_cannot_keep_one_in_three_and_the_count_says_where():
     doc = team(days=4, people=2, max_consecutive_shifts=1, min_rest_shifts=2)
     assert reasons_for(doc) == [
-        "max_consecutive_shifts, min_rest_shifts cannot all hold with this availability; a "
-        "roster exists without max_consecutive_shifts or without min_rest_shifts"
+        "Mon 2027-01-04 to Wed 2027-01-06: 3 shifts to fill (3 slots), but at most 2 can be "
+        "taken under max_consecutive_shifts, min_rest_shifts and availability: 1 each by "
+        "User 0, User 1"
+    ]
+
+
+def _min_shifts_beyond_the_run_limit() -> dict:
+    """User 0 must work 3 of 4 days but never two running: no count of slots sees it."""
+    doc = team(days=4, people=2, max_consecutive_shifts=1)
+    doc["users"][0]["min_shifts"] = 3
+    return doc
+
+
+def test_clashing_rule_families_are_named():
+    assert reasons_for(_min_shifts_beyond_the_run_limit()) == [
+        "min_shifts, max_consecutive_shifts cannot all hold with this availability; a "
+        "roster exists without min_shifts or without max_consecutive_shifts"
     ]
 
 

@@ -140,7 +140,35 @@ def test_every_rule_family_is_compared():
         "one_layer_at_a_time",
         "at_most_consecutive",
         "rest_after_a_run",
+        "at_most_a_run_per_cycle",
     }
+
+
+def test_rows_the_solver_leaves_out_change_nothing():
+    """With at most one shift in a row, a person's run and rest rows follow from their cycle
+    rows: the solvers leave them out (`Matrices.needed_rows`). Only those rows go, and the LP
+    relaxation (so every bound) and the best roster are the same without them."""
+    import numpy as np
+
+    checked = 0
+    for problem in problems("rotation", count=6):
+        mx = build_matrices(problem)
+        left_out = [mx.rows[r] for r in np.flatnonzero(mx.implied_rows)]
+        assert all(
+            key[0] in ("at_most_consecutive", "rest_after_a_run")
+            and problem.max_consecutive[key[1]] == 1
+            for key in left_out
+        )
+        values = []
+        for rows, relax in ((None, True), (mx.needed_rows(), True), (None, False),
+                            (mx.needed_rows(), False)):  # fmt: skip
+            highs = mx.to_highs(relax=relax, rows=rows)
+            highs.run()
+            values.append(highs.getInfo().objective_function_value)
+        assert values[0] == pytest.approx(values[1], abs=1e-6), values
+        assert values[2] == pytest.approx(values[3], abs=1e-6), values
+        checked += bool(left_out)
+    assert checked >= 3
 
 
 def highs_form(highs, names: list[tuple], row_keys: list[tuple]) -> tuple[dict, dict, float]:
