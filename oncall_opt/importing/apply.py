@@ -96,10 +96,18 @@ class ImportReport:
 
 
 def import_account(
-    api: Client, account: SourceAccount, start: datetime, end: datetime, dry_run: bool
+    api: Client,
+    account: SourceAccount,
+    start: datetime,
+    end: datetime,
+    dry_run: bool,
+    public_url: str | None = None,
 ) -> ImportReport:
-    """Plan `account` against the daemon `api` talks to and, unless `dry_run`, make it."""
+    """Plan `account` against the daemon `api` talks to and, unless `dry_run`, make it. Alert
+    URLs in the report start with `public_url` (the daemon as senders reach it; default the
+    address `api` uses)."""
     run = _Run(api, account, ImportReport(account.source, dry_run, (start, end)), dry_run)
+    run.public_url = (public_url or api.base_url).rstrip("/")
     run.people()
     run.teams()
     run.rosters(start, end)
@@ -117,7 +125,8 @@ class _Run:
         self.team_of: dict[str, int] = {}  # source team key -> our team id
         self.layer_of: dict[str, tuple[int, int]] = {}  # source roster key -> (team, layer)
         self.policy_of: dict[str, int] = {}
-        self.people_by_key = {p.key: p for p in account.people}
+        self.team_names: dict[int, str] = {}
+        self.public_url = api.base_url
 
     def _write(self, call, *args: Any, **kwargs: Any) -> dict:
         """A write to the daemon, or in a dry run an answer with a placeholder id."""
@@ -181,6 +190,9 @@ class _Run:
     def _add_contact(self, person: Person, contact, available: dict | None) -> None:
         what = f"{_label(person)}'s {contact.kind} {contact.address}"
         missing = (available or {}).get(contact.kind)
+        detail = "marked verified"
+        if available is None:  # a daemon with nobody on it yet does not say what it can send
+            detail += f" (if this daemon can send {contact.kind})"
         if missing:
             self._note(what, f"not added: this daemon needs {missing} for {contact.kind}")
             return
@@ -198,7 +210,7 @@ class _Run:
         except ApiError as exc:
             self._note(what, f"not added: {exc.message}")
             return
-        self._act("contact", what, "create", "marked verified")
+        self._act("contact", what, "create", detail)
 
     # ----- teams ---------------------------------------------------------------------------
     def teams(self) -> None:
@@ -214,8 +226,10 @@ class _Run:
             existing[team.name.casefold()] = {**made, "Name": team.name, "UserIds": members}
             self._act("team", team.name, "create", f"{len(members)} member(s)")
             self.team_of[team.key] = made["Id"]
+            self.team_names[made["Id"]] = team.name
             return made["Id"]
         self.team_of[team.key] = found["Id"]
+        self.team_names[found["Id"]] = found["Name"]
         missing = [m for m in members if m not in found["UserIds"]]
         if missing:
             everyone = sorted({*found["UserIds"], *members})
@@ -308,7 +322,12 @@ class _Run:
         output.setdefault("overrides", [])
         self._write(self.api.publish, output, start=start, end=end, team_id=team_id, freeze_hours=0)
         done = "update" if any(published.values()) else "create"
-        self._act("shifts", names, done, f"{count} shift(s) published in team {team_id}")
+        self._act(
+            "shifts",
+            names,
+            done,
+            f"{count} shift(s) published in team '{self.team_names[team_id]}'",
+        )
 
     # ----- escalation policies -------------------------------------------------------------
     def policies(self) -> None:
@@ -373,7 +392,7 @@ class _Run:
             for integration in service.integrations:
                 self.report.urls.append(
                     IntegrationUrl(service.name, integration.name,
-                                   _url(self.api.base_url, integration.kind, "<its key>"),
+                                   _url(self.public_url, integration.kind, "<its key>"),
                                    "<its key>" if integration.kind == "events" else None)
                 )  # fmt: skip
             return
@@ -390,10 +409,11 @@ class _Run:
             fields["AutoResolveMinutes"] = service.auto_resolve_minutes
         made = self._write(self.api.create_service, service.name, team_id, **fields)
         key = made.get("IntegrationKey") or "<key shown by the real run>"
-        self._act("service", service.name, "create", f"team {team_id}")
+        team = self.team_names.get(team_id, "Default")
+        self._act("service", service.name, "create", f"team '{team}'")
         for integration in service.integrations:
             routing = key if integration.kind == "events" else None
-            url = _url(self.api.base_url, integration.kind, key)
+            url = _url(self.public_url, integration.kind, key)
             self.report.urls.append(IntegrationUrl(service.name, integration.name, url, routing))
 
     def _team_paged_by(self, service: Service) -> int | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -231,17 +231,25 @@ def _person(user: dict) -> Person:
 
 
 def _describe_shift(shift: dict, zone: str) -> str:
-    seconds = int(shift.get("duration") or 0)
     text = (f"rotation '{shift.get('name', shift.get('id'))}' ({shift.get('type')}, level "
-            f"{shift.get('level', 0)}): {timedelta(seconds=seconds)} from {shift.get('start')} "
-            f"{shift.get('time_zone') or zone}")  # fmt: skip
+            f"{shift.get('level', 0)}): {_duration(int(shift.get('duration') or 0))} on call "
+            f"from {shift.get('start')} {shift.get('time_zone') or zone}")  # fmt: skip
     if shift.get("frequency"):
-        text += f", {shift['frequency']} every {shift.get('interval') or 1}"
+        unit = {"daily": "day", "weekly": "week", "monthly": "month", "hourly": "hour"}
+        every = int(shift.get("interval") or 1)
+        name = unit.get(shift["frequency"], shift["frequency"])
+        text += f", again every {name}" if every == 1 else f", again every {every} {name}s"
     if shift.get("by_day"):
         text += f" on {','.join(shift['by_day'])}"
     if shift.get("rolling_users"):
-        text += f", {len(shift['rolling_users'])} turn(s) of people"
+        text += f", {len(shift['rolling_users'])} groups of people taking turns"
     return text
+
+
+def _duration(seconds: int) -> str:
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    return f"{seconds / 3600:g} h"
 
 
 def _policy(chain: dict, steps: list[dict], users: list[dict], account) -> Policy:

@@ -10,7 +10,7 @@ Endpoints: `GET /users?include[]=contact_methods`, `/teams`, `/teams/{id}/member
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from oncall_opt.importing.source import (
     Contact,
@@ -74,7 +74,10 @@ class PagerDutySource:
             schedule["name"],
             teams[0]["id"] if teams else None,
             schedule.get("time_zone") or "UTC",
-            layers=[_describe_layer(layer) for layer in schedule.get("schedule_layers") or []],
+            layers=[
+                _describe_layer(layer, schedule.get("time_zone") or "UTC")
+                for layer in schedule.get("schedule_layers") or []
+            ],
         )
         entries = (schedule.get("final_schedule") or {}).get("rendered_schedule_entries") or []
         for entry in entries:
@@ -118,13 +121,15 @@ def _person(user: dict, account: SourceAccount) -> Person:
     return person
 
 
-def _describe_layer(layer: dict) -> str:
-    turn = timedelta(seconds=int(layer.get("rotation_turn_length_seconds") or 0))
-    length = f"{turn.days} day(s)" if turn.days and not turn.seconds else f"{turn} h"
+def _describe_layer(layer: dict, zone: str) -> str:
+    seconds = int(layer.get("rotation_turn_length_seconds") or 0)
+    length = (
+        f"{seconds // 86400} d" if seconds and seconds % 86400 == 0 else f"{seconds / 3600:g} h"
+    )
     people = len(layer.get("users") or [])
     text = (f"layer '{layer.get('name', '?')}': {people} people take turns of {length} from "
             f"{layer.get('rotation_virtual_start', '?')}")  # fmt: skip
-    restrictions = [_describe_restriction(r) for r in layer.get("restrictions") or []]
+    restrictions = [_describe_restriction(r, zone) for r in layer.get("restrictions") or []]
     if restrictions:
         text += ", on call only " + " and ".join(restrictions)
     if layer.get("end"):
@@ -132,13 +137,13 @@ def _describe_layer(layer: dict) -> str:
     return text
 
 
-def _describe_restriction(restriction: dict) -> str:
+def _describe_restriction(restriction: dict, zone: str) -> str:
     hours = int(restriction.get("duration_seconds") or 0) / 3600
     at = str(restriction.get("start_time_of_day", "00:00:00"))[:5]
     if restriction.get("type") == "weekly_restriction":
         day = _DAYS[(int(restriction.get("start_day_of_week") or 1) - 1) % 7]
-        return f"from {day} {at} for {hours:g} h each week"
-    return f"from {at} for {hours:g} h each day"
+        return f"from {day} {at} ({zone}) for {hours:g} h each week"
+    return f"from {at} ({zone}) for {hours:g} h each day"
 
 
 def _policy(policy: dict, account: SourceAccount) -> Policy:

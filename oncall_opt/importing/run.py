@@ -47,7 +47,9 @@ def run_import(
         close = getattr(reader, "close", None)
         if close:
             close()
+    # The alert URLs are for senders, which may reach the daemon by another name than we do.
+    public = env.get("ONCALL_PUBLIC_API_URL", "").strip() or None
     if api is not None:
-        return import_account(api, account, begin, end, dry_run)
+        return import_account(api, account, begin, end, dry_run, public)
     with Client.from_environment(env) as daemon:
-        return import_account(daemon, account, begin, end, dry_run)
+        return import_account(daemon, account, begin, end, dry_run, public)
