@@ -86,13 +86,19 @@ class ImportReport:
         return "\n".join(lines)
 
     def summary(self) -> str:
-        counts: dict[str, int] = defaultdict(int)
-        for action in self.created:
-            counts[action.kind] += 1
-        if not counts:
+        if not self.created:
             return "nothing new: everything was already imported"
-        made = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        return f"{'would create' if self.dry_run else 'created'}: {made}"
+        parts = []
+        for done, said in (("create", "created"), ("update", "brought up to date")):
+            counts: dict[str, int] = defaultdict(int)
+            for action in self.actions:
+                if action.done == done:
+                    counts[action.kind] += 1
+            if counts:
+                would = "would be " if self.dry_run else ""
+                made = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+                parts.append(f"{would}{said}: {made}")
+        return "; ".join(parts)
 
 
 def import_account(
@@ -333,23 +339,25 @@ class _Run:
     def policies(self) -> None:
         existing = {p["Name"].casefold(): p for p in self.api.list_policies()}
         for policy in self.account.policies:
+            steps = self._steps(policy)
+            repeat = min(policy.repeat, MAX_REPEATS)
+            after = min(max(policy.repeat_after_minutes, 1), MAX_DELAY_MINUTES)
             found = existing.get(policy.name.casefold())
             if found is not None:
                 self.policy_of[policy.key] = found["Id"]
-                self._act("policy", policy.name, "exists", f"policy {found['Id']}")
+                same = _shape(found["Steps"]) == _shape(steps) and found["Repeat"] == repeat
+                detail = "" if same else ": it differs from the source's and is left as it is"
+                self._act("policy", policy.name, "exists", f"policy {found['Id']}{detail}")
                 continue
-            steps = self._steps(policy)
             if not steps:
                 self._note(
                     f"escalation policy '{policy.name}'",
                     "not created: none of its steps pages anyone we could import",
                 )
                 continue
-            repeat = min(policy.repeat, MAX_REPEATS)
             if repeat < policy.repeat:
                 self._note(f"escalation policy '{policy.name}': repeats {policy.repeat} times",
                            f"repeats {MAX_REPEATS} times, our most")  # fmt: skip
-            after = min(max(policy.repeat_after_minutes, 1), MAX_DELAY_MINUTES)
             made = self._write(self.api.create_policy, policy.name, steps, repeat, after)
             self.policy_of[policy.key] = made["Id"]
             self._act("policy", policy.name, "create",
@@ -437,6 +445,15 @@ def _free_handle(person: Person, taken: set[str]) -> str:
     if handle.casefold() in taken:
         handle = f"{handle}-{_HANDLE_BAD.sub('-', person.key).lower()}"[:80]
     return handle
+
+
+def _shape(steps: list[dict]) -> list[tuple]:
+    """A policy's steps as comparable values, whichever side wrote them."""
+    return [(step["DelayMinutes"], sorted(map(_target, step["Targets"]))) for step in steps]
+
+
+def _target(target: dict) -> tuple:
+    return (target["Type"], target.get("TeamId"), target.get("Layer"), target.get("UserId"))
 
 
 def _merged(shifts: list[tuple[datetime, datetime, int]]) -> list[tuple[datetime, datetime, int]]:

@@ -84,7 +84,7 @@ def test_a_dry_run_lists_everything_and_creates_nothing(grafana, daemon, capsys)
     names += [s.json["name"] for s in grafana.schedules.values()]
     names += [c["name"] for c in grafana.chains] + [i["name"] for i in grafana.integrations]
     assert all(name in out for name in names), out
-    assert f"would create: {len(grafana.users)} person" in out
+    assert f"would be created: {len(grafana.users)} person" in out
 
 
 def test_an_import_makes_the_team_and_a_second_makes_nothing(grafana, daemon, waits, capsys):
