@@ -70,7 +70,7 @@ class ImportReport:
         lines = [f"Import from {self.source}, schedules from {start} to {end}"]
         if self.dry_run:
             lines[0] += " (dry run: nothing is written)"
-        verbs = {"create": f"{would}create", "update": f"{would}replace", "exists": "exists"}
+        verbs = {"create": f"{would}create", "update": f"{would}update", "exists": "exists"}
         for action in self.actions:
             detail = f": {action.detail}" if action.detail else ""
             lines.append(f"  {verbs[action.done]:<16} {action.kind:<8} {action.name}{detail}")
@@ -133,6 +133,8 @@ class _Run:
         self.policy_of: dict[str, int] = {}
         self.team_names: dict[int, str] = {}
         self.public_url = api.base_url
+        # by name; a dry run adds the teams it would make, so that later steps find them
+        self.teams_here = {t["Name"].casefold(): t for t in api.list_teams()}
 
     def _write(self, call, *args: Any, **kwargs: Any) -> dict:
         """A write to the daemon, or in a dry run an answer with a placeholder id."""
@@ -220,9 +222,8 @@ class _Run:
 
     # ----- teams ---------------------------------------------------------------------------
     def teams(self) -> None:
-        existing = {t["Name"].casefold(): t for t in self.api.list_teams()}
         for team in self.account.teams:
-            self._team(team, existing)
+            self._team(team, self.teams_here)
 
     def _team(self, team: Team, existing: dict[str, dict]) -> int:
         members = sorted({self.user_of[k] for k in team.member_keys if k in self.user_of})
@@ -249,7 +250,6 @@ class _Run:
 
     # ----- schedules: each becomes a layer of a team, its final schedule published shifts --
     def rosters(self, start: datetime, end: datetime) -> None:
-        existing = {t["Name"].casefold(): t for t in self.api.list_teams()}
         used: dict[int, int] = defaultdict(int)
         layers: dict[int, dict[int, tuple[Roster, list[Stretch]]]] = defaultdict(dict)
         for roster in self.account.rosters:
@@ -264,7 +264,8 @@ class _Run:
                 team_id = None
             if team_id is None:
                 people = sorted({s.person_key for s in roster.stretches})
-                team_id = self._team(Team(f"schedule:{roster.key}", roster.name, people), existing)
+                team = Team(f"schedule:{roster.key}", roster.name, people)
+                team_id = self._team(team, self.teams_here)
             used[team_id] += 1
             layer = used[team_id]
             self.layer_of[roster.key] = (team_id, layer)

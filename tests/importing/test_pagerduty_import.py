@@ -204,9 +204,18 @@ def test_extra_schedules_get_teams_and_a_changed_schedule_is_published_again(pd,
     pd.add_schedule("PSCHED3", third, BERLIN, "Checkout weekend", team="PTEAM01")
     database = Rotation(START - timedelta(hours=5), timedelta(hours=36), [DEV, ANA])
     pd.add_schedule("PSCHED4", database, "UTC", "Database")
+    daemon.create_user("First", "Admin", "admin", role="admin")  # who set the daemon up
+    before = snapshot(daemon)
+    assert main(import_args("pagerduty", "--dry-run")) == 0
+    planned = capsys.readouterr().out
+    assert snapshot(daemon) == before
     code = main(import_args("pagerduty"))
     out, err = capsys.readouterr()
     assert code == 0, err
+    # the dry run counted what the run made
+    assert planned.splitlines()[-1] == "would be " + out.splitlines()[-1]
+    for schedule in ("Checkout weekend", "Database"):
+        assert f"would create     team     {schedule}" in planned
     ours = people_here(daemon)
     teams = {t["Name"]: t for t in daemon.list_teams()}
     for schedule in ("PSCHED3", "PSCHED4"):
@@ -222,6 +231,6 @@ def test_extra_schedules_get_teams_and_a_changed_schedule_is_published_again(pd,
     code = main(import_args("pagerduty"))
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "  replace          shifts   'Checkout primary' as primary" in out
+    assert "  update           shifts   'Checkout primary' as primary" in out
     assert final_segments(daemon, checkout, 1) == expected_segments(pd, "PSCHED1", ours)
     assert out.endswith("brought up to date: 1 shifts\n") and "differs" not in out
