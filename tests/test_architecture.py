@@ -36,7 +36,8 @@ def loaded_after(code: str) -> set[str]:
         "import oncall_opt.client",
         "from oncall_opt.roster import cli\ntry: cli.main(['--help'])\nexcept SystemExit: pass",
         "import oncall_opt as oo\noo.pagerduty.push, oo.pagerduty.pull",
-        "import oncall_opt.importing.pagerduty, oncall_opt.importing.grafana_oncall",
+        "import oncall_opt as oo, oncall_opt.importing.pagerduty as p, oncall_opt.importing."
+        "grafana_oncall as g\noo.importing.run_import",
     ],
     ids=["package", "client", "cli-help", "pagerduty-bridge", "importers"],
 )

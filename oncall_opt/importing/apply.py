@@ -162,10 +162,14 @@ class _Run:
             by_name[f"{user['FirstName']} {user['LastName']}".casefold()].append(user["Id"])
         handles = {u["SlackHandle"].casefold() for u in users}
         available = next(iter(methods.values()), {}).get("Available")
+        by_handle = {u["SlackHandle"].casefold(): u["Id"] for u in users}
         for person in self.account.people:
             found = by_email.get(person.email.casefold()) if person.email else None
-            if found is None and len(by_name.get(person.name.casefold(), [])) == 1:
-                found = by_name[person.name.casefold()][0]
+            if found is None and person.handle_hint:
+                found = by_handle.get(_handle(person.handle_hint).casefold())
+            name = " ".join(_names(person)).casefold()
+            if found is None and len(by_name.get(name, [])) == 1:
+                found = by_name[name][0]
             if found is not None:
                 self.user_of[person.key] = found
                 self._act("person", _label(person), "exists", f"user {found}")
@@ -181,17 +185,16 @@ class _Run:
                 self._add_contact(person, contact, available)
 
     def _create_user(self, person: Person, handle: str) -> int:
-        first, _, last = person.name.strip().partition(" ")
+        first, last = _names(person)
         role = "admin" if person.admin else "member"
         fields = {"time_zone": person.time_zone, "role": role, "team_ids": []}
         try:
-            user = self._write(self.api.create_user, first or handle, last or "-", handle, **fields)
+            user = self._write(self.api.create_user, first, last, handle, **fields)
         except ApiError as exc:
             if "TimeZone" not in exc.message:
                 raise
             self._note(f"{_label(person)}'s time zone '{person.time_zone}'", "left unset")
-            user = self._write(self.api.create_user, first or handle, last or "-", handle,
-                               role=role, team_ids=[])  # fmt: skip
+            user = self._write(self.api.create_user, first, last, handle, role=role, team_ids=[])
         self._act("person", _label(person), "create", f"@{handle}, {role}")
         return user["Id"]
 
@@ -439,10 +442,20 @@ def _label(person: Person) -> str:
     return f"{person.name} <{person.email}>" if person.email else person.name
 
 
+def _names(person: Person) -> tuple[str, str]:
+    """First and last name as we store them; a source with one name (a username) gets "-" as
+    the last, which our users must have."""
+    first, _, last = person.name.strip().partition(" ")
+    return first or person.key, last.strip() or "-"
+
+
+def _handle(text: str) -> str:
+    return _HANDLE_BAD.sub("-", text).strip("-._")[:60] or "user"
+
+
 def _free_handle(person: Person, taken: set[str]) -> str:
     """A Slack handle nobody here has: the source's username, else the email's local part."""
-    base = person.handle_hint or person.email.partition("@")[0] or person.name
-    handle = _HANDLE_BAD.sub("-", base).strip("-._")[:60] or "user"
+    handle = _handle(person.handle_hint or person.email.partition("@")[0] or person.name)
     if handle.casefold() in taken:
         handle = f"{handle}-{_HANDLE_BAD.sub('-', person.key).lower()}"[:80]
     return handle

@@ -15,17 +15,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pagerduty"))
 
 @pytest.fixture
 def daemon(tmp_path, mail, monkeypatch):
+    """A daemon that sends email (to a fake SMTP server): imported addresses can be stored."""
+    from oncall_opt.engine.settings import Settings
+
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=mail.port, smtp_from="oncall@example.com",
+                        smtp_starttls=False)  # fmt: skip
+    yield from _serve(tmp_path, monkeypatch, settings)
+
+
+@pytest.fixture
+def daemon_without_email(tmp_path, monkeypatch):
+    """A daemon set up for no contact method but webhooks: nobody's address can be stored."""
+    from oncall_opt.engine.settings import Settings
+
+    yield from _serve(tmp_path, monkeypatch, Settings())
+
+
+def _serve(tmp_path, monkeypatch, settings):
     from fake_clock import FakeClock
     from live_server import serve
 
     from oncall_opt.api import create_app
     from oncall_opt.client import Client
-    from oncall_opt.engine.settings import Settings
     from oncall_opt.engine.store import Store
 
     store = Store(tmp_path / "oncall.duckdb")
-    settings = Settings(smtp_host="127.0.0.1", smtp_port=mail.port, smtp_from="oncall@example.com",
-                        smtp_starttls=False)  # fmt: skip
     monkeypatch.setenv("ONCALL_SECRETS_FILE", str(tmp_path / "no-secrets.env"))
     monkeypatch.delenv("ONCALL_API_TOKEN", raising=False)
     try:

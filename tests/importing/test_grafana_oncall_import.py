@@ -177,3 +177,18 @@ def test_a_wrong_token_or_no_address_stops_before_anything_is_made(
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_without_email_people_are_matched_by_username_the_second_time(
+    grafana, daemon_without_email, capsys
+):
+    assert main(import_args("grafana-oncall")) == 0
+    out = capsys.readouterr().out
+    for user in grafana.users:
+        assert f"  - {user['username']} <{user['email']}>'s email {user['email']}: not added" in out
+    handles = {u["SlackHandle"] for u in daemon_without_email.list_users()}
+    assert handles == {u["username"] for u in grafana.users}
+    before = snapshot(daemon_without_email)
+    assert main(import_args("grafana-oncall")) == 0
+    assert "nothing new: everything was already imported" in capsys.readouterr().out
+    assert snapshot(daemon_without_email) == before
