@@ -14,16 +14,17 @@ use does this for httpx).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from oncall_opt import secretsfile
-from oncall_opt.errors import ConfigError, OncallOptError
+from oncall_opt.errors import ConfigError
+from oncall_opt.importing.http_source import (
+    JsonApi,
+    checked_url,
+    required_token,
+    setting,
+)
 from oncall_opt.importing.source import (
     Contact,
     Integration,
@@ -37,13 +38,10 @@ from oncall_opt.importing.source import (
     Target,
     Team,
 )
-from oncall_opt.times import is_loopback
 
 TOKEN_ENV = "GRAFANA_ONCALL_API_TOKEN"
 URL_ENV = "GRAFANA_ONCALL_API_URL"
 CA_ENV = "GRAFANA_ONCALL_API_CA"
-RATE_LIMIT_RETRIES = 6
-LONGEST_WAIT = 60.0  # seconds: a Retry-After beyond this is not waited for whole
 # Grafana OnCall repeats a chain at most this many times (its "repeat escalation" step).
 GRAFANA_REPEATS = 5
 _ALERTMANAGER_TYPES = {"alertmanager", "grafana_alerting", "grafana", "legacy_alertmanager",
@@ -58,99 +56,34 @@ _NOT_HERE = {
     "declare_incident": "left out: there is no separate incident declaration here",
 }
 
-wait = time.sleep  # what a 429 waits with (tests replace it)
-
-
-class GrafanaOnCallError(OncallOptError):
-    def __init__(self, message: str, status: int | None = None):
-        self.status = status
-        super().__init__(message)
-
-
-def token_from(environ: Mapping[str, str]) -> str:
-    token = environ.get(TOKEN_ENV, "").strip() or secretsfile.secret(environ, TOKEN_ENV)
-    if not token:
-        raise ConfigError(
-            f"{TOKEN_ENV} is not set: put a Grafana OnCall API token in the environment or in "
-            f"the secrets file ({secretsfile.secrets_path(environ)})"
-        )
-    return token
-
 
 def base_url_from(environ: Mapping[str, str]) -> str:
-    url = environ.get(URL_ENV, "").strip() or secretsfile.secret(environ, URL_ENV) or ""
-    url = url.rstrip("/").removesuffix("/api/v1")
+    url = setting(environ, URL_ENV).rstrip("/").removesuffix("/api/v1")
     if not url:
         raise ConfigError(f"{URL_ENV} is not set: the API URL Grafana OnCall's settings show")
-    parts = urlsplit(url)
-    plain_ok = parts.scheme == "http" and is_loopback(parts.hostname or "")
-    if parts.scheme != "https" and not plain_ok:
-        raise ConfigError(f"{URL_ENV}: '{url}' must start with https:// (http only on loopback)")
-    return url
+    return checked_url(URL_ENV, url)
 
 
 class GrafanaOnCallSource:
     name = "Grafana OnCall"
 
-    def __init__(self, environ: Mapping[str, str] | None = None, timeout: float = 30):
-        from oncall_opt.client import trust
-
+    def __init__(self, environ: Mapping[str, str] | None = None):
         env = os.environ if environ is None else environ
-        self.base_url = base_url_from(env)
-        self.http = httpx.Client(
-            base_url=f"{self.base_url}/api/v1/",
-            headers={"Authorization": token_from(env), "Accept": "application/json"},
-            verify=trust(env.get(CA_ENV)),
-            timeout=timeout,
-        )
+        token = required_token(env, TOKEN_ENV, "a Grafana OnCall API token")
+        self.api = JsonApi(self.name, f"{base_url_from(env)}/api/v1/", {"Authorization": token},
+                           TOKEN_ENV, env.get(CA_ENV))  # fmt: skip
 
     def close(self) -> None:
-        self.http.close()
-
-    # ----- the API -------------------------------------------------------------------------
-    def _get(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        doing = f"GET {urlsplit(url).path or url}"
-        for _ in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                response = self.http.get(url, params=params)
-            except httpx.HTTPError as exc:
-                raise GrafanaOnCallError(
-                    f"could not reach Grafana OnCall at {self.base_url} to {doing} "
-                    f"({type(exc).__name__})"
-                ) from None
-            if response.status_code != 429:
-                break
-            wait(min(_retry_after(response), LONGEST_WAIT))
-        if response.status_code == 401 or response.status_code == 403:
-            raise GrafanaOnCallError(
-                f"Grafana OnCall answered {response.status_code} to {doing}: the token in "
-                f"{TOKEN_ENV} is wrong, revoked or may not read this",
-                response.status_code,
-            )
-        if response.status_code == 429:
-            raise GrafanaOnCallError(
-                f"Grafana OnCall still rate limits {doing} after {RATE_LIMIT_RETRIES} waits: "
-                "try again in a minute",
-                429,
-            )
-        if not response.is_success:
-            raise GrafanaOnCallError(
-                f"Grafana OnCall answered {response.status_code} to {doing}: {response.text[:300]}",
-                response.status_code,
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise GrafanaOnCallError(f"Grafana OnCall's answer to {doing} is not JSON") from None
+        self.api.close()
 
     def all_of(self, path: str, **params: Any) -> Iterator[dict]:
         """Every item of a list, following `next` page by page."""
-        page = self._get(path, params or None)
+        page = self.api.get(path, params or None)
         while True:
             yield from page.get("results") or []
             if not page.get("next"):
                 return
-            page = self._get(page["next"])
+            page = self.api.get(page["next"])
 
     # ----- the account ---------------------------------------------------------------------
     def read(self, start: datetime, end: datetime) -> SourceAccount:
@@ -202,13 +135,6 @@ class GrafanaOnCallSource:
                 "overrides covering someone)",
             )
         return roster
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
 
 
 def _person(user: dict) -> Person:

@@ -15,7 +15,7 @@ from import_window import END, START, final_segments, import_args, instants, sna
 from import_window import user_by_email as people_here
 
 from oncall_opt.cli import main
-from oncall_opt.importing import grafana_oncall
+from oncall_opt.importing import grafana_oncall, http_source
 
 TOKEN = "glsa_GrafanaT0kenNeverPrinted"
 BERLIN = "Europe/Berlin"
@@ -70,7 +70,7 @@ def grafana(monkeypatch):
 def waits(monkeypatch) -> list[float]:
     """What the importer waited for after a 429, instead of waiting."""
     waited: list[float] = []
-    monkeypatch.setattr(grafana_oncall, "wait", waited.append)
+    monkeypatch.setattr(http_source, "wait", waited.append)
     return waited
 
 
