@@ -9,8 +9,9 @@
   schedule equal a roster, with overrides; `... pull --schedule PXXXXXX --start ... --end ...
   -o input.json`: an input.json from the schedule (`pagerduty/`). The token is
   PAGERDUTY_API_TOKEN, from the environment or the secrets file.
-- `oncall-opt import pagerduty|grafana-oncall [--dry-run]`: moves a team over: people, teams,
-  schedules, escalation policies and services, made through the running daemon (`importing/`).
+- `oncall-opt import pagerduty|grafana-oncall|opsgenie [--dry-run]`: moves a team over:
+  people, teams, schedules, escalation policies and services, made through the running daemon
+  (`importing/`).
 - `oncall-opt db copy --from SOURCE --to postgresql://...`: moves a database (the embedded
   DuckDB file) into an empty PostgreSQL one, for several daemons (`engine/dbcopy.py`).
 
@@ -161,7 +162,7 @@ def _add_pagerduty_commands(commands: argparse._SubParsersAction) -> None:
 def _add_import_commands(commands: argparse._SubParsersAction) -> None:
     sources = commands.add_parser(
         "import",
-        help="move a team over from PagerDuty or Grafana OnCall (through the daemon)",
+        help="move a team over from PagerDuty, Grafana OnCall or Opsgenie (through the daemon)",
         description="Reads people (with their contact methods), teams, schedules, escalation "
         "policies and services from the source and makes the same through the running daemon "
         "(ONCALL_API_URL, its token from ONCALL_API_TOKEN or the secrets file). Schedules "
@@ -174,6 +175,8 @@ def _add_import_commands(commands: argparse._SubParsersAction) -> None:
          "secrets file), PAGERDUTY_API_URL, PAGERDUTY_API_CA"),
         ("grafana-oncall", "from Grafana OnCall's public API: GRAFANA_ONCALL_API_URL and "
          "GRAFANA_ONCALL_API_TOKEN (environment or secrets file), GRAFANA_ONCALL_API_CA"),
+        ("opsgenie", "from Opsgenie's REST API: OPSGENIE_API_KEY (environment or secrets file), "
+         "OPSGENIE_API_URL (default https://api.opsgenie.com), OPSGENIE_API_CA"),
     ):  # fmt: skip
         source = sources.add_parser(name, help=says, description=says)
         source.add_argument(

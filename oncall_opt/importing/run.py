@@ -10,7 +10,7 @@ from oncall_opt.client import Client
 from oncall_opt.importing.apply import ImportReport, import_account
 from oncall_opt.importing.source import Source
 
-SOURCES = ("pagerduty", "grafana-oncall")
+SOURCES = ("pagerduty", "grafana-oncall", "opsgenie")
 DEFAULT_WEEKS = 4
 
 
@@ -23,6 +23,10 @@ def open_source(name: str, environ: Mapping[str, str]) -> Source:
         from oncall_opt.importing.grafana_oncall import GrafanaOnCallSource
 
         return GrafanaOnCallSource(environ)
+    if name == "opsgenie":
+        from oncall_opt.importing.opsgenie import OpsgenieSource
+
+        return OpsgenieSource(environ)
     raise ValueError(f"SOURCE: '{name}' is not one of {', '.join(SOURCES)}")
 
 

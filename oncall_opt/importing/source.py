@@ -122,7 +122,8 @@ class SourceAccount:
     unmapped: list[Unmapped] = field(default_factory=list)
 
     def note(self, what: str, instead: str) -> None:
-        self.unmapped.append(Unmapped(what, instead))
+        if Unmapped(what, instead) not in self.unmapped:
+            self.unmapped.append(Unmapped(what, instead))
 
 
 class Source(Protocol):
