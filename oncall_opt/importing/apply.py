@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oncall_opt.client import ApiError, Client
+from oncall_opt.errors import OncallOptError
 from oncall_opt.importing.source import (
     Person,
     Policy,
@@ -101,6 +102,14 @@ class ImportReport:
         return "; ".join(parts)
 
 
+class ImportIncomplete(OncallOptError):
+    """The daemon refused or failed half-way: `report` is what was done until then."""
+
+    def __init__(self, report: ImportReport, error: ApiError):
+        self.report, self.error = report, error
+        super().__init__(f"the oncall daemon answered {error.status}: {error.message}")
+
+
 def import_account(
     api: Client,
     account: SourceAccount,
@@ -114,12 +123,16 @@ def import_account(
     address `api` uses)."""
     run = _Run(api, account, ImportReport(account.source, dry_run, (start, end)), dry_run)
     run.public_url = (public_url or api.base_url).rstrip("/")
-    run.people()
-    run.teams()
-    run.rosters(start, end)
-    run.policies()
-    run.services()
-    run.report.unmapped[:0] = account.unmapped
+    try:
+        run.people()
+        run.teams()
+        run.rosters(start, end)
+        run.policies()
+        run.services()
+    except ApiError as exc:
+        raise ImportIncomplete(run.report, exc) from None
+    finally:
+        run.report.unmapped[:0] = account.unmapped
     return run.report
 
 

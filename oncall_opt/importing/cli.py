@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from oncall_opt.client import ApiError
 from oncall_opt.errors import ConfigError, InputError, OncallOptError
+from oncall_opt.importing.apply import ImportIncomplete
 
 EXIT_FAILED, EXIT_INPUT = 1, 2
 
@@ -35,10 +36,14 @@ def import_command(args: argparse.Namespace) -> int:
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except ImportIncomplete as exc:
+        print(exc.report.text())
+        print(f"error: {exc}", file=sys.stderr)
+        print("what is listed above was done and is kept; once the cause is fixed, run the "
+              "import again: what exists is not made twice", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     except ApiError as exc:
         print(f"error: the oncall daemon answered {exc.status}: {exc.message}", file=sys.stderr)
-        print("what was made before the error is kept; run the import again to finish it",
-              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     except OncallOptError as exc:
         print(f"error: {exc}", file=sys.stderr)

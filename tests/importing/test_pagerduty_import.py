@@ -234,3 +234,22 @@ def test_extra_schedules_get_teams_and_a_changed_schedule_is_published_again(pd,
     assert "  update           shifts   'Checkout primary' as primary" in out
     assert final_segments(daemon, checkout, 1) == expected_segments(pd, "PSCHED1", ours)
     assert out.endswith("brought up to date: 1 shifts\n") and "differs" not in out
+
+
+def test_a_refusal_half_way_says_what_was_done_and_a_rerun_finishes(pd, daemon, capsys):
+    pd.teams[0]["name"] = "Checkout " * 30  # longer than the daemon takes a team's name
+    code = main(import_args("pagerduty"))
+    out, err = capsys.readouterr()
+    assert code == 1 and "the oncall daemon answered 400: Name:" in err
+    assert "run the import again" in err and TOKEN not in out + err
+    made = [u["Id"] for u in daemon.list_users()]
+    assert len(made) == len(pd.users) and out.count("  create           person ") == len(made)
+    assert [s["Id"] for s in daemon.list_services()] == [1]  # the Default service alone
+
+    pd.teams[0]["name"] = "Checkout"
+    code = main(import_args("pagerduty"))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [u["Id"] for u in daemon.list_users()] == made
+    assert out.count("  exists           person ") == len(made)
+    assert pd.services[0]["name"] in {s["Name"] for s in daemon.list_services()}
