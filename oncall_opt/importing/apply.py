@@ -159,7 +159,8 @@ class _Run:
         self.report.actions.append(Action(kind, name, done, detail))
 
     def _note(self, what: str, instead: str) -> None:
-        self.report.unmapped.append(Unmapped(what, instead))
+        if Unmapped(what, instead) not in self.report.unmapped:
+            self.report.unmapped.append(Unmapped(what, instead))
 
     # ----- people and their contact methods ------------------------------------------------
     def people(self) -> None:
@@ -280,8 +281,10 @@ class _Run:
                 team_id = None
             if team_id is None:
                 people = sorted({s.person_key for s in roster.stretches})
-                team = Team(f"schedule:{roster.key}", roster.name, people)
-                team_id = self._team(team, self.teams_here)
+                name = roster.name
+                if used[self.teams_here.get(name.casefold(), {}).get("Id", 0)] >= 2:
+                    name = f"{roster.name} ({roster.key})"  # that team's two layers are taken
+                team_id = self._team(Team(f"schedule:{roster.key}", name, people), self.teams_here)
             used[team_id] += 1
             layer = used[team_id]
             self.layer_of[roster.key] = (team_id, layer)
@@ -336,13 +339,20 @@ class _Run:
         if published == wanted:
             self._act("shifts", names, "exists", f"{count} shift(s) already published")
             return
-        zone = next(iter(by_layer.values()))[0].time_zone
+        zone = by_layer[min(by_layer)][0].time_zone
         output = {
             key: [_override(s, e, user, zone) for s, e, user in wanted.get(layer, [])]
             for key, layer in (("overrides", 1), ("secondary_overrides", 2))
             if layer in wanted
         }
         output.setdefault("overrides", [])
+        # The daemon remembers the team's time zone and handoff from the first override (the
+        # planner starts from them): lead with a stretch that starts at a real handoff, not at
+        # the window's edge.
+        primary = output["overrides"]
+        handoff = next((n for n, o in enumerate(primary) if _parse(o["start"]) > start), None)
+        if handoff is not None:
+            primary.insert(0, primary.pop(handoff))
         self._write(self.api.publish, output, start=start, end=end, team_id=team_id, freeze_hours=0)
         done = "update" if any(published.values()) else "create"
         self._act(

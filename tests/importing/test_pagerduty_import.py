@@ -7,6 +7,7 @@ with three integrations. Every expectation is computed from the fake's data."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pagerduty
@@ -134,6 +135,14 @@ def test_an_import_makes_the_team_and_a_second_makes_nothing(pd, daemon, capsys)
         for at in instants(wanted):
             on_call = daemon.scheduled(at, layer=layer, team_id=team["Id"])
             assert on_call["User"]["Id"] == ours[email[pd.on_call(schedule, at)]]["Id"], at
+
+    # the planner carries on in the schedule's zone, from its handoff time
+    first = next(_parse(e["start"]) for e in pd.final_schedule("PSCHED1", START, END)
+                 if _parse(e["start"]) > START)  # fmt: skip
+    zone = pd.schedules["PSCHED1"].time_zone
+    rules = daemon.get_team(team["Id"])["RosterRules"]
+    assert rules["TimeZone"] == zone
+    assert rules["Handoff"] == first.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
     (policy,) = [p for p in daemon.list_policies() if p["Name"] == pd.policies[0]["name"]]
     source_rules = pd.policies[0]["escalation_rules"]
