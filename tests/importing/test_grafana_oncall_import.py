@@ -192,3 +192,17 @@ def test_without_email_people_are_matched_by_username_the_second_time(
     assert main(import_args("grafana-oncall")) == 0
     assert "nothing new: everything was already imported" in capsys.readouterr().out
     assert snapshot(daemon_without_email) == before
+
+
+def test_the_address_and_token_may_come_from_the_secrets_file(
+    grafana, daemon, tmp_path, monkeypatch, capsys
+):
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"GRAFANA_ONCALL_API_URL={grafana.url}\nGRAFANA_ONCALL_API_TOKEN={TOKEN}\n")
+    monkeypatch.setenv("ONCALL_SECRETS_FILE", str(secrets))
+    monkeypatch.delenv("GRAFANA_ONCALL_API_URL")
+    monkeypatch.delenv("GRAFANA_ONCALL_API_TOKEN")
+    code = main(import_args("grafana-oncall", "--dry-run"))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"would be created: {len(grafana.users)} person" in out and TOKEN not in out + err
