@@ -43,8 +43,13 @@ _EXPORTS = {
     "sweep": "oncall_opt.roster.whatif",
     "team_of_size": "oncall_opt.roster.whatif",
 }
-# `from oncall_opt import charts` in a notebook: the Altair charts module; `oo.pagerduty.push`
-_MODULES = {"charts": "oncall_opt.roster.charts", "pagerduty": "oncall_opt.pagerduty"}
+# `from oncall_opt import charts` in a notebook: the Altair charts module; `oo.pagerduty.push`;
+# `oo.importing.run_import("pagerduty", dry_run=True)`
+_MODULES = {
+    "charts": "oncall_opt.roster.charts",
+    "pagerduty": "oncall_opt.pagerduty",
+    "importing": "oncall_opt.importing",
+}
 
 __all__ = sorted(_EXPORTS)
 

@@ -9,6 +9,9 @@
   schedule equal a roster, with overrides; `... pull --schedule PXXXXXX --start ... --end ...
   -o input.json`: an input.json from the schedule (`pagerduty/`). The token is
   PAGERDUTY_API_TOKEN, from the environment or the secrets file.
+- `oncall-opt import pagerduty|grafana-oncall|opsgenie [--dry-run]`: moves a team over:
+  people, teams, schedules, escalation policies and services, made through the running daemon
+  (`importing/`).
 - `oncall-opt db copy --from SOURCE --to postgresql://...`: moves a database (the embedded
   DuckDB file) into an empty PostgreSQL one, for several daemons (`engine/dbcopy.py`).
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--minutes", type=int, required=True, help="for how long")
             command.add_argument("--reason", default="", help="what is going on (a deploy...)")
     _add_pagerduty_commands(commands)
+    _add_import_commands(commands)
     db = commands.add_parser("db", help="database tasks").add_subparsers(
         dest="db_command", required=True
     )
@@ -155,6 +159,38 @@ def _add_pagerduty_commands(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_import_commands(commands: argparse._SubParsersAction) -> None:
+    sources = commands.add_parser(
+        "import",
+        help="move a team over from PagerDuty, Grafana OnCall or Opsgenie (through the daemon)",
+        description="Reads people (with their contact methods), teams, schedules, escalation "
+        "policies and services from the source and makes the same through the running daemon "
+        "(ONCALL_API_URL, its token from ONCALL_API_TOKEN or the secrets file). Schedules "
+        "become published shifts: the source's final schedule, overrides included, for the "
+        "coming weeks. A second run makes nothing new. What has no equivalent here is listed "
+        "with what was done instead. Each service's new alert URL is printed once.",
+    ).add_subparsers(dest="source", required=True)
+    for name, says in (
+        ("pagerduty", "from PagerDuty's REST API v2: PAGERDUTY_API_TOKEN (environment or "
+         "secrets file), PAGERDUTY_API_URL, PAGERDUTY_API_CA"),
+        ("grafana-oncall", "from Grafana OnCall's public API: GRAFANA_ONCALL_API_URL and "
+         "GRAFANA_ONCALL_API_TOKEN (environment or secrets file), GRAFANA_ONCALL_API_CA"),
+        ("opsgenie", "from Opsgenie's REST API: OPSGENIE_API_KEY (environment or secrets file), "
+         "OPSGENIE_API_URL (default https://api.opsgenie.com), OPSGENIE_API_CA"),
+    ):  # fmt: skip
+        source = sources.add_parser(name, help=says, description=says)
+        source.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="list everything that would be made; write nothing",
+        )
+        source.add_argument("--start", help="carry schedules over from (default: this hour)")
+        source.add_argument(
+            "--weeks", type=int, default=4, help="this many weeks of schedules (default 4)"
+        )
+        source.add_argument("--api", metavar="URL", help="the daemon (default ONCALL_API_URL)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "login-link":
@@ -167,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         from oncall_opt.pagerduty.cli import pagerduty_command
 
         return pagerduty_command(args)
+    if args.command == "import":
+        from oncall_opt.importing.cli import import_command
+
+        return import_command(args)
     return solve_command(args)
 
 

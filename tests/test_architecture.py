@@ -36,8 +36,10 @@ def loaded_after(code: str) -> set[str]:
         "import oncall_opt.client",
         "from oncall_opt.roster import cli\ntry: cli.main(['--help'])\nexcept SystemExit: pass",
         "import oncall_opt as oo\noo.pagerduty.push, oo.pagerduty.pull",
+        "import oncall_opt as oo, oncall_opt.importing.pagerduty as p, oncall_opt.importing."
+        "grafana_oncall as g\noo.importing.run_import",
     ],
-    ids=["package", "client", "cli-help", "pagerduty-bridge"],
+    ids=["package", "client", "cli-help", "pagerduty-bridge", "importers"],
 )
 def test_light_entry_points_load_no_optimizer(code):
     assert not loaded_after(code) & set(HEAVY)
