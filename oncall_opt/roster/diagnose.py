@@ -184,8 +184,11 @@ RULE_FAMILIES: dict[str, Callable[[dict], None]] = {
     ],
     "min_rest_shifts": lambda raw: [d.pop("min_rest_shifts", None) for d in (raw, *raw["users"])],
     "fixed (pinned slots)": lambda raw: raw.pop("fixed", None),
+    "carry_in (on call just before the window)": lambda raw: raw.pop("carry_in", None),
     "layers: 2": lambda raw: raw.update(
-        layers=1, fixed=[p for p in raw.get("fixed", []) if p.get("layer", 1) == 1]
+        layers=1,
+        fixed=[p for p in raw.get("fixed", []) if p.get("layer", 1) == 1],
+        carry_in=[{**c, "layer": 1} for c in raw.get("carry_in", [])],  # rules count any layer
     ),
 }
 
@@ -198,6 +201,7 @@ def _family_in_use(problem: Problem, name: str) -> bool:
         "max_consecutive_shifts": any(c is not None for c in problem.max_consecutive),
         "min_rest_shifts": any(r > 1 for r in problem.min_rest),
         "fixed (pinned slots)": bool(problem.pins),
+        "carry_in (on call just before the window)": any(problem.carried),
         "layers: 2": len(problem.layers) > 1,
     }[name]
 

@@ -40,6 +40,7 @@ class SlotGrid:
     end: datetime  # UTC instant where the last slot ends
     zone: tzinfo  # the IANA zone, or the start's fixed offset
     zone_name: str  # written as each override's time_zone
+    length: timedelta = timedelta(days=1)  # each slot's, in wall-clock time
 
     @classmethod
     def build(
@@ -60,7 +61,7 @@ class SlotGrid:
             k += 1
             if k > MAX_SLOTS:
                 raise ValueError(f"the window holds more than {MAX_SLOTS} slots")
-        return cls(tuple(starts), _to_utc(local_start + k * length), zone, zone_name)
+        return cls(tuple(starts), _to_utc(local_start + k * length), zone, zone_name, length)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -98,6 +99,12 @@ class SlotGrid:
         """Local midnight to the next local midnight, as UTC instants."""
         midnight = datetime.combine(day, time(0), tzinfo=self.zone)
         return _to_utc(midnight), _to_utc(midnight + timedelta(days=1))
+
+    def slot_before(self, k: int) -> tuple[datetime, datetime]:
+        """The k-th slot before the window (k = 1: the one that ends where it begins), as
+        the window's own slots would run on backwards: start and end, UTC."""
+        local_start = self.local(self.starts[0])
+        return _to_utc(local_start - k * self.length), _to_utc(local_start - (k - 1) * self.length)
 
     def slot_at_noon(self, day: date) -> int | None:
         """The slot on call at local noon on `day`: what a preferred or avoided date points at."""

@@ -24,6 +24,7 @@ from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
+    carried,
     cycle_length,
     group_capacity,
     group_of,
@@ -109,9 +110,12 @@ class Matrices:
         """Rows another row already enforces, LP included: with one shift in a row at most,
         a person's run and rest rows follow from their cycle rows (at most one shift in any
         1 + min_rest_shifts slots in a row), so solvers leave them out (a tight rotation's LP:
-        1.4 s against over 40 s with them)."""
+        1.4 s against over 40 s with them). Not at the seam: cycle rows start in the window."""
         return np.array(
-            [key[0] in _CYCLE_IMPLIES and key[1] in self.cycle_only for key in self.rows],
+            [
+                key[0] in _CYCLE_IMPLIES and key[1] in self.cycle_only and key[2] >= 0
+                for key in self.rows
+            ],
             dtype=bool,
         )
 
@@ -280,27 +284,34 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
             if len(js) > 1:
                 m.add_row(("one_layer_at_a_time", u, t), -INF, 1, (js, 1.0))
 
+    def window_row(family: str, u: int, t: int, length: int, limit: int) -> None:
+        """At most `limit` of the `length` slots from `t` on call, the carried ones (before
+        the window) moved to the right-hand side; only a window a roster could break."""
+        window = [s for s in range(t, t + length) if (u, s) in by_person_slot]
+        before = sum(carried(problem, u, s) for s in range(t, min(t + length, 0)))
+        if window and len(window) + before > limit:
+            columns = [j for s in window for j in by_person_slot[u, s]]
+            m.add_row((family, u, t), -INF, limit - before, (columns, 1.0))
+
     for u in users:
         limit = problem.max_consecutive[u]
-        if limit is None:
-            continue
-        for t in range(problem.n_slots - limit):
-            window = [s for s in range(t, t + limit + 1) if (u, s) in by_person_slot]
-            if len(window) > limit:
-                columns = [j for s in window for j in by_person_slot[u, s]]
-                m.add_row(("at_most_consecutive", u, t), -INF, limit, (columns, 1.0))
+        if limit is not None:
+            for t in range(-limit, problem.n_slots - limit):
+                window_row("at_most_consecutive", u, t, limit + 1, limit)
     for u in users:
-        for t in range(problem.n_slots - 2):
-            if (u, t) not in by_person_slot:
+        for t in range(-problem.min_rest[u], problem.n_slots - 2):
+            if (u, t) not in by_person_slot and not carried(problem, u, t):
                 continue
             for gap in range(2, problem.min_rest[u] + 1):
-                if t + gap < problem.n_slots and (u, t + gap) in by_person_slot:
+                if 0 <= t + gap < problem.n_slots and (u, t + gap) in by_person_slot:
+                    # on(t) - on(t + 1) + on(t + gap) <= 1, slots before the window constants
+                    constant = carried(problem, u, t) - carried(problem, u, t + 1)
                     parts = (
-                        (by_person_slot[u, t], 1.0),
+                        (by_person_slot.get((u, t), []), 1.0),
                         (by_person_slot.get((u, t + 1), []), -1.0),
                         (by_person_slot[u, t + gap], 1.0),
                     )
-                    m.add_row(("rest_after_a_run", u, t, gap), -INF, 1, *parts)
+                    m.add_row(("rest_after_a_run", u, t, gap), -INF, 1 - constant, *parts)
     cycle_only = set()
     for u in users:
         limit = problem.max_consecutive[u]
@@ -309,10 +320,9 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
         length = cycle_length(problem, u)
         if limit == 1 and length <= problem.n_slots:  # every pair within a cycle is in a row
             cycle_only.add(u)
+        # Inside the window only: a carry_in may itself have broken a rule, which says
+        # nothing about cycles (the run and rest rows hold the seam exactly).
         for t in range(problem.n_slots - length + 1):
-            window = [s for s in range(t, t + length) if (u, s) in by_person_slot]
-            if len(window) > limit:
-                columns = [j for s in window for j in by_person_slot[u, s]]
-                m.add_row(("at_most_a_run_per_cycle", u, t), -INF, limit, (columns, 1.0))
+            window_row("at_most_a_run_per_cycle", u, t, length, limit)
     m.cycle_only = frozenset(cycle_only)
     return m

@@ -28,6 +28,7 @@ from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
+    carried,
     cycle_length,
     group_capacity,
     group_of,
@@ -143,19 +144,29 @@ def build_model(
         m.one_layer_at_a_time = _rule(pairs, one_layer_at_a_time)
 
     def on_call(m, u, t):
+        """On call in slot t: a sum of cells, or before the window (t < 0) what carry_in says."""
+        if t < 0:
+            return carried(problem, u, t)
         return pyo.quicksum(m.x[c] for c in by_person_slot.get((u, t), ()))
 
     def can_work(u, t):
         return (u, t) in by_person_slot
 
-    # Only windows and runs that could actually break a rule get a constraint.
+    def breakable(u, window, limit):
+        """A window of slots whose rule a roster could break: more than `limit` slots in it
+        could be on call (carried ones count), and some of them are the roster's to give."""
+        return any(can_work(u, s) for s in window) and (
+            sum(can_work(u, s) or carried(problem, u, s) for s in window) > limit
+        )
+
+    # Only windows and runs that could actually break a rule get a constraint; those that
+    # begin before the window (carry_in) count who was on call then.
     consecutive = [
         (u, t)
         for u in users
         if problem.max_consecutive[u] is not None
-        for t in range(problem.n_slots - problem.max_consecutive[u])
-        if sum(can_work(u, s) for s in range(t, t + problem.max_consecutive[u] + 1))
-        > problem.max_consecutive[u]
+        for t in range(-problem.max_consecutive[u], problem.n_slots - problem.max_consecutive[u])
+        if breakable(u, range(t, t + problem.max_consecutive[u] + 1), problem.max_consecutive[u])
     ]
     if consecutive:
 
@@ -169,10 +180,10 @@ def build_model(
     rest = [
         (u, t, j)
         for u in users
-        for t in range(problem.n_slots - 2)
-        if can_work(u, t)
+        for t in range(-problem.min_rest[u], problem.n_slots - 2)
+        if can_work(u, t) or carried(problem, u, t)
         for j in range(2, problem.min_rest[u] + 1)
-        if t + j < problem.n_slots and can_work(u, t + j)
+        if 0 <= t + j < problem.n_slots and can_work(u, t + j)
     ]
     if rest:
 
@@ -186,9 +197,8 @@ def build_model(
         (u, t)
         for u in users
         if problem.max_consecutive[u] is not None and problem.min_rest[u] > 1
-        for t in range(problem.n_slots - cycle_length(problem, u) + 1)
-        if sum(can_work(u, s) for s in range(t, t + cycle_length(problem, u)))
-        > problem.max_consecutive[u]
+        for t in range(problem.n_slots - cycle_length(problem, u) + 1)  # see matrix.py
+        if breakable(u, range(t, t + cycle_length(problem, u)), problem.max_consecutive[u])
     ]
     if cycles:
 

@@ -33,6 +33,9 @@ class Problem:
     history: tuple[tuple[int, int], ...]  # per user: (weekday-or-all shifts, weekend shifts)
     max_consecutive: tuple[int | None, ...]
     min_rest: tuple[int, ...]
+    # per user: the slots before the window they were on call in (-1 = the one just before),
+    # as far back as their run and rest rules look (`carry_in`)
+    carried: tuple[frozenset[int], ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
 
     # ----- convenience views -------------------------------------------------------------
@@ -119,6 +122,7 @@ class Problem:
         def change(raw):
             raw["users"] = [x for x in raw["users"] if x["id"] != user_id]
             raw["fixed"] = [p for p in raw.get("fixed", []) if p["user"] != user_id]
+            raw["carry_in"] = [c for c in raw.get("carry_in", []) if c["user"] != user_id]
             raw.get("history", {}).pop(user_id, None)
 
         return self.revise(change)
@@ -225,6 +229,19 @@ def build_problem(doc: InputDocument) -> Problem:
             problems.append((f"history.{key}", f"no user has id '{key}'"))
         if isinstance(worked, History) and worked.weekend_shifts > worked.shifts:
             problems.append((f"history.{key}.weekend_shifts", "is more than shifts in all"))
+    for i, entry in enumerate(doc.carry_in or []):
+        if entry.user not in seen:
+            problems.append((f"carry_in[{i}].user", f"no user has id '{entry.user}'"))
+        if entry.end <= entry.start:
+            problems.append((f"carry_in[{i}].end", "is not after its start"))
+        if entry.end > doc.schedule_start:
+            problems.append(
+                (f"carry_in[{i}].end", "is after schedule_start: inside the window, use fixed")
+            )
+        if entry.layer > doc.layers:
+            problems.append(
+                (f"carry_in[{i}].layer", f"is {entry.layer} but the roster has {doc.layers}")
+            )
     for i, pin in enumerate(doc.fixed or []):
         if pin.user not in seen:
             problems.append((f"fixed[{i}].user", f"no user has id '{pin.user}'"))
@@ -316,6 +333,16 @@ def build_problem(doc: InputDocument) -> Problem:
         else:
             history.append((h, 0))
 
+    max_consecutive = tuple(
+        u.max_consecutive_shifts
+        if u.max_consecutive_shifts is not None
+        else doc.max_consecutive_shifts
+        for u in doc.users
+    )
+    min_rest = tuple(
+        u.min_rest_shifts if u.min_rest_shifts is not None else (doc.min_rest_shifts or 0)
+        for u in doc.users
+    )
     return Problem(
         document=doc,
         grid=grid,
@@ -325,18 +352,26 @@ def build_problem(doc: InputDocument) -> Problem:
         pins=pins,
         previous=previous,
         history=tuple(history),
-        max_consecutive=tuple(
-            u.max_consecutive_shifts
-            if u.max_consecutive_shifts is not None
-            else doc.max_consecutive_shifts
-            for u in doc.users
-        ),
-        min_rest=tuple(
-            u.min_rest_shifts if u.min_rest_shifts is not None else (doc.min_rest_shifts or 0)
-            for u in doc.users
-        ),
+        max_consecutive=max_consecutive,
+        min_rest=min_rest,
+        carried=_carried(doc, grid, index, max_consecutive, min_rest),
         warnings=tuple(warnings),
     )
+
+
+def _carried(doc, grid, index, max_consecutive, min_rest) -> tuple[frozenset[int], ...]:
+    """Per person, the slots before the window (-1, -2, ...) a carry_in entry shares any
+    time with, as far back as their rules look: a run of max_consecutive_shifts and its rest,
+    or the rest alone."""
+    carried: list[set[int]] = [set() for _ in doc.users]
+    for entry in doc.carry_in or []:
+        u = index[entry.user]
+        back = max((max_consecutive[u] or 0) + max(min_rest[u], 1), min_rest[u] + 1)
+        for k in range(1, back + 1):
+            start, end = grid.slot_before(k)
+            if entry.start < end and start < entry.end:
+                carried[u].add(-k)
+    return tuple(frozenset(slots) for slots in carried)
 
 
 def _slots_blocked(grid: SlotGrid, entry: datetime | date | DateRange) -> Iterable[int]:

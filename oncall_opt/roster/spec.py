@@ -122,6 +122,17 @@ class Pin(_Strict):
     layer: Literal[1, 2] = 1
 
 
+class CarryIn(_Strict):
+    """Someone on call just before the window (from `start` to `end`, both at or before
+    schedule_start): rest and max-in-a-row count those slots, so two windows planned one
+    after the other join without breaking either rule at the seam."""
+
+    user: str = Field(min_length=1)
+    start: Timestamp
+    end: Timestamp
+    layer: Literal[1, 2] = 1
+
+
 class History(_Strict):
     shifts: int = Field(ge=0)
     weekend_shifts: int = Field(default=0, ge=0)
@@ -167,6 +178,7 @@ class InputDocument(_Strict):
     min_rest_shifts: int | None = Field(default=None, ge=0)
     fixed: list[Pin] | None = None
     history: dict[str, Annotated[int, Field(ge=0)] | History] | None = None
+    carry_in: list[CarryIn] | None = None
     weekend_balance: bool = False
     previous: Previous | None = None
     layers: Literal[1, 2] = 1

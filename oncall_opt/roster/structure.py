@@ -27,6 +27,18 @@ def candidates(problem: Problem, t: int, layer: int) -> list[int]:
     return [u for u in range(problem.n_users) if t in problem.available[u]]
 
 
+def carried(problem: Problem, u: int, t: int) -> int:
+    """1 when `u` was on call in slot `t` before the window (t < 0, from carry_in), else 0."""
+    return int(t < 0 and bool(problem.carried) and t in problem.carried[u])
+
+
+def first_rule_slot(problem: Problem, u: int) -> int:
+    """The earliest slot (negative: before the window) a run or rest rule of `u` can reach
+    back to: where their rows begin."""
+    return -max((problem.max_consecutive[u] or 0) + max(problem.min_rest[u], 1),
+                problem.min_rest[u] + 1)  # fmt: skip
+
+
 def cycle_length(problem: Problem, u: int) -> int:
     """A run at its longest and the rest after it: in any this many slots in a row, `u` is on
     call at most max_consecutive_shifts times (only meaningful when both rules apply)."""

@@ -27,9 +27,8 @@ def greedy_roster(problem: Problem) -> Assignment | None:
     groups = range(len(balance_groups(problem)))
     shifts = [[history_in_group(problem, u, g) for u in users] for g in groups]
     total = [0] * problem.n_users
-    last_on = [-(10**9)] * problem.n_users  # last slot on call
+    last_on, run = _carried_runs(problem)  # last slot on call, the run ending there
     granted = [0] * problem.n_users  # preferred slots given so far
-    run = [0] * problem.n_users  # length of the current run ending at last_on
     assignment: Assignment = {}
     for t in range(problem.n_slots):
         taken: set[int] = set()
@@ -70,6 +69,18 @@ def greedy_roster(problem: Problem) -> Assignment | None:
     return assignment if not violations(problem, assignment) else None
 
 
+def _carried_runs(problem: Problem) -> tuple[list[int], list[int]]:
+    """Per person, the last slot on call before the window (carry_in; far back if none) and
+    the length of the run that ended there."""
+    last_on, run = [-(10**9)] * problem.n_users, [0] * problem.n_users
+    for u, slots in enumerate(problem.carried):
+        if slots:
+            last_on[u] = max(slots)
+            while last_on[u] - run[u] in slots:
+                run[u] += 1
+    return last_on, run
+
+
 def violations(problem: Problem, assignment: Assignment) -> list[str]:
     """Every hard rule an assignment breaks (empty for a valid roster)."""
     found = []
@@ -89,12 +100,13 @@ def violations(problem: Problem, assignment: Assignment) -> list[str]:
                 found.append(f"user {u} holds two layers in slot {t}")
             seen.add(u)
             on_call[u][t] = True
+    last_on, runs = _carried_runs(problem)
     for u in range(problem.n_users):
         shifts = sum(on_call[u])
         if not problem.min_shifts(u) <= shifts <= problem.max_shifts(u):
             found.append(f"user {u} works {shifts} shifts, outside their limits")
         limit, rest = problem.max_consecutive[u], problem.min_rest[u]
-        streak, last = 0, None
+        streak, last = runs[u], last_on[u] if runs[u] else None
         for t in range(problem.n_slots):
             if not on_call[u][t]:
                 continue

@@ -70,6 +70,7 @@ class Inst:
     w_happy: float
     w_avoid: float
     w_stab: float
+    carried: list[set[int]]  # per person: slots before the window on call (-1 the last)
 
     @property
     def side_rules(self) -> bool:
@@ -159,6 +160,12 @@ def interpret(doc: dict) -> Inst:
                 for k, s in enumerate(starts):
                     if lo <= s and s + DAY <= hi:
                         prev[(k, layer)] = index[o["user"]["id"]]
+    carried: list[set[int]] = [set() for _ in ids]
+    for entry in doc.get("carry_in", []):
+        lo, hi = _instant(entry["start"]), _instant(entry["end"])
+        for k in range(1, 50):  # further back than any rule here looks
+            if start - k * DAY < hi and start - (k - 1) * DAY > lo:
+                carried[index[entry["user"]]].add(-k)
     weights = doc.get("objective", {})
     users = doc["users"]
     return Inst(
@@ -185,6 +192,7 @@ def interpret(doc: dict) -> Inst:
         w_happy=weights.get("happiness", 1.0),
         w_avoid=weights.get("avoid", 1.0),
         w_stab=weights.get("stability", 10.0) if "previous" in doc else 0.0,
+        carried=carried,
     )
 
 
@@ -214,14 +222,15 @@ def violations(inst: Inst, assign: Assignment) -> list[str]:
             out.append(f"{uid}: {total} shifts < min {inst.min_s[u]}")
         if inst.max_s[u] is not None and total > inst.max_s[u]:
             out.append(f"{uid}: {total} shifts > max {inst.max_s[u]}")
+        before = sorted(inst.carried[u])  # on call before the window: rules count it
         run = 0
-        for t in range(inst.n):
-            run = run + 1 if on[t] else 0
-            if inst.max_cons[u] is not None and run > inst.max_cons[u]:
+        for t in range(before[0] if before else 0, inst.n):
+            run = run + 1 if (on[t] if t >= 0 else t in before) else 0
+            if t >= 0 and inst.max_cons[u] is not None and run > inst.max_cons[u]:
                 out.append(f"{uid}: {run} consecutive shifts ending at slot {t}")
-        worked = [t for t in range(inst.n) if on[t]]
+        worked = before + [t for t in range(inst.n) if on[t]]
         for a, b in itertools.pairwise(worked):
-            if b > a + 1 and b - a - 1 < inst.min_rest[u]:
+            if b >= 0 and b > a + 1 and b - a - 1 < inst.min_rest[u]:
                 out.append(f"{uid}: rest of {b - a - 1} between slots {a} and {b}")
     return out
 
@@ -283,8 +292,12 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
     total = [0] * nu
     cnt = [[0] * len(groups) for _ in range(nu)]
     happy = [0] * nu
-    last = [-1] * nu
+    never = -(10**6)
+    last = [max(inst.carried[u], default=never) for u in range(nu)]  # carry_in
     run = [0] * nu
+    for u in range(nu):
+        while last[u] - run[u] in inst.carried[u]:
+            run[u] += 1
     chosen: list[tuple[int, ...]] = []
     best: list = [None, None]
     INF = 10**9
@@ -314,10 +327,10 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
             for u, _, _ in incs:
                 if total[u] + 1 > cap[u]:
                     ok = False
-                elif last[u] == t - 1 and last[u] >= 0:
+                elif last[u] == t - 1:
                     if run[u] + 1 > cons[u]:
                         ok = False
-                elif last[u] >= 0 and t - last[u] - 1 < rest[u]:
+                elif t - last[u] - 1 < rest[u]:
                     ok = False
             if not ok:
                 continue
@@ -326,7 +339,7 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
                 total[u] += 1
                 cnt[u][g] += 1
                 happy[u] += p
-                run[u] = run[u] + 1 if last[u] == t - 1 and last[u] >= 0 else 1
+                run[u] = run[u] + 1 if last[u] == t - 1 else 1
                 last[u] = t
             deficit = 0
             for u in range(nu):
@@ -767,6 +780,35 @@ def gen_rotation(rng):
     return doc
 
 
+def add_carry_in(rng: random.Random, doc: dict) -> None:
+    """One to three people on call for a run that ends just before the window or a slot or
+    two earlier (their rest may reach into it)."""
+    start = _instant(doc["schedule_start"])
+    entries = []
+    for user in rng.sample(doc["users"], rng.randint(1, min(3, len(doc["users"])))):
+        ended = start - rng.choice([0, 0, 1, 2]) * DAY
+        began = ended - rng.randint(1, 3) * DAY
+        entry = {"user": user["id"], "start": ts(began), "end": ts(ended)}
+        if doc.get("layers", 1) == 2 and _chance(rng, 0.5):
+            entry["layer"] = 2
+        entries.append(entry)
+    doc["carry_in"] = entries
+
+
+def gen_carry_in(rng):
+    """Rest and max-in-a-row reaching back before the window, where someone was on call."""
+    two = _chance(rng, 0.3)
+    if two:
+        doc = base_doc(rng, users=(3, 3), days=(3, 5), start=_any_start(rng), p_unavailable=0.1)
+        doc["layers"] = 2
+    else:
+        doc = base_doc(rng, users=(2, 4), start=_any_start(rng), p_unavailable=0.1)
+    doc["max_consecutive_shifts"] = rng.randint(1, 3)
+    doc["min_rest_shifts"] = rng.randint(1, 3)
+    add_carry_in(rng, doc)
+    return doc
+
+
 GENERATORS = {
     "default": gen_default,
     "weight": gen_weight,
@@ -784,6 +826,7 @@ GENERATORS = {
     "objective": gen_objective,
     "mixed": gen_mixed,
     "rotation": gen_rotation,
+    "carry_in": gen_carry_in,
 }
 EXTRA_SEEDS = {"mixed": range(80), "layers": range(40), "rotation": range(40)}
 
@@ -931,6 +974,46 @@ def test_mixed(seed):
 @pytest.mark.parametrize("seed", EXTRA_SEEDS["rotation"])
 def test_tight_rotations(seed):
     check("rotation", seed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_carry_in(seed):
+    check("carry_in", seed)
+
+
+def test_two_windows_planned_one_after_the_other_join_without_breaking_a_rule():
+    """Plan a fortnight, then the next with carry_in from the first's last days: joined, the
+    four weeks break no rest or max-in-a-row rule (the independent checker over all 28
+    days); without carry_in the seam breaks one (so the test can tell)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    whole = rotation(8, 4, 4, layers=2)  # 8 people, two layers, one in four: no slack
+    whole["users"] = [{k: v for k, v in u.items() if k != "unavailable"}
+                      for u in whole["users"]]  # fmt: skip
+    seam = _instant(whole["schedule_start"]) + 14 * DAY
+    first = {**whole, "schedule_end": ts(seam - DAY)}
+    second = {**whole, "schedule_start": ts(seam)}
+    earlier = oo.solve(oo.load_problem(copy.deepcopy(first))).to_output()
+    carry_in = [
+        {"user": o["user"]["id"], "start": o["start"], "end": o["end"], "layer": layer}
+        for layer, key in ((1, "overrides"), (2, "secondary_overrides"))
+        for o in earlier[key]
+        if _instant(o["end"]) > seam - 4 * DAY
+    ]
+
+    def joined(later: dict) -> Assignment:
+        inst = interpret(whole)
+        ids = {uid: u for u, uid in enumerate(inst.ids)}
+        columns = [[ids[o["user"]["id"]] for o in earlier[key] + later[key]]
+                   for key in ("overrides", "secondary_overrides")]  # fmt: skip
+        return [tuple(column[t] for column in columns) for t in range(inst.n)]
+
+    with_carry = oo.solve(oo.load_problem({**copy.deepcopy(second), "carry_in": carry_in}))
+    assert with_carry.status == "optimal"
+    assert violations(interpret(whole), joined(with_carry.to_output())) == []
+    without = oo.solve(oo.load_problem(copy.deepcopy(second))).to_output()
+    assert violations(interpret(whole), joined(without)) != []
 
 
 def test_the_capacity_count_never_calls_a_feasible_rotation_impossible():
