@@ -24,6 +24,7 @@ from typing import Any
 from oncall_opt import times
 from oncall_opt.engine import outbox
 from oncall_opt.engine.availability import PREFERRED, UNAVAILABLE, check_days, days_by_user
+from oncall_opt.engine.final import segments
 from oncall_opt.engine.overrides import LAYER_NAMES, slack_time
 from oncall_opt.engine.report import history as report_history
 from oncall_opt.engine.shifts import (
@@ -259,6 +260,9 @@ def build_input(
     pins = _frozen_pins(store, w, users, away_days, options, now)
     if pins:
         doc["fixed"] = pins
+    carried = _carry_in(store, w, ids, options)
+    if carried:
+        doc["carry_in"] = carried
     if options.history_from_report:
         length = w.stop - w.first
         slot_hours = length.total_seconds() / 3600 / w.slots
@@ -271,6 +275,26 @@ def build_input(
                 worked if options.weekend_balance else {k: v["shifts"] for k, v in worked.items()}
             )
     return doc
+
+
+def _carry_in(store: Store, w: Window, ids: set[str], options: RosterOptions) -> list[dict]:
+    """Who was on call (the final schedule, overrides included) in the slots just before the
+    window, as far back as the run and rest rules look: planned after them, the new window
+    keeps both rules across the seam."""
+    rules = options.max_consecutive_shifts, options.min_rest_shifts
+    if rules == (None, None):
+        return []
+    limit, rest = options.max_consecutive_shifts or 0, options.min_rest_shifts or 0
+    length, _, _ = options.checked()
+    back = max(limit + max(rest, 1), rest + 1) * length
+    found = segments(store, options.team_id, _utc(w.first - back), _utc(w.first),
+                     layers=range(1, options.layers + 1))  # fmt: skip
+    return [
+        {"user": str(s.user.id), "start": format_timestamp(s.start),
+         "end": format_timestamp(s.end), "layer": s.layer}
+        for s in found
+        if str(s.user.id) in ids
+    ]  # fmt: skip
 
 
 def _frozen_pins(
