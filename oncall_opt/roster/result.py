@@ -173,6 +173,7 @@ class Roster:
                     "name": row["user_name"],
                     "shifts": row["shifts"],
                     "preferred_granted": row["preferred_granted"],
+                    "preferred_asked": row["preferred_asked"],
                     "avoided_given": row["avoided_given"],
                 }
                 for row in self.per_user_rows
