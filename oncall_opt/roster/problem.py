@@ -343,6 +343,18 @@ def build_problem(doc: InputDocument) -> Problem:
         u.min_rest_shifts if u.min_rest_shifts is not None else (doc.min_rest_shifts or 0)
         for u in doc.users
     )
+    # Each rule's rows cost slots x its length per person: refuse what no solve could finish
+    # building (a person resting 1,000 slots after each shift of a 20,000-slot window).
+    work = sum(
+        len(slots) * min(n, (max_consecutive[u] or 0) + min_rest[u])
+        for u, slots in enumerate(available)
+    )
+    if work > MAX_RULE_WORK:
+        field_name = "min_rest_shifts" if any(min_rest) else "max_consecutive_shifts"
+        raise InputError([(field_name, (
+            f"with {len(doc.users)} people and {n} slots these run and rest rules would need "
+            f"about {work:,} checks, more than {MAX_RULE_WORK:,}: shorten the rule or the window"
+        ))])  # fmt: skip
     return Problem(
         document=doc,
         grid=grid,
@@ -357,6 +369,9 @@ def build_problem(doc: InputDocument) -> Problem:
         carried=_carried(doc, grid, index, max_consecutive, min_rest),
         warnings=tuple(warnings),
     )
+
+
+MAX_RULE_WORK = 20_000_000
 
 
 def _carried(doc, grid, index, max_consecutive, min_rest) -> tuple[frozenset[int], ...]:

@@ -68,6 +68,12 @@ Timestamp = Annotated[
 Moment = Annotated[datetime | date, BeforeValidator(_parse_moment), PlainSerializer(_format_moment)]
 
 
+# The run and rest rules' rows grow with slots x the rule's length (and carry_in looks back
+# that far): beyond this no team's rule means anything different, and an input with 10**9
+# must not keep the solver building rows for hours.
+MAX_RUN_RULE = 1_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -103,8 +109,8 @@ class User(_Strict):
     max_shifts: int | None = Field(default=None, ge=0)
     min_shifts: int | None = Field(default=None, ge=0)
     weight: float = Field(default=1.0, gt=0)
-    max_consecutive_shifts: int | None = Field(default=None, ge=1)
-    min_rest_shifts: int | None = Field(default=None, ge=0)
+    max_consecutive_shifts: int | None = Field(default=None, ge=1, le=MAX_RUN_RULE)
+    min_rest_shifts: int | None = Field(default=None, ge=0, le=MAX_RUN_RULE)
 
     @property
     def label(self) -> str:
@@ -174,8 +180,8 @@ class InputDocument(_Strict):
     schedule_end: Timestamp
     users: list[User]
     shift: Shift | None = None
-    max_consecutive_shifts: int | None = Field(default=None, ge=1)
-    min_rest_shifts: int | None = Field(default=None, ge=0)
+    max_consecutive_shifts: int | None = Field(default=None, ge=1, le=MAX_RUN_RULE)
+    min_rest_shifts: int | None = Field(default=None, ge=0, le=MAX_RUN_RULE)
     fixed: list[Pin] | None = None
     history: dict[str, Annotated[int, Field(ge=0)] | History] | None = None
     carry_in: list[CarryIn] | None = None

@@ -205,3 +205,28 @@ def test_round_trip_to_input_json():
     again = oo.load_problem(problem.to_input_json())
     assert again.available == problem.available
     assert again.to_input_json() == problem.to_input_json()
+
+
+@pytest.mark.parametrize("field", ["max_consecutive_shifts", "min_rest_shifts"])
+def test_run_and_rest_rules_beyond_any_team_are_refused_before_any_work(field):
+    """An attacker's 10**9 once meant slots x 10**9 rows to build (hours of one worker);
+    refused at reading, naming the field, on the team and on a person."""
+    doc = team(days=3, people=2, **{field: 10**9})
+    assert "less than or equal to 1000" in problems_of(doc)[field]
+    doc = team(days=3, people=2)
+    doc["users"][1][field] = 10**9
+    assert field in "".join(problems_of(doc))
+    doc = team(days=3, people=2, **{field: 1000})
+    doc["carry_in"] = [{"user": "u0", "start": "2026-12-01T00:00:00Z",
+                        "end": "2027-01-04T00:00:00Z"}]  # fmt: skip
+    assert oo.solve(oo.load_problem(doc)).status == "optimal"
+
+
+def test_rules_whose_rows_no_solve_could_build_are_refused_with_the_sizes():
+    """Hourly shifts for two years (17,544 slots), 20 people, 1,000 slots' rest: about 3.5e8
+    checks to build. Refused at once, naming the field and the sizes."""
+    doc = team(days=3, people=20, min_rest_shifts=1000)
+    doc["shift"] = {"length": "PT1H"}
+    doc["schedule_end"] = "2029-01-03T23:00:00Z"
+    message = problems_of(doc)["min_rest_shifts"]
+    assert "with 20 people and 17544 slots" in message and "shorten" in message
