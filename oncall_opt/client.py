@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from oncall_opt import secretsfile, times
+from oncall_opt.tls import trust
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -67,16 +68,6 @@ def _day(value: date | str | None) -> str | None:
     if isinstance(value, datetime):
         raise ValueError(f"{value!r}: give a calendar day (a date or YYYY-MM-DD), not a time")
     return value.isoformat() if isinstance(value, date) else value
-
-
-def trust(ca_file: str | None) -> ssl.SSLContext | bool:
-    """What to trust for the daemon's HTTPS: the CA in `ca_file` (a PEM file) as well as the
-    system's, or the system's alone (True)."""
-    if not ca_file:
-        return True
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=ca_file)
-    return context
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
