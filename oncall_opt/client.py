@@ -33,6 +33,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 PAGE = 1000  # items asked for per request when following pages (the API's maximum)
+# A push to PagerDuty waits out PagerDuty's rate limits (over three minutes at worst) before the
+# daemon answers, far beyond the usual timeout.
+PAGERDUTY_PUSH_TIMEOUT = 300.0
 
 
 # Whom `up`'s one-time setup link signs in on a database with nobody in it: the console then
@@ -132,11 +135,14 @@ class Client:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Send one request; returns the decoded JSON, raises ApiError / DaemonUnavailable."""
+        """Send one request; returns the decoded JSON, raises ApiError / DaemonUnavailable.
+        `timeout`: seconds for this request, when not the client's."""
+        waits = {"timeout": timeout} if timeout is not None else {}
         try:
             response = self._http.request(
-                method, path, json=json, params=_drop_none(params or {}) or None
+                method, path, json=json, params=_drop_none(params or {}) or None, **waits
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise DaemonUnavailable(
@@ -479,8 +485,8 @@ class Client:
         return self.request("POST", "/teams", json=_drop_none(body))
 
     def update_team(self, team_id: int, **fields: Any) -> dict:
-        """Change the API's fields given: Name, UserIds, SlackWebhookUrl, SlackChannel ("" removes
-        either)."""
+        """Change the API's fields given: Name, UserIds, SlackWebhookUrl, SlackChannel,
+        PagerDutySchedule ("" removes any of the last three)."""
         return self.request("PUT", f"/teams/{int(team_id)}", json=fields)
 
     def set_team_members(self, team_id: int, user_ids: list[int]) -> dict:
@@ -661,6 +667,26 @@ class Client:
         """Contiguous segments `{TeamId, Layer, Start, End, User, Source, Covers, ...}`."""
         params = {"Start": _time(start), "End": _time(end), "Layer": layer}
         return self.request("GET", f"/teams/{int(team_id)}/final", params=params)["Items"]
+
+    def push_to_pagerduty(
+        self,
+        team_id: int,
+        start: datetime | str,
+        end: datetime | str,
+        layer: int = 1,
+        dry_run: bool = False,
+    ) -> dict:
+        """Make the PagerDuty schedule the team is linked to show its final schedule over
+        [start, end) in `layer` (admins). `{Schedule, DryRun, Rows: [{Slot, Now, After, Action}],
+        Summary, Slots, Started, Created, Deleted, Kept, LeftAlone}`; with `dry_run`, what would
+        change, nothing written."""
+        body = {"Start": _time(start), "End": _time(end), "Layer": layer, "DryRun": dry_run}
+        return self.request(
+            "POST",
+            f"/teams/{int(team_id)}/pagerduty/push",
+            json=body,
+            timeout=PAGERDUTY_PUSH_TIMEOUT,
+        )
 
     def my_shifts(self, user_id: int, start: datetime | str, end: datetime | str) -> list[dict]:
         params = {"Start": _time(start), "End": _time(end)}
