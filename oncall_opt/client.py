@@ -27,11 +27,15 @@ from urllib.parse import quote
 import httpx
 
 from oncall_opt import secretsfile, times
+from oncall_opt.tls import trust
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 PAGE = 1000  # items asked for per request when following pages (the API's maximum)
+# A push to PagerDuty waits out PagerDuty's rate limits (over three minutes at worst) before the
+# daemon answers, far beyond the usual timeout.
+PAGERDUTY_PUSH_TIMEOUT = 300.0
 
 
 # Whom `up`'s one-time setup link signs in on a database with nobody in it: the console then
@@ -67,16 +71,6 @@ def _day(value: date | str | None) -> str | None:
     if isinstance(value, datetime):
         raise ValueError(f"{value!r}: give a calendar day (a date or YYYY-MM-DD), not a time")
     return value.isoformat() if isinstance(value, date) else value
-
-
-def trust(ca_file: str | None) -> ssl.SSLContext | bool:
-    """What to trust for the daemon's HTTPS: the CA in `ca_file` (a PEM file) as well as the
-    system's, or the system's alone (True)."""
-    if not ca_file:
-        return True
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=ca_file)
-    return context
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -141,11 +135,14 @@ class Client:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Send one request; returns the decoded JSON, raises ApiError / DaemonUnavailable."""
+        """Send one request; returns the decoded JSON, raises ApiError / DaemonUnavailable.
+        `timeout`: seconds for this request, when not the client's."""
+        waits = {"timeout": timeout} if timeout is not None else {}
         try:
             response = self._http.request(
-                method, path, json=json, params=_drop_none(params or {}) or None
+                method, path, json=json, params=_drop_none(params or {}) or None, **waits
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise DaemonUnavailable(
@@ -488,8 +485,8 @@ class Client:
         return self.request("POST", "/teams", json=_drop_none(body))
 
     def update_team(self, team_id: int, **fields: Any) -> dict:
-        """Change the API's fields given: Name, UserIds, SlackWebhookUrl, SlackChannel ("" removes
-        either)."""
+        """Change the API's fields given: Name, UserIds, SlackWebhookUrl, SlackChannel,
+        PagerDutySchedule ("" removes any of the last three)."""
         return self.request("PUT", f"/teams/{int(team_id)}", json=fields)
 
     def set_team_members(self, team_id: int, user_ids: list[int]) -> dict:
@@ -670,6 +667,26 @@ class Client:
         """Contiguous segments `{TeamId, Layer, Start, End, User, Source, Covers, ...}`."""
         params = {"Start": _time(start), "End": _time(end), "Layer": layer}
         return self.request("GET", f"/teams/{int(team_id)}/final", params=params)["Items"]
+
+    def push_to_pagerduty(
+        self,
+        team_id: int,
+        start: datetime | str,
+        end: datetime | str,
+        layer: int = 1,
+        dry_run: bool = False,
+    ) -> dict:
+        """Make the PagerDuty schedule the team is linked to show its final schedule over
+        [start, end) in `layer` (admins). `{Schedule, DryRun, Rows: [{Slot, Now, After, Action}],
+        Summary, Slots, Started, Created, Deleted, Kept, LeftAlone}`; with `dry_run`, what would
+        change, nothing written."""
+        body = {"Start": _time(start), "End": _time(end), "Layer": layer, "DryRun": dry_run}
+        return self.request(
+            "POST",
+            f"/teams/{int(team_id)}/pagerduty/push",
+            json=body,
+            timeout=PAGERDUTY_PUSH_TIMEOUT,
+        )
 
     def my_shifts(self, user_id: int, start: datetime | str, end: datetime | str) -> list[dict]:
         params = {"Start": _time(start), "End": _time(end)}

@@ -63,5 +63,10 @@ class TooManyRequestsError(OncallOptError):
     """Slow down: too many attempts, for example failed sign-ins (HTTP 429)."""
 
 
+class UpstreamError(OncallOptError):
+    """A service the daemon called for the request (PagerDuty) refused it or did not answer
+    (HTTP 502): the message says what was asked and why it failed."""
+
+
 class UnavailableError(OncallOptError):
     """Something the daemon needs does not answer, e.g. its database (HTTP 503): retry."""

@@ -31,6 +31,7 @@ from oncall_opt.errors import (
     TooManyRequestsError,
     UnauthenticatedError,
     UnavailableError,
+    UpstreamError,
 )
 
 log = logging.getLogger("oncall_opt.api")
@@ -46,6 +47,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     PermissionDeniedError: (403, "permission_denied"),
     TooManyRequestsError: (429, "resource_exhausted"),
     UnavailableError: (503, "unavailable"),
+    UpstreamError: (502, "unavailable"),
     OncallOptError: (400, "invalid_argument"),
 }
 
@@ -146,6 +148,7 @@ def create_app(
         integrations,
         maintenance,
         messages,
+        pagerduty,
         paging,
         roster,
         rota,
@@ -157,7 +160,7 @@ def create_app(
 
     routers = (
         users, access, paging, teams, services, schedules, rota, incidents,
-        integrations, maintenance, heartbeats, roster, messages,
+        integrations, maintenance, heartbeats, roster, messages, pagerduty,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

@@ -39,6 +39,7 @@ STATUS_CODES = {
     413: "resource_exhausted",
     429: "resource_exhausted",
     500: "internal",
+    502: "unavailable",
     503: "unavailable",
 }
 

@@ -1,4 +1,5 @@
-"""Teams: people who share a rotation (their own shifts, in layers) and a Slack channel.
+"""Teams: people who share a rotation (their own shifts, in layers), a Slack channel, and maybe a
+PagerDuty schedule their final schedule is pushed to.
 
 A person may belong to several teams; their availability is theirs, shared by all of them.
 The "Default" team (id 1) exists from the first start: the tutorial's endpoints act on it, and
@@ -25,9 +26,14 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 DEFAULT_TEAM = 1
-_COLUMNS = "id, name, slack_webhook_url, slack_channel, away_means, roster_rules, created_at"
+_COLUMNS = (
+    "id, name, slack_webhook_url, slack_channel, away_means, roster_rules, pagerduty_schedule, "
+    "created_at"
+)
 # A Slack channel id as the Web API names channels (public C..., private G...).
 SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
+# A PagerDuty object id as its REST API and its web pages show them (PABC123).
+PAGERDUTY_ID = re.compile(r"P[A-Z0-9]{2,31}")
 # How the planner reads a day someone marked away (planning.build_input): the whole local day,
 # the shifts that start that day, or that day's working hours (WORKING_HOURS, roster's zone).
 AWAY_MEANS = ("day", "shift-start", "working-hours")
@@ -50,6 +56,7 @@ class Team:
     slack_channel: str | None = None  # posted to by the Slack app, with buttons
     # The rules of the roster it last published (TimeZone, Handoff, Layers): the planner's start
     roster_rules: dict | None = None
+    pagerduty_schedule: str | None = None  # the PagerDuty schedule its final schedule is pushed to
 
 
 def check_slack_channel(channel: str | None) -> str | None:
@@ -63,6 +70,21 @@ def check_slack_channel(channel: str | None) -> str | None:
             "SlackChannel", "must be a Slack channel id such as C0123ABCD (not its #name)"
         )
     return channel
+
+
+def check_pagerduty_schedule(schedule: str | None) -> str | None:
+    """A PagerDuty schedule id (`PABC123`: the end of the schedule's address in PagerDuty), or
+    "" / None for none."""
+    if schedule is None or not schedule.strip():
+        return None
+    schedule = schedule.strip()
+    if not PAGERDUTY_ID.fullmatch(schedule):
+        raise InvalidRequestError(
+            "PagerDutySchedule",
+            "must be a PagerDuty schedule id such as PABC123 (capital letters and digits "
+            "starting with P: the end of the schedule's address in PagerDuty)",
+        )
+    return schedule
 
 
 def check_webhook(url: str | None, allow_private: bool = False) -> str | None:
@@ -94,6 +116,7 @@ def _teams(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[Team
             away_means=row["away_means"],
             slack_channel=row["slack_channel"],
             roster_rules=json.loads(row["roster_rules"]) if row["roster_rules"] else None,
+            pagerduty_schedule=row["pagerduty_schedule"],
         )
         for row in rows
     ]
@@ -133,22 +156,24 @@ def create_team(
     away_means: str = "day",
     allow_private: bool = False,
     slack_channel: str | None = None,
+    pagerduty_schedule: str | None = None,
 ) -> Team:
-    name, webhook, members, away, channel = (
+    name, webhook, members, away, channel, schedule = (
         text.name("Name", name),
         check_webhook(slack_webhook_url, allow_private),
         list(member_ids),
         check_away_means(away_means),
         check_slack_channel(slack_channel),
+        check_pagerduty_schedule(pagerduty_schedule),
     )
 
     def work(tx: Transaction) -> Team:
         check_unique_name(tx, "teams", name, "a team")
         tx.forget(ROUTING_MEMO)
         row = tx.row(
-            "INSERT INTO teams (name, slack_webhook_url, slack_channel, away_means, created_at) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
-            [name, webhook, channel, away, now],
+            "INSERT INTO teams (name, slack_webhook_url, slack_channel, away_means, "
+            "pagerduty_schedule, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [name, webhook, channel, away, schedule, now],
         )
         assert row is not None
         _set_members(tx, row["id"], members)
@@ -169,10 +194,12 @@ def update_team(
     away_means: str | None = None,
     allow_private: bool = False,
     slack_channel: Any = _UNSET,
+    pagerduty_schedule: Any = _UNSET,
 ) -> Team:
     """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
-    then go to the global one), `slack_channel=""` its Slack app channel. `allow_private`: the
-    operator lets webhooks reach private addresses (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`)."""
+    then go to the global one), `slack_channel=""` its Slack app channel, `pagerduty_schedule=""`
+    its link to PagerDuty. `allow_private`: the operator lets webhooks reach private addresses
+    (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`). Every field is checked before anything is written."""
     new_name = text.name("Name", name) if name is not None else None
     away = check_away_means(away_means) if away_means is not None else None
     webhook = (
@@ -182,11 +209,16 @@ def update_team(
     )
     members = list(member_ids) if member_ids is not None else None
     channel = check_slack_channel(slack_channel) if slack_channel is not _UNSET else _UNSET
+    schedule = (
+        check_pagerduty_schedule(pagerduty_schedule) if pagerduty_schedule is not _UNSET else _UNSET
+    )
 
     def work(tx: Transaction) -> Team:
         get_team(tx, team_id)
         if channel is not _UNSET:
             tx.execute("UPDATE teams SET slack_channel = ? WHERE id = ?", [channel, team_id])
+        if schedule is not _UNSET:
+            tx.execute("UPDATE teams SET pagerduty_schedule = ? WHERE id = ?", [schedule, team_id])
         if new_name is not None:
             check_unique_name(tx, "teams", new_name, "a team", team_id)
             tx.forget(ROUTING_MEMO)

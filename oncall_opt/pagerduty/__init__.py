@@ -25,7 +25,7 @@ _EXPORTS = {
     "PullResult": "oncall_opt.pagerduty.read_schedule",
     "Slot": "oncall_opt.pagerduty.roster",
     "slots_from_output": "oncall_opt.pagerduty.roster",
-    "slots_from_team": "oncall_opt.pagerduty.roster",
+    "slots_from_team": "oncall_opt.pagerduty.team_roster",
 }
 
 __all__ = sorted(_EXPORTS)

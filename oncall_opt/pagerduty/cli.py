@@ -36,7 +36,8 @@ def pagerduty_command(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from oncall_opt.pagerduty.roster import slots_from_output, slots_from_team
+    from oncall_opt.pagerduty.roster import slots_from_output
+    from oncall_opt.pagerduty.team_roster import slots_from_team
     from oncall_opt.pagerduty.write_roster import push
     from oncall_opt.times import parse_moment
 

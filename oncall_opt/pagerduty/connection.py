@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from oncall_opt import secretsfile
 from oncall_opt.errors import ConfigError, OncallOptError
 from oncall_opt.times import format_utc
+from oncall_opt.tls import trust
 
 if TYPE_CHECKING:
     import pagerduty
@@ -61,8 +62,6 @@ def base_url_from(environ: Mapping[str, str]) -> str:
 def make_client(environ: Mapping[str, str] | None = None) -> pagerduty.RestApiV2Client:
     """A client for the account and address the environment names."""
     import pagerduty
-
-    from oncall_opt.client import trust
 
     env = os.environ if environ is None else environ
     client = pagerduty.RestApiV2Client(

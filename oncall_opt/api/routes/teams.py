@@ -1,6 +1,7 @@
 """Teams: `POST/GET /teams`, `GET/PUT/DELETE /teams/{id}`, `PUT /teams/{id}/members`.
 
-A team's Slack webhook is write-only: answers say `HasSlackWebhook`, never the URL.
+A team's Slack webhook is write-only: answers say `HasSlackWebhook`, never the URL. A team's
+`PagerDutySchedule` is where `POST /teams/{id}/pagerduty/push` (routes/pagerduty.py) pushes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ SLACK_CHANNEL_HELP = (
     "the team's Slack channel id (C0123ABCD) for the Slack app (ONCALL_SLACK_BOT_TOKEN): its "
     'messages are posted there with Acknowledge and Resolve buttons; "" removes it'
 )
+PAGERDUTY_SCHEDULE_HELP = (
+    "the PagerDuty schedule id (PABC123) the team's final schedule is pushed to, as overrides, "
+    'by POST /teams/{id}/pagerduty/push and the console\'s planner; "" removes the link'
+)
 AWAY_MEANS_HELP = (
     "how the planner reads a day someone marked away: 'day' the whole local day (every shift "
     "overlapping it), 'shift-start' the shifts that start that day, 'working-hours' 09:00-17:00 "
@@ -43,6 +48,7 @@ class TeamIn(RequestBody):
     )
     AwayMeans: str = Field("day", description=AWAY_MEANS_HELP)
     SlackChannel: str | None = Field(None, description=SLACK_CHANNEL_HELP)
+    PagerDutySchedule: str | None = Field(None, description=PAGERDUTY_SCHEDULE_HELP)
 
 
 class TeamUpdate(RequestBody):
@@ -53,6 +59,7 @@ class TeamUpdate(RequestBody):
     SlackWebhookUrl: str | None = None
     AwayMeans: str | None = Field(None, description=AWAY_MEANS_HELP)
     SlackChannel: str | None = Field(None, description=SLACK_CHANNEL_HELP)
+    PagerDutySchedule: str | None = Field(None, description=PAGERDUTY_SCHEDULE_HELP)
 
 
 class MembersIn(RequestBody):
@@ -65,6 +72,7 @@ class TeamOut(BaseModel):
     UserIds: list[int]
     HasSlackWebhook: bool
     SlackChannel: str | None = None
+    PagerDutySchedule: str | None = None
     RosterRules: dict | None = Field(
         None, description="the rules of the roster it last published: TimeZone, Handoff, Layers "
         "(the planner starts from them)",
@@ -80,6 +88,7 @@ class TeamOut(BaseModel):
             UserIds=list(team.member_ids),
             HasSlackWebhook=team.has_slack_webhook,
             SlackChannel=team.slack_channel,
+            PagerDutySchedule=team.pagerduty_schedule,
             RosterRules=team.roster_rules,
             AwayMeans=team.away_means,
             CreatedAt=team.created_at,
@@ -105,7 +114,7 @@ def create_team(params: TeamIn, request: Request) -> TeamOut:
         store_of(request), params.Name, now_of(request), _ids(params.UserIds) or [],
         params.SlackWebhookUrl, params.AwayMeans,
         allow_private=request.app.state.settings.allow_private_webhooks,
-        slack_channel=params.SlackChannel,
+        slack_channel=params.SlackChannel, pagerduty_schedule=params.PagerDutySchedule,
     )  # fmt: skip
     return TeamOut.of(team)
 
@@ -127,6 +136,8 @@ def update_team(id: IdPath, params: TeamUpdate, request: Request) -> TeamOut:
         fields["slack_webhook_url"] = params.SlackWebhookUrl or ""
     if "SlackChannel" in params.model_fields_set:
         fields["slack_channel"] = params.SlackChannel or ""
+    if "PagerDutySchedule" in params.model_fields_set:
+        fields["pagerduty_schedule"] = params.PagerDutySchedule or ""
     team = teams.update_team(
         store_of(request), id, params.Name, _ids(params.UserIds), **fields,
         away_means=params.AwayMeans,

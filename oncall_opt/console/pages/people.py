@@ -1,8 +1,7 @@
 """People: everyone as a table (names, Slack handle, time zone, role), editable by admins, a
-form to add someone, the teams (members, Slack channel), your account (password, API keys),
-how you are paged (contact methods and notification rules), sign-in links for others (admins),
-and
-Slack: send a test message and see what the daemon's outbox delivered."""
+form to add someone, the teams (members, Slack channel, PagerDuty schedule), your account
+(password, API keys), how you are paged (contact methods and notification rules), sign-in links
+for others (admins), and Slack: send a test message and see what the daemon's outbox delivered."""
 
 from __future__ import annotations
 
@@ -159,7 +158,7 @@ def _add_person() -> None:
 
 
 def _teams(people: list[dict]) -> None:
-    """Teams, their members and Slack channels (admins edit)."""
+    """Teams, their members, Slack channels and PagerDuty schedules (admins edit)."""
     st.subheader("Teams")
     api = common.client()
     by_id = {u["Id"]: u for u in people}
@@ -172,8 +171,13 @@ def _teams(people: list[dict]) -> None:
             channel = "its own Slack webhook"
         else:
             channel = "the global channel"
+        linked = (
+            f" · PagerDuty schedule {common.line(team['PagerDutySchedule'])}"
+            if team.get("PagerDutySchedule")
+            else ""
+        )
         with st.expander(
-            f"{name} · {len(team['UserIds'])} member(s) · {channel}",
+            f"{name} · {len(team['UserIds'])} member(s) · {channel}{linked}",
             icon=":material/groups:",
         ):
             st.caption(f"Members: {common.line(members)}")
@@ -200,9 +204,21 @@ def _teams(people: list[dict]) -> None:
                 help="With the Slack app set up, the team's messages go to this channel with "
                 "Acknowledge and Resolve buttons; empty: the webhook above.",
             )
+            pagerduty_schedule = st.text_input(
+                "PagerDuty schedule id, to push the team's schedule to",
+                value=team.get("PagerDutySchedule") or "",
+                placeholder="PABC123",
+                key=f"team-pagerduty-{team['Id']}",
+                help="The end of the schedule's address in PagerDuty. With it, the planner can "
+                "push the team's final schedule there as overrides; empty: not linked.",
+            )
             save, remove, delete, _ = st.columns([1, 1.6, 1, 2])
             if save.button("Save", key=f"team-save-{team['Id']}", icon=":material/save:"):
-                fields = {"UserIds": chosen, "SlackChannel": slack_channel.strip()}
+                fields = {
+                    "UserIds": chosen,
+                    "SlackChannel": slack_channel.strip(),
+                    "PagerDutySchedule": pagerduty_schedule.strip(),
+                }
                 if webhook.strip():
                     fields["SlackWebhookUrl"] = webhook.strip()
                 api.update_team(team["Id"], **fields)

@@ -2,13 +2,15 @@
 indicator, a time limit), then see who is on call (calendar), how fair it is (shifts against the
 fair share, preferences granted), the optimality status and gap, and what changes against the
 published roster; publish after a confirmation; download output.json, CSV and .ics; import and
-export input.json. An infeasible plan shows the optimizer's reasons."""
+export input.json. An infeasible plan shows the optimizer's reasons. A team linked to a PagerDuty
+schedule can preview and push its final schedule there."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+import zoneinfo
+from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
@@ -26,6 +28,7 @@ CONFIRM = "plan_confirm"
 LENGTHS = {"P1D": "1 day", "PT12H": "12 hours", "P7D": "1 week"}
 LAYER_NAMES = {1: "Primary", 2: "Secondary"}
 POLL_SECONDS = 0.25
+PD_PREVIEW = "_pl_pd_preview"  # session_state: the last dry run, with what it was asked for
 
 
 # ----- rules ----------------------------------------------------------------------------------
@@ -602,6 +605,106 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
     _downloads(document, output, roster)
 
 
+# ----- PagerDuty ------------------------------------------------------------------------------
+def push_window(window: tuple[date, date], rules: dict[str, Any]) -> tuple[datetime, datetime]:
+    """What a push covers: from the handoff on the window's first day to the handoff after its
+    last, in the published roster's time zone (without one: the viewer's midnights)."""
+    zone = zoneinfo.ZoneInfo(rules.get("TimeZone") or common.zone_name())
+    handoff = _clock(rules.get("Handoff")) or clock_time(0, 0)
+    return (
+        datetime.combine(window[0], handoff, zone),
+        datetime.combine(window[1] + timedelta(days=1), handoff, zone),
+    )
+
+
+def _push(team: int, start: datetime, end: datetime, layer: int, dry_run: bool) -> dict | None:
+    """The daemon's push (or dry run); its refusal shown, None."""
+    try:
+        with st.spinner("Asking PagerDuty…"):
+            return common.client().push_to_pagerduty(team, start, end, layer, dry_run=dry_run)
+    except DaemonUnavailable:
+        raise
+    except ApiError as exc:
+        common.api_error(exc, "preview the push" if dry_run else "push to PagerDuty")
+        return None
+
+
+def _push_rows(answer: dict) -> None:
+    """What changes at PagerDuty, slot by slot (a table: names are data, never Markdown)."""
+    rows = answer["Rows"]
+    if not rows:
+        st.info("PagerDuty already shows this: nothing to change.", icon=":material/check_circle:")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Slot (UTC)": [row["Slot"] for row in rows],
+                "Now": [row["Now"] for row in rows],
+                "After": [row["After"] for row in rows],
+                "What is done": [row["Action"] for row in rows],
+            }
+        ),
+        hide_index=True,
+    )
+
+
+def _pagerduty(window: tuple[date, date] | None) -> None:
+    """For a team linked to a PagerDuty schedule: preview, then push, its final schedule (the
+    published roster with its overrides) over the window, as PagerDuty overrides."""
+    team = common.client().get_team(common.team_id())
+    schedule = team.get("PagerDutySchedule")
+    if not schedule:
+        return
+    st.subheader("PagerDuty")
+    if window is None:
+        st.caption("Choose a planning window above to push it to PagerDuty.")
+        return
+    rules = team.get("RosterRules") or {}
+    start, end = push_window(window, rules)
+    layer = 1
+    if rules.get("Layers") == 2:
+        layer = common.kept(
+            st.segmented_control, "pl_pd_layer", 1, "Layer", [1, 2],
+            format_func=LAYER_NAMES.get, required=True,
+        ) or 1  # fmt: skip
+    st.caption(
+        common.line(
+            f"Linked to PagerDuty schedule {schedule}. A push makes its final schedule show "
+            f"this team's {LAYER_NAMES[layer].lower()} layer as published here (overrides "
+            f"included) from {common.when(start)} to {common.when(end)}, as PagerDuty "
+            "overrides; stretches already started and people's own PagerDuty overrides are "
+            "left alone. A result not yet published is not pushed."
+        )
+    )
+    why_not = None if common.is_admin() else "Only an admin can push to PagerDuty."
+    asked = {"team": team["Id"], "start": start.isoformat(), "end": end.isoformat(), "layer": layer}
+    preview, push, _ = st.columns([1, 1.5, 3])
+    if preview.button(
+        "Preview", key="pl_pd_preview", icon=":material/preview:",
+        disabled=why_not is not None, help=why_not or "What would change; nothing is written.",
+    ):  # fmt: skip
+        answer = _push(team["Id"], start, end, layer, dry_run=True)
+        st.session_state.pop(PD_PREVIEW, None)
+        if answer is not None:
+            st.session_state[PD_PREVIEW] = {**asked, "answer": answer}
+    if push.button(
+        "Push to PagerDuty", key="pl_pd_push", type="primary", icon=":material/cloud_upload:",
+        disabled=why_not is not None, help=why_not,
+    ):  # fmt: skip
+        st.session_state.pop(PD_PREVIEW, None)
+        answer = _push(team["Id"], start, end, layer, dry_run=False)
+        if answer is not None:
+            st.success(
+                common.line(f"Pushed to PagerDuty: {answer['Summary']}."),
+                icon=":material/cloud_done:",
+            )
+            _push_rows(answer)
+    shown = st.session_state.get(PD_PREVIEW)
+    if shown and {key: shown[key] for key in asked} == asked:
+        st.caption(common.line(f"Preview (nothing written yet): {shown['answer']['Summary']}."))
+        _push_rows(shown["answer"])
+
+
 # ----- import / export ------------------------------------------------------------------------
 def _import_export(window: tuple[date, date] | None, options: dict, limit: float) -> None:
     with st.expander(
@@ -694,6 +797,7 @@ def render() -> None:
     plan = st.session_state.get(PLAN)
     if plan:
         _result(plan, rules_of(options, window))
+    _pagerduty(window)
 
 
 if __name__ == "__main__":
