@@ -1,30 +1,10 @@
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def team(days: int = 7, people: int = 3, start: str = "2027-01-04T00:00:00Z", **extra: Any) -> dict:
-    """A small input.json document: `people` users, a `days`-day window from `start`."""
-    from datetime import datetime, timedelta
-
-    first = datetime.fromisoformat(start)
-    end = (first + timedelta(days=days - 1)).isoformat().replace("+00:00", "Z")
-    doc = {
-        "schedule_start": start,
-        "schedule_end": end,
-        "users": [{"id": f"u{i}", "name": f"User {i}"} for i in range(people)],
-    }
-    doc.update(copy.deepcopy(extra))
-    return doc
+from testkit import ROOT
 
 
 @pytest.fixture
@@ -105,18 +85,3 @@ def mail():
     server = FakeMail()
     yield server
     server.stop()
-
-
-def wait_for(
-    condition: Callable[[], Any], timeout: float = 30.0, message: str = "the condition"
-) -> Any:
-    """Poll `condition()` until it returns something truthy, and return that. `timeout` only
-    bounds a hang (it is never a speed requirement): past it the test fails with `message`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(0.01)

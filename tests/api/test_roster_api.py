@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 import pytest
-from conftest import wait_for
 from fake_clock import FakeClock
 from fastapi.testclient import TestClient
+from testkit import wait_for
 
 import oncall_opt as oo
 from oncall_opt.api import create_app

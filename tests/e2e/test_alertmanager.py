@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import wait_for
 from live_server import serve
 from test_browser import free_ports
+from testkit import wait_for
 
 from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings

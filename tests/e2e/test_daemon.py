@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import wait_for
 from fake_slack import FakeSlack
 from pydantic import SecretStr
+from testkit import wait_for
 
 from oncall_opt.daemon import open_to_the_network
 from oncall_opt.engine import outbox

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
 from ipykernel.kernelspec import write_kernel_spec
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from testkit import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 OFFLINE = ["what_if_roster.ipynb"]  # run against the bundled data alone; live_team has its own

@@ -12,9 +12,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from conftest import wait_for
 from fake_receiver import Receiver
 from test_daemon import Daemon, iso
+from testkit import wait_for
 
 INCIDENTS = 30
 

@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from conftest import wait_for
 from psycopg.rows import dict_row
 from test_daemon import Daemon, iso
+from testkit import wait_for
 
 DAEMONS = 3
 TRIGGERS = 1000

@@ -10,10 +10,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from conftest import wait_for
 from fake_clock import FakeClock
 from fake_slack import FakeSlack
 from pydantic import SecretStr
+from testkit import wait_for
 
 from oncall_opt.engine import incidents, outbox
 from oncall_opt.engine.jobs import JobState, autoassign, delivery, escalation, reminders

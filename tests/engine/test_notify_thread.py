@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import wait_for
 from fake_receiver import Receiver
+from testkit import wait_for
 
 from oncall_opt.engine import incidents, outbox
 from oncall_opt.engine.jobs.loop import JobLoop

@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import team, wait_for
+from testkit import team, wait_for
 
 from oncall_opt.engine import incidents, outbox
 from oncall_opt.engine.jobs import JobState, delivery

@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT, team, wait_for
+from testkit import ROOT, team, wait_for
 
 import oncall_opt as oo
 from oncall_opt.engine.solvejobs import CANCELLED, DONE, SolveJobs

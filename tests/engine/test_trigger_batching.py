@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import wait_for
 from fake_clock import FakeClock
 from fastapi.testclient import TestClient
 from live_server import serve
+from testkit import wait_for
 
 from oncall_opt.api import create_app
 from oncall_opt.api.routes.incidents import batcher_of

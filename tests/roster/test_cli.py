@@ -11,7 +11,7 @@ from pathlib import Path
 import icalendar
 import pandas as pd
 import pytest
-from conftest import ROOT, team
+from testkit import ROOT, team
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from instances import instance

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import team
+from testkit import team
 
 import oncall_opt as oo
 

@@ -6,8 +6,8 @@ import os
 
 import pyomo.environ as pyo
 import pytest
-from conftest import ROOT, team
 from pyomo.repn import generate_standard_repn
+from testkit import ROOT, team
 
 import oncall_opt as oo
 

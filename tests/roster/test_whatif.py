@@ -8,7 +8,7 @@ from itertools import groupby, pairwise
 import altair as alt
 import pandas as pd
 import pytest
-from conftest import ROOT, team
+from testkit import ROOT, team
 
 import oncall_opt as oo
 
