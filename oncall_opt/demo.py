@@ -28,6 +28,10 @@ from oncall_opt.engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM_INPUT = ROOT / "data" / "input.json"
+# Minutes from a past incident's page to its acknowledgement: quick by day, slower at night
+# (someone woke up). Keyed by "at night".
+ACKNOWLEDGED_AFTER = {False: (1, 9), True: (6, 28)}
+
 SERVICES = ("checkout", "payments", "postgres-main")
 HISTORY_WEEKS = 4
 MAX_ROSTER_BYTES = 1_000_000  # the bundled month's output.json is about 5 KB
@@ -242,7 +246,7 @@ def _history(
                     )
                 )
                 continue
-            ack = opened + timedelta(minutes=rng.randint(6, 28) if night else rng.randint(1, 9))
+            ack = opened + timedelta(minutes=rng.randint(*ACKNOWLEDGED_AFTER[night]))
             notes = ((ack + lasts / 2, who, rng.choice(NOTES)),) if rng.random() < 0.5 else ()
             found.append(
                 incidents.PastIncident(

@@ -46,7 +46,7 @@ from oncall_opt.errors import (
 from oncall_opt.roster.away import AWAY_MEANS, away_span
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
-from oncall_opt.roster.problem import Problem
+from oncall_opt.roster.problem import Problem, rule_lookback
 from oncall_opt.times import format_timestamp, parse_timestamp
 
 _HANDOFF = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
@@ -284,9 +284,8 @@ def _carry_in(store: Store, w: Window, ids: set[str], options: RosterOptions) ->
     rules = options.max_consecutive_shifts, options.min_rest_shifts
     if rules == (None, None):
         return []
-    limit, rest = options.max_consecutive_shifts or 0, options.min_rest_shifts or 0
     length, _, _ = options.checked()
-    back = max(limit + max(rest, 1), rest + 1) * length
+    back = rule_lookback(options.max_consecutive_shifts, options.min_rest_shifts or 0) * length
     found = segments(store, options.team_id, _utc(w.first - back), _utc(w.first),
                      layers=range(1, options.layers + 1))  # fmt: skip
     return [

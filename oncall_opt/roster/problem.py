@@ -374,6 +374,12 @@ def build_problem(doc: InputDocument) -> Problem:
 MAX_RULE_WORK = 20_000_000
 
 
+def rule_lookback(max_consecutive: int | None, min_rest: int) -> int:
+    """How many slots before a window the run and rest rules look back: a longest run and
+    the rest after it, or the rest alone (what `carry_in` needs to say)."""
+    return max((max_consecutive or 0) + max(min_rest, 1), min_rest + 1)
+
+
 def _carried(doc, grid, index, max_consecutive, min_rest) -> tuple[frozenset[int], ...]:
     """Per person, the slots before the window (-1, -2, ...) a carry_in entry shares any
     time with, as far back as their rules look: a run of max_consecutive_shifts and its rest,
@@ -381,8 +387,7 @@ def _carried(doc, grid, index, max_consecutive, min_rest) -> tuple[frozenset[int
     carried: list[set[int]] = [set() for _ in doc.users]
     for entry in doc.carry_in or []:
         u = index[entry.user]
-        back = max((max_consecutive[u] or 0) + max(min_rest[u], 1), min_rest[u] + 1)
-        for k in range(1, back + 1):
+        for k in range(1, rule_lookback(max_consecutive[u], min_rest[u]) + 1):
             start, end = grid.slot_before(k)
             if entry.start < end and start < entry.end:
                 carried[u].add(-k)

@@ -32,13 +32,6 @@ def carried(problem: Problem, u: int, t: int) -> int:
     return int(t < 0 and bool(problem.carried) and t in problem.carried[u])
 
 
-def first_rule_slot(problem: Problem, u: int) -> int:
-    """The earliest slot (negative: before the window) a run or rest rule of `u` can reach
-    back to: where their rows begin."""
-    return -max((problem.max_consecutive[u] or 0) + max(problem.min_rest[u], 1),
-                problem.min_rest[u] + 1)  # fmt: skip
-
-
 def cycle_length(problem: Problem, u: int) -> int:
     """A run at its longest and the rest after it: in any this many slots in a row, `u` is on
     call at most max_consecutive_shifts times (only meaningful when both rules apply)."""

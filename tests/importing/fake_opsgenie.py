@@ -13,12 +13,11 @@ the next n requests with 429 (Opsgenie sends no Retry-After).
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from fake_http import JsonHandler, serve_in_thread, stop
 from fake_pagerduty import Layer, stamp
 
 
@@ -42,18 +41,7 @@ class FakeOpsgenie:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -71,16 +59,10 @@ class FakeOpsgenie:
                     status, body = fake.route(url.path, query)
                     self._answer(status, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.server, self.url = serve_in_thread(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
     def _id(self) -> str:
         return f"4513b7ea-3b91-438f-b7e4-{next(self._ids):012d}"

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import trustme
+from fake_http import JsonHandler, serve_in_thread, stop
 
 
 def stamp(value: datetime) -> str:
@@ -173,20 +172,7 @@ class FakePagerDuty:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, status: int, body: object | None, headers: dict | None = None):
-                data = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _handle(self, method: str) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 url = urlsplit(self.path)
@@ -218,19 +204,10 @@ class FakePagerDuty:
             def do_DELETE(self) -> None:
                 self._handle("DELETE")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.server, self.url = serve_in_thread(Handler, ca)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
     # ----- the account ---------------------------------------------------------------------
     def add_user(
