@@ -26,6 +26,7 @@ from oncall_opt.roster.structure import (
     candidates,
     carried,
     cycle_length,
+    default_steps,
     group_capacity,
     group_of,
     history_constant,
@@ -208,6 +209,19 @@ def build_matrices(
             gc.enable()
 
 
+def _by_weight(problem: Problem, cells, columns: list[int]) -> list[tuple[list[int], float]]:
+    """A person's cells in a group as (columns, coefficient) parts: each counts 1, or with
+    slot weights its slot's burden points (cells of weightless slots count nothing)."""
+    if not problem.weighted:
+        return [(columns, 1.0)]
+    parts: dict[int, list[int]] = defaultdict(list)
+    for j in columns:
+        weight = problem.slot_weights[cells[j][1]]
+        if weight:
+            parts[weight].append(j)
+    return [(js, float(weight)) for weight, js in sorted(parts.items())]
+
+
 def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | None) -> Matrices:
     users, layers = range(problem.n_users), problem.layers
     groups = balance_groups(problem)
@@ -215,7 +229,7 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
     stability = weights.stability if problem.previous else 0
 
     if steps is None:
-        steps = {(u, g): group_capacity(problem, u, g) for u in users for g in range(len(groups))}
+        steps = default_steps(problem)
 
     m = Matrices(cells=[], step_keys=[], cost=[], lower=[], upper=[], integer=[])
     by_slot: dict[tuple[int, int], list[int]] = {}
@@ -269,8 +283,9 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
             m.add_row(("one_person_per_slot", t, l), 1, 1, (by_slot[t, l], 1.0))
     for u in users:
         for g in range(len(groups)):
-            if by_group[u, g]:
-                parts = (by_group[u, g], 1.0), (step_columns[u, g], -1.0)
+            counted = _by_weight(problem, cells, by_group[u, g]) if by_group[u, g] else []
+            if counted or (by_group[u, g] and step_columns[u, g]):
+                parts = (*counted, (step_columns[u, g], -1.0))
                 m.add_row(("steps_count_shifts", u, g), 0, 0, *parts)
     for u in users:
         if by_person[u]:

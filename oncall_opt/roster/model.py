@@ -30,6 +30,7 @@ from oncall_opt.roster.structure import (
     candidates,
     carried,
     cycle_length,
+    default_steps,
     group_capacity,
     group_of,
     history_in_group,
@@ -61,7 +62,7 @@ def build_model(
     ]
     m.CELLS = pyo.Set(initialize=cells, dimen=3, ordered=True, doc="(person, slot, layer) allowed")
     if steps is None:
-        steps = {(u, g): group_capacity(problem, u, g) for u in users for g in range(len(groups))}
+        steps = default_steps(problem)
     m.STEPS = pyo.Set(
         initialize=[(u, g, k) for (u, g), n in steps.items() for k in range(1, n + 1)],
         dimen=3,
@@ -87,9 +88,11 @@ def build_model(
         doc="1 when the person is on call in that slot and layer",
     )
 
+    capacity = {key: group_capacity(problem, *key) for key in steps}
+
     def step_bounds(m, u, g, k):
-        last_of_fewer = k == steps[u, g] and k < group_capacity(problem, u, g)
-        return (0, group_capacity(problem, u, g) - k + 1 if last_of_fewer else 1)
+        last_of_fewer = k == steps[u, g] and k < capacity[u, g]
+        return (0, capacity[u, g] - k + 1 if last_of_fewer else 1)
 
     m.step = pyo.Var(m.STEPS, bounds=step_bounds, doc="1 when the person works their k-th shift")
     m.min_happiness = pyo.Var(
@@ -107,14 +110,24 @@ def build_model(
     )
 
     def steps_count_shifts(m, u, g):
-        """A person's balance steps in a group add up to the shifts they work in it."""
-        worked = pyo.quicksum(m.x[c] for c in by_group[u, g])
+        """A person's balance steps in a group add up to the shifts they work in it (with
+        slot weights: to the burden points of those shifts)."""
+        worked = pyo.quicksum(
+            problem.slot_weight(c[1]) * m.x[c] for c in by_group[u, g] if problem.slot_weight(c[1])
+        )
         return worked == pyo.quicksum(m.step[u, g, k] for k in range(1, steps[u, g] + 1))
 
     m.steps_count_shifts = _rule(
         # A person with no slot in a group (all pinned to others, no weekend in the window)
         # has nothing to count there.
-        [(u, g) for u in users for g in range(len(groups)) if by_group[u, g]],
+        # nor anything to count when all its slots weigh nothing and it has no steps
+        [
+            (u, g)
+            for u in users
+            for g in range(len(groups))
+            if by_group[u, g]
+            and (steps.get((u, g)) or any(problem.slot_weight(c[1]) for c in by_group[u, g]))
+        ],
         steps_count_shifts,
     )
 
@@ -221,7 +234,7 @@ def build_model(
     m.balance = pyo.Expression(
         expr=sum(history_in_group(problem, u, g) ** 2 / problem.users[u].weight for (u, g) in steps)
         + pyo.quicksum(step_cost(u, g, k) * m.step[u, g, k] for (u, g, k) in m.STEPS),
-        doc="sum over people and groups of (shifts incl. history)^2 / weight",
+        doc="sum over people and groups of (shifts, or burden points, incl. history)^2 / weight",
     )
     m.avoided = pyo.Expression(
         expr=pyo.quicksum(m.x[c] for c in cells if c[1] in problem.avoided[c[0]]),

@@ -37,6 +37,8 @@ class Problem:
     # as far back as their run and rest rules look (`carry_in`)
     carried: tuple[frozenset[int], ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    # each slot's burden in points (`slot_weights`); empty: every slot counts 1
+    slot_weights: tuple[int, ...] = field(default=())
 
     # ----- convenience views -------------------------------------------------------------
     @property
@@ -84,6 +86,14 @@ class Problem:
 
     def min_shifts(self, u: int) -> int:
         return self.document.users[u].min_shifts or 0
+
+    @property
+    def weighted(self) -> bool:
+        """Fairness balances burden points (`slot_weights`), not shifts."""
+        return bool(self.slot_weights)
+
+    def slot_weight(self, t: int) -> int:
+        return self.slot_weights[t] if self.slot_weights else 1
 
     @property
     def has_side_rules(self) -> bool:
@@ -229,6 +239,12 @@ def build_problem(doc: InputDocument) -> Problem:
             problems.append((f"history.{key}", f"no user has id '{key}'"))
         if isinstance(worked, History) and worked.weekend_shifts > worked.shifts:
             problems.append((f"history.{key}.weekend_shifts", "is more than shifts in all"))
+        if (
+            isinstance(worked, History)
+            and None not in (worked.burden, worked.weekend_burden)
+            and worked.weekend_burden > worked.burden
+        ):
+            problems.append((f"history.{key}.weekend_burden", "is more than burden in all"))
     for i, entry in enumerate(doc.carry_in or []):
         if entry.user not in seen:
             problems.append((f"carry_in[{i}].user", f"no user has id '{entry.user}'"))
@@ -324,14 +340,8 @@ def build_problem(doc: InputDocument) -> Problem:
                     if o.start <= grid.starts[t] and grid.ends[t] <= o.end:
                         previous[(t, layer)] = index[o.user.id]
 
-    history = []
-    for user in doc.users:
-        h = (doc.history or {}).get(user.id, 0)
-        if isinstance(h, History):
-            weekend = h.weekend_shifts if doc.weekend_balance else 0
-            history.append((h.shifts - weekend, weekend))
-        else:
-            history.append((h, 0))
+    slot_weights = _slot_weights(doc, n)
+    history = [_history(doc, user.id, slot_weights) for user in doc.users]
 
     max_consecutive = tuple(
         u.max_consecutive_shifts
@@ -368,7 +378,34 @@ def build_problem(doc: InputDocument) -> Problem:
         min_rest=min_rest,
         carried=_carried(doc, grid, index, max_consecutive, min_rest),
         warnings=tuple(warnings),
+        slot_weights=slot_weights,
     )
+
+
+def _slot_weights(doc: InputDocument, n: int) -> tuple[int, ...]:
+    if doc.slot_weights is None:
+        return ()
+    if len(doc.slot_weights) != n:
+        raise InputError([("slot_weights", (
+            f"has {len(doc.slot_weights)} numbers but the window has {n} slots: one per slot"
+        ))])  # fmt: skip
+    return tuple(doc.slot_weights)
+
+
+def _history(doc: InputDocument, user_id: str, slot_weights: tuple[int, ...]) -> tuple[int, int]:
+    """What a person already worked, as (weekday-or-all, weekend): shifts, or with slot
+    weights burden points (a history that gives only shifts counts each at the window's mean
+    slot weight, rounded)."""
+    h = (doc.history or {}).get(user_id, 0)
+    shifts, weekend = (h.shifts, h.weekend_shifts) if isinstance(h, History) else (h, 0)
+    if slot_weights:
+        mean = round(sum(slot_weights) / len(slot_weights))
+        burden = h.burden if isinstance(h, History) and h.burden is not None else None
+        weekend_burden = h.weekend_burden if isinstance(h, History) else None
+        shifts = burden if burden is not None else shifts * mean
+        weekend = weekend_burden if weekend_burden is not None else weekend * mean
+    weekend = min(weekend, shifts) if doc.weekend_balance else 0
+    return (shifts - weekend, weekend)
 
 
 MAX_RULE_WORK = 20_000_000

@@ -38,7 +38,7 @@ def evaluate(problem: Problem, assignment: Assignment) -> Breakdown:
     granted = [0] * problem.n_users
     avoided = changed = 0
     for (t, layer), u in assignment.items():
-        counts[u, group_of(problem, t, layer)] += 1
+        counts[u, group_of(problem, t, layer)] += problem.slot_weight(t)
         granted[u] += t in problem.preferred[u]
         avoided += t in problem.avoided[u]
         changed += problem.previous.get((t, layer), u) != u

@@ -44,8 +44,8 @@ from oncall_opt.roster.result import Assignment, Roster, evaluate
 from oncall_opt.roster.structure import (
     balance_groups,
     group_capacity,
-    group_of,
     history_constant,
+    load_of,
     objective_is_integral,
 )
 from oncall_opt.roster.warmstart import greedy_roster
@@ -123,10 +123,12 @@ def solve(
     reasons = precheck(problem)
     if reasons:
         raise InfeasibleError(reasons)
-    if method == "network" and problem.has_side_rules:
-        raise ValueError("the network method needs a problem without side rules")
+    # Slot weights make a person's load a weighted sum of cells: no longer a network flow.
+    flow = not problem.has_side_rules and not problem.weighted
+    if method == "network" and not flow:
+        raise ValueError("the network method needs a problem without side rules or slot weights")
     options = {} if threads is None else {"threads": threads}
-    if method == "network" or (method == "auto" and not problem.has_side_rules):
+    if method == "network" or (method == "auto" and flow):
         roster = _solve_network(problem, clock, options)
     else:
         dive = method == "dive" or (method == "auto" and tightness(problem) < _TIGHT)
@@ -239,13 +241,17 @@ def _initial_steps(problem: Problem) -> dict[tuple[int, int], int]:
 
 
 def _beyond_steps(problem: Problem, steps, assignment: Assignment) -> list[tuple[int, int]]:
-    """(person, group) pairs working more shifts than their steps, where the model's cost was
-    only a lower bound: those need more steps and a new solve."""
-    worked: dict[tuple[int, int], int] = {}
-    for (t, layer), u in assignment.items():
-        key = (u, group_of(problem, t, layer))
-        worked[key] = worked.get(key, 0) + 1
-    return [key for key, n in steps.items() if worked.get(key, 0) > n]
+    """(person, group) pairs working more (shifts, or burden points) than their steps, where
+    the model's cost was only a lower bound: those need more steps and a new solve."""
+    load = load_of(problem, assignment)
+    return [key for key, n in steps.items() if load.get(key, 0) > n]
+
+
+def _steps_of(mx: Matrices) -> dict[tuple[int, int], int]:
+    steps: dict[tuple[int, int], int] = {}
+    for u, g, k in mx.step_keys:
+        steps[u, g] = max(steps.get((u, g), 0), k)
+    return steps
 
 
 class _LevelSearch:
@@ -402,7 +408,12 @@ def _solve_side_rules(
         if math.isfinite(mip_bound):
             mip_bound = _rounded_bound(problem, mip_bound)
             bound = mip_bound if bound is None else max(bound, mip_bound)
-        if status == Status.kOptimal and gap == 0 and best is not None:
+        if (
+            status == Status.kOptimal
+            and gap == 0
+            and best is not None
+            and not _beyond_steps(problem, _steps_of(mx), best)  # else the model under-costs it
+        ):
             bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
     if best is None:
         return _out_of_time(problem, None, bound, timing, _method(timing))
@@ -501,14 +512,13 @@ def _fix(highs: highspy.Highs, columns: np.ndarray, value: float) -> None:
 def _column_values(problem: Problem, mx: Matrices, assignment: Assignment) -> np.ndarray:
     """Every column's value for a roster: cells, balance steps filled in order, happiness."""
     values = np.zeros(len(mx.cost))
-    worked: dict[tuple[int, int], int] = {}
     for j, (u, t, layer) in enumerate(mx.cells):
         if assignment.get((t, layer)) == u:
             values[j] = 1.0
-            key = (u, group_of(problem, t, layer))
-            worked[key] = worked.get(key, 0) + 1
+    load = load_of(problem, assignment)
     for j, (u, g, k) in enumerate(mx.step_keys, start=len(mx.cells)):
-        values[j] = 1.0 if k <= worked.get((u, g), 0) else 0.0
+        # the k-th step holds what is left after the k - 1 before it, up to its bound
+        values[j] = min(mx.upper[j], max(0.0, load.get((u, g), 0) - (k - 1)))
     values[mx.happiness_column] = evaluate(problem, assignment).min_happiness
     return values
 

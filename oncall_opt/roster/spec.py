@@ -68,6 +68,11 @@ Timestamp = Annotated[
 Moment = Annotated[datetime | date, BeforeValidator(_parse_moment), PlainSerializer(_format_moment)]
 
 
+# A slot's burden in points (`slot_weights`): the balance term squares each person's points, so
+# its steps (one column per point) grow with them; 1,000 points a slot is finer than any
+# estimate of pages needs.
+MAX_SLOT_WEIGHT = 1_000
+
 # The run and rest rules' rows grow with slots x the rule's length (and carry_in looks back
 # that far): beyond this no team's rule means anything different, and an input with 10**9
 # must not keep the solver building rows for hours.
@@ -142,6 +147,10 @@ class CarryIn(_Strict):
 class History(_Strict):
     shifts: int = Field(ge=0)
     weekend_shifts: int = Field(default=0, ge=0)
+    # With `slot_weights`: the burden already borne, in the same points (weekend_burden the
+    # part of it at weekends, counted apart under weekend_balance).
+    burden: int | None = Field(default=None, ge=0)
+    weekend_burden: int | None = Field(default=None, ge=0)
 
 
 class _Lenient(BaseModel):
@@ -189,6 +198,9 @@ class InputDocument(_Strict):
     previous: Previous | None = None
     layers: Literal[1, 2] = 1
     objective: ObjectiveWeights | None = None
+    # Each slot's expected burden in whole points, in slot order, for every layer: fairness
+    # then balances points instead of shifts (see README "Fair by burden").
+    slot_weights: list[Annotated[int, Field(ge=0, le=MAX_SLOT_WEIGHT)]] | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The document as input.json would hold it (absent optional fields left out)."""

@@ -4,6 +4,8 @@ start and the result's statistics all read them from here, so the solver never l
 
 from __future__ import annotations
 
+import math
+
 from oncall_opt.roster.problem import Problem
 
 
@@ -39,7 +41,8 @@ def cycle_length(problem: Problem, u: int) -> int:
 
 
 def history_in_group(problem: Problem, u: int, g: int) -> int:
-    """Shifts already worked that count in group `g` (history counts in the primary layer)."""
+    """What was already worked that counts in group `g` (history counts in the primary layer):
+    shifts, or burden points when the problem has slot weights."""
     layer, part = balance_groups(problem)[g]
     if layer != 1:
         return 0
@@ -48,14 +51,56 @@ def history_in_group(problem: Problem, u: int, g: int) -> int:
 
 
 def group_capacity(problem: Problem, u: int, g: int) -> int:
-    """The most shifts `u` could take in group `g`: a bound on how many steps are needed."""
+    """The most `u` could take in group `g` (shifts, or burden points with slot weights): a
+    bound on how many balance steps are needed."""
     _layer, part = balance_groups(problem)[g]
-    slots = sum(
-        1
+    slots = [
+        t
         for t in problem.available[u]
         if part == "all" or problem.grid.is_weekend[t] == (part == "weekend")
-    )
-    return min(slots, problem.max_shifts(u))
+    ]
+    most = problem.max_shifts(u)
+    if not problem.weighted:
+        return min(len(slots), most)
+    heaviest = sorted((problem.slot_weights[t] for t in slots), reverse=True)
+    return sum(heaviest[:most])
+
+
+def default_steps(problem: Problem) -> dict[tuple[int, int], int]:
+    """Balance steps per (person, group) when no solver asks for fewer: every shift a person
+    could take; with slot weights, whose steps are points (a person could take thousands),
+    twice their fair share of the group's points plus four of the heaviest slots and what
+    pins and min_shifts force on them. Beyond that the last step extends at its own slope (the
+    convex cost's tangent), so the model stays a relaxation, exact for every roster within the
+    steps; a roster beyond them is never called optimal on the model's word alone."""
+    groups = range(len(balance_groups(problem)))
+    users = range(problem.n_users)
+    if not problem.weighted:
+        return {(u, g): group_capacity(problem, u, g) for u in users for g in groups}
+    total_weight = sum(user.weight for user in problem.users)
+    heaviest = max(problem.slot_weights, default=0)
+    points = [0] * len(balance_groups(problem))
+    for t in range(problem.n_slots):
+        for layer in problem.layers:
+            points[group_of(problem, t, layer)] += problem.slot_weights[t]
+    steps = {}
+    for u, user in enumerate(problem.users):
+        pinned = sum(1 for v in problem.pins.values() if v == u)
+        forced = heaviest * (problem.min_shifts(u) + pinned)
+        for g in groups:
+            fair = points[g] * user.weight / total_weight
+            guess = 2 * math.ceil(fair) + 4 * heaviest + forced + 1
+            steps[u, g] = min(guess, group_capacity(problem, u, g))
+    return steps
+
+
+def load_of(problem: Problem, assignment) -> dict[tuple[int, int], int]:
+    """Per (person, group): shifts, or burden points with slot weights, in a roster."""
+    load: dict[tuple[int, int], int] = {}
+    for (t, layer), u in assignment.items():
+        key = (u, group_of(problem, t, layer))
+        load[key] = load.get(key, 0) + problem.slot_weight(t)
+    return load
 
 
 def objective_is_integral(problem: Problem) -> bool:

@@ -23,7 +23,7 @@ def greedy_roster(problem: Problem) -> Assignment | None:
     max_shifts = [problem.max_shifts(u) for u in users]
     limits, rests = problem.max_consecutive, problem.min_rest
     avoided, preferred, available = problem.avoided, problem.preferred, problem.available
-    # shifts[g][u]: shifts in balance group g so far, history included
+    # shifts[g][u]: shifts (or burden points) in balance group g so far, history included
     groups = range(len(balance_groups(problem)))
     shifts = [[history_in_group(problem, u, g) for u in users] for g in groups]
     total = [0] * problem.n_users
@@ -47,7 +47,9 @@ def greedy_roster(problem: Problem) -> Assignment | None:
                     continue
                 if not continuing and 0 < t - last_on[u] - 1 < rests[u]:
                     continue
-                cost = cost_per_step[u] * (2 * shifts[g][u] + 1)
+                # the rise in (load + weight)^2 - load^2, load in shifts or burden points
+                weight = problem.slot_weight(t)
+                cost = cost_per_step[u] * (2 * shifts[g][u] + weight) * weight
                 if t in avoided[u]:
                     cost += w.avoid
                 if t in preferred[u]:
@@ -61,7 +63,7 @@ def greedy_roster(problem: Problem) -> Assignment | None:
             u = best
             assignment[t, layer] = u
             taken.add(u)
-            shifts[g][u] += 1
+            shifts[g][u] += problem.slot_weight(t)
             total[u] += 1
             granted[u] += t in preferred[u]
             run[u] = run[u] + 1 if last_on[u] == t - 1 else 1

@@ -71,6 +71,8 @@ class Inst:
     w_avoid: float
     w_stab: float
     carried: list[set[int]]  # per person: slots before the window on call (-1 the last)
+    sw: list[int]  # per slot: what it adds to its holder's balance (1, or its burden points)
+    sw_given: bool  # slot_weights in the input (all ones included)
 
     @property
     def side_rules(self) -> bool:
@@ -79,7 +81,12 @@ class Inst:
             or self.weekend_balance
             or any(c is not None for c in self.max_cons)
             or any(r > 1 for r in self.min_rest)
+            or self.weighted  # a weighted load is no network flow
         )
+
+    @property
+    def weighted(self) -> bool:
+        return self.sw != [1] * self.n or self.sw_given
 
     def group(self, t: int, layer: int) -> tuple[int, bool]:
         return (layer, self.weekend[t] if self.weekend_balance else False)
@@ -140,16 +147,25 @@ def interpret(doc: dict) -> Inst:
     pins = {}
     for p in doc.get("fixed", []):
         pins[(slot_of(_instant(p["start"])), p.get("layer", 1))] = index[p["user"]]
+    # With slot_weights the balance counts burden points: a slot adds its weight, and history
+    # is points (`burden`), or shifts at the window's mean weight rounded when it gives none.
+    sw = doc.get("slot_weights", [1] * n)
+    mean = round(sum(sw) / n) if "slot_weights" in doc else 1
     hist = {}
     for uid, h in doc.get("history", {}).items():
         u = index[uid]
         if isinstance(h, int):
-            hist[(u, (1, False))] = h
-        elif wb:
-            hist[(u, (1, False))] = h["shifts"] - h.get("weekend_shifts", 0)
-            hist[(u, (1, True))] = h.get("weekend_shifts", 0)
+            h = {"shifts": h}
+        whole = h.get("burden", h["shifts"] * mean) if "slot_weights" in doc else h["shifts"]
+        weekend = h.get("weekend_shifts", 0) * mean
+        if "slot_weights" in doc and "weekend_burden" in h:
+            weekend = h["weekend_burden"]
+        if wb:
+            weekend = min(weekend, whole)
+            hist[(u, (1, False))] = whole - weekend
+            hist[(u, (1, True))] = weekend
         else:
-            hist[(u, (1, False))] = h["shifts"]
+            hist[(u, (1, False))] = whole
     prev = {}
     if "previous" in doc:
         for layer, key in ((1, "overrides"), (2, "secondary_overrides")):
@@ -193,6 +209,8 @@ def interpret(doc: dict) -> Inst:
         w_avoid=weights.get("avoid", 1.0),
         w_stab=weights.get("stability", 10.0) if "previous" in doc else 0.0,
         carried=carried,
+        sw=sw,
+        sw_given="slot_weights" in doc,
     )
 
 
@@ -241,7 +259,7 @@ def objective(inst: Inst, assign: Assignment) -> float:
     avoided = changed = 0
     for t, people in enumerate(assign):
         for layer, u in enumerate(people, start=1):
-            count[(u, inst.group(t, layer))] += 1
+            count[(u, inst.group(t, layer))] += inst.sw[t]
             happy[u] += t in inst.pref[u]
             avoided += t in inst.avoid[u]
             if (t, layer) in inst.prev and inst.prev[(t, layer)] != u:
@@ -285,7 +303,7 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
                 lin += inst.w_avoid * (t in inst.avoid[u])
                 if (t, layer) in inst.prev and inst.prev[(t, layer)] != u:
                     lin += inst.w_stab
-                incs.append((u, gi[inst.group(t, layer)], t in inst.pref[u]))
+                incs.append((u, gi[inst.group(t, layer)], t in inst.pref[u], inst.sw[t]))
             opts.append((people, lin, incs))
         options.append(opts)
 
@@ -324,7 +342,7 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
         left = n - t - 1
         for people, olin, incs in options[t]:
             ok = True
-            for u, _, _ in incs:
+            for u, _, _, _ in incs:
                 if total[u] + 1 > cap[u]:
                     ok = False
                 elif last[u] == t - 1:
@@ -334,10 +352,10 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
                     ok = False
             if not ok:
                 continue
-            saved = [(u, last[u], run[u]) for u, _, _ in incs]
-            for u, g, p in incs:
+            saved = [(u, last[u], run[u]) for u, _, _, _ in incs]
+            for u, g, p, weight in incs:
                 total[u] += 1
-                cnt[u][g] += 1
+                cnt[u][g] += weight
                 happy[u] += p
                 run[u] = run[u] + 1 if last[u] == t - 1 else 1
                 last[u] = t
@@ -352,9 +370,9 @@ def brute_force(inst: Inst) -> tuple[float | None, Assignment | None]:
                 chosen.append(people)
                 go(t + 1, lin + olin)
                 chosen.pop()
-            for u, g, p in incs:
+            for u, g, p, weight in incs:
                 total[u] -= 1
-                cnt[u][g] -= 1
+                cnt[u][g] -= weight
                 happy[u] -= p
             for u, lst, r in saved:
                 last[u], run[u] = lst, r
@@ -809,6 +827,54 @@ def gen_carry_in(rng):
     return doc
 
 
+def add_burden(rng: random.Random, doc: dict) -> None:
+    """Burden points per slot: quiet slots (0), ordinary ones and a few heavy nights, and
+    sometimes a history in points (or in shifts only, counted at the mean weight)."""
+    doc["slot_weights"] = [rng.choice([0, 1, 1, 2, 3, 5]) for _ in _slots(doc)]
+    if _chance(rng, 0.4):
+        history: dict = {}
+        for user in doc["users"]:
+            shifts = rng.randint(0, 4)
+            kind = rng.choice(["shifts", "burden", "both"])
+            if kind == "shifts":
+                history[user["id"]] = shifts
+            else:
+                entry: dict = {"shifts": shifts, "burden": rng.randint(0, 12)}
+                if kind == "both":
+                    entry["weekend_burden"] = rng.randint(0, entry["burden"])
+                    entry["weekend_shifts"] = rng.randint(0, shifts)
+                history[user["id"]] = entry
+        doc["history"] = history
+
+
+def _burden_with(*rules: str):
+    """A generator: slot weights alone or with side rules (each alone, or all together)."""
+
+    def generate(rng):
+        two = "layers" in rules
+        if two:  # three people for two layers: few may be away
+            doc = base_doc(rng, users=(3, 3), days=(2, 5), start=_any_start(rng),
+                           p_unavailable=0.05)  # fmt: skip
+            doc["layers"] = 2
+        else:
+            doc = base_doc(rng, start=_any_start(rng))
+        add_burden(rng, doc)
+        if "consecutive" in rules:
+            doc["max_consecutive_shifts"] = 2 if two else rng.randint(1, 2)
+        if "rest" in rules:
+            doc["min_rest_shifts"] = 1 if two else rng.randint(1, 2)
+        if "weekend" in rules:
+            doc["weekend_balance"] = True
+        if "extras" in rules:
+            extras = [add_weights, add_avoid] + ([] if two else [add_shift_limits])
+            for extra in extras:
+                if _chance(rng, 0.5):
+                    extra(rng, doc)
+        return doc
+
+    return generate
+
+
 GENERATORS = {
     "default": gen_default,
     "weight": gen_weight,
@@ -827,6 +893,13 @@ GENERATORS = {
     "mixed": gen_mixed,
     "rotation": gen_rotation,
     "carry_in": gen_carry_in,
+    "burden": _burden_with(),
+    "burden_layers": _burden_with("layers"),
+    "burden_consecutive": _burden_with("consecutive"),
+    "burden_rest": _burden_with("rest"),
+    "burden_weekend": _burden_with("weekend"),
+    "burden_extras": _burden_with("extras"),
+    "burden_all": _burden_with("layers", "consecutive", "rest", "weekend", "extras"),
 }
 EXTRA_SEEDS = {"mixed": range(80), "layers": range(40), "rotation": range(40)}
 
@@ -979,6 +1052,16 @@ def test_tight_rotations(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_carry_in(seed):
     check("carry_in", seed)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["burden", "burden_layers", "burden_consecutive", "burden_rest", "burden_weekend",
+     "burden_extras", "burden_all"],
+)  # fmt: skip
+@pytest.mark.parametrize("seed", range(20))
+def test_burden_weights(kind, seed):
+    check(kind, seed)
 
 
 def test_two_windows_planned_one_after_the_other_join_without_breaking_a_rule():
