@@ -1064,6 +1064,36 @@ def test_burden_weights(kind, seed):
     check(kind, seed)
 
 
+def test_balancing_burden_and_balancing_shifts_give_different_rosters_both_proven():
+    """Three people, six days, the last two heavy (5 points, the others 1): balanced by
+    shifts everyone gets two days, so whoever holds a heavy day carries far more; balanced by
+    burden the two heavy days go to different people and the third takes all four quiet ones.
+    Each roster is the exhaustive optimum of its own definition and proven so."""
+    days = [MONDAY + k * DAY for k in range(6)]
+    doc = {
+        "schedule_start": ts(days[0]),
+        "schedule_end": ts(days[-1]),
+        "users": [{"id": f"u{i}"} for i in range(3)],
+    }
+    weighted = {**doc, "slot_weights": [1, 1, 1, 1, 5, 5]}
+    rosters = {}
+    for name, d in (("shifts", doc), ("burden", weighted)):
+        inst = interpret(d)
+        best, _ = brute_force(inst)
+        roster = oo.solve(oo.load_problem(copy.deepcopy(d)))
+        assert roster.status == "optimal" and roster.objective == pytest.approx(best)
+        assert roster.bound == pytest.approx(best)
+        rosters[name] = roster_assignment(inst, roster)
+    shift_counts = sorted(sum(p == (u,) for p in rosters["burden"]) for u in range(3))
+    assert shift_counts != [2, 2, 2]  # burden-fair is not shift-fair here
+    assert sorted(sum(p == (u,) for p in rosters["shifts"]) for u in range(3)) == [2, 2, 2]
+    heavy = [rosters["burden"][4][0], rosters["burden"][5][0]]
+    assert heavy[0] != heavy[1]  # nobody carries both heavy days
+    points = sorted(sum(w for p, w in zip(rosters["burden"], [1, 1, 1, 1, 5, 5], strict=True)
+                        if p == (u,)) for u in range(3))  # fmt: skip
+    assert points == [4, 5, 5]  # 14 points as even as whole slots allow
+
+
 def test_two_windows_planned_one_after_the_other_join_without_breaking_a_rule():
     """Plan a fortnight, then the next with carry_in from the first's last days: joined, the
     four weeks break no rest or max-in-a-row rule (the independent checker over all 28
