@@ -112,6 +112,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", "/maintenance/{id}"): Need.MEMBER,
     # Who carried the pages, and when they sleep: the team's own business.
     ("GET", "/teams/{id}/analytics"): Need.TEAM,
+    ("GET", "/teams/{id}/burden"): Need.TEAM,
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -22,7 +22,7 @@ from itertools import pairwise
 from typing import Any
 
 from oncall_opt import times
-from oncall_opt.engine import outbox
+from oncall_opt.engine import analytics, burden, outbox
 from oncall_opt.engine.availability import PREFERRED, UNAVAILABLE, check_days, days_by_user
 from oncall_opt.engine.final import segments
 from oncall_opt.engine.overrides import LAYER_NAMES, slack_time
@@ -76,6 +76,8 @@ class RosterOptions:
     freeze_hours: float = 48.0  # FreezeHours: published slots starting before now + this stay
     history_from_report: bool = True  # HistoryFromReport: last window's hours as `history`
     away_means: str | None = None  # AwayMeans: how a day marked away is read; None: the team's
+    balance_by: str = "shifts"  # BalanceBy: "shifts", or "burden" (expected pages, burden.py)
+    night_weight: float = burden.DEFAULT_NIGHT_WEIGHT  # NightWeight: a night page counts this
 
     def checked(self) -> tuple[timedelta, zoneinfo.ZoneInfo, time]:
         """Validate; returns the slot length, the zone and the handoff time."""
@@ -100,6 +102,8 @@ class RosterOptions:
             raise InvalidRequestError("MaxConsecutiveShifts", "must be at least 1")
         if self.min_rest_shifts is not None and self.min_rest_shifts < 0:
             raise InvalidRequestError("MinRestShifts", "must not be negative")
+        burden.check_balance_by(self.balance_by)
+        burden.check_night_weight(self.night_weight)
         if self.away_means is not None and self.away_means not in AWAY_MEANS:
             raise InvalidRequestError("AwayMeans", f"must be one of {', '.join(AWAY_MEANS)}")
         for name, value in self._weights().items():
@@ -274,7 +278,51 @@ def build_input(
             doc["history"] = (
                 worked if options.weekend_balance else {k: v["shifts"] for k, v in worked.items()}
             )
+    if options.balance_by == "burden":
+        _add_burden(store, doc, w, ids, options)
     return doc
+
+
+def slot_bounds(w: Window, options: RosterOptions) -> tuple[list[datetime], list[datetime]]:
+    """Each slot's start and end, stepped on the wall clock as the slot grid steps them."""
+    length, _, _ = options.checked()
+    starts = [w.first + k * length for k in range(w.slots)]
+    return starts, [*starts[1:], w.stop]
+
+
+def burden_estimate(
+    store: Store, w: Window, options: RosterOptions
+) -> tuple[burden.Estimate, list[burden.SlotBurden]]:
+    """The expected burden of each slot of the window (see engine/burden.py)."""
+    found = burden.estimate(
+        store, options.team_id, _utc(w.first), options.time_zone, options.night_weight
+    )
+    return found, found.slots(*slot_bounds(w, options))
+
+
+def _add_burden(
+    store: Store, doc: dict[str, Any], w: Window, ids: set[str], options: RosterOptions
+) -> None:
+    """Fair by burden: each slot's expected burden as its weight, and what each person bore
+    in the window of the same length before (at most a year and a bit) as their history."""
+    _, slots = burden_estimate(store, w, options)
+    doc["slot_weights"] = [s.points for s in slots]
+    if not options.history_from_report:
+        return
+    length = min(w.stop - w.first, timedelta(days=analytics.MAX_DAYS))
+    borne = burden.history_points(
+        store, options.team_id, _utc(w.first - length), _utc(w.first), options.night_weight
+    )
+    history = doc.get("history", {})
+    for user_id, points in borne.items():
+        if str(user_id) not in ids or not points:
+            continue
+        entry = history.get(str(user_id), 0)
+        entry = dict(entry) if isinstance(entry, dict) else {"shifts": entry}
+        entry["burden"] = points
+        history[str(user_id)] = entry
+    if history:
+        doc["history"] = history
 
 
 def _carry_in(store: Store, w: Window, ids: set[str], options: RosterOptions) -> list[dict]:

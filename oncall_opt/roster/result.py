@@ -120,18 +120,29 @@ class Roster:
         p = self.problem
         total_weight = sum(user.weight for user in p.users)
         total_slots = p.n_slots * len(p.layers)
-        shifts, weekend, granted, avoided = ([0] * p.n_users for _ in range(4))
+        shifts, weekend, granted, avoided, points = ([0] * p.n_users for _ in range(5))
         for (t, _layer), u in self.assignment.items():
             shifts[u] += 1
+            points[u] += p.slot_weight(t)
             weekend[u] += bool(p.grid.is_weekend[t])
             granted[u] += t in p.preferred[u]
             avoided[u] += t in p.avoided[u]
+        total_points = sum(p.slot_weight(t) for t in range(p.n_slots)) * len(p.layers)
         return [
             {
                 "user_id": user.id,
                 "user_name": user.label,
                 "shifts": shifts[u],
                 "fair_share": round(total_slots * user.weight / total_weight, 2),
+                # with slot weights: burden points taken, and the even share of all of them
+                **(
+                    {
+                        "burden": points[u],
+                        "fair_burden": round(total_points * user.weight / total_weight, 2),
+                    }
+                    if p.weighted
+                    else {}
+                ),
                 "weekend_shifts": weekend[u],
                 "preferred_granted": granted[u],
                 "preferred_asked": len(p.preferred[u]),
@@ -175,6 +186,7 @@ class Roster:
                     "preferred_granted": row["preferred_granted"],
                     "preferred_asked": row["preferred_asked"],
                     "avoided_given": row["avoided_given"],
+                    **({"burden": row["burden"]} if "burden" in row else {}),
                 }
                 for row in self.per_user_rows
             ],
@@ -224,11 +236,16 @@ class Roster:
         ]
         table = self.per_user_rows
         width = max(len("person"), *(len(row["user_name"]) for row in table))
-        lines.append(f"{'person':<{width}}  shifts  fair share  preferred granted  avoided given")
+        weighted = self.problem.weighted
+        lines.append(
+            f"{'person':<{width}}  shifts  fair share  preferred granted  avoided given"
+            + ("  burden  fair burden" if weighted else "")
+        )
         for row in table:
             lines.append(
                 f"{row['user_name']:<{width}}  {row['shifts']:>6}  {row['fair_share']:>10}  "
                 f"{row['preferred_granted']:>8} of {row['preferred_asked']:<6}  "
                 f"{row['avoided_given']:>13}"
+                + (f"  {row['burden']:>6}  {row['fair_burden']:>11}" if weighted else "")
             )
         return "\n".join(lines)

@@ -39,6 +39,7 @@ from oncall_opt.api.common import (
 from oncall_opt.engine import availability, planning
 from oncall_opt.engine.planning import RosterOptions
 from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
+from oncall_opt.engine.teams import get_team
 from oncall_opt.errors import ConflictError, InvalidRequestError
 
 _jobs_lock = threading.Lock()
@@ -234,6 +235,75 @@ def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> di
     )
     planning.problem_for(document, "input")  # what we hand out always loads
     return document
+
+
+class BurdenQuery(RequestBody):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    Start: str = Field(description="first day of the window, YYYY-MM-DD")
+    End: str = Field(description="last day a shift starts, YYYY-MM-DD")
+    ShiftLength: str = Field("P1D", description="ISO 8601 duration: P1D, P7D, PT12H")
+    TimeZone: str = Field("UTC", description="IANA zone the days, handoff and nights are read in")
+    Handoff: str = Field("00:00", description="local time shifts start, e.g. 09:00")
+    NightWeight: float = Field(3.0, description="how many day pages a night page counts as")
+
+
+class SlotBurdenOut(BaseModel):
+    Start: UtcTime
+    End: UtcTime
+    Pages: float = Field(description="pages expected in the slot")
+    NightPages: float = Field(description="of those, between 22:00 and 07:00")
+    Points: int = Field(description="the slot's weight for the optimizer (slot_weights)")
+
+
+class BurdenOut(BaseModel):
+    TeamId: int
+    Explanation: str = Field(description="how the estimate was made, in a sentence")
+    TimeZone: str
+    NightWeight: float
+    Weeks: float = Field(description="weeks of page history read")
+    Pages: int = Field(description="pages seen in them")
+    HourOfWeek: list[float] = Field(
+        description="168 expected pages per hour of the week, Monday 00:00 first (smoothed)"
+    )
+    Slots: list[SlotBurdenOut]
+
+
+@router.get("/teams/{id}/burden", response_model=BurdenOut)
+def team_burden(id: IdPath, request: Request, params: Annotated[BurdenQuery, Query()]):
+    """The expected burden of each slot of Start..End from the team's page history: what
+    `BalanceBy: burden` hands the optimizer as slot weights, and why."""
+    store = store_of(request)
+    get_team(store, id)
+    options = RosterOptions(
+        shift_length=params.ShiftLength,
+        time_zone=params.TimeZone,
+        handoff=params.Handoff,
+        team_id=id,
+        balance_by="burden",
+        night_weight=params.NightWeight,
+    )
+    w = planning.window(_day("Start", params.Start), _day("End", params.End), options)
+    found, slots = planning.burden_estimate(store, w, options)
+    return BurdenOut(
+        TeamId=id,
+        Explanation=found.explain(),
+        TimeZone=found.zone,
+        NightWeight=found.night_weight,
+        Weeks=found.weeks,
+        Pages=found.pages,
+        HourOfWeek=[round(r, 4) for r in found.rates],
+        Slots=[
+            SlotBurdenOut(
+                Start=s.start,
+                End=s.end,
+                Pages=round(s.pages, 3),
+                NightPages=round(s.night_pages, 3),
+                Points=s.points,
+            )
+            for s in slots
+        ],
+    )
 
 
 # ----- solving -----------------------------------------------------------------------------

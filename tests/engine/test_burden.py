@@ -1,0 +1,152 @@
+"""Expected burden per slot (engine/burden.py) from a synthetic page history with known rates,
+made under the fake clock through the real engine (incidents triggered, pages sent by the
+notify job to a real SMTP server on 127.0.0.1), on DuckDB and PostgreSQL. Every expected
+figure is worked out by hand here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fake_clock import FakeClock
+
+from oncall_opt.engine import burden, incidents, planning
+from oncall_opt.engine.jobs import notify
+from oncall_opt.engine.paging import methods
+from oncall_opt.engine.services import create_service
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.shifts import create_schedule
+from oncall_opt.engine.teams import create_team
+from oncall_opt.engine.users import create_user
+from oncall_opt.errors import InvalidRequestError
+from oncall_opt.roster.load import load_problem
+
+# The window planned starts Monday 2026-03-30 00:00Z; the 12 weeks read start Mon 2026-01-05.
+PLANNED = date(2026, 3, 30)
+WINDOW_START = datetime(2026, 3, 30, tzinfo=UTC)
+HISTORY_START = WINDOW_START - timedelta(weeks=12)
+SUNDAY_NIGHT = 6 * 24 + 23  # hour of the week: Sunday 23:00-24:00
+WEDNESDAY_MORNING = 2 * 24 + 10  # Wednesday 10:00-11:00
+
+
+@dataclass(frozen=True)
+class Paged:
+    team_id: int
+    ana: int
+    ben: int
+
+
+def _history(store, mail) -> Paged:
+    """Ana on call throughout; a page every Sunday 23:00Z but the first (11 pages) and every
+    Wednesday 10:00Z for the first 6 weeks (6 pages): 17 pages, one e-mail each."""
+    settings = Settings(**mail.settings())
+    clock = FakeClock(HISTORY_START - timedelta(days=1))
+    now = clock.now()
+    ana = create_user(store, "Ana", "Silva", "ana", now, "UTC", team_ids=())
+    ben = create_user(store, "Ben", "Okafor", "ben", now, "UTC", team_ids=())
+    team = create_team(store, "Payments", now, [ana.id, ben.id])
+    service, _ = create_service(store, "Checkout", now, team.id)
+    method, _ = methods.create(store, ana.id, "email", "ana@example.com", "work", now, settings)
+    methods.mark_verified(store, method.id, now)
+    create_schedule(store, ana.id, HISTORY_START - timedelta(days=1), WINDOW_START, 1, team.id)
+    moments = [HISTORY_START + timedelta(days=6, hours=23) + k * timedelta(weeks=1)
+               for k in range(1, 12)]  # fmt: skip
+    moments += [HISTORY_START + timedelta(days=2, hours=10) + k * timedelta(weeks=1)
+                for k in range(6)]  # fmt: skip
+    for moment in sorted(moments):
+        clock.advance(seconds=(moment - clock.now()).total_seconds())
+        incident, _ = incidents.trigger(store, "disk full", clock.now(), service_id=service.id)
+        notify.run(store, clock.now(), settings)
+        incidents.resolve(store, incident.id, clock.advance(minutes=5), ana.id)
+    return Paged(team.id, ana.id, ben.id)
+
+
+@pytest.fixture
+def paged(store, mail) -> Paged:
+    return _history(store, mail)
+
+
+def test_rates_per_hour_of_the_week_are_the_counts_shrunk_towards_the_average(store, paged):
+    found = burden.estimate(store, paged.team_id, WINDOW_START, "UTC")
+    average = 17 / (12 * 168)  # pages per hour over the 12 weeks
+    prior = 2 * average  # PRIOR_WEEKS = 2 average weeks
+    assert found.pages == 17 and found.weeks == 12
+    assert found.rates[SUNDAY_NIGHT] == pytest.approx((11 + prior) / 14)
+    assert found.rates[WEDNESDAY_MORNING] == pytest.approx((6 + prior) / 14)
+    quiet = [r for h, r in enumerate(found.rates) if h not in (SUNDAY_NIGHT, WEDNESDAY_MORNING)]
+    assert quiet == pytest.approx([prior / 14] * 166)
+    assert sum(found.rates) == pytest.approx(17 / 12)  # the smoothing keeps the weekly total
+
+
+def test_a_slots_points_are_a_day_plus_its_pages_with_night_pages_weighed(store, paged):
+    found = burden.estimate(store, paged.team_id, WINDOW_START, "UTC", night_weight=3)
+    base = 2 * (17 / (12 * 168)) / 14  # a quiet hour's rate
+    sunday_night, wednesday = (11 + 14 * base) / 14, (6 + 14 * base) / 14
+    day = timedelta(days=1)
+    # Sunday 2026-04-05: the 23:00 hour plus 23 quiet ones; night is 00-07 and 22-24: the 23:00
+    # hour and 8 quiet ones.
+    sunday = found.slot(WINDOW_START + 6 * day, WINDOW_START + 7 * day)
+    assert sunday.pages == pytest.approx(sunday_night + 23 * base)
+    assert sunday.night_pages == pytest.approx(sunday_night + 8 * base)
+    day_pages = 15 * base
+    assert sunday.points == round(4 * (1 + day_pages + 3 * (sunday_night + 8 * base)))
+    assert sunday.points == 14  # a day (4) + 0.86 of a night page (3 x 4 x 0.86)
+    weds = found.slot(WINDOW_START + 2 * day, WINDOW_START + 3 * day)
+    assert weds.pages == pytest.approx(wednesday + 23 * base)
+    assert weds.points == round(4 * (1 + wednesday + 14 * base + 3 * 9 * base))
+    assert weds.points == 6  # a day and half a day page: the first 6 weeks' Wednesday pages
+    tuesday = found.slot(WINDOW_START + day, WINDOW_START + 2 * day)
+    assert tuesday.points == round(4 * (1 + 15 * base + 3 * 9 * base)) == 4
+    half = found.slot(WINDOW_START + 6 * day + timedelta(hours=12), WINDOW_START + 7 * day)
+    assert half.pages == pytest.approx(sunday_night + 11 * base)  # 12:00-24:00 only
+    assert half.points == round(4 * (0.5 + 4 * base + 3 * (sunday_night + 7 * base)))
+
+
+def test_hours_of_the_week_follow_the_rosters_clock(store, paged):
+    """The same pages read on New York's clock (UTC-4 in spring, UTC-5 in winter): the
+    Sunday 23:00Z pages fall at 18:00 or 19:00 on Sunday, no longer at night."""
+    found = burden.estimate(store, paged.team_id, WINDOW_START, "America/New_York")
+    sunday_evening = [6 * 24 + 18, 6 * 24 + 19]
+    assert sum(found.rates[h] for h in sunday_evening) > 11 / 14
+    assert found.rates[SUNDAY_NIGHT] < 0.01
+
+
+def test_no_history_means_every_slot_weighs_its_length_alone(store):
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    team = create_team(store, "Quiet", now, [])
+    found = burden.estimate(store, team.id, WINDOW_START, "UTC")
+    assert found.pages == 0 and set(found.rates) == {0.0}
+    assert "fair by burden is fair by shifts" in found.explain()
+    day = found.slot(WINDOW_START, WINDOW_START + timedelta(days=1))
+    assert (day.pages, day.points) == (0.0, 4)
+
+
+@pytest.mark.parametrize("bad", [0.5, 21, float("nan")])
+def test_a_night_weight_out_of_range_is_refused_naming_the_field(store, bad):
+    with pytest.raises(InvalidRequestError) as info:
+        burden.estimate(store, 1, WINDOW_START, "UTC", night_weight=bad)
+    assert info.value.field == "NightWeight"
+
+
+def test_the_planner_hands_the_optimizer_the_slot_points_and_what_each_bore(store, paged):
+    """BalanceBy burden: input.json's slot_weights are the estimate's points, and history
+    carries what Ana bore in the fortnight before (14 days on call, 2 Sunday night pages and
+    a Wednesday page outside it: 4 x (14 + 3 x 2) = 80 points); Ben bore nothing."""
+    options = planning.RosterOptions(team_id=paged.team_id, balance_by="burden")
+    end = PLANNED + timedelta(days=13)
+    document = planning.build_input(store, PLANNED, end, options, WINDOW_START)
+    w = planning.window(PLANNED, end, options)
+    found = burden.estimate(store, paged.team_id, WINDOW_START, "UTC")
+    starts = [WINDOW_START + k * timedelta(days=1) for k in range(14)]
+    expected = [found.slot(a, a + timedelta(days=1)).points for a in starts]
+    assert document["slot_weights"] == expected and w.slots == 14
+    assert expected.count(14) == 2  # the two Sundays
+    assert document["history"][str(paged.ana)]["burden"] == 4 * (14 + 3 * 2)
+    assert str(paged.ben) not in document.get("history", {})
+    problem = load_problem(document)
+    assert problem.weighted and problem.history[0][0] == 80
+    shifts_only = planning.build_input(
+        store, PLANNED, end, planning.RosterOptions(team_id=paged.team_id), WINDOW_START
+    )
+    assert "slot_weights" not in shifts_only
