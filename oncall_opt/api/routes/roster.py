@@ -191,6 +191,15 @@ class OptionsIn(RequestBody):
     AwayMeans: str | None = Field(
         None, description="how a day marked away is read (default: the team's AwayMeans)"
     )
+    BalanceBy: str = Field(
+        "shifts",
+        description="shifts: everyone about as many shifts; burden: about as much expected "
+        "burden (a day on call plus the pages the team's history expects then, nights weighing "
+        "NightWeight; see GET /teams/{id}/burden)",
+    )
+    NightWeight: float = Field(
+        3.0, description="with BalanceBy burden: how many day pages a night page counts as"
+    )
 
     def options(self) -> RosterOptions:
         return RosterOptions(
@@ -211,6 +220,8 @@ class OptionsIn(RequestBody):
             freeze_hours=self.FreezeHours,
             history_from_report=self.HistoryFromReport,
             away_means=self.AwayMeans,
+            balance_by=self.BalanceBy,
+            night_weight=self.NightWeight,
         )
 
 

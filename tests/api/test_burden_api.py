@@ -1,0 +1,120 @@
+"""Fair by burden over the API: `GET /teams/{id}/burden` (what the planner hands the optimizer,
+and why), `POST /roster/solve` with `BalanceBy: burden`, who may read a team's burden, and bad
+options refused naming the field. The page history is tests/burden_history.py's (known rates,
+worked out by hand in tests/engine/test_burden.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from burden_history import PLANNED, WINDOW_START, Paged, build
+from fake_clock import FakeClock
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from testkit import wait_for
+
+from oncall_opt.api import create_app
+from oncall_opt.engine import burden
+from oncall_opt.engine.auth import create_key
+from oncall_opt.engine.settings import Settings
+from oncall_opt.engine.teams import create_team
+from oncall_opt.engine.users import create_user
+
+TOKEN = "burden-admin-token"
+FORTNIGHT = {"Start": PLANNED.isoformat(), "End": (PLANNED + timedelta(days=13)).isoformat()}
+
+
+@pytest.fixture
+def daemon(store, mail) -> Iterator[tuple[TestClient, Paged, dict[str, dict[str, str]]]]:
+    """The history, the daemon over it, and who asks: Ana (Payments), Mallory (another team)."""
+    paged = build(store, mail.settings())
+    other = create_team(store, "Elsewhere", WINDOW_START, [])
+    mallory = create_user(store, "Mallory", "X", "mallory", WINDOW_START, team_ids=(other.id,))
+    keys = {
+        "ana": create_key(store, paged.ana, "tests", WINDOW_START)[1],
+        "mallory": create_key(store, mallory.id, "tests", WINDOW_START)[1],
+        "admin": TOKEN,
+    }
+    headers = {who: {"Authorization": f"Bearer {key}"} for who, key in keys.items()}
+    app = create_app(
+        store, Settings(api_token=SecretStr(TOKEN)), FakeClock(WINDOW_START), run_jobs=False
+    )
+    with TestClient(app) as api:
+        yield api, paged, headers
+
+
+def test_a_teams_burden_per_slot_and_in_words(store, daemon):
+    api, paged, headers = daemon
+    answer = api.get(f"/teams/{paged.team_id}/burden", params=FORTNIGHT, headers=headers["ana"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    found = burden.estimate(store, paged.team_id, WINDOW_START, "UTC")
+    assert [s["Points"] for s in body["Slots"]] == [
+        found.slot(WINDOW_START + k * timedelta(days=1),
+                   WINDOW_START + (k + 1) * timedelta(days=1)).points
+        for k in range(14)
+    ]  # fmt: skip
+    assert body["Slots"][6]["Start"] == "2026-04-05T00:00:00Z"  # the first Sunday
+    assert body["Slots"][6]["NightPages"] == pytest.approx(11 / 14, abs=0.02)
+    assert (body["Pages"], body["Weeks"], body["NightWeight"]) == (17, 12, 3)
+    assert len(body["HourOfWeek"]) == 168
+    assert "17 pages in the 12.0 weeks before" in body["Explanation"]
+    assert "busiest hour Sunday 23:00" in body["Explanation"]
+
+
+def test_only_the_team_and_admins_read_its_burden(daemon):
+    api, paged, headers = daemon
+    url = f"/teams/{paged.team_id}/burden"
+    assert api.get(url, params=FORTNIGHT, headers=headers["mallory"]).status_code == 403
+    assert api.get(url, params=FORTNIGHT, headers=headers["admin"]).status_code == 200
+    assert api.get(url, params=FORTNIGHT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"NightWeight": "0.5"}, "NightWeight"),
+        ({"NightWeight": "lots"}, "NightWeight"),
+        ({"End": "2026-03-01"}, "End"),
+        ({"TimeZone": "Mars/Olympus"}, "TimeZone"),
+        ({"Start": "tomorrow"}, "Start"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_field(daemon, change, field):
+    api, paged, headers = daemon
+    answer = api.get(
+        f"/teams/{paged.team_id}/burden", params={**FORTNIGHT, **change}, headers=headers["ana"]
+    )
+    assert answer.status_code == 400, answer.text
+    assert field in answer.text
+
+
+def test_a_roster_balanced_by_burden_and_one_by_shifts(store, daemon):
+    """Three people, a fortnight, night pages counting 20 (NightWeight): each Sunday's expected
+    night page makes it weigh about 74 points against 4 to 6 for the other days. Balanced by
+    shifts everyone gets 4 or 5 days; balanced by burden the two Sundays go to two people and
+    the third takes all twelve other days. Both proven optimal."""
+    api, paged, headers = daemon
+    create_user(store, "Chloé", "Martin", "chloe", WINDOW_START, team_ids=(paged.team_id,))
+
+    def solved(balance_by: str) -> dict:
+        body = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": balance_by,
+                "NightWeight": 20, "HistoryFromReport": False, "FreezeHours": 0}  # fmt: skip
+        job = api.post("/roster/solve", json=body, headers=headers["admin"])
+        assert job.status_code == 202, job.text
+        url = f"/roster/solve/{job.json()['JobId']}"
+        wait_for(lambda: api.get(url, headers=headers["admin"]).json()["Status"] == "done", 60)
+        return api.get(url, headers=headers["admin"]).json()
+
+    by_shifts, by_burden = solved("shifts"), solved("burden")
+    assert by_shifts["Statistics"]["status"] == by_burden["Statistics"]["status"] == "optimal"
+    assert "burden" not in by_shifts["Statistics"]["users"][0]
+    assert sorted(u["shifts"] for u in by_shifts["Statistics"]["users"]) == [4, 5, 5]
+    assert sorted(u["shifts"] for u in by_burden["Statistics"]["users"]) == [1, 1, 12]
+    sundays = [by_burden["Output"]["overrides"][k]["user"]["id"] for k in (6, 13)]
+    assert sundays[0] != sundays[1]
+    assert api.post(
+        "/roster/solve", json={**FORTNIGHT, "BalanceBy": "hours"}, headers=headers["admin"]
+    ).status_code == 400
