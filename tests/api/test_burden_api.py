@@ -115,6 +115,9 @@ def test_a_roster_balanced_by_burden_and_one_by_shifts(store, daemon):
     assert sorted(u["shifts"] for u in by_burden["Statistics"]["users"]) == [1, 1, 12]
     sundays = [by_burden["Output"]["overrides"][k]["user"]["id"] for k in (6, 13)]
     assert sundays[0] != sundays[1]
-    assert api.post(
-        "/roster/solve", json={**FORTNIGHT, "BalanceBy": "hours"}, headers=headers["admin"]
-    ).status_code == 400
+    assert (
+        api.post(
+            "/roster/solve", json={**FORTNIGHT, "BalanceBy": "hours"}, headers=headers["admin"]
+        ).status_code
+        == 400
+    )
