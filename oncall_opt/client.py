@@ -738,6 +738,14 @@ class Client:
         params = {"Start": _time(start), "End": _time(end)}
         return self.request("GET", f"/teams/{int(team_id)}/analytics", params=params)
 
+    def team_burden(self, team_id: int, start: date | str, end: date | str, **options) -> dict:
+        """The expected burden of each slot of the days start..end from the team's page
+        history, and how it was estimated (`GET /teams/{id}/burden`): what the planner's
+        `BalanceBy="burden"` hands the optimizer. Options: ShiftLength, TimeZone, Handoff,
+        NightWeight."""
+        params = {"Start": str(start), "End": str(end), **_drop_none(options)}
+        return self.request("GET", f"/teams/{int(team_id)}/burden", params=params)
+
     # ----- Slack messages -----------------------------------------------------------------------
     def list_messages(self, status: str = "all", limit: int | None = 100) -> list[dict]:
         """Outbox messages, newest first: status pending, sent, failed, skipped or all; the

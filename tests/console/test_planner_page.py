@@ -80,3 +80,31 @@ def test_an_imported_input_is_never_out_of_date(api, monkeypatch):  # noqa: F811
     at.number_input(key="pl_max_run").set_value(3).run()
     assert not any("Out of date" in w.value for w in at.warning)
     assert {m.label: m.value for m in at.metric}["Shifts planned"] == "5"
+
+
+def test_fair_by_expected_pages_says_what_fair_means_with_each_persons_numbers(
+    api,  # noqa: F811
+    monkeypatch,
+):
+    """Balanced by burden, the fairness tab says in a sentence what "fair" now means and
+    lists each person's expected pages and night pages beside their burden points."""
+    at = console(api, monkeypatch, "planner")
+    start, end = _plan_window(at, days=7)
+    at.segmented_control(key="pl_fair_by").set_value("burden").run()
+    at.number_input(key="pl_night_weight").set_value(4.0)
+    at.button(key="pl_solve").click().run()
+    no_errors(at)
+    said = texts(at)
+    assert "Fair here means everyone carries about the same expected burden" in said
+    assert "a night page 4" in said and "expected night pages" in said
+    [table] = [d for d in at.dataframe if "expected_pages" in d.value.columns]
+    assert set(table.value.columns) >= {"user_name", "expected_night_pages", "burden"}
+    document = api.roster_input(start, end, BalanceBy="burden", NightWeight=4.0)
+    expected = api.team_burden(1, start, end, NightWeight=4.0)
+    assert document["slot_weights"] == [s["Points"] for s in expected["Slots"]]
+    total = sum(s["Points"] for s in expected["Slots"])
+    assert table.value["burden"].sum() == total  # every slot's points held by someone
+
+    at.segmented_control(key="pl_fair_by").set_value("shifts").run()
+    warning = next(w.value for w in at.warning if "Out of date" in w.value)
+    assert "Fair by: burden → shifts" in warning

@@ -47,7 +47,10 @@ RULE_NAMES = {
     "HappinessWeight": "Weight: preferred days",
     "AvoidWeight": "Weight: avoided days",
     "StabilityWeight": "Weight: keep published",
+    "BalanceBy": "Fair by",
+    "NightWeight": "A night page counts",
 }
+FAIR_BY = {"shifts": "Shifts", "burden": "Expected pages"}
 
 
 def _rules() -> tuple[dict[str, Any], float]:
@@ -104,6 +107,19 @@ def _rules() -> tuple[dict[str, Any], float]:
             help="Re-plan without reshuffling everyone: each changed slot costs the stability "
             "weight.",
         )  # fmt: skip
+    a, b = st.columns(2)
+    balance_by = kept(
+        a.segmented_control, "pl_fair_by", "shifts", "Fair by", list(FAIR_BY),
+        format_func=FAIR_BY.get, required=True,
+        help="Shifts: everyone about as many shifts. Expected pages: everyone about as much "
+        "expected burden, from the team's pages over the last 12 weeks (a day on call counts "
+        "1, each page expected then 1 more, a night page more still).",
+    )  # fmt: skip
+    night_weight = kept(
+        b.number_input, "pl_night_weight", 3.0, "A night page counts as", 1.0, 20.0,
+        step=0.5, disabled=balance_by != "burden",
+        help="How many day pages one page between 22:00 and 07:00 weighs.",
+    )  # fmt: skip
     with st.expander("What matters most (advanced)", icon=":material/tune:"):
         w1, w2, w3, w4 = st.columns(4)
         balance = kept(w1.number_input, "pl_w_balance", 1.0, "Even shifts", 0.0, 1000.0)
@@ -132,7 +148,10 @@ def _rules() -> tuple[dict[str, Any], float]:
         "AvoidWeight": avoid,
         "KeepPublished": bool(keep),
         "TeamId": common.team_id(),
+        "BalanceBy": balance_by or "shifts",
     }
+    if balance_by == "burden":
+        options["NightWeight"] = float(night_weight)
     if keep:
         options["StabilityWeight"] = stability
     return {k: v for k, v in options.items() if v is not None}, float(limit)
@@ -363,7 +382,72 @@ def _status_metrics(stats: dict, job: dict) -> None:
         )
 
 
-def _fairness(roster: Roster) -> None:
+def _burden_of(plan: dict) -> dict | None:
+    """The daemon's burden estimate for the plan's window and rules (asked once per plan)."""
+    rules = plan.get("rules") or {}
+    if "Window" not in rules:
+        return None  # an imported input.json: its own slot weights, no estimate to show
+    if "burden" not in plan:
+        first, last = rules["Window"].split(" to ")
+        wanted = ("ShiftLength", "TimeZone", "Handoff", "NightWeight")
+        try:
+            plan["burden"] = common.client().team_burden(
+                plan["team"], first, last, **{k: rules[k] for k in wanted if k in rules}
+            )
+        except ApiError as exc:
+            common.api_error(exc, "estimate the burden")
+            plan["burden"] = None
+    return plan["burden"]
+
+
+def burden_lines(roster: Roster, estimate: dict) -> tuple[str, list[dict[str, Any]]]:
+    """What "fair" means for a roster balanced by burden, in a sentence, and per person the
+    expected pages and night pages of the slots they hold (from the estimate's slots)."""
+    slots = estimate["Slots"]
+    rows = []
+    for row in roster.per_user_rows:
+        u = roster.problem.user_index(row["user_id"])
+        held = [t for (t, _layer), v in roster.assignment.items() if v == u]
+        rows.append(
+            {
+                "user_name": row["user_name"],
+                "shifts": row["shifts"],
+                "expected_pages": round(sum(slots[t]["Pages"] for t in held), 1),
+                "expected_night_pages": round(sum(slots[t]["NightPages"] for t in held), 1),
+                "burden": row["burden"],
+                "fair_burden": row["fair_burden"],
+            }
+        )
+    each = ", ".join(
+        f"{r['user_name']}: {r['expected_night_pages']:g} expected night pages"
+        for r in sorted(rows, key=lambda r: -r["expected_night_pages"])
+    )
+    sentence = (
+        "Fair here means everyone carries about the same expected burden, not the same number "
+        f"of shifts: a day on call counts 1, each page the team's history expects then 1 more, "
+        f"a night page {estimate['NightWeight']:g}. {estimate['Explanation']} {each}."
+    )
+    return sentence, rows
+
+
+def _fairness(roster: Roster, plan: dict | None = None) -> None:
+    if roster.problem.weighted and plan is not None:
+        estimate = _burden_of(plan)
+        if estimate is not None and len(estimate["Slots"]) == roster.problem.n_slots:
+            sentence, rows = burden_lines(roster, estimate)
+            st.markdown(common.text(sentence))
+            st.dataframe(
+                rows,
+                hide_index=True,
+                column_config={
+                    "user_name": st.column_config.TextColumn("Person"),
+                    "shifts": st.column_config.NumberColumn("Shifts"),
+                    "expected_pages": st.column_config.NumberColumn("Expected pages"),
+                    "expected_night_pages": st.column_config.NumberColumn("Of them at night"),
+                    "burden": st.column_config.NumberColumn("Burden (points)"),
+                    "fair_burden": st.column_config.NumberColumn("Even share", format="%.1f"),
+                },
+            )
     # Two charts side by side on a wide screen, one above the other on a phone (columns stack).
     shifts, preferences = charts.workload_panels(roster, colors=common.person_colors())
     left, right = st.columns(2)
@@ -600,7 +684,7 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
             )
             st.altair_chart(chart, width="stretch")  # a phone gets narrower cells, not a cut
     with fair_tab:
-        _fairness(roster)
+        _fairness(roster, plan)
     _publish(output, roster, changed, published, stale)
     _downloads(document, output, roster)
 
