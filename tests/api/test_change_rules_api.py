@@ -106,6 +106,13 @@ def refused(response, *reasons: str) -> str:
     for reason in reasons:
         assert reason in message, message
     assert message.endswith(HINT)
+    # The same reasons one by one, for programs (the console lists them).
+    listed = response.json()["details"]["RulesBroken"]
+    assert {r["Rule"] for r in listed} <= {"two-layers", "rest", "in-a-row", "away"}
+    assert (
+        message
+        == f"this breaks the team's rules: {'; '.join(r['Message'] for r in listed)}. {HINT}"
+    )
     return message
 
 
