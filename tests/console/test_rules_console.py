@@ -138,3 +138,28 @@ def test_an_admin_says_i_know_and_the_override_is_recorded(daemon):
     listed = [m.value for m in at.markdown if "made anyway by" in m.value]
     assert listed and "made anyway by Ana Silva" in listed[0]
     assert f"{BEN_ESCAPED} would be on primary" in listed[0]
+
+
+def test_an_admin_sets_the_teams_rules_on_the_people_page(daemon):
+    api = daemon["api"]
+    at = rota_as("ana")
+    at.switch_page("oncall_opt/console/pages/people.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="team-zone-1").input("Europe/Berlin")
+    at.text_input(key="team-handoff-1").input("09:00")
+    at.number_input(key="team-max-1").set_value(2)
+    at.number_input(key="team-rest-1").set_value(3)
+    at.button(key="team-save-1").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert api.get_team(1)["RosterRules"] == {
+        "TimeZone": "Europe/Berlin", "Handoff": "09:00", "MaxConsecutiveShifts": 2,
+        "MinRestShifts": 3,
+    }  # fmt: skip
+    shown = [c.value for c in at.caption if c.value.startswith("Rules:")]
+    assert shown and "at most 2 in a row" in shown[0] and "at least 3 free" in shown[0]
+    # A bad value is refused naming the rule; the team keeps its rules.
+    at.text_input(key="team-length-1").input("one day")
+    at.button(key="team-save-1").click().run()
+    said = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+    assert any("RosterRules.ShiftLength: 'one day' is not an ISO 8601" in e for e in said), said
+    assert "ShiftLength" not in api.get_team(1)["RosterRules"]
