@@ -225,3 +225,15 @@ def test_slots_keep_their_local_handoff_across_daylight_saving(store, clock):
     ]
     # The hour before it is still Saturday's slot, hers already: nothing new.
     assert check_cover(store, 1, ana.id, 1, sunday - timedelta(hours=1), sunday) == []
+
+
+def test_a_change_longer_than_the_planners_grid_is_refused_naming_end(store, rota):
+    # 20,000 slots is the planner's own bound; a day's slots make that about 55 years.
+    with pytest.raises(InvalidRequestError) as caught:
+        check_cover(store, 1, rota["eve"], 1, day(0), day(20_001))
+    assert caught.value.field == "End"
+    long = check_cover(store, 1, rota["eve"], 1, day(8), day(8 + 19_000))
+    assert [b.message for b in long] == [
+        "Eve Hart would be on call 19000 shifts in a row, Tue 13 Jan 2026 09:00 CET to "
+        "Thu 20 Jan 2078 09:00 CET (the team's MaxConsecutiveShifts is 2)"
+    ]
