@@ -26,9 +26,15 @@ def _window() -> tuple[datetime, datetime] | None:
     """[first day 00:00, the day after the last 00:00) on the viewer's clock."""
     today = common.today()
     first_col, last_col = st.columns(2)
-    first = first_col.date_input("From", value=today - timedelta(days=DEFAULT_DAYS - 1),
-                                 key="an_from", format="YYYY-MM-DD")  # fmt: skip
-    last = last_col.date_input("To (included)", value=today, key="an_to", format="YYYY-MM-DD")
+    # The days are in the address (`?an_from=2026-01-01&an_to=2026-03-31`): a bookmark or a
+    # link to a colleague shows the same window.
+    first = first_col.date_input(
+        "From", value=today - timedelta(days=DEFAULT_DAYS - 1), key="an_from",
+        format="YYYY-MM-DD", bind="query-params",
+    )  # fmt: skip
+    last = last_col.date_input(
+        "To (included)", value=today, key="an_to", format="YYYY-MM-DD", bind="query-params"
+    )
     if not isinstance(first, date) or not isinstance(last, date):
         return None
     if last < first:
@@ -148,7 +154,7 @@ def _burden_chart(seen: TeamAnalytics) -> None:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("month:N", title=None, sort=None),
+            x=alt.X("month:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("what:N", sort=list(MEASURES.values())),
             y=alt.Y("pages:Q", title="pages"),
             color=alt.Color(
@@ -195,7 +201,16 @@ def _heat_map(seen: TeamAnalytics) -> None:
         .encode(
             x=alt.X("hour:O", title=f"hour ({seen.time_zone})"),
             y=alt.Y("day:O", sort=days, title=None),
-            color=alt.Color("pages:Q", scale=alt.Scale(scheme="orangered"), title="pages"),
+            # An hour without a page is a pale grey, not the palest orange: quiet reads as quiet.
+            color=alt.condition(
+                alt.datum.pages == 0,
+                alt.value("#f2f2f2"),
+                alt.Color(
+                    "pages:Q",
+                    scale=alt.Scale(scheme="orangered"),
+                    title="pages",
+                ),
+            ),
             tooltip=["day", "hour", "pages"],
         )
         .properties(height=220)
