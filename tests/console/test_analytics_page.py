@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from analytics_history import History, build
 from live_server import serve
-from test_app import _closed_port, console, no_errors, texts
+from test_app import _closed_port, console, no_errors, seeded, texts  # noqa: F401
 
 from oncall_opt.api import create_app
 from oncall_opt.engine.settings import Settings
@@ -116,3 +116,15 @@ def test_the_page_says_when_the_daemon_is_down(monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "The on-call daemon is not running" in " ".join(e.value for e in at.error)
+
+
+def test_the_page_renders_for_the_quick_starts_team(seeded, monkeypatch):  # noqa: F811
+    """The demo's four weeks of incidents (history recorded as it was: nobody paged by this
+    daemon, so no page is counted) show up with their times."""
+    monkeypatch.setenv("ONCALL_UI_TIME_ZONE", "Europe/Berlin")
+    at = console(seeded, monkeypatch)
+    at.switch_page(PAGE).run()
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Incidents"]) > 0 and metrics["Median time to ack"] != "–"
+    assert not at.exception
