@@ -31,6 +31,7 @@ TEAM_INPUT = ROOT / "data" / "input.json"
 # Minutes from a past incident's page to its acknowledgement: quick by day, slower at night
 # (someone woke up). Keyed by "at night".
 ACKNOWLEDGED_AFTER = {False: (1, 9), True: (6, 28)}
+PAGED_AGAIN_AFTER = timedelta(minutes=5)  # each person's second way of being paged (the SMS)
 
 SERVICES = ("checkout", "payments", "postgres-main")
 HISTORY_WEEKS = 4
@@ -233,20 +234,25 @@ def _history(
             night = opened.hour < 7 or opened.hour >= 22
             lasts = timedelta(minutes=rng.randint(12, 180))
             if who is None or rng.random() < 0.12:  # it went away before anyone acknowledged
+                gone = opened + timedelta(minutes=rng.randint(4, 25))
                 found.append(
                     incidents.PastIncident(
                         service_ids[name],
                         body,
                         opened,
-                        opened + timedelta(minutes=rng.randint(4, 25)),
+                        gone,
                         assignee=who,
                         resolved_via="Alertmanager",
                         urgency=urgency,
                         source="alertmanager",
+                        pages=() if who is None else ((who, opened),),
                     )
                 )
                 continue
             ack = opened + timedelta(minutes=rng.randint(*ACKNOWLEDGED_AFTER[night]))
+            # paged at once, and again after PAGED_AGAIN_AFTER while nobody acknowledged
+            again = opened + PAGED_AGAIN_AFTER
+            pages = ((who, opened),) + (((who, again),) if ack > again else ())
             notes = ((ack + lasts / 2, who, rng.choice(NOTES)),) if rng.random() < 0.5 else ()
             found.append(
                 incidents.PastIncident(
@@ -261,6 +267,7 @@ def _history(
                     urgency=urgency,
                     source="alertmanager",
                     notes=notes,
+                    pages=pages,
                 )
             )
         day += timedelta(days=1)

@@ -4,8 +4,9 @@ The planner's "fair by burden" (`BalanceBy: burden`) gives the optimizer one wei
 (input.json `slot_weights`, whole points) instead of counting every shift alike:
 
 - **Pages per hour of the week.** The pages of the team's incidents that went out
-  (`analytics.sent_pages`) over the `LOOKBACK_WEEKS` before the window, counted by the hour of
-  the week they were sent in, on the roster's clock (Monday 00:00-01:00 is hour 0).
+  (`analytics.sent_pages`) over the `LOOKBACK_WEEKS` before the window (or the whole weeks
+  since its first incident, when that is later), counted by the hour of the week they were
+  sent in, on the roster's clock (Monday 00:00-01:00 is hour 0).
 - **Smoothed.** A quiet hour seen a few weeks is not known to be quiet forever: each hour's
   rate is shrunk towards the team's average hour as if `PRIOR_WEEKS` more weeks of average
   pages had been seen: (pages in that hour + PRIOR_WEEKS x average per hour) / (weeks seen +
@@ -22,6 +23,7 @@ before, from the final schedule's hours and the pages they were really sent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,10 +145,20 @@ def estimate(
     pages = sent_pages(source, team_id, start, end)
     for page in pages:
         counts[hour_of_week(page.sent_at, tz)] += 1
-    seen = weeks
+    # A team whose history starts inside the lookback (new, or moved here) has been seen for
+    # less: from the week of its first incident, at least one week.
+    first = source.row(
+        "SELECT MIN(i.created_at) AS first FROM incidents i JOIN services s "
+        "ON s.id = i.service_id WHERE s.team_id = ? AND i.created_at >= ? AND i.created_at < ?",
+        [team_id, start, end],
+    )
+    seen = float(weeks)
+    if first and first["first"] is not None:
+        since = max(start, first["first"].astimezone(UTC))
+        seen = min(seen, max(1.0, math.ceil((end - since) / timedelta(weeks=1))))
     average = len(pages) / (seen * HOURS_OF_WEEK)
     rates = tuple((n + PRIOR_WEEKS * average) / (seen + PRIOR_WEEKS) for n in counts)
-    return Estimate(rates, zone, night_weight, float(seen), len(pages), start)
+    return Estimate(rates, zone, night_weight, seen, len(pages), end - timedelta(weeks=seen))
 
 
 def history_points(

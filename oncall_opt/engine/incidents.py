@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncall_opt.engine import outbox, text, timeline
-from oncall_opt.engine.paging import pages
+from oncall_opt.engine.paging import notifications, pages
 from oncall_opt.engine.policies import OnCallNow, Page, Policy
 from oncall_opt.engine.records import Incident, User
 from oncall_opt.engine.services import (
@@ -806,24 +806,30 @@ class PastIncident:
     urgency: str = "high"
     source: str | None = None
     notes: tuple[tuple[datetime, int | None, str], ...] = ()
+    # who was paged when: (user, sent at), between opening and resolution
+    pages: tuple[tuple[int, datetime], ...] = ()
 
 
 def record_past(store: Store, past: Sequence[PastIncident]) -> list[int]:
     """Write incidents that are over with their own times and timelines: history for the
-    reports, not news, so nobody is paged and no message is queued. Returns their ids."""
+    reports, not news, so nobody is paged and no message is queued; the pages they sent then
+    are recorded as delivered (analytics and fair-by-burden read them). Returns their ids."""
     checked = []
     for i, item in enumerate(past):
         one = check_trigger(item.body, None, item.service_id, item.urgency, None, item.source)
         ack = item.acknowledged
         if not item.opened <= (ack or item.opened) <= item.resolved:
             raise InvalidRequestError(f"[{i}]", "expected opened <= acknowledged <= resolved")
+        if any(not item.opened <= at <= item.resolved for _, at in item.pages):
+            raise InvalidRequestError(f"[{i}].pages", "expected opened <= paged <= resolved")
         checked.append((one, item))
 
     def work(tx: Transaction) -> list[int]:
         ids = []
         for one, item in checked:
             get_service(tx, one.service_id)  # NotFoundError names it
-            for who in {item.assignee, item.acknowledged_by, item.resolved_by} - {None}:
+            paged = {who for who, _ in item.pages}
+            for who in {item.assignee, item.acknowledged_by, item.resolved_by, *paged} - {None}:
                 get_user(tx, who)
             [row] = tx.rows(
                 "INSERT INTO incidents (body, service_id, urgency, source, status, created_at, "
@@ -850,6 +856,8 @@ def record_past(store: Store, past: Sequence[PastIncident]) -> list[int]:
                     at,
                     who,
                 )
+            for who, at in item.pages:
+                notifications.record_delivered(tx, incident_id, who, at)
             how = f"resolved via {item.resolved_via}" if item.resolved_via else "resolved"
             timeline.add(tx, incident_id, "resolved", how, item.resolved, item.resolved_by)
             ids.append(incident_id)

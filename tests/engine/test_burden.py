@@ -111,3 +111,15 @@ def test_the_planner_hands_the_optimizer_the_slot_points_and_what_each_bore(stor
         store, PLANNED, end, planning.RosterOptions(team_id=paged.team_id), WINDOW_START
     )
     assert "slot_weights" not in shifts_only
+
+
+def test_a_history_shorter_than_the_lookback_counts_only_the_weeks_seen(store, paged):
+    """Four weeks after the first incident (Wed 7 Jan), the estimate divides by the whole
+    weeks since then (4), not by 12: three Sunday and four Wednesday pages so far."""
+    before = WINDOW_START - timedelta(weeks=8)  # Mon 2 Feb
+    found = burden.estimate(store, paged.team_id, before, "UTC")
+    average = 7 / (4 * 168)
+    assert (found.pages, found.weeks) == (7, 4)
+    assert found.rates[SUNDAY_NIGHT] == pytest.approx((3 + 2 * average) / 6)
+    assert found.rates[WEDNESDAY_MORNING] == pytest.approx((4 + 2 * average) / 6)
+    assert "7 pages in the 4.0 weeks before" in found.explain()
