@@ -135,11 +135,13 @@ def estimate(
     zone: str,
     night_weight: float = DEFAULT_NIGHT_WEIGHT,
     weeks: int = LOOKBACK_WEEKS,
+    now: datetime | None = None,
 ) -> Estimate:
-    """Pages per hour of the week from the `weeks` before `before`, on `zone`'s clock."""
+    """Pages per hour of the week from the `weeks` before `before` (or before `now`, when the
+    window starts later: nothing has paged in the future yet), on `zone`'s clock."""
     check_night_weight(night_weight)
     tz = ZoneInfo(zone)
-    end = before.astimezone(UTC)
+    end = min(before, now or before).astimezone(UTC)
     start = end - timedelta(weeks=weeks)
     counts = [0] * HOURS_OF_WEEK
     pages = sent_pages(source, team_id, start, end)

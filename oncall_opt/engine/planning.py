@@ -279,7 +279,7 @@ def build_input(
                 worked if options.weekend_balance else {k: v["shifts"] for k, v in worked.items()}
             )
     if options.balance_by == "burden":
-        _add_burden(store, doc, w, ids, options)
+        _add_burden(store, doc, w, ids, options, now)
     return doc
 
 
@@ -291,21 +291,26 @@ def slot_bounds(w: Window, options: RosterOptions) -> tuple[list[datetime], list
 
 
 def burden_estimate(
-    store: Store, w: Window, options: RosterOptions
+    store: Store, w: Window, options: RosterOptions, now: datetime
 ) -> tuple[burden.Estimate, list[burden.SlotBurden]]:
     """The expected burden of each slot of the window (see engine/burden.py)."""
     found = burden.estimate(
-        store, options.team_id, _utc(w.first), options.time_zone, options.night_weight
+        store, options.team_id, _utc(w.first), options.time_zone, options.night_weight, now=now
     )
     return found, found.slots(*slot_bounds(w, options))
 
 
 def _add_burden(
-    store: Store, doc: dict[str, Any], w: Window, ids: set[str], options: RosterOptions
+    store: Store,
+    doc: dict[str, Any],
+    w: Window,
+    ids: set[str],
+    options: RosterOptions,
+    now: datetime,
 ) -> None:
     """Fair by burden: each slot's expected burden as its weight, and what each person bore
     in the window of the same length before (at most a year and a bit) as their history."""
-    _, slots = burden_estimate(store, w, options)
+    _, slots = burden_estimate(store, w, options, now)
     doc["slot_weights"] = [s.points for s in slots]
     if not options.history_from_report:
         return

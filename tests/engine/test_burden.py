@@ -123,3 +123,13 @@ def test_a_history_shorter_than_the_lookback_counts_only_the_weeks_seen(store, p
     assert found.rates[SUNDAY_NIGHT] == pytest.approx((3 + 2 * average) / 6)
     assert found.rates[WEDNESDAY_MORNING] == pytest.approx((4 + 2 * average) / 6)
     assert "7 pages in the 4.0 weeks before" in found.explain()
+
+
+def test_a_window_that_starts_later_reads_the_weeks_before_now(store, paged):
+    """Planned a fortnight ahead, the weeks read end now: the future has paged nobody yet."""
+    later = WINDOW_START + timedelta(weeks=2)
+    ahead = burden.estimate(store, paged.team_id, later, "UTC", now=WINDOW_START)
+    today = burden.estimate(store, paged.team_id, WINDOW_START, "UTC")
+    assert (ahead.pages, ahead.weeks, ahead.rates) == (today.pages, today.weeks, today.rates)
+    unaware = burden.estimate(store, paged.team_id, later, "UTC")  # no `now`: up to `later`
+    assert unaware.rates[SUNDAY_NIGHT] < today.rates[SUNDAY_NIGHT]

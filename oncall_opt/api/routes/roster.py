@@ -295,7 +295,7 @@ def team_burden(id: IdPath, request: Request, params: Annotated[BurdenQuery, Que
         night_weight=params.NightWeight,
     )
     w = planning.window(_day("Start", params.Start), _day("End", params.End), options)
-    found, slots = planning.burden_estimate(store, w, options)
+    found, slots = planning.burden_estimate(store, w, options, now_of(request))
     return BurdenOut(
         TeamId=id,
         Explanation=found.explain(),
