@@ -225,7 +225,7 @@ def _by_weight(problem: Problem, cells, columns: list[int]) -> list[tuple[list[i
 def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | None) -> Matrices:
     users, layers = range(problem.n_users), problem.layers
     groups = balance_groups(problem)
-    weights = problem.weights
+    weights = problem.term_weights
     stability = weights.stability if problem.previous else 0
 
     if steps is None:

@@ -54,7 +54,7 @@ def build_model(
     m = pyo.ConcreteModel(name="oncall_roster")
     users, layers = range(problem.n_users), problem.layers
     groups = balance_groups(problem)
-    weights = problem.weights
+    weights = problem.term_weights
 
     # ----- sets ------------------------------------------------------------------------------
     cells = [

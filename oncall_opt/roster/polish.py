@@ -41,7 +41,7 @@ class _Search:
             self.granted[u] += t in p.preferred[u]
         self.wishers = set(p.wishers)
         self.at_level = Counter(self.granted[u] for u in self.wishers)
-        w = p.weights
+        w = p.term_weights
         self.w_balance, self.w_happy, self.w_avoid = w.balance, w.happiness, w.avoid
         self.w_stable = w.stability if p.previous else 0.0
         self.reach = max(

@@ -92,6 +92,25 @@ class Problem:
         """Fairness balances burden points (`slot_weights`), not shifts."""
         return bool(self.slot_weights)
 
+    @property
+    def term_weights(self) -> ObjectiveWeights:
+        """The objective's weights as the model uses them: `objective`'s, and with slot
+        weights the happiness, avoid and stability weights times the square of the mean slot
+        weight (rounded, at least 1). The balance term is then in points² and one slot more or
+        less still weighs against a preferred or an avoided day about as it does when
+        balancing shifts (unscaled, it would outweigh every wish hundreds of times); whole
+        weights stay whole, so a gap below 1 still proves a roster optimal."""
+        w = self.weights
+        if not self.weighted:
+            return w
+        unit = max(1, round(sum(self.slot_weights) / len(self.slot_weights))) ** 2
+        return ObjectiveWeights(
+            balance=w.balance,
+            happiness=w.happiness * unit,
+            avoid=w.avoid * unit,
+            stability=w.stability * unit,
+        )
+
     def slot_weight(self, t: int) -> int:
         return self.slot_weights[t] if self.slot_weights else 1
 

@@ -46,7 +46,7 @@ def evaluate(problem: Problem, assignment: Assignment) -> Breakdown:
         (n + history_in_group(problem, u, g)) ** 2 / problem.users[u].weight
         for (u, g), n in counts.items()
     )
-    w = problem.weights
+    w = problem.term_weights
     stability = w.stability if problem.previous else 0.0
     min_happiness = min(granted[u] for u in problem.wishers)
     total = (

@@ -105,7 +105,7 @@ def load_of(problem: Problem, assignment) -> dict[tuple[int, int], int]:
 
 def objective_is_integral(problem: Problem) -> bool:
     """True when every roster's objective is a whole number, so a gap below 1 proves optimality."""
-    w = problem.weights
+    w = problem.term_weights
     coefficients = [w.balance, w.happiness, w.avoid, w.stability if problem.previous else 0]
     coefficients += [w.balance / user.weight for user in problem.users]
     return all(float(c).is_integer() for c in coefficients)
@@ -114,8 +114,7 @@ def objective_is_integral(problem: Problem) -> bool:
 def history_constant(problem: Problem) -> float:
     """The part of every roster's objective that history alone fixes (the balance term of
     the shifts already worked): a roster cannot change it, so no tolerance may grow with it."""
-    w = problem.weights
-    return w.balance * sum(
+    return problem.weights.balance * sum(
         history_in_group(problem, u, g) ** 2 / user.weight
         for g, _ in enumerate(balance_groups(problem))
         for u, user in enumerate(problem.users)

@@ -17,7 +17,7 @@ from oncall_opt.roster.structure import balance_groups, group_of, history_in_gro
 
 def greedy_roster(problem: Problem) -> Assignment | None:
     users = range(problem.n_users)
-    w = problem.weights
+    w = problem.term_weights
     stability = w.stability if problem.previous else 0.0
     cost_per_step = [w.balance / user.weight for user in problem.users]
     max_shifts = [problem.max_shifts(u) for u in users]

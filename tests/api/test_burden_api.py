@@ -93,7 +93,7 @@ def test_bad_options_are_refused_naming_the_field(daemon, change, field):
 
 def test_a_roster_balanced_by_burden_and_one_by_shifts(store, daemon):
     """Three people, a fortnight, night pages counting 20 (NightWeight): each Sunday's expected
-    night page makes it weigh about 74 points against 4 to 6 for the other days. Balanced by
+    night page makes it weigh about 18 points against 1 or 2 for the other days. Balanced by
     shifts everyone gets 4 or 5 days; balanced by burden the two Sundays go to two people and
     the third takes all twelve other days. Both proven optimal."""
     api, paged, headers = daemon

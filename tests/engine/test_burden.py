@@ -51,17 +51,17 @@ def test_a_slots_points_are_a_day_plus_its_pages_with_night_pages_weighed(store,
     assert sunday.pages == pytest.approx(sunday_night + 23 * base)
     assert sunday.night_pages == pytest.approx(sunday_night + 8 * base)
     day_pages = 15 * base
-    assert sunday.points == round(4 * (1 + day_pages + 3 * (sunday_night + 8 * base)))
-    assert sunday.points == 14  # a day (4) + 0.86 of a night page (3 x 4 x 0.86)
+    assert sunday.points == round(1 + day_pages + 3 * (sunday_night + 8 * base))
+    assert sunday.points == 3  # a day (1) + 0.79 of a night page counting 3
     weds = found.slot(WINDOW_START + 2 * day, WINDOW_START + 3 * day)
     assert weds.pages == pytest.approx(wednesday + 23 * base)
-    assert weds.points == round(4 * (1 + wednesday + 14 * base + 3 * 9 * base))
-    assert weds.points == 6  # a day and half a day page: the first 6 weeks' Wednesday pages
+    assert weds.points == round(1 + wednesday + 14 * base + 3 * 9 * base)
+    assert weds.points == 1  # a day and under half a day page (the first 6 weeks' Wednesdays)
     tuesday = found.slot(WINDOW_START + day, WINDOW_START + 2 * day)
-    assert tuesday.points == round(4 * (1 + 15 * base + 3 * 9 * base)) == 4
+    assert tuesday.points == round(1 + 15 * base + 3 * 9 * base) == 1
     half = found.slot(WINDOW_START + 6 * day + timedelta(hours=12), WINDOW_START + 7 * day)
     assert half.pages == pytest.approx(sunday_night + 11 * base)  # 12:00-24:00 only
-    assert half.points == round(4 * (0.5 + 4 * base + 3 * (sunday_night + 7 * base)))
+    assert half.points == round(0.5 + 4 * base + 3 * (sunday_night + 7 * base))
 
 
 def test_hours_of_the_week_follow_the_rosters_clock(store, paged):
@@ -80,7 +80,7 @@ def test_no_history_means_every_slot_weighs_its_length_alone(store):
     assert found.pages == 0 and set(found.rates) == {0.0}
     assert "fair by burden is fair by shifts" in found.explain()
     day = found.slot(WINDOW_START, WINDOW_START + timedelta(days=1))
-    assert (day.pages, day.points) == (0.0, 4)
+    assert (day.pages, day.points) == (0.0, 1)
 
 
 @pytest.mark.parametrize("bad", [0.5, 21, float("nan")])
@@ -93,7 +93,7 @@ def test_a_night_weight_out_of_range_is_refused_naming_the_field(store, bad):
 def test_the_planner_hands_the_optimizer_the_slot_points_and_what_each_bore(store, paged):
     """BalanceBy burden: input.json's slot_weights are the estimate's points, and history
     carries what Ana bore in the fortnight before (14 days on call, 2 Sunday night pages and
-    a Wednesday page outside it: 4 x (14 + 3 x 2) = 80 points); Ben bore nothing."""
+    a Wednesday page outside it: 14 + 3 x 2 = 20 points); Ben bore nothing."""
     options = planning.RosterOptions(team_id=paged.team_id, balance_by="burden")
     end = PLANNED + timedelta(days=13)
     document = planning.build_input(store, PLANNED, end, options, WINDOW_START)
@@ -102,11 +102,11 @@ def test_the_planner_hands_the_optimizer_the_slot_points_and_what_each_bore(stor
     starts = [WINDOW_START + k * timedelta(days=1) for k in range(14)]
     expected = [found.slot(a, a + timedelta(days=1)).points for a in starts]
     assert document["slot_weights"] == expected and w.slots == 14
-    assert expected.count(14) == 2  # the two Sundays
-    assert document["history"][str(paged.ana)]["burden"] == 4 * (14 + 3 * 2)
+    assert expected.count(3) == 2 and expected.count(1) == 12  # the two Sundays
+    assert document["history"][str(paged.ana)]["burden"] == 14 + 3 * 2
     assert str(paged.ben) not in document.get("history", {})
     problem = load_problem(document)
-    assert problem.weighted and problem.history[0][0] == 80
+    assert problem.weighted and problem.history[0][0] == 20
     shifts_only = planning.build_input(
         store, PLANNED, end, planning.RosterOptions(team_id=paged.team_id), WINDOW_START
     )

@@ -184,6 +184,9 @@ def interpret(doc: dict) -> Inst:
                 carried[index[entry["user"]]].add(-k)
     weights = doc.get("objective", {})
     users = doc["users"]
+    # With slot weights the balance is in points²: the other terms' weights count the square
+    # of the mean slot weight (rounded, at least 1) times over.
+    unit = max(1, round(sum(sw) / n)) ** 2 if "slot_weights" in doc else 1
     return Inst(
         n=n,
         layers=layers,
@@ -205,9 +208,9 @@ def interpret(doc: dict) -> Inst:
         prev=prev,
         weekend_balance=wb,
         w_bal=weights.get("balance", 1.0),
-        w_happy=weights.get("happiness", 1.0),
-        w_avoid=weights.get("avoid", 1.0),
-        w_stab=weights.get("stability", 10.0) if "previous" in doc else 0.0,
+        w_happy=weights.get("happiness", 1.0) * unit,
+        w_avoid=weights.get("avoid", 1.0) * unit,
+        w_stab=weights.get("stability", 10.0) * unit if "previous" in doc else 0.0,
         carried=carried,
         sw=sw,
         sw_given="slot_weights" in doc,
