@@ -143,6 +143,7 @@ def create_app(
 
     from oncall_opt.api.routes import (
         access,
+        cover,
         heartbeats,
         incidents,
         integrations,
@@ -160,7 +161,7 @@ def create_app(
 
     routers = (
         users, access, paging, teams, services, schedules, rota, incidents,
-        integrations, maintenance, heartbeats, roster, messages, pagerduty,
+        integrations, maintenance, heartbeats, roster, messages, pagerduty, cover,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)
