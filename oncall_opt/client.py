@@ -605,14 +605,17 @@ class Client:
         end: datetime | str | None = None,
         team_id: int | None = None,
         freeze_hours: float | None = None,
+        planned_with: dict | None = None,
     ) -> list[dict]:
         """Publish an output.json (or a finished job's) as the window's schedules of a team
         (default: the job's team, else Default); returns the shifts now published in it.
         Shifts published before now + `freeze_hours` (default 48) stay; `publish` gives the
-        whole answer (the changes too)."""
+        whole answer (the changes too). `planned_with`: the input.json it was solved from (the
+        team keeps its shift length, run and rest rules)."""
         return self.publish(
-            output, job_id=job_id, start=start, end=end, team_id=team_id, freeze_hours=freeze_hours
-        )["Items"]
+            output, job_id=job_id, start=start, end=end, team_id=team_id,
+            freeze_hours=freeze_hours, planned_with=planned_with,
+        )["Items"]  # fmt: skip
 
     def publish(
         self,
@@ -623,10 +626,12 @@ class Client:
         end: datetime | str | None = None,
         team_id: int | None = None,
         freeze_hours: float | None = None,
+        planned_with: dict | None = None,
     ) -> dict:
         """`POST /roster/publish`: `{Items, Changes, FrozenUntil}`."""
         body = {
             "Output": output,
+            "Input": planned_with,
             "JobId": job_id,
             "TeamId": team_id,
             "FreezeHours": freeze_hours,
@@ -643,15 +648,25 @@ class Client:
         end: datetime | str,
         user_id: int | None = None,
         layer: int = 1,
+        i_know: bool = False,
     ) -> dict:
+        """Put someone on call over [start, end). One that breaks the team's rules is refused
+        (ConflictError, every reason) unless an admin passes `i_know` (then it is recorded)."""
         body = _drop_none(
             {"Start": _time(start), "End": _time(end), "UserId": user_id, "Layer": layer}
         )
+        if i_know:
+            body["IKnow"] = True
         return self.request("POST", f"/teams/{int(team_id)}/overrides", json=body)
 
-    def take_shift(self, team_id: int, user_id: int | None = None, layer: int = 1) -> dict:
-        """ "I'll take it from now": an override to the end of the current stretch."""
+    def take_shift(
+        self, team_id: int, user_id: int | None = None, layer: int = 1, i_know: bool = False
+    ) -> dict:
+        """ "I'll take it from now": an override to the end of the current stretch (the
+        team's rules kept unless an admin passes `i_know`)."""
         body = _drop_none({"UserId": user_id, "Layer": layer})
+        if i_know:
+            body["IKnow"] = True
         return self.request("POST", f"/teams/{int(team_id)}/overrides/take", json=body)
 
     def list_overrides(self, team_id: int, start: datetime | str, end: datetime | str) -> list:
@@ -716,9 +731,12 @@ class Client:
         params = {"Status": status}
         return self.request("GET", f"/teams/{int(team_id)}/swaps", params=params)["Items"]
 
-    def accept_swap(self, swap_id: int, user_id: int | None = None) -> dict:
-        body = {"UserId": user_id} if user_id is not None else None
-        return self.request("PUT", f"/swaps/{int(swap_id)}/accept", json=body)
+    def accept_swap(self, swap_id: int, user_id: int | None = None, i_know: bool = False) -> dict:
+        """Take a swap (the team's rules kept unless an admin passes `i_know`)."""
+        body: dict[str, Any] = {"UserId": user_id} if user_id is not None else {}
+        if i_know:
+            body["IKnow"] = True
+        return self.request("PUT", f"/swaps/{int(swap_id)}/accept", json=body or None)
 
     def cancel_swap(self, swap_id: int) -> dict:
         return self.request("PUT", f"/swaps/{int(swap_id)}/cancel")

@@ -35,6 +35,8 @@ class Segment:
     shift_id: int | None = None  # the roster shift underneath, if any
     override_id: int | None = None
     covers: User | None = None  # an override over someone's roster shift: whose
+    rules_broken: str | None = None  # an override an admin made knowing it breaks these rules
+    known_by: int | None = None  # that admin
 
     @property
     def hours(self) -> float:
@@ -56,7 +58,8 @@ def segments(
         [team_id, end, start],
     )
     overrides = source.rows(
-        "SELECT id, user_id, layer, start_time, end_time FROM overrides WHERE team_id = ? "
+        "SELECT id, user_id, layer, start_time, end_time, rules_broken, known_by FROM overrides "
+        "WHERE team_id = ? "
         "AND start_time < ? AND end_time > ? ORDER BY id",
         [team_id, end, start],
     )
@@ -101,6 +104,8 @@ def _layer(team_id, layer, start, end, shifts, overrides, people) -> list[Segmen
                 shift["id"] if shift else None,
                 over["id"],
                 covers,
+                over["rules_broken"],
+                over["known_by"],
             )
         else:
             piece = Segment(team_id, layer, a, b, people[shift["user_id"]], ROSTER, shift["id"])

@@ -8,6 +8,10 @@
 - A swap request asks the team for someone to take [start, end); a member who is not away
   then (their availability) accepts it, which creates the override; the requester can cancel
   it. Each step is announced in the team's Slack channel, in the same transaction.
+- Every one of them keeps the planner's rules (`change_rules`: two layers at once, rest, shifts
+  in a row, days away): a change that breaks one is refused with every reason (409), unless an
+  admin says "I know" (`i_know`); then it is made, and what it broke and who knew are kept on
+  the override, shown with it and announced.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oncall_opt.engine import outbox, text
+from oncall_opt.engine.change_rules import check_cover, in_words
 from oncall_opt.engine.final import segments
 from oncall_opt.engine.records import User
 from oncall_opt.engine.shifts import check_team
@@ -28,7 +33,11 @@ from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
 
 LAYER_NAMES = {1: "primary", 2: "secondary"}
 MAX_NOTE = 1000
-_COLUMNS = "id, team_id, layer, user_id, start_time, end_time, created_at, created_by, swap_id"
+_COLUMNS = (
+    "id, team_id, layer, user_id, start_time, end_time, created_at, created_by, swap_id, "
+    "rules_broken, known_by"
+)
+I_KNOW_HINT = 'An admin may make it anyway with "I know" (IKnow: true).'
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,29 @@ class Override:
     created_at: datetime
     created_by: int | None
     swap_id: int | None
+    rules_broken: str | None = None  # made with an admin's "I know": the rules it broke, in words
+    known_by: int | None = None  # the admin who knew
+
+
+class RulesBrokenError(ConflictError):
+    """The change would break the team's rules; `broken` says each (HTTP 409)."""
+
+    def __init__(self, broken):
+        self.broken = list(broken)
+        super().__init__(f"this breaks the team's rules: {in_words(self.broken)}. {I_KNOW_HINT}")
+
+
+def _keep_rules(
+    tx: Transaction, team_id, user_id, layer, start, end, i_know: bool, by: int | None
+) -> tuple[str | None, int | None]:
+    """Refuse a change that breaks a rule, unless `i_know`; returns what to record (the rules
+    broken, who knew), or (None, None) when nothing breaks."""
+    broken = check_cover(tx, team_id, user_id, layer, start, end)
+    if not broken:
+        return None, None
+    if not i_know:
+        raise RulesBrokenError(broken)
+    return in_words(broken), by
 
 
 def _check(start: datetime, end: datetime, layer: int) -> None:
@@ -67,6 +99,8 @@ def _overrides(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[
             r["created_at"],
             r["created_by"],
             r["swap_id"],
+            r["rules_broken"],
+            r["known_by"],
         )
         for r in rows
         if r["user_id"] in people
@@ -74,12 +108,25 @@ def _overrides(source: Store | Transaction, rows: list[dict[str, Any]]) -> list[
 
 
 def _insert(
-    tx: Transaction, team_id, layer, user_id, start, end, now, by, swap_id=None
+    tx: Transaction, team_id, layer, user_id, start, end, now, by, swap_id=None, knew=(None, None)
 ) -> Override:
+    broken, known_by = knew
     row = tx.row(
         "INSERT INTO overrides (team_id, layer, user_id, start_time, end_time, created_at, "
-        f"created_by, swap_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-        [team_id, layer, user_id, start.astimezone(UTC), end.astimezone(UTC), now, by, swap_id],
+        "created_by, swap_id, rules_broken, known_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"RETURNING {_COLUMNS}",
+        [
+            team_id,
+            layer,
+            user_id,
+            start.astimezone(UTC),
+            end.astimezone(UTC),
+            now,
+            by,
+            swap_id,
+            broken,
+            known_by,
+        ],
     )
     assert row is not None
     return _overrides(tx, [row])[0]
@@ -94,9 +141,11 @@ def create_override(
     now: datetime,
     layer: int = 1,
     created_by: int | None = None,
+    i_know: bool = False,
 ) -> Override:
     """Put `user_id` on call in the team's layer for [start, end), over the roster; announced
-    in the team's channel."""
+    in the team's channel. Breaking the team's rules is refused (`RulesBrokenError`) unless
+    `i_know` (an admin's: the caller checks), then recorded with `created_by` as who knew."""
     _check(start, end, layer)
     if end <= now:
         raise InvalidRequestError("End", "is in the past: an override changes what is to come")
@@ -104,8 +153,9 @@ def create_override(
     def work(tx: Transaction) -> Override:
         team = get_team(tx, team_id)
         get_user(tx, user_id)
-        made = _insert(tx, team_id, layer, user_id, start, end, now, created_by)
-        outbox.enqueue(tx, "override", _announce(made, team.name, now), now, (), team_id)
+        knew = _keep_rules(tx, team_id, user_id, layer, start, end, i_know, created_by)
+        made = _insert(tx, team_id, layer, user_id, start, end, now, created_by, knew=knew)
+        outbox.enqueue(tx, "override", _announce(tx, made, team.name, now), now, (), team_id)
         return made
 
     return store.write(work)
@@ -118,18 +168,36 @@ def slack_time(moment: datetime, zone: str | None) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def _announce(made: Override, team: str, now: datetime) -> str:
+def _announce(tx: Transaction, made: Override, team: str, now: datetime) -> str:
     layer = LAYER_NAMES.get(made.layer, f"layer {made.layer}")
     return (
         f"{outbox.who(made.user)} is on call for {outbox.esc(team)} ({layer}) from "
         f"{slack_time(max(made.start, now), made.user.time_zone)} until "
-        f"{slack_time(made.end, made.user.time_zone)} (override)"
+        f"{slack_time(made.end, made.user.time_zone)} (override){knowingly(tx, made)}"
     )
 
 
-def take_now(store: Store, team_id: int, user_id: int, now: datetime, layer: int = 1) -> Override:
+def knowingly(source: Store | Transaction, made: Override) -> str:
+    """What an override made with "I know" adds to its announcement (escaped for Slack)."""
+    if made.rules_broken is None:
+        return ""
+    knew = users_by_id(source, {made.known_by}).get(made.known_by) if made.known_by else None
+    by = outbox.who(knew) if knew else "an admin"
+    return f". It breaks the team's rules, made anyway by {by}: {outbox.esc(made.rules_broken)}"
+
+
+def take_now(
+    store: Store,
+    team_id: int,
+    user_id: int,
+    now: datetime,
+    layer: int = 1,
+    i_know: bool = False,
+    known_by: int | None = None,
+) -> Override:
     """ "I'll take it from now": an override from now to the end of the current stretch on
-    call in that layer (409 when nobody is on call now, or it is the person already)."""
+    call in that layer (409 when nobody is on call now, or it is the person already, or it
+    breaks the team's rules without `i_know`; `known_by`: the admin who knew)."""
 
     def work(tx: Transaction) -> Override:
         team = get_team(tx, team_id)
@@ -145,8 +213,10 @@ def take_now(store: Store, team_id: int, user_id: int, now: datetime, layer: int
             )
         if current[0].user.id == user_id:
             raise ConflictError("you are on call already")
-        made = _insert(tx, team_id, layer, user_id, now, current[0].end, now, user_id)
-        outbox.enqueue(tx, "override", _announce(made, team.name, now), now, (), team_id)
+        end = current[0].end
+        knew = _keep_rules(tx, team_id, user_id, layer, now, end, i_know, known_by)
+        made = _insert(tx, team_id, layer, user_id, now, end, now, user_id, knew=knew)
+        outbox.enqueue(tx, "override", _announce(tx, made, team.name, now), now, (), team_id)
         return made
 
     return store.write(work)
@@ -312,24 +382,17 @@ def request_swap(
     return store.write(work)
 
 
-def away_days(source: Store | Transaction, user: User, start: datetime, end: datetime):
-    """The days of [start, end) the person marked away (in their own time zone)."""
-    zone = ZoneInfo(user.time_zone or "UTC")
-    first, last = (
-        start.astimezone(zone).date(),
-        (end - timedelta(microseconds=1)).astimezone(zone).date(),
-    )
-    rows = source.rows(
-        "SELECT day FROM availability WHERE user_id = ? AND kind = 'unavailable' "
-        "AND day BETWEEN ? AND ? ORDER BY day",
-        [user.id, first, last],
-    )
-    return [r["day"] for r in rows]
-
-
-def accept_swap(store: Store, swap_id: int, user_id: int, now: datetime) -> Swap:
-    """Take an open swap request: a member of the team who is not the requester and not away
-    then; creates the override and announces it."""
+def accept_swap(
+    store: Store,
+    swap_id: int,
+    user_id: int,
+    now: datetime,
+    i_know: bool = False,
+    known_by: int | None = None,
+) -> Swap:
+    """Take an open swap request: a member of the team who is not the requester, keeping the
+    team's rules (away then, two layers, rest, in a row: refused unless `i_know`, an admin's,
+    `known_by` who); creates the override and announces it."""
 
     def work(tx: Transaction) -> Swap:
         swap = get_swap(tx, swap_id)
@@ -343,20 +406,10 @@ def accept_swap(store: Store, swap_id: int, user_id: int, now: datetime) -> Swap
             raise ConflictError("you asked for this swap: cancel it instead")
         if user_id not in team.member_ids:
             raise ConflictError(f"{taker.full_name} is not in the team {team.name}")
-        away = away_days(tx, taker, swap.start, swap.end)
-        if away:
-            days = ", ".join(day.isoformat() for day in away)
-            raise ConflictError(f"{taker.full_name} is marked away then ({days})")
+        start = max(swap.start, now)
+        knew = _keep_rules(tx, swap.team_id, user_id, swap.layer, start, swap.end, i_know, known_by)
         made = _insert(
-            tx,
-            swap.team_id,
-            swap.layer,
-            user_id,
-            max(swap.start, now),
-            swap.end,
-            now,
-            user_id,
-            swap.id,
+            tx, swap.team_id, swap.layer, user_id, start, swap.end, now, user_id, swap.id, knew
         )
         tx.execute(
             "UPDATE swaps SET status = ?, accepted_by = ?, override_id = ?, decided_at = ? "
@@ -367,7 +420,7 @@ def accept_swap(store: Store, swap_id: int, user_id: int, now: datetime) -> Swap
             tx,
             "swap",
             f"{outbox.who(taker)} takes {outbox.esc(team.name)} {_range(swap)} for "
-            f"{outbox.who(swap.from_user)} (swap #{swap.id} accepted)",
+            f"{outbox.who(swap.from_user)} (swap #{swap.id} accepted){knowingly(tx, made)}",
             now,
             (),
             swap.team_id,

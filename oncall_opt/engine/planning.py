@@ -436,13 +436,15 @@ def publish_output(
     team_id: int = DEFAULT_TEAM,
     now: datetime | None = None,
     freeze_hours: float = 0.0,
+    planned_with: dict[str, Any] | None = None,
 ) -> Published:
     """Publish an output.json as the team's schedules, replacing the window [start, end)
     atomically in the layers it uses (all or nothing). Without `start`/`end` the window is the
     span the overrides cover. Override user ids must be ids of users here. With `merge`,
     back-to-back shifts of one person are stored as one. Shifts already published before `now`
     + `freeze_hours` stay as they are (the new roster fills only the hours nobody had). The
-    team's channel is told exactly whose shifts changed."""
+    team's channel is told exactly whose shifts changed. `planned_with`: the input.json the
+    roster was solved from, whose shift length, run and rest rules the team then keeps."""
     found = output_shifts(output)
     if (start is None) != (end is None):
         raise InvalidRequestError(
@@ -486,16 +488,18 @@ def publish_output(
         team_id,
         frozen,
         announce=lambda tx, done: (
-            _remember_rules(tx, team_id, rules_of_output(output)),
+            _remember_rules(tx, team_id, rules_of_output(output, planned_with)),
             _announce(tx, team_id, start, end, done, now),
         ),
     )
 
 
-def rules_of_output(output: Any) -> dict[str, Any] | None:
+def rules_of_output(output: Any, planned_with: Any = None) -> dict[str, Any] | None:
     """The rules a published roster was planned with, as far as its output.json says them:
-    its time zone, the local time its first slot starts (the handoff), and its layers. None
-    when it does not say its zone (an output.json written by hand)."""
+    its time zone, the local time its first slot starts (the handoff), and its layers; with
+    the input.json it was solved from, also its ShiftLength, MaxConsecutiveShifts and
+    MinRestShifts (None for a rule it did not have: the team no longer has it). None when it
+    does not say its zone (an output.json written by hand)."""
     overrides = output.get("overrides") if isinstance(output, dict) else None
     first = overrides[0] if isinstance(overrides, list) and overrides else None
     if not isinstance(first, dict) or not isinstance(first.get("time_zone"), str):
@@ -505,16 +509,33 @@ def rules_of_output(output: Any) -> dict[str, Any] | None:
         start = parse_timestamp(first["start"])
     except (KeyError, ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
         return None  # OSError: a name that is a folder of zones ("America"), or too long
-    return {
+    rules: dict[str, Any] = {
         "TimeZone": first["time_zone"],
         "Handoff": start.astimezone(zone).strftime("%H:%M"),
         "Layers": 2 if output.get("secondary_overrides") else 1,
     }
+    if isinstance(planned_with, dict):
+        shift = planned_with.get("shift")
+        length = shift.get("length") if isinstance(shift, dict) else None
+        rules["ShiftLength"] = length if isinstance(length, str) else "P1D"
+        for key, name in (
+            ("MaxConsecutiveShifts", "max_consecutive_shifts"),
+            ("MinRestShifts", "min_rest_shifts"),
+        ):
+            value = planned_with.get(name)
+            rules[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return rules
 
 
 def _remember_rules(tx: Transaction, team_id: int, rules: dict[str, Any] | None) -> None:
-    if rules is not None:
-        tx.execute("UPDATE teams SET roster_rules = ? WHERE id = ?", [json.dumps(rules), team_id])
+    """Keep what the roster says on the team, over the rules it had (an admin's rule stays
+    unless the roster says otherwise; a rule given None is removed)."""
+    if rules is None:
+        return
+    row = tx.row("SELECT roster_rules FROM teams WHERE id = ?", [team_id])
+    kept = json.loads(row["roster_rules"]) if row and row["roster_rules"] else {}
+    merged = {k: v for k, v in {**kept, **rules}.items() if v is not None}
+    tx.execute("UPDATE teams SET roster_rules = ? WHERE id = ?", [json.dumps(merged), team_id])
 
 
 MAX_FREEZE_HOURS = 24 * 30

@@ -190,6 +190,11 @@ class SolveJobs:
             )
         return _job(row)
 
+    def document(self, job_id: str) -> dict[str, Any] | None:
+        """The input.json a job solved (its rules: shift length, runs, rest), if still kept."""
+        row = self.store.row("SELECT input FROM solve_jobs WHERE id = ?", [job_id])
+        return json.loads(row["input"]) if row and row["input"] else None
+
     def jobs(self) -> list[SolveJob]:
         rows = self.store.rows(
             f"SELECT {_COLUMNS} FROM solve_jobs ORDER BY created_at DESC, id LIMIT ?",

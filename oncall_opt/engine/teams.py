@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store, Transaction, check_unique_name
 from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import ConflictError, InvalidRequestError, NotFoundError
+from oncall_opt.roster.grid import parse_duration
 
 DEFAULT_TEAM = 1
 _COLUMNS = (
@@ -54,9 +56,70 @@ class Team:
     created_at: datetime
     away_means: str = "day"
     slack_channel: str | None = None  # posted to by the Slack app, with buttons
-    # The rules of the roster it last published (TimeZone, Handoff, Layers): the planner's start
+    # The rules of the roster it last published or an admin set (TimeZone, Handoff, Layers,
+    # ShiftLength, MaxConsecutiveShifts, MinRestShifts): the planner starts from them and
+    # overrides keep them (change_rules)
     roster_rules: dict | None = None
     pagerduty_schedule: str | None = None  # the PagerDuty schedule its final schedule is pushed to
+
+
+ROSTER_RULE_LIMIT = 1000  # the optimizer's own bound on run and rest rules
+
+
+def check_roster_rules(rules: Any) -> dict[str, Any] | None:
+    """The rules a team keeps (`RosterRules`): TimeZone, Handoff, Layers as the planner
+    remembers them, and ShiftLength, MaxConsecutiveShifts, MinRestShifts, which overrides and
+    swaps keep too (`change_rules`). None or {} for none; an unknown key is refused."""
+    if rules is None or rules == {}:
+        return None
+    if not isinstance(rules, dict):
+        raise InvalidRequestError("RosterRules", 'expected an object such as {"MinRestShifts": 2}')
+    checked: dict[str, Any] = {}
+    for key, value in rules.items():
+        where = f"RosterRules.{key}"
+        if value is None:
+            continue
+        if key == "TimeZone":
+            checked[key] = _zone_name(where, value)
+        elif key == "Handoff":
+            match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+            if not match or int(match[1]) > 23 or int(match[2]) > 59:
+                raise InvalidRequestError(where, f"expected a time like 09:00, got {value!r}")
+            checked[key] = f"{int(match[1]):02d}:{match[2]}"
+        elif key == "Layers":
+            if value not in (1, 2) or isinstance(value, bool):
+                raise InvalidRequestError(where, "must be 1 (primary) or 2 (primary and secondary)")
+            checked[key] = value
+        elif key == "ShiftLength":
+            try:
+                parse_duration(str(value))
+            except ValueError as exc:
+                raise InvalidRequestError(where, str(exc)) from None
+            checked[key] = str(value)
+        elif key in ("MaxConsecutiveShifts", "MinRestShifts"):
+            low = 1 if key == "MaxConsecutiveShifts" else 0
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidRequestError(where, "must be a whole number")
+            if not low <= value <= ROSTER_RULE_LIMIT:
+                raise InvalidRequestError(where, f"must be {low} to {ROSTER_RULE_LIMIT:,}")
+            checked[key] = value
+        else:
+            raise InvalidRequestError(
+                where,
+                "unknown rule: TimeZone, Handoff, Layers, ShiftLength, MaxConsecutiveShifts or "
+                "MinRestShifts",
+            )
+    return checked or None
+
+
+def _zone_name(where: str, value: Any) -> str:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidRequestError(
+            where, f"unknown IANA time zone {str(value)[:60]!r} (like Europe/Berlin)"
+        ) from None
+    return str(value)
 
 
 def check_slack_channel(channel: str | None) -> str | None:
@@ -195,10 +258,12 @@ def update_team(
     allow_private: bool = False,
     slack_channel: Any = _UNSET,
     pagerduty_schedule: Any = _UNSET,
+    roster_rules: Any = _UNSET,
 ) -> Team:
-    """Change the fields given; `slack_webhook_url=""` removes the team's webhook (its messages
-    then go to the global one), `slack_channel=""` its Slack app channel, `pagerduty_schedule=""`
-    its link to PagerDuty. `allow_private`: the operator lets webhooks reach private addresses
+    """Change the fields given; `roster_rules` replaces the team's rules (None: none);
+    `slack_webhook_url=""` removes the team's webhook (its messages then go to the global one),
+    `slack_channel=""` its Slack app channel, `pagerduty_schedule=""` its link to PagerDuty.
+    `allow_private`: the operator lets webhooks reach private addresses
     (`ONCALL_ALLOW_PRIVATE_WEBHOOKS`). Every field is checked before anything is written."""
     new_name = text.name("Name", name) if name is not None else None
     away = check_away_means(away_means) if away_means is not None else None
@@ -213,8 +278,15 @@ def update_team(
         check_pagerduty_schedule(pagerduty_schedule) if pagerduty_schedule is not _UNSET else _UNSET
     )
 
+    rules = check_roster_rules(roster_rules) if roster_rules is not _UNSET else _UNSET
+
     def work(tx: Transaction) -> Team:
         get_team(tx, team_id)
+        if rules is not _UNSET:
+            tx.execute(
+                "UPDATE teams SET roster_rules = ? WHERE id = ?",
+                [json.dumps(rules) if rules else None, team_id],
+            )
         if channel is not _UNSET:
             tx.execute("UPDATE teams SET slack_channel = ? WHERE id = ?", [channel, team_id])
         if schedule is not _UNSET:

@@ -19,6 +19,7 @@ from oncall_opt.engine.users import create_user
 from oncall_opt.errors import ConflictError
 
 MON = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the fake clock's start
+KNOW = {"i_know": True}  # an admin's "I know": the override breaks a rule, on purpose
 
 
 def hours(n: float) -> timedelta:
@@ -28,7 +29,9 @@ def hours(n: float) -> timedelta:
 @pytest.fixture
 def team(store, clock):
     """Ana on call Mon 09:00 - Tue 09:00, Ben Tue 09:00 - Wed 09:00 (Default team, primary);
-    Cy on the secondary layer all three days."""
+    Cy on the secondary layer all three days. Cy (or Ana) on primary and secondary at once
+    breaks a rule (`change_rules`): the tests of how overrides stack make them with an
+    admin's "I know" (KNOW)."""
     now = clock.now()
     ana = create_user(store, "Ana", "Silva", "ana", now, "Europe/Berlin")
     ben = create_user(store, "Ben", "Okafor", "ben", now)
@@ -47,7 +50,7 @@ def who(store, at: datetime, layer: int = 1) -> str | None:
 def test_the_last_override_created_wins_and_one_can_cross_a_handoff(store, clock, team):
     ana, ben, cy = team["ana"], team["ben"], team["cy"]
     first = overrides.create_override(
-        store, 1, cy.id, MON + hours(20), MON + hours(30), clock.now()
+        store, 1, cy.id, MON + hours(20), MON + hours(30), clock.now(), **KNOW
     )
     overrides.create_override(store, 1, ben.id, MON + hours(22), MON + hours(23), clock.now())
     assert [who(store, MON + hours(h)) for h in (19, 21, 22.5, 23.5, 29, 31)] == [
@@ -73,10 +76,10 @@ def test_the_last_override_created_wins_and_one_can_cross_a_handoff(store, clock
 
 def test_deleting_an_override_under_way_ends_it_now(store, clock, team):
     made = overrides.create_override(
-        store, 1, team["cy"].id, MON + hours(1), MON + hours(10), clock.now()
+        store, 1, team["cy"].id, MON + hours(1), MON + hours(10), clock.now(), **KNOW
     )
     later = overrides.create_override(
-        store, 1, team["cy"].id, MON + hours(30), MON + hours(31), clock.now()
+        store, 1, team["cy"].id, MON + hours(30), MON + hours(31), clock.now(), **KNOW
     )
     clock.advance(hours=3)
     ended = overrides.delete_override(store, made.id, clock.now())
@@ -97,8 +100,9 @@ def test_paging_follows_the_final_schedule(store, clock, team):
     unassigned, _ = incidents.trigger(store, "queue", clock.now() + hours(100))
     assert unassigned.assignee is None  # nobody on call then
     overrides.create_override(
-        store, 1, team["ana"].id, clock.now(), clock.now() + hours(1), clock.now(), layer=SECONDARY
-    )
+        store, 1, team["ana"].id, clock.now(), clock.now() + hours(1), clock.now(), layer=SECONDARY,
+        **KNOW,
+    )  # fmt: skip
     clock.advance(minutes=15)
     escalated, _ = incidents.trigger(store, "later", clock.now() - timedelta(minutes=15))
     assert escalation.run(store, clock.now(), JobState()) >= 1
@@ -107,7 +111,7 @@ def test_paging_follows_the_final_schedule(store, clock, team):
     # Auto-assign hands a waiting incident to whoever the final schedule says.
     store.write(lambda tx: tx.execute("UPDATE incidents SET assigned_user_id = NULL"))
     overrides.create_override(
-        store, 1, team["cy"].id, clock.now(), clock.now() + hours(1), clock.now()
+        store, 1, team["cy"].id, clock.now(), clock.now() + hours(1), clock.now(), **KNOW
     )
     assert autoassign.run(store, clock.now()) >= 1
     assert incidents.get_incident(store, escalated.id).assignee == team["cy"]
@@ -115,7 +119,7 @@ def test_paging_follows_the_final_schedule(store, clock, team):
 
 def test_take_it_from_now(store, clock, team):
     clock.advance(hours=5)
-    taken = overrides.take_now(store, 1, team["cy"].id, clock.now())
+    taken = overrides.take_now(store, 1, team["cy"].id, clock.now(), i_know=True)
     assert (taken.start, taken.end) == (clock.now(), MON + hours(24))  # Ana's stretch's end
     assert who(store, clock.now()) == "Cy" and who(store, MON + hours(25)) == "Ben"
     with pytest.raises(ConflictError, match="already"):
@@ -141,15 +145,17 @@ def test_swap_requests_accept_refuse_cancel_with_their_slack_texts(store, clock,
     swap = overrides.request_swap(
         store, 1, ben.id, MON + hours(24), MON + hours(48), clock.now(), "dentist"
     )
-    with pytest.raises(ConflictError, match="Dee Ray is marked away then"):
+    with pytest.raises(ConflictError, match="Dee Ray marked Tue 6 Jan 2026 away"):
         overrides.accept_swap(store, swap.id, dee.id, clock.now())
     with pytest.raises(ConflictError, match="cancel it instead"):
         overrides.accept_swap(store, swap.id, ben.id, clock.now())
-    done = overrides.accept_swap(store, swap.id, cy.id, clock.now())
-    assert done.status == "accepted" and done.accepted_by == cy
-    assert who(store, MON + hours(30)) == "Cy"
+    with pytest.raises(ConflictError, match="Cy Lee would be on primary and secondary at once"):
+        overrides.accept_swap(store, swap.id, cy.id, clock.now())
+    done = overrides.accept_swap(store, swap.id, ana.id, clock.now())
+    assert done.status == "accepted" and done.accepted_by == ana
+    assert who(store, MON + hours(30)) == "Ana"
     with pytest.raises(ConflictError, match="accepted"):
-        overrides.accept_swap(store, swap.id, ana.id, clock.now())
+        overrides.accept_swap(store, swap.id, cy.id, clock.now())
     other = overrides.request_swap(store, 1, ana.id, MON + hours(2), MON + hours(4), clock.now())
     assert overrides.cancel_swap(store, other.id, clock.now()).status == "cancelled"
     assert who(store, MON + hours(3)) == "Ana"
@@ -161,7 +167,7 @@ def test_swap_requests_accept_refuse_cancel_with_their_slack_texts(store, clock,
     assert texts[0].startswith("Ben Okafor <@ben> asks for someone to take Default (primary) from ")
     assert texts[0].endswith(f": dentist (swap #{swap.id}: accept it in the console)")
     assert "|Tue 6 Jan 09:00 UTC>" in texts[0] and "|Wed 7 Jan 09:00 UTC>" in texts[0]
-    assert texts[1].startswith("Cy Lee <@cy> takes Default (primary) from ")
+    assert texts[1].startswith("Ana Silva <@ana> takes Default (primary) from ")
     assert texts[1].endswith(f"for Ben Okafor <@ben> (swap #{swap.id} accepted)")
     assert texts[2].startswith("Ana Silva <@ana> asks for someone")
     assert texts[3].startswith("Ana Silva <@ana> no longer needs someone for Default")
@@ -210,7 +216,9 @@ def test_the_fairness_report_across_a_daylight_saving_change(store, clock):
     create_schedule(store, eve.id, start, start + hours(24))
     create_schedule(store, flo.id, start, start + hours(24), SECONDARY)
     # Flo stands in for Eve from 02:00 to 04:00 UTC on Sunday (04:00-05:00 CET: night).
-    overrides.create_override(store, 1, flo.id, start + hours(6), start + hours(8), start)
+    overrides.create_override(
+        store, 1, flo.id, start + hours(6), start + hours(8), start, **KNOW
+    )  # Flo is also the secondary then: on both layers, as an admin allowed
     incidents.trigger(store, "x", start + hours(1))  # Eve's
     rows = {r.user.first_name: r for r in report.team_report(store, 1, start, start + hours(24))}
     e, f = rows["Eve"], rows["Flo"]

@@ -343,6 +343,11 @@ def get_solve(job_id: str, request: Request) -> SolveJobOut:
 class PublishIn(RequestBody):
     Output: Any = Field(None, description="an output.json document (overrides, ...)")
     JobId: str | None = Field(None, description="publish this finished solve job's output instead")
+    Input: Any = Field(
+        None,
+        description="the input.json Output was solved from: its shift length, run and rest rules "
+        "become the team's (with JobId, the job's own input is used)",
+    )
     Start: Timestamp | None = Field(None, description="window start (default: the first override)")
     End: Timestamp | None = Field(None, description="window end (default: the last override's end)")
     Merge: bool = Field(True, description="store back-to-back shifts of one person as one")
@@ -378,13 +383,16 @@ def publish(params: PublishIn, request: Request) -> PublishOut:
     channel say exactly whose shifts changed."""
     if (params.Output is None) == (params.JobId is None):
         raise InvalidRequestError("Output", "give either Output (an output.json) or JobId")
-    output, team_id = params.Output, params.TeamId
+    output, team_id, planned_with = params.Output, params.TeamId, params.Input
+    if planned_with is not None and not isinstance(planned_with, dict):
+        raise InvalidRequestError("Input", "expected the input.json object the roster came from")
     if params.JobId is not None:
         job = solve_jobs(request.app).get(params.JobId)
         if job.output is None:
             raise ConflictError(f"solve job {job.id} is {job.status}: it has no roster to publish")
         output = job.output
         team_id = team_id or job.team_id
+        planned_with = solve_jobs(request.app).document(job.id)
     published = planning.publish_output(
         store_of(request),
         output,
@@ -394,6 +402,7 @@ def publish(params: PublishIn, request: Request) -> PublishOut:
         team_id=team_id or 1,
         now=now_of(request),
         freeze_hours=params.FreezeHours,
+        planned_with=planned_with,
     )
     return PublishOut(
         Items=[ScheduleOut.of(s) for s in published.shifts],

@@ -1,12 +1,14 @@
 """The schedule people live with: overrides, the final schedule, swap requests, "my shifts",
 calendar feeds and the fairness report.
 
-- `POST /teams/{id}/overrides {Start, End, UserId, Layer?}`, `GET /teams/{id}/overrides`,
-  `DELETE /overrides/{id}` (one under way ends now), `POST /teams/{id}/overrides/take
-  {UserId?, Layer?}` ("I'll take it from now").
+- `POST /teams/{id}/overrides {Start, End, UserId, Layer?, IKnow?}`,
+  `GET /teams/{id}/overrides`, `DELETE /overrides/{id}` (one under way ends now),
+  `POST /teams/{id}/overrides/take {UserId?, Layer?, IKnow?}` ("I'll take it from now").
+  Each keeps the team's rules (409 with every reason) unless an admin sends `IKnow: true`:
+  then it is made and `RulesBroken`/`KnownBy` say so.
 - `GET /teams/{id}/final?Start=&End=[&Layer=]`: contiguous segments, each with its source.
 - `POST /teams/{id}/swaps {Start, End, FromUserId?, Note?, Layer?}`, `GET /teams/{id}/swaps`,
-  `PUT /swaps/{id}/accept {UserId?}`, `PUT /swaps/{id}/cancel`.
+  `PUT /swaps/{id}/accept {UserId?, IKnow?}`, `PUT /swaps/{id}/cancel`.
 - `GET /users/{id}/shifts?Start=&End=`: the person's final schedule, every team and layer.
 - `POST|DELETE /users/{id}/calendar`, `POST|DELETE /teams/{id}/calendar`: a secret feed URL
   (made again: the old one stops), `GET /calendar/{token}.ics` (no API token: the URL is the
@@ -49,6 +51,13 @@ router = APIRouter(route_class=JSONBodyRoute, tags=["rota"], responses=ERROR_RES
 UserIdField = Annotated[int, Field(ge=1, le=ID_MAX)]
 LayerField = Annotated[int, Field(ge=1, le=2, description="1 primary (default), 2 secondary")]
 LayerQuery = Annotated[int | None, Query(alias="Layer", ge=1, le=2)]
+IKnowField = Annotated[
+    bool,
+    Field(
+        description="an admin's \"I know\": make the change even though it breaks the team's "
+        "rules (two layers at once, rest, shifts in a row, a day away); it is recorded"
+    ),
+]
 MAX_RANGE_DAYS = 400
 
 
@@ -59,6 +68,16 @@ def _window(window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
     if (end - start).days > MAX_RANGE_DAYS:
         raise InvalidRequestError("End", f"the range is longer than {MAX_RANGE_DAYS} days")
     return start, end
+
+
+def _i_know(request: Request, i_know: bool) -> tuple[bool, int | None]:
+    """An "I know" is an admin's to give: (whether to break rules, who knew)."""
+    principal = principal_of(request)
+    if i_know and not principal.is_admin:
+        raise PermissionDeniedError(
+            "IKnow: only an admin may make a change that breaks the team's rules"
+        )
+    return i_know, principal.user_id
 
 
 def _as_self(request: Request, user_id: int | None, what: str) -> int:
@@ -76,11 +95,13 @@ class OverrideIn(RequestBody):
     End: Timestamp
     UserId: UserIdField | None = None  # default: the signed-in person
     Layer: LayerField = 1
+    IKnow: IKnowField = False
 
 
 class TakeIn(RequestBody):
     UserId: UserIdField | None = None
     Layer: LayerField = 1
+    IKnow: IKnowField = False
 
 
 class OverrideOut(BaseModel):
@@ -93,6 +114,8 @@ class OverrideOut(BaseModel):
     CreatedAt: UtcTime
     CreatedBy: int | None
     SwapId: int | None
+    RulesBroken: str | None = None  # made with an admin's "I know": the rules it breaks
+    KnownBy: int | None = None  # the admin who knew
 
     @classmethod
     def of(cls, o: overrides.Override) -> OverrideOut:
@@ -106,6 +129,8 @@ class OverrideOut(BaseModel):
             CreatedAt=o.created_at,
             CreatedBy=o.created_by,
             SwapId=o.swap_id,
+            RulesBroken=o.rules_broken,
+            KnownBy=o.known_by,
         )
 
 
@@ -116,9 +141,12 @@ class OverrideList(BaseModel):
 @router.post("/teams/{id}/overrides", response_model=OverrideOut, status_code=201)
 def create_override(id: IdPath, params: OverrideIn, request: Request) -> OverrideOut:
     """Put someone on call in the team's layer from Start to End, over the published roster
-    (the last override created wins where they overlap). A member may put only themself on."""
+    (the last override created wins where they overlap). A member may put only themself on.
+    One that breaks the team's rules is refused (409, every reason) unless an admin says
+    `IKnow`."""
     principal = principal_of(request)
     who = _as_self(request, params.UserId, "goes on call")
+    i_know, _ = _i_know(request, params.IKnow)
     made = overrides.create_override(
         store_of(request),
         id,
@@ -128,6 +156,7 @@ def create_override(id: IdPath, params: OverrideIn, request: Request) -> Overrid
         now_of(request),
         params.Layer,
         created_by=principal.user_id,
+        i_know=i_know,
     )
     return OverrideOut.of(made)
 
@@ -137,8 +166,11 @@ def take(id: IdPath, request: Request, params: TakeIn | None = None) -> Override
     """ "I'll take it from now": an override from now to the end of the current stretch."""
     params = params or TakeIn()
     who = _as_self(request, params.UserId, "takes over")
+    i_know, known_by = _i_know(request, params.IKnow)
     return OverrideOut.of(
-        overrides.take_now(store_of(request), id, who, now_of(request), params.Layer)
+        overrides.take_now(
+            store_of(request), id, who, now_of(request), params.Layer, i_know, known_by
+        )
     )
 
 
@@ -168,6 +200,8 @@ class SegmentOut(BaseModel):
     ShiftId: int | None
     OverrideId: int | None
     Covers: UserOut | None  # an override over someone's roster shift: whose
+    RulesBroken: str | None = None  # an override made with an admin's "I know": what it breaks
+    KnownBy: int | None = None  # that admin
 
     @classmethod
     def of(cls, s: final.Segment) -> SegmentOut:
@@ -181,6 +215,8 @@ class SegmentOut(BaseModel):
             ShiftId=s.shift_id,
             OverrideId=s.override_id,
             Covers=UserOut.of(s.covers),
+            RulesBroken=s.rules_broken,
+            KnownBy=s.known_by,
         )
 
 
@@ -223,6 +259,7 @@ SwapStatus = Literal["open", "accepted", "cancelled", "all"]
 
 class AcceptIn(RequestBody):
     UserId: UserIdField | None = None
+    IKnow: IKnowField = False
 
 
 class SwapOut(BaseModel):
@@ -296,15 +333,17 @@ def list_swaps(
 
 @router.put("/swaps/{id}/accept", response_model=SwapOut)
 def accept_swap(id: IdPath, request: Request, params: AcceptIn | None = None) -> SwapOut:
-    """Take the swap (a member of the team, not marked away then): creates the override."""
+    """Take the swap (a member of the team, keeping the team's rules unless an admin says
+    `IKnow`): creates the override."""
     store, principal = store_of(request), principal_of(request)
     who = _as_self(request, params.UserId if params else None, "takes it")
+    i_know, known_by = _i_know(request, bool(params and params.IKnow))
     swap = overrides.get_swap(store, id)
     if not principal.is_admin and not is_member(store, swap.team_id, who):
         raise PermissionDeniedError(
             f"swap #{id} is team {swap.team_id}'s; only its members (or an admin) may take it"
         )
-    return SwapOut.of(overrides.accept_swap(store, id, who, now_of(request)))
+    return SwapOut.of(overrides.accept_swap(store, id, who, now_of(request), i_know, known_by))
 
 
 @router.put("/swaps/{id}/cancel", response_model=SwapOut)

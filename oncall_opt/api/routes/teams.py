@@ -6,6 +6,8 @@ A team's Slack webhook is write-only: answers say `HasSlackWebhook`, never the U
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -58,6 +60,13 @@ class TeamUpdate(RequestBody):
     UserIds: list[int] | None = None
     SlackWebhookUrl: str | None = None
     AwayMeans: str | None = Field(None, description=AWAY_MEANS_HELP)
+    RosterRules: Any = Field(
+        None,
+        description="the team's rules, merged into those it has (a rule set to null is removed; "
+        "RosterRules: null removes them all): TimeZone, Handoff, Layers, ShiftLength, "
+        "MaxConsecutiveShifts (1 to 1,000), MinRestShifts (0 to 1,000). Overrides, swaps and "
+        "take-now keep them; the planner publishing a roster sets them",
+    )
     SlackChannel: str | None = Field(None, description=SLACK_CHANNEL_HELP)
     PagerDutySchedule: str | None = Field(None, description=PAGERDUTY_SCHEDULE_HELP)
 
@@ -74,8 +83,9 @@ class TeamOut(BaseModel):
     SlackChannel: str | None = None
     PagerDutySchedule: str | None = None
     RosterRules: dict | None = Field(
-        None, description="the rules of the roster it last published: TimeZone, Handoff, Layers "
-        "(the planner starts from them)",
+        None, description="the rules of the roster it last published or an admin set: TimeZone, "
+        "Handoff, Layers, ShiftLength, MaxConsecutiveShifts, MinRestShifts (the planner starts "
+        "from them; overrides, swaps and take-now keep them)",
     )  # fmt: skip
     AwayMeans: str
     CreatedAt: UtcTime
@@ -138,6 +148,11 @@ def update_team(id: IdPath, params: TeamUpdate, request: Request) -> TeamOut:
         fields["slack_channel"] = params.SlackChannel or ""
     if "PagerDutySchedule" in params.model_fields_set:
         fields["pagerduty_schedule"] = params.PagerDutySchedule or ""
+    if "RosterRules" in params.model_fields_set:
+        given = params.RosterRules
+        if isinstance(given, dict):  # merged: a rule given null is removed
+            given = {**(teams.get_team(store_of(request), id).roster_rules or {}), **given}
+        fields["roster_rules"] = given
     team = teams.update_team(
         store_of(request), id, params.Name, _ids(params.UserIds), **fields,
         away_means=params.AwayMeans,

@@ -450,7 +450,9 @@ def rules_in_words(roster: Roster, published: dict | None) -> str:
     return common.line(f"It changes the {before} to {mine}.")
 
 
-def _publish(output: dict, roster: Roster, changed: int, published: int, stale: bool) -> None:
+def _publish(
+    output: dict, document: dict, roster: Roster, changed: int, published: int, stale: bool
+) -> None:
     grid = roster.problem.grid
     first, stop = common.when(grid.starts[0]), common.when(grid.end)
     if stale:
@@ -482,7 +484,9 @@ def _publish(output: dict, roster: Roster, changed: int, published: int, stale: 
         )
         yes, no, _ = st.columns([1.2, 1, 4])
         if yes.button("Yes, publish", type="primary", key="pl_publish_yes"):
-            shifts = common.client().publish_roster(output, team_id=plan_team())
+            shifts = common.client().publish_roster(
+                output, team_id=plan_team(), planned_with=document
+            )
             st.session_state.pop(CONFIRM, None)
             common.flash(f"Published: {len(shifts)} shift(s) from {first} to {stop}.")
             st.rerun()
@@ -601,7 +605,7 @@ def _result(plan: dict, current: dict[str, Any]) -> None:
             st.altair_chart(chart, width="stretch")  # a phone gets narrower cells, not a cut
     with fair_tab:
         _fairness(roster)
-    _publish(output, roster, changed, published, stale)
+    _publish(output, document, roster, changed, published, stale)
     _downloads(document, output, roster)
 
 
