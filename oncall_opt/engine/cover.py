@@ -33,9 +33,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oncall_opt.engine import outbox, text
-from oncall_opt.engine.cover_standins import check_cover, person_burden
+from oncall_opt.engine.analytics import person_burden
+from oncall_opt.engine.change_rules import check_cover, check_covers, in_words
 from oncall_opt.engine.final import segments
-from oncall_opt.engine.overrides import LAYER_NAMES, Override, _announce, _insert, slack_time
+from oncall_opt.engine.overrides import (
+    LAYER_NAMES,
+    Override,
+    _announce,
+    _insert,
+    _keep_rules,
+    slack_time,
+)
 from oncall_opt.engine.paging import cover_links, notifications
 from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
@@ -145,11 +153,8 @@ def rank(
     team = get_team(source, team_id)
     people = users_by_id(source, set(team.member_ids) - {covered_user_id})
     burden = person_burden(source, team_id, now - BURDEN_WINDOW, now)
-    fit = [
-        person
-        for person in people.values()
-        if not check_cover(source, team_id, person.id, layer, start, end)
-    ]
+    broken = check_covers(source, team_id, people, layer, start, end)
+    fit = [person for person in people.values() if not broken.get(person.id)]
 
     def key(person: User) -> tuple:
         b = burden.get(person.id)
@@ -427,7 +432,7 @@ def _ask_next(tx: Transaction, request: CoverRequest, now: datetime) -> CoverReq
             request.end,
         )  # fmt: skip
         if broken:
-            reasons = "; ".join(b.message for b in broken)
+            reasons = in_words(broken)
             tx.execute(
                 "UPDATE cover_candidates SET answer = ?, answered_at = ?, why = ? "
                 "WHERE request_id = ? AND rank = ?",
@@ -549,14 +554,13 @@ def accept(
         if won is None:
             raise _closed(get_request(tx, request_id))
         start = max(request.start, now)
-        broken = check_cover(tx, request.team_id, user_id, request.layer, start, request.end)
-        if broken:
-            raise ConflictError(
-                f"{mine.user.full_name} cannot take it now: " + "; ".join(b.message for b in broken)
-            )
+        # The overrides' own check, once more now: refused (409) with every reason; nobody
+        # says "I know" for a cover.
+        knew = _keep_rules(tx, request.team_id, user_id, request.layer, start, request.end,
+                           False, None)  # fmt: skip
         team = get_team(tx, request.team_id)
         made = _insert(tx, request.team_id, request.layer, user_id, start, request.end, now,
-                       user_id)  # fmt: skip
+                       user_id, knew=knew)  # fmt: skip
         tx.execute("UPDATE cover_requests SET override_id = ? WHERE id = ?", [made.id, request_id])
         tx.execute(
             "UPDATE cover_candidates SET answer = ?, answered_at = ? WHERE request_id = ? "
@@ -569,7 +573,7 @@ def accept(
             [TIMED_OUT, now, request_id],
         )
         _cancel_asks(tx, request_id, f"cover #{request_id} is covered")
-        outbox.enqueue(tx, "override", _announce(made, team.name, now), now, (), team.id)
+        outbox.enqueue(tx, "override", _announce(tx, made, team.name, now), now, (), team.id)
         outbox.enqueue(
             tx, "cover",
             f"{outbox.who(mine.user)} covers {outbox.who(request.for_user)} in "

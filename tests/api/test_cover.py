@@ -254,6 +254,16 @@ def test_with_nobody_to_ask_the_lead_is_told_at_once(team, mail):
     assert told["To"] == "ana@example.com" and "Nobody covers Ana X" in told["Subject"]
 
 
+def test_someone_on_the_other_layer_then_is_not_a_candidate(team, mail):
+    """Dan is secondary on Tuesday afternoon: primary too would page him twice."""
+    ok(team.post(f"/users/{team.people['dan']['Id']}/schedules", json={
+        "Start": "2026-01-06T12:00:00Z", "End": "2026-01-06T18:00:00Z", "Layer": 2}))  # fmt: skip
+    made = ask(team)
+    assert names(made) == ["Chloé", "Ben"]
+    team.jobs.run_once()
+    assert asked_by_mail(mail)[0] == "chloe@example.com"
+
+
 def test_a_candidate_away_since_the_ranking_is_skipped_not_asked(team, mail):
     made = ask(team)
     tuesday = {"Start": "2026-01-06", "End": "2026-01-06", "Days": {"2026-01-06": "unavailable"}}
@@ -261,7 +271,7 @@ def test_a_candidate_away_since_the_ranking_is_skipped_not_asked(team, mail):
     ok(team.put(f"/cover/{made['Id']}/decline", json={"UserId": team.people["dan"]["Id"]}))
     now = ok(team.get(f"/cover/{made['Id']}"))
     assert [c["Answer"] for c in now["Candidates"]] == ["declined", "skipped", None]
-    assert "skipped: Chloé X is marked away then (2026-01-06)" in now["Candidates"][1]["Why"]
+    assert "(skipped: Chloé X marked Tue 6 Jan 2026 away" in now["Candidates"][1]["Why"]
     assert now["Asked"]["FirstName"] == "Ben"
     team.jobs.run_once()  # Dan's ask, not sent yet when he declined, is not sent
     assert asked_by_mail(mail)[0] == "ben@example.com" and mail.new() == 0
