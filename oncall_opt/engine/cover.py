@@ -34,8 +34,9 @@ from zoneinfo import ZoneInfo
 
 from oncall_opt.engine import outbox, text
 from oncall_opt.engine.analytics import person_burden
+from oncall_opt.engine.availability import UNAVAILABLE, days_by_user
 from oncall_opt.engine.change_rules import check_cover, check_covers, in_words
-from oncall_opt.engine.final import segments
+from oncall_opt.engine.final import segments, user_segments
 from oncall_opt.engine.overrides import (
     LAYER_NAMES,
     Override,
@@ -48,7 +49,7 @@ from oncall_opt.engine.paging import cover_links, notifications
 from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import get_team
-from oncall_opt.engine.users import users_by_id
+from oncall_opt.engine.users import get_user, users_by_id
 from oncall_opt.errors import (
     ConflictError,
     InvalidRequestError,
@@ -677,3 +678,63 @@ def advance(store: Store, now: datetime) -> dict[str, int]:
         if outcome:
             counts[outcome] += 1
     return counts
+
+
+# ----- away means covered -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class AwayShift:
+    """A part of the person's final schedule that falls on days they marked away, still to
+    come, and the cover request already open (or covered) for it, if any."""
+
+    team_id: int
+    team: str
+    layer: int
+    start: datetime
+    end: datetime
+    request_id: int | None
+    request_status: str | None
+
+
+def away_shifts(
+    source: Store | Transaction, user_id: int, first: date, last: date, now: datetime
+) -> list[AwayShift]:
+    """The person's shifts on the final schedule, every team and layer, over the days in
+    [first, last] they marked away (whole days in their own time zone), from now on: each
+    clipped to those days, so that cover is asked for while they are away."""
+    person = get_user(source, user_id)
+    zone = ZoneInfo(person.time_zone or "UTC")
+    marked = days_by_user(source, first, last, user_id).get(user_id, {})
+    away = sorted(day for day, kind in marked.items() if kind == UNAVAILABLE)
+    runs: list[list[date]] = []
+    for day in away:
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    found: list[AwayShift] = []
+    for run in runs:
+        start = datetime.combine(run[0], datetime.min.time(), zone).astimezone(UTC)
+        end = datetime.combine(run[-1] + timedelta(days=1), datetime.min.time(), zone)
+        start, end = max(start, now), end.astimezone(UTC)
+        if end <= start:
+            continue
+        for segment in user_segments(source, user_id, start, end):
+            asked = source.row(
+                "SELECT id, status FROM cover_requests WHERE team_id = ? AND layer = ? "
+                "AND for_user_id = ? AND status IN (?, ?) AND start_time < ? AND end_time > ? "
+                "ORDER BY id DESC LIMIT 1",
+                [segment.team_id, segment.layer, user_id, ASKING, COVERED, segment.end,
+                 segment.start],
+            )  # fmt: skip
+            found.append(
+                AwayShift(
+                    segment.team_id,
+                    get_team(source, segment.team_id).name,
+                    segment.layer,
+                    segment.start,
+                    segment.end,
+                    asked["id"] if asked else None,
+                    asked["status"] if asked else None,
+                )
+            )
+    return found

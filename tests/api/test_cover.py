@@ -304,3 +304,37 @@ def test_bad_fields_are_named_and_nothing_is_written(team, store):
         ok(team.get("/teams/1/cover", params={"Status": "cancelled"}))["Items"][0]["Id"]
         == (made["Id"])
     )
+
+
+# ----- away means covered -------------------------------------------------------------------------
+def test_marking_days_away_lists_the_shifts_then_and_cover_for_one_clears_it(team, mail):
+    """Ana is on call Tuesday 09:00 to Wednesday 09:00 UTC; she marks Wednesday and Thursday
+    away: the part of her shift on Wednesday (00:00 to 09:00) is listed at once."""
+    ana = team.people["ana"]["Id"]
+    days = {"2026-01-07": "unavailable", "2026-01-08": "unavailable"}
+    week = {"Start": "2026-01-05", "End": "2026-01-11"}
+    answer = ok(team.put(f"/users/{ana}/availability", json={**week, "Days": days}))
+    assert answer["AwayShifts"] == [{
+        "TeamId": 1, "Team": "Default", "Layer": 1, "Start": "2026-01-07T00:00:00Z",
+        "End": "2026-01-07T09:00:00Z", "CoverRequestId": None, "CoverStatus": None,
+    }]  # fmt: skip
+    # Someone else's day away, or a day of no shift of hers: nothing to cover.
+    ben = team.people["ben"]["Id"]
+    other = ok(team.put(f"/users/{ben}/availability",
+                        json={"Start": "2026-01-07", "End": "2026-01-07",
+                              "Days": {"2026-01-07": "unavailable"}}))  # fmt: skip
+    assert other["AwayShifts"] == []
+    shift = answer["AwayShifts"][0]
+    made = ask(team, Start=shift["Start"], End=shift["End"], Reason="away")
+    # Ben is away that day; Eve (no pages) was away only on Tuesday: first this time.
+    assert names(made) == ["Eve", "Dan", "Chloé"]
+    again = ok(team.get(f"/users/{ana}/availability",
+                        params={"Start": "2026-01-05", "End": "2026-01-11"}))  # fmt: skip
+    assert [(s["CoverRequestId"], s["CoverStatus"]) for s in again["AwayShifts"]] == [
+        (made["Id"], "asking")
+    ]
+    ok(team.put(f"/cover/{made['Id']}/accept", json={"UserId": team.people["eve"]["Id"]}))
+    # Covered: the final schedule has Eve then, so it is no longer Ana's shift to cover.
+    after = ok(team.get(f"/users/{ana}/availability",
+                        params={"Start": "2026-01-05", "End": "2026-01-11"}))  # fmt: skip
+    assert after["AwayShifts"] == []
