@@ -104,7 +104,7 @@ def message_of(
     zone = row["time_zone"]
     span = f"{_when(row['start_time'], zone)} to {_when(row['end_time'], zone)}"
     base = public_url.rstrip("/")
-    link = f"{base}/rota?cover={row['id']}"
+    link = f"{base}/rota?tab=Cover&cover={row['id']}"
     if kind == "cover-lead":
         return Message(
             subject=f"Nobody covers {who}: {row['team']} {layer}, cover #{row['id']}"[:160],
