@@ -338,3 +338,51 @@ def test_marking_days_away_lists_the_shifts_then_and_cover_for_one_clears_it(tea
     after = ok(team.get(f"/users/{ana}/availability",
                         params={"Start": "2026-01-05", "End": "2026-01-11"}))  # fmt: skip
     assert after["AwayShifts"] == []
+
+
+# ----- the console's link page, and data in messages ---------------------------------------------
+def test_the_consoles_cover_page_asks_then_answers_once(team, mail, monkeypatch):
+    from live_server import serve
+    from starlette.applications import Starlette
+
+    from oncall_opt.console import server
+
+    made = ask(team)
+    team.jobs.run_once()
+    _, links = asked_by_mail(mail)
+    accept = token(links["Accept"])
+    with serve(team.app) as url:
+        monkeypatch.setenv("ONCALL_API_URL", url)
+        console = Starlette(routes=server.routes(), middleware=server.middleware())
+        with TestClient(console, base_url="http://127.0.0.1:8501") as browser:
+            page = browser.get(f"/oncall/cover/{accept}")
+            assert page.status_code == 200 and "Cover Ana X&#x27;s shift?" in page.text
+            assert "Default primary, Tue 6 Jan 09:00 UTC to Wed 7 Jan 09:00 UTC" in page.text
+            assert "puts <strong>Dan X</strong> on call then" in page.text
+            assert f'action="/oncall/cover/{accept}"' in page.text
+            assert ok(team.get(f"/cover/{made['Id']}"))["Status"] == "asking"  # only asked
+            forged = browser.post(
+                f"/oncall/cover/{accept}", headers={"Origin": "http://evil.example"}
+            )
+            assert forged.status_code == 403
+            answered = browser.post(f"/oncall/cover/{accept}")
+            assert answered.status_code == 200 and "You (Dan X) cover Ana X" in answered.text
+            again = browser.get(f"/oncall/cover/{accept}")
+            assert again.status_code == 401 and "used already" in again.text
+            declined = browser.post(f"/oncall/cover/{token(links['Decline'])}")
+            assert declined.status_code == 401  # one answer per ask: its sibling is spent
+    covered = ok(team.get(f"/cover/{made['Id']}"))
+    assert covered["Status"] == "covered" and covered["CoveredBy"]["FirstName"] == "Dan"
+
+
+def test_a_note_and_names_reach_the_team_channel_as_text(team, store):
+    ana = team.people["ana"]["Id"]
+    ok(team.put(f"/users/{ana}", json={"FirstName": "<!channel>", "LastName": "*X*"}))
+    ask(team, Note="<https://evil.example|click> @here")
+    texts = [
+        r["text"] for r in store.rows("SELECT text FROM outbox WHERE kind = 'cover' ORDER BY id")
+    ]
+    asked = texts[0]
+    assert "&lt;!channel&gt;" in asked and "<!channel>" not in asked
+    assert "&lt;https://evil.example|click&gt;" in asked and "<https://evil" not in asked
+    assert "Dan X <@dan>, could you cover &lt;!channel&gt;" in texts[1]
