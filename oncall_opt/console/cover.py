@@ -163,7 +163,7 @@ def away_shifts(user: dict, shifts: list[dict]) -> None:
         f"**{name}** is on call on days marked away: find someone to cover.",
         icon=":material/event_busy:",
     )
-    for shift in shifts:
+    for n, shift in enumerate(shifts):
         text, action = st.columns([5, 2], vertical_alignment="center")
         text.markdown(f"{common.line(shift['Team'])} · {span(shift)}")
         with action:
@@ -173,7 +173,4 @@ def away_shifts(user: dict, shifts: list[dict]) -> None:
                     f"{STATUS.get(shift['CoverStatus'], shift['CoverStatus'])}"
                 )
             else:
-                find_cover_button(
-                    shift["TeamId"], shift,
-                    key=f"away_cover_{user['Id']}_{shift['TeamId']}_{shift['Layer']}_{shift['Start']}",
-                )  # fmt: skip
+                find_cover_button(shift["TeamId"], shift, key=f"away_cover_{user['Id']}_{n}")

@@ -163,18 +163,30 @@ def rank(
         return (*figures, person.full_name.casefold(), person.id)
 
     fit.sort(key=key)
-    fewest_nights = min((key(p)[0] for p in fit), default=0)
+    figures = [key(person)[:3] for person in fit]
+    # What decides the order: the first figure on which the candidates differ.
+    deciding = next((k for k in range(3) if len({f[k] for f in figures}) > 1), None)
     ranked = []
-    for person in fit:
-        nights, pages, hours = key(person)[:3]
-        lead = (
-            f"fewest night pages this quarter ({nights})"
-            if nights == fewest_nights
-            else f"{nights} night pages this quarter"
-        )
+    for person, (nights, pages, hours) in zip(fit, figures, strict=True):
+        said = [
+            f"{nights} night page{'' if nights == 1 else 's'}",
+            f"{pages} page{'' if pages == 1 else 's'}",
+            f"{_hours(hours)} h on call",
+        ]
+        if deciding is None:
+            lead = "no more burden than anyone this quarter"
+        else:
+            fewest = min(f[deciding] for f in figures)
+            name = ("night pages", "pages", "hours on call")[deciding]
+            amount = (str(nights), str(pages), f"{_hours(hours)} h")[deciding]
+            lead = (
+                f"fewest {name} this quarter ({amount})"
+                if (nights, pages, hours)[deciding] == fewest
+                else f"{said[deciding]} this quarter"
+            )
+            said.pop(deciding)
         why = (
-            f"{person.first_name or person.full_name}: {lead}, {pages} "
-            f"page{'' if pages == 1 else 's'}, {_hours(hours)} h on call, "
+            f"{person.first_name or person.full_name}: {lead}, {', '.join(said)}, "
             f"{_free(len(_days(person, start, end)))}"
         )
         ranked.append(Ranked(person, why, nights, pages, hours))

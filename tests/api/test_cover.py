@@ -123,7 +123,7 @@ def test_the_fairest_is_asked_first_with_why_and_a_rule_breaker_never(team, mail
     assert [c["Why"] for c in made["Candidates"]] == [
         "Dan: fewest night pages this quarter (0), 1 page, 2 h on call, free both days",
         "Chloé: fewest night pages this quarter (0), 2 pages, 4 h on call, free both days",
-        "Ben: 1 night pages this quarter, 1 page, 2 h on call, free both days",
+        "Ben: 1 night page this quarter, 1 page, 2 h on call, free both days",
     ]
     assert made["For"]["FirstName"] == "Ana" and made["Status"] == "asking"
     assert made["Asked"]["FirstName"] == "Dan"

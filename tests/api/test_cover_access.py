@@ -85,3 +85,27 @@ def test_an_admin_finds_cover_for_anyone_and_the_requester_cancels(world):
     assert cancelled["Status"] == "cancelled"
     again = api.put(f"/cover/{made['Id']}/accept", headers=people["ben"]["headers"])
     assert again.status_code == 409 and "cancelled" in again.json()["message"]
+
+
+def test_the_why_names_what_decides_the_order(world, clock):
+    """No pages at all: the hours on call decide. Cy was on call 5 hours last week, Ben not
+    at all; with no hours either, nothing decides and the why says so."""
+    api, payments, people, stretch = world
+    url = f"/teams/{payments['Id']}/cover"
+    first = ok(api.post(url, json=stretch, headers=ADMIN), 201)
+    assert [c["Why"] for c in first["Candidates"]] == [
+        "Ben: no more burden than anyone this quarter, 0 night pages, 0 pages, 0 h on call, "
+        "free both days",
+        "Cy: no more burden than anyone this quarter, 0 night pages, 0 pages, 0 h on call, "
+        "free both days",
+    ]
+    ok(api.put(f"/cover/{first['Id']}/cancel", headers=ADMIN))
+    week_ago = clock.now() - timedelta(days=7)
+    ok(api.post(f"/users/{people['cy']['Id']}/schedules", headers=ADMIN, json={
+        "Start": week_ago.isoformat(), "End": (week_ago + timedelta(hours=5)).isoformat(),
+        "TeamId": payments["Id"]}))  # fmt: skip
+    again = ok(api.post(url, json=stretch, headers=ADMIN), 201)
+    assert [c["Why"] for c in again["Candidates"]] == [
+        "Ben: fewest hours on call this quarter (0 h), 0 night pages, 0 pages, free both days",
+        "Cy: 5 h on call this quarter, 0 night pages, 0 pages, free both days",
+    ]

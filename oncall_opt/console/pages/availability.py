@@ -183,9 +183,11 @@ def _away_shifts(people: list[dict], start: date, end: date) -> None:
     api = common.client()
     me = common.me()
     shown = people if common.is_admin() else [u for u in people if u["Id"] == me]
-    for user in shown:
-        found = api.get_availability(user["Id"], start, end).get("AwayShifts", [])
-        covering.away_shifts(user, found)
+    found = [(u, api.get_availability(u["Id"], start, end).get("AwayShifts", [])) for u in shown]
+    if any(shifts for _, shifts in found):
+        st.subheader("On call on days away")
+    for user, shifts in found:
+        covering.away_shifts(user, shifts)
 
 
 # ----- what a day marked away blocks -------------------------------------------------------------
