@@ -346,6 +346,7 @@ def create_request(
     deadline: datetime | None = None,
     created_by: int | None = None,
     by_admin: bool = True,
+    console_url: str | None = None,
 ) -> CoverRequest:
     """Find cover for [start, end) of the team's layer: rank the candidates, store the ranking
     and ask the first (or, with nobody to ask, tell the lead at once). A member
@@ -396,7 +397,7 @@ def create_request(
             f"{len(ranked)} candidate{'' if len(ranked) == 1 else 's'})",
             now, (), team_id,
         )  # fmt: skip
-        _ask_next(tx, request, now)
+        _ask_next(tx, request, now, console_url)
         return get_request(tx, request.id)
 
     return store.write(work)
@@ -434,9 +435,12 @@ def _cancel_asks(tx: Transaction, request_id: int, why: str) -> None:
     )
 
 
-def _ask_next(tx: Transaction, request: CoverRequest, now: datetime) -> CoverRequest:
+def _ask_next(
+    tx: Transaction, request: CoverRequest, now: datetime, console_url: str | None = None
+) -> CoverRequest:
     """Ask the next candidate not asked yet whom no rule stops now; with nobody left, the
-    request is unanswered and the lead is told."""
+    request is unanswered and the lead is told. `console_url`: where the channel's message
+    links to (the request on Rota's Cover tab, Accept and Decline there)."""
     for candidate in request.candidates:
         if candidate.asked_at is not None or candidate.answer is not None:
             continue
@@ -464,12 +468,21 @@ def _ask_next(tx: Transaction, request: CoverRequest, now: datetime) -> CoverReq
             tx, "cover",
             f"{outbox.who(candidate.user)}, could you cover {outbox.who(request.for_user)} in "
             f"{outbox.esc(team.name)} {_range(request, candidate.user.time_zone)}? Accept or "
-            f"decline cover #{request.id} in the console (Rota), within "
-            f"{request.timeout_minutes} min{how}",
+            f"decline {_where(request.id, console_url)}, within {request.timeout_minutes} "
+            f"min{how}",
             now, (), request.team_id,
         )  # fmt: skip
         return get_request(tx, request.id)
     return _close_unanswered(tx, request, now, "nobody left to ask")
+
+
+def _where(request_id: int, console_url: str | None) -> str:
+    """Cover #N as a link to it on Rota's Cover tab (the console's address is the operator's
+    setting, the id a number: nothing in it comes from a person)."""
+    if not console_url:
+        return f"cover #{request_id} in the console (Rota, Cover)"
+    base = console_url.rstrip("/")
+    return f"<{base}/rota?tab=Cover&cover={request_id}|cover #{request_id} in the console>"
 
 
 def _lead_ids(tx: Transaction, request: CoverRequest) -> list[int]:
@@ -600,7 +613,12 @@ def accept(
 
 
 def decline(
-    store: Store, request_id: int, user_id: int, now: datetime, token: str | None = None
+    store: Store,
+    request_id: int,
+    user_id: int,
+    now: datetime,
+    token: str | None = None,
+    console_url: str | None = None,
 ) -> CoverRequest:
     """The candidate cannot take it; when they were the one asked, the next is asked now."""
 
@@ -625,7 +643,7 @@ def decline(
             [notifications.CANCELLED, "declined", request_id, user_id, notifications.QUEUED],
         )
         if was_asked:
-            return _ask_next(tx, get_request(tx, request_id), now)
+            return _ask_next(tx, get_request(tx, request_id), now, console_url)
         return get_request(tx, request_id)
 
     return store.write(work)
@@ -654,7 +672,7 @@ def cancel(store: Store, request_id: int, now: datetime) -> CoverRequest:
 
 
 # ----- moving requests on (the job) -------------------------------------------------------------
-def advance(store: Store, now: datetime) -> dict[str, int]:
+def advance(store: Store, now: datetime, console_url: str | None = None) -> dict[str, int]:
     """One turn of the cover job: a request past its deadline (or whose stretch is over) is
     unanswered and tells the lead; one whose candidate has not answered within its timeout
     asks the next. Each request in its own transaction; running it twice does no harm."""
@@ -683,7 +701,7 @@ def advance(store: Store, now: datetime) -> dict[str, int]:
                 "AND rank = ? AND answer IS NULL",
                 [TIMED_OUT, now, request_id, asked.rank],
             )
-            after = _ask_next(tx, get_request(tx, request_id), now)
+            after = _ask_next(tx, get_request(tx, request_id), now, console_url)
             return "asked" if after.status == ASKING else "unanswered"
 
         outcome = store.write(work)

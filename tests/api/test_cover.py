@@ -386,3 +386,5 @@ def test_a_note_and_names_reach_the_team_channel_as_text(team, store):
     assert "&lt;!channel&gt;" in asked and "<!channel>" not in asked
     assert "&lt;https://evil.example|click&gt;" in asked and "<https://evil" not in asked
     assert "Dan X <@dan>, could you cover &lt;!channel&gt;" in texts[1]
+    # One click from the channel: to the request on Rota's Cover tab, Accept there.
+    assert f"<{PUBLIC}/rota?tab=Cover&cover=1|cover #1 in the console>" in texts[1]

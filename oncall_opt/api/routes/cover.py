@@ -133,6 +133,10 @@ def _member_or_admin(request: Request, team_id: int) -> None:
         )
 
 
+def _console(request: Request) -> str:
+    return request.app.state.settings.public_url
+
+
 def _request(request: Request, request_id: int) -> cover.CoverRequest:
     found = cover.get_request(store_of(request), request_id)
     _member_or_admin(request, found.team_id)
@@ -149,6 +153,7 @@ def create(id: IdPath, params: CoverIn, request: Request) -> CoverOut:
         store_of(request), id, params.Layer, params.Start, params.End, now_of(request),
         reason=params.Reason, note=params.Note, timeout_minutes=params.TimeoutMinutes,
         deadline=params.Deadline, created_by=principal.user_id, by_admin=principal.is_admin,
+        console_url=_console(request),
     )  # fmt: skip
     return CoverOut.of(made)
 
@@ -157,7 +162,9 @@ def create(id: IdPath, params: CoverIn, request: Request) -> CoverOut:
 def list_requests(
     id: IdPath,
     request: Request,
-    status: Annotated[Status | Literal["all"], Query(alias="Status")] = "all",
+    status: Annotated[
+        Literal["asking", "covered", "unanswered", "cancelled", "all"], Query(alias="Status")
+    ] = "all",
 ) -> CoverList:
     """The team's cover requests, by start: who is asked, who answered what, the result."""
     _member_or_admin(request, id)
@@ -192,7 +199,10 @@ def decline(id: IdPath, request: Request, params: AnswerIn | None = None) -> Cov
     """Say no: when it was you who was asked, the next candidate is asked now."""
     _request(request, id)
     who = _answerer(request, params)
-    return CoverOut.of(cover.decline(store_of(request), id, who, now_of(request)))
+    found = cover.decline(
+        store_of(request), id, who, now_of(request), console_url=_console(request)
+    )
+    return CoverOut.of(found)
 
 
 @router.put("/cover/{id}/cancel", response_model=CoverOut)
@@ -241,5 +251,7 @@ def use_link(token: Token, request: Request) -> CoverLinkOut:
     if link.action == "accept":
         cover.accept(store, link.request_id, link.user_id, now, via="link", token=token)
     else:
-        cover.decline(store, link.request_id, link.user_id, now, token=token)
+        cover.decline(
+            store, link.request_id, link.user_id, now, token=token, console_url=_console(request)
+        )
     return CoverLinkOut(**cover_links.describe(store, link), Done=True)

@@ -345,7 +345,7 @@ async def slack_interactivity(request: Request) -> Response:
 
     def act() -> tuple[str, bool]:
         if press.action in slack_buttons.COVER_ACTIONS.values():
-            return _answer_cover(store, press, now)
+            return _answer_cover(store, press, now, settings.public_url)
         if press.incident_id is not None:  # a team channel's button
             user_id = slack_buttons.user_of(store, press.slack_user)
             incident_id = press.incident_id
@@ -377,7 +377,7 @@ async def slack_interactivity(request: Request) -> Response:
     return Response(status_code=200)
 
 
-def _answer_cover(store, press: slack_buttons.Press, now) -> tuple[str, bool]:
+def _answer_cover(store, press: slack_buttons.Press, now, console_url) -> tuple[str, bool]:
     """A cover ask's Accept or Decline pressed in Slack, as the person asked (once)."""
     link = cover_links.peek(store, press.token, now)
     slack_buttons.check_presser(store, link.user_id, press.slack_user)
@@ -387,7 +387,7 @@ def _answer_cover(store, press: slack_buttons.Press, now) -> tuple[str, bool]:
             person = done.covered_by
             name = f"{person.first_name} {person.last_name}" if person else "you"
             return f"Accepted: {name} covers {done.for_user.full_name}", True
-        cover.decline(store, link.request_id, link.user_id, now, press.token)
+        cover.decline(store, link.request_id, link.user_id, now, press.token, console_url)
         return "Declined: the next person is asked", True
     except (ConflictError, NotFoundError) as exc:
         return str(exc), False

@@ -14,4 +14,4 @@ from oncall_opt.engine.store import Store
 
 def run(store: Store, now: datetime, settings: Settings | None = None) -> dict[str, int]:
     """One turn; returns how many requests asked someone new and how many ended unanswered."""
-    return cover.advance(store, now)
+    return cover.advance(store, now, settings.public_url if settings else None)
