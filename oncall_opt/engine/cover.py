@@ -457,10 +457,13 @@ def _ask_next(
                  request.id, candidate.rank],
             )  # fmt: skip
             continue
-        tx.execute(
-            "UPDATE cover_candidates SET asked_at = ? WHERE request_id = ? AND rank = ?",
+        claimed = tx.row(
+            "UPDATE cover_candidates SET asked_at = ? WHERE request_id = ? AND rank = ? "
+            "AND asked_at IS NULL RETURNING rank",
             [now, request.id, candidate.rank],
         )
+        if claimed is None:  # another daemon asked them meanwhile: asked once
+            return get_request(tx, request.id)
         reached = _notify(tx, ASK_KIND, request.id, candidate.user.id, now)
         team = get_team(tx, request.team_id)
         how = "" if reached else " (no contact method: this message is how they are asked)"
@@ -696,11 +699,14 @@ def advance(store: Store, now: datetime, console_url: str | None = None) -> dict
             asked = request.asked
             if asked is None or asked.asked_at + timedelta(minutes=request.timeout_minutes) > now:
                 return None
-            tx.execute(
+            # Conditional: of two daemons moving the same request on, one does it.
+            timed_out = tx.row(
                 "UPDATE cover_candidates SET answer = ?, answered_at = ? WHERE request_id = ? "
-                "AND rank = ? AND answer IS NULL",
+                "AND rank = ? AND answer IS NULL RETURNING rank",
                 [TIMED_OUT, now, request_id, asked.rank],
             )
+            if timed_out is None:
+                return None
             after = _ask_next(tx, get_request(tx, request_id), now, console_url)
             return "asked" if after.status == ASKING else "unanswered"
 

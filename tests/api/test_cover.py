@@ -22,6 +22,7 @@ from fake_mail import plain_text
 from fastapi.testclient import TestClient
 
 from oncall_opt.api import create_app
+from oncall_opt.engine.jobs import cover as cover_job
 from oncall_opt.engine.jobs.loop import JobLoop
 from oncall_opt.engine.settings import Settings
 
@@ -140,7 +141,7 @@ def test_the_fairest_is_asked_first_with_why_and_a_rule_breaker_never(team, mail
 
 
 def test_a_decline_moves_on_and_a_timeout_moves_on_and_acceptance_is_one_override(
-    team, mail, clock
+    team, mail, clock, store
 ):
     made = ask(team)
     team.jobs.run_once()
@@ -161,6 +162,7 @@ def test_a_decline_moves_on_and_a_timeout_moves_on_and_acceptance_is_one_overrid
     assert mail.new() == 0
     clock.advance(minutes=1)  # 30 minutes without an answer: Ben is asked
     team.jobs.run_once()
+    assert cover_job.run(store, clock.now()) == {"asked": 0, "unanswered": 0}  # done already
     now = ok(team.get(f"/cover/{made['Id']}"))
     assert now["Asked"]["FirstName"] == "Ben"
     assert [c["Answer"] for c in now["Candidates"]] == ["declined", "timed out", None]
@@ -277,6 +279,15 @@ def test_a_candidate_away_since_the_ranking_is_skipped_not_asked(team, mail):
     assert asked_by_mail(mail)[0] == "ben@example.com" and mail.new() == 0
 
 
+def test_a_stretch_starting_within_the_timeout_is_asked_until_its_end(team):
+    soon = {"Start": (NOW + timedelta(minutes=10)).isoformat(),
+            "End": (NOW + timedelta(hours=3)).isoformat()}  # fmt: skip
+    ok(team.post(f"/users/{team.people['ben']['Id']}/schedules", json=soon))
+    made = ask(team, **soon)
+    assert made["Deadline"] == "2026-01-05T12:00:00Z"  # its end: it has begun before an answer
+    assert made["For"]["FirstName"] == "Ben"
+
+
 def test_bad_fields_are_named_and_nothing_is_written(team, store):
     before = store.row("SELECT count(*) AS n FROM cover_requests")["n"]
     cases = [
@@ -299,6 +310,7 @@ def test_bad_fields_are_named_and_nothing_is_written(team, store):
     assert store.row("SELECT count(*) AS n FROM cover_requests")["n"] == before
     made = ask(team)
     refused(team.post("/teams/1/cover", json=STRETCH), 409, f"#{made['Id']} already asks")
+    refused(team.get("/teams/1/cover", params={"Status": "bogus"}), 400, "Status")
     ok(team.put(f"/cover/{made['Id']}/cancel"))
     assert (
         ok(team.get("/teams/1/cover", params={"Status": "cancelled"}))["Items"][0]["Id"]
