@@ -131,8 +131,16 @@ def test_the_fairest_is_asked_first_with_why_and_a_rule_breaker_never(team, mail
     assert made["AskedUntil"] == "2026-01-05T09:30:00Z"  # the default 30 minutes
     assert made["Deadline"] == "2026-01-06T09:00:00Z"  # the stretch's start
     team.jobs.run_once()
-    to, links = asked_by_mail(mail)
-    assert to == "dan@example.com"
+    [message] = mail.take(1)
+    assert message["To"] == "dan@example.com"
+    assert message["Subject"] == (
+        "Could you cover Ana X? Default primary, Tue 6 Jan 09:00 UTC to Wed 7 Jan 09:00 UTC"
+    )
+    body = " ".join(plain_text(message).split())
+    assert "Ana X needs cover (sick)" in body
+    assert "(Dan: fewest night pages this quarter (0), 1 page, 2 h on call, free both days)" in body
+    assert f"Open it: {PUBLIC}/rota?tab=Cover&cover={made['Id']}" in body
+    links = dict(re.findall(r"^(Accept|Decline): (\S+)", plain_text(message), re.M))
     seen = ok(team.get(f"/cover-links/{token(links['Accept'])}"))  # a mail scanner: no change
     assert (seen["Action"], seen["Person"], seen["For"], seen["Done"]) == (
         "accept", "Dan X", "Ana X", False,

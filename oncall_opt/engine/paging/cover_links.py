@@ -92,7 +92,7 @@ def message_of(
     row = store.row(
         "SELECT r.id, r.layer, r.start_time, r.end_time, r.status, r.reason, r.note, r.outcome, "
         "r.timeout_minutes, t.name AS team, f.first_name, f.last_name, u.time_zone, "
-        "c.asked_at, c.answer FROM cover_requests r JOIN teams t ON t.id = r.team_id "
+        "c.asked_at, c.answer, c.why FROM cover_requests r JOIN teams t ON t.id = r.team_id "
         "JOIN users f ON f.id = r.for_user_id JOIN users u ON u.id = ? "
         "LEFT JOIN cover_candidates c ON c.request_id = r.id AND c.user_id = u.id WHERE r.id = ?",
         [user_id, request_id],
@@ -121,10 +121,11 @@ def message_of(
     message = Message(
         subject=f"Could you cover {who}? {row['team']} {layer}, {span}"[:160],
         text=(
-            f"{who} needs cover ({row['reason']}) for {row['team']} ({layer}), {span}. You are "
-            f"asked first among those who can take it without breaking a rule. Accept to go "
-            f"on call then; decline and the next person is asked. Without an answer within "
-            f"{row['timeout_minutes']} min the next person is asked.{note}"
+            f"{who} needs cover ({row['reason']}) for {row['team']} ({layer}), {span}. Of "
+            f"those who can take it without breaking a rule, you are asked now, fairest "
+            f"first by what each bore this quarter ({row['why']}). Accept to go on call then; "
+            f"decline and the next person is asked, as they are without an answer within "
+            f"{row['timeout_minutes']} min.{note}"
         ),
         link=link,
     )
