@@ -45,11 +45,18 @@ FIRST_ADMIN = {"FirstName": "First", "LastName": "Admin", "SlackHandle": "admin"
 
 class ApiError(Exception):
     """The API answered with an error: HTTP `status`, `code` (`not_found`, `already_exists`,
-    `invalid_argument`, ...) and a `message` for people."""
+    `invalid_argument`, ...), a `message` for people and `details` for programs (a change
+    refused for the team's rules: `{"RulesBroken": [{"Rule", "Message"}, ...]}`)."""
 
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        self.status, self.code, self.message, self.details = status, code, message, details
         super().__init__(f"{status} {code}: {message}")
+
+    @property
+    def rules_broken(self) -> list[dict]:
+        """The rules a refused change breaks, each `{Rule, Message}` ([] for other errors)."""
+        found = self.details.get("RulesBroken") if isinstance(self.details, dict) else None
+        return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 class DaemonUnavailable(ApiError):
@@ -156,12 +163,14 @@ class Client:
             ) from exc
         if response.is_success:
             return response.json() if response.content else None
+        details = None
         try:
             payload = response.json()
             code, message = str(payload["code"]), str(payload["message"])
-        except (ValueError, KeyError, TypeError):
+            details = payload.get("details")
+        except (ValueError, KeyError, TypeError, AttributeError):
             code, message = "error", response.text[:500] or response.reason_phrase
-        raise ApiError(response.status_code, code, message)
+        raise ApiError(response.status_code, code, message, details)
 
     # ----- users --------------------------------------------------------------------------------
     def create_user(

@@ -136,7 +136,8 @@ def create_app(
     @app.exception_handler(OncallOptError)
     async def domain_error(request: Request, exc: OncallOptError) -> JSONResponse:
         status, code = status_of(exc)
-        response = error(status, str(exc), code)
+        # What a program needs beyond the message (the rules a change breaks, one by one)
+        response = error(status, str(exc), code, getattr(exc, "details", None))
         if status in (429, 503):
             response.headers["Retry-After"] = "1" if status == 503 else "60"
         return response

@@ -44,12 +44,12 @@ STATUS_CODES = {
 }
 
 
-def error(status: int, message: str, code: str | None = None) -> JSONResponse:
+def error(status: int, message: str, code: str | None = None, details: Any = None) -> JSONResponse:
     """An error answer in Encore's envelope; `code` defaults to the status's usual one."""
     body = {
         "code": code or STATUS_CODES.get(status, "unknown"),
         "message": message,
-        "details": None,
+        "details": details,
     }
     return JSONResponse(body, status)
 

@@ -11,13 +11,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from oncall_opt.console import common
+from oncall_opt.console import common, rules
 from oncall_opt.console import cover as covering
 from oncall_opt.roster import charts, spec
 
 LAYER_NAMES = {layer: name.capitalize() for layer, name in spec.LAYER_NAMES.items()}
 GAP = "nobody on call"
 GAP_COLOR = "#b2182b"  # a dark red, hatched apart from every person's colour by its own row
+BROKEN_COLOR = "#e66101"  # the outline of an override made against the team's rules
 SELECTION = "shift"  # the charts' point selection
 CHOSEN = "_chosen_shift"  # the shift whose panel is open: {Start, End, Layer, User | None}
 SHOWN = "_shifts_shown"  # what each clickable bar stands for, by its id
@@ -63,6 +64,8 @@ def final_shifts(start: datetime, end: datetime) -> list[dict]:
             "Layer": s["Layer"],
             "Source": s["Source"],
             "Covers": s["Covers"],
+            "RulesBroken": s.get("RulesBroken"),
+            "KnownBy": s.get("KnownBy"),
         }
         for s in segments
     ]
@@ -89,7 +92,10 @@ def timeline(
             continue  # over before the chart begins (loaded whole, for its real start)
         covers = shift.get("Covers")
         bar = _bar_id(layer, s_start, s_end, shift["User"])
-        shown[bar] = {"Start": s_start, "End": s_end, "Layer": layer, "User": shift["User"]}
+        shown[bar] = {
+            "Start": s_start, "End": s_end, "Layer": layer, "User": shift["User"],
+            "RulesBroken": shift.get("RulesBroken"), "KnownBy": shift.get("KnownBy"),
+        }  # fmt: skip
         rows.append(
             {
                 "bar": bar,
@@ -102,6 +108,11 @@ def timeline(
                 "kind": (f"override for {common.full_name(covers)}" if covers else "override")
                 if shift.get("Source") == "override"
                 else "roster",
+                "rules": f"breaks the team's rules, made anyway by {rules.known_by(shift)}: "
+                f"{shift['RulesBroken']}"
+                if shift.get("RulesBroken")
+                else "",
+                "outline": BROKEN_COLOR if shift.get("RulesBroken") else "#111",
             }
         )
     for g_start, g_end in gaps(shifts, layer, start, end):
@@ -117,9 +128,11 @@ def timeline(
                 "to": common.when(g_end),
                 "length": common.duration(g_end - g_start),
                 "kind": "gap",
+                "rules": "",
+                "outline": "#111",
             }
         )
-    columns = ["bar", "person", "start", "end", "from", "to", "length", "kind"]
+    columns = ["bar", "person", "start", "end", "from", "to", "length", "kind", "rules", "outline"]
     frame = pd.DataFrame(rows, columns=columns)
     everyone = sorted({common.full_name(s["User"]) for s in shifts}, key=str.lower)
     colour_of = charts.person_colors([*common.person_colors(), *everyone])
@@ -142,19 +155,20 @@ def timeline(
             y=alt.Y("person:N", title=None, sort=people),
             color=alt.Color("person:N", scale=alt.Scale(domain=people, range=colours), legend=None),
             opacity=alt.condition(picked, alt.value(1.0), alt.value(0.35)),
-            # Overrides stand out: outlined in black, slightly see-through.
-            stroke=alt.condition(
-                "indexof(datum.kind, 'override') == 0", alt.value("#111"), alt.value(None)
-            ),
+            # Overrides stand out: outlined in black, slightly see-through; one that breaks the
+            # team's rules (an admin's "I know") in orange, dashed.
+            stroke=alt.Stroke("outline:N", scale=None, legend=None),
             strokeWidth=alt.condition(
                 "indexof(datum.kind, 'override') == 0", alt.value(2), alt.value(0)
             ),
+            strokeDash=alt.condition("datum.rules != ''", alt.value([5, 3]), alt.value([1, 0])),
             tooltip=[
                 alt.Tooltip("person:N", title="on call"),
                 alt.Tooltip("from:N"),
                 alt.Tooltip("to:N"),
                 alt.Tooltip("length:N"),
                 alt.Tooltip("kind:N", title="from"),
+                alt.Tooltip("rules:N", title="rules"),
             ],
         )
         .add_params(picked)
@@ -218,7 +232,10 @@ def close() -> None:
 def describe(shift: dict) -> str:
     layer = LAYER_NAMES.get(shift["Layer"], f"Layer {shift['Layer']}")
     who = common.line(common.full_name(shift["User"])) if shift["User"] else "nobody on call"
-    return f"**{layer}: {who}** · {common.when(shift['Start'])} → {common.when(shift['End'])}"
+    knew = rules.knowingly(shift)
+    return f"**{layer}: {who}** · {common.when(shift['Start'])} → {common.when(shift['End'])}" + (
+        f"  \n{knew}" if knew else ""
+    )
 
 
 def actions(shift: dict, on_rota: bool) -> None:
@@ -278,17 +295,28 @@ def actions(shift: dict, on_rota: bool) -> None:
             else "Pick yourself under You are first.",
         ):
             begin = max(shift["Start"], common.now())
-            made = common.client().create_override(
-                common.team_id(), begin, shift["End"], me, shift["Layer"]
+            team = common.team_id()
+            rules.attempt(
+                "shift-take",
+                lambda i_know: common.client().create_override(
+                    team, begin, shift["End"], me, shift["Layer"], i_know
+                ),
+                _taken,
             )
-            close()
-            common.flash(
-                f"You are on call from {common.when(made['Start'])} to {common.when(made['End'])}."
-            )
-            st.rerun()
         if shut.button("Close", key="shift_close", icon=":material/close:"):
+            st.session_state.pop(rules.REFUSED, None)
             close()
             st.rerun()
+        rules.show("shift-take")
+
+
+def _taken(made: dict) -> None:
+    close()
+    common.flash(
+        f"You are on call from {common.when(made['Start'])} to {common.when(made['End'])}."
+        + (" It breaks the team's rules: recorded." if made.get("RulesBroken") else "")
+    )
+    st.rerun()
 
 
 def _to_rota_form(form: str, shift: dict, on_rota: bool) -> None:

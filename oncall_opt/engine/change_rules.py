@@ -36,9 +36,9 @@ from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import Team, get_team
 from oncall_opt.engine.users import users_by_id
-from oncall_opt.errors import NotFoundError
+from oncall_opt.errors import InvalidRequestError, NotFoundError
 from oncall_opt.roster.away import away_span
-from oncall_opt.roster.grid import parse_duration
+from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 
 RULES = ("two-layers", "rest", "in-a-row", "away")
 LAYER_NAMES = {1: "primary", 2: "secondary"}
@@ -301,6 +301,10 @@ def _slots(rules: TeamRules, start: datetime, end: datetime) -> list[tuple[datet
     or rest rules."""
     if not rules.has_run_rules:
         return []
+    if (end - start) / rules.length > MAX_SLOTS:
+        raise InvalidRequestError(
+            "End", f"the change spans more than {MAX_SLOTS} of the team's slots: make it shorter"
+        )
     first = _slot_index(rules, start) - rules.margin_slots
     last = _slot_index(rules, end - timedelta(microseconds=1)) + rules.margin_slots
     return [(_slot_start(rules, k), _slot_start(rules, k + 1)) for k in range(first, last + 1)]

@@ -60,6 +60,8 @@ class RulesBrokenError(ConflictError):
 
     def __init__(self, broken):
         self.broken = list(broken)
+        # the API's error `details`: each rule and its reason, for a console to list
+        self.details = {"RulesBroken": [{"Rule": b.rule, "Message": b.message} for b in broken]}
         super().__init__(f"this breaks the team's rules: {in_words(self.broken)}. {I_KNOW_HINT}")
 
 

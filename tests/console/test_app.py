@@ -777,7 +777,8 @@ def test_the_planner_starts_from_the_published_rules_and_changes_nothing(api, mo
     solve_and_publish(api, tomorrow() - timedelta(days=1), 21, **BERLIN_TWO_LAYERS)
     seeded = api
     rules = seeded.get_team(1)["RosterRules"]
-    assert rules == BERLIN_TWO_LAYERS
+    # planned by the daemon: the team also keeps the plan's shift length (no run or rest rule)
+    assert rules == {**BERLIN_TWO_LAYERS, "ShiftLength": "P1D"}
     at = console(seeded, monkeypatch, "planner")
     no_errors(at)
     assert at.selectbox(key="pl_zone").value == "Europe/Berlin"

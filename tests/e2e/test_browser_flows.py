@@ -94,7 +94,8 @@ def test_a_planner_opened_on_a_published_berlin_roster_changes_nothing(team, bro
     click(browser, ".st-key-pl_publish_yes button", "Yes, publish")
     wait_for(lambda: "Published:" in page_text(browser), 30, "the published confirmation")
     assert _slots(api, first, 28) == before  # not one slot moved
-    assert api.get_team(1)["RosterRules"] == BERLIN_TWO_LAYERS
+    # published with the input.json it was planned from: the plan's shift length too
+    assert api.get_team(1)["RosterRules"] == {**BERLIN_TWO_LAYERS, "ShiftLength": "P1D"}
 
 
 def test_the_clicked_shifts_panel_reads_and_fits_on_a_phone(team, browser):  # noqa: F811

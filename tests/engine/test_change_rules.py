@@ -204,3 +204,36 @@ def test_a_teams_rules_are_checked_naming_the_field(store, rota):
     assert teams.get_team(store, 1).roster_rules == RULES  # nothing half-written
     teams.update_team(store, 1, roster_rules=None)
     assert teams.get_team(store, 1).roster_rules is None
+
+
+def test_slots_keep_their_local_handoff_across_daylight_saving(store, clock):
+    # Berlin springs forward on Sun 29 Mar 2026: Saturday's slot runs 09:00 CET (08:00 UTC) to
+    # Sunday 09:00 CEST (07:00 UTC), 23 hours. An hour from Sunday 07:00 UTC is Sunday's slot,
+    # the second in a row; a grid of 24-hour slots would have put it in Saturday's.
+    ana = create_user(store, "Ana", "Silva", "ana", clock.now())
+    saturday = datetime(2026, 3, 28, 8, 0, tzinfo=UTC)
+    sunday = datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    create_schedule(store, ana.id, saturday, sunday)
+    teams.update_team(store, 1, roster_rules={**RULES, "MaxConsecutiveShifts": 1})
+    found = check_cover(store, 1, ana.id, 1, sunday, sunday + timedelta(hours=1))
+    assert found == [
+        Broken(
+            "in-a-row",
+            "Ana Silva would be on call 2 shifts in a row, Sat 28 Mar 2026 09:00 CET to "
+            "Mon 30 Mar 2026 09:00 CEST (the team's MaxConsecutiveShifts is 1)",
+        )
+    ]
+    # The hour before it is still Saturday's slot, hers already: nothing new.
+    assert check_cover(store, 1, ana.id, 1, sunday - timedelta(hours=1), sunday) == []
+
+
+def test_a_change_longer_than_the_planners_grid_is_refused_naming_end(store, rota):
+    # 20,000 slots is the planner's own bound; a day's slots make that about 55 years.
+    with pytest.raises(InvalidRequestError) as caught:
+        check_cover(store, 1, rota["eve"], 1, day(0), day(20_001))
+    assert caught.value.field == "End"
+    long = check_cover(store, 1, rota["eve"], 1, day(8), day(8 + 19_000))
+    assert [b.message for b in long] == [
+        "Eve Hart would be on call 19000 shifts in a row, Tue 13 Jan 2026 09:00 CET to "
+        "Thu 20 Jan 2078 09:00 CET (the team's MaxConsecutiveShifts is 2)"
+    ]

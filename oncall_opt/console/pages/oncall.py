@@ -195,6 +195,7 @@ def _timeline_text(shifts: list[dict], layer: int, at: datetime) -> str:
     parts = [
         f"{common.line(common.full_name(s['User']))} {common.when(max(_span(s)[0], at))} – "
         f"{common.when(_span(s)[1])}"
+        + (" (against the team's rules, an admin knew)" if s.get("RulesBroken") else "")
         for s in coming
     ]
     return "Next: " + "; ".join(parts) + (" …" if len(mine) > len(coming) else "")

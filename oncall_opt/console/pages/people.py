@@ -157,6 +157,63 @@ def _add_person() -> None:
             st.rerun()
 
 
+def rules_in_words(rules: dict | None) -> str:
+    """A team's rules as overrides and swaps keep them, in a line."""
+    rules = rules or {}
+    parts = [
+        f"{rules.get('ShiftLength', 'P1D')} shifts from {rules.get('Handoff', '00:00')} "
+        f"{rules.get('TimeZone', 'UTC')}",
+    ]
+    if rules.get("MaxConsecutiveShifts"):
+        parts.append(f"at most {rules['MaxConsecutiveShifts']} in a row")
+    if rules.get("MinRestShifts"):
+        parts.append(f"at least {rules['MinRestShifts']} free between runs")
+    if len(parts) == 1:
+        parts.append("no limit on shifts in a row or rest")
+    return "; ".join(parts) + "; never two layers at once; never on a day marked away"
+
+
+def _rules_inputs(team: dict) -> dict:
+    """The team's rules, as overrides, swaps and "I'll take it" keep them (the planner sets
+    them when it publishes a roster): sent as `RosterRules`, an empty field or 0 for none."""
+    rules = team.get("RosterRules") or {}
+    key = team["Id"]
+    st.markdown(
+        "**Rules** that overrides, swaps and *I'll take it* keep (publishing a roster from the "
+        "planner sets them too)"
+    )
+    a, b, c = st.columns(3)
+    zone = a.text_input(
+        "Time zone", rules.get("TimeZone", ""), key=f"team-zone-{key}", placeholder="UTC"
+    )
+    handoff = b.text_input(
+        "Handoff", rules.get("Handoff", ""), key=f"team-handoff-{key}", placeholder="00:00"
+    )
+    length = c.text_input(
+        "Shift length",
+        rules.get("ShiftLength", ""),
+        key=f"team-length-{key}",
+        placeholder="P1D",
+        help="An ISO 8601 duration: P1D a day, PT12H twelve hours, P7D a week.",
+    )
+    d, e = st.columns(2)
+    in_a_row = d.number_input(
+        "At most shifts in a row (0: no limit)", 0, 1000,
+        int(rules.get("MaxConsecutiveShifts") or 0), key=f"team-max-{key}",
+    )  # fmt: skip
+    rest = e.number_input(
+        "At least free shifts between runs (0: none)", 0, 1000,
+        int(rules.get("MinRestShifts") or 0), key=f"team-rest-{key}",
+    )  # fmt: skip
+    return {
+        "TimeZone": zone.strip() or None,
+        "Handoff": handoff.strip() or None,
+        "ShiftLength": length.strip() or None,
+        "MaxConsecutiveShifts": int(in_a_row) or None,
+        "MinRestShifts": int(rest) or None,
+    }
+
+
 def _teams(people: list[dict]) -> None:
     """Teams, their members, Slack channels and PagerDuty schedules (admins edit)."""
     st.subheader("Teams")
@@ -181,6 +238,7 @@ def _teams(people: list[dict]) -> None:
             icon=":material/groups:",
         ):
             st.caption(f"Members: {common.line(members)}")
+            st.caption(f"Rules: {common.line(rules_in_words(team.get('RosterRules')))}")
             if not common.is_admin():
                 continue
             chosen = st.multiselect(
@@ -212,12 +270,14 @@ def _teams(people: list[dict]) -> None:
                 help="The end of the schedule's address in PagerDuty. With it, the planner can "
                 "push the team's final schedule there as overrides; empty: not linked.",
             )
+            roster_rules = _rules_inputs(team)
             save, remove, delete, _ = st.columns([1, 1.6, 1, 2])
             if save.button("Save", key=f"team-save-{team['Id']}", icon=":material/save:"):
                 fields = {
                     "UserIds": chosen,
                     "SlackChannel": slack_channel.strip(),
                     "PagerDutySchedule": pagerduty_schedule.strip(),
+                    "RosterRules": roster_rules,
                 }
                 if webhook.strip():
                     fields["SlackWebhookUrl"] = webhook.strip()

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from oncall_opt.console import common, shifts
+from oncall_opt.console import common, rules, shifts
 from oncall_opt.console import cover as covering
 
 LAYERS = {1: "Primary", 2: "Secondary"}
@@ -81,9 +81,17 @@ def _take_now(team: int) -> None:
         if me
         else "Pick yourself under You are first.",
     ):
-        made = common.client().take_shift(team, me, layer)
-        common.flash(f"You are on call until {common.when(made['End'])}.")
-        st.rerun()
+        rules.attempt(
+            "take",
+            lambda i_know: common.client().take_shift(team, me, layer, i_know),
+            _taken,
+        )
+    rules.show("take")
+
+
+def _taken(made: dict) -> None:
+    common.flash(f"You are on call until {common.when(made['End'])}.")
+    st.rerun()
 
 
 def _override_form(team: int, members: list[dict]) -> None:
@@ -107,14 +115,24 @@ def _override_form(team: int, members: list[dict]) -> None:
         last = c.date_input("To", value=handoff.date() + timedelta(days=1), key="ov_to_day")
         last_time = d.time_input("at ", value=handoff.time(), key="ov_to_time")
         if st.form_submit_button("Add override", icon=":material/add:", disabled=who is None):
-            made = common.client().create_override(
-                team, _moment(first, first_time), _moment(last, last_time), who, layer
+            start, end = _moment(first, first_time), _moment(last, last_time)
+            rules.attempt(
+                "override",
+                lambda i_know: common.client().create_override(
+                    team, start, end, who, layer, i_know
+                ),
+                _overridden,
             )
-            common.flash(
-                f"{common.line(common.full_name(made['User']))} is on call from "
-                f"{common.when(made['Start'])} to {common.when(made['End'])}."
-            )
-            st.rerun()
+    rules.show("override")
+
+
+def _overridden(made: dict) -> None:
+    common.flash(
+        f"{common.line(common.full_name(made['User']))} is on call from "
+        f"{common.when(made['Start'])} to {common.when(made['End'])}."
+        + (" It breaks the team's rules: recorded." if made.get("RulesBroken") else "")
+    )
+    st.rerun()
 
 
 def _overrides(team: int) -> None:
@@ -128,9 +146,11 @@ def _overrides(team: int) -> None:
     for override in found:
         text, action = st.columns([6, 1], vertical_alignment="center")
         layer = LAYERS.get(override["Layer"], override["Layer"])
+        knew = rules.knowingly(override)
         text.markdown(
             f"**{common.line(common.full_name(override['User']))}** · {layer} · "
             f"{common.when(override['Start'])} → {common.when(override['End'])}"
+            + (f"  \n{knew}" if knew else "")
         )
         mine = me in (override["User"]["Id"], override.get("CreatedBy"))
         if (common.is_admin() or mine) and action.button(
@@ -159,9 +179,12 @@ def _swaps(team: int, members: list[dict]) -> None:
         elif me is not None and action.button(
             "I'll take it", key=f"swap_accept_{swap['Id']}", type="primary"
         ):
-            api.accept_swap(swap["Id"], me)
-            common.flash("Swap accepted: you are on call then.")
-            st.rerun()
+            rules.attempt(
+                f"swap-{swap['Id']}",
+                lambda i_know, swap_id=swap["Id"]: api.accept_swap(swap_id, me, i_know),
+                _swapped,
+            )
+        rules.show(f"swap-{swap['Id']}")
     if me is None:
         st.caption("Pick yourself under **You are** to ask for or take a swap.")
         return
@@ -250,6 +273,11 @@ def _cover(team: int) -> None:
         covering.request_card(
             request, open_=request["Status"] == "asking" or str(request["Id"]) == focus
         )
+
+
+def _swapped(_: dict) -> None:
+    common.flash("Swap accepted: you are on call then.")
+    st.rerun()
 
 
 def _my_shifts() -> None:
