@@ -7,6 +7,8 @@
     roster.statistics, roster.to_output()             # output.json as a dict
     away = problem.with_unavailable("ana", "2024-03-04", "2024-03-15")   # what-ifs: new problems
     oo.compare(roster, oo.solve(away)), oo.sweep(problem, [0, 1, 5])    # and their analysis
+    oo.team_analytics("Payments", "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z").people
+                                                      # who carried the pages (a live daemon)
 
 Errors a user can cause are `InputError` (with JSON paths), `InfeasibleError` (with reasons in
 words) and `NoSolutionInTimeError`.
@@ -26,6 +28,7 @@ _EXPORTS = {
     "InputError": "oncall_opt.errors",
     "NoSolutionInTimeError": "oncall_opt.errors",
     "OncallOptError": "oncall_opt.errors",
+    "team_analytics": "oncall_opt.analytics_frames",
     "render": "oncall_opt.roster.export",
     "write_atomic": "oncall_opt.roster.export",
     "load_problem": "oncall_opt.roster.load",

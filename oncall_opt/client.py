@@ -814,6 +814,12 @@ class Client:
         params = {"Start": _time(start), "End": _time(end)}
         return self.request("GET", f"/teams/{int(team_id)}/report", params=params)
 
+    def team_analytics(self, team_id: int, start: datetime | str, end: datetime | str) -> dict:
+        """Who carried the team's pages over [start, end) (at most 400 days): the team, each
+        service, person and month, and pages by hour of the week (`GET /teams/{id}/analytics`)."""
+        params = {"Start": _time(start), "End": _time(end)}
+        return self.request("GET", f"/teams/{int(team_id)}/analytics", params=params)
+
     # ----- Slack messages -----------------------------------------------------------------------
     def list_messages(self, status: str = "all", limit: int | None = 100) -> list[dict]:
         """Outbox messages, newest first: status pending, sent, failed, skipped or all; the

@@ -115,6 +115,8 @@ RULES: dict[tuple[str, str], Need] = {
     ("POST", "/services/{id}/maintenance"): Need.MEMBER,
     ("POST", "/teams/{id}/maintenance"): Need.TEAM,
     ("DELETE", "/maintenance/{id}"): Need.MEMBER,
+    # Who carried the pages, and when they sleep: the team's own business.
+    ("GET", "/teams/{id}/analytics"): Need.TEAM,
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -44,6 +44,7 @@ def main() -> None:
             "Team": [
                 page("people", "People", "group", url_path="people"),
                 page("services", "Services", "hub", url_path="services"),
+                page("analytics", "Analytics", "monitoring", url_path="analytics"),
             ],
         }
     )

@@ -17,7 +17,6 @@ Over a window [start, end) of at most `MAX_DAYS` days, for one team:
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,7 +133,6 @@ def person_burden(
 # ----- the team's analytics ---------------------------------------------------------------------
 # Incident figures are for the incidents of the team's services *opened* in the window, with
 # what became of them since (an acknowledgement or escalation just after the window counts).
-_STEP = re.compile(r"step (\d+):")
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -196,14 +194,16 @@ class _Tally:
     escalated_past_first_step: int = 0
     hours_by_layer: dict[int, float] = field(default_factory=dict)
 
-    def add_incident(self, incident: _Incident) -> None:
+    def add_incident(self, incident: _Incident, escalations: bool = True) -> None:
         self.incidents += 1
-        if incident.acknowledged_at is not None:
-            self.to_acknowledge.append(_minutes(incident.opened_at, incident.acknowledged_at))
-        if incident.resolved_at is not None:
-            self.to_resolve.append(_minutes(incident.opened_at, incident.resolved_at))
-            if incident.acknowledged_at is None:
+        if incident.to_acknowledge is not None:
+            self.to_acknowledge.append(incident.to_acknowledge)
+        if incident.to_resolve is not None:
+            self.to_resolve.append(incident.to_resolve)
+            if incident.to_acknowledge is None:
                 self.resolved_without_acknowledgement += 1
+        if escalations:
+            self.escalated_past_first_step += incident.escalated_past_first_step
 
     def add_page(self, night: bool, weekend: bool) -> None:
         self.pages += 1
@@ -227,72 +227,70 @@ class _Tally:
         )
 
 
-def _minutes(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() / 60
-
-
 @dataclass(frozen=True)
 class _Incident:
     id: int
     service_id: int
     assignee_id: int | None
     opened_at: datetime
-    acknowledged_at: datetime | None  # its first real acknowledgement (or snooze)
-    resolved_at: datetime | None
+    to_acknowledge: float | None  # minutes to its first real acknowledgement (or snooze)
+    to_resolve: float | None  # minutes to its resolution, None while open
     escalated_past_first_step: bool
-    first_paged: frozenset[int]  # whom its step 1 paged
+    first_paged: frozenset[int]  # whom its step 1 paged (read for the escalated ones only)
+
+
+# An escalation past the first step: an `escalated` timeline entry of step 2 or later (the job's
+# or by hand: "step 2: paging Ben (...)"), even one that found nobody to page.
+_PAST_FIRST_STEP = (
+    "l.kind = 'escalated' AND l.message LIKE 'step %' AND l.message NOT LIKE 'step 1:%'"
+)
 
 
 def _incidents(
     source: Store | Transaction, team_id: int, start: datetime, end: datetime
 ) -> list[_Incident]:
-    """The team's incidents opened in [start, end), read with their timelines.
+    """The team's incidents opened in [start, end), with what their timelines say.
 
     An acknowledgement is an `acknowledged` or `snoozed` entry of the timeline: resolving
-    writes neither (an incident resolved unacknowledged keeps acknowledged_at empty), so a
-    resolution is never taken for an acknowledgement. Escalation past the first step is an
-    `escalated` entry paging step 2 or later (by the job or by hand); the people its step 1
-    paged are the `paged`/`escalated` entries of step 1 that name someone."""
+    writes neither (and leaves acknowledged_at empty; rows from before issue 22, where resolving
+    filled it, read right too), so a resolution is never taken for an acknowledgement. The
+    people an incident's step 1 paged are its `paged`/`escalated` entries of step 1 naming
+    someone."""
     opened = (
         "FROM incidents i JOIN services s ON s.id = i.service_id WHERE s.team_id = ? "
         "AND i.created_at >= ? AND i.created_at < ?"
     )
     window = [team_id, start, end]
+    # Durations as seconds from the database: one timestamp a row to read, not three.
     rows = source.rows(
-        f"SELECT i.id, i.service_id, i.assigned_user_id, i.created_at, i.status, i.resolved_at "
-        f"{opened} ORDER BY i.id",
+        "SELECT i.id, i.service_id, i.assigned_user_id, i.created_at, "
+        "extract(epoch FROM ((SELECT min(l.logged_at) FROM incident_log l "
+        "WHERE l.incident_id = i.id AND l.kind IN ('acknowledged', 'snoozed')) - i.created_at)) "
+        "AS to_acknowledge, CASE WHEN i.status = 'resolved' THEN "
+        "extract(epoch FROM (i.resolved_at - i.created_at)) END AS to_resolve, "
+        f"EXISTS (SELECT 1 FROM incident_log l WHERE l.incident_id = i.id AND {_PAST_FIRST_STEP}) "
+        f"AS escalated {opened} ORDER BY i.id",
         window,
     )
-    log = source.rows(
-        "SELECT l.incident_id, l.kind, l.message, l.user_id, l.logged_at FROM incident_log l "
-        f"WHERE l.kind IN ('acknowledged', 'snoozed', 'paged', 'escalated') AND l.incident_id IN "
-        f"(SELECT i.id {opened}) ORDER BY l.logged_at, l.id",
-        window,
-    )
-    acknowledged: dict[int, datetime] = {}
-    escalated: set[int] = set()
     first_paged: dict[int, set[int]] = {}
-    for entry in log:
-        incident_id = entry["incident_id"]
-        if entry["kind"] in ("acknowledged", "snoozed"):
-            acknowledged.setdefault(incident_id, entry["logged_at"].astimezone(UTC))
-            continue
-        step = _STEP.match(entry["message"])
-        if step is None:
-            continue
-        if int(step.group(1)) >= 2 and entry["kind"] == "escalated":
-            escalated.add(incident_id)
-        if int(step.group(1)) == 1 and entry["user_id"] is not None:
-            first_paged.setdefault(incident_id, set()).add(entry["user_id"])
+    if any(r["escalated"] for r in rows):
+        for entry in source.rows(
+            "SELECT DISTINCT l.incident_id, l.user_id FROM incident_log l WHERE l.kind IN "
+            "('paged', 'escalated') AND l.message LIKE 'step 1:%' AND l.user_id IS NOT NULL "
+            f"AND l.incident_id IN (SELECT i.id {opened}) AND l.incident_id IN (SELECT "
+            f"l.incident_id FROM incident_log l WHERE {_PAST_FIRST_STEP})",
+            window,
+        ):
+            first_paged.setdefault(entry["incident_id"], set()).add(entry["user_id"])
     return [
         _Incident(
             r["id"],
             r["service_id"],
             r["assigned_user_id"],
-            r["created_at"].astimezone(UTC),
-            acknowledged.get(r["id"]),
-            r["resolved_at"].astimezone(UTC) if r["status"] == "resolved" else None,
-            r["id"] in escalated,
+            r["created_at"],
+            None if r["to_acknowledge"] is None else float(r["to_acknowledge"]) / 60,
+            None if r["to_resolve"] is None else float(r["to_resolve"]) / 60,
+            bool(r["escalated"]),
             frozenset(first_paged.get(r["id"], ())),
         )
         for r in rows
@@ -336,7 +334,8 @@ def team_zone(team: Team) -> str:
 
 
 def _month(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m")
+    local = at.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def _month_starts(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[str, datetime]]:
@@ -390,25 +389,26 @@ def team_analytics(
         if incident.assignee_id in by_person:
             tallies += [by_person[incident.assignee_id],
                         by_person_month[(incident.assignee_id, month)]]  # fmt: skip
-        for tally in tallies:
+        for tally in tallies[:3]:  # a person's escalations are those their step 1 did not stop
             tally.add_incident(incident)
+        for tally in tallies[3:]:
+            tally.add_incident(incident, escalations=False)
         if incident.escalated_past_first_step:
-            for tally in tallies[:3]:
-                tally.escalated_past_first_step += 1
             for user_id in incident.first_paged & people.keys():
                 by_person[user_id].escalated_past_first_step += 1
                 by_person_month[(user_id, month)].escalated_past_first_step += 1
     for page in pages:
         person = people.get(page.user_id)  # None: a person deleted since
-        mine = zone_of(person.time_zone if person else None)
-        night, weekend = is_night(page.sent_at, mine), is_weekend(page.sent_at, mine)
-        month = _month(page.sent_at, zone)
+        theirs = page.sent_at.astimezone(zone_of(person.time_zone if person else None))
+        night = theirs.hour >= NIGHT_STARTS or theirs.hour < NIGHT_ENDS
+        weekend = theirs.weekday() >= 5
+        local = page.sent_at.astimezone(zone)
+        month = f"{local.year:04d}-{local.month:02d}"
         tallies = [whole, by_service.setdefault(page.service_id, _Tally()), by_month[month]]
         if person is not None:
             tallies += [by_person[page.user_id], by_person_month[(page.user_id, month)]]
         for tally in tallies:
             tally.add_page(night, weekend)
-        local = page.sent_at.astimezone(zone)
         week[local.weekday()][local.hour] += 1
     bounds = [begins for _, begins in months[1:]] + [end]
     for segment in on_call:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from analytics_history import WINDOW, History, build, utc
 
+from oncall_opt.engine import incidents
 from oncall_opt.engine.analytics import (
     Durations,
     Figures,
@@ -192,3 +193,22 @@ def test_percentiles_by_nearest_rank_and_the_median():
     eleven = [float(v) for v in range(1, 12)]
     assert percentile(eleven, 90) == 10.0  # ceil(9.9) = 10th
     assert median(eleven) == 6.0
+
+
+def test_a_snooze_is_an_acknowledgement_and_a_page_never_sent_is_no_page(store, history):
+    h = history
+    # On Web, Mon 15:00Z: Ana's e-mail is queued, and the snooze at 15:04 cancels it before
+    # the notify job runs (no page); the snooze is an acknowledgement (4 minutes); resolved at
+    # 15:20.
+    incident, _ = incidents.trigger(store, "I8 snoozed", utc(2026, 3, 30, 15), service_id=h.web)
+    incidents.snooze(store, incident.id, 30, utc(2026, 3, 30, 15, 4), h.ana)
+    incidents.resolve(store, incident.id, utc(2026, 3, 30, 15, 20), h.ana)
+    got = team_analytics(store, h.team_id, *WINDOW)
+    _, _, web = got.services[1]
+    # Web: I6 acknowledged after 6 minutes, I8 after 4: median 5, p90 the 2nd = 6.
+    assert web == Figures(
+        incidents=2, pages=1, to_acknowledge=Durations(2, 5.0, 6.0),
+        to_resolve=Durations(1, 20.0, 20.0),
+    )  # fmt: skip
+    assert got.team.pages == 12 and got.team.resolved_without_acknowledgement == 1
+    assert person_burden(store, h.team_id, *WINDOW)[h.ana].pages == 9
