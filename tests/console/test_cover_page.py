@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from test_app import api, console, no_errors, texts, user_id  # noqa: F401
+from test_app import _a_shift_of, _click_bar, api, console, no_errors, texts, user_id  # noqa: F401
 
 
 def _shift_in(days: int) -> tuple[datetime, datetime]:
@@ -88,3 +88,20 @@ def test_names_in_a_request_are_escaped(api, monkeypatch):  # noqa: F811
     assert "\\*\\*Bold\\*\\*" in card and "\\[x\\]\\(http" in card and "\\<b\\>" in card
     note = next(c.value for c in at.caption if "urgent" in c.value)
     assert "\\*urgent\\*" in note and "\\<script\\>" in note
+
+
+def test_find_cover_from_a_clicked_shift_on_the_on_call_page(api, monkeypatch):  # noqa: F811
+    chloe = user_id(api, "Chloé")
+    start = _a_shift_of(api, chloe)  # secondary, 07:00 UTC for 13 h, in three days
+    at = console(api, monkeypatch, "oncall", me=chloe)
+    _click_bar(at, 2, chloe)
+    assert not at.button(key="shift_cover").disabled  # her own shift
+    at.button(key="shift_cover").click().run()
+    no_errors(at)
+    [request] = api.list_cover(1)
+    assert (request["For"]["Id"], request["Layer"], request["Reason"]) == (chloe, 2, "asked")
+    assert (datetime.fromisoformat(request["Start"]), datetime.fromisoformat(request["End"])) == (
+        start, start + timedelta(hours=13),
+    )  # fmt: skip
+    assert f"Cover #{request['Id']}: asking" in texts(at)
+    assert "_chosen_shift" not in at.session_state  # the panel closed
