@@ -49,6 +49,18 @@ def test_away_over_a_shift_then_find_cover_then_its_progress(team, browser, tmp_
     wait_until_settled(browser)
     wait_for(lambda: "on call on days marked away" in page_text(browser), 60, "the away shifts")
     screenshot(browser, tmp_path, "cover-away-shifts-desktop")
+    browser.set_window_size(*PHONE)
+    try:
+        wait_until_settled(browser)
+        heading = next(h for h in browser.find_elements(By.CSS_SELECTOR, "h2, h3")
+                       if "On call on days away" in h.text)  # fmt: skip
+        browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", heading)
+        wait_until_settled(browser)
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= PHONE[0], f"the page is {width}px wide on a {PHONE[0]}px phone"
+        screenshot_at_phone(browser, tmp_path, "cover-away-shifts-phone")
+    finally:
+        browser.set_window_size(1440, 1000)
     press(browser, f"away_cover_{chloe['Id']}_0")
     [request] = wait_for(lambda: api.list_cover(1), 60, "the cover request")
     assert request["For"]["Id"] == chloe["Id"] and request["Reason"] == "away"
