@@ -96,6 +96,10 @@ def test_the_page_shows_the_teams_figures(daemon, monkeypatch):
 
     at.selectbox(key="an_person").set_value(h.ben).run()
     assert "Ben Okafor: 2 pages, 0 at night, over 1 month(s); the most in 2026-03 (2)." in texts(at)
+    # Another team: Ben is not in it; its one person and its one page are shown instead.
+    at.sidebar.selectbox(key="team").set_value(h.other_team_id).run()
+    no_errors(at)
+    assert "Chloé Martin: 1 page, 0 at night, over 1 month(s)" in texts(at)
 
 
 def test_a_name_is_shown_as_text_never_as_markdown(daemon, monkeypatch):
@@ -108,7 +112,7 @@ def test_a_name_is_shown_as_text_never_as_markdown(daemon, monkeypatch):
     assert any("\\*\\*Zed\\*\\*" in value for value in raw), "escaped, shown as typed"
     # Read as the browser shows it (escapes undone): the name as typed, no link made.
     assert f"{ODD_FIRST} {ODD_LAST}: burden by month" in texts(at)
-    assert f"{ODD_FIRST} {ODD_LAST}: 0 pages, 0 at night" in texts(at)
+    assert f"{ODD_FIRST} {ODD_LAST}: no page in this window, 0.0 h on call." in texts(at)
 
 
 def test_the_page_says_when_the_daemon_is_down(monkeypatch):

@@ -41,7 +41,7 @@ def test_the_analytics_notebook_reads_a_live_team(
     for line in (
         "Ana Silva: 9 pages, 6 at night, 6 at weekends, 90.0 h on call",
         "Ben Okafor: 2 pages, 0 at night, 1 at weekends, 96.0 h on call",
-        "Chloé Martin: 1 pages, 1 at night, 0 at weekends, 6.0 h on call",
+        "Chloé Martin: 1 page, 1 at night, 0 at weekends, 6.0 h on call",
         "Ana Silva: 9 pages over 1 month(s)",
         "busiest hour: Sun 00:00 (3 pages)",
     ):

@@ -115,6 +115,7 @@ PAGES = (
     ("planner", "Roster planner"),
     ("people", "People"),
     ("services", "Services"),
+    ("analytics", "Analytics"),
 )
 
 

@@ -43,6 +43,7 @@ PAGES = [
     ("planner", "Roster planner", "Solve"),
     ("people", "People", "Add a person"),
     ("services", "Services", "Services"),
+    ("analytics", "Analytics", "Pages by hour of the week"),
 ]
 RESTART_DELAY = 15.0  # seconds `up` waits before starting a killed daemon again
 

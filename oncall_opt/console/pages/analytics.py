@@ -52,6 +52,10 @@ def _minutes(value: float | None) -> str:
     return "–" if value is None or pd.isna(value) else common.duration(timedelta(minutes=value))
 
 
+def _pages(count: int) -> str:
+    return f"{count} page" if count == 1 else f"{count} pages"
+
+
 def _minutes_column():
     """Minutes as numbers (they sort), shown as `12.5 min`; empty without such an incident."""
     return st.column_config.NumberColumn(format="%.1f min")
@@ -150,13 +154,17 @@ def _burden_chart(seen: TeamAnalytics) -> None:
                           format_func=lambda u: names[u], key="an_person")  # fmt: skip
     frame = burden_frame(seen, chosen)
     st.markdown(f"**{common.line(names[chosen])}: burden by month**")
+    if not frame["pages"].sum():  # an empty chart says less than a line
+        hours = frame.drop_duplicates("month")["hours"].sum()
+        st.caption(common.line(f"{names[chosen]}: no page in this window, {hours:.1f} h on call."))
+        return
     chart = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
             x=alt.X("month:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("what:N", sort=list(MEASURES.values())),
-            y=alt.Y("pages:Q", title="pages"),
+            y=alt.Y("pages:Q", title="pages", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
                 "what:N", title=None, sort=list(MEASURES.values()), legend=alt.Legend(orient="top")
             ),
@@ -175,7 +183,7 @@ def _burden_chart(seen: TeamAnalytics) -> None:
     nights = int(frame[frame["what"] == MEASURES["night_pages"]]["pages"].sum())
     st.caption(
         common.line(
-            f"{names[chosen]}: {int(totals['pages'].sum())} pages, {nights} at night, over "
+            f"{names[chosen]}: {_pages(int(totals['pages'].sum()))}, {nights} at night, over "
             f"{len(totals)} month(s); the most in {worst['month']} ({int(worst['pages'])})."
         )
     )
@@ -194,6 +202,9 @@ def hour_of_week_frame(seen: TeamAnalytics) -> pd.DataFrame:
 
 def _heat_map(seen: TeamAnalytics) -> None:
     frame = hour_of_week_frame(seen)
+    if not frame["pages"].sum():
+        st.caption("No page in this window.")
+        return
     days = list(seen.hour_of_week.index)
     chart = (
         alt.Chart(frame)
@@ -209,6 +220,7 @@ def _heat_map(seen: TeamAnalytics) -> None:
                     "pages:Q",
                     scale=alt.Scale(scheme="orangered"),
                     title="pages",
+                    legend=alt.Legend(format="d", tickMinStep=1),
                 ),
             ),
             tooltip=["day", "hour", "pages"],
@@ -216,15 +228,12 @@ def _heat_map(seen: TeamAnalytics) -> None:
         .properties(height=220)
     )
     st.altair_chart(chart, width="stretch", key="an_week")
-    if frame["pages"].sum():
-        top = frame.sort_values("pages", ascending=False, kind="stable").iloc[0]
-        st.caption(
-            f"Busiest hour of the week: {top['day']} {int(top['hour']):02d}:00-"
-            f"{(int(top['hour']) + 1) % 24:02d}:00 ({int(top['pages'])} pages), on the team's "
-            f"clock ({common.line(seen.time_zone)})."
-        )
-    else:
-        st.caption("No page in this window.")
+    top = frame.sort_values("pages", ascending=False, kind="stable").iloc[0]
+    st.caption(
+        f"Busiest hour of the week: {top['day']} {int(top['hour']):02d}:00-"
+        f"{(int(top['hour']) + 1) % 24:02d}:00 ({_pages(int(top['pages']))}), on the team's "
+        f"clock ({common.line(seen.time_zone)})."
+    )
 
 
 def render() -> None:
