@@ -81,8 +81,8 @@ def request_card(request: dict, open_: bool = False) -> None:
     api = common.client()
     me = common.me()
     who = common.line(common.full_name(request["For"]))
-    title = (
-        f"#{request['Id']} {common.full_name(request['For'])} · "
+    title = (  # an expander's label is Markdown: the name goes in escaped
+        f"#{request['Id']} {common.line(common.full_name(request['For']))} · "
         f"{common.when(request['Start'])} → {common.when(request['End'])} · {request['Status']}"
     )
     with st.expander(title, expanded=open_):

@@ -84,6 +84,8 @@ def test_names_in_a_request_are_escaped(api, monkeypatch):  # noqa: F811
     at.query_params["cover"] = str(made["Id"])
     at.run()
     no_errors(at)
+    [label] = [e.label for e in at.expander if f"#{made['Id']}" in e.label]
+    assert "\\*\\*Bold\\*\\*" in label and "\\[x\\]\\(http" in label  # a label is Markdown
     card = next(m.value for m in at.markdown if "needs cover" in m.value)
     assert "\\*\\*Bold\\*\\*" in card and "\\[x\\]\\(http" in card and "\\<b\\>" in card
     note = next(c.value for c in at.caption if "urgent" in c.value)
