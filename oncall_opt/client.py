@@ -750,6 +750,61 @@ class Client:
     def cancel_swap(self, swap_id: int) -> dict:
         return self.request("PUT", f"/swaps/{int(swap_id)}/cancel")
 
+    # ----- finding cover ------------------------------------------------------------------------
+    def find_cover(
+        self,
+        team_id: int,
+        start: datetime | str,
+        end: datetime | str,
+        layer: int = 1,
+        reason: str = "asked",
+        note: str = "",
+        timeout_minutes: int | None = None,
+        deadline: datetime | str | None = None,
+    ) -> dict:
+        """Ask for cover of Start to End of the team's layer: the answer carries the ranking
+        (`Candidates`, each with `Why`) and who is asked first (`Asked`)."""
+        body = _drop_none(
+            {
+                "Start": _time(start),
+                "End": _time(end),
+                "Layer": layer,
+                "Reason": reason,
+                "Note": note,
+                "TimeoutMinutes": timeout_minutes,
+                "Deadline": _time(deadline) if deadline is not None else None,
+            }
+        )
+        return self.request("POST", f"/teams/{int(team_id)}/cover", json=body)
+
+    def list_cover(self, team_id: int, status: str = "all") -> list[dict]:
+        """The team's cover requests: asking, covered, unanswered, cancelled or all."""
+        params = {"Status": status}
+        return self.request("GET", f"/teams/{int(team_id)}/cover", params=params)["Items"]
+
+    def get_cover(self, request_id: int) -> dict:
+        return self.request("GET", f"/cover/{int(request_id)}")
+
+    def accept_cover(self, request_id: int, user_id: int | None = None) -> dict:
+        """Take the stretch: the first acceptance becomes the override (409 once covered)."""
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("PUT", f"/cover/{int(request_id)}/accept", json=body)
+
+    def decline_cover(self, request_id: int, user_id: int | None = None) -> dict:
+        body = {"UserId": user_id} if user_id is not None else None
+        return self.request("PUT", f"/cover/{int(request_id)}/decline", json=body)
+
+    def cancel_cover(self, request_id: int) -> dict:
+        return self.request("PUT", f"/cover/{int(request_id)}/cancel")
+
+    def peek_cover_link(self, token: str) -> dict:
+        """What a cover ask's one-time link would do (nothing is spent)."""
+        return self.request("GET", f"/cover-links/{quote(token, safe='')}")
+
+    def use_cover_link(self, token: str) -> dict:
+        """Accept or decline as the person asked (once)."""
+        return self.request("POST", f"/cover-links/{quote(token, safe='')}")
+
     def calendar_url(self, user_id: int | None = None, team_id: int | None = None) -> str:
         """A new calendar subscription URL for a person or a team (the old one stops)."""
         path = f"/users/{int(user_id)}/calendar" if user_id else f"/teams/{int(team_id)}/calendar"

@@ -51,10 +51,10 @@ OPEN_PATHS = frozenset(
     }
 )
 # Integrations: the integration key in the event or the URL is the credential; so is a
-# calendar feed's token, and a page's one-time action link.
+# calendar feed's token, a page's one-time action link, and a cover ask's.
 OPEN_PREFIXES = (
     "/integrations/alertmanager/", "/integrations/slack/", "/integrations/twilio/",
-    "/calendar/", "/actions/", "/heartbeat/",
+    "/calendar/", "/actions/", "/heartbeat/", "/cover-links/",
 )  # fmt: skip
 
 
@@ -89,6 +89,11 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", "/swaps/{id}/accept"): Need.MEMBER,  # the route: a member of the swap's team
     ("PUT", "/swaps/{id}/cancel"): Need.MEMBER,  # the route: their own
     ("POST", "/teams/{id}/calendar"): Need.TEAM,
+    # Finding cover: the routes check the request's team, and whose shift it is.
+    ("POST", "/teams/{id}/cover"): Need.TEAM,
+    ("PUT", "/cover/{id}/accept"): Need.MEMBER,
+    ("PUT", "/cover/{id}/decline"): Need.MEMBER,
+    ("PUT", "/cover/{id}/cancel"): Need.MEMBER,
     ("POST", "/users/{id}/calendar"): Need.SELF,
     ("DELETE", "/users/{id}/calendar"): Need.SELF,
     ("PUT", "/users/{id}"): Need.SELF,  # the route keeps Role for admins

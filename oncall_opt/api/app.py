@@ -145,6 +145,7 @@ def create_app(
     from oncall_opt.api.routes import (
         access,
         analytics,
+        cover,
         heartbeats,
         incidents,
         integrations,
@@ -162,7 +163,7 @@ def create_app(
 
     routers = (
         users, access, paging, teams, services, schedules, rota, incidents,
-        integrations, maintenance, heartbeats, roster, messages, pagerduty, analytics,
+        integrations, maintenance, heartbeats, roster, messages, pagerduty, analytics, cover,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

@@ -10,6 +10,8 @@
   is refused (login CSRF).
 - `GET|POST /oncall/act/{token}`: a page's one-time action link (acknowledge, resolve): the
   GET asks, the POST acts (through the daemon's `/actions/{token}`).
+- `GET|POST /oncall/cover/{token}`: a cover ask's one-time link (accept, decline), the same way
+  (through the daemon's `/cover-links/{token}`).
 - `ConsoleGuard`: every answer carries a Content-Security-Policy (script only from the console
   itself: data can never run as script, nor load anything from elsewhere), no framing and no
   referrer to other sites; the pages' WebSocket (everything a viewer does goes through it) is
@@ -213,6 +215,58 @@ async def act(request: Request) -> Response:
     return _act_page(f"#{what['IncidentId']} {done}", body)
 
 
+COVER_PATH = "/oncall/cover/{token}"
+
+
+async def cover(request: Request) -> Response:
+    """A cover ask's one-time link (accept, decline): the GET shows the shift and asks (a mail
+    scanner or a link preview changes nothing), the POST answers, once, as the person asked.
+    An ntfy push button POSTs straight here."""
+    token = request.path_params["token"]
+    path = request.url.path
+    if request.method == "POST" and _cross_site(request):
+        return _act_page("Refused", "", "Refused: this came from another site's page.", 403)
+
+    def ask() -> dict:
+        with Client(api_url(), timeout=15) as anonymous:
+            if request.method == "GET":
+                return anonymous.peek_cover_link(token)
+            return anonymous.use_cover_link(token)
+
+    try:
+        what = await run_in_threadpool(ask)
+    except DaemonUnavailable:
+        return _act_page("Not now", "", "The on-call daemon is not running: try again soon.", 503)
+    except ApiError as exc:
+        status = exc.status if exc.status in (401, 404, 409) else 400
+        return _act_page("This link cannot answer", "", exc.message, status)
+    accepting = what["Action"] == "accept"
+    if request.method == "GET":
+        verb = "Cover" if accepting else "Decline"
+        title = f"{verb} {what['For']}'s shift?"
+        return _act_page(title, signin.cover_form(path, what, _span(what)))
+    done = (
+        f"You ({escape(what['Person'])}) cover {escape(what['For'])}: {escape(_span(what))}."
+        if accepting
+        else f"Declined: the next person is asked to cover {escape(what['For'])}."
+    )
+    return _act_page(
+        "Covered" if accepting else "Declined", f"<p>{done} You can close this page.</p>"
+    )
+
+
+def _span(what: dict) -> str:
+    """`Default primary, Tue 6 Jan 09:00 UTC to Wed 7 Jan 09:00 UTC` (times in UTC: the page
+    does not know the reader's zone)."""
+    layer = {1: "primary", 2: "secondary"}.get(what["Layer"], f"layer {what['Layer']}")
+
+    def at(value: str) -> str:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return f"{moment:%a} {moment.day} {moment:%b %H:%M} UTC"
+
+    return f"{what['Team']} {layer}, {at(what['Start'])} to {at(what['End'])}"
+
+
 NOTIFY_SCRIPT_PATH = "/oncall/notify.js"
 NOTIFY_SCRIPT = (Path(__file__).resolve().parent / "static" / "notify.js").read_bytes()
 
@@ -230,6 +284,7 @@ def routes() -> list[Route]:
     return [
         Route(signin.SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
         Route(ACT_PATH, act, methods=["GET", "POST"]),
+        Route(COVER_PATH, cover, methods=["GET", "POST"]),
         Route(NOTIFY_SCRIPT_PATH, notify_script, methods=["GET"]),
     ]
 

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common, rules
+from oncall_opt.console import cover as covering
 from oncall_opt.roster import charts, spec
 
 LAYER_NAMES = {layer: name.capitalize() for layer, name in spec.LAYER_NAMES.items()}
@@ -239,12 +240,13 @@ def describe(shift: dict) -> str:
 
 def actions(shift: dict, on_rota: bool) -> None:
     """What can be done with the shift clicked: override it (the form below, filled in), ask
-    the team for a swap (one's own shift), or take it now (an override for oneself)."""
+    the team for a swap (one's own shift), find cover (one's own, or any for an admin), or take
+    it now (an override for oneself)."""
     me = common.me()
     owner = shift["User"]["Id"] if shift["User"] else None
     with st.container(border=True, key="shift-actions"):
         st.markdown(describe(shift))
-        override, swap, take, shut = st.columns(4)
+        override, swap, find, take, shut = st.columns(5)
         if override.button(
             "Override…",
             key="shift_override",
@@ -264,6 +266,22 @@ def actions(shift: dict, on_rota: bool) -> None:
             else "Only the person on call in this shift can ask for a swap; use Override…",
         ):
             _to_rota_form("sw", shift, on_rota)
+        can_ask = owner is not None and (mine or common.is_admin())
+        if find.button(
+            "Find cover",
+            key="shift_cover",
+            icon=":material/person_search:",
+            disabled=not can_ask,
+            help="Ask the fairest teammate who can take it, then the next: Rota, Cover."
+            if can_ask
+            else "Only the person on call in this shift (or an admin) can find cover for it.",
+        ):
+            made = common.client().find_cover(
+                common.team_id(), shift["Start"], shift["End"], shift["Layer"]
+            )
+            close()
+            covering.flash_asked(made)
+            st.rerun()
         if take.button(
             "I'll take it",
             key="shift_take",

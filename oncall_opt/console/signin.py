@@ -100,3 +100,22 @@ def action_form(path: str, what: dict) -> str:
         f'<form class="oo-sign-in" method="post" action="{escape(path)}">'
         f'<button type="submit">{verb} #{escape(str(what["IncidentId"]))}</button></form>'
     )
+
+
+def cover_form(path: str, what: dict, span: str) -> str:
+    """The confirmation a cover ask's link opens: whose shift, when, and what the button does
+    as whom; only the button (a POST) answers."""
+    accepting = what["Action"] == "accept"
+    does = (
+        f"puts <strong>{escape(str(what['Person']))}</strong> on call then"
+        if accepting
+        else f"says <strong>{escape(str(what['Person']))}</strong> cannot, and asks the next"
+    )
+    return (
+        f"{STYLE}<p><strong>{escape(str(what['For']))}</strong> needs cover: "
+        f"{escape(span)}.</p><p>The request is {escape(str(what['Status']))}. The button "
+        f"{does}.</p>"
+        f'<form class="oo-sign-in" method="post" action="{escape(path)}">'
+        f'<button type="submit">{"Accept: I cover it" if accepting else "Decline"}</button>'
+        "</form>"
+    )

@@ -72,7 +72,7 @@ def schedules_in(api: TestClient, start: str, end: str) -> list[tuple[int, int, 
 def test_availability_round_trip_and_replace(api, team):
     days = {"2026-12-05": "unavailable", "2026-12-06": "preferred", "2026-12-24": "avoid"}
     put = ok(api.put("/users/1/availability", json={**DECEMBER, "Days": days}))
-    assert put == {"UserId": 1, **DECEMBER, "Days": days}
+    assert put == {"UserId": 1, **DECEMBER, "Days": days, "AwayShifts": []}  # no shifts
     assert ok(api.get("/users/1/availability", params=DECEMBER))["Days"] == days
     part = ok(api.get("/users/1/availability", params={"Start": "2026-12-06", "End": "2026-12-10"}))
     assert part["Days"] == {"2026-12-06": "preferred"}

@@ -151,6 +151,28 @@ def test_poisoned_data_shows_as_text_on_every_page(attacked, beacon, browser, tm
     assert re.match(r"(\(\d+\) )?On call: </script><script>", browser.title), browser.title
 
 
+def test_a_cover_request_shows_its_poisoned_names_and_note_as_text(
+    attacked,
+    beacon,
+    browser,  # noqa: F811
+    tmp_path,
+):
+    app, team, mallory = attacked["app"], attacked["team"]["Id"], attacked["mallory"]["Id"]
+    now = datetime.now(UTC)
+    made = attacked["api"].find_cover(
+        team, now + timedelta(hours=2), now + timedelta(hours=4), note=payload(beacon, "cover")
+    )
+    open_page(browser, f"{app}/rota?tab=Cover&cover={made['Id']}&me={mallory}&team={team}",
+              "Rota")  # fmt: skip
+    wait_until_settled(browser)
+    wait_for(lambda: "needs cover" in page_text(browser), 60, "the request's card")
+    assert_inert(browser, beacon, "cover")
+    text = page_text(browser).replace("\u2060", "")
+    for literal in LITERALS:
+        assert text.count(literal) >= 3, (literal, text[:3000])  # label, card, note
+    screenshot(browser, tmp_path, "attacked-cover")
+
+
 def test_the_incident_detail_and_its_timeline_show_the_body_and_note_as_text(
     attacked,
     beacon,

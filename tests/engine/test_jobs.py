@@ -536,8 +536,9 @@ def test_run_once_runs_each_job_in_order(store, clock, slack):
     results = loop.run_once()
     assert list(results) == [
         "autoassign", "timeouts", "heartbeats", "escalation", "reminders", "handoffs",
-        "delivery", "notify",
+        "cover", "delivery", "notify",
     ]  # fmt: skip
+    assert results["cover"] == {"asked": 0, "unanswered": 0}  # no cover request
     assert results["autoassign"] == 1 and results["escalation"] == 1
     assert results["reminders"] == 1 and results["handoffs"] == 2
     assert results["delivery"]["sent"] == 6

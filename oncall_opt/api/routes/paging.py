@@ -41,10 +41,11 @@ from oncall_opt.api.common import (
     now_of,
     store_of,
 )
-from oncall_opt.engine import incidents
+from oncall_opt.engine import cover, incidents
 from oncall_opt.engine.auth import require_self_or_admin
 from oncall_opt.engine.paging import (
     actions,
+    cover_links,
     deliver,
     methods,
     notifications,
@@ -343,6 +344,8 @@ async def slack_interactivity(request: Request) -> Response:
         return Response(status_code=200)
 
     def act() -> tuple[str, bool]:
+        if press.action in slack_buttons.COVER_ACTIONS.values():
+            return _answer_cover(store, press, now, settings.public_url)
         if press.incident_id is not None:  # a team channel's button
             user_id = slack_buttons.user_of(store, press.slack_user)
             incident_id = press.incident_id
@@ -372,6 +375,22 @@ async def slack_interactivity(request: Request) -> Response:
         )
         await run_in_threadpool(_tell_slack, press.response_url, said, blocks)
     return Response(status_code=200)
+
+
+def _answer_cover(store, press: slack_buttons.Press, now, console_url) -> tuple[str, bool]:
+    """A cover ask's Accept or Decline pressed in Slack, as the person asked (once)."""
+    link = cover_links.peek(store, press.token, now)
+    slack_buttons.check_presser(store, link.user_id, press.slack_user)
+    try:
+        if press.action == "cover-accept":
+            done, _ = cover.accept(store, link.request_id, link.user_id, now, "Slack", press.token)
+            person = done.covered_by
+            name = f"{person.first_name} {person.last_name}" if person else "you"
+            return f"Accepted: {name} covers {done.for_user.full_name}", True
+        cover.decline(store, link.request_id, link.user_id, now, press.token, console_url)
+        return "Declined: the next person is asked", True
+    except (ConflictError, NotFoundError) as exc:
+        return str(exc), False
 
 
 def _tell_slack(response_url: str, said: str, blocks: list[dict] | None) -> None:

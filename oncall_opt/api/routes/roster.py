@@ -36,7 +36,7 @@ from oncall_opt.api.common import (
     now_of,
     store_of,
 )
-from oncall_opt.engine import availability, planning
+from oncall_opt.engine import availability, cover, planning
 from oncall_opt.engine.planning import RosterOptions
 from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
 from oncall_opt.engine.teams import get_team
@@ -90,11 +90,38 @@ def _days_out(days: dict[date, str]) -> dict[str, str]:
 
 
 # ----- availability ------------------------------------------------------------------------
+class AwayShiftOut(BaseModel):
+    """A shift of the person's, still to come, on days they marked away: cover it."""
+
+    TeamId: int
+    Team: str
+    Layer: int
+    Start: UtcTime
+    End: UtcTime
+    CoverRequestId: int | None  # a cover request already asking (or covered) for it
+    CoverStatus: str | None
+
+    @classmethod
+    def of(cls, s: cover.AwayShift) -> AwayShiftOut:
+        return cls(
+            TeamId=s.team_id, Team=s.team, Layer=s.layer, Start=s.start, End=s.end,
+            CoverRequestId=s.request_id, CoverStatus=s.request_status,
+        )  # fmt: skip
+
+
 class AvailabilityOut(BaseModel):
     UserId: int
     Start: date
     End: date
     Days: dict[str, str]
+    # The person's shifts on the final schedule, from now on, over the days marked away
+    # (whole days in their time zone), each clipped to those days: what needs cover.
+    AwayShifts: list[AwayShiftOut] = Field(default_factory=list)
+
+
+def _away_shifts(request: Request, user_id: int, first: date, last: date) -> list[AwayShiftOut]:
+    found = cover.away_shifts(store_of(request), user_id, first, last, now_of(request))
+    return [AwayShiftOut.of(s) for s in found]
 
 
 class AvailabilityIn(RequestBody):
@@ -129,7 +156,10 @@ def get_availability(
     """User `id`'s unavailable, preferred and avoided days from Start to End (both included)."""
     first, last = _day("Start", start), _day("End", end)
     days = availability.user_days(store_of(request), id, first, last)
-    return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
+    return AvailabilityOut(
+        UserId=id, Start=first, End=last, Days=_days_out(days),
+        AwayShifts=_away_shifts(request, id, first, last),
+    )  # fmt: skip
 
 
 @router.put("/users/{id}/availability", response_model=AvailabilityOut)
@@ -138,7 +168,10 @@ def put_availability(id: IdPath, params: AvailabilityIn, request: Request) -> Av
     day of the range is cleared (so `"Days": {}` clears the range)."""
     first, last = _day("Start", params.Start), _day("End", params.End)
     days = availability.set_days(store_of(request), id, first, last, params.Days)
-    return AvailabilityOut(UserId=id, Start=first, End=last, Days=_days_out(days))
+    return AvailabilityOut(
+        UserId=id, Start=first, End=last, Days=_days_out(days),
+        AwayShifts=_away_shifts(request, id, first, last),
+    )  # fmt: skip
 
 
 @router.get("/availability", response_model=TeamAvailability)

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common
+from oncall_opt.console import cover as covering
 from oncall_opt.roster import grid as roster_grid
 from oncall_opt.roster.away import AWAY_MEANS, away_span, blocked
 
@@ -173,6 +174,20 @@ def _mark_stretch(people: list[dict], window: tuple[date, date]) -> None:
             st.session_state["_av_saved"] = message
             st.toast(message, icon=":material/check:")
             st.rerun()
+
+
+# ----- away means covered -----------------------------------------------------------------------
+def _away_shifts(people: list[dict], start: date, end: date) -> None:
+    """Shifts still to come on days marked away, at once, each with Find cover: the viewer's
+    own, and (for an admin) everyone's in the team."""
+    api = common.client()
+    me = common.me()
+    shown = people if common.is_admin() else [u for u in people if u["Id"] == me]
+    found = [(u, api.get_availability(u["Id"], start, end).get("AwayShifts", [])) for u in shown]
+    if any(shifts for _, shifts in found):
+        st.subheader("On call on days away")
+    for user, shifts in found:
+        covering.away_shifts(user, shifts)
 
 
 # ----- what a day marked away blocks -------------------------------------------------------------
@@ -336,6 +351,7 @@ def render() -> None:
         note_col.markdown(f":orange[{len(changes)} row(s) with unsaved changes]")
     elif saved:  # beside the button that saved, where the eyes are
         note_col.success(saved, icon=":material/check:")
+    _away_shifts(people, start, end)
     _away_reading(api.get_team(common.team_id()), original, days)
 
     # Coverage, with the unsaved edits in: what the roster would face.

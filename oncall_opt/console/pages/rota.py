@@ -1,6 +1,7 @@
 """Rota: the schedule as people live it. Overrides ("I'll take it from now", or someone on call
-for a range), swap requests to ask for and accept, "My shifts" with a calendar subscription
-link, and the fairness report (who carried how much, covering for others counted)."""
+for a range), swap requests to ask for and accept, cover found by the optimizer (Cover), "My
+shifts" with a calendar subscription link, and the fairness report (who carried how much,
+covering for others counted)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from oncall_opt.console import common, rules, shifts
+from oncall_opt.console import cover as covering
 
 LAYERS = {1: "Primary", 2: "Secondary"}
 FEED = "_calendar_url"
@@ -216,6 +218,63 @@ def _swaps(team: int, members: list[dict]) -> None:
             st.rerun()
 
 
+def _cover(team: int) -> None:
+    """Find cover for a shift (a member: their own; an admin: anyone's), and every request's
+    progress; `?cover=<id>` (the link in an ask) opens that one."""
+    api = common.client()
+    me = common.me()
+    now = common.now()
+    if common.is_admin():
+        ahead = api.final_schedule(team, now, now + timedelta(weeks=4))
+    elif me is not None:
+        ahead = [s for s in api.my_shifts(me, now, now + timedelta(weeks=8)) if s["TeamId"] == team]
+    else:
+        ahead = []
+    with st.container(border=True, key="find-cover"):
+        st.markdown("**Find cover for a shift**")
+        st.caption(
+            "Everyone who can take it without breaking the team's rules, fairest first (fewest "
+            "night pages this quarter, then pages, then hours on call); the first is asked "
+            "through their contact methods and the team's channel, the next after a decline "
+            "or the timeout. The first to accept is on call then."
+        )
+        pick, reason_col, timeout_col = st.columns([4, 2, 1.4])
+        index = pick.selectbox(
+            "Shift", list(range(len(ahead))), index=None, key="cover_pick",
+            format_func=lambda i: _shift_label(ahead[i]),
+            placeholder="Pick a shift" if ahead else "No shifts ahead",
+        )  # fmt: skip
+        reason = reason_col.selectbox(
+            "Why", list(covering.REASONS), format_func=covering.REASONS.get, key="cover_reason"
+        )
+        timeout = timeout_col.number_input(
+            "Minutes each", min_value=1, max_value=1440, value=30, step=5, key="cover_timeout",
+            help="How long each person asked has to answer before the next is asked.",
+        )  # fmt: skip
+        if index is not None:
+            shift = ahead[index]
+            covering.find_cover_button(
+                team, shift, key="cover_find", reason=reason, timeout=int(timeout)
+            )
+    requests = api.list_cover(team)
+    focus = str(st.query_params.get("cover", ""))
+    recent = [
+        r
+        for r in requests
+        if r["Status"] == "asking"
+        or common.parse_time(r["End"]) > now - timedelta(days=7)  # type: ignore[operator]
+        or str(r["Id"]) == focus
+    ]
+    if not recent:
+        st.caption("No cover requests in the last week.")
+        return
+    order = {"asking": 0, "unanswered": 1, "covered": 2, "cancelled": 3}
+    for request in sorted(recent, key=lambda r: (order.get(r["Status"], 4), r["Start"])):
+        covering.request_card(
+            request, open_=request["Status"] == "asking" or str(request["Id"]) == focus
+        )
+
+
 def _swapped(_: dict) -> None:
     common.flash("Swap accepted: you are on call then.")
     st.rerun()
@@ -365,8 +424,10 @@ def render() -> None:
         label = common.line(_shift_label(clicked["shift"]))  # a name is data: escaped
         st.info(f"Filled in below: {what} {label}.{then}", icon=":material/info:")
     # The open tab is in the address (`?tab=Swaps`): it survives every action and a reload.
-    overrides_tab, swaps_tab, mine_tab, report_tab = st.tabs(
-        ["Overrides", "Swaps", "My shifts", "Fairness report"], key="tab", bind="query-params"
+    overrides_tab, swaps_tab, cover_tab, mine_tab, report_tab = st.tabs(
+        ["Overrides", "Swaps", "Cover", "My shifts", "Fairness report"],
+        key="tab",
+        bind="query-params",
     )
     with overrides_tab:
         _take_now(team)
@@ -374,6 +435,8 @@ def render() -> None:
         _overrides(team)
     with swaps_tab:
         _swaps(team, members)
+    with cover_tab:
+        _cover(team)
     with mine_tab:
         _my_shifts()
     with report_tab:

@@ -10,6 +10,8 @@ exactly one cycle with a fake clock. `loop.JobLoop` runs them on a schedule:
 - `timeouts`: snoozes and acknowledgement timeouts end (triggered again), quiet incidents are
   resolved automatically (per service);
 - `reminders`: unacknowledged incidents are reminded every `remind_every` seconds;
+- `cover`: cover requests ask the next candidate after a timeout, and tell the lead when
+  nobody accepts in time;
 - `delivery`: the outbox is posted to Slack, oldest first, with retries;
 - `notify`: notifications go to people's contact methods (pages, codes), with retries.
 """

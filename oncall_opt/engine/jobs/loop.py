@@ -2,7 +2,7 @@
 `schedule.Scheduler` (never the module-global one): auto-assign every `assign_every`
 seconds, escalation and the per-service timeouts every `escalate_every`, the reminder check
 every `remind_every / 10` (at most every minute, so an incident is reminded at most that late
-after its 10 minutes), delivery every
+after its 10 minutes), cover requests moved on every `escalate_every`, delivery every
 `deliver_every`. Those run one at a time; a job that raises is logged and keeps its schedule.
 
 Notifications to people's contact methods (`notify`) have a thread of their own: a page never
@@ -27,6 +27,7 @@ from oncall_opt.engine.clock import Clock, SystemClock
 from oncall_opt.engine.jobs import (
     JobState,
     autoassign,
+    cover,
     delivery,
     escalation,
     handoffs,
@@ -86,6 +87,7 @@ class JobLoop:
             ("escalation", s.escalate_every, self._escalation),
             ("reminders", min(s.remind_every / 10, 60.0), self._reminders),
             ("handoffs", s.assign_every, self._handoffs),
+            ("cover", s.escalate_every, self._cover),
             ("delivery", s.deliver_every, self._delivery),
             ("notify", s.deliver_every, self._notify),
         ]
@@ -105,6 +107,9 @@ class JobLoop:
 
     def _handoffs(self) -> int:
         return handoffs.run(self.store, self.clock.now(), self.settings)
+
+    def _cover(self) -> dict[str, int]:
+        return cover.run(self.store, self.clock.now(), self.settings)
 
     def _reminders(self) -> int:
         return reminders.run(self.store, self.clock.now(), self.settings)
@@ -141,7 +146,7 @@ class JobLoop:
     # ----- running ---------------------------------------------------------------------
     def run_once(self) -> dict[str, Any]:
         """Each job once, in order (autoassign, timeouts, escalation, reminders, handoffs,
-        delivery);
+        cover, delivery, notify);
         returns each job's result (None for a job that failed, logged)."""
         return {name: self._guarded(name, job)() for name, _, job in self.jobs}
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from oncall_opt.engine import outbox, text, timeline
-from oncall_opt.engine.paging import actions, methods, notifications
+from oncall_opt.engine.paging import actions, cover_links, methods, notifications
 from oncall_opt.engine.paging.channels import (
     Action,
     Channel,
@@ -28,6 +28,7 @@ from oncall_opt.errors import NotFoundError
 log = logging.getLogger(__name__)
 
 ChannelFor = Callable[[str], Channel]
+COVER_KINDS = ("cover", "cover-lead")  # asking someone to cover a shift; telling the lead
 
 
 def _page_of(store: Store, notification: Notification, settings: Settings) -> Message | str:
@@ -145,6 +146,14 @@ def deliver(
             store.write(lambda tx, why=message: notifications.mark_cancelled(tx, notification, why))
             return notifications.get(store, notification.id)
         message = _with_actions(store, message, notification, method.type, now, settings)
+    elif notification.kind in COVER_KINDS:
+        message = cover_links.message_of(
+            store, notification.user_id, notification.cover_request_id, notification.kind, now,
+            settings.public_url,
+        )  # fmt: skip
+        if isinstance(message, str):
+            store.write(lambda tx, why=message: notifications.mark_cancelled(tx, notification, why))
+            return notifications.get(store, notification.id)
     channel = (channel_of or (lambda kind: channel_for(kind, settings)))(method.type)
     result = _send_within(SEND_DEADLINE, channel, Destination(method.address, method.secret),
                           message, method.type)  # fmt: skip

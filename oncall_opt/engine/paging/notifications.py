@@ -22,7 +22,7 @@ from oncall_opt.engine.store import Store, Transaction
 QUEUED, SENT, FAILED, CANCELLED = "queued", "sent", "failed", "cancelled"
 DELIVERED = "delivered"  # the provider says it reached the person (a text, a call answered)
 STATES = (QUEUED, SENT, DELIVERED, FAILED, CANCELLED)
-KINDS = ("page", "verify", "test")
+KINDS = ("page", "verify", "test", "cover", "cover-lead")
 MAX_BACKOFF = 300.0
 # Set once a transaction that queued notifications has committed: the notify job's thread
 # wakes for it instead of waiting for its next turn (a page goes out at once).
@@ -31,7 +31,7 @@ MAX_ATTEMPTS = 10  # a notification still failing after these is given up (faile
 _COLUMNS = (
     "id, kind, incident_id, user_id, contact_method_id, rule_id, body, status, due_at, "
     "next_attempt_at, attempts, last_error, claimed_at, sent_at, provider_id, created_at, "
-    "delivered_at"
+    "delivered_at, cover_request_id"
 )
 
 
@@ -54,6 +54,7 @@ class Notification:
     provider_id: str | None
     created_at: datetime
     delivered_at: datetime | None = None
+    cover_request_id: int | None = None  # a cover ask, or the lead told nobody covers it
 
     def __repr__(self) -> str:  # the body of a verification is its code
         return f"Notification(id={self.id}, kind={self.kind!r}, status={self.status!r})"

@@ -4,6 +4,8 @@ signature verifies under the app's signing secret and its timestamp is within fi
 
 - A page's button (a DM) carries the page's one-time link secret, and the Slack user who
   pressed it must be the person the page went to (their verified Slack contact method).
+- A cover ask's Accept or Decline (a DM) carries its one-time link's secret, and the presser
+  must be the person asked, the same way.
 - A team channel's button carries the incident's id: the Slack user who pressed it acts as the
   person whose verified Slack contact method is that Slack user; a Slack user nobody has
   linked is told how to link themselves, and nothing changes."""
@@ -22,10 +24,13 @@ from oncall_opt.engine.settings import Settings
 from oncall_opt.engine.store import Store
 from oncall_opt.errors import InvalidRequestError, PermissionDeniedError, UnauthenticatedError
 
+# A cover ask's buttons in a DM (their action ids are their labels, lowercased).
+COVER_ACTIONS = {"accept": "cover-accept", "decline": "cover-decline"}
+
 
 @dataclass(frozen=True)
 class Press:
-    action: str  # acknowledge or resolve
+    action: str  # acknowledge or resolve; cover-accept or cover-decline
     token: str  # the one-time link's secret ("" for a channel's button)
     slack_user: str
     response_url: str | None
@@ -68,6 +73,8 @@ def verified_press(
     }
     if action_id in ("acknowledge", "resolve"):
         return Press(action=action_id, token=value, **common)
+    if action_id in COVER_ACTIONS:  # a cover ask's Accept or Decline: its one-time link's secret
+        return Press(action=COVER_ACTIONS[action_id], token=value, **common)
     if action_id in CHANNEL_ACTIONS:
         if not value.isdigit() or len(value) > 18:
             raise InvalidRequestError("value", "is not an incident id")
