@@ -98,7 +98,7 @@ def test_fair_by_expected_pages_says_what_fair_means_with_each_persons_numbers(
     no_errors(at)
     said = texts(at)
     assert "Fair here means everyone carries about the same expected burden" in said
-    assert "a night page 4" in said and "expected night pages" in said
+    assert "a night page 4." in said and "expected night pages" in said
     [table] = [d for d in at.dataframe if "expected_pages" in d.value.columns]
     assert set(table.value.columns) >= {"user_name", "expected_night_pages", "burden"}
     solved = at.session_state[PLAN]["input"]  # what the console handed the optimizer

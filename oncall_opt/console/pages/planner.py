@@ -415,6 +415,7 @@ def burden_lines(roster: Roster, estimate: dict) -> tuple[str, list[dict[str, An
                 "expected_pages": round(sum(slots[t]["Pages"] for t in held), 1),
                 "expected_night_pages": round(sum(slots[t]["NightPages"] for t in held), 1),
                 "burden": row["burden"],
+                "bore_before": row["history"],
                 "fair_burden": row["fair_burden"],
             }
         )
@@ -423,9 +424,8 @@ def burden_lines(roster: Roster, estimate: dict) -> tuple[str, list[dict[str, An
         for r in sorted(rows, key=lambda r: -r["expected_night_pages"])
     )
     sentence = (
-        "Fair here means everyone carries about the same expected burden, not the same number "
-        f"of shifts: a day on call counts 1, each page the team's history expects then 1 more, "
-        f"a night page {estimate['NightWeight']:g}. {estimate['Explanation']} {each}."
+        "Fair here means everyone carries about the same expected burden (with what they bore "
+        f"before), not the same number of shifts. {estimate['Explanation']} {each}."
     )
     return sentence, rows
 
@@ -445,7 +445,14 @@ def _fairness(roster: Roster, plan: dict | None = None) -> None:
                     "expected_pages": st.column_config.NumberColumn("Expected pages"),
                     "expected_night_pages": st.column_config.NumberColumn("Of them at night"),
                     "burden": st.column_config.NumberColumn("Burden (points)"),
-                    "fair_burden": st.column_config.NumberColumn("Even share", format="%.1f"),
+                    "bore_before": st.column_config.NumberColumn(
+                        "Bore before",
+                        help="Points borne in the window before: who bore "
+                        "more then takes less now.",
+                    ),
+                    "fair_burden": st.column_config.NumberColumn(
+                        "Even share", format="%.1f", help="Of this window's points alone."
+                    ),
                 },
             )
     # Two charts side by side on a wide screen, one above the other on a phone (columns stack).
