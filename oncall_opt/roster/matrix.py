@@ -38,8 +38,17 @@ _CYCLE_IMPLIES = frozenset({"at_most_consecutive", "rest_after_a_run"})
 # Rule families whose rows an LP solution breaks only here and there (a few thousand of
 # 118,263 at 100 people x 365 days with every rule): the LP leaves them out until needed.
 LAZY_FAMILIES = frozenset(
-    {"one_layer_at_a_time", "at_most_consecutive", "rest_after_a_run", "at_most_a_run_per_cycle"}
+    {
+        "one_layer_at_a_time",
+        "at_most_consecutive",
+        "rest_after_a_run",
+        "at_most_a_run_per_cycle",
+        "load_in_whole_slots",
+    }
 )
+# Cuts: rows every whole roster keeps on its own, there only to tighten the LP; the MIP
+# leaves them out unless an LP needed them.
+CUT_FAMILIES = frozenset({"load_in_whole_slots"})
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Matrices:
     value: list[float] = field(default_factory=list)
     # People whose run and rest rules their cycle rows say whole (see `implied_rows`).
     cycle_only: frozenset[int] = frozenset()
+    eager_cuts: bool = False  # see `lazy_rows`
 
     @property
     def happiness_column(self) -> int:
@@ -121,15 +131,30 @@ class Matrices:
         )
 
     def needed_rows(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Row numbers (of `rows`, default all) that no other row implies."""
+        """Row numbers (of `rows`, default all) that no other row implies and that are no
+        cut (which whole rosters keep on their own)."""
+        skipped = self.implied_rows | self.cut_rows
         if rows is None:
-            return np.flatnonzero(~self.implied_rows)
-        return rows[~self.implied_rows[rows]]
+            return np.flatnonzero(~skipped)
+        return rows[~skipped[rows]]
+
+    @cached_property
+    def cut_rows(self) -> np.ndarray:
+        return np.array([key[0] in CUT_FAMILIES for key in self.rows], dtype=bool)
 
     @cached_property
     def lazy_rows(self) -> np.ndarray:
-        """Rows of the families that an LP solution rarely breaks (see `LAZY_FAMILIES`)."""
-        return np.array([key[0] in LAZY_FAMILIES for key in self.rows], dtype=bool)
+        """Rows of the families that an LP solution rarely breaks (see `LAZY_FAMILIES`); the
+        cuts go in from the start when the team is so large that most people take a slot or
+        none (`eager_cuts`): the first LP breaks every one of them, and adding them all to a
+        solved LP took far longer than solving with them (1000 people x 365 days)."""
+        return np.array(
+            [
+                key[0] in LAZY_FAMILIES and not (self.eager_cuts and key[0] in CUT_FAMILIES)
+                for key in self.rows
+            ],
+            dtype=bool,
+        )
 
     def slack(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """How far each of these rows' left-hand side is below its upper bound at the given
@@ -340,4 +365,26 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
         for t in range(problem.n_slots - length + 1):
             window_row("at_most_a_run_per_cycle", u, t, length, limit)
     m.cycle_only = frozenset(cycle_only)
+    if problem.weighted:  # see model.py: load_in_whole_slots (a cut)
+        m.eager_cuts = problem.n_slots * len(layers) < 2 * problem.n_users
+        for (u, g), columns in step_columns.items():
+            if not columns or not by_group[u, g]:
+                continue
+            h = history_in_group(problem, u, g)
+            taken: dict[int, list[int]] = defaultdict(list)
+            for j in by_group[u, g]:
+                w = problem.slot_weights[cells[j][1]]
+                if w:
+                    taken[2 * h * w + w * w].append(j)
+            parts = [(js, float(c)) for c, js in sorted(taken.items())]
+            costs = [(2 * (h + k) - 1) for k in range(1, len(columns) + 1)]
+            m.rows.append(("load_in_whole_slots", u, g))
+            m.row_lower.append(-INF)
+            m.row_upper.append(0.0)
+            for js, c in parts:
+                m.index.extend(js)
+                m.value.extend([c] * len(js))
+            m.index.extend(columns)
+            m.value.extend(-float(c) for c in costs)
+            m.starts.append(len(m.index))
     return m

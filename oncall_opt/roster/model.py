@@ -226,6 +226,31 @@ def build_model(
 
         m.at_most_a_run_per_cycle = _rule(cycles, at_most_a_run_per_cycle)
 
+    if problem.weighted:
+
+        def load_in_whole_slots(m, u, g):
+            """A load of whole slots costs at least each slot's own square: (h + Σ w)² - h²
+            >= Σ (2h w + w²) over the slots taken, as (Σ w)² >= Σ w² for whole slots. Whole
+            rosters keep this anyway (a cut, also under the steps' tangent, which starts at
+            least as steep as the heaviest slot); said outright it stops the LP from sharing
+            heavy slots out in fractions that the convex steps would price as light (1000
+            people x 365 days, a slot or none each: the LP's bound was under half the
+            optimum)."""
+            h = history_in_group(problem, u, g)
+            taken = pyo.quicksum(
+                (2 * h * problem.slot_weight(c[1]) + problem.slot_weight(c[1]) ** 2) * m.x[c]
+                for c in by_group[u, g]
+                if problem.slot_weight(c[1])
+            )
+            cost = pyo.quicksum(
+                (2 * (h + k) - 1) * m.step[u, g, k] for k in range(1, steps[u, g] + 1)
+            )
+            return taken - cost <= 0
+
+        m.load_in_whole_slots = _rule(
+            [(u, g) for (u, g), n in steps.items() if n and by_group[u, g]], load_in_whole_slots
+        )
+
     # ----- objective -------------------------------------------------------------------------
     def step_cost(u, g, k):
         h = history_in_group(problem, u, g)

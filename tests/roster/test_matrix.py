@@ -141,6 +141,7 @@ def test_every_rule_family_is_compared():
         "at_most_consecutive",
         "rest_after_a_run",
         "at_most_a_run_per_cycle",
+        "load_in_whole_slots",
     }
 
 
