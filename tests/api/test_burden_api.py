@@ -72,6 +72,26 @@ def test_only_the_team_and_admins_read_its_burden(daemon):
     assert api.get(url, params=FORTNIGHT).status_code == 401
 
 
+def test_another_teams_member_cannot_read_its_burden_through_the_planner(daemon):
+    """GET /teams/{id}/burden is the team's own business; the planner's BalanceBy burden puts
+    the same figures (each slot's expected pages, what each person bore) in the input.json and
+    the solve's statistics, so for another team's member it is refused there too. A what-if by
+    shifts stays open to every member, as before."""
+    api, paged, headers = daemon
+    burdened = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden"}
+    for asked in (
+        api.get("/roster/input", params=burdened, headers=headers["mallory"]),
+        api.post("/roster/solve", json=burdened, headers=headers["mallory"]),
+    ):
+        assert asked.status_code == 403, asked.text
+        assert "TeamId" in asked.text and "slot_weights" not in asked.text
+    by_shifts = {**burdened, "BalanceBy": "shifts"}
+    assert api.get("/roster/input", params=by_shifts, headers=headers["mallory"]).status_code == 200
+    mine = api.get("/roster/input", params=burdened, headers=headers["ana"])
+    assert mine.status_code == 200 and len(mine.json()["slot_weights"]) == 14
+    assert api.get("/roster/input", params=burdened, headers=headers["admin"]).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
     ID_MAX,
     IdPath,
@@ -39,8 +40,8 @@ from oncall_opt.api.common import (
 from oncall_opt.engine import availability, planning
 from oncall_opt.engine.planning import RosterOptions
 from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
-from oncall_opt.engine.teams import get_team
-from oncall_opt.errors import ConflictError, InvalidRequestError
+from oncall_opt.engine.teams import get_team, is_member
+from oncall_opt.errors import ConflictError, InvalidRequestError, PermissionDeniedError
 
 _jobs_lock = threading.Lock()
 
@@ -237,6 +238,7 @@ class InputQuery(OptionsIn):
 def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> dict[str, Any]:
     """The input.json for the window Start..End built from the users and their days; solve it
     with `POST /roster/solve` or the `oncall-opt` command line."""
+    _may_read_burden(request, params)
     document = planning.build_input(
         store_of(request),
         _day("Start", params.Start),
@@ -246,6 +248,22 @@ def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> di
     )
     planning.problem_for(document, "input")  # what we hand out always loads
     return document
+
+
+def _may_read_burden(request: Request, params: OptionsIn) -> None:
+    """A what-if by shifts is every member's; one balanced by burden carries the team's page
+    history (each slot's expected pages, what each person bore), which only its members and
+    admins read (`GET /teams/{id}/burden`)."""
+    principal = principal_of(request)
+    if params.BalanceBy != "burden" or principal.is_admin:
+        return
+    if principal.user_id is None or not is_member(
+        store_of(request), params.TeamId, principal.user_id
+    ):
+        raise PermissionDeniedError(
+            f"TeamId: BalanceBy burden reads team {params.TeamId}'s page history; only its "
+            "members (or an admin) may plan by it"
+        )
 
 
 class BurdenQuery(RequestBody):
@@ -393,6 +411,7 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
                 "Start" if params.Start is None else "End",
                 "required: give Start and End (days), or an Input document",
             )
+        _may_read_burden(request, params)
         document = planning.build_input(
             store_of(request),
             _day("Start", params.Start),
