@@ -140,6 +140,10 @@ def estimate(
     check_night_weight(night_weight)
     tz = ZoneInfo(zone)
     end = before.astimezone(UTC)
+    if end - datetime.min.replace(tzinfo=UTC) < timedelta(weeks=weeks, days=1):
+        raise InvalidRequestError(
+            "Start", f"the {weeks} weeks of history read before it begin before the calendar does"
+        )
     start = end - timedelta(weeks=weeks)
     counts = [0] * HOURS_OF_WEEK
     pages = sent_pages(source, team_id, start, end)

@@ -26,7 +26,10 @@ def parse_duration(text: str) -> timedelta:
     if not match or text in ("P", "PT") or text.endswith("T"):
         raise ValueError(f"'{text}' is not an ISO 8601 duration like P1D, P7D or PT12H")
     parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
-    length = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+    try:
+        length = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+    except OverflowError:  # more than a timedelta holds (999,999,999 days)
+        raise ValueError(f"'{text}' is longer than any shift supported") from None
     if length < timedelta(hours=1):
         raise ValueError(f"'{text}' is shorter than the shortest shift supported (1 hour)")
     return length

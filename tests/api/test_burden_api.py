@@ -100,6 +100,8 @@ def test_another_teams_member_cannot_read_its_burden_through_the_planner(daemon)
         ({"End": "2026-03-01"}, "End"),
         ({"TimeZone": "Mars/Olympus"}, "TimeZone"),
         ({"Start": "tomorrow"}, "Start"),
+        ({"ShiftLength": "P99999999999D"}, "ShiftLength"),  # more days than a timedelta holds
+        ({"Start": "0001-01-01", "End": "0001-01-14"}, "Start"),  # 12 weeks before: no calendar
     ],
 )
 def test_bad_options_are_refused_naming_the_field(daemon, change, field):

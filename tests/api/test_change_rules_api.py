@@ -365,6 +365,7 @@ def test_an_admin_sets_the_rules_merged_and_checked(api, rota):
         ({"MinRestShifts": -1}, "RosterRules.MinRestShifts"),
         ({"MaxConsecutiveShifts": 0}, "RosterRules.MaxConsecutiveShifts"),
         ({"ShiftLength": "a day"}, "RosterRules.ShiftLength"),
+        ({"ShiftLength": "P99999999999D"}, "RosterRules.ShiftLength"),  # beyond a timedelta
         ({"Handoff": "9h"}, "RosterRules.Handoff"),
         ({"TimeZone": "Mars/Base"}, "RosterRules.TimeZone"),
         ({"Sleep": 8}, "RosterRules.Sleep"),
