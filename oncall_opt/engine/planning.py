@@ -36,7 +36,7 @@ from oncall_opt.engine.shifts import (
     publish,
 )
 from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.engine.teams import DEFAULT_TEAM, get_team, member_ids
+from oncall_opt.engine.teams import DEFAULT_TEAM, ROSTER_RULE_LIMIT, get_team, member_ids
 from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
     InputError,
@@ -528,6 +528,7 @@ def publish_output(
         raise InvalidRequestError("FreezeHours", f"must be 0 to {MAX_FREEZE_HOURS}")
     frozen = now + timedelta(hours=freeze_hours) if now is not None else None
     shifts = [s for _, s in found]
+    rules = rules_of_output(output, planned_with)  # checked before anything is written
     return publish(
         store,
         start,
@@ -536,7 +537,7 @@ def publish_output(
         team_id,
         frozen,
         announce=lambda tx, done: (
-            _remember_rules(tx, team_id, rules_of_output(output, planned_with)),
+            _remember_rules(tx, team_id, rules),
             _announce(tx, team_id, start, end, done, now),
         ),
     )
@@ -563,15 +564,33 @@ def rules_of_output(output: Any, planned_with: Any = None) -> dict[str, Any] | N
         "Layers": 2 if output.get("secondary_overrides") else 1,
     }
     if isinstance(planned_with, dict):
-        shift = planned_with.get("shift")
-        length = shift.get("length") if isinstance(shift, dict) else None
-        rules["ShiftLength"] = length if isinstance(length, str) else "P1D"
-        for key, name in (
-            ("MaxConsecutiveShifts", "max_consecutive_shifts"),
-            ("MinRestShifts", "min_rest_shifts"),
-        ):
-            value = planned_with.get(name)
-            rules[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
+        rules.update(_planned_rules(planned_with))
+    return rules
+
+
+def _planned_rules(planned_with: dict[str, Any]) -> dict[str, Any]:
+    """ShiftLength, MaxConsecutiveShifts and MinRestShifts of an input.json, within the bounds
+    the optimizer keeps (every later change lays out the slots they look at): a value out of
+    them is refused naming it, one that is not a whole number is no rule."""
+    shift = planned_with.get("shift")
+    length = shift.get("length") if isinstance(shift, dict) else None
+    if isinstance(length, str):
+        try:
+            parse_duration(length)
+        except ValueError as exc:
+            raise InvalidRequestError("Input.shift.length", str(exc)) from None
+    rules: dict[str, Any] = {"ShiftLength": length if isinstance(length, str) else "P1D"}
+    for key, name, low in (
+        ("MaxConsecutiveShifts", "max_consecutive_shifts", 1),
+        ("MinRestShifts", "min_rest_shifts", 0),
+    ):
+        value = planned_with.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            rules[key] = None
+        elif not low <= value <= ROSTER_RULE_LIMIT:
+            raise InvalidRequestError(f"Input.{name}", f"must be {low} to {ROSTER_RULE_LIMIT:,}")
+        else:
+            rules[key] = value
     return rules
 
 

@@ -431,3 +431,16 @@ def test_a_roster_published_from_the_planner_gives_the_team_its_rules(api, rota)
     assert ok(api.get("/teams/1"))["RosterRules"]["MinRestShifts"] == 4
     bad = api.post("/roster/publish", json={"Output": job["Output"], "Input": [1]})
     assert bad.status_code == 400 and bad.json()["message"].startswith("Input: ")
+    # Rules no planner would keep are refused, naming them, and the team's rules stay: a run
+    # limit of a billion would have every later override lay out a billion slots around it.
+    for document, field in (
+        ({"max_consecutive_shifts": 10**9}, "Input.max_consecutive_shifts"),
+        ({"min_rest_shifts": -1}, "Input.min_rest_shifts"),
+        ({"shift": {"length": "PT1S"}}, "Input.shift.length"),
+        ({"shift": {"length": "P99999999999D"}}, "Input.shift.length"),
+    ):
+        bad = api.post("/roster/publish", json={"Output": job["Output"], "Input": document})
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["message"].startswith(f"{field}: "), bad.text
+    assert ok(api.get("/teams/1"))["RosterRules"]["MinRestShifts"] == 4
+    assert "MaxConsecutiveShifts" not in ok(api.get("/teams/1"))["RosterRules"]
