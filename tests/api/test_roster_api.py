@@ -310,6 +310,29 @@ def test_solve_given_input_and_bad_requests(api, team):
     refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 1e9}), 400, "TimeLimit")
     refused(api.post("/roster/solve", json={**DECEMBER, "Gap": 1}), 400, "Gap")
     refused(api.post("/roster/solve", content="{not json"), 400, "malformed JSON")
+
+
+@pytest.mark.parametrize(
+    ("history", "weights", "field"),
+    [
+        ({"shifts": 0, "burden": 10**400}, [4, 4], "Input.history.1.History.burden"),
+        ({"shifts": 10**400}, None, "Input.history.1.History.shifts"),
+        (10**400, None, "Input.history.1"),
+    ],
+    ids=["burden", "shifts", "a-number"],
+)
+def test_a_history_no_model_can_hold_is_refused_at_submission(api, team, history, weights, field):
+    """A number of shifts or burden points beyond a float (what the optimizer's costs are
+    made of) was accepted, and the solve then failed in the worker building its model."""
+    doc = {
+        "schedule_start": "2026-12-01T00:00:00Z",
+        "schedule_end": "2026-12-03T00:00:00Z",
+        "users": [{"id": "1", "name": "Ana"}, {"id": "2", "name": "Ben"}],
+        "history": {"1": history},
+    }
+    if weights:
+        doc["slot_weights"] = weights
+    refused(api.post("/roster/solve", json={"Input": doc, "TimeLimit": 10}), 400, field)
     refused(api.get("/roster/solve/nope"), 404, "no solve job")
 
 
