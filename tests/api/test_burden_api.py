@@ -92,6 +92,30 @@ def test_another_teams_member_cannot_read_its_burden_through_the_planner(daemon)
     assert api.get("/roster/input", params=burdened, headers=headers["admin"]).status_code == 200
 
 
+def test_another_teams_member_cannot_read_a_solve_balanced_by_its_burden(daemon):
+    """A solve by burden hands back each person's burden points (Statistics) and the roster
+    it made from them: another team's member may not read that job, nor its Statistics in the
+    list of solves; the team's members and admins still do."""
+    api, paged, headers = daemon
+    body = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden", "FreezeHours": 0}
+    job = api.post("/roster/solve", json=body, headers=headers["ana"])
+    assert job.status_code == 202, job.text
+    url = f"/roster/solve/{job.json()['JobId']}"
+    wait_for(lambda: api.get(url, headers=headers["ana"]).json()["Status"] == "done", 60)
+    mine = api.get(url, headers=headers["ana"]).json()
+    assert all("burden" in u for u in mine["Statistics"]["users"])
+    assert api.get(url, headers=headers["admin"]).status_code == 200
+    theirs = api.get(url, headers=headers["mallory"])
+    assert theirs.status_code == 403, theirs.text
+    assert set(theirs.json()) == {"code", "message", "details"}
+    assert f"team {paged.team_id}'s burden" in theirs.json()["message"]
+    listed = api.get("/roster/solve", headers=headers["mallory"]).json()["Items"]
+    assert [j["JobId"] for j in listed] == [job.json()["JobId"]]
+    assert "Statistics" not in listed[0]
+    shown = api.get("/roster/solve", headers=headers["ana"]).json()["Items"]
+    assert shown[0]["Statistics"] == mine["Statistics"]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -425,18 +425,47 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
     return SolveJobOut.of(job)
 
 
+def _hides_burden(request: Request, job: SolveJob, members: dict[int, bool]) -> bool:
+    """Whether the caller may not see the job's figures: a solve balanced by a team's burden
+    gives each person's burden points, which only its members and admins read (`members`
+    keeps the answer for each team asked about)."""
+    statistics = job.output.get("statistics") if job.output else None
+    users = statistics.get("users") if isinstance(statistics, dict) else None
+    weighted = isinstance(users, list) and any("burden" in u for u in users)
+    principal = principal_of(request)
+    if not weighted or job.team_id is None or principal.is_admin:
+        return False
+    if job.team_id not in members:
+        members[job.team_id] = principal.user_id is not None and is_member(
+            store_of(request), job.team_id, principal.user_id
+        )
+    return not members[job.team_id]
+
+
 @router.get("/roster/solve", response_model=SolveJobList, response_model_exclude_none=True)
 def list_solves(request: Request) -> SolveJobList:
-    """The solve jobs kept in memory, oldest first, without their outputs."""
-    return SolveJobList(
-        Items=[SolveJobOut.of(j, output=False) for j in solve_jobs(request.app).jobs()]
-    )
+    """The solve jobs kept in memory, oldest first, without their outputs (nor the Statistics
+    of one balanced by the burden of a team the caller is not in)."""
+    members: dict[int, bool] = {}
+    items = []
+    for job in solve_jobs(request.app).jobs():
+        item = SolveJobOut.of(job, output=False)
+        if _hides_burden(request, job, members):
+            item.Statistics = None
+        items.append(item)
+    return SolveJobList(Items=items)
 
 
 @router.get("/roster/solve/{job_id}", response_model=SolveJobOut, response_model_exclude_none=True)
 def get_solve(job_id: str, request: Request) -> SolveJobOut:
     """A solve job: `Output` (the output.json) once done, `Reasons`/`Error` when it failed."""
-    return SolveJobOut.of(solve_jobs(request.app).get(job_id))
+    job = solve_jobs(request.app).get(job_id)
+    if _hides_burden(request, job, {}):
+        raise PermissionDeniedError(
+            f"solve job {job.id} is balanced by team {job.team_id}'s burden: only its members "
+            "(or an admin) may read it"
+        )
+    return SolveJobOut.of(job)
 
 
 # ----- publishing --------------------------------------------------------------------------
