@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -160,6 +160,16 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _before(moment: datetime, span: Callable[[], timedelta]) -> datetime:
+    """The UTC instant `span()` before `moment` on its wall clock, as the slot grid steps, or
+    the calendar's first day when that is earlier (nobody was on call before it): a window
+    near the year 1, or rules that look back thousands of long slots."""
+    try:
+        return max(_utc(moment - span()), analytics.EARLIEST)
+    except OverflowError:
+        return analytics.EARLIEST
+
+
 def build_input(
     store: Store,
     start: date,
@@ -271,7 +281,7 @@ def build_input(
         length = w.stop - w.first
         slot_hours = length.total_seconds() / 3600 / w.slots
         worked = report_history(
-            store, options.team_id, _utc(w.first - length), _utc(w.first), slot_hours
+            store, options.team_id, _before(w.first, lambda: length), _utc(w.first), slot_hours
         )
         worked = {k: v for k, v in worked.items() if k in ids}
         if worked:
@@ -311,7 +321,11 @@ def _add_burden(
         return
     length = min(w.stop - w.first, timedelta(days=analytics.MAX_DAYS))
     borne = burden.history_points(
-        store, options.team_id, _utc(w.first - length), _utc(w.first), options.night_weight
+        store,
+        options.team_id,
+        _before(w.first, lambda: length),
+        _utc(w.first),
+        options.night_weight,
     )
     history = doc.get("history", {})
     for user_id, points in borne.items():
@@ -333,8 +347,9 @@ def _carry_in(store: Store, w: Window, ids: set[str], options: RosterOptions) ->
     if rules == (None, None):
         return []
     length, _, _ = options.checked()
-    back = rule_lookback(options.max_consecutive_shifts, options.min_rest_shifts or 0) * length
-    found = segments(store, options.team_id, _utc(w.first - back), _utc(w.first),
+    lookback = rule_lookback(options.max_consecutive_shifts, options.min_rest_shifts or 0)
+    since = _before(w.first, lambda: lookback * length)
+    found = segments(store, options.team_id, since, _utc(w.first),
                      layers=range(1, options.layers + 1))  # fmt: skip
     return [
         {"user": str(s.user.id), "start": format_timestamp(s.start),

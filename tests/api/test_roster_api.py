@@ -656,3 +656,26 @@ def test_availability_days_are_dates(store, team):
     )
     assert days == {date(2026, 12, 1): "avoid"}
     assert availability.user_days(store, 1, date(2026, 12, 1), date(2026, 12, 31)) == days
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"Start": "0001-01-01", "End": "0001-01-30"},  # the window before it: before the year 1
+        {"Start": "0001-06-01", "End": "0002-06-30", "BalanceBy": "burden"},
+        {
+            "Start": "2026-12-01",
+            "End": "2026-12-01",
+            "ShiftLength": "P1000D",
+            "MaxConsecutiveShifts": 1000,
+        },  # the rules look back 2,002 slots: 5,482 years
+    ],
+    ids=["history", "burden-history", "carry-in"],
+)
+def test_a_look_back_past_the_calendars_start_finds_nothing_there(api, team, window):
+    """The planner reads the window before (`history`) and the slots the run and rest rules
+    look back over (`carry_in`); reaching before the year 1 was a 500 (a date out of range).
+    Nothing was on call then: the input has no history and nothing carried in."""
+    document = ok(api.get("/roster/input", params=window))
+    assert [u["id"] for u in document["users"]] == [str(i) for i in team]
+    assert "history" not in document and "carry_in" not in document
