@@ -150,18 +150,23 @@ def check_covers(
     if not people:
         return {}
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    grid = _slots(rules, start, end)
-    lo, hi = (grid[0][0], grid[-1][1]) if grid else (start, end)
-    schedule = segments(source, team_id, min(lo, start), max(hi, end))
-    away = _away_days(source, list(people), rules, start, end)
-    found: dict[int, list[Broken]] = {}
-    for user_id, person in people.items():
-        mine = [s for s in schedule if s.user.id == user_id]
-        found[user_id] = [
-            *_two_layers(person, mine, layer, start, end, rules),
-            *_runs(person, mine, layer, start, end, rules, grid),
-            *_away(person, away.get(user_id, []), start, end, rules),
-        ]
+    try:
+        grid = _slots(rules, start, end)
+        lo, hi = (grid[0][0], grid[-1][1]) if grid else (start, end)
+        schedule = segments(source, team_id, min(lo, start), max(hi, end))
+        away = _away_days(source, list(people), rules, start, end)
+        found: dict[int, list[Broken]] = {}
+        for user_id, person in people.items():
+            mine = [s for s in schedule if s.user.id == user_id]
+            found[user_id] = [
+                *_two_layers(person, mine, layer, start, end, rules),
+                *_runs(person, mine, layer, start, end, rules, grid),
+                *_away(person, away.get(user_id, []), start, end, rules),
+            ]
+    except OverflowError:  # the slot or the day after it, on the team's clock, is past 9999
+        raise InvalidRequestError(
+            "End", "the team's slots and days around the change run past the calendar's end"
+        ) from None
     return found
 
 

@@ -444,3 +444,32 @@ def test_a_roster_published_from_the_planner_gives_the_team_its_rules(api, rota)
         assert bad.json()["message"].startswith(f"{field}: "), bad.text
     assert ok(api.get("/teams/1"))["RosterRules"]["MinRestShifts"] == 4
     assert "MaxConsecutiveShifts" not in ok(api.get("/teams/1"))["RosterRules"]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [RULES, None, {"TimeZone": "Asia/Tokyo"}],
+    ids=["run-rules", "no-rules", "tokyo"],
+)
+def test_a_change_at_the_calendars_end_is_a_400_naming_end(api, store, rota, rules):
+    """The checker reads the team's slots and days around a change: for one ending in the
+    last days of the year 9999 they run past the calendar (the slot after it, the day after
+    it, or the day itself on Tokyo's clock), which was a 500 even for a team without rules."""
+    ok(api.put("/teams/1", json={"RosterRules": rules}))
+    ana = rota["ids"]["ana"]
+    refusals = 0
+    for start, end in (
+        ("9999-12-29T00:00:00Z", "9999-12-31T00:00:00Z"),
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:59:59Z"),
+    ):
+        body = {"Start": start, "End": end, "UserId": ana}
+        before = written(store)
+        answer = api.post("/teams/1/overrides", json=body)
+        if answer.status_code == 201:  # the slots and days around it are all in the calendar
+            continue
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"].startswith("End: "), answer.text
+        assert "calendar" in answer.json()["message"]
+        assert written(store) == before
+        refusals += 1
+    assert refusals >= 1  # the last second of the calendar is always past the day after
