@@ -679,3 +679,25 @@ def test_a_look_back_past_the_calendars_start_finds_nothing_there(api, team, win
     document = ok(api.get("/roster/input", params=window))
     assert [u["id"] for u in document["users"]] == [str(i) for i in team]
     assert "history" not in document and "carry_in" not in document
+
+
+def test_slot_weights_that_would_build_a_huge_model_are_refused_at_submission(api, team):
+    """The balance term has one step per burden point a person could carry: one person and 600
+    hourly slots of 1,000 points is 600,000 columns (2,000 such slots were 1.9 GB and 12 s in
+    the solve's worker; the 20,000 a window may hold, ten times as many steps). Refused at
+    submission naming slot_weights; the same weights over 400 slots still solve."""
+
+    def document(slots: int) -> dict:
+        end = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=slots - 1)
+        return {
+            "schedule_start": "2026-12-01T00:00:00Z",
+            "schedule_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "shift": {"length": "PT1H"},
+            "users": [{"id": "1", "name": "Ana"}],
+            "slot_weights": [1000] * slots,
+        }
+
+    message = refused(api.post("/roster/solve", json={"Input": document(600)}), 400)
+    assert message.startswith("Input.slot_weights: ") and "600,000" in message
+    job = ok(api.post("/roster/solve", json={"Input": document(400), "TimeLimit": 30}), 202)
+    assert finished(api, job["JobId"])["Status"] == "done"
