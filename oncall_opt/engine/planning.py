@@ -47,6 +47,7 @@ from oncall_opt.roster.away import AWAY_MEANS, away_span
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
 from oncall_opt.roster.problem import Problem, rule_lookback
+from oncall_opt.roster.spec import MAX_SLOT_WEIGHT
 from oncall_opt.times import format_timestamp, parse_timestamp
 
 _HANDOFF = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
@@ -316,6 +317,15 @@ def _add_burden(
     """Fair by burden: each slot's expected burden as its weight, and what each person bore
     in the window of the same length before (at most a year and a bit) as their history."""
     _, slots = burden_estimate(store, w, options)
+    heaviest = max(slots, key=lambda s: s.points)
+    if heaviest.points > MAX_SLOT_WEIGHT:
+        raise InvalidRequestError(
+            "BalanceBy",
+            f"the slot from {format_timestamp(heaviest.start)} would weigh "
+            f"{heaviest.points:,} points ({heaviest.pages:.0f} expected pages), more than the "
+            f"{MAX_SLOT_WEIGHT:,} the optimizer takes: plan by burden with a shorter "
+            "ShiftLength or a lower NightWeight, or by shifts",
+        )
     doc["slot_weights"] = [s.points for s in slots]
     if not options.history_from_report:
         return

@@ -116,6 +116,32 @@ def test_another_teams_member_cannot_read_a_solve_balanced_by_its_burden(daemon)
     assert shown[0]["Statistics"] == mine["Statistics"]
 
 
+def test_a_slot_heavier_than_the_optimizer_takes_is_refused_naming_balance_by(daemon):
+    """The optimizer takes slot weights up to 1,000 points. A team paged 45 times a day (a
+    third at night) makes a weekly slot weigh 4 x (7 + 210 + 3 x 105) = 2,128 points and more,
+    and any slot of 300 days weighs 4 x 300 = 1,200 for its days alone: planned by burden that
+    was a 400 about `input.slot_weights[0]`, a field the planner's user never wrote. It names
+    what they asked for, and what to change."""
+    api, paged, headers = daemon
+    asked = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden", "ShiftLength": "P300D"}
+    estimate = api.get(f"/teams/{paged.team_id}/burden", headers=headers["ana"],
+                       params={**FORTNIGHT, "ShiftLength": "P300D"}).json()  # fmt: skip
+    points = estimate["Slots"][0]["Points"]
+    assert points >= 4 * 300
+    for answer in (
+        api.get("/roster/input", params=asked, headers=headers["ana"]),
+        api.post("/roster/solve", json=asked, headers=headers["ana"]),
+    ):
+        assert answer.status_code == 400, answer.text
+        message = answer.json()["message"]
+        assert message.startswith("BalanceBy: ") and "slot_weights" not in message, message
+        assert f"would weigh {points:,} points" in message
+        assert "ShiftLength" in message and "NightWeight" in message
+    by_shifts = api.get("/roster/input", params={**asked, "BalanceBy": "shifts"},
+                        headers=headers["ana"])  # fmt: skip
+    assert by_shifts.status_code == 200, by_shifts.text
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
