@@ -90,12 +90,12 @@ class RosterOptions:
             zone = zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America"
             raise InvalidRequestError(
-                "TimeZone", f"unknown IANA time zone {self.time_zone!r} (like Europe/Berlin)"
+                "TimeZone", f"unknown IANA time zone {self.time_zone[:60]!r} (like Europe/Berlin)"
             ) from None
         match = _HANDOFF.match(self.handoff.strip())
         if not match or int(match["h"]) > 23 or int(match["m"]) > 59:
             raise InvalidRequestError(
-                "Handoff", f"expected a time like 09:00, got {self.handoff!r}"
+                "Handoff", f"expected a time like 09:00, got {self.handoff[:60]!r}"
             )
         if self.layers not in (1, 2):
             raise InvalidRequestError("Layers", "must be 1 (primary) or 2 (primary and secondary)")

@@ -142,6 +142,16 @@ def test_a_slot_heavier_than_the_optimizer_takes_is_refused_naming_balance_by(da
     assert by_shifts.status_code == 200, by_shifts.text
 
 
+@pytest.mark.parametrize("field", ["TimeZone", "Handoff", "ShiftLength"])
+def test_a_very_long_option_is_refused_without_echoing_it_whole(daemon, field):
+    """A 5,000-character option came back whole in the error (and in any log of it)."""
+    api, paged, headers = daemon
+    params = {**FORTNIGHT, field: "P" + "9X" * 2500}
+    answer = api.get(f"/teams/{paged.team_id}/burden", params=params, headers=headers["ana"])
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["message"].startswith(f"{field}: ") and len(answer.text) < 400
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
