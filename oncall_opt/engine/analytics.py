@@ -20,7 +20,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from oncall_opt.engine.final import segments
@@ -32,16 +32,23 @@ from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import InvalidRequestError
 
 MAX_DAYS = 400  # a year and a bit: every query below is bounded by the window
+# A day inside either end of the calendar, so that every zone's clock can read the window
+EARLIEST, LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
 NIGHT_STARTS, NIGHT_ENDS = 22, 7  # hours of the person's own clock
 PAGE_WENT_OUT = (SENT, DELIVERED)
 
 
 def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """[start, end) in UTC; an InvalidRequestError names Start or End when it has no offset,
-    ends before it starts or spans more than `MAX_DAYS` days."""
+    ends before it starts, spans more than `MAX_DAYS` days or reaches the calendar's first
+    or last day (which some zones' clocks cannot read)."""
     for name, value in (("Start", start), ("End", end)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidRequestError(name, "needs a time zone offset (RFC 3339: ...T00:00:00Z)")
+        if not EARLIEST <= value <= LATEST:
+            raise InvalidRequestError(
+                name, f"must be within the calendar, {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
+            )
     if end <= start:
         raise InvalidRequestError("End", "must be after Start")
     if end - start > timedelta(days=MAX_DAYS):
@@ -343,12 +350,16 @@ def _month_starts(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[
     local = start.astimezone(zone)
     year, month = local.year, local.month
     found = []
-    while True:
-        begins = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+    while year <= MAXYEAR:
+        try:
+            begins = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        except OverflowError:  # the year 1's first month, east of UTC: it began before UTC's
+            begins = start
         if begins >= end:
             return found
         found.append((f"{year:04d}-{month:02d}", begins))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def team_analytics(

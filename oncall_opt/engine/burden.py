@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from oncall_opt.engine.analytics import person_burden, sent_pages
+from oncall_opt.engine.availability import MAX_DAYS
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import InvalidRequestError
 
@@ -43,6 +44,8 @@ MAX_NIGHT_WEIGHT = 20.0
 NIGHT_STARTS, NIGHT_ENDS = 22, 7
 HOURS_OF_WEEK = 7 * 24
 BALANCE_BY = ("shifts", "burden")
+# The longest span of slots estimated (hour by hour): the planner's longest window and a year
+MAX_SPAN = timedelta(days=MAX_DAYS + 366)
 
 
 def check_night_weight(value: float) -> float:
@@ -108,6 +111,14 @@ class Estimate:
         return SlotBurden(start, end, pages, night, round(POINTS_PER_UNIT * units))
 
     def slots(self, starts: Sequence[datetime], ends: Sequence[datetime]) -> list[SlotBurden]:
+        """Each slot's burden; the slots are read hour by hour, so together they may span at
+        most the planner's longest window and a year (P20000W was 18 s of one request)."""
+        if starts and ends[-1] - starts[0] > MAX_SPAN:
+            raise InvalidRequestError(
+                "ShiftLength",
+                f"the slots would span {(ends[-1] - starts[0]).days:,} days, more than the "
+                f"{MAX_SPAN.days:,} whose burden is estimated: choose shorter shifts",
+            )
         return [self.slot(a, b) for a, b in zip(starts, ends, strict=True)]
 
     def explain(self) -> str:
@@ -144,6 +155,10 @@ def estimate(
     check_night_weight(night_weight)
     tz = ZoneInfo(zone)
     end = min(before, now or before).astimezone(UTC)
+    if end - datetime.min.replace(tzinfo=UTC) < timedelta(weeks=weeks, days=1):
+        raise InvalidRequestError(
+            "Start", f"the {weeks} weeks of history read before it begin before the calendar does"
+        )
     start = end - timedelta(weeks=weeks)
     counts = [0] * HOURS_OF_WEEK
     pages = sent_pages(source, team_id, start, end)

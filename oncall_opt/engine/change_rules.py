@@ -25,10 +25,11 @@ costs the same few queries as checking one person.
 from __future__ import annotations
 
 import zoneinfo
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Literal
 
 from oncall_opt.engine.final import Segment, segments
@@ -149,18 +150,23 @@ def check_covers(
     if not people:
         return {}
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    grid = _slots(rules, start, end)
-    lo, hi = (grid[0][0], grid[-1][1]) if grid else (start, end)
-    schedule = segments(source, team_id, min(lo, start), max(hi, end))
-    away = _away_days(source, list(people), rules, start, end)
-    found: dict[int, list[Broken]] = {}
-    for user_id, person in people.items():
-        mine = [s for s in schedule if s.user.id == user_id]
-        found[user_id] = [
-            *_two_layers(person, mine, layer, start, end, rules),
-            *_runs(person, mine, layer, start, end, rules, grid),
-            *_away(person, away.get(user_id, []), start, end, rules),
-        ]
+    try:
+        grid = _slots(rules, start, end)
+        lo, hi = (grid[0][0], grid[-1][1]) if grid else (start, end)
+        schedule = segments(source, team_id, min(lo, start), max(hi, end))
+        away = _away_days(source, list(people), rules, start, end)
+        found: dict[int, list[Broken]] = {}
+        for user_id, person in people.items():
+            mine = [s for s in schedule if s.user.id == user_id]
+            found[user_id] = [
+                *_two_layers(person, mine, layer, start, end, rules),
+                *_runs(person, mine, layer, start, end, rules, grid),
+                *_away(person, away.get(user_id, []), start, end, rules),
+            ]
+    except OverflowError:  # the slot or the day after it, on the team's clock, is past 9999
+        raise InvalidRequestError(
+            "End", "the team's slots and days around the change run past the calendar's end"
+        ) from None
     return found
 
 
@@ -189,14 +195,18 @@ def _runs(person, mine, layer, start, end, rules: TeamRules, grid) -> list[Broke
     """The run (in-a-row) and rest rules over the slots around [start, end)."""
     if not rules.has_run_rules or not grid:
         return []
+    # Which slots the person holds now (`already`) and once the new stretch replaces [start,
+    # end) of its layer (`kept`: other layers stay whole), each segment marking the slots it
+    # touches in one pass (a slot-by-segment comparison cost seconds over long changes).
+    starts, ends = [a for a, _ in grid], [b for _, b in grid]
+    already = _touched(starts, ends, [(s.start, s.end) for s in mine])
+    left = [part for s in mine for part in _outside_parts(s, layer, start, end)]
+    kept = _touched(starts, ends, left)
     held = []
-    for a, b in grid:
+    for k, (a, b) in enumerate(grid):
         covered = a < end and start < b
-        # in the new stretch's layer, the part it replaces no longer counts
-        after = covered or any(_outside_part(s, layer, start, end, a, b) for s in mine)
         # a run it makes longer is the change's doing; one it only sits in is not
-        already = any(s.start < b and a < s.end for s in mine)
-        held.append((after, covered and not already))
+        held.append((covered or kept[k], covered and not already[k]))
     runs = []  # (first slot, last slot, touches the new stretch)
     for k, (on, new) in enumerate(held):
         if not on:
@@ -235,15 +245,27 @@ def _runs(person, mine, layer, start, end, rules: TeamRules, grid) -> list[Broke
     return broken
 
 
-def _outside_part(s: Segment, layer, start, end, a, b) -> bool:
-    """Whether segment `s` is on call somewhere in slot [a, b) once the new stretch replaces
-    [start, end) of `layer` (other layers stay whole)."""
-    lo, hi = max(s.start, a), min(s.end, b)
-    if lo >= hi:
-        return False
+def _outside_parts(s: Segment, layer, start, end) -> list[tuple[datetime, datetime]]:
+    """What is left of segment `s` once the new stretch replaces [start, end) of `layer`
+    (other layers stay whole)."""
     if s.layer != layer:
-        return True
-    return (lo < min(hi, start)) or (max(lo, end) < hi)
+        return [(s.start, s.end)]
+    return [(a, b) for a, b in ((s.start, min(s.end, start)), (max(s.start, end), s.end)) if a < b]
+
+
+def _touched(
+    starts: list[datetime], ends: list[datetime], spans: list[tuple[datetime, datetime]]
+) -> list[bool]:
+    """For each slot [starts[k], ends[k]) (in order, back to back), whether any span [a, b)
+    overlaps it: each span adds 1 to the slots from the first ending after a to the last
+    starting before b, summed once at the end."""
+    depth = [0] * (len(starts) + 1)
+    for a, b in spans:
+        first, last = bisect_right(ends, a), bisect_left(starts, b) - 1
+        if first <= last:
+            depth[first] += 1
+            depth[last + 1] -= 1
+    return [n > 0 for n in accumulate(depth[:-1])]
 
 
 def _away(person: User, days: list[date], start, end, rules: TeamRules) -> list[Broken]:

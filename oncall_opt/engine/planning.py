@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -36,7 +36,7 @@ from oncall_opt.engine.shifts import (
     publish,
 )
 from oncall_opt.engine.store import Store, Transaction
-from oncall_opt.engine.teams import DEFAULT_TEAM, get_team, member_ids
+from oncall_opt.engine.teams import DEFAULT_TEAM, ROSTER_RULE_LIMIT, get_team, member_ids
 from oncall_opt.engine.users import list_users, users_by_id
 from oncall_opt.errors import (
     InputError,
@@ -47,6 +47,7 @@ from oncall_opt.roster.away import AWAY_MEANS, away_span
 from oncall_opt.roster.grid import MAX_SLOTS, parse_duration
 from oncall_opt.roster.load import load_problem
 from oncall_opt.roster.problem import Problem, rule_lookback
+from oncall_opt.roster.spec import MAX_SLOT_WEIGHT
 from oncall_opt.times import format_timestamp, parse_timestamp
 
 _HANDOFF = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
@@ -89,12 +90,12 @@ class RosterOptions:
             zone = zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America"
             raise InvalidRequestError(
-                "TimeZone", f"unknown IANA time zone {self.time_zone!r} (like Europe/Berlin)"
+                "TimeZone", f"unknown IANA time zone {self.time_zone[:60]!r} (like Europe/Berlin)"
             ) from None
         match = _HANDOFF.match(self.handoff.strip())
         if not match or int(match["h"]) > 23 or int(match["m"]) > 59:
             raise InvalidRequestError(
-                "Handoff", f"expected a time like 09:00, got {self.handoff!r}"
+                "Handoff", f"expected a time like 09:00, got {self.handoff[:60]!r}"
             )
         if self.layers not in (1, 2):
             raise InvalidRequestError("Layers", "must be 1 (primary) or 2 (primary and secondary)")
@@ -158,6 +159,16 @@ def _window(start: date, end: date, length, zone, handoff, shift_length: str) ->
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
+
+
+def _before(moment: datetime, span: Callable[[], timedelta]) -> datetime:
+    """The UTC instant `span()` before `moment` on its wall clock, as the slot grid steps, or
+    the calendar's first day when that is earlier (nobody was on call before it): a window
+    near the year 1, or rules that look back thousands of long slots."""
+    try:
+        return max(_utc(moment - span()), analytics.EARLIEST)
+    except OverflowError:
+        return analytics.EARLIEST
 
 
 def build_input(
@@ -271,7 +282,7 @@ def build_input(
         length = w.stop - w.first
         slot_hours = length.total_seconds() / 3600 / w.slots
         worked = report_history(
-            store, options.team_id, _utc(w.first - length), _utc(w.first), slot_hours
+            store, options.team_id, _before(w.first, lambda: length), _utc(w.first), slot_hours
         )
         worked = {k: v for k, v in worked.items() if k in ids}
         if worked:
@@ -311,12 +322,25 @@ def _add_burden(
     """Fair by burden: each slot's expected burden as its weight, and what each person bore
     in the window of the same length before (at most a year and a bit) as their history."""
     _, slots = burden_estimate(store, w, options, now)
+    heaviest = max(slots, key=lambda s: s.points)
+    if heaviest.points > MAX_SLOT_WEIGHT:
+        raise InvalidRequestError(
+            "BalanceBy",
+            f"the slot from {format_timestamp(heaviest.start)} would weigh "
+            f"{heaviest.points:,} points ({heaviest.pages:.0f} expected pages), more than the "
+            f"{MAX_SLOT_WEIGHT:,} the optimizer takes: plan by burden with a shorter "
+            "ShiftLength or a lower NightWeight, or by shifts",
+        )
     doc["slot_weights"] = [s.points for s in slots]
     if not options.history_from_report:
         return
     length = min(w.stop - w.first, timedelta(days=analytics.MAX_DAYS))
     borne = burden.history_points(
-        store, options.team_id, _utc(w.first - length), _utc(w.first), options.night_weight
+        store,
+        options.team_id,
+        _before(w.first, lambda: length),
+        _utc(w.first),
+        options.night_weight,
     )
     history = doc.get("history", {})
     for user_id, points in borne.items():
@@ -338,8 +362,9 @@ def _carry_in(store: Store, w: Window, ids: set[str], options: RosterOptions) ->
     if rules == (None, None):
         return []
     length, _, _ = options.checked()
-    back = rule_lookback(options.max_consecutive_shifts, options.min_rest_shifts or 0) * length
-    found = segments(store, options.team_id, _utc(w.first - back), _utc(w.first),
+    lookback = rule_lookback(options.max_consecutive_shifts, options.min_rest_shifts or 0)
+    since = _before(w.first, lambda: lookback * length)
+    found = segments(store, options.team_id, since, _utc(w.first),
                      layers=range(1, options.layers + 1))  # fmt: skip
     return [
         {"user": str(s.user.id), "start": format_timestamp(s.start),
@@ -533,6 +558,7 @@ def publish_output(
         raise InvalidRequestError("FreezeHours", f"must be 0 to {MAX_FREEZE_HOURS}")
     frozen = now + timedelta(hours=freeze_hours) if now is not None else None
     shifts = [s for _, s in found]
+    rules = rules_of_output(output, planned_with)  # checked before anything is written
     return publish(
         store,
         start,
@@ -541,7 +567,7 @@ def publish_output(
         team_id,
         frozen,
         announce=lambda tx, done: (
-            _remember_rules(tx, team_id, rules_of_output(output, planned_with)),
+            _remember_rules(tx, team_id, rules),
             _announce(tx, team_id, start, end, done, now),
         ),
     )
@@ -568,15 +594,33 @@ def rules_of_output(output: Any, planned_with: Any = None) -> dict[str, Any] | N
         "Layers": 2 if output.get("secondary_overrides") else 1,
     }
     if isinstance(planned_with, dict):
-        shift = planned_with.get("shift")
-        length = shift.get("length") if isinstance(shift, dict) else None
-        rules["ShiftLength"] = length if isinstance(length, str) else "P1D"
-        for key, name in (
-            ("MaxConsecutiveShifts", "max_consecutive_shifts"),
-            ("MinRestShifts", "min_rest_shifts"),
-        ):
-            value = planned_with.get(name)
-            rules[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
+        rules.update(_planned_rules(planned_with))
+    return rules
+
+
+def _planned_rules(planned_with: dict[str, Any]) -> dict[str, Any]:
+    """ShiftLength, MaxConsecutiveShifts and MinRestShifts of an input.json, within the bounds
+    the optimizer keeps (every later change lays out the slots they look at): a value out of
+    them is refused naming it, one that is not a whole number is no rule."""
+    shift = planned_with.get("shift")
+    length = shift.get("length") if isinstance(shift, dict) else None
+    if isinstance(length, str):
+        try:
+            parse_duration(length)
+        except ValueError as exc:
+            raise InvalidRequestError("Input.shift.length", str(exc)) from None
+    rules: dict[str, Any] = {"ShiftLength": length if isinstance(length, str) else "P1D"}
+    for key, name, low in (
+        ("MaxConsecutiveShifts", "max_consecutive_shifts", 1),
+        ("MinRestShifts", "min_rest_shifts", 0),
+    ):
+        value = planned_with.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            rules[key] = None
+        elif not low <= value <= ROSTER_RULE_LIMIT:
+            raise InvalidRequestError(f"Input.{name}", f"must be {low} to {ROSTER_RULE_LIMIT:,}")
+        else:
+            rules[key] = value
     return rules
 
 

@@ -84,7 +84,8 @@ def check_roster_rules(rules: Any) -> dict[str, Any] | None:
         elif key == "Handoff":
             match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
             if not match or int(match[1]) > 23 or int(match[2]) > 59:
-                raise InvalidRequestError(where, f"expected a time like 09:00, got {value!r}")
+                got = str(value)[:60]
+                raise InvalidRequestError(where, f"expected a time like 09:00, got {got!r}")
             checked[key] = f"{int(match[1]):02d}:{match[2]}"
         elif key == "Layers":
             if value not in (1, 2) or isinstance(value, bool):

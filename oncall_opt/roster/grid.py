@@ -24,9 +24,12 @@ def parse_duration(text: str) -> timedelta:
     """An ISO 8601 duration of weeks, days, hours and minutes (`P1D`, `P7D`, `P1W`, `PT12H`)."""
     match = _DURATION.match(text)
     if not match or text in ("P", "PT") or text.endswith("T"):
-        raise ValueError(f"'{text}' is not an ISO 8601 duration like P1D, P7D or PT12H")
+        raise ValueError(f"'{text[:60]}' is not an ISO 8601 duration like P1D, P7D or PT12H")
     parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
-    length = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+    try:
+        length = timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+    except OverflowError:  # more than a timedelta holds (999,999,999 days)
+        raise ValueError(f"'{text}' is longer than any shift supported") from None
     if length < timedelta(hours=1):
         raise ValueError(f"'{text}' is shorter than the shortest shift supported (1 hour)")
     return length

@@ -11,6 +11,7 @@ from typing import Any
 
 from oncall_opt.errors import InputError
 from oncall_opt.roster.problem import Problem, build_problem
+from oncall_opt.roster.structure import check_balance_steps
 from oncall_opt.roster.validate import validate_document
 
 
@@ -18,7 +19,9 @@ def load_problem(source: str | os.PathLike | dict[str, Any]) -> Problem:
     """A problem from a path to input.json (`-` reads standard input) or an already-parsed dict."""
     if isinstance(source, str | os.PathLike):
         source = read_json(source)
-    return build_problem(validate_document(source))
+    problem = build_problem(validate_document(source))
+    check_balance_steps(problem)
+    return problem
 
 
 def read_json(source: str | os.PathLike) -> Any:

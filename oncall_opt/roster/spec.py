@@ -78,6 +78,11 @@ MAX_SLOT_WEIGHT = 1_000
 # must not keep the solver building rows for hours.
 MAX_RUN_RULE = 1_000
 
+# What a person already worked (`history`: shifts, or burden points): the balance costs are
+# floats of twice history + load, which a history of 10**400 overflows in the solve's worker;
+# a billion is beyond any team's past and keeps those costs exact.
+MAX_HISTORY = 1_000_000_000
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -145,11 +150,11 @@ class CarryIn(_Strict):
 
 
 class History(_Strict):
-    shifts: int = Field(ge=0)
+    shifts: int = Field(ge=0, le=MAX_HISTORY)
     weekend_shifts: int = Field(default=0, ge=0)
     # With `slot_weights`: the burden already borne, in the same points (weekend_burden the
     # part of it at weekends, counted apart under weekend_balance).
-    burden: int | None = Field(default=None, ge=0)
+    burden: int | None = Field(default=None, ge=0, le=MAX_HISTORY)
     weekend_burden: int | None = Field(default=None, ge=0)
 
 
@@ -192,7 +197,7 @@ class InputDocument(_Strict):
     max_consecutive_shifts: int | None = Field(default=None, ge=1, le=MAX_RUN_RULE)
     min_rest_shifts: int | None = Field(default=None, ge=0, le=MAX_RUN_RULE)
     fixed: list[Pin] | None = None
-    history: dict[str, Annotated[int, Field(ge=0)] | History] | None = None
+    history: dict[str, Annotated[int, Field(ge=0, le=MAX_HISTORY)] | History] | None = None
     carry_in: list[CarryIn] | None = None
     weekend_balance: bool = False
     previous: Previous | None = None

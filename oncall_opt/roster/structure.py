@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from oncall_opt.errors import InputError
 from oncall_opt.roster.problem import Problem
 
 
@@ -92,6 +93,26 @@ def default_steps(problem: Problem) -> dict[tuple[int, int], int]:
             guess = 2 * math.ceil(fair) + 4 * heaviest + forced + 1
             steps[u, g] = min(guess, group_capacity(problem, u, g))
     return steps
+
+
+# Balance steps (columns) the model may have: with slot weights there is one per burden point
+# a person could carry, and 2,000,000 took 1.9 GB and 12 s to build and solve; the largest
+# plain roster the README measures (1,000 people x 365 days) has 365,000 cells.
+MAX_BALANCE_STEPS = 500_000
+
+
+def check_balance_steps(problem: Problem) -> None:
+    """Refuse (naming `slot_weights`) weights whose balance steps would exceed the budget."""
+    if not problem.weighted:
+        return
+    steps = sum(default_steps(problem).values())
+    if steps > MAX_BALANCE_STEPS:
+        raise InputError([("slot_weights", (
+            f"with {problem.n_users} people and these weights the fairness model needs "
+            f"{steps:,} steps (one per point a person could carry), more than "
+            f"{MAX_BALANCE_STEPS:,}: use smaller weights (a quiet day is 4 points) or a shorter "
+            "window"
+        ))])  # fmt: skip
 
 
 def load_of(problem: Problem, assignment) -> dict[tuple[int, int], int]:

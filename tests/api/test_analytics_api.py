@@ -122,3 +122,28 @@ def test_a_bad_window_is_a_400_naming_the_field(daemon, params, field, problem):
         api.request("GET", f"/teams/{h.team_id}/analytics", params=params)
     assert refused.value.status == 400, refused.value
     assert refused.value.message.startswith(field) and problem in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("9999-12-01T00:00:00Z", "9999-12-31T23:59:59Z", "End"),
+        ("0001-01-01T00:00:00Z", "0001-02-01T00:00:00Z", "Start"),
+    ],
+)
+def test_a_window_at_the_ends_of_the_calendar_is_a_400_not_a_500(daemon, start, end, field):
+    """A team on Tokyo's clock: the calendar's last month has no month after it, and its first
+    began (in Tokyo) before the year 1 did in UTC."""
+    url, h, keys = daemon
+    with Client(url, token=keys["admin"]) as admin:
+        admin.request(
+            "PUT", f"/teams/{h.team_id}", json={"RosterRules": {"TimeZone": "Asia/Tokyo"}}
+        )
+        with pytest.raises(ApiError) as refused:
+            admin.team_analytics(h.team_id, start, end)
+        assert refused.value.status == 400, refused.value
+        assert refused.value.message.startswith(field) and "calendar" in refused.value.message
+        inside = admin.team_analytics(h.team_id, "9999-11-01T00:00:00Z", "9999-12-30T00:00:00Z")
+        assert [m["Month"] for m in inside["Months"]] == ["9999-11", "9999-12"]
+        first = admin.team_analytics(h.team_id, "0001-01-02T00:00:00Z", "0001-02-01T00:00:00Z")
+        assert [m["Month"] for m in first["Months"]] == ["0001-01", "0001-02"]

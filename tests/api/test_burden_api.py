@@ -72,6 +72,86 @@ def test_only_the_team_and_admins_read_its_burden(daemon):
     assert api.get(url, params=FORTNIGHT).status_code == 401
 
 
+def test_another_teams_member_cannot_read_its_burden_through_the_planner(daemon):
+    """GET /teams/{id}/burden is the team's own business; the planner's BalanceBy burden puts
+    the same figures (each slot's expected pages, what each person bore) in the input.json and
+    the solve's statistics, so for another team's member it is refused there too. A what-if by
+    shifts stays open to every member, as before."""
+    api, paged, headers = daemon
+    burdened = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden"}
+    for asked in (
+        api.get("/roster/input", params=burdened, headers=headers["mallory"]),
+        api.post("/roster/solve", json=burdened, headers=headers["mallory"]),
+    ):
+        assert asked.status_code == 403, asked.text
+        assert "TeamId" in asked.text and "slot_weights" not in asked.text
+    by_shifts = {**burdened, "BalanceBy": "shifts"}
+    assert api.get("/roster/input", params=by_shifts, headers=headers["mallory"]).status_code == 200
+    mine = api.get("/roster/input", params=burdened, headers=headers["ana"])
+    assert mine.status_code == 200 and len(mine.json()["slot_weights"]) == 14
+    assert api.get("/roster/input", params=burdened, headers=headers["admin"]).status_code == 200
+
+
+def test_another_teams_member_cannot_read_a_solve_balanced_by_its_burden(daemon):
+    """A solve by burden hands back each person's burden points (Statistics) and the roster
+    it made from them: another team's member may not read that job, nor its Statistics in the
+    list of solves; the team's members and admins still do."""
+    api, paged, headers = daemon
+    body = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden", "FreezeHours": 0}
+    job = api.post("/roster/solve", json=body, headers=headers["ana"])
+    assert job.status_code == 202, job.text
+    url = f"/roster/solve/{job.json()['JobId']}"
+    wait_for(lambda: api.get(url, headers=headers["ana"]).json()["Status"] == "done", 60)
+    mine = api.get(url, headers=headers["ana"]).json()
+    assert all("burden" in u for u in mine["Statistics"]["users"])
+    assert api.get(url, headers=headers["admin"]).status_code == 200
+    theirs = api.get(url, headers=headers["mallory"])
+    assert theirs.status_code == 403, theirs.text
+    assert set(theirs.json()) == {"code", "message", "details"}
+    assert f"team {paged.team_id}'s burden" in theirs.json()["message"]
+    listed = api.get("/roster/solve", headers=headers["mallory"]).json()["Items"]
+    assert [j["JobId"] for j in listed] == [job.json()["JobId"]]
+    assert "Statistics" not in listed[0]
+    shown = api.get("/roster/solve", headers=headers["ana"]).json()["Items"]
+    assert shown[0]["Statistics"] == mine["Statistics"]
+
+
+def test_a_slot_heavier_than_the_optimizer_takes_is_refused_naming_balance_by(daemon):
+    """The optimizer takes slot weights up to 1,000 points. A team paged 150 times a day (a
+    third at night) makes a weekly slot weigh 7 + 700 + 3 x 350 = 1,757 points, and any slot
+    of 1,200 days weighs 1,200 for its days alone: planned by burden that was a 400 about
+    `input.slot_weights[0]`, a field the planner's user never wrote. It names what they asked
+    for, and what to change."""
+    api, paged, headers = daemon
+    asked = {**FORTNIGHT, "TeamId": paged.team_id, "BalanceBy": "burden", "ShiftLength": "P1200D"}
+    estimate = api.get(f"/teams/{paged.team_id}/burden", headers=headers["ana"],
+                       params={**FORTNIGHT, "ShiftLength": "P1200D"}).json()  # fmt: skip
+    points = estimate["Slots"][0]["Points"]
+    assert points >= 1200
+    for answer in (
+        api.get("/roster/input", params=asked, headers=headers["ana"]),
+        api.post("/roster/solve", json=asked, headers=headers["ana"]),
+    ):
+        assert answer.status_code == 400, answer.text
+        message = answer.json()["message"]
+        assert message.startswith("BalanceBy: ") and "slot_weights" not in message, message
+        assert f"would weigh {points:,} points" in message
+        assert "ShiftLength" in message and "NightWeight" in message
+    by_shifts = api.get("/roster/input", params={**asked, "BalanceBy": "shifts"},
+                        headers=headers["ana"])  # fmt: skip
+    assert by_shifts.status_code == 200, by_shifts.text
+
+
+@pytest.mark.parametrize("field", ["TimeZone", "Handoff", "ShiftLength"])
+def test_a_very_long_option_is_refused_without_echoing_it_whole(daemon, field):
+    """A 5,000-character option came back whole in the error (and in any log of it)."""
+    api, paged, headers = daemon
+    params = {**FORTNIGHT, field: "P" + "9X" * 2500}
+    answer = api.get(f"/teams/{paged.team_id}/burden", params=params, headers=headers["ana"])
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["message"].startswith(f"{field}: ") and len(answer.text) < 400
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -80,6 +160,10 @@ def test_only_the_team_and_admins_read_its_burden(daemon):
         ({"End": "2026-03-01"}, "End"),
         ({"TimeZone": "Mars/Olympus"}, "TimeZone"),
         ({"Start": "tomorrow"}, "Start"),
+        ({"ShiftLength": "P99999999999D"}, "ShiftLength"),  # more days than a timedelta holds
+        ({"Start": "0001-01-01", "End": "0001-01-14"}, "Start"),  # 12 weeks before: no calendar
+        # one slot of 383 years, read hour by hour: 18 s of one request
+        ({"ShiftLength": "P20000W"}, "ShiftLength"),
     ],
 )
 def test_bad_options_are_refused_naming_the_field(daemon, change, field):

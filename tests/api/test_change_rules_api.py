@@ -365,14 +365,18 @@ def test_an_admin_sets_the_rules_merged_and_checked(api, rota):
         ({"MinRestShifts": -1}, "RosterRules.MinRestShifts"),
         ({"MaxConsecutiveShifts": 0}, "RosterRules.MaxConsecutiveShifts"),
         ({"ShiftLength": "a day"}, "RosterRules.ShiftLength"),
+        ({"ShiftLength": "P99999999999D"}, "RosterRules.ShiftLength"),  # beyond a timedelta
         ({"Handoff": "9h"}, "RosterRules.Handoff"),
+        ({"Handoff": "1" * 100_000}, "RosterRules.Handoff"),  # not echoed whole
+        ({"ShiftLength": "P" + "X" * 100_000}, "RosterRules.ShiftLength"),
         ({"TimeZone": "Mars/Base"}, "RosterRules.TimeZone"),
         ({"Sleep": 8}, "RosterRules.Sleep"),
         ("strict", "RosterRules"),
     ):
         response = api.put("/teams/1", json={"RosterRules": rules, "Name": "Renamed"})
-        assert response.status_code == 400, response.text
-        assert response.json()["message"].startswith(f"{field}: "), response.text
+        assert response.status_code == 400, response.text[:300]
+        assert response.json()["message"].startswith(f"{field}: "), response.text[:300]
+        assert len(response.text) < 400, response.text[:300]
     team = ok(api.get("/teams/1"))
     assert team["Name"] == "Default" and team["RosterRules"] == dropped["RosterRules"]
     assert api.put("/teams/1", json={"RosterRules": None}, headers=keys["ana"]).status_code == 403
@@ -430,3 +434,45 @@ def test_a_roster_published_from_the_planner_gives_the_team_its_rules(api, rota)
     assert ok(api.get("/teams/1"))["RosterRules"]["MinRestShifts"] == 4
     bad = api.post("/roster/publish", json={"Output": job["Output"], "Input": [1]})
     assert bad.status_code == 400 and bad.json()["message"].startswith("Input: ")
+    # Rules no planner would keep are refused, naming them, and the team's rules stay: a run
+    # limit of a billion would have every later override lay out a billion slots around it.
+    for document, field in (
+        ({"max_consecutive_shifts": 10**9}, "Input.max_consecutive_shifts"),
+        ({"min_rest_shifts": -1}, "Input.min_rest_shifts"),
+        ({"shift": {"length": "PT1S"}}, "Input.shift.length"),
+        ({"shift": {"length": "P99999999999D"}}, "Input.shift.length"),
+    ):
+        bad = api.post("/roster/publish", json={"Output": job["Output"], "Input": document})
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["message"].startswith(f"{field}: "), bad.text
+    assert ok(api.get("/teams/1"))["RosterRules"]["MinRestShifts"] == 4
+    assert "MaxConsecutiveShifts" not in ok(api.get("/teams/1"))["RosterRules"]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [RULES, None, {"TimeZone": "Asia/Tokyo"}],
+    ids=["run-rules", "no-rules", "tokyo"],
+)
+def test_a_change_at_the_calendars_end_is_a_400_naming_end(api, store, rota, rules):
+    """The checker reads the team's slots and days around a change: for one ending in the
+    last days of the year 9999 they run past the calendar (the slot after it, the day after
+    it, or the day itself on Tokyo's clock), which was a 500 even for a team without rules."""
+    ok(api.put("/teams/1", json={"RosterRules": rules}))
+    ana = rota["ids"]["ana"]
+    refusals = 0
+    for start, end in (
+        ("9999-12-29T00:00:00Z", "9999-12-31T00:00:00Z"),
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:59:59Z"),
+    ):
+        body = {"Start": start, "End": end, "UserId": ana}
+        before = written(store)
+        answer = api.post("/teams/1/overrides", json=body)
+        if answer.status_code == 201:  # the slots and days around it are all in the calendar
+            continue
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"].startswith("End: "), answer.text
+        assert "calendar" in answer.json()["message"]
+        assert written(store) == before
+        refusals += 1
+    assert refusals >= 1  # the last second of the calendar is always past the day after

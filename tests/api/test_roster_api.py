@@ -310,6 +310,29 @@ def test_solve_given_input_and_bad_requests(api, team):
     refused(api.post("/roster/solve", json={**DECEMBER, "TimeLimit": 1e9}), 400, "TimeLimit")
     refused(api.post("/roster/solve", json={**DECEMBER, "Gap": 1}), 400, "Gap")
     refused(api.post("/roster/solve", content="{not json"), 400, "malformed JSON")
+
+
+@pytest.mark.parametrize(
+    ("history", "weights", "field"),
+    [
+        ({"shifts": 0, "burden": 10**400}, [4, 4], "Input.history.1.History.burden"),
+        ({"shifts": 10**400}, None, "Input.history.1.History.shifts"),
+        (10**400, None, "Input.history.1"),
+    ],
+    ids=["burden", "shifts", "a-number"],
+)
+def test_a_history_no_model_can_hold_is_refused_at_submission(api, team, history, weights, field):
+    """A number of shifts or burden points beyond a float (what the optimizer's costs are
+    made of) was accepted, and the solve then failed in the worker building its model."""
+    doc = {
+        "schedule_start": "2026-12-01T00:00:00Z",
+        "schedule_end": "2026-12-03T00:00:00Z",
+        "users": [{"id": "1", "name": "Ana"}, {"id": "2", "name": "Ben"}],
+        "history": {"1": history},
+    }
+    if weights:
+        doc["slot_weights"] = weights
+    refused(api.post("/roster/solve", json={"Input": doc, "TimeLimit": 10}), 400, field)
     refused(api.get("/roster/solve/nope"), 404, "no solve job")
 
 
@@ -633,3 +656,48 @@ def test_availability_days_are_dates(store, team):
     )
     assert days == {date(2026, 12, 1): "avoid"}
     assert availability.user_days(store, 1, date(2026, 12, 1), date(2026, 12, 31)) == days
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"Start": "0001-01-01", "End": "0001-01-30"},  # the window before it: before the year 1
+        {"Start": "0001-06-01", "End": "0002-06-30", "BalanceBy": "burden"},
+        {
+            "Start": "2026-12-01",
+            "End": "2026-12-01",
+            "ShiftLength": "P1000D",
+            "MaxConsecutiveShifts": 1000,
+        },  # the rules look back 2,002 slots: 5,482 years
+    ],
+    ids=["history", "burden-history", "carry-in"],
+)
+def test_a_look_back_past_the_calendars_start_finds_nothing_there(api, team, window):
+    """The planner reads the window before (`history`) and the slots the run and rest rules
+    look back over (`carry_in`); reaching before the year 1 was a 500 (a date out of range).
+    Nothing was on call then: the input has no history and nothing carried in."""
+    document = ok(api.get("/roster/input", params=window))
+    assert [u["id"] for u in document["users"]] == [str(i) for i in team]
+    assert "history" not in document and "carry_in" not in document
+
+
+def test_slot_weights_that_would_build_a_huge_model_are_refused_at_submission(api, team):
+    """The balance term has one step per burden point a person could carry: one person and 600
+    hourly slots of 1,000 points is 600,000 columns (2,000 such slots were 1.9 GB and 12 s in
+    the solve's worker; the 20,000 a window may hold, ten times as many steps). Refused at
+    submission naming slot_weights; the same weights over 400 slots still solve."""
+
+    def document(slots: int) -> dict:
+        end = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=slots - 1)
+        return {
+            "schedule_start": "2026-12-01T00:00:00Z",
+            "schedule_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "shift": {"length": "PT1H"},
+            "users": [{"id": "1", "name": "Ana"}],
+            "slot_weights": [1000] * slots,
+        }
+
+    message = refused(api.post("/roster/solve", json={"Input": document(600)}), 400)
+    assert message.startswith("Input.slot_weights: ") and "600,000" in message
+    job = ok(api.post("/roster/solve", json={"Input": document(400), "TimeLimit": 30}), 202)
+    assert finished(api, job["JobId"])["Status"] == "done"

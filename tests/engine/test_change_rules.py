@@ -6,6 +6,7 @@ with one at a time."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -237,3 +238,39 @@ def test_a_change_longer_than_the_planners_grid_is_refused_naming_end(store, rot
         "Eve Hart would be on call 19000 shifts in a row, Tue 13 Jan 2026 09:00 CET to "
         "Thu 20 Jan 2078 09:00 CET (the team's MaxConsecutiveShifts is 2)"
     ]
+
+
+def test_a_long_change_over_a_busy_schedule_is_checked_in_one_pass(store, clock):
+    """Hourly slots, runs of up to 1,000 with 1,000 free after: 120 days of the person's
+    hourly shifts (every other hour) under a 120-day override. The checker compared every
+    slot with every one of the person's shifts (about 6,900 slots x 1,440 shifts, twice):
+    5.6 s on this machine, and 19 s for a 400-day override over a year of such shifts; each
+    shift marking its slots once, 0.4 s. What it finds is worked out by hand: the hour before
+    the window is the person's, so with the override they are on call 2,880 + 1 hours in a
+    row."""
+    now = clock.now()
+    ana = create_user(store, "Ana", "Silva", "ana", now)
+    ben = create_user(store, "Ben", "Okafor", "ben", now)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    teams.update_team(
+        store,
+        1,
+        roster_rules={"ShiftLength": "PT1H", "MaxConsecutiveShifts": 1000, "MinRestShifts": 1000},
+    )
+
+    def hourly(tx) -> None:
+        for k in range(-1, 24 * 120):  # Ana the odd hours (and the one before the window)
+            tx.execute(
+                "INSERT INTO schedules (user_id, layer, start_time, end_time, team_id) "
+                "VALUES (?, 1, ?, ?, 1)",
+                [ana.id if k % 2 else ben.id, start + timedelta(hours=k),
+                 start + timedelta(hours=k + 1)],
+            )  # fmt: skip
+
+    store.write(hourly)
+    began = time.perf_counter()
+    found = check_cover(store, 1, ana.id, 1, start, start + timedelta(days=120))
+    took = time.perf_counter() - began
+    assert [b.rule for b in found] == ["in-a-row"]
+    assert "would be on call 2881 shifts in a row" in found[0].message
+    assert took < 2.0, f"{took:.2f} s"

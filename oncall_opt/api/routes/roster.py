@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from oncall_opt.api.access import principal_of
 from oncall_opt.api.common import (
     ID_MAX,
     IdPath,
@@ -39,8 +40,8 @@ from oncall_opt.api.common import (
 from oncall_opt.engine import availability, cover, planning
 from oncall_opt.engine.planning import RosterOptions
 from oncall_opt.engine.solvejobs import SolveJob, SolveJobs
-from oncall_opt.engine.teams import get_team
-from oncall_opt.errors import ConflictError, InvalidRequestError
+from oncall_opt.engine.teams import get_team, is_member
+from oncall_opt.errors import ConflictError, InvalidRequestError, PermissionDeniedError
 
 _jobs_lock = threading.Lock()
 
@@ -270,6 +271,7 @@ class InputQuery(OptionsIn):
 def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> dict[str, Any]:
     """The input.json for the window Start..End built from the users and their days; solve it
     with `POST /roster/solve` or the `oncall-opt` command line."""
+    _may_read_burden(request, params)
     document = planning.build_input(
         store_of(request),
         _day("Start", params.Start),
@@ -279,6 +281,22 @@ def roster_input(request: Request, params: Annotated[InputQuery, Query()]) -> di
     )
     planning.problem_for(document, "input")  # what we hand out always loads
     return document
+
+
+def _may_read_burden(request: Request, params: OptionsIn) -> None:
+    """A what-if by shifts is every member's; one balanced by burden carries the team's page
+    history (each slot's expected pages, what each person bore), which only its members and
+    admins read (`GET /teams/{id}/burden`)."""
+    principal = principal_of(request)
+    if params.BalanceBy != "burden" or principal.is_admin:
+        return
+    if principal.user_id is None or not is_member(
+        store_of(request), params.TeamId, principal.user_id
+    ):
+        raise PermissionDeniedError(
+            f"TeamId: BalanceBy burden reads team {params.TeamId}'s page history; only its "
+            "members (or an admin) may plan by it"
+        )
 
 
 class BurdenQuery(RequestBody):
@@ -426,6 +444,7 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
                 "Start" if params.Start is None else "End",
                 "required: give Start and End (days), or an Input document",
             )
+        _may_read_burden(request, params)
         document = planning.build_input(
             store_of(request),
             _day("Start", params.Start),
@@ -439,18 +458,47 @@ def solve(params: SolveIn, request: Request) -> SolveJobOut:
     return SolveJobOut.of(job)
 
 
+def _hides_burden(request: Request, job: SolveJob, members: dict[int, bool]) -> bool:
+    """Whether the caller may not see the job's figures: a solve balanced by a team's burden
+    gives each person's burden points, which only its members and admins read (`members`
+    keeps the answer for each team asked about)."""
+    statistics = job.output.get("statistics") if job.output else None
+    users = statistics.get("users") if isinstance(statistics, dict) else None
+    weighted = isinstance(users, list) and any("burden" in u for u in users)
+    principal = principal_of(request)
+    if not weighted or job.team_id is None or principal.is_admin:
+        return False
+    if job.team_id not in members:
+        members[job.team_id] = principal.user_id is not None and is_member(
+            store_of(request), job.team_id, principal.user_id
+        )
+    return not members[job.team_id]
+
+
 @router.get("/roster/solve", response_model=SolveJobList, response_model_exclude_none=True)
 def list_solves(request: Request) -> SolveJobList:
-    """The solve jobs kept in memory, oldest first, without their outputs."""
-    return SolveJobList(
-        Items=[SolveJobOut.of(j, output=False) for j in solve_jobs(request.app).jobs()]
-    )
+    """The solve jobs kept in memory, oldest first, without their outputs (nor the Statistics
+    of one balanced by the burden of a team the caller is not in)."""
+    members: dict[int, bool] = {}
+    items = []
+    for job in solve_jobs(request.app).jobs():
+        item = SolveJobOut.of(job, output=False)
+        if _hides_burden(request, job, members):
+            item.Statistics = None
+        items.append(item)
+    return SolveJobList(Items=items)
 
 
 @router.get("/roster/solve/{job_id}", response_model=SolveJobOut, response_model_exclude_none=True)
 def get_solve(job_id: str, request: Request) -> SolveJobOut:
     """A solve job: `Output` (the output.json) once done, `Reasons`/`Error` when it failed."""
-    return SolveJobOut.of(solve_jobs(request.app).get(job_id))
+    job = solve_jobs(request.app).get(job_id)
+    if _hides_burden(request, job, {}):
+        raise PermissionDeniedError(
+            f"solve job {job.id} is balanced by team {job.team_id}'s burden: only its members "
+            "(or an admin) may read it"
+        )
+    return SolveJobOut.of(job)
 
 
 # ----- publishing --------------------------------------------------------------------------
