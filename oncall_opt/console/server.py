@@ -182,31 +182,46 @@ def _act_page(title: str, body: str, error: str | None = None, status: int = 200
     return HTMLResponse(signin.page(title, body, error, hint=False), status)
 
 
+async def _one_time_link(
+    request: Request, peek: str, use: str, refused: str
+) -> tuple[dict, None] | tuple[None, Response]:
+    """What a one-time link's token says (GET: `peek`, changing nothing, as a mail scanner or a
+    link preview would) or does (POST: `use`, once): the client method's answer, or the page
+    that says why not (another site's form, the daemon down, the token spent or unknown)."""
+    token = request.path_params["token"]
+    if request.method == "POST" and _cross_site(request):
+        return None, _act_page("Refused", "", "Refused: this came from another site's page.", 403)
+
+    def ask() -> dict:
+        with Client(api_url(), timeout=15) as anonymous:
+            return getattr(anonymous, peek if request.method == "GET" else use)(token)
+
+    try:
+        return await run_in_threadpool(ask), None
+    except DaemonUnavailable:
+        return None, _act_page(
+            "Not now", "", "The on-call daemon is not running: try again soon.", 503
+        )
+    except ApiError as exc:
+        status = exc.status if exc.status in (401, 404, 409) else 400
+        return None, _act_page(refused, "", exc.message, status)
+
+
 async def act(request: Request) -> Response:
     """A page's one-time link (acknowledge, resolve): the GET shows what it does and asks (a
     mail scanner or a link preview changes nothing), the POST acts, once, as the person the
     page went to. An ntfy push button POSTs straight here (no browser, no Origin)."""
-    token = request.path_params["token"]
-    path = request.url.path
-    if request.method == "POST" and _cross_site(request):
-        return _act_page("Refused", "", "Refused: this came from another site's page.", 403)
-
-    def ask() -> dict:
-        with Client(api_url(), timeout=15) as anonymous:
-            if request.method == "GET":
-                return anonymous.peek_action(token)
-            return anonymous.use_action(token)
-
-    try:
-        what = await run_in_threadpool(ask)
-    except DaemonUnavailable:
-        return _act_page("Not now", "", "The on-call daemon is not running: try again soon.", 503)
-    except ApiError as exc:
-        status = exc.status if exc.status in (401, 404, 409) else 400
-        return _act_page("This link cannot act", "", exc.message, status)
+    what, why_not = await _one_time_link(
+        request, "peek_action", "use_action", "This link cannot act"
+    )
+    if what is None:
+        return why_not
     if request.method == "GET":
         verb = "Acknowledge" if what["Action"] == "acknowledge" else "Resolve"
-        return _act_page(f"{verb} incident #{what['IncidentId']}?", signin.action_form(path, what))
+        return _act_page(
+            f"{verb} incident #{what['IncidentId']}?",
+            signin.action_form(request.url.path, what),
+        )
     done = "acknowledged" if what["Action"] == "acknowledge" else "resolved"
     body = (
         f"<p>Incident #{what['IncidentId']} is {done} by {escape(what['Person'])}. You can "
@@ -222,29 +237,16 @@ async def cover(request: Request) -> Response:
     """A cover ask's one-time link (accept, decline): the GET shows the shift and asks (a mail
     scanner or a link preview changes nothing), the POST answers, once, as the person asked.
     An ntfy push button POSTs straight here."""
-    token = request.path_params["token"]
-    path = request.url.path
-    if request.method == "POST" and _cross_site(request):
-        return _act_page("Refused", "", "Refused: this came from another site's page.", 403)
-
-    def ask() -> dict:
-        with Client(api_url(), timeout=15) as anonymous:
-            if request.method == "GET":
-                return anonymous.peek_cover_link(token)
-            return anonymous.use_cover_link(token)
-
-    try:
-        what = await run_in_threadpool(ask)
-    except DaemonUnavailable:
-        return _act_page("Not now", "", "The on-call daemon is not running: try again soon.", 503)
-    except ApiError as exc:
-        status = exc.status if exc.status in (401, 404, 409) else 400
-        return _act_page("This link cannot answer", "", exc.message, status)
+    what, why_not = await _one_time_link(
+        request, "peek_cover_link", "use_cover_link", "This link cannot answer"
+    )
+    if what is None:
+        return why_not
     accepting = what["Action"] == "accept"
     if request.method == "GET":
         verb = "Cover" if accepting else "Decline"
         title = f"{verb} {what['For']}'s shift?"
-        return _act_page(title, signin.cover_form(path, what, _span(what)))
+        return _act_page(title, signin.cover_form(request.url.path, what, _span(what)))
     done = (
         f"You ({escape(what['Person'])}) cover {escape(what['For'])}: {escape(_span(what))}."
         if accepting

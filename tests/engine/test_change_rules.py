@@ -6,7 +6,6 @@ with one at a time."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -245,7 +244,8 @@ def test_a_long_change_over_a_busy_schedule_is_checked_in_one_pass(store, clock)
     hourly shifts (every other hour) under a 120-day override. The checker compared every
     slot with every one of the person's shifts (about 6,900 slots x 1,440 shifts, twice):
     5.6 s on this machine, and 19 s for a 400-day override over a year of such shifts; each
-    shift marking its slots once, 0.4 s. What it finds is worked out by hand: the hour before
+    shift marking its slots once, 0.4 s (measured by hand: no speed is asserted here, only
+    the answer on this large case). What it finds is worked out by hand: the hour before
     the window is the person's, so with the override they are on call 2,880 + 1 hours in a
     row."""
     now = clock.now()
@@ -268,9 +268,6 @@ def test_a_long_change_over_a_busy_schedule_is_checked_in_one_pass(store, clock)
             )  # fmt: skip
 
     store.write(hourly)
-    began = time.perf_counter()
     found = check_cover(store, 1, ana.id, 1, start, start + timedelta(days=120))
-    took = time.perf_counter() - began
     assert [b.rule for b in found] == ["in-a-row"]
     assert "would be on call 2881 shifts in a row" in found[0].message
-    assert took < 2.0, f"{took:.2f} s"
