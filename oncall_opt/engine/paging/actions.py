@@ -34,6 +34,25 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def unspent(row: dict | None, token: str, prefix: str, now: datetime) -> dict:
+    """A one-time link's row as read by its hash (this module's links and cover_links.py's):
+    UnauthenticatedError when it is unknown or of another kind, used, or expired."""
+    if row is None or not token.startswith(prefix):
+        raise UnauthenticatedError("this link is not valid")
+    if row["used_at"] is not None:
+        raise UnauthenticatedError("this link was used already (a link works once)")
+    if row["expires_at"] <= now:
+        raise UnauthenticatedError("this link has expired (links last 24 hours)")
+    return row
+
+
+def spent(row: dict | None, token: str, prefix: str) -> dict:
+    """The row a spending UPDATE ... RETURNING gave back: UnauthenticatedError when none."""
+    if row is None or not token.startswith(prefix):
+        raise UnauthenticatedError("this link was used already, has expired or is not valid")
+    return row
+
+
 def make(
     tx: Transaction, incident_id: int, user_id: int, via: str, now: datetime
 ) -> dict[str, str]:
@@ -58,14 +77,7 @@ def peek(store: Store, token: str, now: datetime) -> ActionLink:
         "WHERE token_hash = ?",
         [_hash(token)],
     )
-    if row is None or not token.startswith(PREFIX):
-        raise UnauthenticatedError("this link is not valid")
-    link = ActionLink(**row)
-    if link.used_at is not None:
-        raise UnauthenticatedError("this link was used already (a link works once)")
-    if link.expires_at <= now:
-        raise UnauthenticatedError("this link has expired (links last 24 hours)")
-    return link
+    return ActionLink(**unspent(row, token, PREFIX, now))
 
 
 def spend(tx: Transaction, token: str, now: datetime) -> ActionLink:
@@ -75,9 +87,7 @@ def spend(tx: Transaction, token: str, now: datetime) -> ActionLink:
         "AND expires_at > ? RETURNING id, incident_id, user_id, action, via, expires_at, used_at",
         [now, _hash(token), now],
     )
-    if row is None or not token.startswith(PREFIX):
-        raise UnauthenticatedError("this link was used already, has expired or is not valid")
-    return ActionLink(**row)
+    return ActionLink(**spent(row, token, PREFIX))
 
 
 def describe(store: Store, link: ActionLink) -> dict[str, object]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from oncall_opt.engine.paging.actions import _hash
+from oncall_opt.engine.paging.actions import _hash, spent, unspent
 from oncall_opt.engine.paging.channels import Action, Message
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.errors import UnauthenticatedError
@@ -49,14 +49,7 @@ def peek(source: Store | Transaction, token: str, now: datetime) -> CoverLink:
     """What a link would do (nothing is spent); UnauthenticatedError when it is unknown, used
     or expired."""
     row = source.row(f"SELECT {_COLUMNS} FROM cover_links WHERE token_hash = ?", [_hash(token)])
-    if row is None or not token.startswith(PREFIX):
-        raise UnauthenticatedError("this link is not valid")
-    link = CoverLink(**row)
-    if link.used_at is not None:
-        raise UnauthenticatedError("this link was used already (a link works once)")
-    if link.expires_at <= now:
-        raise UnauthenticatedError("this link has expired (links last 24 hours)")
-    return link
+    return CoverLink(**unspent(row, token, PREFIX, now))
 
 
 def spend(tx: Transaction, token: str, now: datetime) -> CoverLink:
@@ -67,9 +60,7 @@ def spend(tx: Transaction, token: str, now: datetime) -> CoverLink:
         f"AND expires_at > ? RETURNING {_COLUMNS}",
         [now, _hash(token), now],
     )
-    if row is None or not token.startswith(PREFIX):
-        raise UnauthenticatedError("this link was used already, has expired or is not valid")
-    link = CoverLink(**row)
+    link = CoverLink(**spent(row, token, PREFIX))
     tx.execute(
         "UPDATE cover_links SET used_at = ? WHERE request_id = ? AND user_id = ? "
         "AND used_at IS NULL",
