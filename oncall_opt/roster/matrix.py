@@ -377,14 +377,7 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
                 if w:
                     taken[2 * h * w + w * w].append(j)
             parts = [(js, float(c)) for c, js in sorted(taken.items())]
-            costs = [(2 * (h + k) - 1) for k in range(1, len(columns) + 1)]
-            m.rows.append(("load_in_whole_slots", u, g))
-            m.row_lower.append(-INF)
-            m.row_upper.append(0.0)
-            for js, c in parts:
-                m.index.extend(js)
-                m.value.extend([c] * len(js))
-            m.index.extend(columns)
-            m.value.extend(-float(c) for c in costs)
-            m.starts.append(len(m.index))
+            # each step its own part: the k-th step's coefficient is its own cost
+            steps_part = [([j], -float(2 * (h + k) - 1)) for k, j in enumerate(columns, start=1)]
+            m.add_row(("load_in_whole_slots", u, g), -INF, 0, *parts, *steps_part)
     return m

@@ -445,12 +445,8 @@ def _polished(
     before, after = evaluate(problem, best).total, evaluate(problem, found).total
     if after >= before:
         return best, values
-    timing.steps.append(f"moves and trades ({_tidy_number(before - after)} lower)")
+    timing.steps.append(f"moves and trades ({before - after:g} lower)")
     return found, _column_values(problem, mx, found)
-
-
-def _tidy_number(value: float) -> str:
-    return f"{value:g}" if value != int(value) else str(int(value))
 
 
 @dataclass

@@ -86,7 +86,7 @@ class Inst:
 
     @property
     def weighted(self) -> bool:
-        return self.sw != [1] * self.n or self.sw_given
+        return self.sw_given
 
     def group(self, t: int, layer: int) -> tuple[int, bool]:
         return (layer, self.weekend[t] if self.weekend_balance else False)
