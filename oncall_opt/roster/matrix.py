@@ -29,6 +29,7 @@ from oncall_opt.roster.structure import (
     default_steps,
     group_capacity,
     group_of,
+    happiness_ceiling,
     history_constant,
     history_in_group,
 )
@@ -173,33 +174,63 @@ class Matrices:
         return rows[np.maximum.reduceat(columns[index], starts[:-1])]
 
     def to_highs(
-        self, relax: bool = False, rows: np.ndarray | None = None, **options
+        self,
+        relax: bool = False,
+        rows: np.ndarray | None = None,
+        fixed: np.ndarray | None = None,
+        **options,
     ) -> highspy.Highs:
         """A highspy model of these matrices (continuous everywhere when `relax`), with only
-        `rows` (row numbers) when given."""
+        `rows` (row numbers) when given. `fixed` (a value per column, NaN where free) leaves
+        the fixed columns out: their terms move to the row bounds and the objective's
+        offset, and rows left without a free column go (the caller vouches for them). The
+        model's columns are then the free ones, in order (`free_columns`)."""
         _, _, _, row_lower, row_upper = self._arrays
         if rows is None:
             rows = np.arange(len(self.rows))
         starts, index, value = self.submatrix(rows)
+        cost = np.asarray(self.cost, dtype=float)
+        lower = np.asarray(self.lower, dtype=float)
+        upper = np.asarray(self.upper, dtype=float)
+        integer = self.integer
+        row_lower, row_upper, offset = row_lower[rows], row_upper[rows], self.offset
+        if fixed is not None:
+            free = np.isnan(fixed)
+            at = np.where(free, 0.0, fixed)
+            row_of = np.repeat(np.arange(len(rows)), np.diff(starts))
+            activity = np.bincount(row_of, weights=value * at[index], minlength=len(rows))
+            kept_terms = free[index]
+            counts = np.bincount(row_of[kept_terms], minlength=len(rows))
+            kept_rows = counts > 0
+            renumber = np.cumsum(free) - 1
+            keep = kept_terms & kept_rows[row_of]
+            index, value = renumber[index[keep]].astype(np.int32), value[keep]
+            starts = np.zeros(int(kept_rows.sum()) + 1, dtype=np.int32)
+            np.cumsum(counts[kept_rows], out=starts[1:])
+            row_lower = (row_lower - activity)[kept_rows]
+            row_upper = (row_upper - activity)[kept_rows]
+            offset += float(cost[~free] @ at[~free])
+            cost, lower, upper = cost[free], lower[free], upper[free]
+            integer = [i for i, f in zip(integer, free, strict=True) if f]
         lp = highspy.HighsLp()
-        lp.num_col_ = len(self.cost)
-        lp.num_row_ = len(rows)
-        lp.col_cost_ = np.asarray(self.cost, dtype=float)
-        lp.col_lower_ = np.asarray(self.lower, dtype=float)
-        lp.col_upper_ = np.asarray(self.upper, dtype=float)
-        lp.row_lower_ = row_lower[rows]
-        lp.row_upper_ = row_upper[rows]
-        lp.offset_ = self.offset
+        lp.num_col_ = len(cost)
+        lp.num_row_ = len(row_lower)
+        lp.col_cost_ = cost
+        lp.col_lower_ = lower
+        lp.col_upper_ = upper
+        lp.row_lower_ = row_lower
+        lp.row_upper_ = row_upper
+        lp.offset_ = offset
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
         lp.a_matrix_.num_col_ = lp.num_col_
         lp.a_matrix_.num_row_ = lp.num_row_
         lp.a_matrix_.start_ = starts
         lp.a_matrix_.index_ = index
         lp.a_matrix_.value_ = value
-        if not relax and any(self.integer):
+        if not relax and any(integer):
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                for i in self.integer
+                for i in integer
             ]
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
@@ -300,7 +331,7 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
     happiness = m.happiness_column
     m.cost.append(-weights.happiness)
     m.lower.append(0.0)
-    m.upper.append(INF)
+    m.upper.append(float(happiness_ceiling(problem)))
     m.integer.append(not relax)
 
     for t in range(problem.n_slots):

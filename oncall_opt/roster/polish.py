@@ -23,6 +23,9 @@ from oncall_opt.roster.result import Assignment, evaluate
 from oncall_opt.roster.structure import balance_groups, group_of, history_in_group
 from oncall_opt.roster.warmstart import violations
 
+# Deltas are sums of float terms: a target met to within this is met.
+_ROUNDING = 1e-6
+
 
 class _Search:
     def __init__(self, problem: Problem, assignment: Assignment):
@@ -206,11 +209,11 @@ class _Search:
         return held
 
 
-def _trade_round(search: _Search, deadline: float, width: int = 12) -> bool:
+def _trade_round(search: _Search, deadline: float, width: int = 12) -> float:
     """One round of trades between the most and the least loaded of each balance group
-    (relative to their weight); True when one was made."""
+    (relative to their weight); what they changed the objective by (0: none made)."""
     p = search.problem
-    made = False
+    made = 0.0
     for g in range(len(balance_groups(p))):
         order = sorted(search.users, key=lambda u: search.load[u][g] / p.users[u].weight)
         low, high = order[:width], order[-width:][::-1]
@@ -230,25 +233,30 @@ def _trade_round(search: _Search, deadline: float, width: int = 12) -> bool:
                 if best is not None:
                     search.apply_trade(*best)
                     held = search.cells_of()
-                    made = True
+                    made += best_delta
     return made
 
 
-def polish(problem: Problem, assignment: Assignment, deadline: float) -> Assignment:
+def polish(
+    problem: Problem, assignment: Assignment, deadline: float, target: float | None = None
+) -> Assignment:
     """A roster at least as good as `assignment` (same rules), improved by single-slot moves
-    until none helps or `deadline` (time.perf_counter()) passes."""
+    until none helps, `deadline` (time.perf_counter()) passes or its objective is down to
+    `target` (a bound: nothing lower exists)."""
     if problem.n_users < 2 or not assignment:
         return assignment
     search = _Search(problem, assignment)
+    objective = evaluate(problem, assignment).total
+    done = target is not None and objective <= target + _ROUNDING
     cells = sorted(search.assignment)
     takers = [
         [v for v in search.users if t in problem.available[v]] for t in range(problem.n_slots)
     ]
-    improved = True
+    improved = not done
     while improved and time.perf_counter() < deadline:
         improved = False
         for t, layer in cells:
-            if time.perf_counter() >= deadline:
+            if time.perf_counter() >= deadline or done:
                 break
             if (t, layer) in problem.pins:
                 continue
@@ -265,8 +273,14 @@ def polish(problem: Problem, assignment: Assignment, deadline: float) -> Assignm
             if best is not None:
                 search.apply_move(t, layer, best)
                 improved = True
+                objective += best_delta
+                done = target is not None and objective <= target + _ROUNDING
         if not improved and time.perf_counter() < deadline:
-            improved = _trade_round(search, deadline)
+            gained = _trade_round(search, deadline)
+            improved = gained < 0
+            objective += gained
+            done = target is not None and objective <= target + _ROUNDING
+        improved = improved and not done
     found = search.assignment
     worse = evaluate(problem, found).total > evaluate(problem, assignment).total
     if worse or violations(problem, found):

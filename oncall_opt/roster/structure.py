@@ -124,6 +124,18 @@ def load_of(problem: Problem, assignment) -> dict[tuple[int, int], int]:
     return load
 
 
+def happiness_ceiling(problem: Problem) -> int:
+    """The least-happy level no roster passes. Each wisher needs that many preferred cells,
+    and a cell is granted to one person, so level x wishers <= the cells some wisher prefers
+    (and each wisher's own preferred cells). The LP knows both only as fractions: at 1000
+    people and 365 days it kept a level of 0.36 where every roster has 0."""
+    wishers = problem.wishers
+    layers = len(problem.layers)
+    wished = frozenset().union(*(problem.preferred[u] for u in wishers))
+    fewest = min(len(problem.preferred[u]) for u in wishers)
+    return min(len(wished) * layers // len(wishers), fewest * layers)
+
+
 def objective_is_integral(problem: Problem) -> bool:
     """True when every roster's objective is a whole number, so a gap below 1 proves optimality."""
     w = problem.term_weights
