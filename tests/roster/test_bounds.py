@@ -18,6 +18,7 @@ import pytest
 from test_optimality import GENERATORS, _slots, base_doc, brute_force, interpret
 
 import oncall_opt as oo
+from oncall_opt.errors import NoSolutionInTimeError
 from oncall_opt.roster.diagnose import precheck
 from oncall_opt.roster.matrix import build_matrices
 from oncall_opt.roster.polish import polish
@@ -123,3 +124,50 @@ def test_polish_stops_at_its_target():
     halfway = (start + evaluate(problem, improved).total) / 2
     stopped = evaluate(problem, polish(problem, lumped, far, target=halfway)).total
     assert evaluate(problem, improved).total <= stopped <= halfway
+
+
+def test_an_lp_cut_short_still_gives_its_bound(monkeypatch):
+    """When the time runs out after the first LP (its lazy rows still out), that LP's value is
+    the bound, never above the enumerated optimum; before, such a solve had no bound at all."""
+    import oncall_opt.roster.solve as solving
+
+    checked = 0
+    for seed in range(40):
+        doc = GENERATORS["burden_all"](random.Random(f"bounds-cut-short-{seed}"))
+        problem = oo.load_problem(doc)
+        if precheck(problem):
+            continue
+        mx = build_matrices(problem)
+        first = mx.to_highs(relax=True, rows=np.flatnonzero(~mx.lazy_rows & ~mx.implied_rows))
+        first.run()
+        values = np.asarray(first.getSolution().col_value)
+        waiting = np.flatnonzero(mx.lazy_rows & ~mx.implied_rows)
+        if not (mx.slack(waiting, values) < -1e-6).any():
+            continue  # the first LP is the whole LP here: nothing cut short
+        runs = []
+        real_run = solving._run
+
+        def one_lp_then_out_of_time(highs, clock, runs=runs, real_run=real_run):
+            runs.append(highs)
+            if len(runs) > 1:
+                return solving.Status.kTimeLimit
+            return real_run(highs, clock)
+
+        monkeypatch.setattr(solving, "_run", one_lp_then_out_of_time)
+        try:
+            roster = solve(problem, time_limit=30, method="dive")
+        except NoSolutionInTimeError:  # the greedy found no roster either: nothing to report
+            continue
+        finally:
+            monkeypatch.undo()
+        best, _ = brute_force(interpret(doc))
+        assert roster.status == "feasible"
+        assert "lazy rows" in roster.method
+        assert roster.bound == pytest.approx(
+            solving._rounded_bound(problem, first.getInfo().objective_function_value)
+        )
+        assert roster.bound <= best + 1e-6
+        checked += 1
+        if checked == 5:
+            return
+    raise AssertionError(f"only {checked} instances whose first LP breaks a lazy row")
