@@ -29,7 +29,7 @@ from oncall_opt.roster.structure import (
     default_steps,
     group_capacity,
     group_of,
-    happiness_ceiling,
+    happiness_cap,
     history_constant,
     history_in_group,
 )
@@ -331,7 +331,8 @@ def _build(problem: Problem, relax: bool, steps: dict[tuple[int, int], int] | No
     happiness = m.happiness_column
     m.cost.append(-weights.happiness)
     m.lower.append(0.0)
-    m.upper.append(float(happiness_ceiling(problem)))
+    cap = happiness_cap(problem)
+    m.upper.append(INF if cap is None else float(cap))
     m.integer.append(not relax)
 
     for t in range(problem.n_slots):

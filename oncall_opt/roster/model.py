@@ -33,7 +33,7 @@ from oncall_opt.roster.structure import (
     default_steps,
     group_capacity,
     group_of,
-    happiness_ceiling,
+    happiness_cap,
     history_in_group,
 )
 
@@ -98,7 +98,7 @@ def build_model(
     m.step = pyo.Var(m.STEPS, bounds=step_bounds, doc="1 when the person works their k-th shift")
     m.min_happiness = pyo.Var(
         domain=pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers,
-        bounds=(0, happiness_ceiling(problem)),
+        bounds=(0, happiness_cap(problem)),
         doc="preferred slots granted to the least-happy person",
     )
 
