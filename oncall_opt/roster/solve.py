@@ -354,9 +354,20 @@ def _solve_side_rules(
     bound: float | None = None
     start_values: np.ndarray | None = None
     lp_seconds = 0.0
+    if problem.weighted:
+        # With slot weights the greedy roster, polished, is a strong start (100x365 with every
+        # rule: 4,990 in 2 s, where the dives found 5,718 in the time the LP left them), and
+        # often optimal (1000x365: the LP's bound); the dives then look only for better ones.
+        best = greedy_roster(problem)
+        if best is not None:
+            start_values = _column_values(problem, mx, best)
+            timing.steps.append("greedy start")
     if dive:
         t0 = time.perf_counter()
-        status, lp, rows = _relaxation(mx, clock, options)
+        lp_clock = clock
+        if best is not None:  # keep a fifth of the time to polish the start if the LP is slow
+            lp_clock = _Clock(time.perf_counter() + 0.8 * clock.left(), clock.cancellation)
+        status, lp, rows = _relaxation(mx, lp_clock, options)
         lp_seconds = timing.since(t0, "solve")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
@@ -368,6 +379,12 @@ def _solve_side_rules(
         if lp is not None:
             needed = f" ({lp.added} of {lp.lazy} run, rest and layer rows needed)"
             timing.steps.append("LP" + (needed if lp.lazy else ""))
+            if problem.weighted:  # polish the greedy start first (see above)
+                best, start_values = _polished(
+                    problem, mx, best, start_values, clock, timing, bound, share=1 / 2
+                )
+            if best is not None and _proven(problem, evaluate(problem, best).total, bound):
+                return _roster(problem, best, "optimal", bound, timing, _method(timing))
             # First only the cells the LP left fractional are open; if that misses the bound,
             # every cell of the slots they are in (the balance can then move between people).
             for whole_slots, share in ((False, 3 / 4), (True, 1 / 2)):
@@ -377,7 +394,10 @@ def _solve_side_rules(
                 tried = _dive(problem, mx, lp.values, rows, budget, mip_options, whole_slots, best)
                 timing.since(t0, "solve")
                 timing.steps.append(f"dive over {tried.open} open cells")
-                if tried.assignment is not None:
+                if tried.assignment is not None and (
+                    best is None  # HiGHS's cutoff may still hand back a worse one
+                    or evaluate(problem, tried.assignment).total < evaluate(problem, best).total
+                ):
                     best, start_values = tried.assignment, tried.values
                 if best is not None and _proven(problem, evaluate(problem, best).total, bound):
                     return _roster(problem, best, "optimal", bound, timing, _method(timing))
@@ -425,8 +445,8 @@ def _solve_side_rules(
             bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
     if best is None:
         return _out_of_time(problem, None, bound, timing, _method(timing))
-    if not _proven(problem, evaluate(problem, best).total, bound):
-        best, _ = _polished(problem, mx, best, None, clock, timing, bound)
+    if not _proven(problem, evaluate(problem, best).total, bound):  # the last step: all the time
+        best, _ = _polished(problem, mx, best, None, clock, timing, bound, share=1.0)
     status = "optimal" if _proven(problem, evaluate(problem, best).total, bound) else "feasible"
     return _roster(problem, best, status, bound, timing, _method(timing))
 
@@ -439,13 +459,14 @@ def _polished(
     clock: _Clock,
     timing: _Timing,
     bound: float | None = None,
+    share: float = 1 / 4,
 ) -> tuple[Assignment | None, np.ndarray | None]:
     """The best roster after moving and trading slots between people (`polish.py`), with a
-    quarter of the time left or until it meets `bound`; its column values for a MIP start."""
+    `share` of the time left or until it meets `bound`; its column values for a MIP start."""
     if best is None or clock.left() == 0:
         return best, values
     t0 = time.perf_counter()
-    found = polish(problem, best, t0 + clock.left() / 4, bound)
+    found = polish(problem, best, t0 + share * clock.left(), bound)
     timing.since(t0, "solve")
     before, after = evaluate(problem, best).total, evaluate(problem, found).total
     if after >= before:

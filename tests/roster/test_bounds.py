@@ -171,3 +171,35 @@ def test_an_lp_cut_short_still_gives_its_bound(monkeypatch):
         if checked == 5:
             return
     raise AssertionError(f"only {checked} instances whose first LP breaks a lazy row")
+
+
+def test_a_worse_dive_never_replaces_the_weighted_start(monkeypatch):
+    """With slot weights the greedy roster starts the search; a dive that hands back a worse
+    roster (HiGHS's cutoff does not always hold one back) is dropped, not kept."""
+    import oncall_opt.roster.solve as solving
+    from oncall_opt.roster.warmstart import greedy_roster
+
+    checked = 0
+    for problem in _problems(GENERATORS["burden"], 10, "worse-dive"):
+        rosters = sorted(_every_roster(problem), key=lambda r: evaluate(problem, r).total)
+        greedy = greedy_roster(problem)
+        worst = rosters[-1]
+        if greedy is None or evaluate(problem, worst).total <= evaluate(problem, greedy).total:
+            continue
+
+        def worse_dive(problem, mx, *args, worst=worst, **kwargs):
+            return solving._Dive(worst, solving._column_values(problem, mx, worst), 1)
+
+        def lp_only(highs, clock, real_run=solving._run):
+            if len(highs.getLp().integrality_):  # the full MIP would find the optimum anyway
+                return solving.Status.kTimeLimit
+            return real_run(highs, clock)
+
+        monkeypatch.setattr(solving, "_dive", worse_dive)
+        monkeypatch.setattr(solving, "_run", lp_only)
+        monkeypatch.setattr(solving, "polish", lambda problem, roster, *a, **k: roster)
+        roster = solve(problem, time_limit=30, method="dive")
+        monkeypatch.undo()
+        assert roster.objective <= evaluate(problem, greedy).total
+        checked += 1
+    assert checked >= 3
