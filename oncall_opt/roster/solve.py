@@ -377,7 +377,7 @@ def _solve_side_rules(
             timing.steps.append(f"LP without {lp.lazy - lp.added} of its {lp.lazy} lazy rows")
             lp = None
         if lp is not None:
-            needed = f" ({lp.added} of {lp.lazy} run, rest and layer rows needed)"
+            needed = f" ({lp.added} of its {lp.lazy} lazy rows needed)"
             timing.steps.append("LP" + (needed if lp.lazy else ""))
             if problem.weighted:  # polish the greedy start first (see above)
                 best, start_values = _polished(
