@@ -28,14 +28,14 @@ States: `asking` (someone is asked), then `covered`, `unanswered` or `cancelled`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from oncall_opt.engine import outbox, text
 from oncall_opt.engine.analytics import person_burden
 from oncall_opt.engine.availability import UNAVAILABLE, days_by_user
-from oncall_opt.engine.change_rules import check_cover, check_covers, in_words
+from oncall_opt.engine.change_rules import check_cover, check_covers, in_words, team_rules
 from oncall_opt.engine.final import segments, user_segments
 from oncall_opt.engine.overrides import (
     LAYER_NAMES,
@@ -49,13 +49,14 @@ from oncall_opt.engine.paging import cover_links, notifications
 from oncall_opt.engine.records import User
 from oncall_opt.engine.store import Store, Transaction
 from oncall_opt.engine.teams import get_team
-from oncall_opt.engine.users import get_user, users_by_id
+from oncall_opt.engine.users import users_by_id
 from oncall_opt.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
 )
+from oncall_opt.roster.away import away_span
 
 REASONS = ("away", "sick", "asked")
 ASKING, COVERED, UNANSWERED, CANCELLED = "asking", "covered", "unanswered", "cancelled"
@@ -735,42 +736,61 @@ def away_shifts(
     source: Store | Transaction, user_id: int, first: date, last: date, now: datetime
 ) -> list[AwayShift]:
     """The person's shifts on the final schedule, every team and layer, over the days in
-    [first, last] they marked away (whole days in their own time zone), from now on: each
-    clipped to those days, so that cover is asked for while they are away."""
-    person = get_user(source, user_id)
-    zone = ZoneInfo(person.time_zone or "UTC")
+    [first, last] they marked away, from now on: each clipped to what those days block, read
+    as each team reads a day away (its zone, handoff and AwayMeans, as the rule checks on
+    every change do), so that cover is asked for while they are away."""
     marked = days_by_user(source, first, last, user_id).get(user_id, {})
     away = sorted(day for day, kind in marked.items() if kind == UNAVAILABLE)
-    runs: list[list[date]] = []
-    for day in away:
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
+    if not away:
+        return []
+    # Any team's reading of these days lies within a day either side of them (UTC).
+    widest = (
+        datetime.combine(away[0] - timedelta(days=1), time(0), UTC),
+        datetime.combine(away[-1] + timedelta(days=2), time(0), UTC),
+    )
+    start = max(widest[0], now)
+    if widest[1] <= start:
+        return []
+    readings: dict[int, list[tuple[datetime, datetime]]] = {}
     found: list[AwayShift] = []
-    for run in runs:
-        start = datetime.combine(run[0], datetime.min.time(), zone).astimezone(UTC)
-        end = datetime.combine(run[-1] + timedelta(days=1), datetime.min.time(), zone)
-        start, end = max(start, now), end.astimezone(UTC)
-        if end <= start:
-            continue
-        for segment in user_segments(source, user_id, start, end):
+    for segment in user_segments(source, user_id, start, widest[1]):
+        if segment.team_id not in readings:
+            rules = team_rules(get_team(source, segment.team_id))
+            spans = [away_span(day, rules.zone, rules.handoff, rules.away_means) for day in away]
+            readings[segment.team_id] = _joined([(a.astimezone(UTC), b.astimezone(UTC))
+                                                 for a, b in spans])  # fmt: skip
+        for away_start, away_end in readings[segment.team_id]:
+            part_start = max(away_start, segment.start, now)
+            part_end = min(away_end, segment.end)
+            if part_start >= part_end:
+                continue
             asked = source.row(
                 "SELECT id, status FROM cover_requests WHERE team_id = ? AND layer = ? "
                 "AND for_user_id = ? AND status IN (?, ?) AND start_time < ? AND end_time > ? "
                 "ORDER BY id DESC LIMIT 1",
-                [segment.team_id, segment.layer, user_id, ASKING, COVERED, segment.end,
-                 segment.start],
+                [segment.team_id, segment.layer, user_id, ASKING, COVERED, part_end,
+                 part_start],
             )  # fmt: skip
             found.append(
                 AwayShift(
                     segment.team_id,
                     get_team(source, segment.team_id).name,
                     segment.layer,
-                    segment.start,
-                    segment.end,
+                    part_start,
+                    part_end,
                     asked["id"] if asked else None,
                     asked["status"] if asked else None,
                 )
             )
-    return found
+    return sorted(found, key=lambda shift: (shift.start, shift.team_id, shift.layer))
+
+
+def _joined(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Spans in time order, those that touch or overlap made one (days away in a row)."""
+    joined: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined

@@ -360,6 +360,30 @@ def test_marking_days_away_lists_the_shifts_then_and_cover_for_one_clears_it(tea
     assert after["AwayShifts"] == []
 
 
+def test_away_shifts_read_a_day_away_as_the_team_does(team, mail):
+    """The shifts listed are those the team's rule checks would refuse her: with AwayMeans
+    "shift-start" and a 09:00 handoff, Wednesday away blocks Wednesday 09:00 to Thursday
+    09:00, after Ana's shift (Tuesday 09:00 to Wednesday 09:00); Tuesday away blocks all of
+    it. On New York's clock a whole Wednesday starts at 05:00 UTC."""
+    ana = team.people["ana"]["Id"]
+    week = {"Start": "2026-01-05", "End": "2026-01-11"}
+    wednesday = {"2026-01-07": "unavailable", "2026-01-08": "unavailable"}
+    ok(team.put("/teams/1", json={"AwayMeans": "shift-start", "RosterRules": {"Handoff": "09:00"}}))
+    answer = ok(team.put(f"/users/{ana}/availability", json={**week, "Days": wednesday}))
+    assert answer["AwayShifts"] == []
+    tuesday = {"2026-01-06": "unavailable"}
+    answer = ok(team.put(f"/users/{ana}/availability", json={**week, "Days": tuesday}))
+    assert [(s["Start"], s["End"]) for s in answer["AwayShifts"]] == [
+        ("2026-01-06T09:00:00Z", "2026-01-07T09:00:00Z")
+    ]
+    ok(team.put("/teams/1", json={"AwayMeans": "day",
+                                  "RosterRules": {"TimeZone": "America/New_York"}}))  # fmt: skip
+    answer = ok(team.put(f"/users/{ana}/availability", json={**week, "Days": wednesday}))
+    assert [(s["Start"], s["End"]) for s in answer["AwayShifts"]] == [
+        ("2026-01-07T05:00:00Z", "2026-01-07T09:00:00Z")
+    ]
+
+
 # ----- the console's link page, and data in messages ---------------------------------------------
 def test_the_consoles_cover_page_asks_then_answers_once(team, mail, monkeypatch):
     from live_server import serve
