@@ -85,8 +85,13 @@ def is_postgresql(target: str | Path) -> bool:
 
 
 def statements(sql: str) -> list[str]:
-    """A migration's statements (split on `;`; comments never hold one)."""
-    return [s for s in sql.split(";") if s.strip()]
+    """A migration's statements (split on `;`; comments never hold one). A piece of nothing but
+    comments is none (a common migration whose work is all PostgreSQL's)."""
+    return [
+        s
+        for s in sql.split(";")
+        if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
+    ]
 
 
 class Store:

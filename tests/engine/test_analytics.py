@@ -212,3 +212,30 @@ def test_a_snooze_is_an_acknowledgement_and_a_page_never_sent_is_no_page(store, 
     )  # fmt: skip
     assert got.team.pages == 12 and got.team.resolved_without_acknowledgement == 1
     assert person_burden(store, h.team_id, *WINDOW)[h.ana].pages == 9
+
+
+def test_postgresql_reads_a_window_of_incidents_and_pages_by_index(store, backend):
+    """Analytics and the burden estimate read incidents by created_at and pages by kind and
+    sent_at over a window: PostgreSQL has indexes that answer those ranges (DuckDB none)."""
+    if backend != "postgresql":
+        names = {r["index_name"] for r in store.rows("SELECT index_name FROM duckdb_indexes()")}
+        assert not names & {"incidents_created", "notifications_pages_sent"}
+        return
+    names = {r["indexname"] for r in store.rows("SELECT indexname FROM pg_indexes")}
+    assert {"incidents_created", "notifications_pages_sent"} <= names
+
+    def plan(sql: str) -> str:
+        def explain(tx):
+            tx.execute("SET LOCAL enable_seqscan = off")
+            return tx.rows("EXPLAIN " + sql)
+
+        return json.dumps(store.write(explain), default=str)
+
+    assert "incidents_created" in plan(
+        "SELECT id FROM incidents WHERE created_at >= now() - interval '7 days' "
+        "AND created_at < now()"
+    )
+    assert "notifications_pages_sent" in plan(
+        "SELECT id FROM notifications WHERE kind = 'page' "
+        "AND sent_at >= now() - interval '7 days' AND sent_at < now()"
+    )

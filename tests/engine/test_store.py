@@ -175,3 +175,10 @@ def test_settings_from_environment_and_secrets_file(tmp_path):
 def test_bad_settings_name_the_variable(env, words):
     with pytest.raises(ConfigError, match=words):
         load_settings(env)
+
+
+def test_a_piece_of_nothing_but_comments_is_no_statement():
+    from oncall_opt.engine.store import statements
+
+    sql = "-- only PostgreSQL's work here\n-- none for DuckDB;\nCREATE INDEX a ON b (c);\n-- end"
+    assert [s.strip() for s in statements(sql)] == ["CREATE INDEX a ON b (c)"]

@@ -1,0 +1,3 @@
+-- Team analytics and the burden estimate read a window of incidents (by created_at) and of
+-- pages sent (by sent_at). PostgreSQL gets indexes for them (the file beside this one). DuckDB
+-- scans by its zone maps, which an index would not beat for a range, so nothing here.
