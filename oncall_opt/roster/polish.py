@@ -280,9 +280,57 @@ def polish(
             improved = gained < 0
             objective += gained
             done = target is not None and objective <= target + _ROUNDING
+        if not improved and not done and time.perf_counter() < deadline:
+            gained, improved = _wish_round(search, deadline)
+            objective += gained
+            done = target is not None and objective <= target + _ROUNDING
         improved = improved and not done
     found = search.assignment
     worse = evaluate(problem, found).total > evaluate(problem, assignment).total
     if worse or violations(problem, found):
         return assignment  # a bug here must never cost the user a valid roster
     return found
+
+
+def _wish_round(search: _Search, deadline: float) -> tuple[float, bool]:
+    """Trades that grant a preferred slot to someone at the least-happy level, at no cost
+    (what the trade changes in balance and avoided days is not above 0), and leave nobody
+    else at or below that level: what they changed the objective by, and whether any was made.
+
+    Why: the happiness term moves only when the last person at the least-happy level is
+    raised; until then each such grant is worth nothing to the moves and trades above, which
+    stop on that plateau (100 people x 365 days with every rule: level 5 where the LP holds
+    7). Each trade made lowers the number of people at the level and raises no cost, so the
+    rounds end."""
+    p = search.problem
+    if not search.at_level:
+        return 0.0, False
+    level = min(search.at_level)
+    held = search.cells_of()
+    change, made = 0.0, False
+    for u in sorted(search.wishers):
+        if search.granted[u] != level or time.perf_counter() >= deadline:
+            continue
+        best, best_delta = None, _ROUNDING
+        for tb in p.preferred[u]:
+            for layer in p.layers:
+                b = (tb, layer)
+                v = search.assignment.get(b)
+                if v is None or v == u:
+                    continue
+                for a in held[u]:
+                    ta = a[0]
+                    if ta in p.preferred[u]:
+                        continue
+                    after = search.granted[v] - (tb in p.preferred[v]) + (ta in p.preferred[v])
+                    if v in search.wishers and after <= level:
+                        continue
+                    delta = search.trade_delta(a, b)
+                    if delta < best_delta and search.trade_ok(u, a, v, b):
+                        best, best_delta = (a, b), delta
+        if best is not None:
+            search.apply_trade(*best)
+            held = search.cells_of()
+            change += best_delta
+            made = True
+    return change, made

@@ -203,3 +203,29 @@ def test_a_worse_dive_never_replaces_the_weighted_start(monkeypatch):
         assert roster.objective <= evaluate(problem, greedy).total
         checked += 1
     assert checked >= 3
+
+
+def test_polish_walks_the_least_happy_plateau():
+    """Ann and Bo each want a day someone else holds, and no single trade grants both: the
+    happiness term cannot move one trade at a time, so moves and trades alone stop at level 0.
+    A trade at no cost that grants Ann hers (Cy keeps one wish) and then one for Bo raise it."""
+    days = [f"2027-01-0{d}T00:00:00Z" for d in range(4, 10)]  # Monday to Saturday
+    doc = {
+        "schedule_start": days[0],
+        "schedule_end": days[-1],
+        "users": [
+            {"id": "ann", "name": "Ann", "preferences": {"days": [days[1]]}},
+            {"id": "bo", "name": "Bo", "preferences": {"days": [days[0]]}},
+            {"id": "cy", "name": "Cy", "preferences": {"days": [days[1], days[4], days[5]]}},
+        ],
+    }
+    problem = oo.load_problem(doc)
+    ann, bo, cy = 0, 1, 2
+    roster = {(0, 1): ann, (2, 1): ann, (3, 1): bo, (5, 1): bo, (1, 1): cy, (4, 1): cy}
+    assert not violations(problem, roster)
+    start = evaluate(problem, roster)
+    assert start.min_happiness == 0
+    polished = evaluate(problem, polish(problem, roster, time.perf_counter() + 30))
+    assert polished.min_happiness == 1
+    assert polished.total < start.total
+    assert polished.balance == start.balance  # two shifts each still
