@@ -532,6 +532,17 @@ def _close_unanswered(tx: Transaction, request: CoverRequest, now: datetime, why
 
 
 # ----- answers ----------------------------------------------------------------------------------
+def _answering(tx: Transaction, request_id: int, user_id: int, token: str | None, now: datetime):
+    """An answer's start (accept or decline): its one-time link spent when it came through
+    one, the request still asking, and the person's place among its candidates."""
+    if token is not None:
+        cover_links.spend(tx, token, now)
+    request = get_request(tx, request_id)
+    if request.status != ASKING:
+        raise _closed(request)
+    return request, _candidate(request, user_id)
+
+
 def _candidate(request: CoverRequest, user_id: int) -> Candidate:
     mine = next((c for c in request.candidates if c.user.id == user_id), None)
     if mine is None:
@@ -563,12 +574,7 @@ def accept(
     one-time link), the link is spent in the same transaction: only when the answer is taken."""
 
     def work(tx: Transaction) -> tuple[CoverRequest, Override]:
-        if token is not None:
-            cover_links.spend(tx, token, now)
-        request = get_request(tx, request_id)
-        if request.status != ASKING:
-            raise _closed(request)
-        mine = _candidate(request, user_id)
+        request, mine = _answering(tx, request_id, user_id, token, now)
         if mine.answer in (DECLINED, SKIPPED):
             raise ConflictError(f"you {mine.answer} cover #{request_id}: it has moved on")
         if request.end <= now:
@@ -627,12 +633,7 @@ def decline(
     """The candidate cannot take it; when they were the one asked, the next is asked now."""
 
     def work(tx: Transaction) -> CoverRequest:
-        if token is not None:
-            cover_links.spend(tx, token, now)
-        request = get_request(tx, request_id)
-        if request.status != ASKING:
-            raise _closed(request)
-        mine = _candidate(request, user_id)
+        request, mine = _answering(tx, request_id, user_id, token, now)
         if mine.answer is not None and mine.answer != TIMED_OUT:
             raise ConflictError(f"you {mine.answer} cover #{request_id} already")
         was_asked = request.asked is not None and request.asked.user.id == user_id
