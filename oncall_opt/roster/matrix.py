@@ -184,7 +184,7 @@ class Matrices:
         `rows` (row numbers) when given. `fixed` (a value per column, NaN where free) leaves
         the fixed columns out: their terms move to the row bounds and the objective's
         offset, and rows left without a free column go (the caller vouches for them). The
-        model's columns are then the free ones, in order (`free_columns`)."""
+        model's columns are then the free ones (NaN in `fixed`), in order."""
         _, _, _, row_lower, row_upper = self._arrays
         if rows is None:
             rows = np.arange(len(self.rows))

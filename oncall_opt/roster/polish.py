@@ -246,8 +246,12 @@ def polish(
     if problem.n_users < 2 or not assignment:
         return assignment
     search = _Search(problem, assignment)
+
+    def reached(objective: float) -> bool:
+        return target is not None and objective <= target + _ROUNDING
+
     objective = evaluate(problem, assignment).total
-    done = target is not None and objective <= target + _ROUNDING
+    done = reached(objective)
     cells = sorted(search.assignment)
     takers = [
         [v for v in search.users if t in problem.available[v]] for t in range(problem.n_slots)
@@ -274,16 +278,16 @@ def polish(
                 search.apply_move(t, layer, best)
                 improved = True
                 objective += best_delta
-                done = target is not None and objective <= target + _ROUNDING
+                done = reached(objective)
         if not improved and time.perf_counter() < deadline:
             gained = _trade_round(search, deadline)
             improved = gained < 0
             objective += gained
-            done = target is not None and objective <= target + _ROUNDING
+            done = reached(objective)
         if not improved and not done and time.perf_counter() < deadline:
             gained, improved = _wish_round(search, deadline)
             objective += gained
-            done = target is not None and objective <= target + _ROUNDING
+            done = reached(objective)
         improved = improved and not done
     found = search.assignment
     worse = evaluate(problem, found).total > evaluate(problem, assignment).total
