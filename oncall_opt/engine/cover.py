@@ -532,7 +532,9 @@ def _close_unanswered(tx: Transaction, request: CoverRequest, now: datetime, why
 
 
 # ----- answers ----------------------------------------------------------------------------------
-def _answering(tx: Transaction, request_id: int, user_id: int, token: str | None, now: datetime):
+def _answering(
+    tx: Transaction, request_id: int, user_id: int, token: str | None, now: datetime
+) -> tuple[CoverRequest, Candidate]:
     """An answer's start (accept or decline): its one-time link spent when it came through
     one, the request still asking, and the person's place among its candidates."""
     if token is not None:
@@ -752,15 +754,18 @@ def away_shifts(
     start = max(widest[0], now)
     if widest[1] <= start:
         return []
-    readings: dict[int, list[tuple[datetime, datetime]]] = {}
+    # per team: its name and the spans its reading of the days blocks (read once)
+    readings: dict[int, tuple[str, list[tuple[datetime, datetime]]]] = {}
     found: list[AwayShift] = []
     for segment in user_segments(source, user_id, start, widest[1]):
         if segment.team_id not in readings:
-            rules = team_rules(get_team(source, segment.team_id))
+            team = get_team(source, segment.team_id)
+            rules = team_rules(team)
             spans = [away_span(day, rules.zone, rules.handoff, rules.away_means) for day in away]
-            readings[segment.team_id] = _joined([(a.astimezone(UTC), b.astimezone(UTC))
-                                                 for a, b in spans])  # fmt: skip
-        for away_start, away_end in readings[segment.team_id]:
+            in_utc = [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in spans]
+            readings[segment.team_id] = team.name, _joined(in_utc)
+        name, spans = readings[segment.team_id]
+        for away_start, away_end in spans:
             part_start = max(away_start, segment.start, now)
             part_end = min(away_end, segment.end)
             if part_start >= part_end:
@@ -775,7 +780,7 @@ def away_shifts(
             found.append(
                 AwayShift(
                     segment.team_id,
-                    get_team(source, segment.team_id).name,
+                    name,
                     segment.layer,
                     part_start,
                     part_end,
