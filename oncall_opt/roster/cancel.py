@@ -1,10 +1,15 @@
-"""Cancelling a solve from another thread (the daemon's shutdown), kept apart from the solver
-so that holding one does not load pyomo."""
+"""Cancelling a solve from another thread (the daemon's shutdown), and keeping each of its
+HiGHS runs within the solve's time limit; kept apart from the solver so that holding a
+`Cancellation` does not load pyomo."""
 
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
+
+from oncall_opt.errors import SolveCancelledError
 
 
 class Cancellation:
@@ -42,3 +47,39 @@ class Cancellation:
                 self._models[id(highs)] = highs
         if self.cancelled:
             highs.cancelSolve()
+
+
+@dataclass
+class Clock:
+    """A solve's deadline (`time.perf_counter()` seconds) and its cancellation."""
+
+    deadline: float
+    cancellation: Cancellation | None = None
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - time.perf_counter())
+
+    def share(self, fraction: float) -> Clock:
+        """A clock for a step that may take `fraction` of the time left."""
+        return Clock(time.perf_counter() + fraction * self.left(), self.cancellation)
+
+    def within(self, seconds: float) -> Clock:
+        """A clock for a step that may take `seconds`, within the time left."""
+        return Clock(time.perf_counter() + min(seconds, self.left()), self.cancellation)
+
+    def check(self) -> None:
+        if self.cancellation is not None and self.cancellation.cancelled:
+            raise SolveCancelledError("the solve was cancelled")
+
+
+def run_highs(highs: Any, clock: Clock) -> Any:
+    """One HiGHS run within what is left of the time, cancellable through the clock; its
+    model status."""
+    clock.check()
+    # HiGHS's time limit counts every run of the same model since it was made.
+    highs.setOptionValue("time_limit", highs.getRunTime() + max(clock.left(), 0.01))
+    if clock.cancellation is not None:
+        clock.cancellation.watch(highs)
+    highs.run()
+    clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
+    return highs.getModelStatus()

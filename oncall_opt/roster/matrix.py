@@ -21,6 +21,7 @@ import highspy
 import numpy as np
 
 from oncall_opt.roster.problem import Problem
+from oncall_opt.roster.result import Assignment, evaluate
 from oncall_opt.roster.structure import (
     balance_groups,
     candidates,
@@ -32,9 +33,12 @@ from oncall_opt.roster.structure import (
     happiness_cap,
     history_constant,
     history_in_group,
+    load_of,
 )
 
 INF = highspy.kHighsInf
+# A cell value this close to 0 or 1 is whole (HiGHS's own feasibility tolerance is 1e-7).
+INTEGRALITY = 1e-6
 _CYCLE_IMPLIES = frozenset({"at_most_consecutive", "rest_after_a_run"})
 # Rule families whose rows an LP solution breaks only here and there (a few thousand of
 # 118,263 at 100 people x 365 days with every rule): the LP leaves them out until needed.
@@ -241,6 +245,27 @@ class Matrices:
             raise RuntimeError(f"HiGHS refused the roster model ({status})")
         return highs
 
+    def column_values(self, problem: Problem, assignment: Assignment) -> np.ndarray:
+        """Every column's value for a roster: cells, balance steps filled in order, happiness."""
+        values = np.zeros(len(self.cost))
+        for j, (u, t, layer) in enumerate(self.cells):
+            if assignment.get((t, layer)) == u:
+                values[j] = 1.0
+        load = load_of(problem, assignment)
+        for j, (u, g, k) in enumerate(self.step_keys, start=len(self.cells)):
+            # the k-th step holds what is left after the k - 1 before it, up to its bound
+            values[j] = min(self.upper[j], max(0.0, load.get((u, g), 0) - (k - 1)))
+        values[self.happiness_column] = evaluate(problem, assignment).min_happiness
+        return values
+
+    def roster_in(self, values: np.ndarray) -> Assignment | None:
+        """The roster in a solution's cell values; None when a cell is fractional."""
+        cells = values[: len(self.cells)]
+        if np.any((cells > INTEGRALITY) & (cells < 1 - INTEGRALITY)):
+            return None
+        on = zip(self.cells, cells, strict=True)
+        return {(t, layer): u for (u, t, layer), v in on if v > 0.5}
+
     def add_rows_to(self, highs: highspy.Highs, rows: np.ndarray) -> None:
         """Append these rows to a highspy model made by `to_highs` (a warm start survives)."""
         _, _, _, row_lower, row_upper = self._arrays
@@ -248,6 +273,14 @@ class Matrices:
         highs.addRows(
             len(rows), row_lower[rows], row_upper[rows], len(index), starts[:-1], index, value
         )
+
+
+def highs_start(values: np.ndarray) -> highspy.HighsSolution:
+    """Column values as a start for HiGHS's MIP (`Highs.setSolution`)."""
+    solution = highspy.HighsSolution()
+    solution.col_value = values.tolist()
+    solution.value_valid = True
+    return solution
 
 
 def build_matrices(

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field, replace
 import highspy
 import numpy as np
 
-from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError, SolveCancelledError
-from oncall_opt.roster.cancel import Cancellation
+from oncall_opt.errors import InfeasibleError, NoSolutionInTimeError
+from oncall_opt.roster.cancel import Cancellation, Clock, run_highs
 from oncall_opt.roster.capacity import tightness
 from oncall_opt.roster.diagnose import explain, precheck
-from oncall_opt.roster.matrix import Matrices, build_matrices
+from oncall_opt.roster.matrix import INTEGRALITY, Matrices, build_matrices, highs_start
+from oncall_opt.roster.neighbourhood import improve
 from oncall_opt.roster.polish import polish
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, Roster, evaluate
@@ -53,7 +54,6 @@ from oncall_opt.roster.warmstart import greedy_roster
 
 log = logging.getLogger(__name__)
 
-_INTEGRALITY = 1e-6
 Status = highspy.HighsModelStatus
 # Above this many cells the interior-point method (with crossover to a vertex) beats dual
 # simplex on the first LP: 500 people x 365 days, 4.6 s against 1.5 s on 2 cores.
@@ -67,19 +67,6 @@ METHODS = ("auto", "network", "dive", "mip")
 # layers, one in four, 26 weeks, where the full MIP proves the optimum in 9 s). The side-rule
 # instances the dive is for are far below it (100x365 with every rule: 0.05).
 _TIGHT = 0.5
-
-
-@dataclass
-class _Clock:
-    deadline: float
-    cancellation: Cancellation | None = None
-
-    def left(self) -> float:
-        return max(0.0, self.deadline - time.perf_counter())
-
-    def check(self) -> None:
-        if self.cancellation is not None and self.cancellation.cancelled:
-            raise SolveCancelledError("the solve was cancelled")
 
 
 @dataclass
@@ -120,7 +107,7 @@ def solve(
         raise ValueError(f"threads must be at least 1, not {threads}")
     if not time_limit > 0 or not 0 <= gap < 1:
         raise ValueError("time_limit must be positive and gap a fraction from 0 up to 1")
-    clock = _Clock(time.perf_counter() + time_limit, cancellation)
+    clock = Clock(time.perf_counter() + time_limit, cancellation)
     reasons = precheck(problem)
     if reasons:
         raise InfeasibleError(reasons)
@@ -133,38 +120,24 @@ def solve(
         roster = _solve_network(problem, clock, options)
     else:
         dive = method == "dive" or (method == "auto" and tightness(problem) < _TIGHT)
-        roster = _solve_side_rules(problem, clock, gap, options, dive=dive)
+        # A rotation with one layer goes straight to the full MIP, which proves it fast (7
+        # people x 26 weeks: 1.7 s); with two, the MIP's root LP alone (dual simplex) took 5 s
+        # at 12 people x 26 weeks, where the interior-point LP takes 1.3 s and the
+        # neighbourhood search finds the roster that meets it.
+        search = method != "mip" and (dive or len(problem.layers) > 1)
+        roster = _solve_side_rules(problem, clock, gap, options, dive, search)
     return _grant_wishes(problem, roster, clock, options)
 
 
-def _run(highs: highspy.Highs, clock: _Clock) -> Status:
-    """One HiGHS run within what is left of the time, cancellable through the clock."""
-    clock.check()
-    # HiGHS's time limit counts every run of the same model since it was made.
-    highs.setOptionValue("time_limit", highs.getRunTime() + max(clock.left(), 0.01))
-    if clock.cancellation is not None:
-        clock.cancellation.watch(highs)
-    highs.run()
-    clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
-    return highs.getModelStatus()
+_IPM = {"solver": "ipm", "run_crossover": "on"}
 
 
 def _lp_method(mx: Matrices) -> dict:
-    if len(mx.cells) > _IPM_CELLS:
-        return {"solver": "ipm", "run_crossover": "on"}
-    return {"solver": "simplex"}
+    return _IPM if len(mx.cells) > _IPM_CELLS else {"solver": "simplex"}
 
 
 def _values(highs: highspy.Highs) -> np.ndarray:
     return np.asarray(highs.getSolution().col_value)
-
-
-def _assignment(mx: Matrices, values: np.ndarray) -> Assignment | None:
-    """The roster in a solution's cell values; None when a cell is fractional."""
-    cells = values[: len(mx.cells)]
-    if np.any((cells > _INTEGRALITY) & (cells < 1 - _INTEGRALITY)):
-        return None
-    return {(t, layer): u for (u, t, layer), v in zip(mx.cells, cells, strict=True) if v > 0.5}
 
 
 def _rounded_bound(problem: Problem, value: float) -> float:
@@ -192,12 +165,12 @@ def _proven(problem: Problem, objective: float, bound: float | None) -> bool:
     return objective - bound <= _tolerance(problem, bound)
 
 
-def _infeasible(problem: Problem, clock: _Clock) -> InfeasibleError:
+def _infeasible(problem: Problem, clock: Clock) -> InfeasibleError:
     return InfeasibleError(explain(problem, lambda p: _feasible(p, clock)))
 
 
 # ----- network method ------------------------------------------------------------------------
-def _solve_network(problem: Problem, clock: _Clock, options: dict) -> Roster:
+def _solve_network(problem: Problem, clock: Clock, options: dict) -> Roster:
     timing = _Timing()
     steps = _initial_steps(problem)
     bound = None
@@ -259,7 +232,7 @@ class _LevelSearch:
     """Minimise the convex g(L) over integer happiness levels: the free LP's level rounded
     down and up, each a warm-started LP with the level fixed."""
 
-    def __init__(self, problem: Problem, mx: Matrices, highs: highspy.Highs, clock: _Clock):
+    def __init__(self, problem: Problem, mx: Matrices, highs: highspy.Highs, clock: Clock):
         self.problem, self.mx, self.highs, self.clock = problem, mx, highs, clock
         self.values: dict[int, float] = {}
         self.solutions: dict[int, Assignment] = {}
@@ -271,7 +244,7 @@ class _LevelSearch:
 
     def _lp(self) -> Status:
         self.solves += 1
-        status = _run(self.highs, self.clock)
+        status = run_highs(self.highs, self.clock)
         if status not in (Status.kOptimal, Status.kInfeasible):
             self.timed_out = True
         return status
@@ -288,7 +261,7 @@ class _LevelSearch:
             (p.n_slots * len(p.layers)) // p.n_users,  # everyone needs L preferred shifts
             *(min(len(p.preferred[u] & p.available[u]), p.max_shifts(u)) for u in range(p.n_users)),
         )
-        below, above = math.floor(level + _INTEGRALITY), math.ceil(level - _INTEGRALITY)
+        below, above = math.floor(level + INTEGRALITY), math.ceil(level - INTEGRALITY)
         for candidate in sorted({below, min(above, reachable)}):
             self._solve_at(candidate)
             if self.timed_out:
@@ -314,7 +287,7 @@ class _LevelSearch:
         self.highs.changeColBounds(self.mx.happiness_column, level, level)
         if self._lp() != Status.kOptimal:
             return
-        assignment = _assignment(self.mx, _values(self.highs))
+        assignment = self.mx.roster_in(_values(self.highs))
         if assignment is None:  # not integral: cannot happen at a simplex vertex, but be safe
             assignment = _solve_fixed_level_mip(self.problem, level, self.clock)
             if assignment is None:
@@ -323,20 +296,23 @@ class _LevelSearch:
         self.solutions[level] = assignment
 
 
-def _solve_fixed_level_mip(problem: Problem, level: int, clock: _Clock) -> Assignment | None:
+def _solve_fixed_level_mip(problem: Problem, level: int, clock: Clock) -> Assignment | None:
     mx = build_matrices(problem)
     highs = mx.to_highs()
     highs.changeColBounds(mx.happiness_column, level, level)
-    _run(highs, clock)
+    run_highs(highs, clock)
     if highs.getInfo().primal_solution_status != 2:  # no feasible solution
         return None
-    return _assignment(mx, _values(highs))
+    return mx.roster_in(_values(highs))
 
 
 # ----- side rules: LP-guided dive, then the full MIP ------------------------------------------
 def _solve_side_rules(
-    problem: Problem, clock: _Clock, gap: float, options: dict, dive: bool
+    problem: Problem, clock: Clock, gap: float, options: dict, dive: bool, search: bool = True
 ) -> Roster:
+    """The LP relaxation (a bound); from its solution the dives, or on rotations (not `dive`)
+    the greedy roster; the neighbourhood search from the best; then, unless proven, the full
+    MIP from it. Without `search`, only the full MIP from the greedy roster."""
     timing = _Timing()
     t0 = time.perf_counter()
     mx = build_matrices(problem)
@@ -354,58 +330,66 @@ def _solve_side_rules(
     bound: float | None = None
     start_values: np.ndarray | None = None
     lp_seconds = 0.0
-    if problem.weighted:
+    if search and (problem.weighted or not dive):
         # With slot weights the greedy roster, polished, is a strong start (100x365 with every
         # rule: 4,990 in 2 s, where the dives found 5,718 in the time the LP left them), and
         # often optimal (1000x365: the LP's bound); the dives then look only for better ones.
+        # On rotations the neighbourhood search starts from it.
         best = greedy_roster(problem)
         if best is not None:
-            start_values = _column_values(problem, mx, best)
+            start_values = mx.column_values(problem, best)
             timing.steps.append("greedy start")
-    if dive:
-        t0 = time.perf_counter()
-        lp_clock = clock
-        if best is not None:  # keep a fifth of the time to polish the start if the LP is slow
-            lp_clock = _Clock(time.perf_counter() + 0.8 * clock.left(), clock.cancellation)
-        status, lp, rows = _relaxation(mx, lp_clock, options)
+    t0 = time.perf_counter()
+    lp = None
+    if search:
+        # With a start, keep a fifth of the time to improve it if the LP is slow.
+        lp_clock = clock.share(0.8) if best is not None else clock
+        status, lp, rows = _relaxation(mx, lp_clock, options, rotation=not dive)
         lp_seconds = timing.since(t0, "solve")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
-        if lp is not None:
-            bound = _rounded_bound(problem, lp.objective)
-        if lp is not None and not lp.complete:  # out of time with some rows still out
-            timing.steps.append(f"LP without {lp.lazy - lp.added} of its {lp.lazy} lazy rows")
-            lp = None
-        if lp is not None:
-            needed = f" ({lp.added} of its {lp.lazy} lazy rows needed)"
-            timing.steps.append("LP" + (needed if lp.lazy else ""))
-            if problem.weighted:  # polish the greedy start first (see above)
-                best, start_values = _polished(
-                    problem, mx, best, start_values, clock, timing, bound, share=1 / 2
-                )
+    if lp is not None:
+        bound = _rounded_bound(problem, lp.objective)
+    if lp is not None and not lp.complete:  # out of time with some rows still out
+        timing.steps.append(f"LP without {lp.lazy - lp.added} of its {lp.lazy} lazy rows")
+        lp = None
+    if lp is not None:
+        needed = f" ({lp.added} of its {lp.lazy} lazy rows needed)"
+        timing.steps.append("LP" + (needed if lp.lazy else ""))
+        # polish the start first (see above); on rotations the search below does more
+        best, start_values = _polished(
+            problem, mx, best, start_values, clock, timing, bound, share=1 / 2 if dive else 1 / 20
+        )
+        if best is not None and _proven(problem, evaluate(problem, best).total, bound):
+            return _roster(problem, best, "optimal", bound, timing, _method(timing))
+        # First only the cells the LP left fractional are open; if that misses the bound,
+        # every cell of the slots they are in (the balance can then move between people).
+        for whole_slots, share in ((False, 3 / 4), (True, 1 / 2)) if dive else ():
+            # Each dive gets a share of the time left, so the full MIP keeps some.
+            t0 = time.perf_counter()
+            tried = _dive(
+                problem, mx, lp.values, rows, clock.share(share), mip_options, whole_slots, best
+            )
+            timing.since(t0, "solve")
+            timing.steps.append(f"dive over {tried.open} open cells")
+            if tried.assignment is not None and (
+                best is None  # HiGHS's cutoff may still hand back a worse one
+                or evaluate(problem, tried.assignment).total < evaluate(problem, best).total
+            ):
+                best, start_values = tried.assignment, tried.values
             if best is not None and _proven(problem, evaluate(problem, best).total, bound):
                 return _roster(problem, best, "optimal", bound, timing, _method(timing))
-            # First only the cells the LP left fractional are open; if that misses the bound,
-            # every cell of the slots they are in (the balance can then move between people).
-            for whole_slots, share in ((False, 3 / 4), (True, 1 / 2)):
-                # Each dive gets a share of the time left, so the full MIP keeps some.
-                budget = _Clock(time.perf_counter() + share * clock.left(), clock.cancellation)
-                t0 = time.perf_counter()
-                tried = _dive(problem, mx, lp.values, rows, budget, mip_options, whole_slots, best)
-                timing.since(t0, "solve")
-                timing.steps.append(f"dive over {tried.open} open cells")
-                if tried.assignment is not None and (
-                    best is None  # HiGHS's cutoff may still hand back a worse one
-                    or evaluate(problem, tried.assignment).total < evaluate(problem, best).total
-                ):
-                    best, start_values = tried.assignment, tried.values
-                if best is not None and _proven(problem, evaluate(problem, best).total, bound):
-                    return _roster(problem, best, "optimal", bound, timing, _method(timing))
-                if clock.left() == 0:
-                    break
-            best, start_values = _polished(problem, mx, best, start_values, clock, timing, bound)
-            if best is not None and _proven(problem, evaluate(problem, best).total, bound):
-                return _roster(problem, best, "optimal", bound, timing, _method(timing))
+            if clock.left() == 0:
+                break
+        # On rotations the search is the main step (the full MIP's root LP alone, by dual
+        # simplex, took 5 s at 12 people x 26 weeks); after dives it gets half the time.
+        best, start_values = _improved(
+            problem, mx, best, start_values, clock.share(1 / 2 if dive else 0.95), timing,
+            bound, lp.values, mip_options,
+        )  # fmt: skip
+        best, start_values = _polished(problem, mx, best, start_values, clock, timing, bound)
+        if best is not None and _proven(problem, evaluate(problem, best).total, bound):
+            return _roster(problem, best, "optimal", bound, timing, _method(timing))
 
     # HiGHS cannot stop the full MIP's set-up (presolve, the root LP) at once: with less time
     # left than the LP took, it would overrun the limit (by 3 s at 100x365 with every rule)
@@ -415,23 +399,23 @@ def _solve_side_rules(
         if start_values is None:
             greedy = greedy_roster(problem)
             if greedy is not None:
-                start_values = _column_values(problem, mx, greedy)
+                start_values = mx.column_values(problem, greedy)
                 timing.steps.append("greedy warm start")
         mip = mx.to_highs(rows=mx.needed_rows(), **mip_options)
         mip_clock = clock
         if start_values is not None:
-            mip.setSolution(_solution(start_values))
+            mip.setSolution(highs_start(start_values))
             # A tenth of the time is kept to polish the MIP's roster when it ends unproven:
             # on rotations it often never improves on its start in 10 s.
-            mip_clock = _Clock(time.perf_counter() + 0.9 * clock.left(), clock.cancellation)
-        status = _run(mip, mip_clock)
+            mip_clock = clock.share(0.9)
+        status = run_highs(mip, mip_clock)
         timing.since(t0, "solve")
         timing.steps.append("full MIP")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
         info = mip.getInfo()
         if info.primal_solution_status == 2:
-            found = _assignment(mx, _values(mip))
+            found = mx.roster_in(_values(mip))
             if found is None:
                 raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug
             if best is None or evaluate(problem, found).total < evaluate(problem, best).total:
@@ -455,12 +439,42 @@ def _solve_side_rules(
     return _roster(problem, best, status, bound, timing, _method(timing))
 
 
+def _improved(
+    problem: Problem,
+    mx: Matrices,
+    best: Assignment | None,
+    values: np.ndarray | None,
+    clock: Clock,
+    timing: _Timing,
+    bound: float | None,
+    lp_values: np.ndarray,
+    mip_options: dict,
+) -> tuple[Assignment | None, np.ndarray | None]:
+    """The best roster after re-solving parts of it (`neighbourhood.py`) within `clock`, until
+    it meets `bound` or the search finds nothing more; its column values for a MIP start."""
+    if best is None or clock.left() == 0:
+        return best, values
+    t0 = time.perf_counter()
+    searched = improve(
+        problem, mx, best, clock, mx.needed_rows(),
+        lambda total: _proven(problem, total, bound), lp_values, mip_options,
+    )  # fmt: skip
+    timing.since(t0, "solve")
+    before, after = evaluate(problem, best).total, evaluate(problem, searched.assignment).total
+    timing.steps.append(
+        f"neighbourhood search ({searched.tries} parts re-solved, {before - after:g} lower)"
+    )
+    if after >= before:
+        return best, values
+    return searched.assignment, mx.column_values(problem, searched.assignment)
+
+
 def _polished(
     problem: Problem,
     mx: Matrices,
     best: Assignment | None,
     values: np.ndarray | None,
-    clock: _Clock,
+    clock: Clock,
     timing: _Timing,
     bound: float | None = None,
     share: float = 1 / 4,
@@ -476,7 +490,7 @@ def _polished(
     if after >= before:
         return best, values
     timing.steps.append(f"moves and trades ({before - after:g} lower)")
-    return found, _column_values(problem, mx, found)
+    return found, mx.column_values(problem, found)
 
 
 @dataclass
@@ -489,7 +503,7 @@ class _LpSolution:
 
 
 def _relaxation(
-    mx: Matrices, clock: _Clock, options: dict
+    mx: Matrices, clock: Clock, options: dict, rotation: bool = False
 ) -> tuple[Status, _LpSolution | None, np.ndarray]:
     """The full model's LP relaxation, solved with the lazy rows left out until the solution
     breaks one; then the broken ones are added and the LP re-solved from its last basis. The
@@ -501,22 +515,28 @@ def _relaxation(
 
     With the interior-point method the cuts go in from the start: adding them to a solved LP
     made each simplex re-solve take 20 s at 100 people x 365 days with every rule, against
-    7 s for the first LP with them (at 50 people, with simplex, lazy cuts stay faster)."""
-    method = _lp_method(mx)
+    7 s for the first LP with them (at 50 people, with simplex, lazy cuts stay faster).
+
+    A `rotation`'s LP needs most of its lazy rows (2,725 of 4,168 at 12 people x 26 weeks)
+    and is so degenerate that simplex crawls: every row goes in from the start, solved by
+    the interior-point method (1.3 s against 6.8 s lazily with simplex there)."""
+    method = _IPM if rotation else _lp_method(mx)
     lazy_rows = mx.lazy_rows & ~(mx.cut_rows if method["solver"] == "ipm" else False)
+    if rotation:
+        lazy_rows = np.zeros(len(mx.rows), dtype=bool)
     included = ~lazy_rows & ~mx.implied_rows
     highs = mx.to_highs(relax=True, rows=np.flatnonzero(included), **options, **method)
     waiting = np.flatnonzero(lazy_rows & ~mx.implied_rows)
     lazy = len(waiting)
     last: _LpSolution | None = None
     while True:
-        status = _run(highs, clock)
+        status = run_highs(highs, clock)
         if status != Status.kOptimal:
             return status, last, included
         values = _values(highs)
         objective = highs.getInfo().objective_function_value
         slack = mx.slack(waiting, values)
-        if not (slack < -_INTEGRALITY).any():
+        if not (slack < -INTEGRALITY).any():
             return status, _LpSolution(values, objective, lazy - len(waiting), lazy), included
         last = _LpSolution(values, objective, lazy - len(waiting), lazy, complete=False)
         # The broken rows and those within half a unit of breaking: the next solution would
@@ -540,7 +560,7 @@ def _dive(
     mx: Matrices,
     lp_values: np.ndarray,
     included: np.ndarray,
-    clock: _Clock,
+    clock: Clock,
     mip_options: dict,
     whole_slots: bool,
     incumbent: Assignment | None,
@@ -551,7 +571,7 @@ def _dive(
     Rows the LP never needed matter only where they touch an open cell: elsewhere the kept
     cells hold the LP's values, which satisfy them."""
     cells = lp_values[: len(mx.cells)]
-    undecided = (cells > _INTEGRALITY) & (cells < 1 - _INTEGRALITY)
+    undecided = (cells > INTEGRALITY) & (cells < 1 - INTEGRALITY)
     if whole_slots:
         slot_of = np.fromiter((t for _, t, _ in mx.cells), dtype=np.int64, count=len(mx.cells))
         undecided = np.isin(slot_of, np.unique(slot_of[undecided]))
@@ -568,36 +588,15 @@ def _dive(
     fixed[: len(mx.cells)] = np.where(undecided, np.nan, np.where(cells >= 0.5, 1.0, 0.0))
     free = np.flatnonzero(np.isnan(fixed))
     highs = mx.to_highs(rows=rows, fixed=fixed, **options)
-    level = math.floor(lp_values[mx.happiness_column] + _INTEGRALITY)
+    level = math.floor(lp_values[mx.happiness_column] + INTEGRALITY)
     # the happiness column is the last, and free
     highs.changeColBounds(len(free) - 1, level, mx.upper[mx.happiness_column])
-    _run(highs, clock)
+    run_highs(highs, clock)
     if highs.getInfo().primal_solution_status != 2:
         return _Dive(None, None, int(undecided.sum()))
     values = fixed.copy()
     values[free] = _values(highs)
-    return _Dive(_assignment(mx, values), values, int(undecided.sum()))
-
-
-def _column_values(problem: Problem, mx: Matrices, assignment: Assignment) -> np.ndarray:
-    """Every column's value for a roster: cells, balance steps filled in order, happiness."""
-    values = np.zeros(len(mx.cost))
-    for j, (u, t, layer) in enumerate(mx.cells):
-        if assignment.get((t, layer)) == u:
-            values[j] = 1.0
-    load = load_of(problem, assignment)
-    for j, (u, g, k) in enumerate(mx.step_keys, start=len(mx.cells)):
-        # the k-th step holds what is left after the k - 1 before it, up to its bound
-        values[j] = min(mx.upper[j], max(0.0, load.get((u, g), 0) - (k - 1)))
-    values[mx.happiness_column] = evaluate(problem, assignment).min_happiness
-    return values
-
-
-def _solution(values: np.ndarray) -> highspy.HighsSolution:
-    solution = highspy.HighsSolution()
-    solution.col_value = values.tolist()
-    solution.value_valid = True
-    return solution
+    return _Dive(mx.roster_in(values), values, int(undecided.sum()))
 
 
 def _method(timing: _Timing) -> str:
@@ -605,7 +604,7 @@ def _method(timing: _Timing) -> str:
 
 
 # ----- wishes: the tie-break among optimal rosters ---------------------------------------------
-def _grant_wishes(problem: Problem, roster: Roster, clock: _Clock, options: dict) -> Roster:
+def _grant_wishes(problem: Problem, roster: Roster, clock: Clock, options: dict) -> Roster:
     """Among rosters of the proven optimal objective, one that grants the most preferred slots.
 
     The objective's happiness term counts only the least-happy person's wishes, so many
@@ -622,7 +621,7 @@ def _grant_wishes(problem: Problem, roster: Roster, clock: _Clock, options: dict
         return roster
     budget = min(clock.left(), max(2.0, (roster.build_seconds + roster.solve_seconds) / 2))
     t0 = time.perf_counter()
-    deadline = _Clock(t0 + budget, clock.cancellation)
+    deadline = Clock(t0 + budget, clock.cancellation)
     cells = len(problem.layers) * sum(len(slots) for slots in problem.available)
     if cells > _WISHES_WHOLE or deadline.left() < 0.1:
         granted = _granted(problem, roster.assignment)
@@ -640,11 +639,11 @@ def _grant_wishes(problem: Problem, roster: Roster, clock: _Clock, options: dict
     highs.addRow(-highspy.kHighsInf, before - mx.offset + slack, len(terms),
                  terms.astype(np.int32), cost[terms])  # fmt: skip
     highs.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), wishes)
-    highs.setSolution(_solution(_column_values(problem, mx, roster.assignment)))
-    status = _run(highs, deadline)
+    highs.setSolution(highs_start(mx.column_values(problem, roster.assignment)))
+    status = run_highs(highs, deadline)
     assignment = roster.assignment
     if highs.getInfo().primal_solution_status == 2:
-        found = _assignment(mx, _values(highs))
+        found = mx.roster_in(_values(highs))
         if (
             found is not None
             and _granted(problem, found) > _granted(problem, assignment)
@@ -708,7 +707,7 @@ def _out_of_time(
     return _roster(problem, assignment, "optimal" if proven else "feasible", bound, timing, method)
 
 
-def _feasible(problem: Problem, clock: _Clock) -> bool | None:
+def _feasible(problem: Problem, clock: Clock) -> bool | None:
     """Whether any roster exists (None when the time ran out before knowing)."""
     if precheck(problem):
         return False
@@ -716,8 +715,8 @@ def _feasible(problem: Problem, clock: _Clock) -> bool | None:
     mx.cost = [0.0] * len(mx.cost)
     mx.offset = 0.0
     highs = mx.to_highs(rows=mx.needed_rows())
-    short = _Clock(time.perf_counter() + min(clock.left(), 10.0) + 1, clock.cancellation)
-    status = _run(highs, short)
+    short = Clock(time.perf_counter() + min(clock.left(), 10.0) + 1, clock.cancellation)
+    status = run_highs(highs, short)
     if highs.getInfo().primal_solution_status == 2:
         return True
     if status == Status.kInfeasible:

@@ -145,7 +145,7 @@ def test_an_lp_cut_short_still_gives_its_bound(monkeypatch):
         if not (mx.slack(waiting, values) < -1e-6).any():
             continue  # the first LP is the whole LP here: nothing cut short
         runs = []
-        real_run = solving._run
+        real_run = solving.run_highs
 
         def one_lp_then_out_of_time(highs, clock, runs=runs, real_run=real_run):
             runs.append(highs)
@@ -153,7 +153,7 @@ def test_an_lp_cut_short_still_gives_its_bound(monkeypatch):
                 return solving.Status.kTimeLimit
             return real_run(highs, clock)
 
-        monkeypatch.setattr(solving, "_run", one_lp_then_out_of_time)
+        monkeypatch.setattr(solving, "run_highs", one_lp_then_out_of_time)
         try:
             roster = solve(problem, time_limit=30, method="dive")
         except NoSolutionInTimeError:  # the greedy found no roster either: nothing to report
@@ -188,15 +188,15 @@ def test_a_worse_dive_never_replaces_the_weighted_start(monkeypatch):
             continue
 
         def worse_dive(problem, mx, *args, worst=worst, **kwargs):
-            return solving._Dive(worst, solving._column_values(problem, mx, worst), 1)
+            return solving._Dive(worst, mx.column_values(problem, worst), 1)
 
-        def lp_only(highs, clock, real_run=solving._run):
+        def lp_only(highs, clock, real_run=solving.run_highs):
             if len(highs.getLp().integrality_):  # the full MIP would find the optimum anyway
                 return solving.Status.kTimeLimit
             return real_run(highs, clock)
 
         monkeypatch.setattr(solving, "_dive", worse_dive)
-        monkeypatch.setattr(solving, "_run", lp_only)
+        monkeypatch.setattr(solving, "run_highs", lp_only)
         monkeypatch.setattr(solving, "polish", lambda problem, roster, *a, **k: roster)
         roster = solve(problem, time_limit=30, method="dive")
         monkeypatch.undo()

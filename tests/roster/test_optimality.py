@@ -1148,21 +1148,26 @@ def test_the_capacity_count_never_calls_a_feasible_rotation_impossible():
 
 
 def test_auto_skips_the_dive_on_tight_rotations_only():
-    """A rotation whose tightest stretch needs most of the team (`capacity.tightness`) goes
-    straight to the full MIP (dives that keep the LP's decided cells found rosters 4% above
-    the optimum there); a team of many sharing few shifts keeps the LP-guided dive."""
+    """A rotation whose tightest stretch needs most of the team (`capacity.tightness`) skips
+    the dive (dives that keep the LP's decided cells found rosters 4% above the optimum
+    there): with two layers the neighbourhood search starts from the greedy roster, with one
+    the full MIP does; a team of many sharing few shifts keeps the LP-guided dive."""
     from oncall_opt.roster.capacity import tightness
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from instances import instance, rotation
 
     tight = oo.load_problem(rotation(8, 4, 4, layers=2))
+    one_layer = oo.load_problem(rotation(5, 4, 4, layers=1))
     loose = oo.load_problem(instance(20, 28, layers=2, max_consecutive_shifts=2, min_rest_shifts=3))
-    assert tightness(tight) >= 0.5 > tightness(loose)
+    assert min(tightness(tight), tightness(one_layer)) >= 0.5 > tightness(loose)
     tight_roster, loose_roster = oo.solve(tight), oo.solve(loose)
-    assert "dive" not in tight_roster.method and "full MIP" in tight_roster.method
+    one_layer_roster = oo.solve(one_layer)
+    assert "dive" not in tight_roster.method and "neighbourhood search" in tight_roster.method
+    assert "neighbourhood" not in one_layer_roster.method
+    assert "dive" not in one_layer_roster.method and "full MIP" in one_layer_roster.method
     assert "dive" in loose_roster.method
-    assert tight_roster.status == loose_roster.status == "optimal"
+    assert tight_roster.status == loose_roster.status == one_layer_roster.status == "optimal"
 
 
 def test_among_optimal_rosters_the_most_wishes_are_granted():

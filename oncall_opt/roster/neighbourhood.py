@@ -1,0 +1,263 @@
+"""Large-neighbourhood search: a better roster from a good one, by solving a part of it again.
+
+Why: on tight rotations (one in four, two layers, weekend balance, history) the LP
+relaxation's value is already the optimum (on every case of `benchmarks/rotations.py`), yet
+HiGHS's MIP over the whole roster finds a roster that meets it slowly: 12 people x 26 weeks
+took 25 s, while a tenth of it re-solved with the rest kept finds a better roster in a
+fraction of a second. So: free a part of the best roster (the slots where it differs from
+the LP's solution, a stretch of slots, or the shifts a few people hold between them), keep
+every other cell, and hand HiGHS the small MIP over the freed cells with a cutoff just under
+the roster's objective. Whatever it returns is better and keeps every rule (the kept cells
+hold a valid roster's values; the rows through freed cells are in the MIP).
+
+Each neighbourhood's size adapts: it grows after a MIP proved in little time that nothing
+better is in it, and shrinks after one that ran out of time. The search stops at the bound,
+at the deadline, or after a dozen tries in a row found nothing better (then the full MIP is
+the better use of the time). It proves nothing by
+itself: optimality still stands only on a bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from oncall_opt.roster.cancel import Clock, run_highs
+from oncall_opt.roster.matrix import Matrices, highs_start
+from oncall_opt.roster.problem import Problem
+from oncall_opt.roster.result import Assignment, evaluate
+from oncall_opt.roster.structure import (
+    balance_groups,
+    group_of,
+    history_in_group,
+    load_of,
+    objective_is_integral,
+)
+
+log = logging.getLogger(__name__)
+Status = highspy.HighsModelStatus
+# A sub-MIP may take at most this (or a quarter of the time left): a slow one is cut short
+# and its neighbourhood shrunk, rather than let one neighbourhood take the whole search.
+_MOST_SECONDS = 0.6
+# A sub-MIP that proved within this that nothing better is in its neighbourhood: it grows.
+_QUICK_SECONDS = 0.3
+# Cells a stretch of slots frees at first (12 people x 2 layers: 25 slots, about 0.3 s).
+_FIRST_CELLS = 600
+# Tries in a row without a better roster after which the search gives up.
+_STALL = 20
+
+
+@dataclass
+class _Kind:
+    """One kind of neighbourhood and its size (slots in the stretch, or people)."""
+
+    name: str
+    size: float
+    least: int
+    most: int
+
+    def grow(self) -> None:
+        self.size = min(self.most, self.size * 1.1 + 0.5)
+
+    def shrink(self) -> None:
+        self.size = max(self.least, self.size * 0.8)
+
+
+@dataclass
+class Searched:
+    assignment: Assignment
+    improvements: int
+    tries: int
+
+
+def improve(
+    problem: Problem,
+    mx: Matrices,
+    assignment: Assignment,
+    clock: Clock,
+    rows: np.ndarray,
+    reached: Callable[[float], bool],
+    lp_values: np.ndarray | None = None,
+    options: dict | None = None,
+    seed: int = 0,
+) -> Searched:
+    """The best roster found from `assignment` by re-solving parts of it, until `reached`
+    says its objective meets the bound, the clock runs out, or `_STALL` tries in a row found
+    nothing better. `rows`: the row numbers of `mx` a MIP needs. `lp_values` (the LP
+    relaxation's solution) adds the neighbourhood where the roster differs from it, tried
+    first and after each better roster. `options` go to HiGHS. The same for the same `seed`
+    (but for where the time runs out)."""
+    rng = random.Random(seed)
+    parts = _Parts(problem, mx, rows, options or {})
+    per_slot = len(mx.cells) / max(1, problem.n_slots)
+    first_slots = max(2, min(problem.n_slots, round(_FIRST_CELLS / max(per_slot, 1))))
+    kinds = [
+        _Kind("slots", first_slots, 1, problem.n_slots),
+        _Kind("people", min(4, problem.n_users), 2, problem.n_users),
+    ]
+    if problem.wishers and problem.term_weights.happiness:
+        kinds.append(_Kind("wishes", first_slots, 1, problem.n_slots))
+    cut = 0.5 if objective_is_integral(problem) else 1e-6
+    best, total = dict(assignment), evaluate(problem, assignment).total
+    improvements = tries = stalled = 0
+    follow_lp = lp_values is not None
+    while clock.left() > 0 and not reached(total) and stalled < _STALL:
+        values = mx.column_values(problem, best)
+        kind = None if follow_lp else kinds[tries % len(kinds)]
+        if kind is None:
+            follow_lp = False
+            opened = parts.differing(values, lp_values)
+            if not opened.any():  # the LP's solution is too far from any roster to follow
+                lp_values = None
+                continue
+        else:
+            opened = parts.neighbourhood(kind, best, rng)
+        tries += 1
+        found, status, seconds = parts.solve(values, opened, total - cut, clock)
+        log.debug("%s: %d cells open, %s in %.2fs%s", "LP" if kind is None else kind.name,
+                  opened.sum(), status, seconds,
+                  "" if found is None else f" -> {evaluate(problem, found).total:g}")  # fmt: skip
+        if found is not None:
+            best, total = found, evaluate(problem, found).total
+            improvements += 1
+            stalled = 0
+            follow_lp = lp_values is not None  # from the new roster the LP may show more
+            continue
+        stalled += 1
+        if kind is None:
+            continue
+        if status == Status.kOptimal and seconds < _QUICK_SECONDS:
+            kind.grow()
+        elif status != Status.kOptimal:
+            kind.shrink()
+    return Searched(best, improvements, tries)
+
+
+class _Parts:
+    """The MIPs over parts of a roster: the cells of a part are open, every other cell keeps
+    the roster's value, and so do the balance steps that no open cell can move."""
+
+    def __init__(self, problem: Problem, mx: Matrices, rows: np.ndarray, options: dict):
+        self.problem, self.mx, self.rows, self.options = problem, mx, rows, options
+        n = len(mx.cells)
+        self.slot_of = np.fromiter((t for _, t, _ in mx.cells), dtype=np.int64, count=n)
+        self.person_of = np.fromiter((u for u, _, _ in mx.cells), dtype=np.int64, count=n)
+        pairs: dict[tuple[int, int], int] = {}
+        self.pair_of_cell = np.fromiter(
+            (pairs.setdefault((u, group_of(problem, t, layer)), len(pairs))
+             for u, t, layer in mx.cells), dtype=np.int64, count=n,
+        )  # fmt: skip
+        self.weight_of_cell = np.fromiter(
+            (problem.slot_weight(t) for _, t, _ in mx.cells), dtype=float, count=n
+        )
+        steps = len(mx.step_keys)
+        self.pair_of_step = np.fromiter(
+            (pairs.setdefault((u, g), len(pairs)) for u, g, _ in mx.step_keys), dtype=np.int64,
+            count=steps,
+        )  # fmt: skip
+        self.k_of_step = np.fromiter((k for _, _, k in mx.step_keys), dtype=float, count=steps)
+        self.unit_step = np.asarray(mx.upper[n : n + steps]) == 1
+        self.pairs = len(pairs)
+
+    def differing(self, values: np.ndarray, lp_values: np.ndarray) -> np.ndarray:
+        """Every cell of the slots where the roster and the LP's solution differ (as in RINS);
+        nothing when that is most of the roster (a rotation's LP is fractional everywhere:
+        that MIP would be the whole one)."""
+        n = len(self.mx.cells)
+        slots = np.unique(self.slot_of[np.abs(lp_values[:n] - values[:n]) > 1e-6])
+        if len(slots) > self.problem.n_slots / 2:
+            return np.zeros(n, dtype=bool)
+        return np.isin(self.slot_of, slots)
+
+    def neighbourhood(self, kind: _Kind, best: Assignment, rng: random.Random) -> np.ndarray:
+        size = max(1, round(kind.size))
+        if kind.name == "wishes":
+            return np.isin(self.slot_of, self._wished(best, size, rng))
+        if kind.name == "slots":
+            first = rng.randrange(0, max(1, self.problem.n_slots - size + 1))
+            return (self.slot_of >= first) & (self.slot_of < first + size)
+        # The cells of `size` people in the slots one of them holds: they trade among them.
+        # Every other time two of them are where the balance could gain most: in a group,
+        # the one whose last shift costs most and the one whose next would cost least.
+        people = list(range(self.problem.n_users))
+        chosen = []
+        if rng.random() < 0.5:
+            chosen = self._unbalanced(best, rng)
+        rest = [u for u in people if u not in chosen]
+        chosen += rng.sample(rest, max(0, min(size, len(people)) - len(chosen)))
+        holder = np.fromiter((best[t, layer] for _, t, layer in self.mx.cells), dtype=np.int64,
+                             count=len(self.mx.cells))  # fmt: skip
+        return np.isin(self.person_of, chosen) & np.isin(holder, chosen)
+
+    def _wished(self, best: Assignment, size: int, rng: random.Random) -> list[int]:
+        """Up to `size` slots that the least-happy wishers asked for, and their neighbours
+        (a rest rule may need them moved too): the least-happy level rises only when every
+        wisher at it is granted one more, which no stretch of slots or few people may hold
+        (10 people, one in four: the level was 2 where the LP's is 4)."""
+        p = self.problem
+        granted = {u: 0 for u in p.wishers}
+        for (t, _), u in best.items():
+            if u in granted and t in p.preferred[u]:
+                granted[u] += 1
+        lowest = min(granted.values())
+        wished = sorted({t for u in p.wishers if granted[u] == lowest for t in p.preferred[u]})
+        around = sorted({s for t in wished for s in (t - 1, t, t + 1) if 0 <= s < p.n_slots})
+        return around if len(around) <= size else rng.sample(around, size)
+
+    def _unbalanced(self, best: Assignment, rng: random.Random) -> list[int]:
+        p = self.problem
+        load = load_of(p, best)
+        groups = len(balance_groups(p))
+        g = rng.randrange(groups)
+        last = {u: (2 * (history_in_group(p, u, g) + load.get((u, g), 0)) - 1) / user.weight
+                for u, user in enumerate(p.users) if load.get((u, g), 0)}  # fmt: skip
+        if not last:
+            return []
+        most = max(last, key=lambda u: (last[u], rng.random()))
+        following = {u: (2 * (history_in_group(p, u, g) + load.get((u, g), 0)) + 1) / user.weight
+                     for u, user in enumerate(p.users) if u != most}  # fmt: skip
+        if not following:
+            return [most]
+        return [most, min(following, key=lambda u: (following[u], rng.random()))]
+
+    def solve(
+        self, values: np.ndarray, opened: np.ndarray, cutoff: float, clock: Clock
+    ) -> tuple[Assignment | None, Status, float]:
+        """The best roster that keeps every cell outside `opened`, if its objective is at
+        most `cutoff`; with the MIP's status and seconds.
+
+        A person's load in a group can only move between what their kept cells give and
+        that plus their open cells, and the cheaper steps fill first: steps below it are
+        kept full, those above it empty (this leaves the MIP a seventh of the columns on a
+        12-person rotation, and HiGHS's presolve a fraction of the work)."""
+        mx, n = self.mx, len(self.mx.cells)
+        fixed = np.full(len(mx.cost), np.nan)
+        fixed[:n] = np.where(opened, np.nan, values[:n])
+        kept = np.bincount(self.pair_of_cell, weights=np.where(opened, 0.0, values[:n])
+                           * self.weight_of_cell, minlength=self.pairs)  # fmt: skip
+        movable = np.bincount(self.pair_of_cell, weights=opened * self.weight_of_cell,
+                              minlength=self.pairs)  # fmt: skip
+        low, high = kept[self.pair_of_step], (kept + movable)[self.pair_of_step]
+        steps = fixed[n : n + len(self.k_of_step)]
+        steps[(self.k_of_step <= low + 1e-9) & self.unit_step] = 1.0
+        steps[self.k_of_step > high + 1 - 1e-9] = 0.0
+        free = np.flatnonzero(np.isnan(fixed))
+        highs = mx.to_highs(rows=self.rows, fixed=fixed, **self.options, objective_bound=cutoff)
+        highs.setSolution(highs_start(values[free]))
+        started = time.perf_counter()
+        status = run_highs(highs, clock.within(min(_MOST_SECONDS, max(0.2, clock.left() / 4))))
+        seconds = time.perf_counter() - started
+        if highs.getInfo().primal_solution_status != 2:
+            return None, status, seconds
+        solved = fixed.copy()
+        solved[free] = np.asarray(highs.getSolution().col_value)
+        found = mx.roster_in(solved)
+        if found is None or evaluate(self.problem, found).total > cutoff + 1e-9:
+            return None, status, seconds
+        return found, status, seconds

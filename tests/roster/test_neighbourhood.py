@@ -1,0 +1,137 @@
+"""The neighbourhood search (`roster/neighbourhood.py`):
+
+* a part re-solved keeps every cell outside it, breaks no rule, and is the best roster that
+  keeps them: the same optimum as the whole model with those cells fixed by their bounds
+  (so the balance steps it holds, where no open cell can move them, lose nothing);
+* the search never hands back a worse roster or one that breaks a rule, is the same for the
+  same seed, stops at its target, and on small rotations reaches the optimum that
+  exhaustive search finds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import pytest
+from test_bounds import _problems
+from test_optimality import EXTRA_SEEDS, GENERATORS, oracle
+
+import oncall_opt as oo
+import oncall_opt.roster.neighbourhood as neighbourhood
+from oncall_opt.roster.cancel import Clock
+from oncall_opt.roster.matrix import build_matrices
+from oncall_opt.roster.neighbourhood import _Parts, improve
+from oncall_opt.roster.result import evaluate
+from oncall_opt.roster.structure import objective_is_integral
+from oncall_opt.roster.warmstart import greedy_roster, violations
+
+KINDS = ["rotation", "layers", "burden_layers", "burden_all", "weekend", "history"]
+EXACT = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9}
+
+
+def _far() -> Clock:
+    return Clock(time.perf_counter() + 60)
+
+
+def _with_cells_fixed(mx, fixed_cells: np.ndarray, values: np.ndarray) -> float | None:
+    """The whole model's optimum with `fixed_cells` held at `values` by their bounds."""
+    highs = mx.to_highs(**EXACT)
+    for j in np.flatnonzero(fixed_cells):
+        highs.changeColBounds(int(j), values[j], values[j])
+    highs.run()
+    if highs.getModelStatus() != oo.roster.solve.Status.kOptimal:
+        return None
+    return highs.getInfo().objective_function_value
+
+
+def _random_roster(problem, mx, rng: random.Random):
+    """A valid roster chosen by random cell costs (the objective ignored): room to improve."""
+    highs = mx.to_highs(mip_rel_gap=0.5)
+    costs = [rng.random() for _ in mx.cells] + [0.0] * (len(mx.cost) - len(mx.cells))
+    highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), np.array(costs))
+    highs.run()
+    if highs.getInfo().primal_solution_status != 2:
+        return None
+    return mx.roster_in(np.asarray(highs.getSolution().col_value))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_part_re_solved_is_the_best_roster_that_keeps_the_rest(kind):
+    checked = improved = 0
+    for k, problem in enumerate(_problems(GENERATORS[kind], 6, f"part-{kind}")):
+        rng = random.Random(f"part-{kind}-{k}")
+        mx = build_matrices(problem)
+        start = _random_roster(problem, mx, rng)
+        if start is None:
+            continue
+        parts = _Parts(problem, mx, mx.needed_rows(), EXACT)
+        values = mx.column_values(problem, start)
+        slots = rng.sample(range(problem.n_slots), max(1, problem.n_slots // 2))
+        opened = np.isin([t for _, t, _ in mx.cells], slots)
+        best = _with_cells_fixed(mx, ~opened, values)
+        assert best is not None  # the start itself keeps them
+        cutoff = evaluate(problem, start).total - 1e-6
+        found, _, _ = parts.solve(values, opened, cutoff, _far())
+        if best > cutoff:
+            assert found is None  # nothing better keeps the rest: nothing is handed back
+        else:
+            assert found is not None
+            assert violations(problem, found) == []
+            kept = {key: u for key, u in start.items() if key[0] not in slots}
+            assert all(found[key] == u for key, u in kept.items())
+            assert evaluate(problem, found).total == pytest.approx(best, abs=1e-6)
+            improved += 1
+        checked += 1
+    assert checked >= 3 and improved >= 1
+
+
+@pytest.mark.parametrize("kind", ["rotation", "burden_all", "layers"])
+def test_the_search_never_worsens_a_roster_and_keeps_every_rule(kind, monkeypatch):
+    """With parts far smaller than the roster (a slot or two, two people), from a random
+    roster: every roster it hands back is valid and no worse, and the same seed gives the
+    same roster when the time does not run out."""
+    monkeypatch.setattr(neighbourhood, "_FIRST_CELLS", 1)
+    monkeypatch.setattr(neighbourhood, "_STALL", 8)
+    checked = improved = 0
+    for k, problem in enumerate(_problems(GENERATORS[kind], 8, f"search-{kind}")):
+        mx = build_matrices(problem)
+        start = _random_roster(problem, mx, random.Random(f"search-{kind}-{k}"))
+        if start is None:
+            continue
+        runs = [
+            improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, seed=3)
+            for _ in range(2)
+        ]
+        for run in runs:
+            assert violations(problem, run.assignment) == []
+            assert evaluate(problem, run.assignment).total <= evaluate(problem, start).total
+        assert runs[0].assignment == runs[1].assignment
+        checked += 1
+        improved += runs[0].improvements > 0
+    assert checked >= 4 and improved  # the small parts did find better rosters
+
+
+def test_the_search_stops_at_its_target_and_reaches_small_rotations_optimum():
+    checked = 0
+    for seed in EXTRA_SEEDS["rotation"]:
+        doc, _inst, best, _ = oracle("rotation", seed)
+        if best is None:
+            continue
+        problem = oo.load_problem(doc)
+        start = greedy_roster(problem)
+        if start is None or evaluate(problem, start).total - best < 0.5:
+            continue
+        mx = build_matrices(problem)
+        slack = 0.5 if objective_is_integral(problem) else 1e-6
+        stopped = improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: True)
+        assert stopped.assignment == start and stopped.tries == 0
+        target = best + slack
+        search = improve(problem, mx, start, _far(), mx.needed_rows(), target.__gt__)
+        assert evaluate(problem, search.assignment).total == pytest.approx(best)
+        assert violations(problem, search.assignment) == []
+        checked += 1
+        if checked == 6:
+            return
+    raise AssertionError(f"only {checked} rotations whose greedy roster is not optimal")
