@@ -15,9 +15,13 @@ columns for highspy in one call, which `tests/roster/test_matrix.py` proves equa
 * **dive**: side rules (layers, consecutive limits, rest, weekend balance). Solve the full
   model's LP relaxation (its value, rounded up when every roster's objective is whole, is a
   bound). Keep every cell the LP decided (at 0 or 1), ask for at least the LP's happiness level
-  rounded down, and solve the small MIP over the undecided cells. A roster that meets the
-  bound is proven optimal; otherwise the full MIP starts from it.
-* **mip**: the full MIP from a greedy roster (the dive's fallback, also selectable).
+  rounded down, and solve the small MIP over the undecided cells. Then the neighbourhood
+  search (`neighbourhood.py`) re-solves parts of the best roster with the rest kept. A roster
+  that meets the bound is proven optimal; otherwise the full MIP starts from it.
+  On tight rotations (`capacity.tightness`) with two layers the LP decides almost nothing, so
+  the search starts from the greedy roster instead of a dive; with one layer the full MIP
+  proves them fast on its own and runs straight away.
+* **mip**: the full MIP from a greedy roster (the fallback, also selectable).
 
 The time limit covers everything: building, every solve, reading the roster back. When it runs
 out, the best roster found so far (at worst the greedy one) is returned as "feasible" with the
