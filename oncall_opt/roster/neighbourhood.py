@@ -91,12 +91,14 @@ def improve(
     lp_values: np.ndarray | None = None,
     options: dict | None = None,
     seed: int = 0,
+    may_stop: Callable[[], bool] = lambda: True,
 ) -> Searched:
     """The best roster found from `assignment` by re-solving parts of it, until `reached`
     says its objective meets the bound, the clock runs out, or `_STALL` tries in a row found
-    nothing better. `rows`: the row numbers of `mx` a MIP needs. `lp_values` (the LP
-    relaxation's solution) adds the neighbourhood where the roster differs from it, tried
-    first and after each better roster. `options` go to HiGHS. The same for the same `seed`
+    nothing better and `may_stop()` says the time left has a better use (else it goes on).
+    `rows`: the row numbers of `mx` a MIP needs. `lp_values` (the LP relaxation's solution)
+    adds the neighbourhood where the roster differs from it, tried first and after each
+    better roster. `options` go to HiGHS. The same for the same `seed`
     (but for where the time runs out)."""
     rng = random.Random(seed)
     parts = _Parts(problem, mx, rows, options or {})
@@ -112,7 +114,11 @@ def improve(
     best, total = dict(assignment), evaluate(problem, assignment).total
     improvements = tries = stalled = 0
     follow_lp = lp_values is not None
-    while clock.left() > 0 and not reached(total) and stalled < _STALL:
+    while clock.left() > 0 and not reached(total):
+        if stalled >= _STALL:
+            if may_stop():
+                break
+            stalled = 0
         values = mx.column_values(problem, best)
         kind = None if follow_lp else kinds[tries % len(kinds)]
         if kind is None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import highspy
@@ -387,9 +388,13 @@ def _solve_side_rules(
                 break
         # On rotations the search is the main step (the full MIP's root LP alone, by dual
         # simplex, took 5 s at 12 people x 26 weeks); after dives it gets half the time.
+        # The search stops when it stalls only if the full MIP has time to be of use then:
+        # twice the LP's time, or on a rotation ten times (its root LP by dual simplex took
+        # 3.5 to 7 times the interior-point one).
+        enough = (2 if dive else 10) * lp_seconds
         best, start_values = _improved(
             problem, mx, best, start_values, clock.share(1 / 2 if dive else 0.95), timing,
-            bound, lp.values, mip_options,
+            bound, lp.values, mip_options, lambda: clock.left() >= enough,
         )  # fmt: skip
         best, start_values = _polished(problem, mx, best, start_values, clock, timing, bound)
         if best is not None and _proven(problem, evaluate(problem, best).total, bound):
@@ -453,15 +458,18 @@ def _improved(
     bound: float | None,
     lp_values: np.ndarray,
     mip_options: dict,
+    may_stop: Callable[[], bool],
 ) -> tuple[Assignment | None, np.ndarray | None]:
     """The best roster after re-solving parts of it (`neighbourhood.py`) within `clock`, until
-    it meets `bound` or the search finds nothing more; its column values for a MIP start."""
+    it meets `bound` or the search finds nothing more and `may_stop()`; its column values
+    for a MIP start."""
     if best is None or clock.left() == 0:
         return best, values
     t0 = time.perf_counter()
     searched = improve(
         problem, mx, best, clock, mx.needed_rows(),
         lambda total: _proven(problem, total, bound), lp_values, mip_options,
+        may_stop=may_stop,
     )  # fmt: skip
     timing.since(t0, "solve")
     before, after = evaluate(problem, best).total, evaluate(problem, searched.assignment).total
