@@ -1,13 +1,13 @@
 """Large-neighbourhood search: a better roster from a good one, by solving parts of it again.
 
 Why: on tight two-layer rotations (one in four, weekend balance, history) the LP
-relaxation's value is already the optimum (on every case of `benchmarks/rotations.py`), yet
-HiGHS's MIP over the whole roster finds a roster that meets it slowly (12 people x 26 weeks:
-25 s, its root LP alone 5 s), while a part of it re-solved with the rest kept takes a tenth
-of a second. So: free a part of the best roster, keep every other cell, and hand HiGHS the
-small MIP over the freed cells with a cutoff just under the roster's objective. Whatever it
-returns is better and keeps every rule (the kept cells hold a valid roster's values; the
-rows through freed cells are in the MIP). The parts, in turn:
+relaxation's value is already the optimum (on every case of `benchmarks/rotations.py` whose
+optimum is known), yet HiGHS's MIP over the whole roster finds a roster that meets it slowly
+(12 people x 26 weeks: 25 s, its root LP alone 5 s), while a part of it re-solved with the
+rest kept takes a tenth of a second. So: free a part of the best roster, keep every other
+cell, and hand HiGHS the small MIP over the freed cells with a cutoff just under the
+roster's objective. Whatever it returns is better and keeps every rule (the kept cells hold
+a valid roster's values; the rows through freed cells are in the MIP). The parts, in turn:
 
 * a stretch of consecutive slots, every person's cells in it (runs and rests move freely);
 * the shifts a few people hold between them, over the whole window (they trade among
@@ -18,8 +18,8 @@ rows through freed cells are in the MIP). The parts, in turn:
 
 Each part's size adapts: it grows after a MIP proved quickly that nothing better is in it,
 and shrinks after one that ran out of time. The search stops at the bound, at the deadline,
-or after `_STALL` tries in a row found nothing better (then the full MIP is the better use
-of the time). It proves nothing by itself: optimality still stands only on a bound.
+or after `_STALL` tries in a row found nothing better when the caller says the full MIP has
+time to be of use. It proves nothing by itself: optimality still stands only on a bound.
 """
 
 from __future__ import annotations
