@@ -54,7 +54,7 @@ _MOST_SECONDS = 0.6
 _QUICK_SECONDS = 0.3
 # Cells a stretch of slots frees at first (12 people x 2 layers: 25 slots, about 0.3 s).
 _FIRST_CELLS = 600
-# Tries in a row without a better roster after which the search gives up.
+# Tries in a row without a better roster after which the search stops (if `may_stop()`).
 _STALL = 20
 
 
@@ -112,6 +112,7 @@ def improve(
         kinds.append(_Kind("wishes", first_slots, 1, problem.n_slots))
     cut = 0.5 if objective_is_integral(problem) else 1e-6
     best, total = dict(assignment), evaluate(problem, assignment).total
+    values = mx.column_values(problem, best)
     improvements = tries = stalled = 0
     follow_lp = lp_values is not None
     while clock.left() > 0 and not reached(total):
@@ -119,7 +120,6 @@ def improve(
             if may_stop():
                 break
             stalled = 0
-        values = mx.column_values(problem, best)
         kind = None if follow_lp else kinds[tries % len(kinds)]
         if kind is None:
             follow_lp = False
@@ -136,6 +136,7 @@ def improve(
                   "" if found is None else f" -> {evaluate(problem, found).total:g}")  # fmt: skip
         if found is not None:
             best, total = found, evaluate(problem, found).total
+            values = mx.column_values(problem, best)
             improvements += 1
             stalled = 0
             follow_lp = lp_values is not None  # from the new roster the LP may show more
