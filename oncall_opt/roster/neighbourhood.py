@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import highspy
@@ -92,63 +95,126 @@ def improve(
     options: dict | None = None,
     seed: int = 0,
     may_stop: Callable[[], bool] = lambda: True,
+    workers: int = 1,
 ) -> Searched:
     """The best roster found from `assignment` by re-solving parts of it, until `reached`
     says its objective meets the bound, the clock runs out, or `_STALL` tries in a row found
     nothing better and `may_stop()` says the time left has a better use (else it goes on).
     `rows`: the row numbers of `mx` a MIP needs. `lp_values` (the LP relaxation's solution)
     adds the neighbourhood where the roster differs from it, tried first and after each
-    better roster. `options` go to HiGHS. The same for the same `seed`
-    (but for where the time runs out)."""
-    rng = random.Random(seed)
+    better roster. `options` go to HiGHS. `workers` threads search at once, each from the
+    best roster any of them found (HiGHS releases the interpreter while it solves). With one
+    worker the search is the same for the same `seed` (but for where the time runs out)."""
+    shared = _Shared(problem, mx, assignment, reached, may_stop, _STALL * workers)
     parts = _Parts(problem, mx, rows, options or {})
-    per_slot = len(mx.cells) / max(1, problem.n_slots)
-    first_slots = max(2, min(problem.n_slots, round(_FIRST_CELLS / max(per_slot, 1))))
-    kinds = [
-        _Kind("slots", first_slots, 1, problem.n_slots),
-        _Kind("people", min(4, problem.n_users), 2, problem.n_users),
+    search = [
+        _Worker(shared, parts, random.Random(seed + i), lp_values if i == 0 else None)
+        for i in range(workers)
     ]
-    if problem.wishers and problem.term_weights.happiness:
-        kinds.append(_Kind("wishes", first_slots, 1, problem.n_slots))
-    cut = 0.5 if objective_is_integral(problem) else 1e-6
-    best, total = dict(assignment), evaluate(problem, assignment).total
-    values = mx.column_values(problem, best)
-    improvements = tries = stalled = 0
-    follow_lp = lp_values is not None
-    while clock.left() > 0 and not reached(total):
-        if stalled >= _STALL:
-            if may_stop():
-                break
-            stalled = 0
-        kind = None if follow_lp else kinds[tries % len(kinds)]
-        if kind is None:
-            follow_lp = False
-            opened = parts.differing(values, lp_values)
-            if not opened.any():  # the LP's solution is too far from any roster to follow
-                lp_values = None
+    with ThreadPoolExecutor(max_workers=workers - 1) if workers > 1 else nullcontext() as pool:
+        others = [pool.submit(worker.run, clock) for worker in search[1:]] if pool else []
+        try:
+            search[0].run(clock)
+        finally:
+            shared.done = True  # the others stop after their current try
+            for other in others:
+                other.result()  # re-raises a worker's error (a cancellation)
+    return Searched(shared.assignment, shared.improvements, shared.tries)
+
+
+class _Shared:
+    """The best roster the workers share, and when they stop."""
+
+    def __init__(self, problem, mx, assignment, reached, may_stop, stall: int):
+        self.problem, self.mx = problem, mx
+        self.reached, self.may_stop, self.stall = reached, may_stop, stall
+        self.lock = threading.Lock()
+        self.assignment = dict(assignment)
+        self.total = evaluate(problem, assignment).total
+        self.values = mx.column_values(problem, self.assignment)
+        self.improvements = self.tries = self.stalled = 0
+        self.done = False
+
+    def current(self) -> tuple[float, np.ndarray] | None:
+        """The best roster's objective and column values, or None when the search is over."""
+        with self.lock:
+            if self.done or self.reached(self.total):
+                self.done = True
+                return None
+            if self.stalled >= self.stall:
+                if self.may_stop():
+                    self.done = True
+                    return None
+                self.stalled = 0
+            return self.total, self.values
+
+    def offer(self, found: Assignment | None) -> bool:
+        """Whether `found` is the new best roster (None, or one no better: a try that failed)."""
+        total = None if found is None else evaluate(self.problem, found).total
+        values = None if found is None else self.mx.column_values(self.problem, found)
+        with self.lock:
+            self.tries += 1
+            if total is None or total >= self.total:
+                self.stalled += 1
+                return False
+            self.assignment, self.total, self.values = found, total, values
+            self.improvements += 1
+            self.stalled = 0
+            return True
+
+
+class _Worker:
+    """One thread of the search: its own neighbourhoods, sizes and random choices."""
+
+    def __init__(self, shared: _Shared, parts: _Parts, rng: random.Random, lp_values):
+        self.shared, self.parts, self.rng, self.lp_values = shared, parts, rng, lp_values
+        problem = shared.problem
+        per_slot = len(parts.mx.cells) / max(1, problem.n_slots)
+        first_slots = max(2, min(problem.n_slots, round(_FIRST_CELLS / max(per_slot, 1))))
+        self.kinds = [
+            _Kind("slots", first_slots, 1, problem.n_slots),
+            _Kind("people", min(4, problem.n_users), 2, problem.n_users),
+        ]
+        if any(problem.preferred) and problem.term_weights.happiness:
+            self.kinds.append(_Kind("wishes", first_slots, 1, problem.n_slots))
+        self.cut = 0.5 if objective_is_integral(problem) else 1e-6
+
+    def run(self, clock: Clock) -> None:
+        shared, tries = self.shared, 0
+        follow_lp = self.lp_values is not None
+        while clock.left() > 0 and not shared.done:
+            now = shared.current()
+            if now is None:
+                return
+            total, values = now
+            kind = None if follow_lp else self.kinds[tries % len(self.kinds)]
+            if kind is None:
+                follow_lp = False
+                opened = self.parts.differing(values, self.lp_values)
+                if not opened.any():  # the LP's solution is too far from any roster to follow
+                    self.lp_values = None
+                    continue
+            else:
+                with shared.lock:
+                    best = shared.assignment
+                opened = self.parts.neighbourhood(kind, best, self.rng)
+            tries += 1
+            if not opened.any():  # no wish is left to grant, say: the next kind
                 continue
-        else:
-            opened = parts.neighbourhood(kind, best, rng)
-        tries += 1
-        found, status, seconds = parts.solve(values, opened, total - cut, clock)
-        log.debug("%s: %d cells open, %s in %.2fs%s", "LP" if kind is None else kind.name,
-                  opened.sum(), status, seconds,
-                  "" if found is None else f" -> {evaluate(problem, found).total:g}")  # fmt: skip
-        if found is not None:
-            best, total = found, evaluate(problem, found).total
-            values = mx.column_values(problem, best)
-            improvements += 1
-            stalled = 0
-            follow_lp = lp_values is not None  # from the new roster the LP may show more
-            continue
-        stalled += 1
-        if kind is None:
-            continue
-        if status == Status.kOptimal and seconds < _QUICK_SECONDS:
-            kind.grow()
-        elif status != Status.kOptimal:
-            kind.shrink()
-    return Searched(best, improvements, tries)
+            found, status, seconds = self.parts.solve(values, opened, total - self.cut, clock)
+            better = "" if found is None else f" -> {evaluate(shared.problem, found).total:g}"
+            log.debug("%s: %d cells open, %s in %.2fs%s", "LP" if kind is None else kind.name,
+                      opened.sum(), status, seconds, better)  # fmt: skip
+            if shared.offer(found):
+                # from the new roster the LP may show more
+                follow_lp = self.lp_values is not None
+                continue
+            if kind is None or found is not None:
+                continue
+            if status == Status.kOptimal and seconds < _QUICK_SECONDS:
+                kind.grow()
+            elif status != Status.kOptimal:
+                kind.shrink()
 
 
 class _Parts:

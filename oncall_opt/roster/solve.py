@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import highspy
@@ -72,6 +74,8 @@ METHODS = ("auto", "network", "dive", "mip")
 # layers, one in four, 26 weeks, where the full MIP proves the optimum in 9 s). The side-rule
 # instances the dive is for are far below it (100x365 with every rule: 0.05).
 _TIGHT = 0.5
+# Threads of the neighbourhood search (each its own HiGHS run) unless `threads` says.
+_SEARCH_WORKERS = 2
 
 
 @dataclass
@@ -130,7 +134,9 @@ def solve(
         # at 12 people x 26 weeks, where the interior-point LP takes 1.3 s and the
         # neighbourhood search finds the roster that meets it.
         search = method != "mip" and (dive or len(problem.layers) > 1)
-        roster = _solve_side_rules(problem, clock, gap, options, dive, search)
+        # Each search worker is a thread running its own HiGHS (see `neighbourhood.improve`).
+        workers = threads or min(_SEARCH_WORKERS, os.cpu_count() or 1)
+        roster = _solve_side_rules(problem, clock, gap, options, dive, search, workers)
     return _grant_wishes(problem, roster, clock, options)
 
 
@@ -313,7 +319,13 @@ def _solve_fixed_level_mip(problem: Problem, level: int, clock: Clock) -> Assign
 
 # ----- side rules: LP-guided dive, then the full MIP ------------------------------------------
 def _solve_side_rules(
-    problem: Problem, clock: Clock, gap: float, options: dict, dive: bool, search: bool = True
+    problem: Problem,
+    clock: Clock,
+    gap: float,
+    options: dict,
+    dive: bool,
+    search: bool = True,
+    workers: int = 1,
 ) -> Roster:
     """The LP relaxation (a bound); from its solution the dives, or on rotations (not `dive`)
     the greedy roster; the neighbourhood search from the best; then, unless proven, the full
@@ -346,11 +358,35 @@ def _solve_side_rules(
             timing.steps.append("greedy start")
     t0 = time.perf_counter()
     lp = None
+    searched = False  # the search ran beside the LP
     if search:
         # With a start, keep a fifth of the time to improve it if the LP is slow.
         lp_clock = clock.share(0.8) if best is not None else clock
-        status, lp, rows = _relaxation(mx, lp_clock, options, rotation=not dive)
-        lp_seconds = timing.since(t0, "solve")
+        if not dive and best is not None:
+            # On a rotation the LP decides nothing the search needs, only the bound: the
+            # search starts at once from the greedy roster, the LP on another thread.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                beside = _Beside(problem, pool.submit(_relaxation, mx, lp_clock, options, True))
+                best, start_values = _polished(
+                    problem, mx, best, start_values, clock, timing, share=1 / 20
+                )
+
+                # It stops when it stalls only if the full MIP has time to be of use then:
+                # ten times the LP's time (the MIP's root LP by dual simplex took 3.5 to 7
+                # times the interior-point one).
+                def may_stop() -> bool:
+                    return beside.future.done() and clock.left() >= 10 * beside.seconds()
+
+                best, start_values = _improved(
+                    problem, mx, best, start_values, clock.share(0.95), timing, beside.proves,
+                    None, mip_options, may_stop, workers,
+                )  # fmt: skip
+                status, lp, rows = beside.future.result()
+            lp_seconds = beside.seconds()
+            searched = True
+        else:
+            status, lp, rows = _relaxation(mx, lp_clock, options, rotation=not dive)
+            lp_seconds = timing.since(t0, "solve")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
     if lp is not None:
@@ -361,10 +397,17 @@ def _solve_side_rules(
     if lp is not None:
         needed = f" ({lp.added} of its {lp.lazy} lazy rows needed)"
         timing.steps.append("LP" + (needed if lp.lazy else ""))
-        # polish the start first (see above); on rotations the search below does more
-        best, start_values = _polished(
-            problem, mx, best, start_values, clock, timing, bound, share=1 / 2 if dive else 1 / 20
-        )
+        if not searched:  # polish the start first (see above); the search below does more
+            best, start_values = _polished(
+                problem,
+                mx,
+                best,
+                start_values,
+                clock,
+                timing,
+                bound,
+                share=1 / 2 if dive else 1 / 20,
+            )
         if best is not None and _proven(problem, evaluate(problem, best).total, bound):
             return _roster(problem, best, "optimal", bound, timing, _method(timing))
         # First only the cells the LP left fractional are open; if that misses the bound,
@@ -391,11 +434,13 @@ def _solve_side_rules(
         # The search stops when it stalls only if the full MIP has time to be of use then:
         # twice the LP's time, or on a rotation ten times (its root LP by dual simplex took
         # 3.5 to 7 times the interior-point one).
-        enough = (2 if dive else 10) * lp_seconds
-        best, start_values = _improved(
-            problem, mx, best, start_values, clock.share(1 / 2 if dive else 0.95), timing,
-            bound, lp.values, mip_options, lambda: clock.left() >= enough,
-        )  # fmt: skip
+        if not searched:
+            enough = (2 if dive else 10) * lp_seconds
+            best, start_values = _improved(
+                problem, mx, best, start_values, clock.share(1 / 2 if dive else 0.95), timing,
+                lambda total: _proven(problem, total, bound), lp.values, mip_options,
+                lambda: clock.left() >= enough, workers,
+            )  # fmt: skip
         best, start_values = _polished(problem, mx, best, start_values, clock, timing, bound)
         if best is not None and _proven(problem, evaluate(problem, best).total, bound):
             return _roster(problem, best, "optimal", bound, timing, _method(timing))
@@ -455,21 +500,21 @@ def _improved(
     values: np.ndarray | None,
     clock: Clock,
     timing: _Timing,
-    bound: float | None,
-    lp_values: np.ndarray,
+    reached: Callable[[float], bool],
+    lp_values: np.ndarray | None,
     mip_options: dict,
     may_stop: Callable[[], bool],
+    workers: int,
 ) -> tuple[Assignment | None, np.ndarray | None]:
     """The best roster after re-solving parts of it (`neighbourhood.py`) within `clock`, until
-    it meets `bound` or the search finds nothing more and `may_stop()`; its column values
-    for a MIP start."""
+    `reached` says it meets the bound or the search finds nothing more and `may_stop()`; its
+    column values for a MIP start."""
     if best is None or clock.left() == 0:
         return best, values
     t0 = time.perf_counter()
     searched = improve(
-        problem, mx, best, clock, mx.needed_rows(),
-        lambda total: _proven(problem, total, bound), lp_values, mip_options,
-        may_stop=may_stop,
+        problem, mx, best, clock, mx.needed_rows(), reached, lp_values, mip_options,
+        may_stop=may_stop, workers=workers,
     )  # fmt: skip
     timing.since(t0, "solve")
     before, after = evaluate(problem, best).total, evaluate(problem, searched.assignment).total
@@ -503,6 +548,29 @@ def _polished(
         return best, values
     timing.steps.append(f"moves and trades ({before - after:g} lower)")
     return found, mx.column_values(problem, found)
+
+
+class _Beside:
+    """The LP relaxation running on another thread (`_relaxation`'s result in `future`): its
+    bound once it has one, and its seconds so far."""
+
+    def __init__(self, problem: Problem, future: Future):
+        self.problem, self.future = problem, future
+        self.started = time.perf_counter()
+        self.ended: float | None = None
+        future.add_done_callback(lambda _: setattr(self, "ended", time.perf_counter()))
+
+    def seconds(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    def proves(self, total: float) -> bool:
+        """Whether a roster of this objective meets the LP's bound (False while it runs)."""
+        if not self.future.done() or self.future.exception() is not None:
+            return False
+        _, lp, _ = self.future.result()
+        if lp is None:  # no LP finished (one cut short, with rows still out, is a bound too)
+            return False
+        return _proven(self.problem, total, _rounded_bound(self.problem, lp.objective))
 
 
 @dataclass

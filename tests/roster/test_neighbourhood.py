@@ -20,7 +20,8 @@ from test_optimality import EXTRA_SEEDS, GENERATORS, oracle
 
 import oncall_opt as oo
 import oncall_opt.roster.neighbourhood as neighbourhood
-from oncall_opt.roster.cancel import Clock
+from oncall_opt.errors import SolveCancelledError
+from oncall_opt.roster.cancel import Cancellation, Clock
 from oncall_opt.roster.matrix import build_matrices
 from oncall_opt.roster.neighbourhood import _Parts, improve
 from oncall_opt.roster.result import evaluate
@@ -104,6 +105,11 @@ def test_the_search_never_worsens_a_roster_and_keeps_every_rule(kind, monkeypatc
             improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, seed=3)
             for _ in range(2)
         ]
+        # Two workers at once (threads sharing the best roster): not the same run twice, but
+        # as safe.
+        runs.append(
+            improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, workers=2)
+        )
         for run in runs:
             assert violations(problem, run.assignment) == []
             assert evaluate(problem, run.assignment).total <= evaluate(problem, start).total
@@ -113,7 +119,8 @@ def test_the_search_never_worsens_a_roster_and_keeps_every_rule(kind, monkeypatc
     assert checked >= 4 and improved  # the small parts did find better rosters
 
 
-def test_the_search_stops_at_its_target_and_reaches_small_rotations_optimum():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_search_stops_at_its_target_and_reaches_small_rotations_optimum(workers):
     checked = 0
     for seed in EXTRA_SEEDS["rotation"]:
         doc, _inst, best, _ = oracle("rotation", seed)
@@ -125,13 +132,34 @@ def test_the_search_stops_at_its_target_and_reaches_small_rotations_optimum():
             continue
         mx = build_matrices(problem)
         slack = 0.5 if objective_is_integral(problem) else 1e-6
-        stopped = improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: True)
+        rows = mx.needed_rows()
+        stopped = improve(problem, mx, start, _far(), rows, lambda total: True, workers=workers)
         assert stopped.assignment == start and stopped.tries == 0
         target = best + slack
-        search = improve(problem, mx, start, _far(), mx.needed_rows(), target.__gt__)
+        search = improve(problem, mx, start, _far(), rows, target.__gt__, workers=workers)
         assert evaluate(problem, search.assignment).total == pytest.approx(best)
         assert violations(problem, search.assignment) == []
         checked += 1
         if checked == 6:
             return
     raise AssertionError(f"only {checked} rotations whose greedy roster is not optimal")
+
+
+def test_a_cancelled_search_stops_every_worker_and_says_so():
+    """A cancellation reaches the worker threads' HiGHS runs too, and the search raises it
+    rather than returning as if it had timed out."""
+    problem = next(p for p in _problems(GENERATORS["rotation"], 8, "cancel") if greedy_roster(p))
+    mx = build_matrices(problem)
+    cancellation = Cancellation()
+    tries = []
+
+    def reached(total: float) -> bool:  # asked before every try: cancel on the third
+        tries.append(total)
+        if len(tries) == 3:
+            cancellation.cancel()
+        return False
+
+    clock = Clock(time.perf_counter() + 60, cancellation)
+    with pytest.raises(SolveCancelledError):
+        improve(problem, mx, greedy_roster(problem), clock, mx.needed_rows(), reached, workers=2)
+    assert len(tries) < 10
