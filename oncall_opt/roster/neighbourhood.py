@@ -274,19 +274,29 @@ class _Parts:
         return np.isin(self.person_of, chosen) & np.isin(holder, chosen)
 
     def _wished(self, best: Assignment, size: int, rng: random.Random) -> list[int]:
-        """Up to `size` slots that the least-happy wishers asked for, and their neighbours
-        (a rest rule may need them moved too): the least-happy level rises only when every
-        wisher at it is granted one more, which no stretch of slots or few people may hold
-        (10 people, one in four: the level was 2 where the LP's is 4)."""
+        """For each least-happy wisher, one preferred slot not yet granted, and its neighbours
+        (a rest rule may need them moved too); more such slots while under `size`. The
+        least-happy level rises only when every wisher at it is granted one more at once,
+        which no stretch of slots or few people hold (15 people, one in five: 13 of them at
+        level 2, where the LP's is 4)."""
         p = self.problem
-        granted = {u: 0 for u in p.wishers}
-        for (t, _), u in best.items():
-            if u in granted and t in p.preferred[u]:
-                granted[u] += 1
+        held = {(t, u) for (t, _), u in best.items()}
+        granted = {u: sum((t, u) in held for t in p.preferred[u]) for u in p.wishers}
         lowest = min(granted.values())
-        wished = sorted({t for u in p.wishers if granted[u] == lowest for t in p.preferred[u]})
-        around = sorted({s for t in wished for s in (t - 1, t, t + 1) if 0 <= s < p.n_slots})
-        return around if len(around) <= size else rng.sample(around, size)
+        open_days = {
+            u: [t for t in sorted(p.preferred[u]) if (t, u) not in held and t in p.available[u]]
+            for u in p.wishers
+            if granted[u] == lowest
+        }
+        chosen: set[int] = set()
+        while any(open_days.values()):
+            for days in open_days.values():
+                if days:
+                    t = days.pop(rng.randrange(len(days)))
+                    chosen.update(s for s in (t - 1, t, t + 1) if 0 <= s < p.n_slots)
+            if len(chosen) >= size:
+                break
+        return sorted(chosen)
 
     def _unbalanced(self, best: Assignment, rng: random.Random) -> list[int]:
         p = self.problem
