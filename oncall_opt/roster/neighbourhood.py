@@ -42,6 +42,7 @@ from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, evaluate
 from oncall_opt.roster.structure import (
     balance_groups,
+    cycle_length,
     group_of,
     history_in_group,
     load_of,
@@ -176,7 +177,7 @@ class _Worker:
             _Kind("people", min(4, problem.n_users), 2, problem.n_users),
         ]
         if any(problem.preferred) and problem.term_weights.happiness:
-            self.kinds.append(_Kind("wishes", first_slots, 1, problem.n_slots))
+            self.kinds.append(_Kind("wishes", 1, 1, 3))
         self.cut = 0.5 if objective_is_integral(problem) else 1e-6
 
     def run(self, clock: Clock) -> None:
@@ -256,7 +257,7 @@ class _Parts:
     def neighbourhood(self, kind: _Kind, best: Assignment, rng: random.Random) -> np.ndarray:
         size = max(1, round(kind.size))
         if kind.name == "wishes":
-            return np.isin(self.slot_of, self._wished(best, size, rng))
+            return self._wished(best, size, rng)
         if kind.name == "slots":
             first = rng.randrange(0, max(1, self.problem.n_slots - size + 1))
             return (self.slot_of >= first) & (self.slot_of < first + size)
@@ -273,30 +274,30 @@ class _Parts:
                              count=len(self.mx.cells))  # fmt: skip
         return np.isin(self.person_of, chosen) & np.isin(holder, chosen)
 
-    def _wished(self, best: Assignment, size: int, rng: random.Random) -> list[int]:
-        """For each least-happy wisher, one preferred slot not yet granted, and its neighbours
-        (a rest rule may need them moved too); more such slots while under `size`. The
-        least-happy level rises only when every wisher at it is granted one more at once,
-        which no stretch of slots or few people hold (15 people, one in five: 13 of them at
-        level 2, where the LP's is 4)."""
+    def _wished(self, best: Assignment, size: int, rng: random.Random) -> np.ndarray:
+        """For every least-happy wisher at once, `size` preferred slots not yet granted: the
+        cells of the wisher and of those holding the slot, from a cycle before it to a cycle
+        after (so the rest rules let them swap). The least-happy level rises only when every
+        wisher at it gains one at the same time, which no stretch of slots or few people
+        hold (15 people, one in five: 13 of them at level 2, where the optimum's is 6)."""
         p = self.problem
         held = {(t, u) for (t, _), u in best.items()}
         granted = {u: sum((t, u) in held for t in p.preferred[u]) for u in p.wishers}
         lowest = min(granted.values())
-        open_days = {
-            u: [t for t in sorted(p.preferred[u]) if (t, u) not in held and t in p.available[u]]
-            for u in p.wishers
-            if granted[u] == lowest
-        }
-        chosen: set[int] = set()
-        while any(open_days.values()):
-            for days in open_days.values():
-                if days:
-                    t = days.pop(rng.randrange(len(days)))
-                    chosen.update(s for s in (t - 1, t, t + 1) if 0 <= s < p.n_slots)
-            if len(chosen) >= size:
-                break
-        return sorted(chosen)
+        opened = np.zeros(len(self.mx.cells), dtype=bool)
+        for u in p.wishers:
+            if granted[u] != lowest:
+                continue
+            days = [t for t in p.preferred[u] if (t, u) not in held and t in p.available[u]]
+            for t in rng.sample(sorted(days), min(size, len(days))):
+                people = [u, *(best[t, layer] for layer in p.layers if (t, layer) in best)]
+                reach = max(1, cycle_length(p, u))
+                opened |= (
+                    np.isin(self.person_of, people)
+                    & (self.slot_of >= t - reach)
+                    & (self.slot_of <= t + reach)
+                )
+        return opened
 
     def _unbalanced(self, best: Assignment, rng: random.Random) -> list[int]:
         p = self.problem
