@@ -12,14 +12,17 @@ a valid roster's values; the rows through freed cells are in the MIP). The parts
 * a stretch of consecutive slots, every person's cells in it (runs and rests move freely);
 * the shifts a few people hold between them, over the whole window (they trade among
   themselves; every other time two of them are where the balance gains most);
-* the days the least-happy wishers asked for (the least-happy level rises only when every
-  wisher at it gains one, which neither of the above may hold);
+* for every least-happy wisher at once, a preferred slot not yet granted: her cells and
+  those of the people holding it, a rest cycle either side (the least-happy level rises
+  only when every wisher at it gains one, which neither of the above may hold);
 * where the roster differs from the LP's solution (as in RINS), when that is not most of it.
 
 Each part's size adapts: it grows after a MIP proved quickly that nothing better is in it,
-and shrinks after one that ran out of time. The search stops at the bound, at the deadline,
-or after `_STALL` tries in a row found nothing better when the caller says the full MIP has
-time to be of use. It proves nothing by itself: optimality still stands only on a bound.
+and shrinks after one that ran out of time. Several workers (threads) may search at once,
+each with its own parts and sizes, all from the best roster any of them found. The search
+stops at the bound, at the deadline, or after `_STALL` tries in a row (per worker) found
+nothing better when the caller says the full MIP has time to be of use. It proves nothing
+by itself: optimality still stands only on a bound.
 """
 
 from __future__ import annotations

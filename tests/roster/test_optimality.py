@@ -19,6 +19,7 @@ import functools
 import itertools
 import math
 import random
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -1168,6 +1169,32 @@ def test_auto_skips_the_dive_on_tight_rotations_only():
     assert "dive" not in one_layer_roster.method and "full MIP" in one_layer_roster.method
     assert "dive" in loose_roster.method
     assert tight_roster.status == loose_roster.status == one_layer_roster.status == "optimal"
+
+
+def test_a_two_layer_rotation_searches_beside_its_lp_and_beside_its_full_mip():
+    """Two workers: the search starts from the greedy roster while the LP runs on another
+    thread (the LP ends after it in the method line); on a rotation whose LP bound is below
+    the optimum (8 people, one in four, history: 10,229 against 10,231) the search stalls, and
+    the full MIP runs with a worker of the search beside it and proves the optimum. With one
+    thread the LP comes first and the search after it. All agree with the plain full MIP."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    problem = oo.load_problem(rotation(8, 4, 4, layers=2, history=True))
+    plain = oo.solve(problem, method="mip")
+    assert plain.status == "optimal"
+    # (after a solve with HiGHS's default threads in this process: HiGHS kept its first
+    # scheduler and refused every run asking for two until `solve` reset it)
+    two = oo.solve(problem, threads=2)
+    assert two.status == "optimal" and two.objective == plain.objective
+    assert two.method.index("neighbourhood search") < two.method.index("+ LP")
+    lower = re.search(r"neighbourhood search \(\d+ parts re-solved, (\d+) lower\)", two.method)
+    assert int(lower.group(1)) > 0  # from the greedy roster, 72 above the optimum
+    assert "full MIP" in two.method and two.method.count("neighbourhood search") == 2
+    one = oo.solve(problem, threads=1)
+    assert one.status == "optimal" and one.objective == plain.objective
+    assert one.method.index("+ LP") < one.method.index("neighbourhood search")
+    assert one.method.count("neighbourhood search") == 1
 
 
 def test_among_optimal_rosters_the_most_wishes_are_granted():
