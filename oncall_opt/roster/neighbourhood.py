@@ -126,6 +126,29 @@ def improve(
     return Searched(shared.assignment, shared.improvements, shared.tries)
 
 
+def lowest_wishers(problem: Problem, assignment: Assignment) -> tuple[int, list[int]]:
+    """The least-happy level (preferred slots granted) and the wishers at it; (0, []) when
+    nobody asked for a slot or wishes weigh nothing."""
+    if not any(problem.preferred) or not problem.term_weights.happiness:
+        return 0, []
+    granted = dict.fromkeys(problem.wishers, 0)
+    for (t, _), u in assignment.items():
+        if u in granted and t in problem.preferred[u]:
+            granted[u] += 1
+    level = min(granted.values())
+    return level, [u for u, n in granted.items() if n == level]
+
+
+def _lifts(problem: Problem, assignment: Assignment, level: int, wishers: list[int]) -> bool:
+    """Whether a roster grants one of `wishers` more than `level` preferred slots and none
+    fewer."""
+    granted = dict.fromkeys(wishers, 0)
+    for (t, _), u in assignment.items():
+        if u in granted and t in problem.preferred[u]:
+            granted[u] += 1
+    return min(granted.values()) >= level and max(granted.values()) > level
+
+
 class _Shared:
     """The best roster the workers share, and when they stop."""
 
@@ -135,12 +158,13 @@ class _Shared:
         self.lock = threading.Lock()
         self.assignment = dict(assignment)
         self.total = evaluate(problem, assignment).total
+        self.at_lowest = len(lowest_wishers(problem, assignment)[1])
         self.values = mx.column_values(problem, self.assignment)
         self.improvements = self.tries = self.stalled = 0
         self.done = False
 
-    def current(self) -> tuple[float, np.ndarray] | None:
-        """The best roster's objective and column values, or None when the search is over."""
+    def current(self) -> tuple[Assignment, float, np.ndarray] | None:
+        """The best roster, its objective and column values; None when the search is over."""
         with self.lock:
             if self.done or self.reached(self.total):
                 self.done = True
@@ -150,18 +174,24 @@ class _Shared:
                     self.done = True
                     return None
                 self.stalled = 0
-            return self.total, self.values
+            return self.assignment, self.total, self.values
 
     def offer(self, found: Assignment | None) -> bool:
-        """Whether `found` is the new best roster (None, or one no better: a try that failed)."""
-        total = None if found is None else evaluate(self.problem, found).total
-        values = None if found is None else self.mx.column_values(self.problem, found)
+        """Whether `found` is the new best roster (None, or one no better: a try that failed).
+        Of two rosters of one objective, the one with fewer wishers at the least-happy level
+        is better: it is nearer to raising that level (which takes all of them)."""
+        total = at_lowest = values = None
+        if found is not None:
+            total = evaluate(self.problem, found).total
+            at_lowest = len(lowest_wishers(self.problem, found)[1])
+            values = self.mx.column_values(self.problem, found)
         with self.lock:
             self.tries += 1
-            if total is None or total >= self.total:
+            if total is None or (total, at_lowest) >= (self.total, self.at_lowest):
                 self.stalled += 1
                 return False
             self.assignment, self.total, self.values = found, total, values
+            self.at_lowest = at_lowest
             self.improvements += 1
             self.stalled = 0
             return True
@@ -190,7 +220,7 @@ class _Worker:
             now = shared.current()
             if now is None:
                 return
-            total, values = now
+            best, total, values = now
             kind = None if follow_lp else self.kinds[tries % len(self.kinds)]
             if kind is None:
                 follow_lp = False
@@ -199,16 +229,20 @@ class _Worker:
                     self.lp_values = None
                     continue
             else:
-                with shared.lock:
-                    best = shared.assignment
                 opened = self.parts.neighbourhood(kind, best, self.rng)
             tries += 1
             if not opened.any():  # no wish is left to grant, say: the next kind
                 continue
-            found, status, seconds = self.parts.solve(values, opened, total - self.cut, clock)
-            better = "" if found is None else f" -> {evaluate(shared.problem, found).total:g}"
-            log.debug("%s: %d cells open, %s in %.2fs%s", "LP" if kind is None else kind.name,
-                      opened.sum(), status, seconds, better)  # fmt: skip
+            lift = None
+            if kind is not None and kind.name == "wishes" and self.cut == 0.5:
+                lift = lowest_wishers(shared.problem, best)
+                lift = lift if lift[1] else None
+            cutoff = total if lift else total - self.cut
+            found, status, seconds = self.parts.solve(values, opened, cutoff, clock, lift)
+            if log.isEnabledFor(logging.DEBUG):
+                better = "" if found is None else f" -> {evaluate(shared.problem, found).total:g}"
+                log.debug("%s: %d cells open, %s in %.2fs%s", "LP" if kind is None else kind.name,
+                          opened.sum(), status, seconds, better)  # fmt: skip
             if shared.offer(found):
                 # from the new roster the LP may show more
                 follow_lp = self.lp_values is not None
@@ -235,6 +269,9 @@ class _Parts:
             (pairs.setdefault((u, group_of(problem, t, layer)), len(pairs))
              for u, t, layer in mx.cells), dtype=np.int64, count=n,
         )  # fmt: skip
+        self.preferred_cell = np.fromiter(
+            (t in problem.preferred[u] for u, t, _ in mx.cells), dtype=bool, count=n
+        )
         self.weight_of_cell = np.fromiter(
             (problem.slot_weight(t) for _, t, _ in mx.cells), dtype=float, count=n
         )
@@ -285,12 +322,8 @@ class _Parts:
         hold (15 people, one in five: 13 of them at level 2, where the optimum's is 6)."""
         p = self.problem
         held = {(t, u) for (t, _), u in best.items()}
-        granted = {u: sum((t, u) in held for t in p.preferred[u]) for u in p.wishers}
-        lowest = min(granted.values())
         opened = np.zeros(len(self.mx.cells), dtype=bool)
-        for u in p.wishers:
-            if granted[u] != lowest:
-                continue
+        for u in lowest_wishers(p, best)[1]:
             days = [t for t in p.preferred[u] if (t, u) not in held and t in p.available[u]]
             for t in rng.sample(sorted(days), min(size, len(days))):
                 people = [u, *(best[t, layer] for layer in p.layers if (t, layer) in best)]
@@ -318,11 +351,42 @@ class _Parts:
             return [most]
         return [most, min(following, key=lambda u: (following[u], rng.random()))]
 
+    def _add_lift(self, highs, free, values, opened, lift, bonus: float) -> np.ndarray:
+        """For each wisher at the least-happy `level`, a column z in [0, 1] worth `bonus`, with
+        z <= her granted preferred slots - level; the start's values of these columns (0)."""
+        level, wishers = lift
+        column = np.full(len(values), -1, dtype=np.int64)
+        column[free] = np.arange(len(free))
+        added = 0
+        for u in wishers:
+            mine = (self.person_of == u) & self.preferred_cell
+            open_cells = np.flatnonzero(mine & opened)
+            if not len(open_cells):
+                continue
+            kept = float(values[: len(opened)][mine & ~opened].sum())
+            z = highs.getNumCol()
+            highs.addCol(-bonus, 0.0, 1.0, 0, np.array([], dtype=np.int32), np.array([]))
+            index = np.concatenate([[z], column[open_cells]]).astype(np.int32)
+            coefficient = np.concatenate([[1.0], -np.ones(len(open_cells))])
+            highs.addRow(-highspy.kHighsInf, kept - level, len(index), index, coefficient)
+            added += 1
+        return np.zeros(added)
+
     def solve(
-        self, values: np.ndarray, opened: np.ndarray, cutoff: float, clock: Clock
+        self,
+        values: np.ndarray,
+        opened: np.ndarray,
+        cutoff: float,
+        clock: Clock,
+        lift: tuple[int, list[int]] | None = None,
     ) -> tuple[Assignment | None, Status, float]:
         """The best roster that keeps every cell outside `opened`, if its objective is at
         most `cutoff`; with the MIP's status and seconds.
+
+        `lift` (the least-happy level and the wishers at it; whole objectives only): a roster
+        of objective `cutoff` itself counts if it grants one of them a preferred slot more,
+        and among rosters of one objective the MIP prefers those that lift more of them
+        (a bonus under half a unit in all, so it never outweighs the objective).
 
         A person's load in a group can only move between what their kept cells give and
         that plus their open cells, and the cheaper steps fill first: steps below it are
@@ -340,16 +404,33 @@ class _Parts:
         steps[(self.k_of_step <= low + 1e-9) & self.unit_step] = 1.0
         steps[self.k_of_step > high + 1 - 1e-9] = 0.0
         free = np.flatnonzero(np.isnan(fixed))
-        highs = mx.to_highs(rows=self.rows, fixed=fixed, **self.options, objective_bound=cutoff)
-        highs.setSolution(highs_start(values[free]))
+        bonus = 0.5 / (len(lift[1]) + 1) if lift else 0.0
+        # The bonus is not whole: a gap of 0.999 would let the MIP stop short by up to a unit.
+        options = {**self.options, "mip_abs_gap": bonus / 2} if lift else self.options
+        highs = mx.to_highs(
+            rows=self.rows, fixed=fixed, **options, objective_bound=cutoff - bonus / 2
+        )
+        start = values[free]
+        if lift:
+            lifted = self._add_lift(highs, free, values, opened, lift, bonus)
+            start = np.concatenate([start, lifted])
+        highs.setSolution(highs_start(start))
         started = time.perf_counter()
         status = run_highs(highs, clock.within(min(_MOST_SECONDS, max(0.2, clock.left() / 4))))
         seconds = time.perf_counter() - started
         if highs.getInfo().primal_solution_status != 2:
             return None, status, seconds
         solved = fixed.copy()
-        solved[free] = np.asarray(highs.getSolution().col_value)
+        solved[free] = np.asarray(highs.getSolution().col_value)[: len(free)]
         found = mx.roster_in(solved)
         if found is None or evaluate(self.problem, found).total > cutoff + 1e-9:
+            return None, status, seconds
+        # HiGHS may hand back its start whatever the cutoff: one of the objective's own counts
+        # only if it lifts a wisher (and drops none below the level).
+        if (
+            lift
+            and evaluate(self.problem, found).total > cutoff - 0.5
+            and not _lifts(self.problem, found, *lift)
+        ):
             return None, status, seconds
         return found, status, seconds

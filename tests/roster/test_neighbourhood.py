@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
 import numpy as np
 import pytest
-from test_bounds import _problems
+from test_bounds import _every_roster, _problems
 from test_optimality import EXTRA_SEEDS, GENERATORS, oracle
 
 import oncall_opt as oo
@@ -23,9 +24,9 @@ import oncall_opt.roster.neighbourhood as neighbourhood
 from oncall_opt.errors import SolveCancelledError
 from oncall_opt.roster.cancel import Cancellation, Clock
 from oncall_opt.roster.matrix import build_matrices
-from oncall_opt.roster.neighbourhood import _Parts, improve
+from oncall_opt.roster.neighbourhood import _Parts, improve, lowest_wishers
 from oncall_opt.roster.result import evaluate
-from oncall_opt.roster.structure import objective_is_integral
+from oncall_opt.roster.structure import candidates, objective_is_integral
 from oncall_opt.roster.warmstart import greedy_roster, violations
 
 KINDS = ["rotation", "layers", "burden_layers", "burden_all", "weekend", "history"]
@@ -163,3 +164,53 @@ def test_a_cancelled_search_stops_every_worker_and_says_so():
     with pytest.raises(SolveCancelledError):
         improve(problem, mx, greedy_roster(problem), clock, mx.needed_rows(), reached, workers=2)
     assert len(tries) < 10
+
+
+def _lift_key(problem, roster, level: int, wishers: list[int]):
+    """(objective, minus the wishers lifted above `level`); None when one falls below it."""
+    granted = dict.fromkeys(wishers, 0)
+    for (t, _), u in roster.items():
+        if u in granted and t in problem.preferred[u]:
+            granted[u] += 1
+    if min(granted.values()) < level:
+        return None  # the part keeps every one of them at the level at least
+    return evaluate(problem, roster).total, -sum(n > level for n in granted.values())
+
+
+@pytest.mark.parametrize("kind", ["default", "avoid", "layers", "consecutive", "history"])
+def test_a_part_that_lifts_least_happy_wishers_is_the_best_by_objective_then_lift(kind):
+    """The wishes part may keep the objective if it grants a least-happy wisher one more
+    preferred slot (the level rises only when all of them gain, so this is progress). With
+    every cell open, plain enumeration of the rosters that keep each of them at the level
+    at least says what the part must return: nothing when no roster is lower, or as low
+    with one of them lifted; else the lowest objective and, at it, the most lifted."""
+    checked = lifted_somewhere = 0
+    for k, problem in enumerate(_problems(GENERATORS[kind], 30, f"lift-{kind}")):
+        if not objective_is_integral(problem) or not lowest_wishers(problem, {})[1]:
+            continue
+        choices = [len(candidates(problem, t, layer))
+                   for t in range(problem.n_slots) for layer in problem.layers]  # fmt: skip
+        if math.prod(choices) > 20_000:
+            continue
+        rosters = list(_every_roster(problem))
+        if not rosters:
+            continue
+        mx = build_matrices(problem)
+        parts = _Parts(problem, mx, mx.needed_rows(), {"mip_rel_gap": 0.0, "mip_abs_gap": 0.999})
+        everything = np.ones(len(mx.cells), dtype=bool)
+        for start in random.Random(f"lift-{kind}-{k}").sample(rosters, min(3, len(rosters))):
+            level, wishers = lift = lowest_wishers(problem, start)
+            total = evaluate(problem, start).total
+
+            keys = [_lift_key(problem, r, level, wishers) for r in rosters]
+            better = [k for k in keys if k is not None and k < (total, 0)]
+            found, _, _ = parts.solve(mx.column_values(problem, start), everything, total,
+                                      _far(), lift)  # fmt: skip
+            if not better:
+                assert found is None
+            else:
+                assert found is not None and violations(problem, found) == []
+                assert _lift_key(problem, found, level, wishers) == min(better)
+                lifted_somewhere += min(better)[0] == total
+            checked += 1
+    assert checked >= 6 and lifted_somewhere
