@@ -14,7 +14,9 @@ a valid roster's values; the rows through freed cells are in the MIP). The parts
   themselves; every other time two of them are where the balance gains most);
 * for every least-happy wisher at once, a preferred slot not yet granted: her cells and
   those of the people holding it, a rest cycle either side (the least-happy level rises
-  only when every wisher at it gains one, which neither of the above may hold);
+  only when every wisher at it gains one, which neither of the above may hold). A roster
+  of the same objective counts here if it lifts some of them, and of two rosters of one
+  objective the search keeps the one with fewer wishers at the lowest level;
 * where the roster differs from the LP's solution (as in RINS), when that is not most of it.
 
 Each part's size adapts: it grows after a MIP proved quickly that nothing better is in it,
