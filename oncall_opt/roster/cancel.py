@@ -19,7 +19,8 @@ class Cancellation:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._models: dict[int, Any] = {}  # the highspy models of this solve, by id
+        self._models: dict[int, Any] = {}  # the highspy models running now, by id
+        self._handed = False
 
     @property
     def cancelled(self) -> bool:
@@ -29,7 +30,7 @@ class Cancellation:
     def watching(self) -> bool:
         """Whether HiGHS has been handed a model of this solve (so `cancel()` interrupts it)."""
         with self._lock:
-            return bool(self._models)
+            return self._handed
 
     def cancel(self) -> None:
         self._event.set()
@@ -45,8 +46,15 @@ class Cancellation:
             if id(highs) not in self._models:
                 highs.HandleUserInterrupt = True
                 self._models[id(highs)] = highs
+            self._handed = True
         if self.cancelled:
             highs.cancelSolve()
+
+    def forget(self, highs: Any) -> None:
+        """The model's run ended: `cancel()` no longer needs to reach it, nor to keep it (the
+        neighbourhood search makes thousands of small models in a solve)."""
+        with self._lock:
+            self._models.pop(id(highs), None)
 
 
 @dataclass
@@ -80,6 +88,10 @@ def run_highs(highs: Any, clock: Clock) -> Any:
     highs.setOptionValue("time_limit", highs.getRunTime() + max(clock.left(), 0.01))
     if clock.cancellation is not None:
         clock.cancellation.watch(highs)
-    highs.run()
+    try:
+        highs.run()
+    finally:
+        if clock.cancellation is not None:
+            clock.cancellation.forget(highs)
     clock.check()  # an interrupted solve ends like a time-out: it must not pass for one
     return highs.getModelStatus()

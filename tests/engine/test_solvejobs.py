@@ -49,8 +49,10 @@ def test_a_cancelled_solve_raises_and_an_uncancelled_one_is_untouched(long_probl
     cancelled.cancel()
     with pytest.raises(SolveCancelledError):
         oo.solve(small, cancellation=cancelled)
-    roster = oo.solve(small, cancellation=Cancellation())
+    kept = Cancellation()
+    roster = oo.solve(small, cancellation=kept)
     assert roster.statistics["status"] == "optimal"
+    assert kept.watching and not kept._models  # it let go of every model once it had run
     plain = oo.solve(small)
     assert roster.to_output()["overrides"] == plain.to_output()["overrides"]
     assert roster.statistics["objective"] == plain.statistics["objective"]

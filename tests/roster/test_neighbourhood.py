@@ -160,6 +160,12 @@ def test_a_cancelled_search_stops_every_worker_and_says_so():
             cancellation.cancel()
         return False
 
+    # Uncancelled, the search's many small models are let go once each has run.
+    kept = Cancellation()
+    done = improve(problem, mx, greedy_roster(problem), Clock(time.perf_counter() + 60, kept),
+                   mx.needed_rows(), lambda total: False, workers=2)  # fmt: skip
+    assert done.tries > 10 and kept.watching and not kept._models
+
     clock = Clock(time.perf_counter() + 60, cancellation)
     with pytest.raises(SolveCancelledError):
         improve(problem, mx, greedy_roster(problem), clock, mx.needed_rows(), reached, workers=2)
