@@ -133,10 +133,7 @@ def lowest_wishers(problem: Problem, assignment: Assignment) -> tuple[int, list[
     nobody asked for a slot or wishes weigh nothing."""
     if not any(problem.preferred) or not problem.term_weights.happiness:
         return 0, []
-    granted = dict.fromkeys(problem.wishers, 0)
-    for (t, _), u in assignment.items():
-        if u in granted and t in problem.preferred[u]:
-            granted[u] += 1
+    granted = _granted(problem, assignment, problem.wishers)
     level = min(granted.values())
     return level, [u for u, n in granted.items() if n == level]
 
@@ -144,11 +141,17 @@ def lowest_wishers(problem: Problem, assignment: Assignment) -> tuple[int, list[
 def _lifts(problem: Problem, assignment: Assignment, level: int, wishers: list[int]) -> bool:
     """Whether a roster grants one of `wishers` more than `level` preferred slots and none
     fewer."""
-    granted = dict.fromkeys(wishers, 0)
+    granted = _granted(problem, assignment, wishers).values()
+    return min(granted) >= level and max(granted) > level
+
+
+def _granted(problem: Problem, assignment: Assignment, people: list[int]) -> dict[int, int]:
+    """The preferred slots a roster grants each of `people`."""
+    granted = dict.fromkeys(people, 0)
     for (t, _), u in assignment.items():
         if u in granted and t in problem.preferred[u]:
             granted[u] += 1
-    return min(granted.values()) >= level and max(granted.values()) > level
+    return granted
 
 
 class _Shared:

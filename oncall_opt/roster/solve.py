@@ -111,6 +111,9 @@ def solve(
     only), "dive" or "mip" (see the module's documentation). Raises `InfeasibleError` with
     reasons when no roster exists, `NoSolutionInTimeError` when none was found in time, and
     `SolveCancelledError` once `cancellation.cancel()` was called from another thread.
+    `threads` caps HiGHS's threads and the search's workers; it resets HiGHS's scheduler,
+    which is one per process, so two solves with `threads` must not run at once in one
+    process (without it, as the daemon runs them, they may).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
