@@ -12,6 +12,13 @@ For each: `oncall-opt solve` as a user runs it (a fresh process, timed from outs
 ortools, as it cannot share a process or a venv with highspy's pins); and the plain MIP
 (`plain_mip.py`: the model of record handed to HiGHS through Pyomo, none of our method). The
 reference time is `python -c "import pyomo.environ"` in the same run.
+
+Every time is a whole process's, from start to exit, as a user waits for it; CP-SAT's and
+the plain MIP's own build-and-solve times (what their scripts print) are shown beside.
+Ours "to the proof" leaves out the seconds our CLI spends after the proof granting more
+preferred slots (`wishes_seconds` in output.json), which the other two do not do. The
+`--time-limit 10` run and CP-SAT run `--repeat` times each (medians; the targets are
+judged on them); the longer runs once.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,22 +76,54 @@ def _json_run(command: list[str], timeout: float) -> dict:
     return {"wall": seconds, "status": f"exit {done.returncode}: {tail}"}
 
 
+def _median_run(runs: list[dict], seconds_key: str) -> dict:
+    """The run of median time (the slower of the middle two), with the median of each time."""
+    ordered = sorted(runs, key=lambda run: run[seconds_key])
+    middle = dict(ordered[len(ordered) // 2])
+    for key in ("seconds", "wall", "total_seconds", "to_proof"):
+        if all(key in run for run in runs):
+            middle[key] = statistics.median(run[key] for run in runs)
+    middle["proven"] = sum(str(run.get("status")).lower() == "optimal" for run in runs)
+    middle["runs"] = len(runs)
+    return middle
+
+
+def _to_proof(run: dict) -> dict:
+    """Our run, with its time to the proof: the whole process less the wishes after it."""
+    return {**run, "to_proof": run["seconds"] - run.get("wishes_seconds", 0.0)}
+
+
 def _ours(run: dict) -> str:
     status = run.get("status", "—")
     text = f"{status} in {run['seconds']:.1f} s"
+    if status == "optimal" and run.get("wishes_seconds"):
+        text += f" (proof {run['to_proof']:.1f} s)"
     if status == "feasible" and run.get("bound") is not None:
         text += f" (gap {run['objective'] - run['bound']:.0f})"
+    if run.get("runs", 1) > 1 and run["proven"] not in (0, run["runs"]):
+        text += f", proven in {run['proven']} of {run['runs']}"
     return text
 
 
-def _theirs(run: dict, seconds_key: str) -> str:
+def _theirs(run: dict, own_seconds_key: str) -> str:
     status = str(run.get("status", "—")).lower()
     if run.get("objective") is None:
         return status
-    text = f"{status} {_num(run['objective'])} in {run[seconds_key]:.1f} s"
+    text = f"{status} {_num(run['objective'])} in {run['wall']:.1f} s"
+    text += f" (own {run[own_seconds_key]:.1f} s"
     if status != "optimal" and run.get("bound") is not None:
-        text += f" (bound {_num(run['bound'])})"
-    return text
+        text += f"; bound {_num(run['bound'])}"
+    return text + ")"
+
+
+def _faster(ours: dict, cpsat: dict) -> str:
+    """Ours to the proof against CP-SAT's whole process, both medians."""
+    if ours.get("status") != "optimal":
+        return "no (not proven)"
+    if str(cpsat.get("status")).lower() != "optimal":
+        return "yes (CP-SAT did not prove it)"
+    ratio = ours["to_proof"] / cpsat["wall"]
+    return ("yes" if ratio < 1 else "**no**") + f" ({ratio:.2f}×)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--limit", type=float, default=30.0, help="seconds for every solver")
     parser.add_argument("--cpsat-python", default=sys.executable, help="interpreter with ortools")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours at 10 s and CP-SAT")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
 
@@ -98,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     reference = pyomo_import_seconds(5)
     header = ("| case | slots x layers | ours, `--time-limit 10` | ours, "
               f"`--time-limit {args.limit:g}` | objective (bound) | CP-SAT, 2 workers | "
-              "plain MIP (Pyomo → HiGHS) | target: proven ≤ 10 s |")  # fmt: skip
+              "plain MIP (Pyomo → HiGHS) | target: proven ≤ 10 s | "
+              "faster than CP-SAT to the proof |")  # fmt: skip
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
-    met = 0
     cpsat_version = None
     with tempfile.TemporaryDirectory() as folder:
         for case in args.cases:
@@ -110,22 +151,26 @@ def main(argv: list[str] | None = None) -> int:
                            preferences=preferences)  # fmt: skip
             path.write_text(json.dumps(doc))
             print(case, file=sys.stderr, flush=True)
-            short, full = cli(path, 10.0), cli(path, args.limit)
-            cpsat = _json_run(
-                [args.cpsat_python, str(HERE / "ortools_cpsat.py"), str(path), "--time-limit",
-                 str(args.limit), "--workers", "2"], 2 * args.limit + 120)  # fmt: skip
+            shorts, cpsats = [], []
+            for _ in range(args.repeat):
+                shorts.append(_to_proof(cli(path, 10.0)))
+                cpsats.append(_json_run(
+                    [args.cpsat_python, str(HERE / "ortools_cpsat.py"), str(path),
+                     "--time-limit", str(args.limit), "--workers", "2"],
+                    2 * args.limit + 120))  # fmt: skip
+            short, cpsat = _median_run(shorts, "seconds"), _median_run(cpsats, "wall")
+            full = _to_proof(cli(path, args.limit))
             cpsat_version = cpsat.get("ortools", cpsat_version)
             plain = _json_run(
                 [sys.executable, str(HERE / "plain_mip.py"), str(path), "--time-limit",
                  str(args.limit)], 2 * args.limit + 120)  # fmt: skip
             small = people <= 15 and weeks <= 26
             proven = short.get("status") == "optimal" and short["seconds"] <= TARGET
-            met += proven
             verdict = ("met" if proven else "**missed**") if small else "(beyond the target)"
             objective = f"{_num(full.get('objective'))} ({_num(full.get('bound'))})"
             theirs = _theirs(cpsat, "total_seconds"), _theirs(plain, "seconds")
             cells = [case, f"{7 * weeks} x {layers}", _ours(short), _ours(full), objective,
-                     *theirs, verdict]  # fmt: skip
+                     *theirs, verdict, _faster(short, cpsat)]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -133,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"{START}\n- Date: {when}\n- Command: `{command}`\n{env}, ortools {cpsat_version}\n"
         f'- Reference: `python -c "import pyomo.environ"` took {reference:.3f} s (median of 5)'
-        " in this run. One run of each solver per case (whole command lines, timed from "
-        "outside).\n\n" + "\n".join(lines) + f"\n{END}"
+        f" in this run. Whole processes timed from outside; ours at `--time-limit 10` and "
+        f'CP-SAT are medians of {args.repeat} runs, the rest one run; "own" is the '
+        'script\'s build and solve alone; "proof" leaves out our wishes after it.'
+        "\n\n" + "\n".join(lines) + f"\n{END}"
     )
     print(text)
     if args.output:

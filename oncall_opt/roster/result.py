@@ -71,6 +71,8 @@ class Roster:
     solve_seconds: float
     method: str
     solver_log: list[str] = field(default_factory=list)
+    # Of solve_seconds, those spent after the proof on granting more preferred slots.
+    wishes_seconds: float = 0.0
 
     @cached_property
     def breakdown(self) -> Breakdown:
@@ -176,6 +178,7 @@ class Roster:
             "method": self.method,
             "build_seconds": round(self.build_seconds, 3),
             "solve_seconds": round(self.solve_seconds, 3),
+            "wishes_seconds": round(self.wishes_seconds, 3),
             "slots": self.problem.n_slots,
             "layers": len(self.problem.layers),
             "users": [
@@ -232,7 +235,9 @@ class Roster:
             f"{self.problem.n_users} people: {s['status']}, objective {s['objective']}"
             + (f", gap {s['gap']:.2%}" if s["gap"] else "")
             + (", gap unknown (stopped before a bound)" if s["gap"] is None else "")
-            + f" ({s['method']}; build {s['build_seconds']:.2f}s, solve {s['solve_seconds']:.2f}s)",
+            + f" ({s['method']}; build {s['build_seconds']:.2f}s, solve {s['solve_seconds']:.2f}s"
+            + (f", of which wishes {s['wishes_seconds']:.2f}s" if s["wishes_seconds"] else "")
+            + ")",
         ]
         table = self.per_user_rows
         width = max(len("person"), *(len(row["user_name"]) for row in table))

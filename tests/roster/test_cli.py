@@ -48,6 +48,10 @@ def test_solves_the_bundled_input_into_output_json(tmp_path, bundled_input):
     for user in output["statistics"]["users"]:
         assert user["name"] in result.stderr
     assert "optimal" in result.stderr
+    # people asked for preferred days: the time spent granting them after the proof is shown
+    stats = output["statistics"]
+    assert 0 < stats["wishes_seconds"] <= stats["solve_seconds"]
+    assert f"of which wishes {stats['wishes_seconds']:.2f}s" in result.stderr
 
 
 def test_stdin_to_stdout():

@@ -1229,6 +1229,9 @@ def test_among_optimal_rosters_the_most_wishes_are_granted():
             granted = sum(row["preferred_granted"] for row in roster.per_user_rows)
             assert granted == most, (kind, seed, granted, most, roster.method)
             assert "the most possible" in roster.method, roster.method
+            # The time after the proof is told apart (it is part of the solve's).
+            assert 0 < roster.wishes_seconds <= roster.solve_seconds
+            assert roster.statistics["wishes_seconds"] == round(roster.wishes_seconds, 3)
             checked += 1
             without_wishes += not all(inst.pref)
     assert checked >= 20 and without_wishes >= 5, (checked, without_wishes)
