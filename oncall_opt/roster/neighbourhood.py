@@ -65,6 +65,8 @@ _QUICK_SECONDS = 0.3
 _FIRST_CELLS = 600
 # Tries in a row without a better roster after which the search stops (if `may_stop()`).
 _STALL = 20
+# How often a paused worker looks whether it may go on (a sub-MIP takes 0.1-0.6 s).
+_PAUSE_CHECK = 0.05
 
 
 @dataclass
@@ -102,6 +104,7 @@ def improve(
     seed: int = 0,
     may_stop: Callable[[], bool] = lambda: True,
     workers: int = 1,
+    paused: Callable[[], bool] = lambda: False,
 ) -> Searched:
     """The best roster found from `assignment` by re-solving parts of it, until `reached`
     says its objective meets the bound, the clock runs out, or `_STALL` tries in a row found
@@ -110,11 +113,14 @@ def improve(
     adds the neighbourhood where the roster differs from it, tried first and after each
     better roster. `options` go to HiGHS. `workers` threads search at once, each from the
     best roster any of them found (HiGHS releases the interpreter while it solves). With one
-    worker the search is the same for the same `seed` (but for where the time runs out)."""
+    worker the search is the same for the same `seed` (but for where the time runs out).
+    While `paused()` says so, every worker but the first waits (something beside the search
+    needs a core)."""
     shared = _Shared(problem, mx, assignment, reached, may_stop, _STALL * workers)
+    shared.paused = paused
     parts = _Parts(problem, mx, rows, options or {})
     search = [
-        _Worker(shared, parts, random.Random(seed + i), lp_values if i == 0 else None)
+        _Worker(shared, parts, random.Random(seed + i), lp_values if i == 0 else None, i > 0)
         for i in range(workers)
     ]
     with ThreadPoolExecutor(max_workers=workers - 1) if workers > 1 else nullcontext() as pool:
@@ -167,6 +173,7 @@ class _Shared:
         self.values = mx.column_values(problem, self.assignment)
         self.improvements = self.tries = self.stalled = 0
         self.done = False
+        self.paused: Callable[[], bool] = lambda: False
 
     def current(self) -> tuple[Assignment, float, np.ndarray] | None:
         """The best roster, its objective and column values; None when the search is over."""
@@ -205,8 +212,11 @@ class _Shared:
 class _Worker:
     """One thread of the search: its own neighbourhoods, sizes and random choices."""
 
-    def __init__(self, shared: _Shared, parts: _Parts, rng: random.Random, lp_values):
+    def __init__(
+        self, shared: _Shared, parts: _Parts, rng: random.Random, lp_values, pausable: bool
+    ):
         self.shared, self.parts, self.rng, self.lp_values = shared, parts, rng, lp_values
+        self.pausable = pausable
         problem = shared.problem
         per_slot = len(parts.mx.cells) / max(1, problem.n_slots)
         first_slots = max(2, min(problem.n_slots, round(_FIRST_CELLS / max(per_slot, 1))))
@@ -222,6 +232,9 @@ class _Worker:
         shared, tries = self.shared, 0
         follow_lp = self.lp_values is not None
         while clock.left() > 0 and not shared.done:
+            if self.pausable and shared.paused():
+                time.sleep(_PAUSE_CHECK)
+                continue
             now = shared.current()
             if now is None:
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 
 import numpy as np
@@ -170,6 +171,31 @@ def test_a_cancelled_search_stops_every_worker_and_says_so():
     with pytest.raises(SolveCancelledError):
         improve(problem, mx, greedy_roster(problem), clock, mx.needed_rows(), reached, workers=2)
     assert len(tries) < 10
+
+
+def test_while_paused_only_the_first_worker_searches(monkeypatch):
+    """Something beside the search may need a core (the MIP at the LP's happiness level):
+    while `paused()` says so, the second worker tries nothing; once it stops saying so, the
+    second worker searches too."""
+    problem = next(p for p in _problems(GENERATORS["rotation"], 8, "pause") if greedy_roster(p))
+    mx = build_matrices(problem)
+    on_main: list[bool] = []
+    solve_part = _Parts.solve
+
+    def recorded(self, *args, **kwargs):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return solve_part(self, *args, **kwargs)
+
+    monkeypatch.setattr(_Parts, "solve", recorded)
+    start = greedy_roster(problem)
+    improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, workers=2,
+            paused=lambda: True)  # fmt: skip
+    assert len(on_main) > 10 and all(on_main)
+
+    on_main.clear()
+    improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, workers=2,
+            paused=lambda: len(on_main) < 5)  # fmt: skip
+    assert all(on_main[:5]) and not all(on_main)
 
 
 def _lift_key(problem, roster, level: int, wishers: list[int]):

@@ -21,6 +21,7 @@ import math
 import random
 import re
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1195,6 +1196,53 @@ def test_a_two_layer_rotation_searches_beside_its_lp_and_beside_its_full_mip():
     assert one.status == "optimal" and one.objective == plain.objective
     assert one.method.index("+ LP") < one.method.index("neighbourhood search")
     assert one.method.count("neighbourhood search") == 1
+
+
+def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
+    """12 people, two layers, one in four, 13 weeks, history and preferred days: the LP's
+    happiness level is a whole 1. The MIP with the level held there finds a roster that keeps
+    it (every wisher granted at least 1) at the LP's bound, so the LP alone proves it: the
+    plain full MIP's optimum. Stopped before it starts, it tries nothing. In a solve it runs
+    beside the search and says so in the method line."""
+    from concurrent.futures import Future
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    from oncall_opt.roster import solve as solving
+    from oncall_opt.roster.cancel import Clock
+    from oncall_opt.roster.matrix import build_matrices
+    from oncall_opt.roster.structure import objective_is_integral
+
+    problem = oo.load_problem(rotation(12, 13, 4, layers=2, history=True, preferences=True))
+    plain = oo.solve(problem, method="mip")
+    assert plain.status == "optimal"
+    mx = build_matrices(problem)
+    clock = Clock(time.perf_counter() + 120)
+    lp = Future()
+    beside = solving._Beside(problem, lp)
+    lp.set_result(solving._relaxation(mx, clock, {}, rotation=True))
+    # In a solve it has a few times the LP's seconds; here, the time to prove its optimum.
+    monkeypatch.setattr(solving, "_HELD_LEAST", 120.0)
+    assert lp.result()[1].values[mx.happiness_column] == pytest.approx(1.0)
+    options = {"mip_rel_gap": 0.0, "mip_abs_gap": 0.999}
+    assert objective_is_integral(problem)
+
+    stopped = solving._LevelHeld(problem, mx, beside, options)
+    stopped.stop()
+    stopped.run(clock)
+    assert not stopped.tried and stopped.found is None and not stopped.proven()
+
+    held = solving._LevelHeld(problem, mx, beside, options)
+    held.run(clock)
+    assert held.tried and held.level == 1 and not held.running()
+    found = oo.evaluate(problem, held.found)
+    assert found.min_happiness >= 1 and found.total == plain.objective
+    assert held.proven() and held.describe() == f"MIP at happiness level 1, {plain.objective:g}"
+
+    roster = oo.solve(problem, threads=2)
+    assert roster.status == "optimal" and roster.objective == plain.objective
+    assert "MIP at happiness level 1" in roster.method
 
 
 def test_among_optimal_rosters_the_most_wishes_are_granted():
