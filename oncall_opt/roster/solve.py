@@ -86,6 +86,8 @@ _SEARCH_WORKERS = 2
 # 12 people x 26 weeks one in four it found nothing near the search's rosters in 30 s.
 _HELD_SHARE = 3.0
 _HELD_LEAST = 2.0
+# Seconds the solve waits for it to stop when asked (see `_LevelHeld.stop`).
+_HELD_GRACE = 0.2
 
 
 @dataclass
@@ -388,7 +390,7 @@ def _solve_side_rules(
                 beside = _Beside(problem, pool.submit(_relaxation, mx, lp_clock, options, True))
                 search_clock = clock.share(0.95)
                 held = _LevelHeld(problem, mx, beside, mip_options)
-                holding = pool.submit(held.run, search_clock)
+                held.start(search_clock)
                 best, start_values = _polished(
                     problem, mx, best, start_values, clock, timing, share=1 / 20
                 )
@@ -404,15 +406,13 @@ def _solve_side_rules(
                     lambda total: beside.proves(total) or held.proven(),
                     None, mip_options, may_stop, workers, held.running,
                 )  # fmt: skip
-                held.stop()
-                holding.result()
-                if held.found is not None and (
-                    best is None
-                    or evaluate(problem, held.found).total < evaluate(problem, best).total
+                found = held.stop()
+                if found is not None and (
+                    best is None or evaluate(problem, found).total < evaluate(problem, best).total
                 ):
-                    best, start_values = held.found, mx.column_values(problem, held.found)
+                    best, start_values = found, mx.column_values(problem, found)
                 if held.tried:
-                    timing.steps.append(held.describe())
+                    timing.steps.append(held.describe(found))
                 status, lp, rows = beside.future.result()
             lp_seconds = beside.seconds()
             searched = True
@@ -661,6 +661,21 @@ class _LevelHeld:
         self._lock = threading.Lock()
         self._stopped = False
         self._highs: highspy.Highs | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._until = math.inf  # its deadline, once it runs
+
+    def start(self, clock: Clock) -> None:
+        """`run` on a thread of its own, which `stop` need not wait for (see there)."""
+
+        def run() -> None:
+            try:
+                self.run(clock)
+            except BaseException as error:  # a cancellation: `stop` re-raises it
+                self._error = error
+
+        self._thread = threading.Thread(target=run, name="MIP at a happiness level", daemon=True)
+        self._thread.start()
 
     def run(self, clock: Clock) -> None:
         status, lp, _ = self.beside.future.result()
@@ -677,6 +692,7 @@ class _LevelHeld:
                 return
             self._highs, self.level, self.tried = highs, round(level), True
         clock = clock.within(max(_HELD_SHARE * self.beside.seconds(), _HELD_LEAST))
+        self._until = clock.deadline
         log.debug("MIP at happiness level %d, the LP's, for %.1fs", self.level, clock.left())
         try:
             status = run_highs(highs, clock)
@@ -688,22 +704,35 @@ class _LevelHeld:
 
     def running(self) -> bool:
         """While it runs the search keeps one worker (a core each: the MIP alone found 15
-        people's optimum in 5 s after the LP; beside two workers, not in 4.4)."""
-        return self._highs is not None
+        people's optimum in 5 s after the LP; beside two workers, not in 4.4); past its
+        deadline, even if HiGHS has not yet stopped (see `stop`), no longer."""
+        return self._highs is not None and time.perf_counter() < self._until
 
     def proven(self) -> bool:
         found = self.found
         return found is not None and self.beside.proves(evaluate(self.problem, found).total)
 
-    def stop(self) -> None:
+    def stop(self) -> Assignment | None:
+        """Interrupt it, and its roster. It waits only briefly: HiGHS checks for an interrupt
+        between rounds of its root cuts, and with the search on the other core one round took
+        7 s (10 people one in four: a 5 s run ended after 11 s). Then there is no roster and
+        the thread ends on its own at HiGHS's next check."""
         with self._lock:
             self._stopped = True
             if self._highs is not None:
                 self._highs.cancelSolve()
+        if self._thread is not None:
+            self._thread.join(_HELD_GRACE)
+            if self._thread.is_alive():
+                log.debug("MIP at happiness level %s: left to stop on its own", self.level)
+                return None
+        if self._error is not None:
+            raise self._error
+        return self.found
 
-    def describe(self) -> str:
-        found = "" if self.found is None else f", {evaluate(self.problem, self.found).total:g}"
-        return f"MIP at happiness level {self.level}{found}"
+    def describe(self, found: Assignment | None) -> str:
+        total = "" if found is None else f", {evaluate(self.problem, found).total:g}"
+        return f"MIP at happiness level {self.level}{total}"
 
 
 @dataclass

@@ -1229,7 +1229,7 @@ def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
     assert objective_is_integral(problem)
 
     stopped = solving._LevelHeld(problem, mx, beside, options)
-    stopped.stop()
+    assert stopped.stop() is None
     stopped.run(clock)
     assert not stopped.tried and stopped.found is None and not stopped.proven()
 
@@ -1238,7 +1238,8 @@ def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
     assert held.tried and held.level == 1 and not held.running()
     found = oo.evaluate(problem, held.found)
     assert found.min_happiness >= 1 and found.total == plain.objective
-    assert held.proven() and held.describe() == f"MIP at happiness level 1, {plain.objective:g}"
+    assert held.proven() and held.stop() == held.found
+    assert held.describe(held.found) == f"MIP at happiness level 1, {plain.objective:g}"
 
     roster = oo.solve(problem, threads=2)
     assert roster.status == "optimal" and roster.objective == plain.objective
