@@ -88,6 +88,8 @@ _HELD_SHARE = 3.0
 _HELD_LEAST = 2.0
 # Seconds the solve waits for it to stop when asked (see `_LevelHeld.stop`).
 _HELD_GRACE = 0.2
+# The threads of those it stopped waiting for, until they end.
+_LEFT_RUNNING: list[threading.Thread] = []
 
 
 @dataclass
@@ -144,6 +146,9 @@ def solve(
         # HiGHS sizes one scheduler per process at its first run and then refuses every run
         # asking for more threads ("global scheduler has already been initialized"): without
         # this, solve(threads=2) after an earlier solve failed every HiGHS run it made.
+        # Not under a HiGHS run an earlier solve left to stop on its own (`_LevelHeld.stop`).
+        while _LEFT_RUNNING:
+            _LEFT_RUNNING.pop().join()
         highspy.Highs.resetGlobalScheduler(True)
     if method == "network" or (method == "auto" and flow):
         roster = _solve_network(problem, clock, options)
@@ -664,6 +669,7 @@ class _LevelHeld:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._until = math.inf  # its deadline, once it runs
+        self._total = math.inf  # its roster's objective
 
     def start(self, clock: Clock) -> None:
         """`run` on a thread of its own, which `stop` need not wait for (see there)."""
@@ -700,7 +706,10 @@ class _LevelHeld:
             self._highs = None
         log.debug("MIP at happiness level %d: %s", self.level, status)
         if highs.getInfo().primal_solution_status == 2:
-            self.found = self.mx.roster_in(_values(highs))
+            found = self.mx.roster_in(_values(highs))
+            if found is not None:
+                self._total = evaluate(self.problem, found).total
+                self.found = found
 
     def running(self) -> bool:
         """While it runs the search keeps one worker (a core each: the MIP alone found 15
@@ -709,8 +718,8 @@ class _LevelHeld:
         return self._highs is not None and time.perf_counter() < self._until
 
     def proven(self) -> bool:
-        found = self.found
-        return found is not None and self.beside.proves(evaluate(self.problem, found).total)
+        """Whether its roster meets the LP's bound (asked before every try of the search)."""
+        return self.found is not None and self.beside.proves(self._total)
 
     def stop(self) -> Assignment | None:
         """Interrupt it, and its roster. It waits only briefly: HiGHS checks for an interrupt
@@ -725,6 +734,7 @@ class _LevelHeld:
             self._thread.join(_HELD_GRACE)
             if self._thread.is_alive():
                 log.debug("MIP at happiness level %s: left to stop on its own", self.level)
+                _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [self._thread]
                 return None
         if self._error is not None:
             raise self._error

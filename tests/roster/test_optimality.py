@@ -1246,6 +1246,33 @@ def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
     assert "MIP at happiness level 1" in roster.method
 
 
+def test_a_solve_with_threads_waits_for_held_mips_left_running(monkeypatch):
+    """A MIP at a happiness level that a solve stopped waiting for runs on until HiGHS's
+    next check; `solve(threads=N)` resets HiGHS's thread scheduler, never under it."""
+    import threading
+
+    import highspy
+
+    from oncall_opt.roster import solve as solving
+
+    release = threading.Event()
+    left = threading.Thread(target=release.wait, args=(60,), daemon=True)
+    left.start()
+    monkeypatch.setattr(solving, "_LEFT_RUNNING", [left])
+    reset = highspy.Highs.resetGlobalScheduler
+    alive_at_reset = []
+
+    def watched(blocking):
+        alive_at_reset.append(left.is_alive())
+        reset(blocking)
+
+    monkeypatch.setattr(highspy.Highs, "resetGlobalScheduler", watched)
+    threading.Timer(0.5, release.set).start()  # the run ends a while later
+    problem = oo.load_problem(GENERATORS["rotation"](random.Random("left-running")))
+    oo.solve(problem, threads=1)
+    assert alive_at_reset == [False] and solving._LEFT_RUNNING == []
+
+
 def test_among_optimal_rosters_the_most_wishes_are_granted():
     """The objective counts only the least-happy wisher's preferred slots; among the rosters
     of the optimal objective, plain enumeration finds the most preferred slots any of them
