@@ -116,8 +116,7 @@ def improve(
     worker the search is the same for the same `seed` (but for where the time runs out).
     While `paused()` says so, every worker but the first waits (something beside the search
     needs a core)."""
-    shared = _Shared(problem, mx, assignment, reached, may_stop, _STALL * workers)
-    shared.paused = paused
+    shared = _Shared(problem, mx, assignment, reached, may_stop, _STALL * workers, paused)
     parts = _Parts(problem, mx, rows, options or {})
     search = [
         _Worker(shared, parts, random.Random(seed + i), lp_values if i == 0 else None, i > 0)
@@ -163,9 +162,9 @@ def _granted(problem: Problem, assignment: Assignment, people: list[int]) -> dic
 class _Shared:
     """The best roster the workers share, and when they stop."""
 
-    def __init__(self, problem, mx, assignment, reached, may_stop, stall: int):
+    def __init__(self, problem, mx, assignment, reached, may_stop, stall: int, paused):
         self.problem, self.mx = problem, mx
-        self.reached, self.may_stop, self.stall = reached, may_stop, stall
+        self.reached, self.may_stop, self.stall, self.paused = reached, may_stop, stall, paused
         self.lock = threading.Lock()
         self.assignment = dict(assignment)
         self.total = evaluate(problem, assignment).total
@@ -173,7 +172,6 @@ class _Shared:
         self.values = mx.column_values(problem, self.assignment)
         self.improvements = self.tries = self.stalled = 0
         self.done = False
-        self.paused: Callable[[], bool] = lambda: False
 
     def current(self) -> tuple[Assignment, float, np.ndarray] | None:
         """The best roster, its objective and column values; None when the search is over."""
