@@ -25,6 +25,12 @@ columns for highspy in one call, which `tests/roster/test_matrix.py` proves equa
   each its own HiGHS run on a thread: HiGHS releases the interpreter while it solves.
 * **mip**: the full MIP from a greedy roster (the fallback, also selectable).
 
+With side rules or slot weights, a bound comes first, before any LP: the least that sharing
+each balance group's slots out whole can cost (`sharing.py`, milliseconds). A start that meets
+it is optimal with no LP at all (1000 people x 365 days by burden), and it stands in where the
+LP's bound is lower (heavy slots, which the LP shares out in fractions) or the LP runs out of
+time.
+
 The time limit covers everything: building, every solve, reading the roster back. When it runs
 out, the best roster found so far (at worst the greedy one) is returned as "feasible" with the
 best bound known; `NoSolutionInTimeError` only when there is no roster at all.
@@ -53,6 +59,7 @@ from oncall_opt.roster.neighbourhood import improve
 from oncall_opt.roster.polish import polish
 from oncall_opt.roster.problem import Problem
 from oncall_opt.roster.result import Assignment, Roster, evaluate
+from oncall_opt.roster.sharing import sharing_bound
 from oncall_opt.roster.structure import (
     balance_groups,
     group_capacity,
@@ -86,6 +93,9 @@ _SEARCH_WORKERS = 2
 # 12 people x 26 weeks one in four it found nothing near the search's rosters in 30 s.
 _HELD_SHARE = 3.0
 _HELD_LEAST = 2.0
+# The sharing bound's integer programs take milliseconds (100 people x 365 days: 16 ms); cut
+# short, they still give a bound.
+_SHARING_SECONDS = 0.5
 # Seconds the solve waits for it to stop when asked (see `_LevelHeld.stop`).
 _HELD_GRACE = 0.2
 # The threads of those it stopped waiting for, until they end.
@@ -369,18 +379,29 @@ def _solve_side_rules(
     log.info("model built in %.1fs; HiGHS solving (side rules)", timing.build)
 
     best: Assignment | None = None
-    bound: float | None = None
+    t0 = time.perf_counter()
+    # A bound before any LP (`sharing.py`): a start that meets it needs no LP at all.
+    floor = _rounded_bound(problem, sharing_bound(problem, clock.within(_SHARING_SECONDS), options))
+    timing.since(t0, "solve")
+    bound: float | None = floor
     start_values: np.ndarray | None = None
     lp_seconds = 0.0
     if search and (problem.weighted or not dive):
         # With slot weights the greedy roster, polished, is a strong start (100x365 with every
         # rule: 4,990 in 2 s, where the dives found 5,718 in the time the LP left them), and
-        # often optimal (1000x365: the LP's bound); the dives then look only for better ones.
-        # On rotations the neighbourhood search starts from it.
+        # often optimal (1000x365: the sharing bound); the dives then look only for better
+        # ones. On rotations the neighbourhood search starts from it.
         best = greedy_roster(problem)
         if best is not None:
             start_values = mx.column_values(problem, best)
             timing.steps.append("greedy start")
+            if problem.weighted:  # polished at once: it may meet the sharing bound
+                best, start_values = _polished(
+                    problem, mx, best, start_values, clock, timing, floor, share=1 / 4
+                )
+            if _proven(problem, evaluate(problem, best).total, floor):
+                timing.steps.append("sharing bound")
+                return _roster(problem, best, "optimal", floor, timing, _method(timing))
     t0 = time.perf_counter()
     lp = None
     searched = False  # the search ran beside the LP
@@ -408,7 +429,9 @@ def _solve_side_rules(
 
                 best, start_values = _improved(
                     problem, mx, best, start_values, search_clock, timing,
-                    lambda total: beside.proves(total) or held.proven(),
+                    lambda total: (
+                        _proven(problem, total, floor) or beside.proves(total) or held.proven()
+                    ),
                     None, mip_options, may_stop, workers, held.running,
                 )  # fmt: skip
                 found = held.stop()
@@ -428,6 +451,9 @@ def _solve_side_rules(
             raise _infeasible(problem, clock)
     if lp is not None:
         bound = _rounded_bound(problem, lp.objective)
+        if floor > bound:
+            timing.steps.append("sharing bound (above the LP's)")
+            bound = floor
     if lp is not None and not lp.complete:  # out of time with some rows still out
         timing.steps.append(f"LP without {lp.lazy - lp.added} of its {lp.lazy} lazy rows")
         lp = None
