@@ -93,6 +93,10 @@ _SEARCH_WORKERS = 2
 # 12 people x 26 weeks one in four it found nothing near the search's rosters in 30 s.
 _HELD_SHARE = 3.0
 _HELD_LEAST = 2.0
+# Rotations up to this many cells with preferred days hand the search over to the full MIP
+# early (see `_solve_side_rules`): 12 to 15 people x 10 to 13 weeks have about 2,000, the
+# 26-week ones 3,500 and more.
+_HAND_OVER_CELLS = 3000
 # The sharing bound's integer programs take milliseconds (100 people x 365 days: 16 ms); cut
 # short, they still give a bound.
 _SHARING_SECONDS = 0.5
@@ -416,6 +420,15 @@ def _solve_side_rules(
                 beside = _Beside(problem, pool.submit(_relaxation, mx, lp_clock, options, True))
                 search_clock = clock.share(0.95)
                 held = _LevelHeld(problem, mx, beside, mip_options)
+                # A small rotation with preferred days goes to the full MIP (beside one worker
+                # of the search) once the LP and the MIP at its level are done, not after the
+                # search stalls: the MIP raises the least-happy level, where the search walks
+                # plateaus (15 people x 10 weeks one in five: proven in 5.4-5.6 s, was
+                # 7.9-8.4 s). Larger ones keep both workers, as the second is what proves them
+                # (handed over, 10 and 12 people x 26 weeks with history took 15.9 and 23.2 s
+                # against 6.4 and 5.2 s); so do rotations without wishes (handed over, 8
+                # people x 13 weeks took 2.3-2.8 s against 1.5-1.8 s).
+                hand_over = len(mx.cells) <= _HAND_OVER_CELLS and any(problem.preferred)
                 held.start(search_clock)
                 best, start_values = _polished(
                     problem, mx, best, start_values, clock, timing, share=1 / 20
@@ -427,10 +440,16 @@ def _solve_side_rules(
                 def may_stop() -> bool:
                     return beside.future.done() and clock.left() >= 5 * beside.seconds()
 
+                def handing_over() -> bool:
+                    return hand_over and beside.future.done() and held.settled()
+
                 best, start_values = _improved(
                     problem, mx, best, start_values, search_clock, timing,
                     lambda total: (
-                        _proven(problem, total, floor) or beside.proves(total) or held.proven()
+                        _proven(problem, total, floor)
+                        or beside.proves(total)
+                        or held.proven()
+                        or handing_over()
                     ),
                     None, mip_options, may_stop, workers, held.running,
                 )  # fmt: skip
@@ -742,6 +761,14 @@ class _LevelHeld:
         people's optimum in 5 s after the LP; beside two workers, not in 4.4); past its
         deadline, even if HiGHS has not yet stopped (see `stop`), no longer."""
         return self._highs is not None and time.perf_counter() < self._until
+
+    def settled(self) -> bool:
+        """Whether it has ended, or decided not to run, or is past its deadline."""
+        return (
+            self._thread is None
+            or not self._thread.is_alive()
+            or time.perf_counter() >= self._until
+        )
 
     def proven(self) -> bool:
         """Whether its roster meets the LP's bound (asked before every try of the search)."""

@@ -1198,6 +1198,41 @@ def test_a_two_layer_rotation_searches_beside_its_lp_and_beside_its_full_mip():
     assert one.method.count("neighbourhood search") == 1
 
 
+def test_a_small_rotation_with_wishes_hands_its_search_over_to_the_full_mip(monkeypatch):
+    """8 people, two layers, one in four, 4 weeks, history and preferred days: the LP's bound
+    (11,085) is below the optimum (11,088), so only the full MIP proves it. Once the LP and
+    the MIP at its level are done, the search hands over to the full MIP (with a worker of
+    the search beside it), stalled or not: here it never stalls (its stall count is out of
+    reach). Larger than `_HAND_OVER_CELLS`, the same search goes on until its share of the
+    time is spent and the MIP gets what is left."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    from oncall_opt.roster import neighbourhood
+    from oncall_opt.roster import solve as solving
+
+    problem = oo.load_problem(rotation(8, 4, 4, layers=2, history=True, preferences=True))
+    plain = oo.solve(problem, method="mip")
+    assert plain.status == "optimal"
+    monkeypatch.setattr(neighbourhood, "_STALL", 10**9)
+    left: list[float] = []
+    real = solving._mip_beside_search
+
+    def recording(problem, mx, mip, clock, *rest):
+        left.append(clock.left())
+        return real(problem, mx, mip, clock, *rest)
+
+    monkeypatch.setattr(solving, "_mip_beside_search", recording)
+    roster = oo.solve(problem, threads=2, time_limit=60)
+    assert roster.status == "optimal" and roster.objective == plain.objective
+    assert len(left) == 1 and left[0] > 30  # not in the search's last 5% of the time
+
+    left.clear()
+    monkeypatch.setattr(solving, "_HAND_OVER_CELLS", 0)
+    oo.solve(problem, threads=2, time_limit=8)
+    assert all(seconds < 1 for seconds in left)  # 0.9 x 5% of 8 s, if any
+
+
 def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
     """12 people, two layers, one in four, 13 weeks, history and preferred days: the LP's
     happiness level is a whole 1. The MIP with the level held there finds a roster that keeps
