@@ -552,33 +552,48 @@ def _solve_side_rules(
         else:
             status = run_highs(mip, mip_clock)
         log.debug("full MIP: %s after %.1fs", status, timing.since(t0, "solve"))
-        timing.steps.append("full MIP")
+        timing.steps.append("full MIP" if status is not None else "full MIP (not awaited)")
         if status == Status.kInfeasible:
             raise _infeasible(problem, clock)
-        info = mip.getInfo()
-        if info.primal_solution_status == 2:
-            found = mx.roster_in(_values(mip))
-            if found is None:
-                raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug
-            if best is None or evaluate(problem, found).total < evaluate(problem, best).total:
-                best = found
-        mip_bound = info.mip_dual_bound
-        if math.isfinite(mip_bound):
-            mip_bound = _rounded_bound(problem, mip_bound)
-            bound = mip_bound if bound is None else max(bound, mip_bound)
-        if (
-            status == Status.kOptimal
-            and gap == 0
-            and best is not None
-            and not _beyond_steps(problem, _steps_of(mx), best)  # else the model under-costs it
-        ):
-            bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
+        if status is not None:  # else still running on its thread: nothing of it is read
+            best, bound = _read_mip(problem, mx, mip, status, gap, best, bound)
     if best is None:
         return _out_of_time(problem, None, bound, timing, _method(timing))
     if not _proven(problem, evaluate(problem, best).total, bound):  # the last step: all the time
         best, _ = _polished(problem, mx, best, None, clock, timing, bound, share=1.0)
     status = "optimal" if _proven(problem, evaluate(problem, best).total, bound) else "feasible"
     return _roster(problem, best, status, bound, timing, _method(timing))
+
+
+def _read_mip(
+    problem: Problem,
+    mx: Matrices,
+    mip: highspy.Highs,
+    status: Status,
+    gap: float,
+    best: Assignment | None,
+    bound: float | None,
+) -> tuple[Assignment | None, float | None]:
+    """The better of `best` and the full MIP's roster, and the higher bound."""
+    info = mip.getInfo()
+    if info.primal_solution_status == 2:
+        found = mx.roster_in(_values(mip))
+        if found is None:
+            raise RuntimeError("HiGHS returned a fractional roster")  # a solver bug
+        if best is None or evaluate(problem, found).total < evaluate(problem, best).total:
+            best = found
+    mip_bound = info.mip_dual_bound
+    if math.isfinite(mip_bound):
+        mip_bound = _rounded_bound(problem, mip_bound)
+        bound = mip_bound if bound is None else max(bound, mip_bound)
+    if (
+        status == Status.kOptimal
+        and gap == 0
+        and best is not None
+        and not _beyond_steps(problem, _steps_of(mx), best)  # else the model under-costs it
+    ):
+        bound = evaluate(problem, best).total  # proven: no roster below the absolute gap
+    return best, bound
 
 
 def _mip_beside_search(
@@ -591,27 +606,49 @@ def _mip_beside_search(
     timing: _Timing,
     bound: float | None,
     mip_options: dict,
-) -> tuple[Status, Assignment, np.ndarray | None]:
+) -> tuple[Status | None, Assignment, np.ndarray | None]:
     """The full MIP on another thread while one worker of the search goes on (a rotation
     whose search stalled: the MIP proved 10 people one in four in 18 s where the search
     alone stayed 2 above for 30 s, and the search finds rosters the MIP takes long to).
-    Whichever ends first stops the other: the MIP's status, the best roster of the search."""
+    Whichever ends first stops the other: the MIP's status, the best roster of the search.
+
+    Like the MIP at a happiness level (`_LevelHeld.stop`), the MIP is waited for only
+    briefly once asked to stop: HiGHS checks for an interrupt between rounds of its root
+    cuts, which can take seconds. Then the status is None, the MIP is left to stop on its
+    own, and nothing of it may be read."""
     mip.HandleUserInterrupt = True  # so that a roster meeting the bound stops the MIP
     beside = _Timing()  # its seconds are the MIP's: the caller counts them once
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        running = pool.submit(run_highs, mip, clock)
+    ended = threading.Event()
+    outcome: list = []
+
+    def run() -> None:
         try:
-            best, values = _improved(
-                problem, mx, best, values, clock, beside,
-                lambda total: running.done() or _proven(problem, total, bound), None,
-                mip_options, lambda: False, 1,
-            )  # fmt: skip
+            outcome.append(run_highs(mip, clock))
+        except BaseException as error:  # a cancellation: re-raised below
+            outcome.append(error)
         finally:
-            if not running.done():
-                mip.cancelSolve()
-        status = running.result()
+            ended.set()
+
+    thread = threading.Thread(target=run, name="full MIP beside the search", daemon=True)
+    thread.start()
+    try:
+        best, values = _improved(
+            problem, mx, best, values, clock, beside,
+            lambda total: ended.is_set() or _proven(problem, total, bound), None,
+            mip_options, lambda: False, 1,
+        )  # fmt: skip
+    finally:
+        if not ended.is_set():
+            mip.cancelSolve()
+        thread.join(_HELD_GRACE)
     timing.steps += beside.steps
-    return status, best, values
+    if thread.is_alive():
+        log.debug("full MIP: left to stop on its own")
+        _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [thread]
+        return None, best, values
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0], best, values
 
 
 def _improved(

@@ -1480,3 +1480,39 @@ def test_dives_meet_an_lp_bound_the_test_recomputes():
         lp_bound = relaxation.solve(oo.build_model(problem, relax=True)).best_feasible_objective
         assert objective(inst, assign) == math.ceil(lp_bound - 1e-6), seed
     assert second_dives >= 2
+
+
+def test_a_full_mip_that_ignores_its_interrupt_is_not_awaited(monkeypatch):
+    """HiGHS checks for an interrupt only between rounds of its root cuts, so the full MIP
+    beside the search may run on seconds after it was asked to stop. The solve waits for it
+    briefly, then returns the search's roster without reading the MIP (which is left to stop
+    on its own, like the MIP at a happiness level). Here the MIP is one that ends only when
+    the test lets it: had the solve waited for it, it would not have returned first."""
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    from oncall_opt.roster import solve as solving
+
+    problem = oo.load_problem(rotation(8, 4, 4, layers=2, history=True, preferences=True))
+    release = threading.Event()
+    blocked = []
+    real_run = solving.run_highs
+
+    def deaf_full_mip(highs, clock):
+        if threading.current_thread().name == "full MIP beside the search":
+            blocked.append(release.wait(60))  # True only if the test released it
+            return solving.Status.kInterrupt
+        return real_run(highs, clock)
+
+    monkeypatch.setattr(solving, "run_highs", deaf_full_mip)
+    monkeypatch.setattr(solving, "_LEFT_RUNNING", [])
+    roster = oo.solve(problem, threads=2, time_limit=6)
+    left = list(solving._LEFT_RUNNING)
+    release.set()
+    for thread in left:
+        thread.join(60)
+    assert "full MIP (not awaited)" in roster.method
+    assert roster.status == "feasible"  # the LP's bound is below this team's optimum
+    assert len(left) == 1 and blocked == [True]
