@@ -82,6 +82,7 @@ def least_sharing_cost(
     if patterns is None:  # too many: count in points, one pattern per load
         slots, weights = Counter({1: sum(w * n for w, n in slots.items())}), [1]
         patterns = _patterns(people, slots, weights)
+        assert patterns is not None  # no limit
     columns = [(c, p) for c, ps in patterns.items() for p in ps]
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
@@ -135,7 +136,7 @@ def _caps(people: Counter[Class], slots: Counter[int]) -> dict[Class, int]:
 
 def _patterns(
     people: Counter[Class], slots: Counter[int], weights: list[int], limit: float = math.inf
-) -> dict[Class, list[tuple[int, ...]]]:
+) -> dict[Class, list[tuple[int, ...]]] | None:
     """Every class's patterns (slots of each weight taken) within its cap; None past
     `limit` patterns."""
     caps = _caps(people, slots)

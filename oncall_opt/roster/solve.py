@@ -100,7 +100,8 @@ _HAND_OVER_CELLS = 3000
 # The sharing bound's integer programs take milliseconds (100 people x 365 days: 16 ms); cut
 # short, they still give a bound.
 _SHARING_SECONDS = 0.5
-# Seconds the solve waits for it to stop when asked (see `_LevelHeld.stop`).
+# Seconds the solve waits for a MIP beside it to stop when asked (`_LevelHeld.stop`,
+# `_mip_beside_search`).
 _HELD_GRACE = 0.2
 # The threads of those it stopped waiting for, until they end.
 _LEFT_RUNNING: list[threading.Thread] = []
@@ -637,14 +638,16 @@ def _mip_beside_search(
             lambda total: ended.is_set() or _proven(problem, total, bound), None,
             mip_options, lambda: False, 1,
         )  # fmt: skip
-    finally:
+    finally:  # also when the search was cancelled: the thread is never lost track of
         if not ended.is_set():
             mip.cancelSolve()
         thread.join(_HELD_GRACE)
+        left_running = thread.is_alive()
+        if left_running:
+            log.debug("full MIP: left to stop on its own")
+            _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [thread]
     timing.steps += beside.steps
-    if thread.is_alive():
-        log.debug("full MIP: left to stop on its own")
-        _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [thread]
+    if left_running:
         return None, best, values
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
