@@ -1215,22 +1215,30 @@ def test_a_small_rotation_with_wishes_hands_its_search_over_to_the_full_mip(monk
     plain = oo.solve(problem, method="mip")
     assert plain.status == "optimal"
     monkeypatch.setattr(neighbourhood, "_STALL", 10**9)
-    left: list[float] = []
-    real = solving._mip_beside_search
+    search_clocks = []  # the clock of the search beside the LP (the first search)
+    real_improved, real_beside = solving._improved, solving._mip_beside_search
 
-    def recording(problem, mx, mip, clock, *rest):
-        left.append(clock.left())
-        return real(problem, mx, mip, clock, *rest)
+    def improved(problem, mx, best, values, clock, *rest, **named):
+        search_clocks.append(clock)
+        return real_improved(problem, mx, best, values, clock, *rest, **named)
 
-    monkeypatch.setattr(solving, "_mip_beside_search", recording)
+    searching_on = []  # at the full MIP's start: had the first search time left?
+
+    def mip_beside_search(*args):
+        searching_on.append(search_clocks[0].left() > 0)
+        return real_beside(*args)
+
+    monkeypatch.setattr(solving, "_improved", improved)
+    monkeypatch.setattr(solving, "_mip_beside_search", mip_beside_search)
     roster = oo.solve(problem, threads=2, time_limit=60)
     assert roster.status == "optimal" and roster.objective == plain.objective
-    assert len(left) == 1 and left[0] > 30  # not in the search's last 5% of the time
+    assert searching_on == [True]  # handed over, not stalled and not out of time
 
-    left.clear()
+    search_clocks.clear()
+    searching_on.clear()
     monkeypatch.setattr(solving, "_HAND_OVER_CELLS", 0)
     oo.solve(problem, threads=2, time_limit=8)
-    assert all(seconds < 1 for seconds in left)  # 0.9 x 5% of 8 s, if any
+    assert True not in searching_on  # it searched all its time first (or there was none)
 
 
 def test_after_the_lp_a_mip_holds_the_happiness_level_at_the_lps(monkeypatch):
