@@ -101,13 +101,16 @@ def least_sharing_cost(
     every = np.arange(n, dtype=np.int32)
     highs.changeColsCost(n, every, np.array(cost))
     highs.changeColsIntegrality(n, every, np.ones(n, dtype=np.uint8))
+    of_class: dict[Class, list[int]] = {c: [] for c in people}
+    for j, (c, _) in enumerate(columns):
+        of_class[c].append(j)
     for c, count in people.items():
-        mine = np.array([j for j, (d, _) in enumerate(columns) if d == c], dtype=np.int32)
+        mine = np.array(of_class[c], dtype=np.int32)
         highs.addRow(count, count, len(mine), mine, np.ones(len(mine)))
+    taken = np.array([p for _, p in columns], dtype=float).reshape(n, len(weights))
     for i, w in enumerate(weights):
-        taking = np.array([j for j, (_, p) in enumerate(columns) if p[i]], dtype=np.int32)
-        takes = np.array([columns[j][1][i] for j in taking], dtype=float)
-        highs.addRow(slots[w], slots[w], len(taking), taking, takes)
+        taking = np.flatnonzero(taken[:, i]).astype(np.int32)
+        highs.addRow(slots[w], slots[w], len(taking), taking, taken[taking, i])
     run_highs(highs, clock)
     # The dual bound, even when HiGHS proves its roster optimal: that roster may lie up to
     # its absolute gap tolerance above the least.
