@@ -566,6 +566,17 @@ def _solve_side_rules(
     return _roster(problem, best, status, bound, timing, _method(timing))
 
 
+def _ended_soon(thread: threading.Thread) -> bool:
+    """Whether a HiGHS run's thread, asked to stop, ends within `_HELD_GRACE`; if not, it is
+    left to stop on its own and kept in `_LEFT_RUNNING` until `solve(threads=N)` joins it."""
+    thread.join(_HELD_GRACE)
+    if not thread.is_alive():
+        return True
+    log.debug("%s: left to stop on its own", thread.name)
+    _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [thread]
+    return False
+
+
 def _read_mip(
     problem: Problem,
     mx: Matrices,
@@ -641,11 +652,7 @@ def _mip_beside_search(
     finally:  # also when the search was cancelled: the thread is never lost track of
         if not ended.is_set():
             mip.cancelSolve()
-        thread.join(_HELD_GRACE)
-        left_running = thread.is_alive()
-        if left_running:
-            log.debug("full MIP: left to stop on its own")
-            _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [thread]
+        left_running = not _ended_soon(thread)
     timing.steps += beside.steps
     if left_running:
         return None, best, values
@@ -823,12 +830,8 @@ class _LevelHeld:
             self._stopped = True
             if self._highs is not None:
                 self._highs.cancelSolve()
-        if self._thread is not None:
-            self._thread.join(_HELD_GRACE)
-            if self._thread.is_alive():
-                log.debug("MIP at happiness level %s: left to stop on its own", self.level)
-                _LEFT_RUNNING[:] = [t for t in _LEFT_RUNNING if t.is_alive()] + [self._thread]
-                return None
+        if self._thread is not None and not _ended_soon(self._thread):
+            return None
         if self._error is not None:
             raise self._error
         return self.found
