@@ -687,8 +687,10 @@ def _improved(
     )  # fmt: skip
     timing.since(t0, "solve")
     before, after = evaluate(problem, best).total, evaluate(problem, searched.assignment).total
+    restarts = f", {searched.restarts} restarts" if searched.restarts else ""
     timing.steps.append(
-        f"neighbourhood search ({searched.tries} parts re-solved, {before - after:g} lower)"
+        f"neighbourhood search ({searched.tries} parts re-solved{restarts}, "
+        f"{before - after:g} lower)"
     )
     if after >= before:
         return best, values

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import threading
 import time
+from pathlib import Path
 
+import highspy
 import numpy as np
 import pytest
 from test_bounds import _every_roster, _problems
@@ -30,6 +33,7 @@ from oncall_opt.roster.result import evaluate
 from oncall_opt.roster.structure import candidates, objective_is_integral
 from oncall_opt.roster.warmstart import greedy_roster, violations
 
+Status = highspy.HighsModelStatus
 KINDS = ["rotation", "layers", "burden_layers", "burden_all", "weekend", "history"]
 EXACT = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9}
 
@@ -196,6 +200,100 @@ def test_while_paused_only_the_first_worker_searches(monkeypatch):
     improve(problem, mx, start, _far(), mx.needed_rows(), lambda total: False, workers=2,
             paused=lambda: len(on_main) < 5)  # fmt: skip
     assert all(on_main[:5]) and not all(on_main)
+
+
+def _rotation_with_room(wishes: bool):
+    """A small rotation (`benchmarks/instances.py`), with or without preferred days, whose
+    greedy roster is not optimal: the problem, its greedy roster and its optimal one."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from instances import rotation
+
+    for seed in range(20):
+        doc = rotation(7, 3, 3, layers=2, history=True, preferences=wishes, seed=seed)
+        problem = oo.load_problem(doc)
+        start = greedy_roster(problem)
+        if start is None:
+            continue
+        best = oo.solve(problem, method="mip")
+        if best.status == "optimal" and best.objective < evaluate(problem, start).total - 0.5:
+            return problem, start, best.assignment
+    raise AssertionError(f"no rotation {'with' if wishes else 'without'} wishes has room")
+
+
+def test_a_stalled_search_without_wishes_starts_again_and_keeps_the_best_of_every_descent():
+    """After `_RESTART` tries in a row (per worker) that found nothing better, when the full
+    MIP has no time to be of use (`may_stop()` false), the search goes back to its first
+    roster; the best roster of all descents is what it hands back. With time for the full
+    MIP it stops instead (later, at `_STALL`), and with wishes it never starts again."""
+    problem, start, best = _rotation_with_room(wishes=False)
+    mx = build_matrices(problem)
+
+    def shared(may_stop: bool, problem=problem, start=start) -> neighbourhood._Shared:
+        return neighbourhood._Shared(
+            problem, mx, start, lambda total: False, lambda: may_stop, neighbourhood._STALL,
+            lambda: False,
+        )  # fmt: skip
+
+    search = shared(may_stop=False)
+    assert search.restart_after == neighbourhood._RESTART < neighbourhood._STALL
+    assert search.offer(best)
+    for _ in range(neighbourhood._RESTART - 1):
+        search.offer(None)
+    assert search.current()[0] == best  # one try short: this descent goes on
+    search.offer(None)
+    assert search.current()[0] == start and search.restarts == 1
+    assert search.best == best
+    # the new descent's rosters are its own: one worse than the best leaves the best alone
+    search.offer(None)
+    assert search.current()[0] == start
+    assert search.best == best
+
+    waiting = shared(may_stop=True)  # the full MIP may go: no restart, a stop at _STALL
+    waiting.offer(best)
+    for _ in range(neighbourhood._STALL):
+        assert waiting.current()[0] == best
+        waiting.offer(None)
+    assert waiting.current() is None and waiting.restarts == 0
+
+    wished, wished_start, wished_best = _rotation_with_room(wishes=True)
+    with_wishes = shared(False, wished, wished_start)
+    assert with_wishes.restart_after == 0
+    with_wishes.offer(wished_best)
+    for _ in range(3 * neighbourhood._STALL):
+        assert with_wishes.current()[0] == wished_best
+        with_wishes.offer(None)
+
+
+def test_a_search_stopped_after_starting_again_hands_back_the_best_roster_it_found(monkeypatch):
+    """With no bound to reach and no time for the full MIP, the search on a small rotation
+    finds its optimum, stalls there (here every part re-solved after it finds nothing) and
+    starts again from its first roster. Stopped in that new descent, it hands back the
+    optimum (the best of every descent, not the roster it was searching from), valid."""
+    problem, start, best = _rotation_with_room(wishes=False)
+    mx = build_matrices(problem)
+    optimum, first = evaluate(problem, best).total, evaluate(problem, start).total
+    solve_part, found = _Parts.solve, []
+
+    def nothing_after_the_optimum(self, *args, **kwargs):
+        if found and min(found) == pytest.approx(optimum):
+            return None, Status.kOptimal, 0.0
+        roster, status, seconds = solve_part(self, *args, **kwargs)
+        if roster is not None:
+            found.append(evaluate(problem, roster).total)
+        return roster, status, seconds
+
+    monkeypatch.setattr(_Parts, "solve", nothing_after_the_optimum)
+    asked = []
+
+    def reached(total: float) -> bool:  # asked before every try, with the descent's roster
+        asked.append(total)
+        return bool(found) and min(found) == pytest.approx(optimum) and total == first
+
+    search = improve(problem, mx, start, _far(), mx.needed_rows(), reached,
+                     may_stop=lambda: False)  # fmt: skip
+    assert search.restarts == 1 and asked[-1] == first
+    assert evaluate(problem, search.assignment).total == pytest.approx(optimum)
+    assert violations(problem, search.assignment) == []
 
 
 def _lift_key(problem, roster, level: int, wishers: list[int]):
