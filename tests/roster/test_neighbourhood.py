@@ -243,10 +243,10 @@ def test_a_stalled_search_without_wishes_starts_again_and_keeps_the_best_of_ever
     search.offer(None)
     assert search.current()[0] == start and search.restarts == 1
     assert search.best == best
-    # the new descent's rosters are its own: one worse than the best leaves the best alone
+    # the new descent goes on from the first roster, and finds its own better rosters
     search.offer(None)
-    assert search.current()[0] == start
-    assert search.best == best
+    assert search.current()[0] == start and search.best == best
+    assert search.offer(best) and search.current()[0] == best and search.restarts == 1
 
     waiting = shared(may_stop=True)  # the full MIP may go: no restart, a stop at _STALL
     waiting.offer(best)
