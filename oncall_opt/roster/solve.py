@@ -687,7 +687,8 @@ def _improved(
     )  # fmt: skip
     timing.since(t0, "solve")
     before, after = evaluate(problem, best).total, evaluate(problem, searched.assignment).total
-    restarts = f", {searched.restarts} restarts" if searched.restarts else ""
+    n = searched.restarts
+    restarts = f", {n} restart{'s' if n > 1 else ''}" if n else ""
     timing.steps.append(
         f"neighbourhood search ({searched.tries} parts re-solved{restarts}, "
         f"{before - after:g} lower)"
