@@ -141,11 +141,16 @@ def improve(
 def lowest_wishers(problem: Problem, assignment: Assignment) -> tuple[int, list[int]]:
     """The least-happy level (preferred slots granted) and the wishers at it; (0, []) when
     nobody asked for a slot or wishes weigh nothing."""
-    if not any(problem.preferred) or not problem.term_weights.happiness:
+    if not _wishes_count(problem):
         return 0, []
     granted = _granted(problem, assignment, problem.wishers)
     level = min(granted.values())
     return level, [u for u, n in granted.items() if n == level]
+
+
+def _wishes_count(problem: Problem) -> bool:
+    """Whether someone asked for preferred slots and the least-happy level weighs anything."""
+    return any(problem.preferred) and bool(problem.term_weights.happiness)
 
 
 def _lifts(problem: Problem, assignment: Assignment, level: int, wishers: list[int]) -> bool:
@@ -183,8 +188,7 @@ class _Shared:
         # Not with wishes: there the search climbs plateaus towards the next happiness level
         # that a new descent loses (10 people one in four: 25,045 to 25,059 in 7 runs with
         # restarts, against 25,045 to 25,049 without).
-        wishes = any(problem.preferred) and problem.term_weights.happiness
-        self.restart_after = 0 if wishes else _RESTART * stall // _STALL
+        self.restart_after = 0 if _wishes_count(problem) else _RESTART * stall // _STALL
 
     def current(self) -> tuple[Assignment, float, np.ndarray] | None:
         """The roster to search from (the best of this descent), its objective and column
@@ -248,7 +252,7 @@ class _Worker:
             _Kind("slots", first_slots, 1, problem.n_slots),
             _Kind("people", min(4, problem.n_users), 2, problem.n_users),
         ]
-        if any(problem.preferred) and problem.term_weights.happiness:
+        if _wishes_count(problem):
             self.kinds.append(_Kind("wishes", 1, 1, 3))
         self.cut = 0.5 if objective_is_integral(problem) else 1e-6
 
